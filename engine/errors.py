@@ -1,0 +1,41 @@
+"""One exception tree for the engine (errors carry where they come from)."""
+from __future__ import annotations
+
+__all__ = ["BotError", "SettingsError", "FlowConfigError", "ActionError", "IntegrationError"]
+
+
+class BotError(Exception):
+    """Root of every error this product raises on purpose."""
+
+
+class SettingsError(BotError):
+    """Settings that cannot be used; `problems` lists every one as `file:line:col: ...`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class FlowConfigError(BotError):
+    """A flow set that cannot be loaded; `problems` lists `file:line:col: message` lines."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ActionError(BotError):
+    """An action failed; the message names `flow/state/action`."""
+
+    def __init__(self, where: str, message: str):
+        self.where = where
+        super().__init__(f"{where}: {message}")
+
+
+class IntegrationError(BotError):
+    """An external system (CRM, DaData, payment) failed; the original error is chained."""
+
+    def __init__(self, system: str, message: str, *, retryable: bool = True):
+        self.system = system
+        self.retryable = retryable
+        super().__init__(f"{system}: {message}")

@@ -1,0 +1,201 @@
+"""The settings schema: the shape and types of settings.yaml (documented there).
+
+Secrets are `SecretStr`: their repr is `**********`, so a settings object that reaches a log
+never shows them. `Settings.secrets()` lists their values for the log redaction filter.
+"""
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from engine.config import load_settings
+
+__all__ = ["Settings", "load", "DEFAULT_FILE"]
+
+DEFAULT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "settings.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Webhook(_Strict):
+    url: str = ""
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    path: str = "/telegram"
+    secret_token: SecretStr = SecretStr("")
+
+
+class Bot(_Strict):
+    name: str = "helpdesk_bot"
+    token: SecretStr = SecretStr("")
+    payment: SecretStr = SecretStr("")
+    api_url: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook: Webhook = Webhook()
+    workers: int = Field(1, ge=1, le=64)
+    poll_timeout: int = Field(10, ge=0, le=50)
+
+
+class Database(_Strict):
+    url: str = "sqlite:///data/bot.db"
+
+
+class Logging(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    file: str = "logs/bot.log"
+    console_format: str = "%(asctime)s - %(message)s"
+    file_format: str = "%(asctime)s [%(threadName)s] %(levelname)-5s %(name)s - %(message)s"
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    backup_count: int = Field(5, ge=0)
+    levels: dict[str, Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]] = {}
+
+
+class Engine(_Strict):
+    flows_dir: str = "flows"
+    templates_dir: str = "templates"
+    default_language: str = "ru"
+    languages: list[str] = ["ru", "en"]
+    menu_flow: str = "menu"
+    commands: dict[str, str] = {"start": "menu", "menu": "menu", "help": "help", "cancel": "menu"}
+    max_auto_steps: int = Field(50, ge=1)
+    timeout_check_seconds: int = Field(30, ge=1)
+    watch_seconds: float = Field(2, ge=0)
+
+
+class Dadata(_Strict):
+    api_key: SecretStr = SecretStr("")
+    url: str = "https://suggestions.dadata.ru/suggestions/api/4_1/rs"
+    timeout: float = Field(3, gt=0)
+
+
+class Crm(_Strict):
+    kind: Literal["none", "1c-seed", "rest"] = "none"
+    url: str = ""
+    login: str = ""
+    password: SecretStr = SecretStr("")
+    token: SecretStr = SecretStr("")
+    timeout: float = Field(10, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    post_roles: dict[Literal["DIRECTOR", "ADMINISTRATOR"], list[str]] = {}
+
+
+class Pay(_Strict):
+    use: bool = True
+    balance_visible: bool = True
+    add_balance: bool = False
+    card: bool = True
+    bank: bool = False
+    sbp_static: bool = True
+    sbp_static_link: str = ""
+    sbp: bool = False
+    crypto: bool = False
+    currency: str = "RUB"
+    amounts: list[int] = [500, 1000, 3000]
+    min_amount: int = Field(100, ge=1)
+    max_amount: int = Field(100000, ge=1)
+    payload_secret: SecretStr = SecretStr("")
+
+    @field_validator("bank", "sbp", "crypto")
+    @classmethod
+    def _not_implemented(cls, value: bool, info) -> bool:
+        if value:
+            raise ValueError(f"pay.{info.field_name} is not implemented by this product; "
+                             "set it to false")
+        return value
+
+
+class NotifySystem(_Strict):
+    use: bool = True
+    work_group_id: int = 0
+    new_ticket: bool = True
+    edit_ticket: bool = False
+    closed_ticket: bool = False
+    user_closed_ticket: bool = True
+
+
+class NotifyUser(_Strict):
+    use: bool = True
+    new_ticket: bool = True
+    edit_ticket: bool = False
+    closed_ticket: bool = True
+    status_changed: bool = True
+    company_new_tickets: bool = False
+    balance_replenished: bool = False
+    need_to_pay_task: bool = False
+    task_is_paid: bool = False
+
+
+class NotifyBug(_Strict):
+    use: bool = True
+    telegram_user_id: int = 0
+    min_interval_seconds: float = Field(60, ge=0)
+
+
+class Notify(_Strict):
+    system: NotifySystem = NotifySystem()
+    user: NotifyUser = NotifyUser()
+    bug: NotifyBug = NotifyBug()
+
+
+class Tickets(_Strict):
+    types: list[str] = ["Другое"]
+    duplicate_window_hours: float = Field(24, ge=0)
+    duplicate_similarity: float = Field(0.6, ge=0, le=1)
+    page_size: int = Field(5, ge=1, le=20)
+    technicians: list[int] = []
+
+
+class Api(_Strict):
+    listen: str = "127.0.0.1"
+    port: int = Field(8181, ge=1, le=65535)
+    tokens: list[SecretStr] = []
+
+
+class Sync(_Strict):
+    interval_seconds: float = Field(10, gt=0)
+    reconcile_seconds: float = Field(300, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_seconds: float = Field(2, gt=0)
+    backoff_max_seconds: float = Field(600, gt=0)
+
+
+class Settings(_Strict):
+    bot: Bot = Bot()
+    database: Database = Database()
+    logging: Logging = Logging()
+    engine: Engine = Engine()
+    dadata: Dadata = Dadata()
+    crm: Crm = Crm()
+    pay: Pay = Pay()
+    notify: Notify = Notify()
+    tickets: Tickets = Tickets()
+    api: Api = Api()
+    sync: Sync = Sync()
+
+    def secrets(self) -> list[str]:
+        """Every non-empty secret value, for the log redaction filter."""
+        found: list[str] = []
+        _collect_secrets(self, found)
+        return [s for s in found if s]
+
+
+def _collect_secrets(model: BaseModel, out: list[str]) -> None:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            out.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            _collect_secrets(value, out)
+        elif isinstance(value, list):
+            out.extend(v.get_secret_value() for v in value if isinstance(v, SecretStr))
+
+
+def load(path: str | None = None, environ=None) -> Settings:
+    """Settings from `path`, else $SETTINGS_FILE, else ./settings.yaml of the project."""
+    env = os.environ if environ is None else environ
+    return load_settings(path or env.get("SETTINGS_FILE") or DEFAULT_FILE, Settings, env)

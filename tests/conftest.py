@@ -1,0 +1,48 @@
+"""Shared fixtures: a fresh database per test (SQLite file, or PostgreSQL when
+TEST_DATABASE_URL is set), settings loaded from the real settings.yaml."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine import storage
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+def _import_models():
+    """Import every module that defines tables so ALL_MODELS is complete."""
+    import importlib
+    import pkgutil
+    import helpdesk
+    for mod in pkgutil.walk_packages(helpdesk.__path__, "helpdesk."):
+        importlib.import_module(mod.name)
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    """The database URL a test uses: PostgreSQL when TEST_DATABASE_URL is set."""
+    return PG_URL or f"sqlite:///{tmp_path}/test.db"
+
+
+@pytest.fixture
+def database(db_url):
+    """A connected, empty database with every table created."""
+    _import_models()
+    database = storage.connect(db_url)
+    if storage.is_postgres():
+        database.drop_tables(storage.ALL_MODELS, safe=True, cascade=True)
+    storage.create_schema()
+    yield database
+    storage.close()
+
+
+@pytest.fixture
+def settings():
+    from helpdesk import config
+    return config.load(environ={})
+
+
+def pytest_report_header(config):
+    return f"database: {'PostgreSQL ' + storage.redact_url(PG_URL) if PG_URL else 'SQLite (set TEST_DATABASE_URL for PostgreSQL)'}"
