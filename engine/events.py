@@ -1,0 +1,93 @@
+"""What goes into the engine (`Event`) and what comes out (`Reply`): no Telegram types here.
+
+Transports (Telegram, the terminal console, the test driver) translate their own objects to
+and from these. Callback data in `Button.data` is short (a step counter and an index, or a
+registered prefix and an id) so it always fits Telegram's 64-byte limit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Event", "Reply", "Button", "KeyButton", "Contact", "FileRef", "EventKind"]
+
+EventKind = Literal["text", "command", "button", "contact", "file", "payment",
+                    "pre_checkout", "other"]
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str
+    user_id: int | None = None       # whose contact it is (Telegram tells); None = unknown
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    file_id: str
+    kind: Literal["photo", "document"] = "photo"
+    name: str = ""
+    mime: str = ""
+    size: int = 0
+
+
+@dataclass
+class Event:
+    """One thing a user did: typed, pressed, shared, uploaded, paid."""
+    chat_id: int
+    user_id: int
+    kind: EventKind = "text"
+    text: str = ""
+    data: str = ""                   # callback data of a pressed inline button
+    message_id: int | None = None    # the message a pressed button was on
+    contact: Contact | None = None
+    files: tuple[FileRef, ...] = ()
+    payment: dict[str, Any] | None = None
+    language: str | None = None
+    username: str | None = None
+    first_name: str | None = None
+    update_id: int | None = None
+    callback_id: str | None = None
+
+    @property
+    def command(self) -> str | None:
+        """`start` for "/start arg" or "/start@bot"; None when this is not a command."""
+        if self.kind != "command" and not (self.kind == "text" and self.text.startswith("/")):
+            return None
+        head = self.text[1:].split(maxsplit=1)[0] if len(self.text) > 1 else ""
+        return head.split("@", 1)[0].lower() or None
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str | None = None          # callback data (<= 64 bytes)
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyButton:
+    text: str
+    request_contact: bool = False
+
+
+@dataclass
+class Reply:
+    """One message to send (or an edit of one already sent)."""
+    chat_id: int
+    text: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)       # inline keyboard rows
+    keyboard: list[list[KeyButton]] = field(default_factory=list)   # reply keyboard rows
+    remove_keyboard: bool = False
+    edit_message_id: int | None = None
+    photo: bytes | str | None = None      # bytes, or a file_id already on Telegram
+    document: bytes | str | None = None
+    filename: str = ""
+    invoice: dict[str, Any] | None = None
+    callback_answer: str | None = None    # text shown on the pressed button's spinner
+    pre_checkout: dict[str, Any] | None = None   # {"id":..., "ok": bool, "error": str}
+
+    def button_texts(self) -> list[str]:
+        return [b.text for row in self.buttons for b in row] + \
+               [b.text for row in self.keyboard for b in row]

@@ -1,0 +1,113 @@
+"""A checked, compiled set of flows: what the engine runs and what hot reload swaps.
+
+Each flow is compiled once into one `transitions.Machine` shared by every conversation
+(no Machine per user: see ../shared/research/library-facts.md §1). A conversation is
+attached to it for one trigger and detached right after (`fire`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from transitions import Machine
+
+from .checker import check_flows, parse_all, slot_names
+from .errors import FlowConfigError
+from .flows import Flow
+from .registry import Registry
+from .templates import Templates
+
+__all__ = ["FlowSet", "load_flowset", "check_flowset"]
+
+
+class _Cursor:
+    """The model transitions moves: only a `state` attribute, attached for one trigger."""
+    state: str
+
+
+@dataclass
+class FlowSet:
+    flows: dict[str, Flow]
+    templates: Templates
+    menu_flow: str
+    commands: dict[str, str]
+    slot_names: set[str]
+    version: str
+    machines: dict[str, Machine] = field(default_factory=dict)
+
+    def fire(self, flow: str, state: str, trigger: str, scope: Any) -> str | None:
+        """Run `trigger` from `state`; the destination, or None when no transition passed."""
+        machine = self.machines[flow]
+        cursor = _Cursor()
+        machine.add_model(cursor, initial=state)
+        try:
+            moved = cursor.trigger(trigger, scope=scope)
+        finally:
+            machine.remove_model(cursor)
+        return cursor.state if moved else None
+
+    def has_state(self, flow: str | None, state: str | None) -> bool:
+        return flow in self.flows and state in self.flows[flow].states
+
+
+def check_flowset(flows_dir: str, templates_dir: str, registry: Registry, *, languages: list[str],
+                  default_language: str, menu_flow: str, commands: dict[str, str],
+                  root: str = "") -> tuple[dict[str, Flow], Templates, list[str]]:
+    """Both passes over the files: (flows, templates, every problem found)."""
+    flows, problems = parse_all(flows_dir, root)
+    templates = Templates(templates_dir, languages, default_language)
+    problems += check_flows(flows, templates, registry, menu_flow=menu_flow,
+                            commands=commands, root=root)
+    return flows, templates, problems
+
+
+def load_flowset(flows_dir: str, templates_dir: str, registry: Registry, **options) -> FlowSet:
+    """Check and compile the flow set; raise FlowConfigError listing every problem."""
+    flows, templates, problems = check_flowset(flows_dir, templates_dir, registry, **options)
+    if problems:
+        raise FlowConfigError(problems)
+    fs = FlowSet(flows, templates, options["menu_flow"], dict(options["commands"]),
+                 slot_names(flows, registry), _version(flows_dir, templates_dir))
+    fs.machines = {name: _compile(flow, templates) for name, flow in flows.items()}
+    return fs
+
+
+def _compile(flow: Flow, templates: Templates) -> Machine:
+    machine = Machine(model=None, states=list(flow.states), initial=flow.start,
+                      auto_transitions=False, send_event=True)
+    for st in flow.states.values():
+        for t in st.next:
+            conditions = [_condition(templates, t.cond)] if t.cond else []
+            machine.add_transition("next", st.name, t.go, conditions=conditions)
+        for target in sorted(_button_gos(st)):
+            machine.add_transition("go_" + target, st.name, target)
+    return machine
+
+
+def _button_gos(st) -> set[str]:
+    gos = {b.go for b in st.all_buttons() if b.go}
+    return gos | ({st.dynamic.go} if st.dynamic and st.dynamic.go else set())
+
+
+def _condition(templates: Templates, source: str) -> Callable:
+    expr = templates.expression(source)
+
+    def check(event_data) -> bool:
+        return bool(expr(**event_data.kwargs["scope"].variables()))
+    check.__name__ = f"if {source}"
+    return check
+
+
+def _version(*folders: str) -> str:
+    """A hash of every flow and template file: changes when an admin edits one."""
+    digest = hashlib.sha1()
+    for folder in folders:
+        for base, _, files in sorted(os.walk(folder)):
+            for name in sorted(files):
+                path = os.path.join(base, name)
+                digest.update(path.encode())
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+    return digest.hexdigest()[:12]

@@ -1,0 +1,111 @@
+"""Message templates: `templates/<lang>/<name>.j2`, rendered in Jinja's sandbox.
+
+One `ImmutableSandboxedEnvironment` per language with `StrictUndefined` (a typo is an error,
+not an empty string) and HTML autoescaping (Telegram's HTML parse mode). A language's loader
+falls back to the default language's folder, so a missing English text shows the Russian one.
+Compiled templates are cached by Jinja; a new `Templates` object is built on reload.
+"""
+from __future__ import annotations
+
+import html
+import os
+from typing import Any, Callable
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["Templates", "EXT"]
+
+EXT = ".j2"
+
+
+class Templates:
+    def __init__(self, root: str, languages: list[str], default: str = "ru"):
+        self.root = root
+        self.default = default
+        self.languages = list(dict.fromkeys([default, *languages]))
+        self._envs = {lang: self._env([lang, default]) for lang in self.languages}
+        self._expr_cache: dict[str, Callable] = {}
+
+    def _env(self, langs: list[str]) -> ImmutableSandboxedEnvironment:
+        paths = [os.path.join(self.root, lang) for lang in dict.fromkeys(langs)]
+        env = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(paths), autoescape=True, undefined=StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True, auto_reload=False, cache_size=1000)
+        env.filters["money"] = _money
+        return env
+
+    def lang(self, language: str | None) -> str:
+        """The template language for a user's language code ("en-US" -> "en")."""
+        code = (language or "").split("-")[0].lower()
+        return code if code in self._envs else self.default
+
+    def render(self, name: str, language: str | None, context: dict[str, Any]) -> str:
+        """Render `name` (without .j2) for the language; trailing blank lines trimmed."""
+        env = self._envs[self.lang(language)]
+        return env.get_template(name + EXT).render(context).strip()
+
+    def render_label(self, name: str, language: str | None, context: dict[str, Any]) -> str:
+        """A button label: plain text (Telegram shows button labels unescaped)."""
+        return html.unescape(self.render(name, language, context))
+
+    def expression(self, source: str) -> Callable[..., Any]:
+        """A compiled sandboxed Jinja expression: `"{{ user.role == 'USER' }}"` or bare."""
+        source = strip_braces(source)
+        if source not in self._expr_cache:
+            env = self._envs[self.default]
+            self._expr_cache[source] = env.compile_expression(source, undefined_to_none=False)
+        return self._expr_cache[source]
+
+    # -- checks used by the flow checker -------------------------------------------------
+    def path(self, name: str, lang: str) -> str:
+        return os.path.join(self.root, lang, name + EXT)
+
+    def exists(self, name: str, lang: str) -> bool:
+        return os.path.isfile(self.path(name, lang))
+
+    def source(self, name: str, lang: str) -> str:
+        with open(self.path(name, lang), encoding="utf-8") as f:
+            return f.read()
+
+    def variables(self, name: str, lang: str) -> set[str]:
+        """Top-level names a template reads (raises TemplateSyntaxError when it is broken)."""
+        env = self._envs[lang]
+        return meta.find_undeclared_variables(env.parse(self.source(name, lang), name, self.path(name, lang)))
+
+    def expression_variables(self, source: str) -> set[str]:
+        env = self._envs[self.default]
+        ast = env.parse("{{ " + strip_braces(source) + " }}")
+        return meta.find_undeclared_variables(ast)
+
+    def all_names(self, lang: str) -> list[str]:
+        base = os.path.join(self.root, lang)
+        names = []
+        for folder, _, files in os.walk(base):
+            for f in files:
+                if f.endswith(EXT):
+                    rel = os.path.relpath(os.path.join(folder, f), base)
+                    names.append(rel[:-len(EXT)].replace(os.sep, "/"))
+        return sorted(names)
+
+
+def strip_braces(source: str) -> str:
+    s = str(source).strip()
+    if s.startswith("{{") and s.endswith("}}"):
+        s = s[2:-2].strip()
+    return s
+
+
+def _money(kopecks: Any) -> str:
+    """12345 -> "123,45" (kopecks to roubles, Russian decimal comma)."""
+    try:
+        value = int(kopecks)
+    except (TypeError, ValueError):
+        return str(kopecks)
+    sign = "-" if value < 0 else ""
+    rub, kop = divmod(abs(value), 100)
+    return f"{sign}{rub:,}".replace(",", " ") + f",{kop:02d}"
+
+
+# silence "imported but unused" for names re-exported for type hints
+_ = (TemplateNotFound, nodes)

@@ -1,0 +1,6 @@
+"""Actions flows call by name. Importing this package registers every module in it."""
+import importlib
+import pkgutil
+
+for _mod in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_mod.name}")
