@@ -230,3 +230,36 @@ def test_company_people_for_notifications(company_with_request):
     admins = d.company_people(a, right=Right.VIEW_COMPANY_ACTIVE_TICKETS)
     assert [m.telegram_user.id for m in admins] == [1, 5]
     assert [m.telegram_user.id for m in d.company_people(a, right="view_company_all_tickets")] == [5]
+
+
+# --- demo data ----------------------------------------------------------------------
+
+def test_seed_demo_is_idempotent_and_described(database):
+    from helpdesk import demo
+    from helpdesk.models import TradePoint
+    first = demo.seed_demo()
+    counts = (Counterparty.select().count(), TradePoint.select().count(), Contact.select().count())
+    again = demo.seed_demo()
+    assert first["created"] and not again["created"]
+    assert counts == (Counterparty.select().count(), TradePoint.select().count(),
+                      Contact.select().count()) == (3, 4, 6)
+    assert {k: v for k, v in first.items() if k != "created"} == \
+        {k: v for k, v in again.items() if k != "created"}
+    assert all(inn_lib.is_valid(c["inn"]) for c in first["counterparties"])
+    assert [len(c["trade_points"]) for c in first["counterparties"]] == [3, 1, 0]
+    roles = [role for person in first["people"] for role in person["roles"].values()]
+    assert {"USER", "ADMINISTRATOR", "DIRECTOR"} <= set(roles)
+    multi = [p for p in first["people"] if len(p["roles"]) == 2]
+    assert len(multi) == 1 and set(multi[0]["roles"].values()) == {"ADMINISTRATOR", "DIRECTOR"}
+    assert d.contacts_by_phone(first["unknown_phone"]) == []
+    for person in first["people"]:                      # phones in the banner really match
+        assert phones.normalize(person["phone"]) == person["phone"]
+        assert len(d.contacts_by_phone(person["phone"])) == len(person["roles"])
+
+
+def test_seed_demo_keeps_a_changed_balance(database):
+    from helpdesk import demo
+    info = demo.seed_demo()
+    inn = info["counterparties"][0]["inn"]
+    d.upsert_counterparty(inn=inn, balance=42)
+    assert demo.seed_demo()["counterparties"][0]["balance"] == 42
