@@ -95,15 +95,10 @@ def write_tx():
 
 def create_schema() -> None:
     """Create missing tables and indexes; safe to re-run (see helpdesk schema upgrades)."""
-    with db.connection_context() if db.is_closed() else _nullcontext():
-        db.create_tables(ALL_MODELS, safe=True)
+    db.create_tables(ALL_MODELS, safe=True)
 
 
 def close() -> None:
     if db.obj is not None and not db.is_closed():
         db.close()
 
-
-@contextmanager
-def _nullcontext():
-    yield
