@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from stdnum.ru import inn as inn_lib
 
 from helpdesk import directory as d
@@ -39,6 +41,22 @@ def test_garbage_is_none_and_the_error_names_a_reason(text, reason):
     with pytest.raises(phones.PhoneError) as err:
         phones.parse(text)
     assert err.value.reason == reason and err.value.reason in phones.REASONS
+
+
+@given(st.text(max_size=60))
+def test_any_text_gives_e164_or_a_reasoned_error(text):
+    try:
+        result = phones.parse(text)
+    except phones.PhoneError as e:
+        assert e.reason in phones.REASONS and phones.normalize(text) is None
+    else:
+        assert result.startswith("+") and result[1:].isdigit()
+        assert phones.normalize(result) == result                # stable
+
+
+@given(st.from_regex(r"\A[78]?9[0-9]{9}\Z") | st.from_regex(r"\A\+79[0-9]{9}\Z"))
+def test_russian_mobiles_in_any_prefix_form(text):
+    assert phones.normalize(text) == "+7" + text[-10:]
 
 
 # --- users --------------------------------------------------------------------------
