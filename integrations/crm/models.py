@@ -1,0 +1,110 @@
+"""Plain data exchanged with a CRM: no Telegram, no database models.
+
+Ids the CRM gives are `crm_id` strings (1C guids, REST ids). Money is always an integer
+number of kopecks. Datetimes are what the caller passes (aware ones are preferred).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = ["TradePoint", "Company", "Membership", "Person", "ContactData", "TicketData",
+           "PaymentData"]
+
+
+@dataclass
+class TradePoint:
+    """A counterparty's shop / office (1C Department)."""
+
+    crm_id: str | None
+    name: str
+    address: str = ""
+
+
+@dataclass
+class Company:
+    """A counterparty (legal entity or sole trader)."""
+
+    name: str
+    inn: str
+    kpp: str = ""
+    ogrn: str = ""
+    address: str = ""
+    crm_id: str | None = None
+    balance_kopecks: int | None = None
+    trade_points: list[TradePoint] = field(default_factory=list)
+
+
+@dataclass
+class Membership:
+    """One person's place in one company. `role` is DIRECTOR / ADMINISTRATOR / USER when
+    the CRM states it, None when the caller must derive it from `post` (1C does that)."""
+
+    company: Company
+    post: str = ""
+    role: str | None = None
+
+
+@dataclass
+class Person:
+    """A contact found by phone, with every company they belong to."""
+
+    full_name: str
+    phone: str
+    crm_id: str | None
+    memberships: list[Membership] = field(default_factory=list)
+    is_employee: bool = False
+
+
+@dataclass
+class ContactData:
+    """A contact person to create or update in the CRM."""
+
+    full_name: str
+    phone: str
+    company_crm_id: str | None
+    post: str = ""
+    role: str | None = None
+    crm_id: str | None = None
+
+
+@dataclass
+class TicketData:
+    """A ticket to push (or read back). `number` is what users see once the CRM gave one.
+
+    `status`, `type` and `master_crm_id` are CRM ids; None leaves the CRM's default.
+    """
+
+    description: str
+    company_crm_id: str | None = None
+    trade_point_crm_id: str | None = None
+    author_crm_id: str | None = None
+    crm_id: str | None = None
+    number: str | None = None
+    status: str | None = None
+    type: str | None = None
+    master_crm_id: str | None = None
+    decision: str = ""
+    comment: str = ""
+    high_priority: bool = False
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass
+class PaymentData:
+    """A payment received by the bot (card / SBP), reported once.
+
+    `reference` is the provider's charge id; `ticket_number` is set when the payment pays a
+    ticket, None for a balance top-up.
+    """
+
+    amount_kopecks: int
+    company_crm_id: str | None
+    paid_at: datetime
+    ticket_number: str | None = None
+    ticket_crm_id: str | None = None
+    reference: str = ""
+    method: str = "card"
+    comment: str = ""
+    crm_id: str | None = None

@@ -1,0 +1,250 @@
+"""One JSON-over-HTTP helper for every integration: a requests session with timeouts,
+urllib3 retries on idempotent calls only, and errors wrapped as `IntegrationError`.
+
+Retry policy (urllib3 `Retry` behind a `requests` adapter, exponential backoff + jitter):
+- connection errors before anything was sent (refused, connect timeout): every method;
+- read timeouts, broken connections and HTTP 500/502/503/504: GET, PUT, HEAD, DELETE, and
+  POST only when the request carries an `Idempotency-Key` header (or the session was made
+  with `retry_post=True` for read-only POST APIs such as DaData);
+- never on 4xx. 409 and 429 are reported as `IntegrationError(retryable=True)` at once so
+  the caller's outbox backs off (a Retry-After is kept on the error as `retry_after`).
+
+Secrets never reach messages or logs: URLs are logged with `apiKey`/`token`/`key`/`password`
+query values masked, known secret strings are replaced by `***`, and the chained original
+exception is scrubbed the same way (its text holds the URL).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import requests
+import urllib3.exceptions
+from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3.util.retry import Retry
+
+from engine.errors import IntegrationError
+
+__all__ = ["IDEMPOTENCY_HEADER", "JsonHttp", "make_session", "redact", "safe_url"]
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_RETRY_STATUSES = (500, 502, 503, 504)
+_SECRET_QUERY = re.compile(r"(?i)\b(apikey|api_key|token|key|password)=([^&\s'\"]+)")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with secret query values and every known secret replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _SECRET_QUERY.sub(r"\1=***", text)
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for logs and messages: secret query values masked."""
+    return redact(url)
+
+
+class _RedactFilter(logging.Filter):
+    """urllib3 logs request lines with their query string; mask secret values there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET_QUERY.search(message):
+            record.msg, record.args = redact(message), None
+        return True
+
+
+_URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry")
+
+
+def _install_urllib3_filter() -> None:
+    for name in _URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) for f in logger.filters):
+            logger.addFilter(_RedactFilter())
+
+
+def _retry(retries: int, backoff: float, idempotent: bool) -> Retry:
+    """Any verb may be retried (allowed_methods=None): the adapter already chose; a
+    non-idempotent call only retries connecting (read=False, no status retries)."""
+    return Retry(
+        total=retries, connect=retries, read=retries if idempotent else False,
+        status=retries if idempotent else 0, other=0, redirect=0, allowed_methods=None,
+        status_forcelist=_RETRY_STATUSES if idempotent else (),
+        backoff_factor=backoff, backoff_jitter=backoff / 2, backoff_max=30,
+        raise_on_status=False, raise_on_redirect=False, respect_retry_after_header=False,
+    )
+
+
+class _IdempotencyAwareAdapter(BaseAdapter):
+    """Sends idempotent requests through a retrying adapter, the others through one that
+    only retries connection errors (nothing was sent yet, so that is always safe)."""
+
+    def __init__(self, retries: int, backoff: float, retry_post: bool):
+        super().__init__()
+        self._retry_post = retry_post
+        self._retrying = HTTPAdapter(max_retries=_retry(retries, backoff, True))
+        self._once = HTTPAdapter(max_retries=_retry(retries, backoff, False))
+
+    def send(self, request, **kwargs):
+        idempotent = (self._retry_post or request.method in _IDEMPOTENT
+                      or IDEMPOTENCY_HEADER in request.headers)
+        return (self._retrying if idempotent else self._once).send(request, **kwargs)
+
+    def close(self) -> None:
+        self._retrying.close()
+        self._once.close()
+
+
+def make_session(retries: int = 3, backoff: float = 0.5, *, retry_post: bool = False,
+                 user_agent: str = "helpdesk-bot") -> requests.Session:
+    """A session whose adapters retry per the module's policy (see the module docstring)."""
+    _install_urllib3_filter()
+    session = requests.Session()
+    adapter = _IdempotencyAwareAdapter(retries, backoff, retry_post)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent
+    return session
+
+
+@dataclass
+class JsonHttp:
+    """JSON calls to one base URL for one external `system`, errors as IntegrationError.
+
+    Args:
+        system: name put in every IntegrationError ("crm", "dadata").
+        base_url: prefix of every path (a trailing slash is added when missing).
+        session: from `make_session`; carries auth and default headers.
+        timeout: seconds for connect and for each read.
+        secrets: strings to mask in messages and logs (password, token).
+    """
+
+    system: str
+    base_url: str
+    session: requests.Session
+    timeout: float
+    secrets: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        self.base_url = self.base_url.rstrip("/") + "/"
+
+    def request(self, method: str, path: str, *, params=None, json=None, headers=None,
+                allow: Iterable[int] = ()) -> tuple[int, Any]:
+        """Send one call; return (status, parsed JSON body or None for an empty body).
+
+        Statuses 2xx and those in `allow` are returned; any other raises IntegrationError.
+        """
+        url = self.base_url + path.lstrip("/")
+        response = self._send(method, url, params=params, json=json, headers=headers)
+        shown = self._shown(response.url or url)
+        if not (200 <= response.status_code < 300 or response.status_code in allow):
+            raise self._status_error(method, shown, response)
+        return response.status_code, self._parse(method, shown, response)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _shown(self, url: str) -> str:
+        return redact(url, self.secrets)
+
+    def _send(self, method, url, **kwargs) -> requests.Response:
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
+                                            allow_redirects=False, **kwargs)
+        except requests.RequestException as e:
+            raise self._transport_error(method, self._shown(url), e) from _scrub(e, self.secrets)
+        log.debug("%s %s -> %s in %.0f ms", method, self._shown(response.url), response.status_code,
+                  (time.monotonic() - started) * 1000)
+        return response
+
+    def _transport_error(self, method, shown, e: requests.RequestException) -> IntegrationError:
+        if _is_timeout(e):
+            what, retryable = f"timed out after {self.timeout:g} s", True
+        elif isinstance(e, requests.ConnectionError):
+            what, retryable = "cannot connect", True
+        elif isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema)):
+            what, retryable = "invalid URL (check the url setting)", False
+        else:
+            what, retryable = type(e).__name__, True
+        return self._error(f"{method} {shown}: {what}", retryable)
+
+    def _status_error(self, method, shown, response) -> IntegrationError:
+        status = response.status_code
+        detail = redact(_error_text(response), self.secrets)
+        message = f"{method} {shown}: HTTP {status}" + (f": {detail}" if detail else "")
+        err = self._error(message, _status_retryable(status))
+        err.status = status
+        err.retry_after = _retry_after(response) if status in (429, 503) else None
+        return err
+
+    def _parse(self, method, shown, response):
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as e:
+            raise self._error(f"{method} {shown}: invalid JSON in the answer "
+                              f"(HTTP {response.status_code})", True) from e
+
+    def _error(self, message: str, retryable: bool) -> IntegrationError:
+        err = IntegrationError(self.system, message, retryable=retryable)
+        log.info("%s", err)
+        return err
+
+
+def _is_timeout(e: requests.RequestException) -> bool:
+    """requests reports a read timeout that outlived the retries as a ConnectionError
+    wrapping urllib3's MaxRetryError(reason=ReadTimeoutError)."""
+    reason = getattr(e.args[0] if e.args else None, "reason", None)
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # a TimeoutError subclass
+        return False
+    return isinstance(e, requests.Timeout) or isinstance(reason, urllib3.exceptions.TimeoutError)
+
+
+def _status_retryable(status: int) -> bool:
+    return status >= 500 or status in (408, 409, 425, 429)
+
+
+def _retry_after(response) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def _error_text(response) -> str:
+    """The server's own explanation, short: `{error: "..."}`, `{error: {message}}` or text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code")
+    return str(error or "")[:200]
+
+
+def _scrub(exc: BaseException, secrets: Iterable[str]) -> BaseException:
+    """Mask secrets in the text of `exc` and of what it wraps (urllib3 puts URLs there)."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        e.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in e.args)
+        stack += list(e.args) + [getattr(e, "reason", None), e.__cause__, e.__context__]
+        if isinstance(getattr(e, "url", None), str):
+            e.url = redact(e.url, secrets)
+    return exc
