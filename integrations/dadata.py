@@ -93,7 +93,8 @@ def _company(suggestion: dict) -> CompanyInfo:
     return CompanyInfo(
         inn=d.get("inn") or "", kpp=d.get("kpp") or "", ogrn=d.get("ogrn") or "",
         okpo=d.get("okpo") or "",
-        name=name.get("short_with_opf") or name.get("full_with_opf") or suggestion.get("value") or "",
+        name=(name.get("short_with_opf") or name.get("full_with_opf")
+              or suggestion.get("value") or ""),
         address=(d.get("address") or {}).get("value") or "",
         director_name=boss.get("name") or _fio(d.get("fio")),
         director_post=boss.get("post") or "",

@@ -198,6 +198,7 @@ class JsonHttp:
 
     def _error(self, message: str, retryable: bool) -> IntegrationError:
         err = IntegrationError(self.system, message, retryable=retryable)
+        err.status, err.retry_after = None, None  # HTTP status / Retry-After seconds if any
         log.info("%s", err)
         return err
 

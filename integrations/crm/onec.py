@@ -75,7 +75,8 @@ class OneCSeedCrm:
     def get_balance(self, inn: str, crm_id: str | None) -> int | None:
         params = {"guid": crm_id} if crm_id else {"inn": inn}
         env = self._call("GET", "legal", params=params)
-        rows = [b for b in env.get("balance") or [] if b.get("guid") == crm_id or b.get("inn") == inn]
+        rows = [b for b in env.get("balance") or []
+                if b.get("guid") == crm_id or b.get("inn") == inn]
         return _kopecks(rows[0].get("amount")) if rows else None
 
     def find_company(self, inn: str, kpp: str = "") -> list[Company]:

@@ -98,8 +98,9 @@ class RestCrmStub(StubServer):
         return 200, {"items": [p for p in self.persons if p["phone"] == q.get("phone")]}
 
     def _get_balance(self, q: dict) -> tuple[int, Any]:
-        cid = q.get("counterparty_id") or next(
-            (c["id"] for c in self.store["counterparties"].values() if c["inn"] == q.get("inn")), "")
+        by_inn = (c["id"] for c in self.store["counterparties"].values()
+                  if c["inn"] == q.get("inn"))
+        cid = q.get("counterparty_id") or next(by_inn, "")
         if cid not in self.balances:
             return 404, self.error_body(404, "no balance")
         return 200, {"balance_kopecks": self.balances[cid]}

@@ -248,7 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         req = Received(method=self.command, path=split.path, raw_query=split.query,
-                       query={k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
+                       query={k: v[0] for k, v in
+                              parse_qs(split.query, keep_blank_values=True).items()},
                        headers={k.lower(): v for k, v in self.headers.items()},
                        body=self.rfile.read(length) if length else b"")
         status, body = self.stub._answer(req)
