@@ -131,7 +131,7 @@ class _Checker:
         leaves = bool(st.next) or st.end
         if not st.waits and not leaves:
             self.err(st.pos, f"state '{st.name}' has no way out: add 'next', 'buttons', 'ask' or 'end: true'")
-        if st.ask and not (st.next or st.end) and st.ask.get("save"):
+        if st.ask and not (st.next or st.end) and st.ask.get("save") and not st.ask.get("many"):
             self.err(st.pos, f"state '{st.name}' asks but has no 'next' for the answer")
         if st.call and not (st.next or st.end):
             self.err(st.call[1], f"state '{st.name}' calls a sub-flow but has no 'next' for its return")

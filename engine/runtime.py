@@ -158,7 +158,7 @@ class Step:
         handler = self.engine.registry.event_handlers.get(ev.kind)
         if handler:
             handler(self)
-        elif ev.kind == "button" and ev.data and not _FLOW_DATA.match(ev.data):
+        elif ev.kind == "button" and not _FLOW_DATA.match(ev.data or ""):
             self._callback()
         elif ev.command:
             self._command(ev.command)
@@ -189,7 +189,7 @@ class Step:
         handler = self.engine.registry.callbacks.get(prefix)
         if handler is None:
             self.say("common/stale_button")
-            return self._reprompt()
+            return self._show_again() if self.session.flow and self._position_valid() else None
         handler(self, payload)
 
     def start_flow(self, name: str) -> None:
@@ -220,7 +220,7 @@ class Step:
         step, index = int(m.group(1)), int(m.group(2))
         if step != self.session.step or index >= len(self.session.buttons):
             self.say("common/stale_button")
-            return self._reprompt()
+            return self._show_again()
         self.press(self.session.buttons[index])
 
     def _button_by_label(self, text: str) -> dict | None:
@@ -403,6 +403,13 @@ class Step:
             reply.keyboard = [[KeyButton(str(o))] for o in st.ask.get("options", [])]
         if reply.keyboard:
             self.session.keyboard = self._keyboard_shown = True
+
+    def _show_again(self) -> None:
+        """Repeat the current state's question with its buttons (after a stale press)."""
+        st = self.state
+        if st.say:
+            self.say(st.say[-1][0])
+        self._reprompt()
 
     def _reprompt(self) -> None:
         """After an error message: show the current state's buttons again on it."""
