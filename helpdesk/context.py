@@ -1,0 +1,48 @@
+"""What every template and condition can read about the person in the chat.
+
+`user` (computed once per step, refreshed after an action runs):
+    id, name, phone, lang, registered (a confirmed membership in some company),
+    pending (a membership waits for the company's confirmation),
+    role (the highest confirmed role: UNAUTHORIZED, USER, ADMINISTRATOR, DIRECTOR),
+    companies: [{id, name, inn, role, confirmed}]
+`settings`: the settings without secrets (pay flags, ticket types ...).
+"""
+from __future__ import annotations
+
+from . import directory
+from .models import TelegramUser
+from .registry import registry
+from .roles import Role
+
+__all__ = ["user_info"]
+
+
+def user_info(telegram_id: int) -> dict:
+    """The `user` template variable for a Telegram id (works for unknown ids too)."""
+    user = TelegramUser.get_or_none(TelegramUser.id == telegram_id)
+    members = directory.memberships_of(telegram_id) if user else []
+    confirmed = [m for m in members if m.is_confirmed]
+    role = max((m.role_enum for m in confirmed), default=Role.UNAUTHORIZED)
+    return {
+        "id": telegram_id,
+        "name": (user.full_name or user.first_name or "") if user else "",
+        "phone": user.phone if user else None,
+        "lang": user.language if user else None,
+        "registered": bool(confirmed),
+        "pending": any(not m.is_confirmed for m in members),
+        "role": role.name,
+        "companies": [{"id": m.counterparty.id, "name": m.counterparty.name,
+                       "inn": m.counterparty.inn, "role": m.role, "confirmed": m.is_confirmed}
+                      for m in members],
+    }
+
+
+@registry.provider("user")
+def _user(step) -> dict:
+    return user_info(step.user_id)
+
+
+@registry.provider("settings")
+def _settings(step) -> dict:
+    settings = getattr(step.services, "settings", None)
+    return settings.model_dump(exclude={"bot", "database", "crm", "dadata", "api"}) if settings else {}
