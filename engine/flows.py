@@ -32,6 +32,7 @@ DO_KEYS = {"action", "save", "with"}
 TIMEOUT_KEYS = {"remind_after", "remind", "abandon_after", "abandon"}
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
+_STD_TAG = re.compile(r"^tag:yaml\.org,2002:(str|int|float|bool|null|map|seq|omap|set|timestamp)$")
 
 
 @dataclass(frozen=True)
@@ -184,14 +185,18 @@ def parse_flow_file(path: str, display: str | None = None) -> tuple[Flow | None,
     return flow, ctx.problems
 
 
-def _reject_tags(ctx: _Ctx, node: Any) -> None:
+def _reject_tags(ctx: _Ctx, node: Any, pos: Pos | None = None) -> None:
     """YAML tags (`!!python/...`) are never honoured; report them as errors."""
     tag = getattr(getattr(node, "tag", None), "value", None)
-    if tag and not tag.startswith("tag:yaml.org,2002:"):
-        ctx.error(ctx.at(node), f"YAML tag '{tag}' is not allowed in flows")
-    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-    for child in children:
-        _reject_tags(ctx, child)
+    if tag and not _STD_TAG.match(tag):   # `!!python/x` expands to tag:yaml.org,2002:python/x
+        shown = tag.replace("tag:yaml.org,2002:", "!!")
+        ctx.error(pos or ctx.at(node), f"YAML tag '{shown}' is not allowed in flows")
+    if isinstance(node, dict):
+        for key, child in node.items():
+            _reject_tags(ctx, child, ctx.value_at(node, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            _reject_tags(ctx, child, ctx.at(node, i))
 
 
 def _flow(ctx: _Ctx, data: CommentedMap, stem: str) -> Flow:
