@@ -17,7 +17,8 @@ from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter
 from telegram.ext import (ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           MessageHandler, PreCheckoutQueryHandler, filters)
 
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits, run_polling_in_thread
+from tests.fakes.telegram_api import (FakeTelegramAPI, RateLimits, run_polling_in_thread,
+                                      run_webhook_in_thread)
 
 CHAT = 1001
 # PTB 22.2+ itself warns, whenever it builds a RetryAfter, that retry_after becomes a timedelta.
@@ -263,6 +264,12 @@ def test_polling_application_transcript(api):
         answer = user.pay()
         assert answer["ok"] and api.pre_checkout_answers == [answer]
         receipt = user.wait_for(contains="Оплачено 49900 tg_charge_")
+
+        raw_call(api, "sendInvoice", {"chat_id": CHAT, "title": "t", "description": "d",
+                                      "payload": "stale", "currency": "RUB",
+                                      "prices": [{"label": "x", "amount": 100}]})
+        refused = user.pay()
+        assert (refused["ok"], refused["error_message"]) == (False, "нет")
     assert receipt.chat_id == CHAT
     assert raw_call(api, "answerCallbackQuery", {"callback_query_id": query_id})[1][
         "description"] == "Bad Request: query is too old and response timeout expired or query ID is invalid"
@@ -364,3 +371,12 @@ def test_webhook_delivery_retries_and_blocks_get_updates(api):
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_application_in_webhook_mode(api):
+    user = api.user(CHAT)
+    with run_webhook_in_thread(build_app(api), secret_token="hook-secret") as url:
+        assert api.webhook == {"url": url, "secret_token": "hook-secret", "max_connections": 40}
+        user.send("по вебхуку")
+        user.wait_for(contains="Эхо: по вебхуку")
+    assert api.pending_updates() == [] and api.webhook_deliveries[-1]["error"] is None

@@ -44,6 +44,9 @@ import json
 import logging
 import math
 import re
+import signal
+import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -62,6 +65,7 @@ __all__ = [
     "Refusal",
     "SentMessage",
     "run_polling_in_thread",
+    "run_webhook_in_thread",
 ]
 
 logger = logging.getLogger(__name__)
@@ -493,8 +497,7 @@ class FakeTelegramAPI:
         self._closing = False
         self._stopped.clear()
         handler = type("_BoundHandler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer((self.host, self._port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self._port), handler)
         threading.Thread(target=self._server.serve_forever, args=(0.05,),
                          name="fake-telegram-api", daemon=True).start()
         logger.info("fake Telegram Bot API on %s", self.url)
@@ -706,7 +709,10 @@ class FakeTelegramAPI:
                     body: bytes) -> tuple[int, str, bytes]:
         """(status, content type, body) for one HTTP request."""
         if path.startswith("/_fake/"):
-            return _json_reply(200, self._control(path[7:], query, body))
+            try:
+                return _json_reply(200, self._control(path[7:], query, body))
+            except (ValueError, KeyError, TypeError) as err:
+                return _json_reply(400, {"ok": False, "description": f"bad control call: {err!r}"})
         match = re.fullmatch(r"/file/bot([^/]+)/(.+)", path)
         if match:
             return self._serve_file(*match.groups())
@@ -1178,6 +1184,17 @@ def _user_json(user_id, first_name, language_code, username, last_name) -> dict:
     return user
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (a cancelled long poll) is normal, not worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("fake Telegram API: client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive, so HTTPX's pooled connections are reused."""
 
@@ -1399,14 +1416,44 @@ class FakeGroup:
 def run_polling_in_thread(application, *, poll_timeout: float = 1.0, start_timeout: float = 10):
     """Runs a PTB Application (polling) on its own event loop in a background thread, so the
     test thread can block on ``wait_for``; shuts it down cleanly on exit."""
+    def start_updater():
+        return application.updater.start_polling(poll_interval=0, timeout=poll_timeout)
+    with _application_thread(application, start_updater, start_timeout):
+        yield application
+
+
+@contextlib.contextmanager
+def run_webhook_in_thread(application, *, secret_token: str = "test-secret",
+                          url_path: str = "telegram", start_timeout: float = 10):
+    """Like ``run_polling_in_thread`` but PTB serves a webhook on a free loopback port and
+    registers it with setWebhook; yields the webhook URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/{url_path}"
+
+    def start_updater():
+        return application.updater.start_webhook(
+            listen="127.0.0.1", port=port, url_path=url_path, webhook_url=url,
+            secret_token=secret_token)
+    with _application_thread(application, start_updater, start_timeout):
+        yield url
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _application_thread(application, start_updater, timeout: float):
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="ptb-polling", daemon=True)
+    thread = threading.Thread(target=loop.run_forever, name="ptb-application", daemon=True)
     thread.start()
 
     async def start():
         await application.initialize()
         await application.start()
-        await application.updater.start_polling(poll_interval=0, timeout=poll_timeout)
+        await start_updater()
 
     async def stop():
         if application.updater.running:
@@ -1416,11 +1463,11 @@ def run_polling_in_thread(application, *, poll_timeout: float = 1.0, start_timeo
         await application.shutdown()
 
     try:
-        asyncio.run_coroutine_threadsafe(start(), loop).result(start_timeout)
-        yield application
+        asyncio.run_coroutine_threadsafe(start(), loop).result(timeout)
+        yield
     finally:
         try:
-            asyncio.run_coroutine_threadsafe(stop(), loop).result(start_timeout + poll_timeout)
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout)
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
@@ -1438,12 +1485,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     limits = None if args.no_rate_limits else RateLimits()
     api = FakeTelegramAPI(args.token, host=args.host, port=args.port, rate_limits=limits)
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
     with api:
         print(f"fake Telegram Bot API on {api.url} token={args.token} "
               f"rate_limits={'off' if limits is None else limits}", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-        print(json.dumps(api.stats()), flush=True)
+        while not stopped.wait(0.5):
+            pass
+        print(json.dumps(api.stats()), flush=True)   # the benchmark's closing figures
 
 
 if __name__ == "__main__":
