@@ -564,8 +564,9 @@ class FakeTelegramAPI:
         """Blocks until the bot sends or edits a message in the chat that matches.
 
         Only sends/edits after the chat's last user action count (or after ``since``, see
-        ``mark()``). ``contains`` matches the text/caption with or without HTML tags.
-        Returns the live record; raises AssertionError listing what was sent otherwise.
+        ``mark()``). ``contains`` matches the text/caption with or without HTML tags; the
+        predicate sees the message as it was at that send/edit. Returns the live record;
+        raises AssertionError listing what was sent otherwise.
         """
         def matches(msg: SentMessage) -> bool:
             if contains is not None and contains not in msg.content \
