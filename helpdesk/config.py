@@ -65,6 +65,7 @@ class Engine(_Strict):
     max_auto_steps: int = Field(50, ge=1)
     timeout_check_seconds: int = Field(30, ge=1)
     watch_seconds: float = Field(2, ge=0)
+    admins: list[int] = []    # Telegram ids allowed to /reload flows (helpdesk.reload)
 
 
 class Dadata(_Strict):

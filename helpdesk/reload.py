@@ -1,0 +1,144 @@
+"""Hot reload of flows/ and templates/: admins edit files, the running bot picks them up.
+
+A `Reloader` is attached to every app (`app.reloader`, by `setup_services`). Two ways in:
+
+* the `watch_flows` job (helpdesk.jobs, APScheduler thread, every `engine.watch_seconds`)
+  polls file modification times and reloads once the files have stopped changing for one
+  poll (an editor saving several files, or `git pull`, is seen as one change);
+* the admin command /reload (flows/admin_reload.yaml -> action `reload_flows`).
+
+A reload runs the full checker. A valid set replaces the old one with `engine.reload` (live
+conversations continue; one whose state vanished is taken to the menu by the engine). An
+invalid set is never loaded: the old one keeps serving, the `file:line:col` problems are
+logged and passed to every subscriber (the Telegram transport sends them to the admins).
+
+Why polling and not inotify (`watchdog`): a few dozen small files cost microseconds to stat,
+polling works the same on bind mounts, network shares and in containers where inotify
+events do not arrive, and it needs no extra dependency.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from engine.errors import FlowConfigError
+
+from .app import build_flowset, project_path
+from .jobs import job
+
+__all__ = ["Reloader", "ReloadResult", "reloader_of", "setup_services", "fingerprint"]
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[["ReloadResult"], None]
+
+
+@dataclass
+class ReloadResult:
+    """What a reload did: `ok` with the new `version`, or the `problems` that stopped it
+    (then `version` is the one still serving)."""
+    ok: bool
+    version: str
+    problems: list[str] = field(default_factory=list)
+
+
+def fingerprint(flows_dir: str, templates_dir: str) -> tuple:
+    """(path, mtime, size) of every flow and template file: changes when one is edited,
+    added or removed."""
+    paths = sorted(glob.glob(os.path.join(flows_dir, "*.yaml")) +
+                   glob.glob(os.path.join(templates_dir, "**", "*.j2"), recursive=True))
+    return tuple(_stat(p) for p in paths)
+
+
+def _stat(path: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:          # removed between glob and stat: the next poll sees it
+        return (path, 0, -1)
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+class Reloader:
+    """Checks and swaps the flow set of one app; safe to call from several threads."""
+
+    def __init__(self, app):
+        self.app = app
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._loaded = self._stamp()     # taken before the first load: a change in between is seen
+        self._pending: tuple | None = None
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(result)` after every reload the watcher does (ok or rejected)."""
+        self._listeners.append(listener)
+
+    def _stamp(self) -> tuple:
+        e = self.app.settings.engine
+        return fingerprint(project_path(e.flows_dir), project_path(e.templates_dir))
+
+    def poll(self) -> ReloadResult | None:
+        """One look at the files; reload when they changed and then held still for a poll."""
+        stamp = self._stamp()
+        if stamp == self._loaded:
+            self._pending = None
+            return None
+        if stamp != self._pending:
+            self._pending = stamp
+            return None
+        return self.reload()
+
+    def reload(self, *, notify: bool = True) -> ReloadResult:
+        """Check the files now; swap the set in when it is valid."""
+        with self._lock:
+            self._loaded, self._pending = self._stamp(), None
+            result = self._swap()
+        if notify:
+            self._notify(result)
+        return result
+
+    def _swap(self) -> ReloadResult:
+        engine = self.app.engine
+        try:
+            flowset = build_flowset(self.app.settings)
+        except FlowConfigError as e:
+            return self._rejected(engine, e.problems)
+        except Exception as e:  # noqa: BLE001 - an unreadable file must not stop the bot
+            log.exception("flow reload failed")
+            return self._rejected(engine, [f"{type(e).__name__}: {e}"])
+        engine.reload(flowset)
+        return ReloadResult(True, flowset.version)
+
+    def _rejected(self, engine, problems: list[str]) -> ReloadResult:
+        log.error("flow reload rejected, version %s keeps serving; %d problem(s):\n%s",
+                  engine.flowset.version, len(problems), "\n".join(problems))
+        return ReloadResult(False, engine.flowset.version, list(problems))
+
+    def _notify(self, result: ReloadResult) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception:  # noqa: BLE001 - a failing subscriber must not stop the others
+                log.exception("reload listener %r failed", listener)
+
+
+def reloader_of(app) -> Reloader:
+    """The app's reloader (created on first use for apps built without setup)."""
+    if "reloader" not in app.extras:
+        app.extras["reloader"] = Reloader(app)
+    return app.extras["reloader"]
+
+
+def setup_services(app) -> None:
+    """Called by `build_app` before the flows are loaded."""
+    reloader_of(app)
+
+
+@job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600)
+def watch_flows(app) -> None:
+    """The watcher: runs in the jobs scheduler's thread; `watch_seconds: 0` turns it off."""
+    if app.settings.engine.watch_seconds and app.engine is not None:
+        reloader_of(app).poll()
