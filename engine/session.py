@@ -7,6 +7,7 @@ is recognised as stale instead of being applied to the wrong state.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -60,29 +61,53 @@ class Session:
     row_id: int | None = None
 
 
+_COLUMNS = ("flow", "state", "stack", "slots", "buttons", "step", "lang", "keyboard",
+            "remind_at", "abandon_at")
+
+
 def load_session(chat_id: int, user_id: int, *, for_update: bool = False) -> Session:
-    query = Conversation.select().where((Conversation.chat_id == chat_id) &
-                                        (Conversation.user_id == user_id))
-    if for_update and _supports_for_update():
-        query = query.for_update()
-    row = query.first()
+    """The conversation of (chat, user); a new one when there is none. Locks the row on
+    PostgreSQL so another worker applies this chat's next update only after us."""
+    sql = _select_sql(for_update and _supports_for_update())
+    row = Conversation._meta.database.execute_sql(sql, (chat_id, user_id)).fetchone()
     if row is None:
         return Session(chat_id, user_id)
-    return Session(chat_id, user_id, row.flow, row.state, json.loads(row.stack),
-                   json.loads(row.slots), json.loads(row.buttons), row.step, row.lang,
-                   row.keyboard, row.remind_at, row.abandon_at, row.id)
+    f = Conversation._meta.fields
+    return Session(chat_id, user_id, row[1], row[2], json.loads(row[3]), json.loads(row[4]),
+                   json.loads(row[5]), row[6], row[7], bool(row[8]),
+                   f["remind_at"].python_value(row[9]), f["abandon_at"].python_value(row[10]), row[0])
 
 
 def save_session(s: Session) -> None:
-    fields = dict(flow=s.flow, state=s.state, stack=json.dumps(s.stack, ensure_ascii=False),
-                  slots=json.dumps(s.slots, ensure_ascii=False, default=str),
-                  buttons=json.dumps(s.buttons, ensure_ascii=False, default=str),
-                  step=s.step, lang=s.lang, keyboard=s.keyboard, remind_at=s.remind_at,
-                  abandon_at=s.abandon_at, updated_at=utcnow())
+    values = (s.flow, s.state, json.dumps(s.stack, ensure_ascii=False),
+              json.dumps(s.slots, ensure_ascii=False, default=str),
+              json.dumps(s.buttons, ensure_ascii=False, default=str), s.step, s.lang,
+              s.keyboard, _dt(s.remind_at), _dt(s.abandon_at), _dt(utcnow()))
     if s.row_id is None:
-        s.row_id = Conversation.insert(chat_id=s.chat_id, user_id=s.user_id, **fields).execute()
+        s.row_id = Conversation.insert(chat_id=s.chat_id, user_id=s.user_id,
+                                       **dict(zip(_COLUMNS + ("updated_at",), values))).execute()
     else:
-        Conversation.update(**fields).where(Conversation.id == s.row_id).execute()
+        Conversation._meta.database.execute_sql(_update_sql(), values + (s.row_id,))
+
+
+# Hand-written SQL for the two statements every event runs: building them with peewee's
+# query builder cost more than the rest of the step (bench/engine.py, cProfile).
+@lru_cache(maxsize=4)
+def _select_sql(locking: bool) -> str:
+    p = Conversation._meta.database.param
+    sql = (f"SELECT id, {', '.join(_COLUMNS)} FROM conversation "
+           f"WHERE chat_id = {p} AND user_id = {p}")
+    return sql + (" FOR UPDATE" if locking else "")
+
+
+def _update_sql() -> str:
+    p = Conversation._meta.database.param
+    return (f"UPDATE conversation SET {', '.join(f'{c} = {p}' for c in _COLUMNS)}, "
+            f"updated_at = {p} WHERE id = {p}")
+
+
+def _dt(value: datetime | None):
+    return Conversation._meta.fields["updated_at"].db_value(value) if value else None
 
 
 def _supports_for_update() -> bool:
