@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Set up and run, with nothing installed but Python 3.10+:
+
+    python3 dev.py demo    # venv + dependencies, demo data, the terminal chat
+    python3 dev.py test    # venv + test dependencies, the whole test suite
+
+`test` runs the suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set or
+a local server answers at 127.0.0.1:5432 (database `test`, trust auth). It exits non-zero on
+any failure, and also when no test ran at all. Extra arguments go to pytest.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import venv
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(ROOT, ".venv")
+PY = os.path.join(VENV, "Scripts" if os.name == "nt" else "bin", "python")
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def setup(extra: str) -> None:
+    if not os.path.exists(PY):
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    spec = f".[{extra}]" if extra else "."
+    marker = os.path.join(VENV, f".installed-{extra or 'base'}")
+    stamp = str(os.path.getmtime(os.path.join(ROOT, "pyproject.toml")))
+    if os.path.exists(marker) and open(marker).read() == stamp:
+        return
+    print(f"installing {spec} ...", flush=True)
+    run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", spec])
+    with open(marker, "w") as f:
+        f.write(stamp)
+
+
+def run(cmd: list[str], env: dict | None = None) -> int:
+    code = subprocess.call(cmd, cwd=ROOT, env=env)
+    if code:
+        sys.exit(code)
+    return code
+
+
+def postgres_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if url:
+        return url
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return ""
+    return LOCAL_PG
+
+
+def test(args: list[str]) -> None:
+    setup("test")
+    env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    print("== test suite on SQLite ==", flush=True)
+    run([PY, "-m", "pytest", "-q", *args], env)
+    url = postgres_url()
+    if not url:
+        print("== PostgreSQL: skipped (no TEST_DATABASE_URL and nothing answers at 127.0.0.1:5432) ==")
+        return
+    print("== test suite on PostgreSQL ==", flush=True)
+    run([PY, "-m", "pytest", "-q", *args], {**env, "TEST_DATABASE_URL": url})
+
+
+def demo(args: list[str]) -> None:
+    setup("")
+    os.execv(PY, [PY, os.path.join(ROOT, "run.py"), "demo", *args])
+
+
+if __name__ == "__main__":
+    commands = {"test": test, "demo": demo}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[sys.argv[1]](sys.argv[2:])
