@@ -118,6 +118,8 @@ def main() -> None:
         gc.collect()
         out[f"rss_mb_{target // 1000}k_sessions"] = round(rss_mb(), 1)
     out["sessions_in_db"] = storage.db.execute_sql("select count(*) from conversation").fetchone()[0]
+    # RSS growth is bounded by SQLite's page cache (cache_size pragma), not by sessions:
+    out["sqlite_page_cache_limit_mb"] = abs(storage.SQLITE_PRAGMAS["cache_size"]) / 1024
     print(json.dumps(out, indent=2))
 
 
