@@ -1,0 +1,445 @@
+"""Scripted dialog tests for admins: `python run.py flows test` runs `flows/tests/*.yaml`.
+
+Each scenario runs against the real engine (the real flows, templates, actions and
+settings) on a fresh temporary SQLite database, through `engine.testing.Chat`. The first
+failing step stops its scenario and is reported as
+`flows/tests/FILE.yaml:LINE: scenario 'NAME', step N (send "..."): expected ...; got ...`.
+The format is documented in docs/flows.md ("Сценарии" / "Scenarios").
+
+External systems: a scenario may name `fixtures: [crm, dadata]`. A fixture is a context
+manager factory registered with `@fixture("crm")`: it receives the settings, starts what it
+needs (say a loopback CRM stub) and yields the settings the scenario should run with.
+Modules listed in `FIXTURE_MODULES` are imported (when present) to register them.
+"""
+from __future__ import annotations
+
+import difflib
+import glob
+import html
+import importlib
+import inspect
+import logging
+import os
+import re
+import sys
+import tempfile
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, ContextManager
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from engine import storage
+from engine.flows import parse_duration
+from engine.session import load_session, utcnow
+from engine.testing import Chat
+
+from .app import build_app, project_path
+
+__all__ = ["Scenario", "ScenarioStep", "Outcome", "fixture", "FIXTURES", "FIXTURE_MODULES",
+           "load_file", "run_scenario", "run_file", "run_paths", "scenario_files", "run"]
+
+log = logging.getLogger(__name__)
+
+SCENARIO_KEYS = {"scenario", "description", "user", "settings", "fixtures", "steps"}
+USER_KEYS = {"id", "chat_id", "language", "first_name", "username"}
+ACTIONS = {"send", "click", "share_contact", "send_file", "press", "wait"}
+EXPECT_KEYS = {"text", "not_text", "buttons", "buttons_include", "no_buttons", "state", "slots"}
+STEP_KEYS = ACTIONS | {"expect"}
+FIXTURE_MODULES = ("tests.fakes.scenario_fixtures",)
+FIXTURES: dict[str, Callable[[Any], ContextManager[Any]]] = {}
+_TAG = re.compile(r"<[^>]+>")
+
+
+def fixture(name: str):
+    """Register a scenario fixture, written like a pytest fixture:
+
+        @fixture("crm")
+        def crm(settings):
+            with start_crm_stub() as url:          # whatever the scenario needs running
+                yield settings.model_copy(update=...)   # the settings to run with
+    """
+    def deco(fn):
+        if name in FIXTURES:
+            raise ValueError(f"scenario fixture {name!r} is registered twice")
+        FIXTURES[name] = contextmanager(fn) if inspect.isgeneratorfunction(fn) else fn
+        return fn
+    return deco
+
+
+# -- the format -------------------------------------------------------------------------
+@dataclass
+class ScenarioStep:
+    line: int
+    action: str
+    arg: Any
+    expect: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.action} {_short(self.arg)}"
+
+
+@dataclass
+class Scenario:
+    name: str
+    file: str
+    line: int
+    user: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    fixtures: list[str] = field(default_factory=list)
+    steps: list[ScenarioStep] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """One scenario's result: `failure` is None when every step passed."""
+    scenario: str
+    file: str
+    steps_passed: int
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class _Problems:
+    def __init__(self, file: str):
+        self.file, self.lines = file, []
+
+    def add(self, node: Any, key: Any, message: str) -> None:
+        line, col = _where(node, key)
+        self.lines.append(f"{self.file}:{line}:{col}: {message}")
+
+    def keys(self, node: CommentedMap, allowed: set[str], what: str) -> None:
+        for key in node:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(sorted(allowed))}"
+                self.add(node, key, f"unknown key '{key}' in {what}{hint}")
+
+
+def _where(node: Any, key: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return 1, 1
+    try:
+        pos = lc.key(key) if isinstance(node, CommentedMap) else lc.item(key)
+    except (KeyError, IndexError, TypeError):
+        pos = None
+    line, col = pos or (lc.line, lc.col)
+    return line + 1, col + 1
+
+
+def load_file(path: str, display: str | None = None) -> tuple[list[Scenario], list[str]]:
+    """Parse a scenario file (one scenario, or a list of them); (scenarios, problems)."""
+    shown = display or path
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = YAML(typ="rt").load(f)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        return [], [f"{shown}:{mark.line + 1}:{mark.column + 1}: {(e.problem or e.context or str(e)).strip()}"]
+    items = data if isinstance(data, CommentedSeq) else [data]
+    problems = _Problems(shown)
+    scenarios = [s for i, item in enumerate(items) if (s := _scenario(problems, item, data, i))]
+    return scenarios, problems.lines
+
+
+def _scenario(p: _Problems, node: Any, parent: Any, index: int) -> Scenario | None:
+    if not isinstance(node, CommentedMap):
+        p.add(parent, index, "a scenario is a mapping with 'scenario' and 'steps'")
+        return None
+    p.keys(node, SCENARIO_KEYS, "a scenario")
+    s = Scenario(str(node.get("scenario", f"#{index + 1}")), p.file, node.lc.line + 1)
+    if "scenario" not in node:
+        p.add(node, None, "a scenario needs 'scenario: <name>'")
+    s.user = _mapping(p, node, "user", USER_KEYS)
+    s.settings = _plain(_mapping(p, node, "settings", None))
+    s.fixtures = [str(f) for f in node.get("fixtures", None) or []]
+    for name in s.fixtures:
+        if name not in FIXTURES:
+            p.add(node, "fixtures", f"unknown fixture '{name}'{_hint(name, FIXTURES)}")
+    steps = node.get("steps")
+    if not isinstance(steps, CommentedSeq) or not steps:
+        p.add(node, "steps" if "steps" in node else None, "'steps' must be a non-empty list")
+        return s
+    s.steps = [st for i, item in enumerate(steps) if (st := _step(p, steps, i, item))]
+    return s
+
+
+def _mapping(p: _Problems, node: CommentedMap, key: str, allowed: set[str] | None) -> dict:
+    value = node.get(key, None)
+    if value is None:
+        return {}
+    if not isinstance(value, CommentedMap):
+        p.add(node, key, f"'{key}' must be a mapping")
+        return {}
+    if allowed:
+        p.keys(value, allowed, f"'{key}'")
+    return dict(value)
+
+
+def _step(p: _Problems, steps: CommentedSeq, i: int, item: Any) -> ScenarioStep | None:
+    if not isinstance(item, CommentedMap):
+        p.add(steps, i, "a step is a mapping like {send: /start} or {click: <label>}")
+        return None
+    p.keys(item, STEP_KEYS, "a step")
+    actions = [k for k in item if k in ACTIONS]
+    if len(actions) != 1:
+        p.add(steps, i, f"a step does exactly one of: {', '.join(sorted(ACTIONS))}")
+        return None
+    expect = item.get("expect", None)
+    if isinstance(expect, str):
+        expect = {"text": expect}
+    elif isinstance(expect, CommentedMap):
+        p.keys(expect, EXPECT_KEYS, "'expect'")
+    elif expect is not None:
+        p.add(item, "expect", "'expect' is a text fragment or a mapping {text, buttons, ...}")
+    if actions[0] == "wait" and parse_duration(item["wait"]) is None:
+        p.add(item, "wait", "'wait' is a duration like 30s, 10m, 2h")
+    return ScenarioStep(steps.lc.item(i)[0] + 1, actions[0], _plain(item[actions[0]]),
+                        _plain(expect or {}))
+
+
+# -- running ----------------------------------------------------------------------------
+class StepFailed(Exception):
+    pass
+
+
+def run_scenario(scenario: Scenario, settings) -> Outcome:
+    """Run one scenario on a fresh temporary database; stop at the first failing step."""
+    done = 0
+    with tempfile.TemporaryDirectory(prefix="flowtest-") as tmp, ExitStack() as stack:
+        try:
+            s = _settings_for(settings, scenario, tmp)
+            for name in scenario.fixtures:
+                s = stack.enter_context(FIXTURES[name](s))
+            stack.callback(storage.close)
+            runner = _Runner(build_app(s), scenario)
+            for step in scenario.steps:
+                runner.do(step)
+                done += 1
+        except StepFailed as e:
+            step = scenario.steps[done]
+            return Outcome(scenario.name, scenario.file, done,
+                           f"{scenario.file}:{step.line}: scenario '{scenario.name}', step {done + 1} "
+                           f"({step.describe()}): {e}")
+        except Exception as e:  # noqa: BLE001 - a broken setup is a failed scenario, with its reason
+            log.debug("scenario %s failed to run", scenario.name, exc_info=True)
+            return Outcome(scenario.name, scenario.file, done,
+                           f"{scenario.file}:{scenario.line}: scenario '{scenario.name}': "
+                           f"{type(e).__name__}: {e}")
+    return Outcome(scenario.name, scenario.file, done)
+
+
+def _settings_for(settings, scenario: Scenario, tmp: str):
+    """The settings with the scenario's overrides and a database of its own."""
+    data = settings.model_dump()
+    _merge(data, scenario.settings)
+    data["database"]["url"] = f"sqlite:///{os.path.join(tmp, 'scenario.db')}"
+    return type(settings).model_validate(data)
+
+
+def _merge(base: dict, override: dict) -> None:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+class _Runner:
+    """Plays the steps of one scenario as one user."""
+
+    def __init__(self, app, scenario: Scenario):
+        self.app, self.engine = app, app.engine
+        u = scenario.user
+        self.chat = Chat(self.engine, int(u.get("id", 1001)), chat_id=u.get("chat_id"),
+                         language=str(u.get("language", "ru")),
+                         username=str(u.get("username", "tester")),
+                         first_name=str(u.get("first_name", "Tester")))
+        self.errors: list[BaseException] = []
+        self.engine.on_error = lambda event, error: self.errors.append(error)
+
+    def do(self, step: ScenarioStep) -> None:
+        self.errors.clear()
+        replies = getattr(self, "_" + step.action)(step.arg)
+        if self.errors:
+            raise StepFailed(f"the bot failed: {type(self.errors[0]).__name__}: {self.errors[0]}")
+        for key, expected in step.expect.items():
+            getattr(self, "_expect_" + key)(expected, replies)
+
+    # -- actions ---------------------------------------------------------------------
+    def _send(self, text):
+        return self.chat.send(str(text))
+
+    def _click(self, label):
+        if isinstance(label, dict):
+            label = self.engine.flowset.templates.render_label(
+                str(label.get("template")), self.chat.language, {})
+        try:
+            return self.chat.click(str(label))
+        except AssertionError:
+            raise StepFailed(f"no button {str(label)!r}; buttons shown: {self.chat.buttons}") from None
+
+    def _share_contact(self, arg):
+        if isinstance(arg, dict):
+            return self.chat.share_contact(str(arg.get("phone", "")), arg.get("user_id"))
+        return self.chat.share_contact(str(arg))
+
+    def _send_file(self, arg):
+        arg = arg if isinstance(arg, dict) else {"kind": str(arg or "photo")}
+        return self.chat.send_file(str(arg.get("file_id", "file-1")), str(arg.get("kind", "photo")),
+                                   str(arg.get("name", "")), int(arg.get("size", 1000)))
+
+    def _press(self, data):
+        return self.chat.press_data(str(data))
+
+    def _wait(self, duration):
+        later = utcnow() + timedelta(seconds=parse_duration(duration) or 0)
+        replies = [r for r in self.engine.due_timeouts(later) if r.chat_id == self.chat.chat_id]
+        self.chat.transcript += replies
+        return replies
+
+    # -- expectations ----------------------------------------------------------------
+    def _expect_text(self, fragments, replies):
+        got = _plain_text(replies)
+        for fragment in _list(fragments):
+            if str(fragment) not in got:
+                raise StepFailed(f"expected text containing {str(fragment)!r}; got: {_quote(got)}")
+
+    def _expect_not_text(self, fragments, replies):
+        got = _plain_text(replies)
+        for fragment in _list(fragments):
+            if str(fragment) in got:
+                raise StepFailed(f"expected no {str(fragment)!r} in the answer; got: {_quote(got)}")
+
+    def _expect_buttons(self, expected, replies):
+        got = _buttons(replies)
+        if [str(b) for b in _list(expected)] != got:
+            raise StepFailed(f"expected buttons {[str(b) for b in _list(expected)]}; got: {got}")
+
+    def _expect_buttons_include(self, expected, replies):
+        got = _buttons(replies)
+        missing = [str(b) for b in _list(expected) if str(b) not in got]
+        if missing:
+            raise StepFailed(f"expected buttons to include {missing}; got: {got}")
+
+    def _expect_no_buttons(self, flag, replies):
+        got = _buttons(replies)
+        if flag and got:
+            raise StepFailed(f"expected no buttons; got: {got}")
+
+    def _expect_state(self, expected, replies):
+        s = load_session(self.chat.chat_id, self.chat.user_id)
+        got = f"{s.flow}.{s.state}"
+        expected = str(expected)
+        if got != expected and not ("." not in expected and s.state == expected):
+            raise StepFailed(f"expected to be at {expected!r}; got: {got!r}")
+
+    def _expect_slots(self, expected, replies):
+        slots = load_session(self.chat.chat_id, self.chat.user_id).slots
+        for key, value in (expected or {}).items():
+            if slots.get(key, "<not set>") != value:
+                raise StepFailed(f"expected slot {key!r} = {value!r}; got: {slots.get(key, '<not set>')!r}")
+
+
+def _plain_text(replies) -> str:
+    """What the user reads: HTML tags removed, entities decoded, messages joined."""
+    return "\n".join(html.unescape(_TAG.sub("", r.text)) for r in replies)
+
+
+def _buttons(replies) -> list[str]:
+    """Labels of the last message of this step that has any (inline or keyboard)."""
+    for reply in reversed(replies):
+        if reply.buttons or reply.keyboard:
+            return reply.button_texts()
+    return []
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _quote(text: str, limit: int = 300) -> str:
+    text = text.replace("\n", " | ")
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _short(value: Any) -> str:
+    return repr(value) if not isinstance(value, str) else f'"{value}"'
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _hint(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# -- files and the CLI --------------------------------------------------------------------
+def _load_fixture_modules() -> None:
+    for name in FIXTURE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and not name.startswith(e.name):
+                raise              # the module exists but one of its imports is missing
+
+
+def scenario_files(settings) -> list[str]:
+    folder = os.path.join(project_path(settings.engine.flows_dir), "tests")
+    return sorted(glob.glob(os.path.join(folder, "*.yaml")))
+
+
+def run_file(path: str, settings) -> tuple[list[Outcome], list[str]]:
+    """Every scenario of one file: (outcomes, problems of the file's format)."""
+    _load_fixture_modules()
+    scenarios, problems = load_file(path, _display(path))
+    if problems:
+        return [], problems
+    return [run_scenario(s, settings) for s in scenarios], []
+
+
+def run_paths(paths: list[str], settings, out=None) -> int:
+    """Run the files, print one line per scenario and a summary; 0 when all passed."""
+    out = out or sys.stdout
+    passed = failed = 0
+    for path in paths:
+        outcomes, problems = run_file(path, settings)
+        for line in problems:
+            print(f"ERROR {line}", file=out)
+        failed += len(problems)
+        for o in outcomes:
+            print(f"ok    {o.file}: {o.scenario} ({o.steps_passed} steps)" if o.ok else f"FAIL  {o.failure}",
+                  file=out)
+            passed, failed = passed + o.ok, failed + (not o.ok)
+    print(f"{passed} scenario(s) passed, {failed} failed", file=out)
+    return 1 if failed or not paths else 0
+
+
+def _display(path: str) -> str:
+    from .app import PROJECT_ROOT
+    rel = os.path.relpath(os.path.abspath(path), PROJECT_ROOT)
+    return path if rel.startswith("..") else rel
+
+
+def run(settings, args) -> int:
+    """`python run.py flows test [FILE ...]`."""
+    if not logging.getLogger().handlers:       # not when embedded (pytest, an app that logs already)
+        from . import logs
+        logs.configure(settings, console=False)   # the log file keeps tracebacks; failures print here
+    paths = list(getattr(args, "files", None) or []) or scenario_files(settings)
+    if not paths:
+        print("no scenarios in flows/tests/*.yaml", file=sys.stderr)
+    return run_paths(paths, settings)

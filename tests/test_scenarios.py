@@ -1,0 +1,94 @@
+"""The admins' YAML dialog scenarios: every shipped one passes, and the runner says which
+step failed and why."""
+from __future__ import annotations
+
+import glob
+import io
+import os
+
+import pytest
+
+from helpdesk import cli, scenarios
+from helpdesk.app import PROJECT_ROOT
+
+SHIPPED = sorted(glob.glob(os.path.join(PROJECT_ROOT, "flows", "tests", "*.yaml")))
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "scenarios")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
+def test_shipped_scenarios_pass(path, settings):
+    outcomes, problems = scenarios.run_file(path, settings)
+    assert problems == []
+    assert outcomes, "a scenario file with no scenarios"
+    assert [o.failure for o in outcomes if not o.ok] == []
+
+
+def test_every_shipped_flow_has_scenarios(settings):
+    flows = {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(PROJECT_ROOT, "flows", "*.yaml"))}
+    tested = {os.path.basename(p)[:-5] for p in SHIPPED}
+    assert flows - tested == set()
+
+
+def test_failure_names_file_line_step_expected_and_got(settings):
+    outcomes, _ = scenarios.run_file(os.path.join(FIXTURES, "failing.yaml"), settings)
+    (o,) = outcomes
+    assert not o.ok and o.steps_passed == 2
+    assert o.failure == ("tests/fixtures/scenarios/failing.yaml:8: scenario 'broken expectations', "
+                         "step 3 (send \"И\"): expected text containing 'Отлично'; got: "
+                         "'Слишком коротко: нужно не меньше 2 символов. Попробуйте ещё раз.'")
+
+
+def test_format_mistakes_are_listed_with_line_and_col(settings):
+    _, problems = scenarios.run_file(os.path.join(FIXTURES, "bad_format.yaml"), settings)
+    f = "tests/fixtures/scenarios/bad_format.yaml"
+    assert problems == [
+        f"{f}:2:3: unknown key 'usr' in a scenario; did you mean 'user'?",
+        f"{f}:4:7: unknown key 'sen' in a step; did you mean 'send'?",
+        f"{f}:4:7: a step does exactly one of: click, press, send, send_file, share_contact, wait",
+        f"{f}:6:16: unknown key 'txt' in 'expect'; did you mean 'text'?",
+        f"{f}:7:7: 'wait' is a duration like 30s, 10m, 2h",
+        f"{f}:9:3: unknown fixture 'crmm'",
+        f"{f}:10:3: 'steps' must be a non-empty list",
+    ]
+
+
+def test_run_paths_exit_code_and_report(settings):
+    out = io.StringIO()
+    code = scenarios.run_paths([SHIPPED[0], os.path.join(FIXTURES, "failing.yaml")], settings, out)
+    text = out.getvalue()
+    assert code == 1
+    assert "FAIL  tests/fixtures/scenarios/failing.yaml:8:" in text
+    assert text.rstrip().endswith("1 failed")
+
+
+def test_cli_flows_test_passes_on_shipped_scenarios(capsys):
+    assert cli.main(["flows", "test"]) == 0
+    assert " 0 failed" in capsys.readouterr().out
+
+
+def test_fixture_hook_prepares_settings(settings):
+    @scenarios.fixture("make_admin")
+    def make_admin(s):
+        yield s.model_copy(update={"engine": s.engine.model_copy(update={"admins": [7002]})})
+
+    try:
+        outcomes, problems = scenarios.run_file(os.path.join(FIXTURES, "with_fixture.yaml"), settings)
+    finally:
+        scenarios.FIXTURES.pop("make_admin")
+    assert problems == [] and [o.failure for o in outcomes] == [None]
+    # without the fixture the same user is refused
+    scenario = scenarios.load_file(os.path.join(FIXTURES, "with_fixture.yaml"))[0][0]
+    scenario.fixtures = []
+    assert "Диалоги перезагружены" in scenarios.run_scenario(scenario, settings).failure
+
+
+def test_each_scenario_gets_a_fresh_database(settings):
+    """The same user id in two scenarios: the second starts with no conversation."""
+    path = os.path.join(FIXTURES, "failing.yaml")
+    first = scenarios.load_file(path)[0][0]
+    first.steps = first.steps[:2]               # leaves the user in the questionnaire
+    assert scenarios.run_scenario(first, settings).ok
+    second = scenarios.load_file(path)[0][0]
+    second.steps = second.steps[2:3]            # "И" as a first message: the menu, not "too short"
+    second.steps[0].expect = {"text": "Главное меню"}
+    assert scenarios.run_scenario(second, settings).ok
