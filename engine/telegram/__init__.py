@@ -1,0 +1,24 @@
+"""The Telegram transport (python-telegram-bot 22), generic: it knows the engine's `Event` and
+`Reply`, no domain word.
+
+Guarantees (docs/telegram.md):
+* no lost update: every raw update is committed to the inbox before Telegram is told we have
+  it (polling: before the next offset; webhook: before the 200); pending rows are replayed at
+  start;
+* no doubled effect: an update's effect, its inbox "done" mark and its replies commit in one
+  transaction, and update_id is unique;
+* order: chats run concurrently, one chat's updates strictly in update_id order;
+* rate limits: one sender paces bulk messages, waits out a 429 for that chat only, drops
+  nothing.
+"""
+from .adapter import send_reply, split_text, to_event
+from .bot import BotConfig, TelegramBot, make_bot
+from .dispatcher import Dispatcher
+from .inbox import InboxItem
+from .lag import LagMonitor
+from .polling import Poller
+from .sender import Limits, Sender
+from .webhook import WebhookServer
+
+__all__ = ["TelegramBot", "BotConfig", "make_bot", "Dispatcher", "Sender", "Limits", "Poller",
+           "WebhookServer", "InboxItem", "LagMonitor", "to_event", "send_reply", "split_text"]

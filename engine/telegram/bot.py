@@ -1,0 +1,201 @@
+"""The Telegram transport assembled: bot, inbox replay, dispatcher, sender, polling or
+webhook, timeouts. `TelegramBot.run()` serves until `stop()` (or SIGINT/SIGTERM)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from telegram import Bot, BotCommand
+from telegram.request import HTTPXRequest
+
+from .. import notify
+from ..events import Reply
+from ..runtime import Engine
+from ..session import utcnow
+from ..storage import write_tx
+from . import inbox
+from .dispatcher import Dispatcher
+from .lag import LagMonitor
+from .polling import ALLOWED_UPDATES, Poller
+from .sender import Limits, Sender
+from .webhook import WebhookServer
+
+__all__ = ["TelegramBot", "BotConfig", "make_bot"]
+
+log = logging.getLogger(__name__)
+TIMEOUT_PRIORITY = 1        # reminders are paced like notifications
+
+
+@dataclass
+class BotConfig:
+    """What the transport needs; `helpdesk.telegram_main` fills it from settings."""
+    token: str
+    api_url: str = "https://api.telegram.org"
+    mode: str = "polling"                       # polling | webhook
+    poll_timeout: int = 10
+    webhook_url: str = ""                       # public URL Telegram posts to
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    path: str = "/telegram"
+    secret_token: str = ""
+    provider_token: str = ""
+    timeout_check_seconds: float = 30
+    concurrency: int = 8
+    limits: Limits = field(default_factory=Limits)
+    commands: dict[str, list[tuple[str, str]]] = field(default_factory=dict)   # lang -> [(name, description)]
+    default_language: str = "ru"
+    recover_leases: bool = True                 # single worker: unconfirmed sends are ours
+
+
+def make_bot(config: BotConfig) -> Bot:
+    """A PTB `Bot` talking to `config.api_url` (Telegram, a local Bot API server, a fake)."""
+    root = config.api_url.rstrip("/")
+    return Bot(config.token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot",
+               request=HTTPXRequest(connection_pool_size=64, pool_timeout=30, read_timeout=15),
+               get_updates_request=HTTPXRequest(connection_pool_size=2,
+                                                read_timeout=config.poll_timeout + 10))
+
+
+class TelegramBot:
+    """Runs the engine behind Telegram; see the package docstring for the guarantees.
+
+    Args:
+        engine: the engine.
+        config: see `BotConfig`.
+        on_error: called with (what, exception) for failures of the transport itself.
+    """
+
+    def __init__(self, engine: Engine, config: BotConfig, *,
+                 on_error: Callable[[str, BaseException], None] | None = None):
+        self.engine, self.config, self.on_error = engine, config, on_error
+        self.bot = make_bot(config)
+        self.sender: Sender | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.webhook: WebhookServer | None = None
+        self.lag = LagMonitor()
+        self._tasks: list[asyncio.Task] = []
+        self._intake: asyncio.Task | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._stop = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        """Start, serve until `stop()`, shut down cleanly."""
+        await self.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def start(self) -> None:
+        c = self.config
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(c.concurrency + 4, thread_name_prefix="engine"))
+        await self.bot.initialize()                # getMe: a wrong token fails here
+        log.info("bot @%s via %s", self.bot.username, c.api_url)
+        self.sender = Sender(self.bot, limits=c.limits, provider_token=c.provider_token,
+                             on_error=self.on_error)
+        self.dispatcher = Dispatcher(self.engine, self.bot, self.sender,
+                                     concurrency=c.concurrency, on_error=self.on_error)
+        await self._set_commands()
+        await asyncio.to_thread(self._recover)
+        self._spawn(self.lag.run(), self.sender.drain_forever())
+        await self.replay()
+        self._start_scheduler()
+        await self._start_intake()
+        self.started.set()
+
+    async def replay(self) -> int:
+        """Apply inbox rows left pending by a previous run (in update_id order per chat)."""
+        rows = await asyncio.to_thread(inbox.pending)
+        if rows:
+            log.info("replaying %d stored update(s) not applied before the last stop", len(rows))
+        self.dispatcher.submit(rows)
+        return len(rows)
+
+    def _recover(self) -> None:
+        """Replies committed but not confirmed sent by a previous (killed) run are due now."""
+        if not self.config.recover_leases:
+            return
+        with write_tx():
+            n = (notify.Outgoing.update(next_at=utcnow())
+                 .where(notify.Outgoing.status == notify.SENDING).execute())
+        if n:
+            log.info("%d outgoing message(s) of the previous run will be sent again", n)
+
+    async def _start_intake(self) -> None:
+        c = self.config
+        if c.mode == "webhook":
+            self.webhook = WebhookServer(self.dispatcher, secret_token=c.secret_token,
+                                         listen=c.listen, port=c.port, path=c.path)
+            self.webhook.start()
+            await self.bot.set_webhook(c.webhook_url, secret_token=c.secret_token,
+                                       allowed_updates=ALLOWED_UPDATES)
+            log.info("webhook set to %s", c.webhook_url)
+        else:
+            self._intake = asyncio.ensure_future(
+                Poller(self.bot, self.dispatcher, timeout=c.poll_timeout).run())
+            log.info("long polling (timeout %s s)", c.poll_timeout)
+
+    async def _set_commands(self) -> None:
+        for lang, commands in self.config.commands.items():
+            code = None if lang == self.config.default_language else lang
+            await self.bot.set_my_commands([BotCommand(n, d) for n, d in commands], language_code=code)
+
+    def _start_scheduler(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+        self._scheduler.add_job(self.check_timeouts, "interval", seconds=self.config.timeout_check_seconds,
+                                id="timeouts", coalesce=True, max_instances=1)
+        self._scheduler.add_job(asyncio.to_thread, "interval", args=[inbox.prune], hours=6, id="inbox_prune")
+        self._scheduler.start()
+
+    async def check_timeouts(self) -> int:
+        """Reminders and abandonments that are due: queued, then sent by the sender."""
+        try:
+            count = await asyncio.to_thread(self._queue_timeouts)
+        except Exception as e:  # noqa: BLE001 - the next run tries again
+            log.exception("timeouts check failed")
+            if self.on_error:
+                self.on_error("timeouts check", e)
+            return 0
+        if count:
+            self.sender.kick()
+        return count
+
+    def _queue_timeouts(self) -> int:
+        replies = self.engine.due_timeouts()
+        with write_tx():
+            for reply in replies:
+                notify.enqueue(reply, priority=TIMEOUT_PRIORITY)
+        return len(replies)
+
+    def _spawn(self, *coros) -> None:
+        self._tasks += [asyncio.ensure_future(c) for c in coros]
+
+    async def shutdown(self) -> None:
+        """Stop taking updates, finish what was taken, stop sending."""
+        if self.webhook:
+            await self.webhook.stop()
+        if self._intake:
+            self._intake.cancel()
+            await asyncio.gather(self._intake, return_exceptions=True)
+        if self.dispatcher:
+            await asyncio.wait_for(self.dispatcher.wait_idle(), 30)
+        if self._scheduler:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.sender:
+            await self.sender.wait_idle()
+        await self.bot.shutdown()
+        log.info("stopped; event loop lag %s", json.dumps(self.lag.summary()))

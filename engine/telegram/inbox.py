@@ -1,0 +1,95 @@
+"""The inbox: every raw Telegram update is stored here before Telegram is told we have it.
+
+python-telegram-bot's Updater confirms a getUpdates batch (the next offset) before any handler
+runs, and its webhook answers 200 before handling (../shared/research/library-facts.md §4), so
+a crash there loses updates. We store first, acknowledge second: the poller writes a whole
+batch in one transaction and only then asks for the next offset; the webhook route answers
+200 only after the row is committed. `update_id` is unique, so a re-delivered update is
+ignored. A row is marked done in the same transaction as its effect (see `Dispatcher`), and
+rows still pending at start are replayed.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import peewee
+
+from ..session import utcnow
+from ..storage import BaseModel, write_tx
+
+__all__ = ["InboxItem", "store", "pending", "mark_done", "prune", "chat_of", "PENDING", "DONE"]
+
+PENDING, DONE = "pending", "done"
+
+
+class InboxItem(BaseModel):
+    update_id = peewee.BigIntegerField(unique=True)
+    chat_id = peewee.BigIntegerField(index=True)
+    raw = peewee.TextField()                      # the update exactly as Telegram sent it
+    status = peewee.CharField(max_length=10, default=PENDING, index=True)
+    received_at = peewee.DateTimeField(default=utcnow)
+    done_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "telegram_inbox"
+
+
+def chat_of(update: dict) -> int:
+    """The chat whose order this update belongs to (the user's id when there is no chat)."""
+    for key, value in update.items():
+        if key == "update_id" or not isinstance(value, dict):
+            continue
+        chat = value.get("chat") or (value.get("message") or {}).get("chat")
+        if chat and "id" in chat:
+            return int(chat["id"])
+        sender = value.get("from") or value.get("user")
+        if sender and "id" in sender:
+            return int(sender["id"])
+    return 0
+
+
+def store(updates: list[dict]) -> list[InboxItem]:
+    """Insert the updates in one transaction; return the rows that are new (duplicates of an
+    already stored update_id are ignored)."""
+    if not updates:
+        return []
+    ids = [int(u["update_id"]) for u in updates]
+    with write_tx():
+        known = {r.update_id for r in InboxItem.select(InboxItem.update_id)
+                 .where(InboxItem.update_id.in_(ids))}
+        fresh = _unique(u for u in updates if int(u["update_id"]) not in known)
+        rows = [dict(update_id=int(u["update_id"]), chat_id=chat_of(u),
+                     raw=json.dumps(u, ensure_ascii=False)) for u in fresh]
+        if rows:
+            InboxItem.insert_many(rows).on_conflict_ignore().execute()
+    return [InboxItem(**r) for r in rows]
+
+
+def _unique(updates) -> list[dict]:
+    seen: dict[int, dict] = {}
+    for u in updates:
+        seen.setdefault(int(u["update_id"]), u)
+    return list(seen.values())
+
+
+def pending(limit: int = 10000) -> list[InboxItem]:
+    """Rows not yet applied, oldest first (replayed at start)."""
+    return list(InboxItem.select().where(InboxItem.status == PENDING)
+                .order_by(InboxItem.update_id).limit(limit))
+
+
+def mark_done(update_id: int) -> bool:
+    """Mark a row applied (call inside the effect's transaction). False when it was not
+    pending: somebody applied it already."""
+    return bool(InboxItem.update(status=DONE, done_at=utcnow())
+                .where((InboxItem.update_id == update_id) & (InboxItem.status == PENDING))
+                .execute())
+
+
+def prune(older_than: timedelta = timedelta(days=2)) -> int:
+    """Delete applied rows older than `older_than` (Telegram never re-sends a day-old update)."""
+    with write_tx():
+        return (InboxItem.delete()
+                .where((InboxItem.status == DONE) & (InboxItem.received_at < utcnow() - older_than))
+                .execute())

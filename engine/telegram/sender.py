@@ -1,0 +1,276 @@
+"""One path for every outgoing message: per-chat order, Telegram's limits, 429s, retries.
+
+Why not PTB's `AIORateLimiter`: on a `RetryAfter` it halts *every* request of the bot for the
+whole wait, it has no per-private-chat pacing, and it knows nothing of our durable queue. Here
+each chat has a lane (an `asyncio.Lock` that keeps that chat's messages in order, plus the time
+until which Telegram asked us to wait); a 429 pauses that lane only, other chats keep flowing,
+and the message is sent again after `retry_after`, never dropped.
+
+Limits (Telegram's FAQ): about 30 messages/s overall, 1/s per private chat for bulk sends,
+20/min per group. Interactive replies (the answer to what a user just did) are sent at once:
+a step that answers with two messages does not wait a second. Bulk messages (notifications:
+`Outgoing` rows with priority > 0) are paced: 1/s per private chat, and together with every
+other send at most `overall_per_second`. Group chats get at most `group_per_minute` messages
+in any 60 s, interactive or not, since Telegram refuses more.
+
+Every message is an `engine.notify.Outgoing` row: the dispatcher enqueues replies in the
+update's transaction and hands them here; `drain_forever` sends whatever else is due
+(notifications, retries, replies left by a crash) and marks rows sent or failed.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from .. import notify
+from ..events import Reply
+from ..session import utcnow
+from ..storage import write_tx
+from .adapter import send_reply
+
+__all__ = ["Sender", "Limits", "Outcome"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    overall_per_second: float = 30        # all chats together (bulk waits for it)
+    private_interval: float = 1.0         # seconds between bulk messages to one private chat
+    group_per_minute: int = 20            # any message to a group (negative chat id)
+    network_retries: int = 4              # in-process retries on network errors
+    max_retry_after: float = 3600         # a longer 429 goes back to the queue instead
+
+
+@dataclass
+class Outcome:
+    row_id: int | None
+    message_id: int | None = None
+    error: str | None = None
+    retry_in: float | None = None         # None with an error: give up (dead row)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Lane:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    blocked_until: float = 0.0            # monotonic; set by a 429 for this chat
+    last_sent: float = 0.0
+    recent: collections.deque = field(default_factory=collections.deque)   # group window
+    used: float = 0.0
+
+
+class Sender:
+    """Sends `Reply`s within Telegram's limits; see the module docstring.
+
+    Args:
+        bot: an initialized `telegram.Bot`.
+        limits: the rate limits (tests shrink them).
+        provider_token: payment provider token for invoices.
+        on_error: called with (what, exception) when a message is given up for a reason that
+            is a bug (bad request, a reply that cannot be sent); not for a user blocking us.
+    """
+
+    def __init__(self, bot: Bot, *, limits: Limits = Limits(), provider_token: str = "",
+                 on_error: Callable[[str, BaseException], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.bot, self.limits, self.provider_token = bot, limits, provider_token
+        self.on_error, self.clock = on_error, clock
+        self._lanes: dict[int, _Lane] = {}
+        self._overall: collections.deque = collections.deque()
+        self._inflight: set[int] = set()
+        self._kick = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self.stats = collections.Counter()
+
+    # -- the interactive path ------------------------------------------------------------
+    async def send_rows(self, rows: list[tuple[int, Reply]], *, bulk: bool = False) -> list[Outcome]:
+        """Send rows (one chat's, in order) now and record the outcome in one transaction."""
+        self._inflight.update(r for r, _ in rows)
+        try:
+            outcomes = [await self.send(reply, row_id=row_id, bulk=bulk) for row_id, reply in rows]
+            await asyncio.to_thread(_record, outcomes)
+        finally:
+            self._inflight.difference_update(r for r, _ in rows)
+        return outcomes
+
+    async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
+        """Stop the button's spinner; a stale query (after a restart) is not an error."""
+        try:
+            await self.bot.answer_callback_query(callback_id, text=text or None)
+            self.stats["callback_answers"] += 1
+        except TelegramError as e:
+            log.info("callback query %s not answered: %s", callback_id, e)
+
+    # -- one message ---------------------------------------------------------------------
+    async def send(self, reply: Reply, *, row_id: int | None = None, bulk: bool = False) -> Outcome:
+        lane = self._lane(reply.chat_id)
+        async with lane.lock:
+            return await self._attempts(lane, reply, row_id, bulk)
+
+    async def _attempts(self, lane: _Lane, reply: Reply, row_id: int | None, bulk: bool) -> Outcome:
+        failures = 0
+        while True:
+            await self._wait_turn(lane, reply.chat_id, bulk)
+            try:
+                message_id = await send_reply(self.bot, reply, provider_token=self.provider_token)
+            except RetryAfter as e:
+                wait = _seconds(e)
+                lane.blocked_until = self.clock() + wait
+                self.stats["retry_after"] += 1
+                log.warning("429 for chat %s: waiting %.0f s for this chat only", reply.chat_id, wait)
+                if wait > self.limits.max_retry_after:
+                    return Outcome(row_id, error=str(e), retry_in=wait)
+                continue
+            except Exception as e:  # noqa: BLE001 - sorted by _failure; the loop survives
+                failures += 1
+                outcome = self._failure(reply, row_id, e, failures)
+                if outcome:
+                    return outcome
+                await asyncio.sleep(min(0.2 * 2 ** failures, 5))
+                continue
+            self.stats["sent"] += 1
+            return Outcome(row_id, message_id)
+
+    def _failure(self, reply: Reply, row_id: int | None, e: Exception, failures: int) -> Outcome | None:
+        """What to do after an error: None = retry now, else the outcome to record."""
+        where = f"sending to chat {reply.chat_id} (outgoing row {row_id})"
+        if isinstance(e, Forbidden):
+            log.info("%s: %s (the user blocked the bot or left)", where, e)
+            return Outcome(row_id, error=str(e))
+        if isinstance(e, NetworkError) and not isinstance(e, BadRequest):
+            if failures <= self.limits.network_retries:
+                log.info("%s: %s; retrying", where, e)
+                return None
+            return Outcome(row_id, error=str(e), retry_in=30)
+        log.error("%s failed: %s: %s", where, type(e).__name__, e, exc_info=not isinstance(e, TelegramError))
+        self.stats["failed"] += 1
+        if self.on_error:
+            self.on_error(where, e)
+        return Outcome(row_id, error=f"{type(e).__name__}: {e}",
+                       retry_in=None if isinstance(e, (BadRequest, ValueError, KeyError, TypeError)) else 60)
+
+    # -- pacing --------------------------------------------------------------------------
+    def _lane(self, chat_id: int) -> _Lane:
+        lane = self._lanes.get(chat_id)
+        if lane is None:
+            lane = self._lanes[chat_id] = _Lane()
+        lane.used = self.clock()
+        return lane
+
+    async def _wait_turn(self, lane: _Lane, chat_id: int, bulk: bool) -> None:
+        while True:
+            wait = self._wait_for(lane, chat_id, bulk)
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        now = self.clock()
+        lane.last_sent = now
+        self._overall.append(now)
+        if chat_id < 0:
+            lane.recent.append(now)
+
+    def _wait_for(self, lane: _Lane, chat_id: int, bulk: bool) -> float:
+        now = self.clock()
+        wait = lane.blocked_until - now
+        if chat_id < 0:
+            wait = max(wait, _window_wait(lane.recent, self.limits.group_per_minute, 60.0, now))
+        elif bulk:
+            wait = max(wait, lane.last_sent + self.limits.private_interval - now)
+        if bulk:
+            wait = max(wait, _window_wait(self._overall, self.limits.overall_per_second, 1.0, now))
+        else:
+            _window_wait(self._overall, self.limits.overall_per_second, 1.0, now)   # prune only
+        return wait
+
+    # -- the queue -----------------------------------------------------------------------
+    def kick(self) -> None:
+        """Something was queued: drain now rather than at the next tick."""
+        self._kick.set()
+
+    async def drain_forever(self, interval: float = 0.5) -> None:
+        """Send due `Outgoing` rows (notifications, retries, replies left by a crash), forever."""
+        while True:
+            try:
+                started = await self.drain_once()
+            except Exception:  # noqa: BLE001 - a database hiccup must not stop the sender
+                log.exception("outgoing queue: drain failed; retrying")
+                started = 0
+            if not started:
+                self._kick.clear()
+                try:
+                    await asyncio.wait_for(self._kick.wait(), interval)
+                except asyncio.TimeoutError:
+                    pass
+                self._prune_lanes()
+
+    async def drain_once(self) -> int:
+        """Claim due rows and start sending them (one task per chat); how many started."""
+        rows = [r for r in await asyncio.to_thread(notify.claim, 200) if r.id not in self._inflight]
+        by_chat: dict[int, list] = collections.defaultdict(list)
+        for row in rows:
+            by_chat[row.chat_id].append((row.id, notify.to_reply(row), row.priority > 0))
+        for chat_rows in by_chat.values():
+            self._spawn(self._send_chat(chat_rows))
+        return len(rows)
+
+    async def _send_chat(self, rows: list) -> None:
+        for row_id, reply, bulk in rows:
+            await self.send_rows([(row_id, reply)], bulk=bulk)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait for sends started by `drain_once` (used at shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _prune_lanes(self) -> None:
+        old = self.clock() - 300
+        for chat_id, lane in list(self._lanes.items()):
+            if lane.used < old and not lane.lock.locked() and lane.blocked_until < self.clock():
+                del self._lanes[chat_id]
+
+
+def _window_wait(events: collections.deque, limit: float, seconds: float, now: float) -> float:
+    """Seconds until one more event fits in a sliding window of `limit` per `seconds`."""
+    while events and events[0] <= now - seconds:
+        events.popleft()
+    if len(events) < max(1, int(limit)):
+        return 0.0
+    return events[0] + seconds - now
+
+
+def _seconds(e: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # PTB 22 warns that the type will change
+        value = e.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _record(outcomes: list[Outcome]) -> None:
+    """Mark rows sent or failed, all in one transaction."""
+    rows = [o for o in outcomes if o.row_id is not None]
+    if not rows:
+        return
+    with write_tx():
+        for o in rows:
+            if o.ok:
+                notify.mark_sent(o.row_id, o.message_id)
+            else:
+                notify.mark_failed(o.row_id, o.error or "", retry_in=o.retry_in)
