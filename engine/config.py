@@ -16,6 +16,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from .yamlutil import plain as _plain
+
 from .errors import SettingsError
 
 __all__ = ["load_settings", "SettingsError", "SHORT_ENV_NAMES"]
@@ -131,13 +133,6 @@ def _children(node: Any):
 def _fmt(pos) -> str:
     return f"{pos[0] + 1}:{pos[1] + 1}" if pos else "1:1"
 
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 def _describe(path: str, data: CommentedMap, err: dict, overridden: dict, schema) -> str:

@@ -17,6 +17,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from .yamlutil import plain as _plain
+
 __all__ = ["Pos", "Flow", "State", "ButtonSpec", "DynButtons", "ActionCall", "Transition",
            "parse_flow_file", "parse_duration", "FLOW_KEYS", "STATE_KEYS"]
 
@@ -398,10 +400,3 @@ def parse_duration(value: Any) -> int | None:
 def _opt(node: CommentedMap, key: str) -> str | None:
     return str(node[key]) if key in node and node[key] is not None else None
 
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
