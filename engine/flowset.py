@@ -68,6 +68,7 @@ def load_flowset(flows_dir: str, templates_dir: str, registry: Registry, **optio
     flows, templates, problems = check_flowset(flows_dir, templates_dir, registry, **options)
     if problems:
         raise FlowConfigError(problems)
+    templates.preload()   # the checked texts are the served ones, even after a file is edited
     fs = FlowSet(flows, templates, options["menu_flow"], dict(options["commands"]),
                  slot_names(flows, registry), _version(flows_dir, templates_dir))
     fs.machines = {name: _compile(flow, templates) for name, flow in flows.items()}

@@ -11,7 +11,7 @@ import html
 import os
 from typing import Any, Callable
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, meta, nodes
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["Templates", "EXT"]
@@ -56,6 +56,17 @@ class Templates:
             env = self._envs[self.default]
             self._expr_cache[source] = env.compile_expression(source, undefined_to_none=False)
         return self._expr_cache[source]
+
+    def preload(self) -> None:
+        """Compile every template now, so a file edited later is not served until a checked
+        reload (Jinja would otherwise read a not-yet-used template from disk on first use)."""
+        names = {n for lang in self.languages for n in self.all_names(lang)}
+        for env in self._envs.values():
+            for name in names:
+                try:
+                    env.get_template(name + EXT)
+                except (TemplateNotFound, TemplateSyntaxError):
+                    pass    # missing in this language, or broken: the checker reports it
 
     # -- checks used by the flow checker -------------------------------------------------
     def path(self, name: str, lang: str) -> str:
