@@ -14,7 +14,7 @@ from helpdesk import directory
 from helpdesk.models import TradePoint
 from helpdesk.roles import role_from_post
 
-__all__ = ["seed_demo", "DEMO_COMPANIES", "UNKNOWN_PHONE", "company_inn", "person_inn"]
+__all__ = ["seed_demo", "banner", "DEMO_COMPANIES", "UNKNOWN_PHONE", "company_inn", "person_inn"]
 
 
 def company_inn(first9: str) -> str:
@@ -103,3 +103,15 @@ def _person_info(phone: str) -> dict:
     contacts = directory.contacts_by_phone(phone)
     return {"phone": phone, "full_name": contacts[0].full_name,
             "roles": {c.counterparty.name: c.role for c in contacts}}
+
+
+def banner(seed_result: dict, lang: str = "ru") -> str:
+    """The text `python run.py demo` prints before the terminal chat: the demo companies,
+    the phones to share with `/contact +7...` and the role each gives
+    (template registration/demo_banner)."""
+    import html
+
+    from engine.templates import Templates
+    from helpdesk.app import project_path
+    templates = Templates(project_path("templates"), ["ru", "en"], "ru")
+    return html.unescape(templates.render("registration/demo_banner", lang, {"demo": seed_result}))
