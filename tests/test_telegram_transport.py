@@ -1,0 +1,264 @@
+"""The transport's promises, each through the real PTB stack against the fake Bot API:
+order per chat, every callback answered, long texts split, media/invoices/payments, errors
+reported and apologised for, webhook secret and duplicates, 429 for one chat only."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from engine import Engine, Registry, Reply, load_flowset, notify
+from engine.session import Conversation
+from engine.telegram.inbox import InboxItem
+from helpdesk import config
+from helpdesk.app import PROJECT_ROOT
+from helpdesk.telegram_main import BugReporter
+from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
+from tests.telegram_harness import call, free_port, running_bot, walk_sample
+
+registry = Registry()
+FLOW = """
+flow: menu
+start: main
+states:
+  main:
+    say: t/main
+    buttons:
+      - {text: t/btn_boom, go: boom}
+      - {text: t/btn_long, go: long}
+      - {text: t/btn_media, go: media}
+      - {text: t/btn_pay, go: pay}
+    ask: {type: text, save: msg}
+    next: echo
+  echo:
+    do: jitter
+    say: t/echo
+    next: main
+  boom:
+    do: boom
+    next: main
+  long:
+    do: long_text
+    next: main
+  media:
+    do: media
+    next: main
+  pay:
+    do: invoice
+    next: main
+"""
+TEXTS = {"main": "Меню", "btn_boom": "Сломать", "btn_long": "Длинно", "btn_media": "Файлы",
+         "btn_pay": "Оплатить", "echo": "echo:{{ msg }}", "paid": "paid:{{ amount }}",
+         "contact": "contact:{{ owner }}", "file": "file:{{ kind }}:{{ name }}"}
+
+
+@registry.action("jitter")
+def _jitter(step):
+    time.sleep(random.random() * 0.01)      # in a worker thread: shuffles timing across chats
+
+
+@registry.action("boom")
+def _boom(step):
+    raise RuntimeError(f"database said no to {step.services['token']}")
+
+
+@registry.action("long_text")
+def _long(step):
+    text = "\n".join(f"{i:04d} " + "ж" * 95 for i in range(50))       # 5,000 characters
+    step.reply(Reply(step.chat_id, text))
+
+
+@registry.action("media")
+def _media(step):
+    step.reply(Reply(step.chat_id, "<b>фото</b>", photo=b"\xff\xd8\xff\xe0 jpeg"))
+    step.reply(Reply(step.chat_id, "отчёт", document=b"a;b\n1;2\n", filename="report.csv"))
+
+
+@registry.action("invoice")
+def _invoice(step):
+    step.reply(Reply(step.chat_id, invoice={"title": "Счёт", "description": "Оплата заявки",
+                                            "payload": "t-1", "currency": "RUB",
+                                            "prices": [{"label": "Заявка", "amount": 50000}]}))
+
+
+@registry.on_event("pre_checkout")
+def _pre_checkout(step):
+    step.reply(Reply(step.chat_id, pre_checkout={"id": step.event.payment["id"], "ok": True}))
+
+
+@registry.on_event("payment")
+def _payment(step):
+    step.say("t/paid", amount=step.event.payment["total_amount"])
+
+
+@registry.on_event("contact")
+def _contact(step):
+    step.say("t/contact", owner=step.event.contact.user_id)
+
+
+@registry.on_event("file")
+def _file(step):
+    f = step.event.files[0]
+    step.say("t/file", kind=f.kind, name=f.name)
+
+
+@pytest.fixture
+def api():
+    with FakeTelegramAPI() as server:
+        yield server
+
+
+@pytest.fixture
+def engine_db(tmp_path):
+    """Only the engine's tables: these tests need no helpdesk module."""
+    from engine import storage
+    import engine.notify, engine.session, engine.telegram.inbox  # noqa: F401 - register tables
+    storage.connect(f"sqlite:///{tmp_path}/transport.db")
+    storage.create_schema()
+    yield
+    storage.close()
+
+
+@pytest.fixture
+def test_engine(engine_db, tmp_path, api):
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "menu.yaml").write_text(FLOW, encoding="utf-8")
+    shutil.copytree(f"{PROJECT_ROOT}/templates", tmp_path / "templates")
+    for lang in ("ru", "en"):
+        (tmp_path / "templates" / lang / "t").mkdir()
+        for name, text in TEXTS.items():
+            (tmp_path / "templates" / lang / "t" / f"{name}.j2").write_text(text, encoding="utf-8")
+    flowset = load_flowset(str(tmp_path / "flows"), str(tmp_path / "templates"), registry,
+                           languages=["ru", "en"], default_language="ru", menu_flow="menu",
+                           commands={"start": "menu"}, root=str(tmp_path))
+    return Engine(flowset, registry, services={"token": api.token})
+
+
+def echoes(api, chat):
+    return [m.text[5:] for m in api.messages(chat) if (m.text or "").startswith("echo:")]
+
+
+def test_one_chat_in_order_many_chats_concurrently(api, test_engine):
+    chats = [2001 + i for i in range(6)]
+    with running_bot(test_engine, api) as bot:
+        users = [api.user(c) for c in chats]
+        for user in users:
+            user.send("/start")
+        for user in users:
+            user.wait_for(contains="Меню")
+        for n in range(15):
+            for user in users:
+                user.send(f"{n}")
+        for user in users:
+            user.wait_for(contains="echo:14", timeout=15)
+    for chat in chats:
+        assert echoes(api, chat) == [str(n) for n in range(15)]
+    assert InboxItem.select().where(InboxItem.status == "pending").count() == 0
+
+
+def test_every_callback_query_is_answered_even_stale_or_forged(api, test_engine):
+    with running_bot(test_engine, api):
+        user = api.user(3001)
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        queries = [user.press_data("f999.0")["callback_query"]["id"],       # stale step
+                   user.press_data("nonsense:1")["callback_query"]["id"],   # unknown prefix
+                   user.press("Длинно")["callback_query"]["id"]]
+        answers = [api.wait_callback_answer(q) for q in queries]
+    assert [a["id"] for a in answers] == queries
+
+
+def test_text_over_4096_is_split_on_lines_with_buttons_on_the_last_part(api, test_engine):
+    with running_bot(test_engine, api):
+        user = api.user(3002)
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        user.press("Длинно")
+        user.wait_for(contains="0049 ")
+        user.wait_for(contains="Меню")
+    parts = [m for m in api.messages(3002) if "ж" in (m.text or "")]
+    assert len(parts) == 2 and all(len(p.plain_text) <= 4096 for p in parts)
+    joined = "\n".join(p.text for p in parts)
+    assert joined.splitlines() == ["{:04d} ".format(i) + "ж" * 95 for i in range(50)]
+
+
+def test_media_invoice_payment_contact_and_files(api, test_engine):
+    with running_bot(test_engine, api):
+        user = api.user(3003, "Оля")
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        user.press("Файлы")
+        document = user.wait_for(lambda m: m.method == "sendDocument")
+        user.wait_for(lambda m: m.message_id > document.message_id and "Меню" in m.text)
+        photo = next(m for m in api.messages(3003) if m.method == "sendPhoto")
+        assert photo.caption == "<b>фото</b>" and api.file_bytes(photo.photo).startswith(b"\xff\xd8")
+        assert document.file_name == "report.csv" and api.file_bytes(document.document) == b"a;b\n1;2\n"
+        user.press("Оплатить")
+        invoice = user.wait_for(lambda m: m.method == "sendInvoice")
+        user.wait_for(lambda m: m.message_id > invoice.message_id and "Меню" in m.text)
+        assert invoice.invoice["total_amount"] == 50000
+        assert user.pay()["ok"] is True
+        user.wait_for(contains="paid:50000")
+        user.share_contact("+79001234567")
+        user.wait_for(contains="contact:3003")
+        user.send_document("акт.pdf")
+        user.wait_for(contains="file:document:акт.pdf")
+        user.send_photo()
+        user.wait_for(contains="file:photo:")
+
+
+def test_failure_gives_apology_and_a_redacted_bug_report(api, test_engine, tmp_path):
+    settings = config.load(environ={"BOT_TOKEN": api.token, "NOTIFY__BUG__TELEGRAM_USER_ID": "777"})
+    reporter = BugReporter(settings, test_engine.flowset.templates)
+    test_engine.on_error = reporter.on_engine_error
+    with running_bot(test_engine, api, on_error=reporter.report):
+        user = api.user(3004)
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        user.press("Сломать")
+        user.wait_for(contains="Извините")
+        report = api.wait_for(777, contains="RuntimeError", timeout=5)
+        user.press("Сломать")                       # a second failure within the interval
+        user.wait_for(contains="Извините")
+        user.send("ещё живой")                      # the dialog stays usable
+        user.wait_for(contains="echo:ещё живой")
+    assert api.token not in report.text and "***" in report.text
+    assert len(api.messages(777)) == 1              # rate-limited: one report per minute
+
+
+def test_429_for_one_chat_does_not_hold_another_and_nothing_is_lost(test_engine):
+    limits = RateLimits(private_burst=2, private_per_second=1)
+    with FakeTelegramAPI(rate_limits=limits) as limited, running_bot(test_engine, limited) as bot:
+        a_replies = [Reply(4001, f"a{i}") for i in range(5)]
+        b_took = call(bot, _send_both(bot, a_replies, [Reply(4002, "b0"), Reply(4002, "b1")]), 30)
+        a_texts = [m.text for m in limited.messages(4001)]
+        refused = list(limited.refused)
+    assert a_texts == [f"a{i}" for i in range(5)]                   # all delivered, in order
+    assert any(r.chat_id == 4001 for r in refused)                  # Telegram did say 429
+    assert not any(r.chat_id == 4002 for r in refused)
+    assert b_took < 0.5, f"chat B waited {b_took:.2f}s behind chat A's 429"
+    assert bot.sender.stats["retry_after"] >= 1
+
+
+async def _send_both(bot, a_replies, b_replies) -> float:
+    """Chat A hits its limit; chat B sends meanwhile. How long B took."""
+    import asyncio
+    a = asyncio.ensure_future(_in_order(bot, a_replies))
+    while not bot.sender.stats["retry_after"]:
+        await asyncio.sleep(0.01)              # chat A is now waiting out its 429
+    t0 = time.monotonic()
+    await _in_order(bot, b_replies)
+    b_took = time.monotonic() - t0
+    await a
+    return b_took
+
+
+async def _in_order(bot, replies):
+    for reply in replies:
+        outcome = await bot.sender.send(reply)
+        assert outcome.ok, outcome
