@@ -16,13 +16,20 @@ client with a reason. `closed` is set when a ticket reaches done or cancelled.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
 
 import peewee as pw
 
-from engine.storage import BaseModel
-from helpdesk.models import Counterparty, TelegramUser, TradePoint, utcnow
+from engine.errors import BotError
+from engine.storage import BaseModel, db, write_tx
+from helpdesk import directory, outbox
+from helpdesk.models import CONFIRMED, Counterparty, Membership, TelegramUser, TradePoint, utcnow
+from helpdesk.roles import PermissionDenied, Right, Role
 
 __all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
            "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES"]
@@ -102,3 +109,434 @@ class TicketEvent(BaseModel):
 
     class Meta:
         table_name = "ticket_event"
+
+
+# --- the service layer ----------------------------------------------------------------
+
+__all__ += ["TicketError", "TicketNotFound", "TicketConflict", "TicketInputError",
+            "NotTechnician", "TicketService", "ACTIONS", "CLIENT_ACTIONS", "TECH_ACTIONS",
+            "DESCRIPTION_MIN", "DESCRIPTION_MAX", "MAX_ATTACHMENTS", "ticket_view"]
+
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
+REASON_MIN, REASON_MAX = 3, 500
+COMMENT_MAX = 3000
+MAX_ATTACHMENTS = 10
+FILE_KINDS = ("photo", "document")
+CLIENT_ACTIONS = ("view", "edit", "cancel", "close")
+TECH_ACTIONS = ("take", "done", "comment", "waiting")
+ACTIONS = CLIENT_ACTIONS + TECH_ACTIONS
+
+
+class TicketError(BotError):
+    """A ticket operation that cannot be done; `template` names the text the user sees."""
+
+    template = "ticket/error"
+
+    def __init__(self, message: str, *, template: str | None = None):
+        super().__init__(message)
+        if template:
+            self.template = template
+
+
+class TicketNotFound(TicketError):
+    template = "ticket/denied"       # same text as a refusal: ids are not an oracle
+
+
+class TicketConflict(TicketError):
+    """The ticket changed (or was closed) since the user saw it; `ticket` is its current state."""
+
+    template = "ticket/conflict"
+
+    def __init__(self, ticket: Ticket, message: str = ""):
+        self.ticket = ticket
+        super().__init__(message or f"ticket {ticket.id} is now {ticket.status} v{ticket.version}")
+
+
+class TicketInputError(TicketError, ValueError):
+    """Bad input: empty or huge description, unknown type, unsupported files..."""
+
+
+class NotTechnician(PermissionDenied):
+    """Work-group buttons are for the technicians listed in settings tickets.technicians."""
+
+    def __init__(self, who):
+        self.right, self.who, self.counterparty = None, who, None
+        BotError.__init__(self, f"user={who}: not a technician (settings tickets.technicians)")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes a ticket: a Telegram user (client or technician) or the CRM."""
+    who: str
+    source: str = "bot"
+    user_id: int | None = None
+    name: str = ""
+
+
+def _user_actor(user_id: int) -> Actor:
+    return Actor(str(user_id), "bot", int(user_id))
+
+
+def _clean_text(text: Any, low: int, high: int, what: str) -> str:
+    value = str(text or "").strip()
+    if len(value) < low:
+        raise TicketInputError(f"{what} is too short ({len(value)} < {low})", template="ticket/too_short")
+    if len(value) > high:
+        raise TicketInputError(f"{what} is too long ({len(value)} > {high})", template="ticket/too_long")
+    return value
+
+
+def _clean_files(files) -> list[dict]:
+    files = list(files or [])
+    if len(files) > MAX_ATTACHMENTS:
+        raise TicketInputError(f"{len(files)} files, at most {MAX_ATTACHMENTS}",
+                               template="ticket/too_many_files")
+    out = []
+    for f in files:
+        if not isinstance(f, dict) or not str(f.get("file_id") or "") or f.get("kind") not in FILE_KINDS:
+            raise TicketInputError(f"unsupported attachment {str(f)[:80]!r}",
+                                   template="ticket/unsupported_file")
+        out.append({"file_id": str(f["file_id"]), "kind": f["kind"], "name": str(f.get("name") or "")})
+    return out
+
+
+def _person_name(user: TelegramUser | None) -> str:
+    if user is None:
+        return ""
+    return user.full_name or user.first_name or (f"@{user.username}" if user.username else str(user.id))
+
+
+def ticket_view(ticket: Ticket) -> dict:
+    """A ticket as plain data for templates and JSON (names resolved, times as datetimes)."""
+    author = TelegramUser.get_or_none(TelegramUser.id == ticket.author_id)
+    cp = Counterparty.get_or_none(Counterparty.id == ticket.counterparty_id) if ticket.counterparty_id else None
+    tp = TradePoint.get_or_none(TradePoint.id == ticket.trade_point_id) if ticket.trade_point_id else None
+    return {"id": ticket.id, "number": ticket.number, "label": ticket.label, "type": ticket.type,
+            "description": ticket.description, "status": ticket.status, "active": ticket.active,
+            "master": ticket.master_name or "", "author": ticket.contact_name or _person_name(author),
+            "phone": ticket.contact_phone or (author.phone if author else "") or "",
+            "counterparty": cp.name if cp else "", "trade_point": tp.name if tp else "",
+            "attachments": len(ticket.attachments or []), "created": _time(ticket.created),
+            "updated": _time(ticket.updated), "closed": _time(ticket.closed), "version": ticket.version}
+
+
+def _time(value) -> str:
+    """Times as text (UTC, as stored): views end up in JSON session slots."""
+    return value.strftime("%d.%m.%Y %H:%M") if value else ""
+
+
+class TicketService:
+    """Every ticket operation, with its rights check, history event, CRM outbox row and
+    notifications in one transaction.
+
+    Args:
+        settings: the Settings (tickets.*, notify.*).
+        notifier: `helpdesk.notifications.Notifier` or None (then nothing is notified).
+    """
+
+    def __init__(self, settings, notifier=None, clock: Callable = utcnow):
+        self.settings, self.notifier, self.clock = settings, notifier, clock
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, user_id: int, ticket_id) -> Ticket:
+        """The ticket if `user_id` may view it; TicketNotFound or PermissionDenied otherwise."""
+        ticket = self._load(ticket_id)
+        self.require(user_id, ticket, "view")
+        return ticket
+
+    def events(self, ticket: Ticket, limit: int = 5) -> list[TicketEvent]:
+        """The latest events, newest last."""
+        rows = list(ticket.events.order_by(TicketEvent.at.desc(), TicketEvent.id.desc()).limit(limit))
+        return rows[::-1]
+
+    def visible(self, user_id: int, *, page: int = 0, page_size: int | None = None) -> tuple[list[Ticket], int]:
+        """The tickets "My tickets" shows: (one page, total count). Own active tickets for
+        everybody; active tickets of counterparties where the user is a confirmed
+        ADMINISTRATOR; every ticket of those where they are a confirmed DIRECTOR."""
+        size = page_size or self.settings.tickets.page_size
+        query = Ticket.select().where(self._visible_condition(user_id))
+        total = query.count()
+        order = (pw.Case(None, [(Ticket.status.in_(ACTIVE), 0)], 1), Ticket.created.desc(), Ticket.id.desc())
+        rows = list(query.order_by(*order).offset(max(0, int(page)) * size).limit(size))
+        return rows, total
+
+    def _visible_condition(self, user_id: int):
+        admin, director = self._company_ids(user_id)
+        cond = (Ticket.author == user_id) & Ticket.status.in_(ACTIVE)
+        if admin:
+            cond |= Ticket.counterparty.in_(admin) & Ticket.status.in_(ACTIVE)
+        if director:
+            cond |= Ticket.counterparty.in_(director)
+        return cond
+
+    def _company_ids(self, user_id: int) -> tuple[list[int], list[int]]:
+        """Counterparties where the user confirmed-holds ADMINISTRATOR+ and DIRECTOR."""
+        rows = Membership.select().where((Membership.telegram_user == user_id) & (Membership.status == CONFIRMED))
+        admin = [m.counterparty_id for m in rows if m.role_enum >= Role.ADMINISTRATOR]
+        director = [m.counterparty_id for m in rows if m.role_enum >= Role.DIRECTOR]
+        return admin, director
+
+    # -- rights --------------------------------------------------------------------------
+    def allowed(self, user_id: int, ticket: Ticket, action: str) -> bool:
+        """Whether `user_id` may do `action` (ACTIONS) to `ticket`, ignoring its status."""
+        if action in TECH_ACTIONS:
+            return self.is_technician(user_id)
+        if ticket.author_id == user_id:
+            return True                  # OWN rights: every role has them (roles.PERMISSIONS)
+        if ticket.counterparty_id is None:
+            return False
+        access = directory.access_in(user_id, ticket.counterparty_id)
+        return access.can(self._company_right(ticket, action))
+
+    @staticmethod
+    def _company_right(ticket: Ticket, action: str) -> Right:
+        if action == "view":
+            return Right.VIEW_COMPANY_ACTIVE_TICKETS if ticket.active else Right.VIEW_COMPANY_ALL_TICKETS
+        return Right.EDIT_COMPANY_TICKETS if action == "edit" else Right.CLOSE_COMPANY_TICKETS
+
+    def require(self, user_id: int, ticket: Ticket, action: str) -> None:
+        if self.allowed(user_id, ticket, action):
+            return
+        if action in TECH_ACTIONS:
+            raise NotTechnician(user_id)
+        raise PermissionDenied(self._company_right(ticket, action), who=user_id,
+                               counterparty=ticket.counterparty_id, reason=f"ticket {ticket.id} {action}")
+
+    def is_technician(self, user_id: int) -> bool:
+        return int(user_id) in set(self.settings.tickets.technicians)
+
+    def buttons_for(self, user_id: int, ticket: Ticket) -> dict[str, bool]:
+        """What the card offers: {edit, cancel, close} (the services check again)."""
+        return {a: ticket.active and self.allowed(user_id, ticket, a) for a in ("edit", "cancel", "close")}
+
+    # -- creating ------------------------------------------------------------------------
+    def create(self, user_id: int, *, type: str, description: str, counterparty_id=None,
+               trade_point_id=None, attachments=(), contact_name: str | None = None,
+               contact_phone: str | None = None, draft_key: str | None = None) -> tuple[Ticket, bool]:
+        """File a ticket; (ticket, created). The same `draft_key` gives the same ticket."""
+        if draft_key and (found := Ticket.get_or_none(Ticket.draft_key == draft_key)):
+            if found.author_id != int(user_id):
+                raise TicketInputError(f"draft key {draft_key[:12]} belongs to another author")
+            return found, False
+        values = self._new_values(user_id, type, description, counterparty_id, trade_point_id,
+                                  attachments, contact_name, contact_phone)
+        with write_tx():
+            ticket = self._insert(dict(values, draft_key=draft_key or None))
+            if ticket is None:                                   # the same draft won a race
+                return Ticket.get(Ticket.draft_key == draft_key), False
+            self._record(ticket, _user_actor(user_id), "created", {"type": ticket.type})
+            outbox.push("ticket", ticket.id)
+            self._notify(ticket, "created", _user_actor(user_id))
+        log.info("ticket %s (#%s) created by %s", ticket.id, ticket.number, user_id)
+        return ticket, True
+
+    def _new_values(self, user_id, type, description, counterparty_id, trade_point_id,
+                    attachments, contact_name, contact_phone) -> dict:
+        author = directory.get_user(user_id)
+        cp, tp = self._where(user_id, counterparty_id, trade_point_id)
+        phone = contact_phone or author.phone
+        if cp is None and not phone:
+            raise TicketInputError("a ticket without a counterparty needs a contact phone",
+                                   template="ticket/need_phone")
+        return dict(author=author.id, counterparty=cp, trade_point=tp, type=self._type(type),
+                    description=_clean_text(description, DESCRIPTION_MIN, DESCRIPTION_MAX, "description"),
+                    attachments=_clean_files(attachments),
+                    contact_name=(contact_name or (author.full_name if cp is None else None) or None),
+                    contact_phone=phone if cp is None else (contact_phone or None))
+
+    def _where(self, user_id, counterparty_id, trade_point_id) -> tuple[int | None, int | None]:
+        if counterparty_id in (None, ""):
+            if trade_point_id not in (None, ""):
+                raise TicketInputError("a trade point needs its counterparty")
+            return None, None
+        directory.access_in(user_id, int(counterparty_id)).require(Right.TICKET_ON_BEHALF_OF_COMPANY)
+        if trade_point_id in (None, ""):
+            return int(counterparty_id), None
+        tp = TradePoint.get_or_none(TradePoint.id == int(trade_point_id))
+        if tp is None or tp.counterparty_id != int(counterparty_id):
+            raise PermissionDenied(Right.TICKET_ON_BEHALF_OF_COMPANY, who=user_id,
+                                   counterparty=counterparty_id, reason=f"trade point {trade_point_id}")
+        return int(counterparty_id), tp.id
+
+    def _type(self, value: str) -> str:
+        types = list(self.settings.tickets.types)
+        if str(value) not in types:
+            raise TicketInputError(f"ticket type {str(value)[:50]!r} is not in settings tickets.types",
+                                   template="ticket/bad_type")
+        return str(value)
+
+    def _insert(self, values: dict) -> Ticket | None:
+        """Insert with the next number; retries a number taken concurrently (PostgreSQL)."""
+        for _ in range(5):
+            number = (Ticket.select(pw.fn.MAX(Ticket.number)).scalar() or 0) + 1
+            try:
+                with db.atomic():
+                    return Ticket.create(number=number, **values)
+            except pw.IntegrityError:
+                if values.get("draft_key") and Ticket.get_or_none(Ticket.draft_key == values["draft_key"]):
+                    return None
+        raise TicketError("could not allocate a ticket number after 5 attempts")
+
+    # -- duplicates ----------------------------------------------------------------------
+    def duplicates(self, user_id: int, *, counterparty_id, trade_point_id, description: str) -> list[Ticket]:
+        """Open tickets of the same counterparty and trade point (or, without a company, of
+        the same author) in the last tickets.duplicate_window_hours whose description is
+        at least tickets.duplicate_similarity alike; most similar first."""
+        t = self.settings.tickets
+        since = self.clock() - timedelta(hours=t.duplicate_window_hours)
+        query = Ticket.select().where(Ticket.status.in_(ACTIVE) & (Ticket.created >= since))
+        if counterparty_id:
+            point = (Ticket.trade_point == int(trade_point_id)) if trade_point_id \
+                else Ticket.trade_point.is_null()
+            query = query.where((Ticket.counterparty == int(counterparty_id)) & point)
+        else:
+            query = query.where(Ticket.counterparty.is_null() & (Ticket.author == user_id))
+        scored = [(_similarity(description, x.description), x) for x in query]
+        return [x for score, x in sorted(scored, key=lambda p: -p[0]) if score >= t.duplicate_similarity]
+
+    def add_to(self, user_id: int, ticket_id, text: str) -> Ticket:
+        """"Add to #123": the new description becomes a comment of an open duplicate. The
+        user must be its author or allowed to file tickets for its counterparty."""
+        text = _clean_text(text, 1, DESCRIPTION_MAX, "comment")
+        ticket = self._load(ticket_id)
+        if ticket.author_id != user_id:
+            if ticket.counterparty_id is None:
+                raise PermissionDenied(Right.TICKET_ON_BEHALF_OF_COMPANY, who=user_id, reason="add to")
+            directory.access_in(user_id, ticket.counterparty_id).require(Right.TICKET_ON_BEHALF_OF_COMPANY)
+        return self._change(ticket, _user_actor(user_id), "added", {}, {"text": text},
+                            statuses=ACTIVE)
+
+    # -- client changes ------------------------------------------------------------------
+    def edit(self, user_id: int, ticket_id, *, expected_version: int | None = None,
+             description: str | None = None, type: str | None = None) -> Ticket:
+        """Change description and/or type of an active ticket; TicketConflict when it was
+        changed or closed since `expected_version`."""
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = _clean_text(description, DESCRIPTION_MIN, DESCRIPTION_MAX, "description")
+        if type is not None:
+            changes["type"] = self._type(type)
+        if not changes:
+            raise TicketInputError("nothing to change")
+        ticket = self._load(ticket_id)
+        self.require(user_id, ticket, "edit")
+        details = {k: {"old": getattr(ticket, k), "new": v} for k, v in changes.items()}
+        return self._change(ticket, _user_actor(user_id), "edited", changes, details,
+                            statuses=ACTIVE, expected=expected_version)
+
+    def cancel(self, user_id: int, ticket_id, reason: str, *, expected_version: int | None = None) -> Ticket:
+        """The client withdraws the ticket, saying why."""
+        reason = _clean_text(reason, REASON_MIN, REASON_MAX, "reason")
+        ticket = self._load(ticket_id)
+        self.require(user_id, ticket, "cancel")
+        return self._change(ticket, _user_actor(user_id), "cancelled",
+                            {"status": CANCELLED, "closed": self.clock()}, {"reason": reason},
+                            statuses=ACTIVE, expected=expected_version)
+
+    def close(self, user_id: int, ticket_id, *, expected_version: int | None = None) -> Ticket:
+        """The client confirms the work is done and closes the ticket."""
+        ticket = self._load(ticket_id)
+        self.require(user_id, ticket, "close")
+        return self._change(ticket, _user_actor(user_id), "closed",
+                            {"status": DONE, "closed": self.clock()}, {},
+                            statuses=ACTIVE, expected=expected_version)
+
+    # -- technicians (work group) ----------------------------------------------------------
+    def technician(self, tech_id: int, name: str, ticket_id) -> tuple[Ticket, Actor]:
+        """The ticket and the acting technician; NotTechnician for anybody else."""
+        if not self.is_technician(tech_id):
+            raise NotTechnician(tech_id)
+        return self._load(ticket_id), Actor(f"tech:{tech_id}", "group", int(tech_id), name or str(tech_id))
+
+    def take(self, tech_id: int, name: str, ticket_id, **kw) -> Ticket:
+        """A technician takes a new ticket; of two at once one wins, the other gets
+        TicketConflict (with the ticket showing who took it)."""
+        ticket, actor = self.technician(tech_id, name, ticket_id)
+        return self._change(ticket, actor, "taken", {"status": IN_PROGRESS, "master_name": actor.name,
+                                                     "master_telegram_id": actor.user_id},
+                            {"master": actor.name}, statuses=(NEW,), **kw)
+
+    def set_waiting(self, tech_id: int, name: str, ticket_id, **kw) -> Ticket:
+        ticket, actor = self.technician(tech_id, name, ticket_id)
+        return self._change(ticket, actor, "waiting", {"status": WAITING}, {},
+                            statuses=(NEW, IN_PROGRESS), **kw)
+
+    def done(self, tech_id: int, name: str, ticket_id, **kw) -> Ticket:
+        ticket, actor = self.technician(tech_id, name, ticket_id)
+        changes = {"status": DONE, "closed": self.clock()}
+        if not ticket.master_name:
+            changes.update(master_name=actor.name, master_telegram_id=actor.user_id)
+        return self._change(ticket, actor, "done", changes, {}, statuses=ACTIVE, **kw)
+
+    def comment(self, tech_id: int, name: str, ticket_id, text: str, **kw) -> Ticket:
+        ticket, actor = self.technician(tech_id, name, ticket_id)
+        text = _clean_text(text, 1, COMMENT_MAX, "comment")
+        return self._change(ticket, actor, "comment", {}, {"text": text}, statuses=STATUSES, **kw)
+
+    # -- the CRM ---------------------------------------------------------------------------
+    def crm_update(self, ticket_id, **fields) -> Ticket:
+        """Apply a change the CRM reports (status, master_name, crm_id, crm_number, type,
+        description); the history says "crm". Unknown statuses are refused."""
+        ticket = self._load(ticket_id)
+        changes = {k: v for k, v in fields.items() if k in _CRM_FIELDS and v is not None}
+        if changes.get("status") not in (None, *STATUSES):
+            raise TicketInputError(f"unknown status {changes['status']!r}")
+        if changes.get("status") in CLOSED_STATUSES and not ticket.closed:
+            changes["closed"] = self.clock()
+        what = _crm_what(ticket, changes)
+        return self._change(ticket, Actor("crm", "crm"), what, changes,
+                            {k: str(v) for k, v in changes.items()}, statuses=STATUSES, push=False)
+
+    # -- the one write path ----------------------------------------------------------------
+    def _load(self, ticket_id) -> Ticket:
+        try:
+            found = Ticket.get_or_none(Ticket.id == int(ticket_id))
+        except (TypeError, ValueError):
+            found = None
+        if found is None:
+            raise TicketNotFound(f"ticket {str(ticket_id)[:20]!r} does not exist")
+        return found
+
+    def _change(self, ticket: Ticket, actor: Actor, what: str, changes: dict, details: dict, *,
+                statuses, expected: int | None = None, push: bool = True, notify: bool = True) -> Ticket:
+        """A conditional UPDATE (status in `statuses`, version as seen) + event + outbox +
+        notifications; TicketConflict with the current ticket when the condition fails."""
+        seen = ticket.version if expected is None else int(expected)
+        with write_tx():
+            updated = (Ticket.update(**changes, version=Ticket.version + 1, updated=self.clock())
+                       .where((Ticket.id == ticket.id) & (Ticket.version == seen) &
+                              Ticket.status.in_(list(statuses))).execute())
+            current = Ticket.get_by_id(ticket.id)
+            if not updated:
+                raise TicketConflict(current)
+            self._record(current, actor, what, details)
+            if push:
+                outbox.push("ticket", current.id)
+            if notify:
+                self._notify(current, what, actor, details)
+        return current
+
+    def _record(self, ticket: Ticket, actor: Actor, what: str, details: dict) -> None:
+        TicketEvent.create(ticket=ticket.id, who=actor.who, source=actor.source, what=what,
+                           details=details, at=self.clock())
+
+    def _notify(self, ticket: Ticket, what: str, actor: Actor, details: dict | None = None) -> None:
+        if self.notifier is not None:
+            self.notifier.ticket_event(ticket, what, actor=actor, details=details or {})
+
+
+_CRM_FIELDS = ("status", "master_name", "crm_id", "crm_number", "type", "description")
+
+
+def _crm_what(ticket: Ticket, changes: dict) -> str:
+    status = changes.get("status")
+    if status and status != ticket.status:
+        return {IN_PROGRESS: "taken", WAITING: "waiting", DONE: "done", CANCELLED: "cancelled"}.get(status, "status")
+    if changes.get("master_name") and changes["master_name"] != ticket.master_name:
+        return "assigned"
+    return "synced"
+
+
+def _similarity(a: str, b: str) -> float:
+    norm = lambda s: " ".join(str(s or "").casefold().split())  # noqa: E731
+    return difflib.SequenceMatcher(None, norm(a), norm(b)).ratio()
