@@ -1,0 +1,212 @@
+"""Actions of flows/balance.yaml and flows/payment.yaml, the "pay:<request id>" button, and
+the payment events (pre-checkout query, successful payment).
+
+The rules live in helpdesk.payments; these functions translate between the dialog (slots,
+templates, replies) and those services. Every id that comes from a slot or callback data is
+checked again there.
+"""
+from __future__ import annotations
+
+import logging
+
+from engine.events import Button, Reply
+from helpdesk import payments as pay
+from helpdesk.directory import NotFound
+from helpdesk.registry import registry
+from helpdesk.roles import PermissionDenied
+from integrations.payments import build_invoice, sbp_qr_png
+
+__all__ = ["PAYMENT_FLOW", "load_balance", "start_payment", "pay_accounts", "pay_amounts",
+           "check_amount", "send_invoice", "send_sbp_qr"]
+
+log = logging.getLogger(__name__)
+PAYMENT_FLOW = "payment"      # the flow the Pay button of a ticket starts
+
+
+def _settings(step):
+    return step.services.settings
+
+
+def _label(step, template: str, **extra) -> str:
+    """A plain-text rendering (button labels, invoice fields, pre-checkout errors)."""
+    return step.fs.templates.render_label(template, step.lang, step.variables(**extra))
+
+
+def _crm(step):
+    return getattr(step.services, "extras", {}).get("crm")
+
+
+# --- balance ------------------------------------------------------------------------------
+
+@registry.action("load_balance", provides=["balance"])
+def load_balance(step) -> dict:
+    """Gives `balance`: {visible, accounts: [{key, kind, title, amount, stale, can_top_up}],
+    can_top_up, stale}. Amounts are left out when pay.balance_visible is off."""
+    s = _settings(step)
+    if not s.pay.use:
+        return {"balance": {"visible": False, "accounts": [], "can_top_up": False, "stale": False}}
+    timeout = min(pay.BALANCE_TIMEOUT, s.crm.timeout)
+    accounts = [a.as_dict() for a in pay.accounts_of(step.user_id, crm=_crm(step), timeout=timeout)]
+    if not s.pay.balance_visible:
+        for a in accounts:
+            a["amount"] = None
+    return {"balance": {"visible": s.pay.balance_visible, "accounts": accounts,
+                        "can_top_up": s.pay.add_balance and any(a["can_top_up"] for a in accounts),
+                        "stale": any(a["stale"] for a in accounts)}}
+
+
+# --- the payment flow ---------------------------------------------------------------------
+
+def _pay_info(s) -> dict:
+    return {"ok": True, "error": "", "kind": pay.TOPUP, "ticket": None, "card": s.pay.card,
+            "sbp": pay.sbp_ready(s), "accounts": [], "currency": s.pay.currency,
+            "min": s.pay.min_amount, "max": s.pay.max_amount}
+
+
+def _refused(info: dict, error: str) -> dict:
+    return {"pay": {**info, "ok": False, "error": error}, "amount": None, "account": None}
+
+
+@registry.action("start_payment", provides=["pay", "amount", "account"])
+def start_payment(step) -> dict:
+    """Gives `pay`: {ok, error, kind (topup|ticket), ticket, card, sbp, accounts, min, max,
+    currency}, `amount` (kopecks; the request's for a ticket) and `account` (the default)."""
+    s = _settings(step)
+    info = _pay_info(s)
+    if not s.pay.use:
+        return _refused(info, "disabled")
+    if not (info["card"] or info["sbp"]):
+        return _refused(info, "no_methods")
+    if step.slots.get("pay_request"):
+        return _ticket_payment(step, info)
+    if not s.pay.add_balance:
+        return _refused(info, "no_top_up")
+    info["accounts"] = [a.as_dict() for a in pay.accounts_of(step.user_id) if a.can_top_up]
+    return {"pay": info, "amount": None, "account": info["accounts"][0]["key"]}
+
+
+def _ticket_payment(step, info: dict) -> dict:
+    try:
+        request = pay.request_for_payer(step.user_id, step.slots["pay_request"])
+    except (NotFound, PermissionDenied) as e:
+        log.warning("user %s cannot pay request %r: %s", step.user_id, step.slots["pay_request"], e)
+        return _refused(info, "request_unknown")
+    if request.status != pay.OPEN:
+        return _refused(info, "request_paid" if request.status == pay.PAID else "request_closed")
+    info.update(kind=pay.TICKET, ticket=pay.request_vars(request)["ticket"])
+    return {"pay": info, "amount": request.amount, "account": None}
+
+
+@registry.action("pay_accounts")
+def pay_accounts(step) -> list[dict]:
+    """Buttons: the balances this person may top up (own, and companies as ADMIN/DIRECTOR)."""
+    return [{"text": _label(step, "pay/account_label", account=a.as_dict()), "value": a.key}
+            for a in pay.accounts_of(step.user_id) if a.can_top_up]
+
+
+@registry.action("pay_amounts")
+def pay_amounts(step) -> list[dict]:
+    """Buttons: the preset amounts of pay.amounts (roubles), valued in kopecks."""
+    return [{"text": _label(step, "pay/amount_label", value=rub * 100), "value": rub * 100}
+            for rub in _settings(step).pay.amounts if rub > 0]
+
+
+@registry.action("check_amount", provides=["amount"])
+def check_amount(step, rub=None) -> dict:
+    """A typed amount in roubles -> `amount` in kopecks, or `amount_error` when outside
+    pay.min_amount..pay.max_amount."""
+    s = _settings(step)
+    try:
+        kopecks = round(float(rub) * 100)
+    except (TypeError, ValueError):
+        return {"amount_error": True}
+    if not s.pay.min_amount * 100 <= kopecks <= s.pay.max_amount * 100:
+        return {"amount_error": True}
+    return {"amount": kopecks, "amount_error": False}
+
+
+@registry.action("send_invoice", provides=["invoice"])
+def send_invoice(step) -> dict:
+    """Store the payment and send the Telegram invoice. Gives `invoice`: {ok, error}, error
+    being no_card (card payments off), no_token (bot.payment is empty), denied."""
+    s = _settings(step)
+    if not (s.pay.use and s.pay.card):
+        return {"invoice": {"ok": False, "error": "no_card"}}
+    if not pay.card_ready(s):
+        log.error("card payment chosen but bot.payment (provider token) is empty: refused")
+        return {"invoice": {"ok": False, "error": "no_token"}}
+    try:
+        payment = _invoice_payment(step, s)
+    except (NotFound, PermissionDenied, pay.PaymentError) as e:
+        log.warning("invoice refused for user %s: %s", step.user_id, e)
+        return {"invoice": {"ok": False, "error": "denied"}}
+    step.reply(Reply(step.chat_id, invoice=_invoice(step, payment)))
+    return {"invoice": {"ok": True, "error": "", "payment_id": payment.id}}
+
+
+def _invoice_payment(step, s) -> pay.Payment:
+    request_id = step.slots.get("pay_request")
+    if request_id is None and not s.pay.add_balance:
+        raise pay.PaymentError("top-ups are off (pay.add_balance)")
+    return pay.create_invoice_payment(step.user_id, amount=step.slots.get("amount"),
+                                      currency=s.pay.currency, secret=pay.payload_secret(s),
+                                      account_key=step.slots.get("account"), request_id=request_id)
+
+
+def _invoice(step, payment: pay.Payment) -> dict:
+    p = {"payment": pay.payment_vars(payment)}
+    return build_invoice(title=_label(step, "pay/invoice_title", **p),
+                         description=_label(step, "pay/invoice_description", **p),
+                         label=_label(step, "pay/invoice_label", **p), payload=payment.payload,
+                         currency=payment.currency, amount=payment.amount)
+
+
+@registry.action("send_sbp_qr", provides=["sbp"])
+def send_sbp_qr(step) -> dict:
+    """The static SBP link as a QR code photo with a link button. Gives `sbp`: {ok}."""
+    s = _settings(step)
+    if not (s.pay.use and pay.sbp_ready(s)):
+        return {"sbp": {"ok": False}}
+    link = s.pay.sbp_static_link.strip()
+    step.reply(Reply(step.chat_id, step.render("pay/sbp_caption"), photo=sbp_qr_png(link),
+                     buttons=[[Button(_label(step, "pay/btn_sbp_link"), url=link)]]))
+    return {"sbp": {"ok": True}}
+
+
+# --- outside the dialogs ------------------------------------------------------------------
+
+@registry.callback(pay.PAY_CALLBACK)
+def pay_pressed(step, payload: str) -> None:
+    """"pay:<request id>" from a "ticket needs payment" notification: start the payment
+    flow for that request (who may pay is checked by start_payment)."""
+    if PAYMENT_FLOW not in step.fs.flows or not payload.isdigit():
+        step.say("common/stale_button")
+        return
+    s = step.session
+    s.stack, s.slots, s.flow = [], {"pay_request": int(payload)}, PAYMENT_FLOW
+    step.enter(step.fs.flows[PAYMENT_FLOW].start)
+
+
+@registry.on_event("pre_checkout")
+def pre_checkout(step) -> None:
+    """Answer Telegram's pre-checkout query: ok only for a genuine, unpaid, matching invoice."""
+    query = step.event.payment or {}
+    s = _settings(step)
+    problem = "disabled" if not s.pay.use else pay.check_pre_checkout(query, pay.payload_secret(s))
+    if problem:
+        log.warning("pre-checkout %s of user %s refused: %s", query.get("id"), step.user_id, problem)
+    error = _label(step, f"pay/precheckout_{problem}") if problem else ""
+    step.reply(Reply(step.chat_id, pre_checkout={"id": str(query.get("id") or ""),
+                                                 "ok": problem is None, "error": error}))
+
+
+@registry.on_event("payment")
+def successful_payment(step) -> None:
+    """Record a successful payment once; thank the payer and notify per settings."""
+    s = _settings(step)
+    recorded = pay.record_payment(step.event.payment or {}, step.user_id, pay.payload_secret(s))
+    if not recorded.new:
+        return
+    pay.notify_paid(s, step.fs.templates, recorded)
+    template = "pay/paid" if recorded.matched else "pay/paid_unmatched"
+    step.say(template, payment=pay.payment_vars(recorded.payment))

@@ -1,0 +1,464 @@
+"""Payments and balances through the engine (the transcript driver), on the real flows
+flows/balance.yaml and flows/payment.yaml, the real templates and the balance button of the
+real flows/menu.yaml."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import zxingcpp
+from PIL import Image
+from pydantic import SecretStr
+from ruamel.yaml import YAML
+
+from engine import Engine, load_flowset
+from engine.notify import Outgoing, to_reply
+from engine.session import Conversation
+from engine.testing import Chat
+from helpdesk import directory, outbox
+from helpdesk import payments as pay
+from helpdesk.app import PROJECT_ROOT, App
+from helpdesk.models import Counterparty
+from helpdesk.registry import registry
+from helpdesk.roles import PermissionDenied, Right
+from helpdesk.tickets import Ticket
+from integrations.crm import RestCrm
+from tests.fakes.crm_rest_stub import RestCrmStub
+
+PAYER, OTHER, GROUP = 5001, 5002, -100777
+SBP_LINK = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100000000001&cur=RUB"
+INN = "7707083893"
+FLOWS = ("balance.yaml", "payment.yaml")
+
+
+def _menu_with_balance_only(dest: str) -> None:
+    """The real menu.yaml, keeping only its balance button and state (others' flows may be
+    work in progress; this keeps the test about payments)."""
+    yaml = YAML(typ="rt")
+    with open(os.path.join(PROJECT_ROOT, "flows", "menu.yaml"), encoding="utf-8") as f:
+        menu = yaml.load(f)
+    main = menu["states"]["main"]
+    main["buttons"] = [b for b in main["buttons"] if b.get("go") == "balance"]
+    assert main["buttons"], "flows/menu.yaml lost its balance button"
+    menu["states"] = {"main": main, "balance": menu["states"]["balance"]}
+    with open(dest, "w", encoding="utf-8") as f:
+        yaml.dump(menu, f)
+
+
+def build(settings, tmp_path, crm=None) -> App:
+    flows = tmp_path / "flows"
+    flows.mkdir(exist_ok=True)
+    for name in FLOWS:
+        (flows / name).write_text(open(os.path.join(PROJECT_ROOT, "flows", name), encoding="utf-8").read(),
+                                  encoding="utf-8")
+    _menu_with_balance_only(str(flows / "menu.yaml"))
+    import helpdesk.actions  # noqa: F401 - registers the actions
+    fs = load_flowset(str(flows), os.path.join(PROJECT_ROOT, "templates"), registry,
+                      languages=["ru", "en"], default_language="ru", menu_flow="menu",
+                      commands={"start": "menu", "menu": "menu", "cancel": "menu"}, root=PROJECT_ROOT)
+    app = App(settings)
+    if crm is not None:
+        app.extras["crm"] = crm
+    app.engine = Engine(fs, registry, services=app)
+    return app
+
+
+@pytest.fixture
+def cfg(settings):
+    s = settings.model_copy(deep=True)
+    s.pay.use, s.pay.add_balance, s.pay.card, s.pay.sbp_static = True, True, True, True
+    s.pay.sbp_static_link = SBP_LINK
+    s.pay.amounts, s.pay.min_amount, s.pay.max_amount = [500, 1000], 100, 50000
+    s.pay.payload_secret = SecretStr("test-secret")
+    s.bot.payment = SecretStr("284685063:TEST:provider")
+    s.notify.system.use, s.notify.system.work_group_id = True, GROUP
+    s.notify.user.use, s.notify.user.need_to_pay_task, s.notify.user.task_is_paid = True, True, True
+    s.notify.user.balance_replenished = True
+    s.tickets.technicians = [777]
+    return s
+
+
+@pytest.fixture
+def app(database, cfg, tmp_path):
+    return build(cfg, tmp_path)
+
+
+def chat(app, user_id=PAYER, lang="ru") -> Chat:
+    directory.get_or_create_user(user_id, first_name="Payer", language=lang)
+    return Chat(app.engine, user_id=user_id, language=lang)
+
+
+def company(balance=0, crm_id=None) -> Counterparty:
+    return directory.upsert_counterparty(inn=INN, name="ООО Ромашка", balance=balance, crm_id=crm_id)[0]
+
+
+def member(user_id, cp, role, status="confirmed"):
+    directory.get_or_create_user(user_id, first_name=f"U{user_id}")
+    directory.link_user(user_id, cp, role, status=status)
+
+
+def invoice_of(replies):
+    found = [r.invoice for r in replies if r.invoice]
+    assert found, f"no invoice in {[r.text for r in replies]}"
+    return found[-1]
+
+
+def top_up(c: Chat, amount_label="500 ₽", account=None):
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    if account:
+        c.click(account)
+    c.click(amount_label)
+    return c.click("💳 Картой")
+
+
+def pre_checkout(c: Chat, inv: dict, **changes):
+    query = {"id": "pcq-1", "currency": inv["currency"], "total_amount": inv["prices"][0]["amount"],
+             "invoice_payload": inv["payload"], **changes}
+    [answer] = [r.pre_checkout for r in c.event(kind="pre_checkout", payment=query) if r.pre_checkout]
+    return answer
+
+
+def paid(c: Chat, inv: dict, charge="tg-charge-1", **changes):
+    data = {"currency": inv["currency"], "total_amount": inv["prices"][0]["amount"],
+            "invoice_payload": inv["payload"], "telegram_payment_charge_id": charge,
+            "provider_payment_charge_id": "prov-" + charge, **changes}
+    return c.event(kind="payment", payment=data)
+
+
+# --- invoices -----------------------------------------------------------------------------
+
+def test_top_up_invoice_has_kopecks_currency_and_a_signed_payload(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c, "1000 ₽"))
+    assert inv["currency"] == "RUB"
+    assert inv["prices"] == [{"label": "Пополнение баланса", "amount": 100000}]
+    payment_id = pay.verify_payload(inv["payload"], b"test-secret")
+    assert payment_id is not None and len(inv["payload"].encode()) <= 128
+    row = pay.Payment.get_by_id(payment_id)
+    assert (row.kind, row.amount, row.status, row.telegram_user) == ("topup", 100000, "invoiced", PAYER)
+    assert "1 000,00 ₽" in inv["description"] and f"№ {payment_id}" in inv["description"]
+    assert len(inv["title"]) <= 32 and "provider_token" not in inv
+    assert "Оплатить" in c.last_text
+
+
+def test_custom_amount_is_bounded_by_settings(app):
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("✏️ Другая сумма")
+    assert "от 100 до 50000" in c.last_text
+    c.send("99,99")
+    assert c.said("Сумма должна быть от 100 до 50000")
+    c.send("150,50")
+    inv = invoice_of(c.click("💳 Картой"))
+    assert inv["prices"][0]["amount"] == 15050
+
+
+def test_card_without_provider_token_is_refused_when_chosen(app, caplog):
+    app.settings.bot.payment = SecretStr("")
+    c = chat(app)
+    replies = top_up(c)
+    assert not any(r.invoice for r in replies)
+    assert c.said("Оплата картой временно недоступна")
+    assert "📱 СБП (QR-код)" in c.buttons            # the other method is still offered
+    assert pay.Payment.select().count() == 0
+    assert "bot.payment" in caplog.text
+
+
+def test_top_up_refused_when_settings_forbid_it(app):
+    app.settings.pay.add_balance = False
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    assert "➕ Пополнить" not in c.buttons
+    app.settings.pay.use = False
+    c.send("/start")
+    assert "💰 Баланс" not in c.buttons
+
+
+# --- pre-checkout -------------------------------------------------------------------------
+
+def test_pre_checkout_ok_for_a_genuine_matching_invoice(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    assert pre_checkout(c, inv) == {"id": "pcq-1", "ok": True, "error": ""}
+
+
+@pytest.mark.parametrize("changes, text", [
+    ({"invoice_payload": "v1.1.AAAAAAAAAAAAAAAAAAAAAA"}, "Счёт недействителен"),
+    ({"invoice_payload": "garbage"}, "Счёт недействителен"),
+    ({"total_amount": 1}, "Сумма не совпадает"),
+    ({"currency": "USD"}, "Валюта не совпадает"),
+])
+def test_pre_checkout_refused(app, changes, text):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    answer = pre_checkout(c, inv, **changes)
+    assert answer["ok"] is False and text in answer["error"]
+
+
+def test_payload_signed_with_another_key_is_forged(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    payment_id = pay.verify_payload(inv["payload"], b"test-secret")
+    forged = pay.sign_payload(payment_id, b"attacker")
+    assert pre_checkout(c, inv, invoice_payload=forged)["ok"] is False
+
+
+def test_empty_payload_secret_uses_a_stored_per_install_secret(app):
+    app.settings.pay.payload_secret = SecretStr("")
+    first = pay.payload_secret(app.settings)
+    assert len(first) == 64 and pay.payload_secret(app.settings) == first
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    assert pay.verify_payload(inv["payload"], first) is not None
+    assert pre_checkout(c, inv)["ok"] is True
+
+
+# --- successful payment -------------------------------------------------------------------
+
+def test_duplicate_successful_payment_is_recorded_once(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    first = paid(c, inv)
+    assert any("Оплата получена" in r.text for r in first)
+    assert paid(c, inv) == []                       # the same update again: nothing
+    assert pay.balance_of(PAYER) == 50000
+    rows = list(pay.Payment.select())
+    assert len(rows) == 1 and rows[0].status == "paid"
+    assert rows[0].telegram_payment_charge_id == "tg-charge-1"
+    assert rows[0].provider_payment_charge_id == "prov-tg-charge-1"
+    items = list(outbox.OutboxItem.select().where(outbox.OutboxItem.entity == "payment"))
+    assert [(i.entity_id) for i in items] == [rows[0].id]
+    assert Outgoing.select().where(Outgoing.chat_id == GROUP).count() == 1
+    assert pre_checkout(c, inv)["error"].startswith("Этот счёт уже оплачен")
+
+
+def test_second_charge_for_a_paid_invoice_is_kept_and_credited(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    paid(c, inv, charge="one")
+    paid(c, inv, charge="two")
+    assert pay.balance_of(PAYER) == 100000
+    assert pay.Payment.select().where(pay.Payment.status == "paid").count() == 2
+
+
+def test_payment_with_a_forged_payload_touches_no_balance(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    replies = paid(c, inv, invoice_payload="v1.1.forgedforgedforgedfo")
+    assert any("не смогли сопоставить" in r.text for r in replies)
+    assert pay.balance_of(PAYER) == 0
+    assert pay.Payment.get(pay.Payment.telegram_payment_charge_id == "tg-charge-1").status == "unmatched"
+
+
+def test_company_top_up_credits_the_company_and_tells_its_admins(app):
+    cp = company(balance=1000)
+    member(PAYER, cp, "DIRECTOR")
+    member(OTHER, cp, "ADMINISTRATOR")
+    c = chat(app)
+    inv = invoice_of(top_up(c, account="ООО Ромашка"))
+    assert "ИНН 7707083893" in inv["description"]
+    paid(c, inv)
+    assert Counterparty.get_by_id(cp.id).balance == 1000 + 50000
+    assert pay.balance_of(PAYER) == 0
+    assert Outgoing.select().where(Outgoing.chat_id == OTHER).count() == 1
+    assert Outgoing.select().where(Outgoing.chat_id == PAYER).count() == 0
+
+
+# --- balance visibility -------------------------------------------------------------------
+
+@pytest.mark.parametrize("role, status, sees_company", [
+    (None, None, False),                       # UNAUTHORIZED: no membership
+    ("USER", "confirmed", False),
+    ("ADMINISTRATOR", "confirmed", True),
+    ("DIRECTOR", "confirmed", True),
+    ("ADMINISTRATOR", "pending", False),       # pending members learn nothing of the company
+    ("DIRECTOR", "pending", False),
+])
+def test_balance_visibility_follows_roles(app, role, status, sees_company):
+    cp = company(balance=123456)
+    if role:
+        member(PAYER, cp, role, status)
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    assert "Личный баланс: <b>0,00 ₽</b>" in c.last_text
+    assert ("ООО Ромашка" in c.last_text) is sees_company
+    assert ("1 234,56" in c.last_text) is sees_company
+    keys = [a.key for a in pay.accounts_of(PAYER)]
+    assert keys == (["own", f"c{cp.id}"] if sees_company else ["own"])
+    if not sees_company:
+        with pytest.raises(PermissionDenied):
+            pay.account_for(PAYER, f"c{cp.id}", Right.TOP_UP_OWN_BALANCE)
+
+
+def test_forged_company_account_slot_gets_no_invoice(app):
+    cp = company()
+    member(PAYER, cp, "USER")
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("500 ₽")
+    row = Conversation.get(Conversation.user_id == PAYER)
+    slots = json.loads(row.slots)
+    slots["account"] = f"c{cp.id}"                 # as if the slot were tampered with
+    Conversation.update(slots=json.dumps(slots)).where(Conversation.id == row.id).execute()
+    replies = c.click("💳 Картой")
+    assert not any(r.invoice for r in replies)
+    assert pay.Payment.select().count() == 0
+
+
+def test_balance_hidden_when_not_visible(app):
+    company(balance=5000)
+    app.settings.pay.balance_visible = False
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    assert "Личный баланс" in c.last_text and "0,00" not in c.last_text
+
+
+def test_company_balance_is_refreshed_from_the_crm_and_falls_back_when_down(database, cfg, tmp_path):
+    with RestCrmStub(token="t") as stub:
+        remote = stub.add_counterparty("ООО Ромашка", INN, balance=777700)
+        cp = company(balance=100, crm_id=remote["id"])
+        member(PAYER, cp, "DIRECTOR")
+        app = build(cfg, tmp_path, crm=RestCrm(stub.url, "t", timeout=2, retries=0))
+        c = chat(app)
+        c.send("/start")
+        c.click("💰 Баланс")
+        assert "7 777,00" in c.last_text and "недоступна" not in c.last_text
+        assert Counterparty.get_by_id(cp.id).balance == 777700
+        stub.down()
+        c.click("⬅️ Назад")
+        c.click("💰 Баланс")
+        assert "7 777,00" in c.last_text and "CRM сейчас недоступна" in c.last_text
+
+
+# --- SBP ----------------------------------------------------------------------------------
+
+def test_sbp_shows_the_link_as_a_button_and_a_decodable_qr_code(app):
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("500 ₽")
+    replies = c.click("📱 СБП (QR-код)")
+    [photo] = [r for r in replies if r.photo is not None]
+    assert photo.photo[:8] == b"\x89PNG\r\n\x1a\n"
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(photo.photo)))
+    assert [d.text for d in decoded] == [SBP_LINK]
+    assert [b.url for row in photo.buttons for b in row] == [SBP_LINK]
+    assert "500,00 ₽" in photo.text
+
+
+def test_sbp_not_offered_without_a_link(app):
+    app.settings.pay.sbp_static_link = ""
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("500 ₽")
+    assert "📱 СБП (QR-код)" not in c.buttons and "💳 Картой" in c.buttons
+
+
+# --- tickets that need payment ------------------------------------------------------------
+
+def make_ticket(author=PAYER, cp=None) -> Ticket:
+    directory.get_or_create_user(author, first_name="Author")
+    return Ticket.create(number=Ticket.select().count() + 1, author=author, type="Ремонт",
+                         description="Касса не печатает чек", counterparty=cp)
+
+
+def pay_button(user_id):
+    row = Outgoing.select().where(Outgoing.chat_id == user_id).order_by(Outgoing.id.desc()).first()
+    reply = to_reply(row)
+    return reply, reply.buttons[0][0]
+
+
+def test_ticket_payment_request_notifies_and_pays_once(app):
+    ticket = make_ticket()
+    request = pay.require_payment(app, ticket.id, 250000, by="crm")
+    assert pay.require_payment(app, ticket.id, 250000, by="crm").id == request.id   # CRM re-sync
+    reply, button = pay_button(PAYER)
+    assert "#1" in reply.text and "2 500,00 ₽" in reply.text
+    assert button.data == f"pay:{request.id}"
+    assert Outgoing.select().where(Outgoing.chat_id == PAYER).count() == 1
+    c = chat(app)
+    c.press_data(button.data)
+    assert "Оплата обращения #1" in c.last_text
+    inv = invoice_of(c.click("💳 Картой"))
+    assert inv["prices"][0]["amount"] == 250000 and "#1" in inv["title"]
+    assert pre_checkout(c, inv)["ok"] is True
+    paid(c, inv)
+    assert pay.PaymentRequest.get_by_id(request.id).status == "paid"
+    assert pay.balance_of(PAYER) == 0                # a ticket payment settles, not credits
+    # a second invoice for the same (now paid) ticket is refused at pre-checkout
+    c.press_data(button.data)
+    assert c.said("уже оплачено")
+
+
+def test_already_paid_ticket_is_refused_at_pre_checkout(app):
+    ticket = make_ticket()
+    request = pay.require_payment(app, ticket.id, 100000, by=777)
+    c = chat(app)
+    c.press_data(f"pay:{request.id}")
+    inv = invoice_of(c.click("💳 Картой"))
+    pay.settle_request(app, request.id, by="crm")        # paid in the office meanwhile
+    answer = pre_checkout(c, inv)
+    assert answer["ok"] is False and "уже оплачен" in answer["error"]
+
+
+def test_changed_request_amount_refuses_the_old_invoice(app):
+    ticket = make_ticket()
+    request = pay.require_payment(app, ticket.id, 100000, by="crm")
+    c = chat(app)
+    c.press_data(f"pay:{request.id}")
+    inv = invoice_of(c.click("💳 Картой"))
+    pay.require_payment(app, ticket.id, 120000, by="crm")
+    assert pre_checkout(c, inv)["ok"] is False
+    assert Outgoing.select().where(Outgoing.chat_id == PAYER).count() == 2     # notified again
+
+
+def test_a_stranger_cannot_pay_someone_elses_ticket(app):
+    ticket = make_ticket()
+    request = pay.require_payment(app, ticket.id, 100000, by="crm")
+    c = chat(app, user_id=OTHER)
+    c.press_data(f"pay:{request.id}")
+    assert c.said("не найден или недоступен")
+    with pytest.raises(PermissionDenied):
+        pay.create_invoice_payment(OTHER, amount=1, currency="RUB", secret=b"k", request_id=request.id)
+
+
+def test_only_crm_or_technicians_may_require_payment(app):
+    ticket = make_ticket()
+    with pytest.raises(pay.PaymentError, match="tickets.technicians"):
+        pay.require_payment(app, ticket.id, 100000, by=PAYER)
+    with pytest.raises(pay.PaymentError, match="positive"):
+        pay.require_payment(app, ticket.id, -5, by="crm")
+    with pytest.raises(directory.NotFound):
+        pay.require_payment(app, 999999, 100, by="crm")
+
+
+# --- settings -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option", ["bank", "sbp", "crypto"])
+def test_unimplemented_pay_options_stop_the_program(tmp_path, option):
+    source = open(os.path.join(PROJECT_ROOT, "settings.yaml"), encoding="utf-8").read()
+    line = next(l for l in source.splitlines() if l.strip().startswith(f"{option}:") and "NOT implemented" in l)
+    bad = tmp_path / "settings.yaml"
+    bad.write_text(source.replace(line, line.replace("false", "true", 1)), encoding="utf-8")
+    run = subprocess.run([sys.executable, "run.py", "--settings", str(bad), "flows", "check"],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "SETTINGS_FILE": ""})
+    assert run.returncode != 0
+    assert f"pay.{option} is not implemented" in run.stderr
+    assert "settings.yaml:" in run.stderr        # points at the file and line
