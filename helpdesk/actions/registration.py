@@ -119,6 +119,7 @@ def _current_company(step) -> dict | None:
 @registry.callback(registration.CALLBACK_PREFIX)
 def member_decision(step, payload: str) -> None:
     """`mb:confirm:<id>` / `mb:reject:<id>` pressed under a join request."""
+    _ensure_user(step)            # confirmed_by refers to the presser's row
     verb, _, membership_id = payload.partition(":")
     if verb not in ("confirm", "reject"):
         step.say("registration/decision_refused")

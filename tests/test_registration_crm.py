@@ -1,0 +1,270 @@
+"""Registration against real loopback stubs: the 1C seed service and our REST CRM (found,
+several companies with different roles), DaData (found, down, slow, garbage), and a CRM
+that fails during the lookup (down, 500, invalid JSON, timeout): the user is told, nothing
+half-written is stored, the job retries and tells the user once."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine import notify
+from engine.errors import SettingsError
+from engine.testing import Chat
+from helpdesk import config, directory, jobs, registration
+from helpdesk.app import build_app
+from helpdesk.demo import company_inn
+from helpdesk.models import Contact, Counterparty, Membership, TelegramUser, TradePoint, utcnow
+from helpdesk.outbox import OutboxItem
+from helpdesk.services import setup_services
+from tests.fakes.crm_1c_stub import OneCStub
+from tests.fakes.crm_rest_stub import RestCrmStub
+from tests.fakes.dadata_stub import DadataStub
+
+PHONE = "+79161234567"
+ALFA, BETA, NEW = company_inn("770211111"), company_inn("770222222"), company_inn("771333333")
+REGISTER = "📝 Зарегистрироваться"
+
+
+def make_app(db_url, **env):
+    return build_app(config.load(environ={"DATABASE_URL": db_url, **env}))
+
+
+def onec_env(stub: OneCStub) -> dict:
+    return {"CRM__KIND": "1c-seed", "CRM__URL": stub.url, "CRM__LOGIN": stub.login,
+            "CRM__PASSWORD": stub.password, "CRM__TOKEN": stub.token,
+            "CRM__TIMEOUT": "0.5", "CRM__RETRIES": "0"}
+
+
+def rest_env(stub: RestCrmStub) -> dict:
+    return {"CRM__KIND": "rest", "CRM__URL": stub.url, "CRM__TOKEN": stub.token,
+            "CRM__TIMEOUT": "0.5", "CRM__RETRIES": "0"}
+
+
+def dadata_env(stub: DadataStub) -> dict:
+    return {"DADATA__API_KEY": stub.api_key, "DADATA__URL": stub.url, "DADATA__TIMEOUT": "0.3"}
+
+
+@pytest.fixture
+def onec():
+    with OneCStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def rest():
+    with RestCrmStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def dadata():
+    with DadataStub() as stub:
+        yield stub
+
+
+def share_phone(app, user_id: int, phone: str = PHONE) -> Chat:
+    c = Chat(app.engine, user_id=user_id)
+    c.send("/start")
+    c.click(REGISTER)
+    c.share_contact(phone)
+    return c
+
+
+def roles_of(user_id: int) -> dict[str, tuple[str, str]]:
+    return {m.counterparty.inn: (m.role, m.status) for m in directory.memberships_of(user_id)}
+
+
+def told(chat_id: int) -> list[str]:
+    rows = notify.Outgoing.select().where(notify.Outgoing.chat_id == chat_id)
+    return [notify.to_reply(r).text for r in rows.order_by(notify.Outgoing.id)]
+
+
+# --- found in the CRM --------------------------------------------------------------
+
+def test_found_in_1c_with_two_companies_and_roles_from_posts(database, db_url, onec):
+    alfa = onec.add_partner("ООО «Альфа»", ALFA, kpp="770201001", balance=150000)
+    beta = onec.add_partner("ООО «Бета»", BETA)
+    shop = onec.add_department(alfa, "Магазин на Ленина")
+    onec.add_person(PHONE, "Орлов Олег Олегович",
+                    [(alfa, "Генеральный директор"), (beta, "Продавец-консультант")])
+    app = make_app(db_url, **onec_env(onec))
+    c = share_phone(app, 6001)
+    assert roles_of(6001) == {ALFA: ("DIRECTOR", "confirmed"), BETA: ("USER", "confirmed")}
+    assert c.said("директор") and c.said("пользователь")
+    assert sorted(c.buttons) == ["ООО «Альфа»", "ООО «Бета»"]
+    a = Counterparty.get(Counterparty.inn == ALFA)
+    assert (a.crm_id, a.balance, a.kpp) == (alfa, 150000, "770201001")
+    assert TradePoint.get(TradePoint.counterparty == a).crm_id == shop
+    assert {x.phone for x in Contact.select()} == {PHONE}
+    [req] = onec.received(path=onec.PREFIX + "userdata")
+    assert req.query["phone"] == PHONE                       # the "+" arrived encoded
+    assert TelegramUser.get_by_id(6001).full_name == "Орлов Олег Олегович"
+
+
+def test_found_in_rest_crm_role_stated_wins_over_post(database, db_url, rest):
+    gamma = rest.add_counterparty("ООО «Гамма»", ALFA, trade_points=["Точка 1", "Точка 2"])
+    delta = rest.add_counterparty("ООО «Дельта»", BETA)
+    rest.add_person(PHONE, "Орлова Ольга", [(gamma, "Продавец", "DIRECTOR"),
+                                            (delta, "Главный бухгалтер", None)])
+    app = make_app(db_url, **rest_env(rest))
+    share_phone(app, 6002)
+    assert roles_of(6002) == {ALFA: ("DIRECTOR", "confirmed"), BETA: ("ADMINISTRATOR", "confirmed")}
+    g = Counterparty.get(Counterparty.inn == ALFA)
+    assert g.crm_id == gamma["id"] and g.trade_points.count() == 2
+
+
+def test_repeated_registration_adds_no_rows(database, db_url, onec):
+    alfa = onec.add_partner("ООО «Альфа»", ALFA)
+    onec.add_person(PHONE, "Орлов Олег", [(alfa, "Директор")])
+    app = make_app(db_url, **onec_env(onec))
+    c = share_phone(app, 6003)
+    for _ in range(2):
+        c.click("👤 Мои компании")
+        c.click("📱 Зарегистрировать другой номер")
+        c.share_contact(PHONE)
+    assert c.said("Номер найден")
+    counts = [m.select().count() for m in (Counterparty, Contact, Membership)]
+    assert counts == [1, 1, 1]
+
+
+# --- not found: questionnaire with DaData ------------------------------------------
+
+def questionnaire(app, user_id: int) -> Chat:
+    c = share_phone(app, user_id)
+    assert c.said("короткую анкету")
+    for answer in ("Новиков Николай", NEW, "Кладовщик"):
+        c.send(answer)
+    return c
+
+
+def test_not_found_in_crm_dadata_fills_the_company(database, db_url, onec, dadata):
+    dadata.add_company(NEW, "ООО «НОВАЯ»", kpp="771301001", ogrn="1157746000000",
+                       address="г Москва, ул Новая, д 1")
+    app = make_app(db_url, **onec_env(onec), **dadata_env(dadata))
+    c = questionnaire(app, 6010)
+    assert "<b>ООО «НОВАЯ»</b>" in c.last_text and "ул Новая" in c.last_text
+    c.click("✅ Да")
+    assert c.said("Вы зарегистрированы как сотрудник <b>ООО «НОВАЯ»</b>")
+    company = Counterparty.get(Counterparty.inn == NEW)
+    assert (company.kpp, company.ogrn, company.legal_address) == \
+        ("771301001", "1157746000000", "г Москва, ул Новая, д 1")
+    assert roles_of(6010) == {NEW: ("USER", "confirmed")}
+    assert {o.entity for o in OutboxItem.select()} == {"counterparty", "contact"}
+
+
+def test_dadata_name_can_be_replaced_by_hand(database, db_url, dadata):
+    dadata.add_company(NEW, "ООО «НОВАЯ»")
+    app = make_app(db_url, **dadata_env(dadata))
+    c = questionnaire(app, 6011)
+    c.click("✏️ Нет, ввести название")
+    c.send("ООО «Моя»")
+    assert Counterparty.get(Counterparty.inn == NEW).name == "ООО «Моя»"
+
+
+@pytest.mark.parametrize("fault", ["down", "500", "garbage", "slow", "unknown"])
+def test_dadata_trouble_means_manual_company_name(database, db_url, dadata, fault):
+    if fault != "unknown":
+        dadata.add_company(NEW, "ООО «НОВАЯ»")
+    {"down": dadata.down, "500": lambda: dadata.fail_next(5), "garbage": lambda: dadata.garbage_next(5),
+     "slow": lambda: dadata.slow(1.0), "unknown": lambda: None}[fault]()
+    app = make_app(db_url, **dadata_env(dadata))
+    c = questionnaire(app, 6012)
+    expected = "не удалось" if fault == "unknown" else "недоступен"
+    assert expected in c.last_text and "Напишите название" in c.last_text
+    c.send("ООО «Ручная»")
+    assert Counterparty.get(Counterparty.inn == NEW).name == "ООО «Ручная»"
+    assert roles_of(6012) == {NEW: ("USER", "confirmed")}
+
+
+# --- the CRM fails during the lookup -----------------------------------------------
+
+def _break(stub, fault: str) -> None:
+    {"down": stub.down, "500": lambda: stub.fail_next(2), "garbage": lambda: stub.garbage_next(2),
+     "timeout": lambda: stub.slow(1.5)}[fault]()
+
+
+def _mend(stub) -> None:
+    stub.reset_faults()
+    stub.up()
+
+
+def _due_now() -> None:
+    registration.PendingLookup.update(next_at=utcnow() - timedelta(seconds=1)).execute()
+
+
+@pytest.mark.parametrize("fault", ["down", "500", "garbage", "timeout"])
+def test_crm_failure_is_retried_by_the_job_and_the_user_told_once(database, db_url, onec, fault):
+    alfa = onec.add_partner("ООО «Альфа»", ALFA)
+    onec.add_person(PHONE, "Орлов Олег", [(alfa, "Бухгалтер")])
+    app = make_app(db_url, **onec_env(onec))
+    _break(onec, fault)
+    c = share_phone(app, 6020)
+    assert "сообщим вам результат" in c.transcript[-2].text
+    assert "Главное меню" in c.last_text
+    assert roles_of(6020) == {} and Counterparty.select().count() == 0
+    assert TelegramUser.get_by_id(6020).phone is None
+    assert registration.PendingLookup.select().count() == 1
+
+    _due_now()
+    assert jobs.run_once(app, "registration_lookups") == 0    # still failing: postponed
+    row = registration.PendingLookup.get()
+    assert row.attempts == 1 and row.next_at > utcnow() and told(6020) == []
+
+    _mend(onec)
+    assert jobs.run_once(app, "registration_lookups") == 0    # not due yet
+    _due_now()
+    assert jobs.run_once(app, "registration_lookups") == 1
+    assert roles_of(6020) == {ALFA: ("ADMINISTRATOR", "confirmed")}
+    [message] = told(6020)
+    assert "Номер найден" in message and "ООО «Альфа»" in message
+    _due_now()
+    assert jobs.run_once(app, "registration_lookups") == 0
+    assert len(told(6020)) == 1 and Membership.select().count() == 1
+    assert registration.PendingLookup.select().count() == 0
+
+
+def test_crm_failure_then_not_found_tells_the_user_to_fill_the_form(database, db_url, rest):
+    app = make_app(db_url, **rest_env(rest))
+    rest.down()
+    share_phone(app, 6021)
+    rest.up()
+    _due_now()
+    assert jobs.run_once(app, "registration_lookups") == 1
+    assert "заполните короткую анкету" in told(6021)[0]
+    assert roles_of(6021) == {}
+
+
+def test_registering_again_after_an_outage_drops_the_pending_lookup(database, db_url, onec):
+    alfa = onec.add_partner("ООО «Альфа»", ALFA)
+    onec.add_person(PHONE, "Орлов Олег", [(alfa, "Директор")])
+    app = make_app(db_url, **onec_env(onec))
+    onec.down()
+    share_phone(app, 6022)
+    onec.up()
+    c = Chat(app.engine, user_id=6022)
+    c.send("/start")
+    c.click(REGISTER)
+    c.share_contact(PHONE)
+    assert roles_of(6022) == {ALFA: ("DIRECTOR", "confirmed")}
+    _due_now()
+    assert jobs.run_once(app, "registration_lookups") == 0 and told(6022) == []
+
+
+# --- wiring ------------------------------------------------------------------------
+
+def test_services_get_plain_secrets_and_refuse_a_crm_without_url(db_url):
+    settings = config.load(environ={"CRM__KIND": "rest", "CRM__URL": ""})
+
+    class App:
+        extras: dict = {}
+    App.settings = settings
+    with pytest.raises(SettingsError, match="crm"):
+        setup_services(App())
+
+
+def test_crm_credentials_reach_the_stub(database, db_url, onec):
+    app = make_app(db_url, **{**onec_env(onec), "CRM__PASSWORD": "wrong"})
+    c = share_phone(app, 6030)
+    assert "сообщим вам результат" in c.transcript[-2].text   # 401: told, kept for the job
+    assert onec.received()[0].headers["token"] == onec.token
