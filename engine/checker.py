@@ -113,12 +113,12 @@ class _Checker:
         for text, pos in st.say:
             self.template(text, pos)
         for b in st.all_buttons():
-            self.template(b.text, b.pos) if b.text else None
-            self.condition(b.when, b.pos) if b.when else None
+            self.template(b.text, b.text_pos or b.pos) if b.text else None
+            self.condition(b.when, b.when_pos or b.pos) if b.when else None
         if st.when:
             self.condition(*st.when)
         for t in st.next:
-            self.condition(t.cond, t.pos) if t.cond else None
+            self.condition(t.cond, t.cond_pos or t.pos) if t.cond else None
         self.actions(st)
         self.ask(st)
         self.timeout(st)

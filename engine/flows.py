@@ -52,6 +52,7 @@ class Transition:
     go: str
     cond: str | None
     pos: Pos
+    cond_pos: Pos | None = None     # where the `if` is (condition errors point there)
 
 
 @dataclass
@@ -63,6 +64,8 @@ class ButtonSpec:
     save: str | None = None
     when: str | None = None
     url: str | None = None
+    text_pos: Pos | None = None     # where `text` is (a missing label template points there)
+    when_pos: Pos | None = None
 
 
 @dataclass
@@ -285,7 +288,7 @@ def _do(ctx: _Ctx, node: CommentedMap) -> list[ActionCall]:
             if not isinstance(args, dict):
                 ctx.error(ctx.at(item, "with"), "'with' must be a mapping of arguments")
                 args = {}
-            calls.append(ActionCall(str(item.get("action", "")), ctx.at(item, "action"),
+            calls.append(ActionCall(str(item.get("action", "")), ctx.value_at(item, "action"),
                                     _plain(args), item.get("save")))
             if "action" not in item:
                 ctx.error(pos, "an action call needs 'action: <name>'")
@@ -311,7 +314,8 @@ def _next(ctx: _Ctx, node: CommentedMap) -> list[Transition]:
         elif isinstance(item, CommentedMap) and "go" in item:
             ctx.keys(item, NEXT_KEYS, "a transition")
             cond = str(item["if"]) if "if" in item else None
-            out.append(Transition(str(item["go"]), cond, ctx.value_at(item, "go")))
+            out.append(Transition(str(item["go"]), cond, ctx.value_at(item, "go"),
+                                  ctx.value_at(item, "if") if "if" in item else None))
         else:
             ctx.error(pos, "a transition needs 'go: <state>' (and optionally 'if: <condition>')")
     return out
@@ -352,6 +356,8 @@ def _button(ctx: _Ctx, item: Any, pos: Pos) -> ButtonSpec | None:
     b = ButtonSpec(pos=ctx.value_at(item, "text") if "text" in item else pos,
                    text=str(item.get("text", "")), go=_opt(item, "go"), value=_plain(item.get("value")),
                    save=_opt(item, "save"), when=_opt(item, "when"), url=_opt(item, "url"))
+    b.text_pos = b.pos
+    b.when_pos = ctx.value_at(item, "when") if "when" in item else None
     if b.go:
         b.pos = ctx.value_at(item, "go")
     if not (b.go or b.save or b.url):

@@ -1,0 +1,120 @@
+"""What `flows check` tells an admin: every broken fixture in tests/fixtures/bad_flows/
+gives exactly its `# expect:` lines (file:line:col: message); a template missing in one
+language is reported; every shipped template exists in ru and en."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+
+import pytest
+
+from engine import Registry
+from engine.checker import check_flows
+from engine.flows import parse_flow_file
+from engine.templates import Templates
+from helpdesk import cli
+from helpdesk.app import PROJECT_ROOT, check
+
+HERE = os.path.dirname(__file__)
+BAD = sorted(glob.glob(os.path.join(HERE, "fixtures", "bad_flows", "*.yaml")))
+ADMIN_TEMPLATES = os.path.join(HERE, "fixtures", "admin_templates")
+_EXPECT = re.compile(r"^# expect: (.*)$", re.M)
+
+
+def registry() -> Registry:
+    reg = Registry()
+    reg.register_action("create_ticket", lambda step: {})
+    return reg
+
+
+def expected_lines(path: str, shown: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [m.replace("{f}", shown) for m in _EXPECT.findall(f.read())]
+
+
+def check_one(path: str, shown: str, templates_root: str) -> list[str]:
+    """The checker's problems for one flow file checked on its own."""
+    flow, problems = parse_flow_file(path, shown)
+    if flow is None:
+        return problems
+    templates = Templates(templates_root, ["ru", "en"], "ru")
+    problems += check_flows({flow.name: flow}, templates, registry(), menu_flow=flow.name,
+                            commands={}, root=os.path.dirname(templates_root))
+    return problems
+
+
+@pytest.fixture(scope="module")
+def templates_root(tmp_path_factory):
+    """The fixture texts plus the engine's own (common/...), laid out as templates/<lang>/."""
+    root = tmp_path_factory.mktemp("project") / "templates"
+    for lang in ("ru", "en"):
+        shutil.copytree(os.path.join(PROJECT_ROOT, "templates", lang, "common"), root / lang / "common")
+    shutil.copytree(ADMIN_TEMPLATES, root, dirs_exist_ok=True)
+    return str(root)
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: os.path.basename(p)[:-5])
+def test_bad_flow_gives_exactly_its_expected_lines(path, templates_root):
+    shown = os.path.relpath(path, PROJECT_ROOT)
+    expected = expected_lines(path, shown)
+    assert expected, f"{shown} has no '# expect:' lines"
+    # problems elsewhere (a broken template no flow of this file uses) are not this case's
+    got = [p for p in check_one(path, shown, templates_root) if p.startswith(shown + ":")]
+    assert sorted(got) == sorted(expected)
+
+
+def test_every_required_kind_of_mistake_has_a_fixture():
+    names = {os.path.basename(p)[:-5] for p in BAD}
+    assert names >= {"unknown_key", "undefined_target", "unreachable", "no_way_out",
+                     "unknown_action", "missing_template", "jinja_syntax", "unknown_variable",
+                     "duplicate_key", "missing_subflow", "yaml_syntax", "python_tag"}
+
+
+def test_python_tag_is_never_executed(tmp_path, templates_root):
+    marker = tmp_path / "pwned"
+    flow = tmp_path / "tag.yaml"
+    flow.write_text("flow: tag\nstart: a\nstates:\n  a:\n    say: t/hello\n"
+                    f"    do: !!python/object/apply:os.system [\"touch {marker}\"]\n    end: true\n")
+    problems = check_one(str(flow), "tag.yaml", templates_root)
+    assert "tag.yaml:6:9: YAML tag '!!python/object/apply:os.system' is not allowed in flows" in problems
+    assert not marker.exists()
+
+
+def test_template_missing_in_one_language_is_reported(templates_root, tmp_path):
+    flow = tmp_path / "lang.yaml"
+    flow.write_text("flow: lang\nstart: a\nstates:\n  a:\n    say: t/only_ru\n    end: true\n")
+    problems = [p for p in check_one(str(flow), "flows/lang.yaml", templates_root) if p.startswith("flows/")]
+    assert problems == ["flows/lang.yaml:5:10: template 't/only_ru' is missing in 'en' "
+                        "(templates/en/t/only_ru.j2)"]
+
+
+def test_flows_check_command_reports_missing_language(settings, tmp_path, capsys):
+    """The same through `python run.py flows check` on a copy of the project's files."""
+    shutil.copytree(os.path.join(PROJECT_ROOT, "flows"), tmp_path / "flows")
+    shutil.copytree(os.path.join(PROJECT_ROOT, "templates"), tmp_path / "templates")
+    os.remove(tmp_path / "templates" / "en" / "menu" / "btn_help.j2")
+    env = {"ENGINE__FLOWS_DIR": str(tmp_path / "flows"), "ENGINE__TEMPLATES_DIR": str(tmp_path / "templates")}
+    from helpdesk import config
+    s = config.load(environ=env)
+    problems = check(s)
+    assert any(p.endswith(": template 'menu/btn_help' is missing in 'en' "
+                          f"({os.path.relpath(tmp_path / 'templates/en/menu/btn_help.j2', PROJECT_ROOT)})")
+               and p.startswith(os.path.relpath(tmp_path / "flows" / "menu.yaml", PROJECT_ROOT) + ":")
+               for p in problems), problems
+
+
+def _template_names(lang: str) -> set[str]:
+    base = os.path.join(PROJECT_ROOT, "templates", lang)
+    return {os.path.relpath(p, base) for p in glob.glob(os.path.join(base, "**", "*.j2"), recursive=True)}
+
+
+def test_every_shipped_template_exists_in_ru_and_en():
+    ru, en = _template_names("ru"), _template_names("en")
+    assert sorted(ru - en) == [], "missing in templates/en"
+    assert sorted(en - ru) == [], "missing in templates/ru"
+
+
+def test_shipped_flows_pass_the_check(capsys):
+    assert cli.main(["flows", "check"]) == 0, capsys.readouterr().out
