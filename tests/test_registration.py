@@ -14,7 +14,7 @@ from helpdesk.outbox import OutboxItem
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
 LUTIK = demo.DEMO_COMPANIES[1]["inn"]
-REGISTER = "📝 Зарегистрироваться"
+REGISTER = "🔑 Зарегистрироваться"
 PROFILE = "👤 Мои компании"
 
 
@@ -265,7 +265,7 @@ def test_questionnaire_by_a_member_of_that_company_keeps_the_confirmed_link(app)
 def test_english_texts(app):
     c = Chat(app.engine, user_id=5070, language="en")
     c.send("/start")
-    c.click("📝 Register")
+    c.click("🔑 Register")
     assert "Registration" in c.last_text
     c.share_contact("+79000000002")
     assert c.said("Number found") and c.said("administrator")

@@ -23,7 +23,7 @@ from tests.fakes.dadata_stub import DadataStub
 
 PHONE = "+79161234567"
 ALFA, BETA, NEW = company_inn("770211111"), company_inn("770222222"), company_inn("771333333")
-REGISTER = "📝 Зарегистрироваться"
+REGISTER = "🔑 Зарегистрироваться"
 
 
 def make_app(db_url, **env):
