@@ -6,20 +6,32 @@ ordering and a dead-letter state.
     with write_tx():
         ticket.save()
         outbox.push("ticket", ticket.id, "upsert")
+
+Life of an item: pending -> sending (claimed by one drainer, with a lease) -> done, or back
+to pending with a later `next_at` (retryable failure), or dead (refused, or too many
+attempts). A drainer that dies mid-send leaves a `sending` row whose lease expires:
+`release_expired()` makes it pending again, and the same idempotency key is sent again.
+
+The rows also serve as the bot-side change log that the REST API's changes feed reads
+(`GET /api/v1/changes`): done items are kept, not deleted.
 """
 from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import peewee
 
 from engine.session import utcnow
-from engine.storage import BaseModel, db
+from engine.storage import BaseModel, db, is_postgres, write_tx
 
-__all__ = ["OutboxItem", "push", "PENDING", "DONE", "DEAD"]
+__all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done",
+           "mark_failed", "payload_of", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
 
-PENDING, DONE, DEAD = "pending", "done", "dead"
+PENDING, SENDING, DONE, DEAD = "pending", "sending", "done", "dead"
+STATUSES = (PENDING, SENDING, DONE, DEAD)
+_WAITING = (PENDING, SENDING)     # statuses that hold back younger items of the same entity
 
 
 class OutboxItem(BaseModel):
@@ -37,7 +49,9 @@ class OutboxItem(BaseModel):
 
     class Meta:
         table_name = "outbox"
-        indexes = ((("entity", "entity_id", "id"), False),)
+        # (status, id): the claim reads pending rows in id order and stops at `limit`,
+        # so its cost does not grow with the done rows kept for the changes feed.
+        indexes = ((("entity", "entity_id", "id"), False), (("status", "id"), False))
 
 
 def push(entity: str, entity_id: int, op: str = "upsert", payload: dict | None = None) -> int:
@@ -47,3 +61,79 @@ def push(entity: str, entity_id: int, op: str = "upsert", payload: dict | None =
     return OutboxItem.insert(entity=entity, entity_id=entity_id, op=op,
                              payload=json.dumps(payload or {}, ensure_ascii=False, default=str),
                              key=uuid.uuid4().hex).execute()
+
+
+def payload_of(item: OutboxItem) -> dict:
+    """The item's payload as a dict ({} when it is not valid JSON)."""
+    try:
+        value = json.loads(item.payload or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _older_waiting():
+    """EXISTS an older pending/sending item of the same entity (per-entity ordering)."""
+    older = OutboxItem.alias("older")
+    return peewee.fn.EXISTS(
+        older.select(peewee.SQL("1")).where(
+            (older.entity == OutboxItem.entity) & (older.entity_id == OutboxItem.entity_id)
+            & (older.id < OutboxItem.id) & older.status.in_(_WAITING)))
+
+
+def claim(limit: int = 100, *, lease_seconds: float = 300) -> list[OutboxItem]:
+    """Take up to `limit` due pending items, oldest first, skipping any item whose entity
+    has an older item still waiting; they become `sending` until the lease runs out.
+    On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent drainers in
+    several processes never take the same item."""
+    now = utcnow()
+    with write_tx():
+        query = (OutboxItem.select()
+                 .where((OutboxItem.status == PENDING) & (OutboxItem.next_at <= now)
+                        & ~_older_waiting())
+                 .order_by(OutboxItem.id).limit(limit))
+        if is_postgres():
+            query = query.for_update(skip_locked=True)
+        items = list(query)
+        if items:
+            (OutboxItem.update(status=SENDING, next_at=now + timedelta(seconds=lease_seconds))
+             .where(OutboxItem.id.in_([i.id for i in items])).execute())
+    return items
+
+
+def release_expired() -> int:
+    """Items whose drainer died mid-send (lease over) become pending again; returns how many."""
+    with write_tx():
+        return (OutboxItem.update(status=PENDING)
+                .where((OutboxItem.status == SENDING) & (OutboxItem.next_at <= utcnow()))
+                .execute())
+
+
+def release(item_id: int, *, delay: float = 0.0, payload: dict | None = None) -> None:
+    """Give a claimed item back untried (no attempt counted), due after `delay` seconds."""
+    values = {OutboxItem.status: PENDING,
+              OutboxItem.next_at: utcnow() + timedelta(seconds=delay)}
+    if payload is not None:
+        values[OutboxItem.payload] = json.dumps(payload, ensure_ascii=False, default=str)
+    OutboxItem.update(values).where(OutboxItem.id == item_id).execute()
+
+
+def mark_done(item_id: int, note: str | None = None) -> None:
+    """Delivered (or nothing to deliver: `note` says why). Call inside the write-back tx."""
+    (OutboxItem.update(status=DONE, done_at=utcnow(), last_error=note,
+                       attempts=OutboxItem.attempts + 1)
+     .where(OutboxItem.id == item_id).execute())
+
+
+def mark_failed(item_id: int, error: str, *, retry_in: float | None,
+                max_attempts: int) -> str:
+    """Count a failed attempt: pending again after `retry_in` seconds, or dead when
+    `retry_in` is None (the CRM refused it) or the attempts are used up. Returns the new
+    status."""
+    with write_tx():
+        attempts = OutboxItem.get_by_id(item_id).attempts + 1
+        status = DEAD if retry_in is None or attempts >= max_attempts else PENDING
+        (OutboxItem.update(status=status, attempts=attempts, last_error=error[:2000],
+                           next_at=utcnow() + timedelta(seconds=retry_in or 0))
+         .where(OutboxItem.id == item_id).execute())
+    return status

@@ -1,0 +1,154 @@
+"""The REST API application and `python run.py api`.
+
+FastAPI because it validates requests with pydantic (already our settings library) and says
+which field is wrong, generates the OpenAPI spec from the same code (served at
+/api/v1/openapi.json, committed as docs/openapi.json), and runs on asyncio: the bot can
+serve it on its own event loop (`make_server(...).serve()` next to the webhook), while the
+handlers' blocking database work runs in FastAPI's threadpool.
+
+    api = create_api(app)                # app: helpdesk.app.App (settings, engine, extras)
+    server = make_server(app)            # uvicorn.Server on settings api.listen/api.port
+    await server.serve()                 # inside an already running loop, or:
+    run(settings, args)                  # `python run.py api`: builds the app, starts the
+                                         # sync jobs, serves until Ctrl+C
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import peewee as pw
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import BotError, SettingsError
+
+from . import apply, legacy, v1
+from .auth import TokenCheck
+
+__all__ = ["create_api", "make_server", "run", "openapi_json", "NO_TOKENS", "VERSION"]
+
+log = logging.getLogger(__name__)
+VERSION = "1.0.0"
+NO_TOKENS = ("settings api.tokens is empty: the REST API never runs without a token. Put one "
+             "or more long random strings there (several allow rotation), e.g. "
+             "API__TOKENS='[\"<token>\"]' or in settings.yaml.")
+
+
+def _tokens(settings) -> list[str]:
+    tokens = [t.get_secret_value() for t in settings.api.tokens if t.get_secret_value()]
+    if not tokens:
+        raise SettingsError([NO_TOKENS])
+    return tokens
+
+
+def create_api(app) -> FastAPI:
+    """The ASGI application for `app` (a helpdesk App); refuses to exist without tokens."""
+    check = TokenCheck(_tokens(app.settings))
+    api = FastAPI(title="Helpdesk bot API for the CRM", version=VERSION,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
+                  redoc_url=None, description=_DESCRIPTION)
+    api.state.helpdesk = app
+    api.include_router(v1.router(check.v1_dependency()))
+    api.include_router(legacy.router(check.legacy_dependency()))
+    _error_handlers(api)
+    return api
+
+
+_DESCRIPTION = """The CRM's way into the bot. `/api/v1`: this product's API
+(`Authorization: Bearer <token>`, tokens from settings `api.tokens`). `/api/...`: the
+original product's 1C contract (also accepts the token as a `token` header or `apiKey`
+query value). Money is kopecks. See docs/sync.md."""
+
+
+def _is_legacy(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") and not path.startswith("/api/v1")
+
+
+def _error(request: Request, status: int, detail, field: str | None = None, headers=None):
+    if _is_legacy(request):
+        text = detail if isinstance(detail, str) else _first_problem(detail)
+        return JSONResponse({"result": False, "error": text}, status_code=status,
+                            headers=headers)
+    if field is not None:
+        detail = [{"loc": ["body", *field.split(".")], "msg": detail, "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _first_problem(errors: list) -> str:
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def _error_handlers(api: FastAPI) -> None:
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError):
+        errors = json.loads(json.dumps(e.errors(), default=str))
+        for err in errors:
+            err.pop("input", None)   # never echo (possibly secret) input back
+            err.pop("ctx", None)
+        return _error(request, 422, errors)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        return _error(request, e.status_code, e.detail, headers=getattr(e, "headers", None))
+
+    @api.exception_handler(apply.ApplyError)
+    async def refused(request: Request, e: apply.ApplyError):
+        return _error(request, e.status, str(e).split(": ", 1)[-1], field=e.field)
+
+    @api.exception_handler(BotError)
+    async def domain(request: Request, e: BotError):
+        return _error(request, _bot_status(e), str(e)[:500])
+
+    @api.exception_handler(pw.IntegrityError)
+    async def integrity(request: Request, e: pw.IntegrityError):
+        log.warning("API write conflicts with stored data: %s", e)
+        return _error(request, 409, "conflicts with a stored record (a unique value is taken)")
+
+
+def _bot_status(e: BotError) -> int:
+    from helpdesk.tickets import TicketConflict, TicketNotFound
+    from helpdesk.directory import NotFound
+    if isinstance(e, TicketConflict):
+        return 409
+    if isinstance(e, (TicketNotFound, NotFound)):
+        return 404
+    return 422
+
+
+def openapi_json(app) -> str:
+    """The spec as committed in docs/openapi.json (stable key order, trailing newline)."""
+    return json.dumps(create_api(app).openapi(), ensure_ascii=False, indent=2,
+                      sort_keys=True) + "\n"
+
+
+def make_server(app, *, host: str | None = None, port: int | None = None):
+    """A uvicorn server for the API on settings api.listen / api.port (not started)."""
+    import uvicorn
+    s = app.settings.api
+    config = uvicorn.Config(create_api(app), host=host or s.listen,
+                            port=s.port if port is None else port, log_config=None,
+                            access_log=False, lifespan="off")
+    return uvicorn.Server(config)
+
+
+def run(settings, args) -> int:
+    """`python run.py api`: the API plus the sync jobs, until interrupted."""
+    from helpdesk import jobs, logs
+    from helpdesk.app import build_app
+    _tokens(settings)                        # refuse before touching anything else
+    logs.configure(settings)
+    app = build_app(settings)
+    scheduler = jobs.start(app)
+    try:
+        print(f"API on http://{settings.api.listen}:{settings.api.port}/api/v1 "
+              f"(spec: /api/v1/openapi.json)")
+        make_server(app).run()
+    finally:
+        scheduler.shutdown(wait=False)
+    return 0

@@ -1,0 +1,540 @@
+"""Two-way CRM sync, the bot's side: drain the outbox to the CRM, pull the CRM's changes.
+
+Drain (`drain(app)`, job `sync_outbox`, `python run.py sync run`):
+- items are claimed oldest first (helpdesk.outbox.claim: per-entity ordering, FOR UPDATE
+  SKIP LOCKED on PostgreSQL); an item whose parent (a ticket's counterparty ...) still has
+  an older item waiting is given back untried, so a ticket never reaches the CRM before its
+  company;
+- on its first claim an item's body is built from the current rows and frozen into its
+  payload: every retry sends the same body under the same idempotency key (a CRM applies
+  a key once and refuses the same key with another body);
+- success writes the CRM's id (and a ticket's number) back and marks the item done in one
+  transaction; a retryable failure reschedules it with exponential backoff and jitter (a
+  CRM's Retry-After is honoured) and stops the run (the CRM is in trouble: the rest wait,
+  untried); a refusal or `sync.max_attempts` failures make it dead, reported to the
+  notify.bug user;
+- with `crm.kind: none` items are marked done without a call: the bot's database is the
+  record; they stay in the table as the change log the REST API's feed serves.
+
+Reconcile (`reconcile(app)`, job `sync_reconcile`): pull `changes_since(cursor)`, apply each
+change with the same functions the REST API uses (helpdesk.api.apply), store the cursor in
+`sync_state` in the same transaction as the page. See docs/sync.md.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+import peewee as pw
+
+from engine import notify, storage
+from engine.errors import BotError, IntegrationError
+from engine.events import Reply
+from engine.storage import BaseModel, write_tx
+from helpdesk import outbox
+from helpdesk.jobs import job
+from helpdesk.models import Contact, Counterparty, Membership, TradePoint, utcnow
+from helpdesk.outbox import OutboxItem
+from integrations.crm import (Company, ContactData, CrmClient, PaymentData, TicketData,
+                              TradePoint as CrmTradePoint, make_crm)
+
+__all__ = ["EntitySpec", "ENTITIES", "register_entity", "SyncState", "DrainReport",
+           "drain", "reconcile", "backoff_seconds", "crm_client", "queue_status",
+           "status", "run_once", "setup_services", "BATCH", "Skip"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 100                 # items per claim
+LEASE_SECONDS = 300         # a claimed item is retried by another drainer after this
+PARENT_WAIT_SECONDS = 1.0   # an item whose parent is still queued is looked at again then
+_BODY = "_body"             # payload key of the frozen body
+
+
+class Skip(BotError):
+    """Nothing to send for this item (its row is gone, or the CRM has no such call)."""
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one outbox entity reaches the CRM.
+
+    build(item) -> the record to send (a dataclass of integrations.crm), or raise Skip;
+    parents(item) -> [(entity, id)] whose older queued items must go first;
+    send(crm, record, key) -> what the CRM answered; write_back(item, answer) stores ids.
+    """
+    name: str
+    record: type
+    build: Callable[[OutboxItem], Any]
+    send: Callable[[CrmClient, Any, str], Any]
+    parents: Callable[[OutboxItem], list[tuple[str, int]]] = lambda item: []
+    write_back: Callable[[OutboxItem, Any], None] = lambda item, answer: None
+
+
+ENTITIES: dict[str, EntitySpec] = {}
+
+
+def register_entity(spec: EntitySpec) -> EntitySpec:
+    """Teach the drain a new outbox entity (payments, ...); a name may be registered once."""
+    if spec.name in ENTITIES:
+        raise ValueError(f"outbox entity {spec.name!r} is registered twice")
+    ENTITIES[spec.name] = spec
+    return spec
+
+
+class SyncState(BaseModel):
+    """Small named values the sync keeps (the CRM change-feed cursor)."""
+    name = pw.CharField(max_length=64, primary_key=True)
+    value = pw.TextField(null=True)
+    updated = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "sync_state"
+
+
+# ---- records: rows -> integrations.crm dataclasses ------------------------------------------
+
+def _row(model, item: OutboxItem):
+    row = model.get_or_none(model.id == item.entity_id)
+    if row is None:
+        raise Skip(f"{item.entity} {item.entity_id} no longer exists")
+    return row
+
+
+def _company(cp: Counterparty) -> Company:
+    points = [CrmTradePoint(t.crm_id, t.name, t.address or "")
+              for t in cp.trade_points.order_by(TradePoint.id)]
+    return Company(name=cp.name, inn=cp.inn, kpp=cp.kpp or "", ogrn=cp.ogrn or "",
+                   address=cp.legal_address or "", crm_id=cp.crm_id, trade_points=points)
+
+
+def _set_crm_id(model, row_id: int, crm_id: str | None) -> None:
+    """Store the CRM's id; one already taken by another row is a conflict the operator sees."""
+    if not crm_id:
+        return
+    owner = model.get_or_none(model.crm_id == crm_id)
+    if owner is not None and owner.id != row_id:
+        raise IntegrationError("crm", f"crm id {crm_id} already belongs to "
+                                      f"{model.__name__} {owner.id}", retryable=False)
+    model.update(crm_id=crm_id).where(model.id == row_id).execute()
+
+
+def _contact(item: OutboxItem) -> ContactData:
+    c = _row(Contact, item)
+    return ContactData(full_name=c.full_name, phone=c.phone or "",
+                       company_crm_id=c.counterparty.crm_id, post=c.position or "",
+                       role=c.role, crm_id=c.crm_id)
+
+
+def _trade_point_company(item: OutboxItem) -> Company:
+    return _company(_row(TradePoint, item).counterparty)
+
+
+def _trade_point_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    tp = TradePoint.get_or_none(TradePoint.id == item.entity_id)
+    return [("counterparty", tp.counterparty_id)] if tp else []
+
+
+def _contact_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    c = Contact.get_or_none(Contact.id == item.entity_id)
+    return [("counterparty", c.counterparty_id)] if c else []
+
+
+register_entity(EntitySpec(
+    "counterparty", Company, lambda item: _company(_row(Counterparty, item)),
+    lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
+    write_back=lambda item, crm_id: _set_crm_id(Counterparty, item.entity_id, crm_id)))
+register_entity(EntitySpec(
+    "trade_point", Company, _trade_point_company,
+    lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
+    parents=_trade_point_parents))
+register_entity(EntitySpec(
+    "contact", ContactData, _contact,
+    lambda crm, rec, key: crm.upsert_contact(rec, idempotency_key=key),
+    parents=_contact_parents,
+    write_back=lambda item, crm_id: _set_crm_id(Contact, item.entity_id, crm_id)))
+
+
+def _ticket_model():
+    from helpdesk.tickets import Ticket
+    return Ticket
+
+
+def _author_crm_id(ticket) -> str | None:
+    if ticket.counterparty_id is None:
+        return None
+    m = (Membership.select(Membership, Contact).join(Contact)
+         .where((Membership.telegram_user == ticket.author_id)
+                & (Membership.counterparty == ticket.counterparty_id)).first())
+    return m.contact.crm_id if m else None
+
+
+def _ticket(item: OutboxItem) -> TicketData:
+    t = _row(_ticket_model(), item)
+    cp, tp = t.counterparty, t.trade_point
+    return TicketData(
+        description=t.description, company_crm_id=cp.crm_id if cp else None,
+        trade_point_crm_id=tp.crm_id if tp else None, author_crm_id=_author_crm_id(t),
+        crm_id=t.crm_id, number=t.crm_number, status=t.status, type=None,
+        comment=outbox.payload_of(item).get("comment") or "", created_at=t.created,
+        closed_at=t.closed)
+
+
+def _ticket_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    t = _ticket_model().get_or_none(_ticket_model().id == item.entity_id)
+    return [("counterparty", t.counterparty_id)] if t and t.counterparty_id else []
+
+
+def _ticket_write_back(item: OutboxItem, answer) -> None:
+    if not answer:
+        return
+    crm_id, number = answer
+    Ticket = _ticket_model()
+    _set_crm_id(Ticket, item.entity_id, crm_id)
+    if number:   # the CRM's number users see; not a change of the ticket's content
+        Ticket.update(crm_number=number).where(Ticket.id == item.entity_id).execute()
+
+
+register_entity(EntitySpec(
+    "ticket", TicketData, _ticket,
+    lambda crm, rec, key: crm.upsert_ticket(rec, idempotency_key=key),
+    parents=_ticket_parents, write_back=_ticket_write_back))
+
+
+def _payment(item: OutboxItem) -> PaymentData:
+    """A payment's data travels in the push payload (`{"payment": {PaymentData fields}}`):
+    the payments module records it once, and the CRM must get exactly that."""
+    data = outbox.payload_of(item).get("payment")
+    if not isinstance(data, dict):
+        raise Skip(f"payment item {item.id} has no payment data in its payload")
+    return _from_json(PaymentData, data)
+
+
+def _payment_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    data = outbox.payload_of(item).get("payment") or {}
+    ids = [("counterparty", data.get("counterparty_id")), ("ticket", data.get("ticket_id"))]
+    return [(e, i) for e, i in ids if isinstance(i, int)]
+
+
+register_entity(EntitySpec(
+    "payment", PaymentData, _payment,
+    lambda crm, rec, key: crm.report_payment(rec, idempotency_key=key),
+    parents=_payment_parents))
+
+_DATE_FIELDS = ("created_at", "closed_at", "paid_at")
+
+
+def _to_json(record) -> dict:
+    return {k: v.isoformat() if isinstance(v, datetime) else v
+            for k, v in asdict(record).items()}
+
+
+def _from_json(cls, data: dict):
+    """A record from its frozen JSON (unknown keys dropped, dates parsed)."""
+    names = set(cls.__dataclass_fields__)
+    values = {k: v for k, v in data.items() if k in names}
+    for key in _DATE_FIELDS:
+        if isinstance(values.get(key), str):
+            values[key] = datetime.fromisoformat(values[key])
+    if cls is Company:
+        values["trade_points"] = [CrmTradePoint(**t) for t in values.get("trade_points") or []]
+    return cls(**values)
+
+
+# ---- drain --------------------------------------------------------------------------------
+
+@dataclass
+class DrainReport:
+    """What one drain did; printed by `sync run`."""
+    sent: int = 0
+    skipped: int = 0
+    retried: int = 0
+    dead: list[int] = field(default_factory=list)
+    waiting: int = 0
+    stopped: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def backoff_seconds(attempts: int, base: float, ceiling: float,
+                    retry_after: float | None = None, rng=random) -> float:
+    """Exponential backoff with "equal jitter": half the step fixed, half random, so
+    retries of many items after an outage spread out instead of arriving together."""
+    step = min(ceiling, base * 2 ** max(0, attempts - 1))
+    delay = step / 2 + rng.uniform(0, step / 2)
+    return max(delay, float(retry_after or 0))
+
+
+def crm_client(app) -> CrmClient:
+    """The app's CRM client (helpdesk.services), else one built from settings."""
+    crm = app.extras.get("crm")
+    if crm is None:
+        c = app.settings.crm
+        crm = make_crm(c.kind, c.url, c.login, c.password.get_secret_value(),
+                       c.token.get_secret_value(), timeout=c.timeout, retries=c.retries)
+        app.extras["crm"] = crm
+    return crm
+
+
+def setup_services(app) -> None:
+    """Make sure the app has a CRM client (helpdesk.services normally attaches it first)."""
+    if "crm" not in app.extras:
+        crm_client(app)
+
+
+def _parent_waiting(item: OutboxItem, spec: EntitySpec) -> bool:
+    for entity, entity_id in spec.parents(item):
+        if OutboxItem.select().where(
+                (OutboxItem.entity == entity) & (OutboxItem.entity_id == entity_id)
+                & (OutboxItem.id < item.id)
+                & OutboxItem.status.in_((outbox.PENDING, outbox.SENDING))).exists():
+            return True
+    return False
+
+
+def _prepare(item: OutboxItem, spec: EntitySpec, report: DrainReport):
+    """The item's frozen record, frozen now on the first claim; None when it must wait or
+    has nothing to send (already handled here)."""
+    payload = outbox.payload_of(item)
+    if _BODY in payload:
+        return _from_json(spec.record, payload[_BODY])
+    if _parent_waiting(item, spec):
+        outbox.release(item.id, delay=PARENT_WAIT_SECONDS)
+        report.waiting += 1
+        return None
+    record = spec.build(item)
+    frozen = json.dumps(payload | {_BODY: _to_json(record)}, ensure_ascii=False, default=str)
+    OutboxItem.update(payload=frozen).where(OutboxItem.id == item.id).execute()
+    return record
+
+
+def _succeed(item: OutboxItem, spec: EntitySpec, answer) -> None:
+    with write_tx():
+        spec.write_back(item, answer)
+        outbox.mark_done(item.id)
+
+
+def _fail(app, item: OutboxItem, error: BaseException, report: DrainReport) -> bool:
+    """Count the failure; True when the run should stop (the CRM itself is in trouble)."""
+    s = app.settings.sync
+    retryable = isinstance(error, IntegrationError) and error.retryable
+    delay = backoff_seconds(item.attempts + 1, s.backoff_base_seconds, s.backoff_max_seconds,
+                            getattr(error, "retry_after", None)) if retryable else None
+    text = f"{type(error).__name__}: {error}"[:500]
+    status = outbox.mark_failed(item.id, text, retry_in=delay, max_attempts=s.max_attempts)
+    report.errors.append(f"item {item.id} ({item.entity} {item.entity_id}): {text}")
+    if status == outbox.DEAD:
+        report.dead.append(item.id)
+    else:
+        report.retried += 1
+    log.warning("outbox item %s (%s %s) failed, now %s: %s", item.id, item.entity,
+                item.entity_id, status, text)
+    return retryable
+
+
+def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool:
+    """Send one claimed item; True when the run should stop."""
+    spec = ENTITIES.get(item.entity)
+    try:
+        if spec is None:
+            raise IntegrationError("crm", f"no sync for outbox entity {item.entity!r}",
+                                   retryable=False)
+        with write_tx():
+            record = _prepare(item, spec, report)
+        if record is None:
+            return False
+        _succeed(item, spec, spec.send(crm, record, item.key))
+        report.sent += 1
+    except Skip as e:
+        with write_tx():
+            outbox.mark_done(item.id, note=f"skipped: {e}")
+        report.skipped += 1
+    except Exception as e:  # noqa: BLE001 - any failure of one item is recorded on it
+        return _fail(app, item, e, report)
+    return False
+
+
+def _standalone(items: list[OutboxItem], report: DrainReport) -> None:
+    with write_tx():
+        for item in items:
+            outbox.mark_done(item.id, note="standalone (crm.kind none): not sent")
+    report.skipped += len(items)
+
+
+def drain(app, *, max_items: int | None = None) -> DrainReport:
+    """Deliver due outbox items until none is left (or `max_items`, or the CRM fails)."""
+    crm, report = crm_client(app), DrainReport()
+    outbox.release_expired()
+    done = 0
+    while max_items is None or done < max_items:
+        items = outbox.claim(BATCH if max_items is None else min(BATCH, max_items - done),
+                             lease_seconds=LEASE_SECONDS)
+        if not items:
+            break
+        done += len(items)
+        if crm.kind == "none":
+            _standalone(items, report)
+            continue
+        if _deliver_batch(app, crm, items, report):
+            break
+    _report_dead(app, report.dead)
+    return report
+
+
+def _deliver_batch(app, crm, items: list[OutboxItem], report: DrainReport) -> bool:
+    for n, item in enumerate(items):
+        if _deliver(app, crm, item, report):
+            for rest in items[n + 1:]:   # untried: back to the queue, no attempt counted
+                outbox.release(rest.id)
+            report.stopped = "the CRM failed; the rest waits for the next run"
+            return True
+    return False
+
+
+def _report_dead(app, dead: list[int]) -> None:
+    """Tell the notify.bug user which items went dead (one message per run)."""
+    bug = app.settings.notify.bug
+    if not dead or not bug.use or not bug.telegram_user_id:
+        return
+    items = list(OutboxItem.select().where(OutboxItem.id.in_(dead)).order_by(OutboxItem.id))
+    text = _render(app, "sync/dead_letter",
+                   {"items": [{"id": i.id, "entity": i.entity, "entity_id": i.entity_id,
+                               "attempts": i.attempts, "error": (i.last_error or "")[:300]}
+                              for i in items[:10]], "count": len(items)})
+    with write_tx():
+        notify.enqueue(Reply(bug.telegram_user_id, text), key=f"sync-dead:{dead[0]}",
+                       priority=3)
+
+
+def _render(app, template: str, context: dict) -> str:
+    engine = getattr(app, "engine", None)
+    if engine is None:
+        from helpdesk.app import build_flowset
+        templates = build_flowset(app.settings).templates
+    else:
+        templates = engine.flowset.templates
+    return templates.render(template, app.settings.engine.default_language, context)
+
+
+# ---- reconcile ----------------------------------------------------------------------------
+
+CURSOR = "crm_changes_cursor"
+MAX_PAGES = 100             # per run; the next run goes on from the stored cursor
+
+
+def cursor() -> str | None:
+    row = SyncState.get_or_none(SyncState.name == CURSOR)
+    return row.value if row else None
+
+
+def _store_cursor(value: str | None) -> None:
+    (SyncState.insert(name=CURSOR, value=value, updated=utcnow())
+     .on_conflict(conflict_target=[SyncState.name],
+                  update={SyncState.value: value, SyncState.updated: utcnow()}).execute())
+
+
+def reconcile(app) -> dict[str, Any]:
+    """Pull the CRM's changes since the stored cursor and apply them; returns counts."""
+    from helpdesk.api import apply
+    crm, counts = crm_client(app), Counter()
+    for _ in range(MAX_PAGES):
+        start = cursor()
+        items, next_cursor = crm.changes_since(start)
+        with write_tx():
+            for change in items:
+                counts[apply.apply_change(change, app.settings, app)] += 1
+            _store_cursor(next_cursor)
+        if not items or next_cursor == start:
+            break
+    return dict(counts)
+
+
+# ---- jobs and CLI -------------------------------------------------------------------------
+
+@job("sync_outbox", every=lambda s: s.sync.interval_seconds)
+def sync_outbox(app) -> DrainReport:
+    return drain(app)
+
+
+@job("sync_reconcile", every=lambda s: s.sync.reconcile_seconds)
+def sync_reconcile(app) -> dict[str, Any]:
+    return reconcile(app)
+
+
+def queue_status() -> dict[str, Any]:
+    """Counts by status and entity, the oldest pending item, dead items with their error."""
+    by = (OutboxItem.select(OutboxItem.status, OutboxItem.entity, pw.fn.COUNT(OutboxItem.id))
+          .group_by(OutboxItem.status, OutboxItem.entity).tuples())
+    counts: dict[str, dict[str, int]] = {}
+    for status_, entity, n in by:
+        counts.setdefault(status_, {})[entity] = n
+    oldest = (OutboxItem.select().where(OutboxItem.status.in_((outbox.PENDING, outbox.SENDING)))
+              .order_by(OutboxItem.id).first())
+    dead = (OutboxItem.select().where(OutboxItem.status == outbox.DEAD)
+            .order_by(OutboxItem.id.desc()).limit(20))
+    return {"counts": counts,
+            "oldest_pending": _item_json(oldest) if oldest else None,
+            "dead": [_item_json(d) for d in dead], "cursor": cursor()}
+
+
+def _item_json(item: OutboxItem) -> dict:
+    return {"id": item.id, "entity": item.entity, "entity_id": item.entity_id,
+            "op": item.op, "status": item.status, "attempts": item.attempts,
+            "created_at": item.created_at.isoformat(sep=" ", timespec="seconds"),
+            "next_at": item.next_at.isoformat(sep=" ", timespec="seconds"),
+            "last_error": item.last_error}
+
+
+def _print_status(data: dict) -> None:
+    counts = data["counts"]
+    print("outbox:" if counts else "outbox: empty")
+    for status_ in outbox.STATUSES:
+        for entity, n in sorted(counts.get(status_, {}).items()):
+            print(f"  {status_:8} {entity:14} {n}")
+    oldest = data["oldest_pending"]
+    if oldest:
+        print(f"oldest pending: #{oldest['id']} {oldest['entity']} {oldest['entity_id']} "
+              f"since {oldest['created_at']}, attempts {oldest['attempts']}, "
+              f"next {oldest['next_at']}" + (f", last error: {oldest['last_error']}"
+                                             if oldest["last_error"] else ""))
+    for d in data["dead"]:
+        print(f"dead: #{d['id']} {d['entity']} {d['entity_id']} after {d['attempts']} "
+              f"attempt(s): {d['last_error']}")
+    print(f"CRM change cursor: {data['cursor'] or '(none yet)'}")
+
+
+def _connect(settings) -> None:
+    from helpdesk import schema
+    storage.connect(settings.database.url)
+    schema.init()
+
+
+def status(settings, args) -> int:
+    """`python run.py sync status`."""
+    _connect(settings)
+    _print_status(queue_status())
+    return 0
+
+
+def run_once(settings, args) -> int:
+    """`python run.py sync run`: drain once, then pull the CRM's changes once."""
+    from helpdesk.app import build_app
+    app = build_app(settings)
+    report = drain(app)
+    print(f"sent {report.sent}, skipped {report.skipped}, retried later {report.retried}, "
+          f"dead {len(report.dead)}, waiting for a parent {report.waiting}")
+    for line in report.errors:
+        print(f"  {line}")
+    if report.stopped:
+        print(f"stopped: {report.stopped}")
+    try:
+        print(f"reconcile: {reconcile(app) or 'no changes'}")
+    except IntegrationError as e:
+        print(f"reconcile failed: {e}")
+    return 1 if report.dead else 0
