@@ -242,17 +242,21 @@ def accounts_of(user_id: int, *, crm=None, timeout: float = BALANCE_TIMEOUT) -> 
     return out
 
 
+_COMPANY_RIGHT = {Right.TOP_UP_OWN_BALANCE: Right.TOP_UP_COMPANY_BALANCE,
+                  Right.VIEW_OWN_BALANCE: Right.VIEW_COMPANY_BALANCE}
+
+
 def account_for(user_id: int, key: str, right: Right = Right.TOP_UP_OWN_BALANCE) -> Account:
-    """The account `key` if `user_id` holds `right` on it; PermissionDenied otherwise."""
+    """The account `key` if `user_id` may do `right` (view or top up) on it: anyone on their
+    own, the company's counterpart of `right` on a company's; PermissionDenied otherwise."""
     key = str(key or OWN)
     if key == OWN:
         return _own(user_id)
     if not key.startswith("c") or not key[1:].isdigit():
         raise PaymentError(f"account key {key[:20]!r} is neither 'own' nor 'c<id>'")
     cp = Counterparty.get_or_none(Counterparty.id == int(key[1:]))
-    company_right = Right.TOP_UP_COMPANY_BALANCE if right is Right.TOP_UP_OWN_BALANCE else right
     access = directory.access_in(user_id, cp.id if cp else int(key[1:]))
-    access.require(company_right)
+    access.require(_COMPANY_RIGHT.get(right, right))
     return _company(cp, access)
 
 
@@ -350,7 +354,7 @@ def create_invoice_payment(user_id: int, *, amount: int, currency: str, secret: 
         else:
             account = account_for(user_id, account_key or OWN)
             payment = Payment.create(kind=TOPUP, telegram_user=user_id, amount=_check_amount(amount),
-                                     counterparty=account.counterparty_id, currency=currency)
+                                     counterparty=account.counterparty_id, currency=currency.upper())
         payment.payload = sign_payload(payment.id, secret)
         payment.save()
     return payment
@@ -536,7 +540,7 @@ def _upsert_request(ticket: Ticket, amount: int, who: str, currency: str) -> tup
         open_.save()
         return open_, True
     return PaymentRequest.create(ticket=ticket.id, amount=amount, requested_by=who,
-                                 currency=currency), True
+                                 currency=currency.upper()), True
 
 
 def settle_request(app, request_id: int, by) -> PaymentRequest:

@@ -317,6 +317,44 @@ def test_forged_company_account_slot_gets_no_invoice(app):
     assert pay.Payment.select().count() == 0
 
 
+def test_account_rights_match_the_role_table(app):
+    cp = company()
+    member(PAYER, cp, "USER")
+    member(OTHER, cp, "ADMINISTRATOR")
+    for right in (Right.VIEW_OWN_BALANCE, Right.TOP_UP_OWN_BALANCE):
+        assert pay.account_for(PAYER, "own", right).kind == "own"
+        assert pay.account_for(OTHER, f"c{cp.id}", right).counterparty_id == cp.id
+        with pytest.raises(PermissionDenied):
+            pay.account_for(PAYER, f"c{cp.id}", right)
+    with pytest.raises(pay.PaymentError):
+        pay.account_for(PAYER, "c1; drop table", Right.VIEW_OWN_BALANCE)
+
+
+def test_pre_checkout_refused_when_payments_are_switched_off(app):
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    app.settings.pay.use = False
+    answer = pre_checkout(c, inv)
+    assert answer["ok"] is False and "отключена" in answer["error"]
+
+
+def test_lower_case_currency_setting_still_matches(app):
+    app.settings.pay.currency = "rub"
+    c = chat(app)
+    inv = invoice_of(top_up(c))
+    assert inv["currency"] == "RUB" and pre_checkout(c, inv)["ok"] is True
+
+
+def test_an_absurdly_long_amount_is_refused_not_crashed(app):
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("✏️ Другая сумма")
+    c.send("9" * 400)
+    assert c.said("Сумма должна быть от 100 до 50000")
+
+
 def test_balance_hidden_when_not_visible(app):
     company(balance=5000)
     app.settings.pay.balance_visible = False

@@ -118,7 +118,7 @@ def check_amount(step, rub=None) -> dict:
     s = _settings(step)
     try:
         kopecks = round(float(rub) * 100)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):     # OverflowError: a 400-digit number
         return {"amount_error": True}
     if not s.pay.min_amount * 100 <= kopecks <= s.pay.max_amount * 100:
         return {"amount_error": True}
