@@ -88,6 +88,7 @@ class PendingRequest(BaseModel):
     membership = pw.ForeignKeyField(Membership, unique=True, on_delete="CASCADE")
     full_name = pw.CharField(max_length=300)
     phone = pw.CharField(max_length=20, null=True)
+    phone_verified = pw.BooleanField(default=False)       # shared with the contact button
     position = pw.CharField(max_length=300, null=True)
     created = pw.DateTimeField(default=utcnow)
 
@@ -194,7 +195,7 @@ def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
 
 def _link_contacts(user_id: int, phone: str, contacts: list[Contact], verified: bool) -> list[int]:
     user = directory.get_user(user_id)
-    if not user.full_name:
+    if verified and not user.full_name:     # a typed phone must not lend its owner's name
         directory.set_user_full_name(user_id, contacts[0].full_name)
     directory.set_user_phone(user_id, phone)
     new_pending = []
@@ -245,8 +246,8 @@ def company_from_dadata(info) -> dict | None:
 
 def submit_questionnaire(user_id: int, *, phone: str, full_name: str, inn: str,
                          position: str, company: dict | None = None,
-                         company_name: str | None = None, templates=None,
-                         settings=None) -> dict:
+                         company_name: str | None = None, phone_verified: bool = False,
+                         templates=None, settings=None) -> dict:
     """Register from the questionnaire.
 
     A new INN: the counterparty (DaData's details when `company` is given, else the typed
@@ -267,7 +268,9 @@ def submit_questionnaire(user_id: int, *, phone: str, full_name: str, inn: str,
             name = (company or {}).get("name") or company_name
             name = clean_name(name, "company_name", COMPANY_NAME_MAX)
             return _create_company(user_id, phone, full_name, position, inn, name, company or {})
-        return _request_link(user_id, phone, full_name, position, existing, templates, settings)
+        request = dict(full_name=full_name, phone=phone, position=position,
+                       phone_verified=phone_verified)
+        return _request_link(user_id, request, existing, templates, settings)
 
 
 def _set_person(user_id: int, phone: str, full_name: str) -> None:
@@ -290,14 +293,13 @@ def _create_company(user_id, phone, full_name, position, inn, name, details: dic
     return {"status": "created", "company": _company_dict(company)}
 
 
-def _request_link(user_id, phone, full_name, position, company, templates, settings) -> dict:
-    _set_person(user_id, phone, full_name)
+def _request_link(user_id, request: dict, company, templates, settings) -> dict:
+    _set_person(user_id, request["phone"], request["full_name"])
     m = directory.link_user(user_id, company, Role.USER, status=PENDING)
     if m.is_confirmed:
         return {"status": "member", "company": _company_dict(company)}
-    values = dict(full_name=full_name, phone=phone, position=position)
-    (PendingRequest.insert(membership=m.id, **values)
-     .on_conflict(conflict_target=[PendingRequest.membership], update=values).execute())
+    (PendingRequest.insert(membership=m.id, **request)
+     .on_conflict(conflict_target=[PendingRequest.membership], update=request).execute())
     if templates is not None:
         notify_request(m.id, templates, settings)
     log.info("user %s asked to join counterparty %s (membership %s)", user_id, company.id, m.id)
@@ -332,8 +334,9 @@ def notify_request(membership_id: int, templates, settings) -> int:
     m = Membership.get_by_id(membership_id)
     request = PendingRequest.get_or_none(PendingRequest.membership == m.id)
     who = directory.get_user(m.telegram_user_id)
-    data = {"person": {"name": request.full_name if request else (who.full_name or who.first_name or ""),
+    data = {"person": {"name": request.full_name if request else (who.first_name or ""),
                        "phone": who.phone, "position": request.position if request else None,
+                       "phone_verified": bool(request and request.phone_verified),
                        "username": who.username, "role": m.role},
             "company": _company_dict(m.counterparty)}
     approvers = _approvers(m, settings)
@@ -521,8 +524,10 @@ def retry_lookups(app) -> int:
     for row in _claim_due():
         try:
             person = crm.find_person(row.phone)
+            done += _complete(app, row, person)
         except IntegrationError as e:
             _postpone(row, e)
-            continue
-        done += _complete(app, row, person)
+        except Exception as e:  # noqa: BLE001 - one bad answer must not stop the others
+            log.exception("lookup %s for user %s failed", row.id, row.telegram_user)
+            _postpone(row, e)
     return done

@@ -134,6 +134,8 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     assert c.said("после подтверждения")
     asks = outgoing(5010)
     assert len(asks) == 1 and "Запрос на доступ" in asks[0].text
+    assert "введён вручную" in asks[0].text and "Смирнов" not in asks[0].text
+    assert TelegramUser.get_by_id(5008).full_name is None    # not the number owner's name
     assert REGISTER not in c.buttons and PROFILE in c.buttons
 
 
@@ -195,6 +197,7 @@ def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(
     assert outgoing(5031) == []                             # a USER is not asked
     [ask] = outgoing(5030)
     assert "Незнакомцев Пётр" in ask.text and "Менеджер" in ask.text
+    assert "введён вручную" not in ask.text                  # shared with the contact button
     confirm = button_data(ask, "Подтвердить")
     membership_id = int(confirm.rsplit(":", 1)[1])
 
@@ -269,3 +272,13 @@ def test_english_texts(app):
     assert "Registration" in c.last_text
     c.share_contact("+79000000002")
     assert c.said("Number found") and c.said("administrator")
+
+
+def test_demo_banner_lists_every_phone_with_its_roles(app):
+    text = demo.banner(demo.seed_demo())
+    for person in demo.seed_demo()["people"]:
+        assert f"/contact {person['phone']}" in text
+    assert "Кузнецова Мария Игоревна: ООО «Лютик»: директор; ООО «Ромашка»: администратор" in text
+    assert f"/contact {demo.UNKNOWN_PHONE}" in text and "анкета" in text
+    assert "&" not in text and "<" not in text                 # plain text for the terminal
+    assert "/contact +79000000001" in demo.banner(demo.seed_demo(), "en")

@@ -84,7 +84,7 @@ def submit(step) -> dict:
         out = registration.submit_questionnaire(
             step.user_id, phone=s["phone"], full_name=s["full_name"], inn=s["inn"],
             position=s["position"], company=company, company_name=s.get("company_name"),
-            templates=_templates(step), settings=step.services.settings)
+            phone_verified=bool(s.get("phone_verified")), templates=_templates(step), settings=step.services.settings)
     except (registration.RegistrationError, PhoneError, DirectoryError) as e:
         log.info("questionnaire of user %s refused: %s", step.user_id, e)
         return {"registration": {"status": "invalid",
