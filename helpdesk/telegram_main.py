@@ -119,6 +119,10 @@ def run(settings, args) -> int:
         print(problem, file=sys.stderr)
         return 2
     logs.configure(settings)
+    # Engine steps run in a worker thread and release the GIL at every database call; with
+    # the default 5 ms switch interval each re-acquisition can wait 5 ms behind the event
+    # loop (a convoy: p50 240 ms in bench/e2e.py). 0.5 ms keeps both sides moving.
+    sys.setswitchinterval(0.0001)
     app = build_app(settings)
     templates = app.engine.flowset.templates
     reporter = BugReporter(settings, templates)
