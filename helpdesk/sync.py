@@ -205,19 +205,27 @@ register_entity(EntitySpec(
     parents=_ticket_parents, write_back=_ticket_write_back))
 
 
+def _payment_model():
+    from helpdesk.payments import Payment
+    return Payment
+
+
 def _payment(item: OutboxItem) -> PaymentData:
-    """A payment's data travels in the push payload (`{"payment": {PaymentData fields}}`):
-    the payments module records it once, and the CRM must get exactly that."""
-    data = outbox.payload_of(item).get("payment")
-    if not isinstance(data, dict):
-        raise Skip(f"payment item {item.id} has no payment data in its payload")
-    return _from_json(PaymentData, data)
+    """A recorded payment (helpdesk.payments.Payment), reported once: the reference is
+    Telegram's charge id, the ticket's number is the CRM's when it has one."""
+    p = _row(_payment_model(), item)
+    t, cp = p.ticket, p.counterparty
+    return PaymentData(
+        amount_kopecks=p.amount, company_crm_id=cp.crm_id if cp else None,
+        paid_at=p.paid_at or p.created, ticket_number=(t.crm_number or str(t.number)) if t else None,
+        ticket_crm_id=t.crm_id if t else None, reference=p.telegram_payment_charge_id or "",
+        method=p.method, comment=p.note or "")
 
 
 def _payment_parents(item: OutboxItem) -> list[tuple[str, int]]:
-    data = outbox.payload_of(item).get("payment") or {}
-    ids = [("counterparty", data.get("counterparty_id")), ("ticket", data.get("ticket_id"))]
-    return [(e, i) for e, i in ids if isinstance(i, int)]
+    p = _payment_model().get_or_none(_payment_model().id == item.entity_id)
+    ids = [("counterparty", p.counterparty_id), ("ticket", p.ticket_id)] if p else []
+    return [(e, i) for e, i in ids if i is not None]
 
 
 register_entity(EntitySpec(

@@ -71,6 +71,7 @@ def _is_legacy(request: Request) -> bool:
 def _error(request: Request, status: int, detail, field: str | None = None, headers=None):
     if _is_legacy(request):
         text = detail if isinstance(detail, str) else _first_problem(detail)
+        text = f"{field}: {text}" if field else text
         return JSONResponse({"result": False, "error": text}, status_code=status,
                             headers=headers)
     if field is not None:
