@@ -115,13 +115,15 @@ class TicketEvent(BaseModel):
 
 __all__ += ["TicketError", "TicketNotFound", "TicketConflict", "TicketInputError",
             "NotTechnician", "TicketService", "ACTIONS", "CLIENT_ACTIONS", "TECH_ACTIONS",
-            "DESCRIPTION_MIN", "DESCRIPTION_MAX", "MAX_ATTACHMENTS", "ticket_view"]
+            "DESCRIPTION_MIN", "DESCRIPTION_MAX", "MAX_ATTACHMENTS", "ticket_view",
+            "supported_file"]
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
 REASON_MIN, REASON_MAX = 3, 500
 COMMENT_MAX = 3000
 MAX_ATTACHMENTS = 10
 FILE_KINDS = ("photo", "document")
+BLOCKED_EXTENSIONS = (".exe", ".bat", ".cmd", ".com", ".scr", ".msi", ".js", ".vbs", ".ps1", ".jar")
 CLIENT_ACTIONS = ("view", "edit", "cancel", "close")
 TECH_ACTIONS = ("take", "done", "comment", "waiting")
 ACTIONS = CLIENT_ACTIONS + TECH_ACTIONS
@@ -174,7 +176,8 @@ class Actor:
 
 
 def _user_actor(user_id: int) -> Actor:
-    return Actor(str(user_id), "bot", int(user_id))
+    name = _person_name(TelegramUser.get_or_none(TelegramUser.id == int(user_id)))
+    return Actor(str(user_id), "bot", int(user_id), name)
 
 
 def _clean_text(text: Any, low: int, high: int, what: str) -> str:
@@ -186,6 +189,13 @@ def _clean_text(text: Any, low: int, high: int, what: str) -> str:
     return value
 
 
+def supported_file(f) -> bool:
+    """A photo or a document that is not an executable (technicians open these)."""
+    if not isinstance(f, dict) or not str(f.get("file_id") or "") or f.get("kind") not in FILE_KINDS:
+        return False
+    return not str(f.get("name") or "").lower().endswith(BLOCKED_EXTENSIONS)
+
+
 def _clean_files(files) -> list[dict]:
     files = list(files or [])
     if len(files) > MAX_ATTACHMENTS:
@@ -193,7 +203,7 @@ def _clean_files(files) -> list[dict]:
                                template="ticket/too_many_files")
     out = []
     for f in files:
-        if not isinstance(f, dict) or not str(f.get("file_id") or "") or f.get("kind") not in FILE_KINDS:
+        if not supported_file(f):
             raise TicketInputError(f"unsupported attachment {str(f)[:80]!r}",
                                    template="ticket/unsupported_file")
         out.append({"file_id": str(f["file_id"]), "kind": f["kind"], "name": str(f.get("name") or "")})

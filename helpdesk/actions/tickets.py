@@ -14,7 +14,7 @@ from helpdesk.phones import PhoneError
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
 from helpdesk.tickets import (MAX_ATTACHMENTS, TicketConflict, TicketError, TicketNotFound,
-                              ticket_view)
+                              supported_file, ticket_view)
 
 __all__: list[str] = []
 
@@ -107,6 +107,9 @@ def type_buttons(step) -> list[dict]:
 def draft_check(step) -> dict:
     """The confirm screen's data; more than MAX_ATTACHMENTS files are cut with a warning."""
     files = step.slots.get("attachments") or []
+    if not all(supported_file(f) for f in files):
+        step.say("ticket/unsupported_file")
+        step.slots["attachments"] = files = [f for f in files if supported_file(f)]
     if len(files) > MAX_ATTACHMENTS:
         step.say("ticket/too_many_files")
         step.slots["attachments"] = files = files[:MAX_ATTACHMENTS]
