@@ -118,3 +118,103 @@ def test_every_shipped_template_exists_in_ru_and_en():
 
 def test_shipped_flows_pass_the_check(capsys):
     assert cli.main(["flows", "check"]) == 0, capsys.readouterr().out
+
+
+# -- the guide's walk-throughs (docs/flows.md), followed literally on a copy of the project --
+def _copy_project(tmp_path):
+    shutil.copytree(os.path.join(PROJECT_ROOT, "flows"), tmp_path / "flows")
+    shutil.copytree(os.path.join(PROJECT_ROOT, "templates"), tmp_path / "templates")
+    from helpdesk import config
+    return config.load(environ={"ENGINE__FLOWS_DIR": str(tmp_path / "flows"),
+                                "ENGINE__TEMPLATES_DIR": str(tmp_path / "templates")})
+
+
+def _replace(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"the guide no longer matches {path.name}: {old!r}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_guide_add_a_question_to_registration(tmp_path):
+    from helpdesk import scenarios
+    s = _copy_project(tmp_path)
+    flow = tmp_path / "flows" / "registration.yaml"
+    _replace(flow, "    ask: {type: text, min: 2, max: 200, save: position}\n    next: find_company\n",
+             "    ask: {type: text, min: 2, max: 200, save: position}\n    next: ask_email\n\n"
+             "  ask_email:\n"
+             "    say: registration/ask_email\n"
+             "    ask: {type: text, min: 5, max: 100, save: email}\n"
+             "    next:\n"
+             "      - {if: \"'@' in email\", go: find_company}\n"
+             "      - {go: bad_email}\n"
+             "  bad_email:\n"
+             "    say: registration/bad_email\n"
+             "    next: ask_email\n")
+    texts = {"ru": ("Ваш e-mail для уведомлений?", "Похоже, это не e-mail. Пример: name@company.ru",
+                    "\nУведомления придут на {{ email }}."),
+             "en": ("Your e-mail for notifications?", "That does not look like an e-mail.",
+                    "\nNotifications go to {{ email }}.")}
+    for lang, (ask, bad, line) in texts.items():
+        base = tmp_path / "templates" / lang / "registration"
+        (base / "ask_email.j2").write_text(ask + "\n", encoding="utf-8")
+        (base / "bad_email.j2").write_text(bad + "\n", encoding="utf-8")
+        with open(base / "registered.j2", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    assert check(s) == []
+    test = tmp_path / "flows" / "tests" / "registration.yaml"
+    _replace(test, "    - send: Кладовщик\n",
+             "    - send: Кладовщик\n      expect: {text: Ваш e-mail, state: registration.ask_email}\n"
+             "    - send: склад\n      expect: {text: это не e-mail, state: registration.ask_email}\n"
+             "    - send: sklad@example.ru\n")
+    _replace(test, "    - send: Storekeeper\n",
+             "    - send: Storekeeper\n      expect: {text: Your e-mail}\n    - send: store@example.com\n")
+    outcomes, problems = scenarios.run_file(str(test), s)
+    assert problems == [] and [o.failure for o in outcomes if not o.ok] == []
+    assert "Уведомления придут на sklad@example.ru" in _transcript_of(test, s)
+
+
+def _transcript_of(path, settings) -> str:
+    """Re-run the first scenario up to the end and return what the bot said."""
+    from engine import storage
+    from engine.testing import Chat
+    from helpdesk import scenarios
+    from helpdesk.app import build_app
+    scenario = scenarios.load_file(str(path))[0][0]
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        s = scenarios._settings_for(settings, scenario, tmp)
+        runner = scenarios._Runner(build_app(s), scenario)
+        try:
+            for step in scenario.steps:
+                runner.do(step)
+            return "\n".join(r.text for r in runner.chat.transcript)
+        finally:
+            storage.close()
+
+
+def test_guide_add_a_menu_item(tmp_path):
+    s = _copy_project(tmp_path)
+    (tmp_path / "flows" / "price.yaml").write_text(
+        "flow: price\ndescription: Прайс-лист\nstart: show\nstates:\n  show:\n    say: price/text\n"
+        "    buttons:\n      - {text: price/btn_open, url: \"https://example.ru/price.pdf\"}\n"
+        "      - {text: common/btn_back, go: done}\n  done:\n    end: true\n", encoding="utf-8")
+    menu = tmp_path / "flows" / "menu.yaml"
+    _replace(menu, "      - {text: menu/btn_help, go: help}\n",
+             "      - {text: menu/btn_help, go: help}\n      - {text: menu/btn_price, go: price}\n")
+    with open(menu, "a", encoding="utf-8") as f:
+        f.write("  price:\n    call: price\n    next: main\n")
+    for lang, label in (("ru", "📄 Прайс-лист"), ("en", "📄 Price list")):
+        (tmp_path / "templates" / lang / "menu" / "btn_price.j2").write_text(label + "\n", encoding="utf-8")
+        os.makedirs(tmp_path / "templates" / lang / "price")
+        (tmp_path / "templates" / lang / "price" / "text.j2").write_text("Прайс / Price\n", encoding="utf-8")
+        (tmp_path / "templates" / lang / "price" / "btn_open.j2").write_text("Open\n", encoding="utf-8")
+    assert check(s) == []
+    test = tmp_path / "flows" / "tests" / "price.yaml"
+    test.write_text("- scenario: прайс-лист из меню\n  user: {id: 5901, language: ru}\n  steps:\n"
+                    "    - send: /start\n      expect: {buttons_include: [\"📄 Прайс-лист\"]}\n"
+                    "    - click: \"📄 Прайс-лист\"\n      expect: {text: Прайс, state: price.show}\n"
+                    "    - click: {template: common/btn_back}\n"
+                    "      expect: {text: Главное меню, state: menu.main}\n", encoding="utf-8")
+    from helpdesk import scenarios
+    outcomes, problems = scenarios.run_file(str(test), s)
+    assert problems == [] and [o.failure for o in outcomes] == [None]
