@@ -1,0 +1,74 @@
+"""`run.py report`: CSV and PNG for a period; bad dates refused."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
+import pytest
+
+from helpdesk import reports
+from helpdesk.app import PROJECT_ROOT
+from helpdesk.stats import for_user, summarize, tickets_between
+from helpdesk.tickets import Ticket
+from tests.test_tickets import TECH, file_ticket, make_world
+
+
+@pytest.fixture
+def world(database):
+    return make_world()
+
+
+def test_report_command_writes_csv_and_png(world, db_url, tmp_path):
+    a = file_ticket(world, 101, trade_point_id=world.p1)
+    b = file_ticket(world, 102, description="Сканер не читает маркировку;\nстрока 2")
+    world.svc.take(TECH, "Петров", a.id)
+    world.svc.done(TECH, "Петров", a.id)
+    Ticket.update(created=datetime(2025, 6, 1)).where(Ticket.id == b.id).execute()   # out of period
+    year = datetime.utcnow().year
+    out = tmp_path / "rep"
+    proc = subprocess.run([sys.executable, "run.py", "report", "--from", f"{year}-01-01", "--to",
+                           f"{year}-12-31", "--out", str(out)], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, env={"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(out / "tickets.csv"), str(out / "tickets.png")]
+    with open(out / "tickets.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f, delimiter=";"))
+    assert [(r["number"], r["status"], r["master"], r["trade_point"]) for r in rows] == [("1", "done", "Петров", "Тверская")]
+    assert (out / "tickets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_csv_keeps_separators_and_newlines_inside_fields(world, tmp_path):
+    file_ticket(world, 102, description="Сканер не читает; маркировку\nвторая строка")
+    path = reports.write_csv(list(Ticket.select()), str(tmp_path / "t.csv"))
+    with open(path, encoding="utf-8-sig") as f:
+        row = next(csv.DictReader(f, delimiter=";"))
+    assert row["description"] == "Сканер не читает; маркировку\nвторая строка"
+
+
+@pytest.mark.parametrize("a,b", [("2026-13-01", "2026-12-31"), ("yesterday", "2026-01-01"),
+                                 ("2026-12-31", "2026-01-01")])
+def test_bad_periods_are_refused(a, b):
+    with pytest.raises(reports.ReportError):
+        reports.parse_period(a, b)
+
+
+def test_summary_median_and_groups(world):
+    t1 = file_ticket(world, 101, trade_point_id=world.p1)
+    file_ticket(world, 102, description="Не уходят чеки в ОФД с утра")
+    world.svc.take(TECH, "Петров", t1.id)
+    world.svc.done(TECH, "Петров", t1.id)
+    created = Ticket.get_by_id(t1.id).created
+    Ticket.update(closed=created + timedelta(hours=2, minutes=30)).where(Ticket.id == t1.id).execute()
+    s = summarize(tickets_between(datetime(2000, 1, 1), datetime(2100, 1, 1)))
+    assert s["total"] == 2 and dict(map(tuple, s["by_status"])) == {"done": 1, "new": 1}
+    assert dict(map(tuple, s["by_point"])) == {"Тверская": 1, "": 1}
+    assert dict(map(tuple, s["by_master"])) == {"Петров": 1, "": 1}
+    assert s["median_hours"] == 2.5
+
+
+def test_stats_only_cover_the_users_companies(world):
+    file_ticket(world, 101)
+    world.svc.create(105, type="Касса", description="Ошибка кассы в другой компании", counterparty_id=world.b)
+    assert for_user(103, 30)["total"] == 1 and for_user(105, 30)["total"] == 1
