@@ -35,7 +35,7 @@ def test_sample_flow_through_the_console(database):
         line = next(x for x in reversed(out) if x.endswith(menu_sample))
         return line.strip()[1:line.strip().index("]")]
     out = run_console(engine, ["99", press_sample, "Иван", "abc", "/contact +7 912 345-67-89", "2", "1"])
-    assert any(line.endswith(menu_sample) and line.strip().startswith("[1]") for line in out)
+    assert any(line.endswith(menu_sample) and line.strip().startswith("[") for line in out)
     text = "\n".join(out)
     assert "Не похоже на номер телефона" in text                # "abc" re-asked
     assert "Проверьте: Иван, +79123456789, звонок вечером" in text
