@@ -44,6 +44,7 @@ ARGUMENTS = {
     "report": [(("--from",), dict(dest="date_from", required=True, help="YYYY-MM-DD")),
                (("--to",), dict(dest="date_to", required=True, help="YYYY-MM-DD")),
                (("--out",), dict(default="reports", help="output folder"))],
+    "flows test": [(("files",), dict(nargs="*", help="scenario files (default: flows/tests/*.yaml)"))],
     "console": [(("--user-id",), dict(type=int, default=700000001, help="your Telegram id in the chat")),
                 (("--lang",), dict(default="ru", help="ru or en"))],
     "demo": [(("--user-id",), dict(type=int, default=700000001, help="your Telegram id in the chat")),
