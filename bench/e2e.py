@@ -16,8 +16,10 @@ The fake server and the simulated users share this process; each bot runs in its
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
+import random
 import re
 import signal
 import statistics
@@ -60,8 +62,9 @@ class Walker:
     """Drives every user through its steps as fast as the bot answers; one thread, woken by
     the fake server's condition variable on every message the bot sends or edits."""
 
-    def __init__(self, api: FakeTelegramAPI, users: list, walk):
-        self.api = api
+    def __init__(self, api: FakeTelegramAPI, users: list, walk, think: float = 0.0):
+        self.api, self.think = api, think
+        self.due: list[tuple[float, int]] = []          # (when, chat): paced next actions
         self.steps = {u.chat_id: walk(u) for u in users}
         self.position = dict.fromkeys(self.steps, 0)
         self.sent_at: dict[int, float] = {}
@@ -74,17 +77,23 @@ class Walker:
             seen = len(api._events)
             started = time.perf_counter()
             for chat in self.steps:
-                self._act(chat)
+                if self.think:                      # paced users arrive spread out
+                    heapq.heappush(self.due, (time.monotonic() + random.uniform(0, self.think), chat))
+                else:
+                    self._act(chat)
             active = len(self.steps)
             deadline = time.monotonic() + timeout
             while active:
-                api._cond.wait_for(lambda: len(api._events) > seen, deadline - time.monotonic())
+                wait = min(deadline, self.due[0][0]) if self.due else deadline
+                api._cond.wait_for(lambda: len(api._events) > seen, max(0, wait - time.monotonic()))
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{active} users still waiting; positions {self._stuck()}")
                 new, seen = api._events[seen:], len(api._events)
                 now = time.perf_counter()
                 for snap, _ in new:
                     active -= self._saw(snap, now)
+                while self.due and self.due[0][0] <= time.monotonic():
+                    self._act(heapq.heappop(self.due)[1])
             return time.perf_counter() - started
 
     def _act(self, chat: int) -> None:
@@ -107,7 +116,11 @@ class Walker:
         self.position[chat] += 1
         if self.position[chat] == len(self.steps[chat]):
             return 1
-        self._act(chat)
+        if self.think:
+            pause = self.think * random.uniform(0.5, 1.5)
+            heapq.heappush(self.due, (time.monotonic() + pause, chat))
+        else:
+            self._act(chat)
         return 0
 
     def _stuck(self):
@@ -121,9 +134,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(api, users: int, walk, first_id: int, bot_pid: int | None = None) -> dict:
+def measure(api, users: int, walk, first_id: int, bot_pid: int | None = None,
+            think: float = 0.0) -> dict:
     people = [api.user(first_id + i, "Иван") for i in range(users)]
-    walker = Walker(api, people, walk)
+    walker = Walker(api, people, walk, think)
     cpu0, bot0 = time.process_time(), cpu_seconds(bot_pid) if bot_pid else 0.0
     seconds = walker.run()
     cpu = {"fake_and_users_cpu_s": round(time.process_time() - cpu0, 2)}
@@ -155,7 +169,7 @@ def stop(proc) -> str:
     return out.decode(errors="replace")
 
 
-def run_ours(users: int, db: str | None, tmp: str) -> dict:
+def run_ours(users: int, db: str | None, tmp: str, think: float) -> dict:
     log_file = os.path.join(tmp, "bot.log")
     env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db or f"sqlite:///{tmp}/bench.db",
            "LOGGING__FILE": log_file, "BOT__POLL_TIMEOUT": "1", "NOTIFY__BUG__USE": "false",
@@ -165,9 +179,7 @@ def run_ours(users: int, db: str | None, tmp: str) -> dict:
         proc = subprocess.Popen([sys.executable, "run.py", "bot"], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            wait_polling(api, proc, 0)
-            measure(api, 5, sample_walk, 9_000_000)                 # warm-up
-            result = measure(api, users, sample_walk, 10_000_000, proc.pid)
+            result = _both_loads(api, proc, users, sample_walk, think)
         finally:
             stop(proc)
     with open(log_file, encoding="utf-8") as f:
@@ -176,14 +188,22 @@ def run_ours(users: int, db: str | None, tmp: str) -> dict:
     return result
 
 
-def run_echo(users: int, concurrent: bool) -> dict:
+def _both_loads(api, proc, users: int, walk, think: float) -> dict:
+    """Saturation (every user acts as soon as answered) for throughput, then paced users
+    (a pause of `think` s, +-50%, between steps) for latency at a realistic load."""
+    wait_polling(api, proc, 0)
+    measure(api, 5, walk, 9_000_000)                          # warm-up
+    saturated = measure(api, users, walk, 10_000_000, proc.pid)
+    paced = measure(api, users, walk, 20_000_000, proc.pid, think=think)
+    return {"saturated": saturated, "paced": paced}
+
+
+def run_echo(users: int, concurrent: bool, think: float) -> dict:
     with FakeTelegramAPI() as api:
         args = [sys.executable, __file__, "--echo-bot", api.url, api.token] + ["--concurrent"] * concurrent
         proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            wait_polling(api, proc, 0)
-            measure(api, 5, echo_walk, 9_000_000)
-            return measure(api, users, echo_walk, 10_000_000, proc.pid)
+            return _both_loads(api, proc, users, echo_walk, think)
         finally:
             stop(proc)
 
@@ -206,22 +226,29 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=200)
     p.add_argument("--db", help="database URL for our bot (default: SQLite in a temp folder)")
+    p.add_argument("--think", type=float, default=2.0,
+                   help="seconds a paced user pauses between steps (latency run)")
     p.add_argument("--echo-bot", nargs=2, metavar=("API_URL", "TOKEN"), help=argparse.SUPPRESS)
     p.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.echo_bot:
         return echo_bot(*args.echo_bot, args.concurrent)
     with tempfile.TemporaryDirectory() as tmp:
-        ours = run_ours(args.users, args.db, tmp)
-    echo = run_echo(args.users, concurrent=False)
-    echo_c = run_echo(args.users, concurrent=True)
+        ours = run_ours(args.users, args.db, tmp, args.think)
+    echo = run_echo(args.users, False, args.think)
+    echo_c = run_echo(args.users, True, args.think)
+    o, e, ec = ours["saturated"], echo["saturated"], echo_c["saturated"]
     print(json.dumps({
         "users": args.users, "db": (args.db or "sqlite (temp file)").split("@")[-1],
-        "updates_per_s": ours["updates_per_s"], "p50_ms": ours["p50_ms"], "p99_ms": ours["p99_ms"],
-        "echo_updates_per_s": echo["updates_per_s"], "ratio": round(ours["updates_per_s"] / echo["updates_per_s"], 2),
-        "echo_p50_ms": echo["p50_ms"], "echo_p99_ms": echo["p99_ms"],
-        "echo_concurrent_updates_per_s": echo_c["updates_per_s"],
-        "ratio_vs_concurrent_echo": round(ours["updates_per_s"] / echo_c["updates_per_s"], 2),
+        "updates_per_s": o["updates_per_s"], "echo_updates_per_s": e["updates_per_s"],
+        "ratio": round(o["updates_per_s"] / e["updates_per_s"], 2),
+        "echo_concurrent_updates_per_s": ec["updates_per_s"],
+        "ratio_vs_concurrent_echo": round(o["updates_per_s"] / ec["updates_per_s"], 2),
+        "p50_ms": ours["paced"]["p50_ms"], "p99_ms": ours["paced"]["p99_ms"],
+        "paced_offered_updates_per_s": ours["paced"]["updates_per_s"],
+        "echo_p50_ms": echo["paced"]["p50_ms"], "echo_p99_ms": echo["paced"]["p99_ms"],
+        "saturated_p50_ms": o["p50_ms"], "saturated_p99_ms": o["p99_ms"],
+        "echo_saturated_p50_ms": e["p50_ms"], "echo_saturated_p99_ms": e["p99_ms"],
         "loop_lag_ms": ours["loop_lag"], "ours": ours, "echo": echo, "echo_concurrent": echo_c,
     }, indent=2))
 

@@ -140,10 +140,12 @@ class Dispatcher:
         async with self._slots:
             replies = await asyncio.to_thread(self.engine.handle, event, in_tx=hook)
         self.stats["applied"] += 1
-        if event.callback_id:
+        sending = self.sender.send_rows(hook.own)
+        if event.callback_id:        # the spinner's answer needs no order: send both at once
             answer = next((r.callback_answer for r in replies if r.callback_answer), None)
-            await self.sender.answer_callback(event.callback_id, answer)
-        await self.sender.send_rows(hook.own)
+            await asyncio.gather(self.sender.answer_callback(event.callback_id, answer), sending)
+        else:
+            await sending
         if hook.others:
             self.sender.kick()
 

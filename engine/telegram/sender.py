@@ -93,6 +93,8 @@ class Sender:
         self._inflight: set[int] = set()
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._unrecorded: list[Outcome] = []
+        self._flushing = False
         self.stats = collections.Counter()
 
     # -- the interactive path ------------------------------------------------------------
@@ -101,10 +103,26 @@ class Sender:
         self._inflight.update(r for r, _ in rows)
         try:
             outcomes = [await self.send(reply, row_id=row_id, bulk=bulk) for row_id, reply in rows]
-            await asyncio.to_thread(_record, outcomes)
         finally:
             self._inflight.difference_update(r for r, _ in rows)
+        self._remember(outcomes)
         return outcomes
+
+    def _remember(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes in batches: while the database thread is busy, outcomes of many
+        sends gather and commit in one transaction (a crash before that re-sends them)."""
+        self._unrecorded += outcomes
+        if not self._flushing:
+            self._flushing = True
+            self._spawn(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._unrecorded:
+                batch, self._unrecorded = self._unrecorded, []
+                await asyncio.to_thread(_record, batch)
+        finally:
+            self._flushing = False
 
     async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
         """Stop the button's spinner; a stale query (after a restart) is not an error."""
