@@ -45,6 +45,16 @@ class TokenCheck:
             raise HTTPException(401, "a valid API token is required",
                                 headers={"WWW-Authenticate": "Bearer"})
 
+    def allows(self, path: str, headers, query) -> bool:
+        """The request-level check (middleware, before the body is even read): v1 takes
+        Bearer only, the 1C paths also `token` and `apiKey`."""
+        auth = headers.get("authorization") or ""
+        scheme, _, credentials = auth.partition(" ")
+        presented = [credentials.strip()] if scheme.lower() == "bearer" else []
+        if not path.startswith("/api/v1"):
+            presented += [headers.get("token"), query.get("apiKey")]
+        return any(self.valid(p) for p in presented if p)
+
     def v1_dependency(self):
         def check(credentials: HTTPAuthorizationCredentials | None = Security(bearer)) -> None:
             self._check(credentials.credentials if credentials else None)

@@ -51,6 +51,7 @@ def create_api(app) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
                   redoc_url=None, description=_DESCRIPTION)
     api.state.helpdesk = app
+    _token_middleware(api, check)
     api.include_router(v1.router(check.v1_dependency()))
     api.include_router(legacy.router(check.legacy_dependency()))
     _error_handlers(api)
@@ -61,6 +62,22 @@ _DESCRIPTION = """The CRM's way into the bot. `/api/v1`: this product's API
 (`Authorization: Bearer <token>`, tokens from settings `api.tokens`). `/api/...`: the
 original product's 1C contract (also accepts the token as a `token` header or `apiKey`
 query value). Money is kopecks. See docs/sync.md."""
+
+
+PUBLIC = ("/api/v1/openapi.json", "/api/v1/docs")
+
+
+def _token_middleware(api: FastAPI, check: TokenCheck) -> None:
+    """Refuse a request without a valid token before anything else (FastAPI would parse
+    and validate the body first and tell an anonymous caller what it expects)."""
+    @api.middleware("http")
+    async def require_token(request: Request, call_next):
+        path = request.url.path
+        if path.startswith("/api") and path not in PUBLIC and \
+                not check.allows(path, request.headers, request.query_params):
+            return _error(request, 401, "a valid API token is required",
+                          headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
 
 
 def _is_legacy(request: Request) -> bool:
