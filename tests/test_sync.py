@@ -259,10 +259,9 @@ _CHANGE = textwrap.dedent("""
 """)
 
 
-def test_an_item_committed_before_a_crash_is_sent_by_a_fresh_process(tmp_path, rest_stub):
-    if os.environ.get("TEST_DATABASE_URL"):
-        pytest.skip("uses its own SQLite file")
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path}/crash.db", CRM__KIND="rest",
+def test_an_item_committed_before_a_crash_is_sent_by_a_fresh_process(database, db_url,
+                                                                     rest_stub):
+    env = dict(os.environ, DATABASE_URL=db_url, CRM__KIND="rest",
                CRM__URL=rest_stub.url, CRM__TOKEN=CRM_TOKEN, LOGGING__FILE="",
                NOTIFY__BUG__USE="false")
     crashed = subprocess.run([sys.executable, "-c", _CHANGE], env=env, cwd=PROJECT_ROOT)
@@ -327,3 +326,45 @@ def test_sync_status_lists_dead_items_with_their_error(app, rest_stub, capsys):
     sync._print_status(sync.queue_status())
     out = capsys.readouterr().out
     assert "dead     counterparty   1" in out and "dead: #1 counterparty" in out and "400" in out
+
+
+def test_concurrent_drainers_never_take_the_same_item(app):
+    import threading
+    from engine import storage
+    with write_tx():
+        for n in range(60):
+            outbox.push("counterparty", 1000 + n)
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def drainer():
+        try:
+            while items := outbox.claim(7):
+                with lock:
+                    taken.extend(i.id for i in items)
+        finally:
+            storage.close()
+
+    threads = [threading.Thread(target=drainer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(taken) == list(range(1, 61))        # every item once, none twice
+
+
+def test_a_payment_is_reported_once_with_its_counterparty_and_ticket(app, rest_stub):
+    from helpdesk.payments import Payment
+    cp = new_counterparty()
+    ticket = new_ticket(app, cp=cp)
+    with write_tx():
+        p = Payment.create(kind="ticket", telegram_user=1001, counterparty=cp.id,
+                           ticket=ticket.id, amount=250000, currency="RUB", status="paid",
+                           telegram_payment_charge_id="tg-charge-1", paid_at=utcnow())
+        outbox.push("payment", p.id)
+    drain_all(app)
+    (payment,) = rest_stub.store["payments"].values()
+    t = type(ticket).get_by_id(ticket.id)
+    assert payment["amount_kopecks"] == 250000 and payment["reference"] == "tg-charge-1"
+    assert payment["counterparty_id"] == Counterparty.get_by_id(cp.id).crm_id
+    assert (payment["ticket_id"], payment["ticket_number"]) == (t.crm_id, t.crm_number)
