@@ -497,6 +497,13 @@ class TicketService:
         return self._change(ticket, Actor("crm", "crm"), what, changes,
                             {k: str(v) for k, v in changes.items()}, statuses=STATUSES, push=False)
 
+    def crm_comment(self, ticket_id, text: str) -> Ticket:
+        """A comment the CRM reports (e.g. the technician's decision): a history event
+        from "crm", the author notified (notify.user.status_changed); not pushed back."""
+        text = _clean_text(text, 1, COMMENT_MAX, "comment")
+        return self._change(self._load(ticket_id), Actor("crm", "crm"), "comment", {},
+                            {"text": text}, statuses=STATUSES, push=False)
+
     # -- the one write path ----------------------------------------------------------------
     def _load(self, ticket_id) -> Ticket:
         try:

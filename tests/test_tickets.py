@@ -302,3 +302,13 @@ def test_add_to_duplicate_appends_a_comment(world):
     assert (last.what, last.details["text"]) == ("added", "У меня тоже не печатает")
     with pytest.raises(PermissionDenied):
         world.svc.add_to(105, old.id, "Чужая компания")
+
+
+def test_crm_comment_is_recorded_and_reaches_the_author_without_a_push_back(world):
+    t = file_ticket(world, 101)
+    pushes = OutboxItem.select().count()
+    world.svc.crm_comment(t.id, "Замена фискального накопителя в четверг")
+    ev = TicketEvent.select().order_by(TicketEvent.id.desc()).first()
+    assert (ev.who, ev.source, ev.what) == ("crm", "crm", "comment")
+    assert OutboxItem.select().count() == pushes
+    assert any("в четверг" in r.body for r in notify.Outgoing.select().where(notify.Outgoing.chat_id == 101))
