@@ -111,7 +111,10 @@ def _start_comment(step, service, ticket_id) -> None:
     ticket, _ = service.technician(step.user_id, _technician_name(step), ticket_id)
     if ticket.status not in ACTIVE:
         raise TicketConflict(ticket)
-    session = load_session(step.user_id, step.user_id, for_update=True)
+    # pressed in the private chat itself (tests, a forwarded post): that conversation is
+    # the one this step saves, so change it rather than a second copy
+    own = step.chat_id == step.user_id
+    session = step.session if own else load_session(step.user_id, step.user_id, for_update=True)
     session.flow, session.state, session.stack, session.buttons = COMMENT_FLOW, "ask", [], []
     session.slots = {"wg_ticket_id": ticket.id, "wg_ticket_label": ticket.label}
     session.step += 1
