@@ -169,17 +169,15 @@ def patch_ticket(app, ticket, patch: schemas.TicketPatch):
 
 
 def _crm_comment(app, ticket, text: str) -> None:
-    """The CRM's comment goes into the history once (a repeat of the same text on the
-    same version is not recorded again).
-    TODO(tickets): TicketService has no CRM comment yet; this writes the event itself."""
+    """The CRM's comment goes through TicketService.crm_comment (history, author notified),
+    once: the same text as the CRM's last comment is a repeat and records nothing."""
     from helpdesk.tickets import TicketEvent
     seen = (TicketEvent.select().where((TicketEvent.ticket == ticket.id)
                                        & (TicketEvent.source == "crm")
                                        & (TicketEvent.what == "comment"))
             .order_by(TicketEvent.id.desc()).first())
     if seen is None or seen.details.get("text") != text:
-        TicketEvent.create(ticket=ticket.id, who="crm", source="crm", what="comment",
-                           details={"text": text})
+        tickets_service(app).crm_comment(ticket.id, text)
 
 
 def _require_payment(app, ticket, amount: int) -> None:
