@@ -71,11 +71,13 @@ class Walker:
         self.answered: set[int] = set()
         self.latencies: list[float] = []
 
-    def run(self, timeout: float = 300) -> float:
+    def run(self, timeout: float = 60) -> float:
+        """Seconds until every user finished (users whose answer never came are left in
+        `stuck()` after `timeout` s of silence: a bot that drops a reply)."""
         api = self.api
         with api._cond:                       # the fake's own lock: we read its event log
             seen = len(api._events)
-            started = time.perf_counter()
+            started = self.last = time.perf_counter()
             for chat in self.steps:
                 if self.think:                      # paced users arrive spread out
                     heapq.heappush(self.due, (time.monotonic() + random.uniform(0, self.think), chat))
@@ -87,8 +89,10 @@ class Walker:
                 wait = min(deadline, self.due[0][0]) if self.due else deadline
                 api._cond.wait_for(lambda: len(api._events) > seen, max(0, wait - time.monotonic()))
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{active} users still waiting; positions {self._stuck()}")
+                    return self.last - started
                 new, seen = api._events[seen:], len(api._events)
+                if new:
+                    self.last, deadline = time.perf_counter(), time.monotonic() + timeout
                 now = time.perf_counter()
                 for snap, _ in new:
                     active -= self._saw(snap, now)
@@ -123,7 +127,8 @@ class Walker:
             self._act(chat)
         return 0
 
-    def _stuck(self):
+    def stuck(self) -> dict[int, int]:
+        """Users who never finished: chat -> the step they waited on."""
         return {c: p for c, p in self.position.items() if p < len(self.steps[c])}
 
 
@@ -143,13 +148,16 @@ def measure(api, users: int, walk, first_id: int, bot_pid: int | None = None,
     cpu = {"fake_and_users_cpu_s": round(time.process_time() - cpu0, 2)}
     if bot_pid:
         cpu["bot_cpu_s"] = round(cpu_seconds(bot_pid) - bot0, 2)
-    updates = sum(len(s) for s in walker.steps.values())
+    stuck = walker.stuck()
+    updates = sum(len(s) for s in walker.steps.values()) - sum(
+        len(walker.steps[c]) - p for c, p in stuck.items())
     lat = sorted(walker.latencies)
     return {"updates": updates, "seconds": round(seconds, 3),
             "updates_per_s": round(updates / seconds, 1),
             "p50_ms": round(statistics.median(lat) * 1000, 2),
             "p99_ms": round(lat[max(0, int(len(lat) * 0.99) - 1)] * 1000, 2),
-            "requests_to_api": sum(api.requests.values()), **cpu}
+            "requests_to_api": sum(api.requests.values()), "users_left_without_reply": len(stuck),
+            **cpu}
 
 
 # -- the bots ------------------------------------------------------------------------------
@@ -249,6 +257,8 @@ def main(argv=None) -> None:
         "echo_p50_ms": echo["paced"]["p50_ms"], "echo_p99_ms": echo["paced"]["p99_ms"],
         "saturated_p50_ms": o["p50_ms"], "saturated_p99_ms": o["p99_ms"],
         "echo_saturated_p50_ms": e["p50_ms"], "echo_saturated_p99_ms": e["p99_ms"],
+        "users_left_without_reply": o["users_left_without_reply"] + ours["paced"]["users_left_without_reply"],
+        "echo_users_left_without_reply": e["users_left_without_reply"] + ec["users_left_without_reply"],
         "loop_lag_ms": ours["loop_lag"], "ours": ours, "echo": echo, "echo_concurrent": echo_c,
     }, indent=2))
 

@@ -13,7 +13,7 @@ from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import build_app
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import free_port, running_bot, walk_sample
+from tests.telegram_harness import MENU_SAMPLE, call, free_port, running_bot, walk_sample
 
 
 @pytest.fixture
@@ -104,3 +104,22 @@ def test_other_messages_get_a_helpful_reply(api, engine):
                                "width": 512, "height": 512, "is_animated": False,
                                "is_video": False})
         user.wait_for(contains="Я понимаю текст")
+
+
+def test_commands_menu_from_templates_and_reminders_on_timeout(api, engine, settings):
+    from engine.session import utcnow
+    from helpdesk.telegram_main import command_texts
+    commands = command_texts(settings, engine.flowset.templates)
+    with running_bot(engine, api, commands=commands) as bot:
+        assert api.commands()[0] == {"command": "start", "description": "Начать / главное меню"}
+        described = {n for n in settings.engine.commands if engine.flowset.templates.exists(f"commands/{n}", "en")}
+        assert {"start", "menu", "help", "cancel"} <= described
+        assert {c["command"] for c in api.commands(language_code="en")} == described
+        user = api.user(1005)
+        user.send("/start")
+        user.wait_for(contains="Главное меню")
+        user.press(MENU_SAMPLE)
+        user.wait_for(contains="Как к вам обращаться")
+        Conversation.update(remind_at=utcnow()).where(Conversation.chat_id == 1005).execute()
+        assert call(bot, bot.check_timeouts()) == 1
+        api.wait_for(1005, contains="Вы не закончили", since=0)

@@ -35,7 +35,7 @@ def to_event(update: Update) -> Event | None:
         return _callback(update)
     if update.pre_checkout_query:
         return _pre_checkout(update)
-    message = update.message or update.edited_message
+    message = update.message
     if message is None or message.from_user is None:
         return None
     return _message_event(update, message)

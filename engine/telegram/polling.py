@@ -21,7 +21,8 @@ from .dispatcher import Dispatcher
 __all__ = ["Poller", "ALLOWED_UPDATES"]
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query"]
+# Not edited_message: an edit of an old answer must not count as a new answer.
+ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
 # We call getUpdates through do_api_request on purpose: it returns the raw JSON we store.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot.getUpdates'", category=PTBUserWarning)
 
