@@ -92,3 +92,18 @@ def test_sigkill_mid_dialog_then_restart_applies_every_update_once(tmp_path):
     unsent = _rows(db_path, "select count(*) from outgoing where status != 'sent'")
     assert unsent == [(0,)]
     assert "replaying" in log_path.read_text(encoding="utf-8")
+
+
+def test_bot_command_explains_a_missing_or_refused_token(tmp_path):
+    base = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+            "LOGGING__FILE": str(tmp_path / "bot.log")}
+    base.pop("BOT_TOKEN", None)
+    missing = subprocess.run([sys.executable, "run.py", "bot"], cwd=PROJECT_ROOT, env=base,
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 2 and "@BotFather" in missing.stderr and "BOT_TOKEN" in missing.stderr
+    with FakeTelegramAPI() as api:
+        env = {**base, "BOT_TOKEN": "999:wrong-token", "BOT_API_URL": api.url}
+        refused = subprocess.run([sys.executable, "run.py", "bot"], cwd=PROJECT_ROOT, env=env,
+                                 capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and "refused the token" in refused.stderr
+    assert "999:wrong-token" not in refused.stderr + refused.stdout
