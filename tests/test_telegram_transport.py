@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from engine import Engine, Registry, Reply, load_flowset, notify
+from engine.telegram import Limits
 from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk import config
@@ -262,3 +263,45 @@ async def _in_order(bot, replies):
     for reply in replies:
         outcome = await bot.sender.send(reply)
         assert outcome.ok, outcome
+
+
+def test_edit_in_place_falls_back_to_a_new_message_and_ignores_not_modified(api, test_engine):
+    from engine import Button
+    with running_bot(test_engine, api) as bot:
+        first = call(bot, bot.sender.send(Reply(3005, "шаг 1", buttons=[[Button("Дальше", "f1.0")]])))
+        edit = Reply(3005, "шаг 2", buttons=[[Button("Назад", "f2.0")]], edit_message_id=first.message_id)
+        edited = call(bot, bot.sender.send(edit))
+        again = call(bot, bot.sender.send(edit))                     # "message is not modified"
+        gone = call(bot, bot.sender.send(Reply(3005, "шаг 3", edit_message_id=9999)))
+    assert edited.ok and again.ok and edited.message_id == again.message_id == first.message_id
+    messages = api.messages(3005)
+    assert [m.text for m in messages] == ["шаг 2", "шаг 3"]
+    assert messages[0].history and messages[0].callback_data == {"Назад": "f2.0"}
+    assert gone.ok and gone.message_id == messages[1].message_id
+
+
+def test_callback_data_over_64_bytes_is_refused_before_sending(api, test_engine):
+    from engine import Button
+    with running_bot(test_engine, api) as bot:
+        outcome = call(bot, bot.sender.send(Reply(3006, "x", buttons=[[Button("b", "d" * 65)]])))
+    assert not outcome.ok and outcome.retry_in is None and "64" in outcome.error
+    assert api.messages(3006) == []
+
+
+def test_notifications_are_drained_and_paced_per_chat(api, test_engine):
+    from engine.storage import write_tx
+    with running_bot(test_engine, api, limits=Limits(private_interval=0.3)) as bot:
+        with write_tx():
+            for i in range(3):
+                notify.enqueue(Reply(3007, f"n{i}"), priority=5)
+            notify.enqueue(Reply(3008, "other"), priority=5)
+        bot.loop.call_soon_threadsafe(bot.sender.kick)
+        arrived = []
+        for i in range(3):
+            api.wait_for(3007, contains=f"n{i}", since=0, timeout=5)
+            arrived.append(time.monotonic())
+        api.wait_for(3008, contains="other", since=0, timeout=1)
+        time.sleep(0.1)
+    assert [m.text for m in api.messages(3007)] == ["n0", "n1", "n2"]
+    assert all(b - a >= 0.2 for a, b in zip(arrived, arrived[1:])), arrived
+    assert notify.pending_count() == 0
