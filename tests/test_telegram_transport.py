@@ -3,24 +3,20 @@ order per chat, every callback answered, long texts split, media/invoices/paymen
 reported and apologised for, webhook secret and duplicates, 429 for one chat only."""
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from engine import Engine, Registry, Reply, load_flowset, notify
 from engine.telegram import Limits
-from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk import config
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.telegram_main import BugReporter
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
-from tests.telegram_harness import call, free_port, running_bot, walk_sample
+from tests.telegram_harness import call, running_bot
 
 registry = Registry()
 FLOW = """
@@ -118,7 +114,9 @@ def api():
 def engine_db(tmp_path):
     """Only the engine's tables: these tests need no helpdesk module."""
     from engine import storage
-    import engine.notify, engine.session, engine.telegram.inbox  # noqa: F401 - register tables
+    import engine.notify  # noqa: F401 - registers its table
+    import engine.session  # noqa: F401
+    import engine.telegram.inbox  # noqa: F401
     storage.connect(f"sqlite:///{tmp_path}/transport.db")
     storage.create_schema()
     yield
@@ -146,7 +144,7 @@ def echoes(api, chat):
 
 def test_one_chat_in_order_many_chats_concurrently(api, test_engine):
     chats = [2001 + i for i in range(6)]
-    with running_bot(test_engine, api) as bot:
+    with running_bot(test_engine, api):
         users = [api.user(c) for c in chats]
         for user in users:
             user.send("/start")

@@ -7,7 +7,6 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,7 +14,6 @@ from telegram import Bot, BotCommand
 from telegram.request import HTTPXRequest
 
 from .. import notify
-from ..events import Reply
 from ..runtime import Engine
 from ..session import utcnow
 from ..storage import is_sqlite, write_tx

@@ -33,7 +33,6 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from .. import notify
 from ..events import Reply
-from ..session import utcnow
 from ..storage import write_tx
 from .adapter import send_reply
 
