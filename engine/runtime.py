@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -89,6 +90,47 @@ class Engine:
         return replies
 
 
+class _Lazy(Mapping):
+    """A provider's value, computed on first use: most steps render templates that never
+    read `user`, and computing it costs database queries (bench/e2e.py profile)."""
+
+    __slots__ = ("_fn", "_step", "_value", "_done")
+
+    def __init__(self, fn: Callable, step: "Step"):
+        self._fn, self._step, self._value, self._done = fn, step, None, False
+
+    def _get(self) -> Any:
+        if not self._done:
+            self._value, self._done = self._fn(self._step), True
+        return self._value
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._get()
+        if isinstance(value, Mapping) and name in value:
+            return value[name]
+        return getattr(value, name)
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __bool__(self) -> bool:
+        return bool(self._get())
+
+    def __eq__(self, other) -> bool:
+        return self._get() == (other._get() if isinstance(other, _Lazy) else other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return str(self._get())
+
+
 class Step:
     """One event applied to one conversation. Actions receive it as their context."""
 
@@ -123,7 +165,7 @@ class Step:
     def variables(self, **extra) -> dict[str, Any]:
         """Everything a template or condition can read."""
         if self._providers is None:
-            self._providers = {n: fn(self) for n, fn in self.engine.registry.providers.items()}
+            self._providers = {n: _Lazy(fn, self) for n, fn in self.engine.registry.providers.items()}
         preds = {n: (lambda fn=fn, **kw: fn(self, **kw)) for n, fn in self.engine.registry.predicates.items()}
         base = dict.fromkeys(self.fs.slot_names)
         base.update(self.session.slots)
