@@ -73,8 +73,10 @@ class Engine:
                 in_tx(replies)
         return replies
 
-    def due_timeouts(self, now=None) -> list[Reply]:
-        """Reminders and abandonments that are due; run periodically by the transport."""
+    def due_timeouts(self, now=None, *, in_tx: Callable[[list[Reply]], None] | None = None) -> list[Reply]:
+        """Reminders and abandonments that are due; run periodically by the transport.
+        `in_tx` gets each conversation's replies inside its transaction (to queue them
+        durably, as `handle` does)."""
         now = now or utcnow()
         due = (Conversation.select(Conversation.chat_id, Conversation.user_id)
                .where((Conversation.remind_at <= now) | (Conversation.abandon_at <= now)))
@@ -86,6 +88,8 @@ class Engine:
                 step = Step(self, self.flowset, session, event)
                 step.timeout(now)
                 save_session(session)
+                if in_tx and step.replies:
+                    in_tx(step.replies)
             replies += step.replies
         return replies
 
