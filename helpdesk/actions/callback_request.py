@@ -1,0 +1,26 @@
+"""The call-back request (flows/sample.yaml): the work group is told who to call and when."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from engine import notify
+from engine.events import Reply
+
+from ..registry import registry
+
+log = logging.getLogger(__name__)
+
+
+@registry.action("notify_callback_request")
+def notify_callback_request(step) -> dict:
+    """Queue the request for the work group (in this step's transaction)."""
+    system = step.services.settings.notify.system
+    if not (system.use and system.work_group_id):
+        log.warning("call-back request from user %s not sent: notify.system.work_group_id is not set",
+                     step.user_id)
+        return {"sent_to_group": False}
+    text = step.fs.templates.render("sample/group_notify", step.fs.templates.default,
+                                    step.variables(user_id=step.user_id))
+    notify.enqueue(Reply(system.work_group_id, text), key=f"callback:{uuid.uuid4().hex}", priority=3)
+    return {"sent_to_group": True}
