@@ -31,6 +31,8 @@ class Chat:
             if r.edit_message_id is None:
                 r.message_id = self._next_message_id   # type: ignore[attr-defined]
                 self._next_message_id += 1
+            else:                                       # an edit keeps the message's id
+                r.message_id = r.edit_message_id       # type: ignore[attr-defined]
         self.transcript += replies
         return replies
 
