@@ -68,7 +68,7 @@ _COLUMNS = ("flow", "state", "stack", "slots", "buttons", "step", "lang", "keybo
 def load_session(chat_id: int, user_id: int, *, for_update: bool = False) -> Session:
     """The conversation of (chat, user); a new one when there is none. Locks the row on
     PostgreSQL so another worker applies this chat's next update only after us."""
-    sql = _select_sql(for_update and _supports_for_update())
+    sql = _select_sql(for_update and _supports_for_update(), Conversation._meta.database.param)
     row = Conversation._meta.database.execute_sql(sql, (chat_id, user_id)).fetchone()
     if row is None:
         return Session(chat_id, user_id)
@@ -92,9 +92,9 @@ def save_session(s: Session) -> None:
 
 # Hand-written SQL for the two statements every event runs: building them with peewee's
 # query builder cost more than the rest of the step (bench/engine.py, cProfile).
-@lru_cache(maxsize=4)
-def _select_sql(locking: bool) -> str:
-    p = Conversation._meta.database.param
+# Cached per placeholder style: one process may use SQLite and PostgreSQL in turn (tests).
+@lru_cache(maxsize=8)
+def _select_sql(locking: bool, p: str) -> str:
     sql = (f"SELECT id, {', '.join(_COLUMNS)} FROM conversation "
            f"WHERE chat_id = {p} AND user_id = {p}")
     return sql + (" FOR UPDATE" if locking else "")

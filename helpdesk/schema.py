@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # Packages whose modules may define tables (the engine keeps sessions and the inbox).
 MODEL_PACKAGES = ("engine", "integrations", "helpdesk")
+SCHEMA_LOCK_CLASS = 0x736368           # advisory lock space (two-int4 keys) of upgrades
 
 
 class SchemaError(BotError):
@@ -86,6 +87,8 @@ def upgrade(models: Iterable[type[pw.Model]] | None = None) -> list[str]:
     """
     models = list(models) if models is not None else load_models()
     with _connected(), write_tx():
+        if storage.is_postgres():     # workers starting together upgrade one after another
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s, 1)", (SCHEMA_LOCK_CLASS,))
         existing = set(db.get_tables())
         changes = _create_tables([m for m in models if _table(m) not in existing])
         changes += _add_columns([m for m in models if _table(m) in existing])

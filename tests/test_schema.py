@@ -64,7 +64,7 @@ def columns(table):
 
 
 def test_init_creates_every_table_and_is_safe_to_rerun(database):
-    database.drop_tables([Membership], safe=True)
+    database.drop_tables([Membership], safe=True, cascade=storage.is_postgres())
     first = schema.init()
     assert "created table membership" in first
     tables = set(db.get_tables())
