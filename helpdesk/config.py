@@ -28,6 +28,7 @@ class Webhook(_Strict):
     port: int = Field(8443, ge=1, le=65535)
     path: str = "/telegram"
     secret_token: SecretStr = SecretStr("")
+    serve_api: bool = False        # also serve the REST API (settings api.*) on this port
 
 
 class Bot(_Strict):
@@ -38,6 +39,7 @@ class Bot(_Strict):
     mode: Literal["polling", "webhook"] = "polling"
     webhook: Webhook = Webhook()
     workers: int = Field(1, ge=1, le=64)
+    lease_seconds: int = Field(60, ge=2, le=3600)   # a message a dead worker was sending: re-sent after this
     poll_timeout: int = Field(10, ge=0, le=50)
 
 

@@ -8,10 +8,18 @@ the bot's event loop.
 `start(app)` starts them all (the bot and the api commands call it); `run_once(app, name)`
 runs one now (tests, `python run.py sync run`). Each run gets a database connection of its
 own thread and closes it after.
+
+Several worker processes (PostgreSQL) each start every job. A scheduled run then first takes
+a PostgreSQL advisory lock named after the job (pg_try_advisory_lock, released when the run
+closes its connection); a worker that finds it taken skips that run, so a job runs in one
+worker at a time (the claims inside the jobs already keep items apart; this also keeps the
+CRM's change feed from being pulled twice at once). `everywhere=True` jobs skip the lock:
+they act on their own process (the flow watcher reloads that process's flows).
 """
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,16 +37,18 @@ class Job:
     name: str
     fn: Callable[[Any], Any]
     every: Callable[[Any], float] | float
+    everywhere: bool = False          # every process runs it (no cross-worker lock)
 
 
 JOBS: dict[str, Job] = {}
+LOCK_CLASS = 0x6A6F62                 # advisory lock space (two-int4 keys) of the jobs
 
 
-def job(name: str, *, every: Callable[[Any], float] | float):
+def job(name: str, *, every: Callable[[Any], float] | float, everywhere: bool = False):
     def deco(fn):
         if name in JOBS:
             raise ValueError(f"job {name!r} is registered twice")
-        JOBS[name] = Job(name, fn, every)
+        JOBS[name] = Job(name, fn, every, everywhere)
         return fn
     return deco
 
@@ -56,9 +66,21 @@ def run_once(app, name: str) -> Any:
 
 def _safe(app, name: str) -> None:
     try:
-        run_once(app, name)
+        if JOBS[name].everywhere or not storage.is_postgres() or _locked(name):
+            run_once(app, name)
     except Exception:  # noqa: BLE001 - logged in run_once; the scheduler keeps going
         pass
+
+
+def _locked(name: str) -> bool:
+    """Take the job's lock for this run (held by this thread's connection, which run_once
+    closes); False, and the connection closed, when another worker is running it."""
+    key = zlib.crc32(name.encode()) & 0x7FFFFFFF
+    if storage.db.execute_sql("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()[0]:
+        return True
+    log.debug("job %s: running in another worker; this run is skipped", name)
+    storage.close()
+    return False
 
 
 def start(app) -> BackgroundScheduler:

@@ -137,7 +137,7 @@ def setup_services(app) -> None:
     reloader_of(app)
 
 
-@job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600)
+@job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600, everywhere=True)
 def watch_flows(app) -> None:
     """The watcher: runs in the jobs scheduler's thread; `watch_seconds: 0` turns it off."""
     if app.settings.engine.watch_seconds and app.engine is not None:

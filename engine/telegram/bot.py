@@ -1,5 +1,14 @@
 """The Telegram transport assembled: bot, inbox replay, dispatcher, sender, polling or
-webhook, timeouts. `TelegramBot.run()` serves until `stop()` (or SIGINT/SIGTERM)."""
+webhook, timeouts. `TelegramBot.run()` serves until `stop()` (or SIGINT/SIGTERM).
+
+On PostgreSQL the transport runs `shared`: any number of processes may serve one bot on one
+database (webhook mode). Then nothing here assumes it is alone: one chat's updates are
+applied under the chat's lock (`Dispatcher`), outgoing rows are claimed with leases and
+SKIP LOCKED (`Sender`), rows a killed worker leased are sent by the others when the lease
+runs out (not released at start, which would steal the rows of live workers), a periodic
+sweep applies inbox rows left pending by a dead worker, and the timeouts job is safe to run
+in every worker (a conversation is locked and re-read before its reminder is queued).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +16,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -48,7 +58,15 @@ class BotConfig:
     limits: Limits = field(default_factory=Limits)
     commands: dict[str, list[tuple[str, str]]] = field(default_factory=dict)   # lang -> [(name, description)]
     default_language: str = "ru"
-    recover_leases: bool = True                 # single worker: unconfirmed sends are ours
+    shared: bool | None = None                  # several workers on one database; None: on PostgreSQL
+    lease_seconds: float = 60                   # a claimed outgoing row is another worker's after this
+    reuse_port: bool = False                    # webhook: SO_REUSEPORT (several processes, one port)
+    sweep_seconds: float = 5                    # shared: apply inbox rows pending longer than this
+
+
+def _queue_reminders(replies) -> None:
+    for reply in replies:
+        notify.enqueue(reply, priority=TIMEOUT_PRIORITY)
 
 
 def make_bot(config: BotConfig) -> Bot:
@@ -69,11 +87,13 @@ class TelegramBot:
         engine: the engine.
         config: see `BotConfig`.
         on_error: called with (what, exception) for failures of the transport itself.
+        extra_app: an ASGI application served on the webhook's port (the REST API).
     """
 
     def __init__(self, engine: Engine, config: BotConfig, *,
-                 on_error: Callable[[str, BaseException], None] | None = None):
+                 on_error: Callable[[str, BaseException], None] | None = None, extra_app=None):
         self.engine, self.config, self.on_error = engine, config, on_error
+        self.extra_app = extra_app
         self.bot = make_bot(config)
         self.sender: Sender | None = None
         self.dispatcher: Dispatcher | None = None
@@ -101,11 +121,13 @@ class TelegramBot:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(self.threads(), thread_name_prefix="engine"))
         await self.bot.initialize()                # getMe: a wrong token fails here
-        log.info("bot @%s via %s", self.bot.username, c.api_url)
+        log.info("bot @%s via %s%s", self.bot.username, c.api_url,
+                 " (shared database: several workers allowed)" if self.shared else "")
         self.sender = Sender(self.bot, limits=c.limits, provider_token=c.provider_token,
-                             on_error=self.on_error)
+                             on_error=self.on_error, lease_seconds=c.lease_seconds)
         self.dispatcher = Dispatcher(self.engine, self.bot, self.sender,
-                                     concurrency=c.concurrency, on_error=self.on_error)
+                                     concurrency=c.concurrency, on_error=self.on_error,
+                                     shared=self.shared, lease=timedelta(seconds=c.lease_seconds))
         await self._set_commands()
         await asyncio.to_thread(self._recover)
         self._spawn(self.lag.run(), self.sender.drain_forever())
@@ -113,6 +135,10 @@ class TelegramBot:
         self._start_scheduler()
         await self._start_intake()
         self.started.set()
+
+    @property
+    def shared(self) -> bool:
+        return self.config.shared if self.config.shared is not None else not is_sqlite()
 
     def threads(self) -> int:
         """Worker threads for blocking work (engine steps, database). SQLite takes one writer
@@ -130,8 +156,10 @@ class TelegramBot:
         return len(rows)
 
     def _recover(self) -> None:
-        """Replies committed but not confirmed sent by a previous (killed) run are due now."""
-        if not self.config.recover_leases:
+        """Replies committed but not confirmed sent by a previous (killed) run are due now.
+        Only when this process is alone: with several workers a `sending` row may be a live
+        worker's, so it waits for its lease to run out instead."""
+        if self.shared:
             return
         with write_tx():
             n = (notify.Outgoing.update(next_at=utcnow())
@@ -143,8 +171,9 @@ class TelegramBot:
         c = self.config
         if c.mode == "webhook":
             self.webhook = WebhookServer(self.dispatcher, secret_token=c.secret_token,
-                                         listen=c.listen, port=c.port, path=c.path)
-            self.webhook.start()
+                                         listen=c.listen, port=c.port, path=c.path,
+                                         extra_app=self.extra_app, reuse_port=c.reuse_port)
+            await self.webhook.start()
             await self.bot.set_webhook(c.webhook_url, secret_token=c.secret_token,
                                        allowed_updates=ALLOWED_UPDATES)
             log.info("webhook set to %s", c.webhook_url)
@@ -163,6 +192,9 @@ class TelegramBot:
         self._scheduler.add_job(self.check_timeouts, "interval", seconds=self.config.timeout_check_seconds,
                                 id="timeouts", coalesce=True, max_instances=1)
         self._scheduler.add_job(asyncio.to_thread, "interval", args=[inbox.prune], hours=6, id="inbox_prune")
+        if self.shared:
+            self._scheduler.add_job(self.sweep, "interval", seconds=self.config.sweep_seconds,
+                                    id="inbox_sweep", coalesce=True, max_instances=1)
         self._scheduler.start()
 
     async def check_timeouts(self) -> int:
@@ -179,11 +211,25 @@ class TelegramBot:
         return count
 
     def _queue_timeouts(self) -> int:
-        replies = self.engine.due_timeouts()
-        with write_tx():
-            for reply in replies:
-                notify.enqueue(reply, priority=TIMEOUT_PRIORITY)
-        return len(replies)
+        """Each conversation's reminder is queued in that conversation's transaction, so a
+        crash cannot lose it, and a second worker finds the reminder already done."""
+        return len(self.engine.due_timeouts(in_tx=_queue_reminders))
+
+    async def sweep(self) -> int:
+        """Shared mode: wake the chats whose rows have been pending for a while (stored by a
+        worker that died before applying them); the chat's lock makes a false alarm cheap."""
+        try:
+            chats = await asyncio.to_thread(inbox.stale_chats,
+                                            timedelta(seconds=self.config.sweep_seconds))
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            log.exception("inbox sweep failed")
+            return 0
+        if chats:
+            log.info("sweep: %d chat(s) with updates pending for over %s s", len(chats),
+                     self.config.sweep_seconds)
+        for chat_id in chats:
+            self.dispatcher.wake(chat_id)
+        return len(chats)
 
     def _spawn(self, *coros) -> None:
         self._tasks += [asyncio.ensure_future(c) for c in coros]

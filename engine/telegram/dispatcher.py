@@ -8,6 +8,19 @@ queues the replies as `Outgoing` rows: the effect, the done mark and the replies
 together (exactly-once effect; a crash after the commit still sends the replies at restart).
 The replies to the update's own chat are then sent at once; replies to other chats (a work
 group, say) are left to the sender's queue with its pacing.
+
+Two modes:
+* local (SQLite: one process): the rows handed to `submit` are queued per chat in memory;
+* shared (PostgreSQL: any number of worker processes on one database): `submit` only wakes
+  the chat's task, which then, one transaction per row, takes the chat's advisory lock
+  (`inbox.lock_chat`), reads the chat's oldest pending row (stored by this worker or any
+  other) and applies it, until none is left. Whoever holds the lock drains the chat in
+  update_id order; a worker whose row was taken by another finds nothing and stops. A row
+  stored while another worker drains the chat is not stranded: its own worker wakes the chat
+  after the row is committed and waits for the lock, so it looks after the other one's last
+  look. Rows of a worker that died are found by `TelegramBot`'s periodic sweep. A row that
+  keeps failing in the transport (not in the flows) is given up after `MAX_FAILURES`
+  (status failed, reported) so it does not hold its chat back forever.
 """
 from __future__ import annotations
 
@@ -36,15 +49,20 @@ __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)       # an interactive reply not confirmed by then is re-sent
+MAX_FAILURES = 3                    # shared mode: transport failures before a row is given up
+EARLIER_PATIENCE = 3.0              # shared: seconds to let another worker's earlier replies go first
 
 
 class _InTx:
     """The engine's `in_tx` hook for one update (runs in the engine's transaction)."""
 
-    def __init__(self, update_id: int, event: Event, fallback: Callable[[Event], list[Reply]]):
-        self.update_id, self.event, self.fallback = update_id, event, fallback
+    def __init__(self, update_id: int, event: Event, fallback: Callable[[Event], list[Reply]],
+                 lease: timedelta = LEASE, shared: bool = False):
+        self.update_id, self.event, self.fallback, self.lease = update_id, event, fallback, lease
+        self.shared = shared
         self.own: list[tuple[int, Reply]] = []
         self.others = 0
+        self.earlier = False        # replies to this chat's previous update are still being sent
 
     def __call__(self, replies: list[Reply]) -> None:
         if not inbox.mark_done(self.update_id):
@@ -58,8 +76,28 @@ class _InTx:
             else:
                 self.others += 1
         if self.own:                          # ours to send now; the queue leaves them alone
-            (notify.Outgoing.update(status=notify.SENDING, next_at=utcnow() + LEASE)
+            (notify.Outgoing.update(status=notify.SENDING, next_at=utcnow() + self.lease)
              .where(notify.Outgoing.id.in_([r for r, _ in self.own])).execute())
+            self.earlier = self.shared and _unsent_before(self.event.chat_id, self.own[0][0])
+
+
+def _unsent_before(chat_id: int, row_id: int) -> bool:
+    """Are replies to an earlier update of this chat still being sent (by another worker)?"""
+    O = notify.Outgoing
+    return (O.select(O.id).where((O.chat_id == chat_id) & (O.status == notify.SENDING)
+                                 & (O.priority == 0) & (O.id < row_id)).exists())
+
+
+async def _earlier_sent(chat_id: int, row_id: int, patience: float = EARLIER_PATIENCE) -> None:
+    """Wait (a bounded time) until the replies to this chat's earlier update are out, so a
+    user whose two quick messages reached two workers sees the answers in order."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+        if not await asyncio.to_thread(_unsent_before, chat_id, row_id):
+            return
+    log.info("chat %s: earlier replies still unsent after %.0f s; sending the next anyway",
+             chat_id, patience)
 
 
 def _answered(event: Event, replies: list[Reply]) -> bool:
@@ -76,13 +114,19 @@ class Dispatcher:
         sender: where replies go.
         concurrency: engine steps running at once (threads).
         on_error: called with (what, exception) when the transport itself fails.
+        shared: several workers share the database (see the module docstring).
+        lease: how long the replies being sent now are kept from other senders.
     """
 
     def __init__(self, engine: Engine, bot: Bot, sender: Sender, *, concurrency: int = 8,
-                 on_error: Callable[[str, BaseException], None] | None = None):
+                 on_error: Callable[[str, BaseException], None] | None = None,
+                 shared: bool = False, lease: timedelta = LEASE):
         self.engine, self.bot, self.sender, self.on_error = engine, bot, sender, on_error
+        self.shared, self.lease = shared, lease
         self._queues: dict[int, list[inbox.InboxItem]] = {}
         self._known: set[int] = set()
+        self._dirty: set[int] = set()                 # shared: chats with news since last look
+        self._failures: collections.Counter = collections.Counter()   # shared: update_id -> n
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()
@@ -90,7 +134,12 @@ class Dispatcher:
         self.stats = collections.Counter()
 
     def submit(self, items: list[inbox.InboxItem]) -> None:
-        """Queue stored rows (duplicates of queued or running rows are ignored)."""
+        """Queue stored rows (duplicates of queued or running rows are ignored); in shared
+        mode, wake their chats."""
+        if self.shared:
+            for chat_id in {item.chat_id for item in items}:
+                self.wake(chat_id)
+            return
         for item in items:
             if item.update_id in self._known:
                 continue
@@ -101,6 +150,13 @@ class Dispatcher:
                 self._spawn(self._run_chat(item.chat_id))
             else:
                 bisect.insort(queue, item, key=lambda i: i.update_id)
+
+    def wake(self, chat_id: int) -> None:
+        """Shared mode: apply whatever the chat has pending (stored by any worker)."""
+        self._dirty.add(chat_id)
+        if chat_id not in self._queues:
+            self._queues[chat_id] = []                # marks the chat's task as running
+            self._spawn(self._drain_chat(chat_id))
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -132,14 +188,27 @@ class Dispatcher:
             del self._queues[chat_id]
 
     async def _apply(self, item: inbox.InboxItem) -> None:
-        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        event = self._event(item)
         if event is None:
             await asyncio.to_thread(_done_without_effect, item.update_id)
             return
-        hook = _InTx(item.update_id, event, self._refuse_payment)
+        hook = self._hook(item, event)
         async with self._slots:
             replies = await asyncio.to_thread(self.engine.handle, event, in_tx=hook)
+        await self._deliver(event, hook, replies)
+
+    def _event(self, item: inbox.InboxItem) -> Event | None:
+        return to_event(Update.de_json(json.loads(item.raw), self.bot))
+
+    def _hook(self, item: inbox.InboxItem, event: Event) -> _InTx:
+        return _InTx(item.update_id, event, self._refuse_payment, self.lease, self.shared)
+
+    async def _deliver(self, event: Event, hook: _InTx, replies: list[Reply]) -> None:
+        """After the commit: send the replies to the update's own chat, answer the button."""
         self.stats["applied"] += 1
+        if hook.earlier:
+            self.stats["waited_for_earlier"] += 1
+            await _earlier_sent(event.chat_id, hook.own[0][0])
         sending = self.sender.send_rows(hook.own)
         if event.callback_id:        # the spinner's answer needs no order: send both at once
             answer = next((r.callback_answer for r in replies if r.callback_answer), None)
@@ -149,6 +218,78 @@ class Dispatcher:
         if hook.others:
             self.sender.kick()
 
+    # -- shared mode -----------------------------------------------------------------------
+    async def _drain_chat(self, chat_id: int) -> None:
+        try:
+            while chat_id in self._dirty:
+                self._dirty.discard(chat_id)
+                while await self._apply_next(chat_id):
+                    pass
+        finally:
+            del self._queues[chat_id]
+
+    async def _apply_next(self, chat_id: int) -> bool:
+        """Apply the chat's oldest pending row under the chat's lock; False when none is
+        left (or the database failed: the sweep or the next update looks again)."""
+        try:
+            async with self._slots:
+                applied = await asyncio.to_thread(self._apply_locked, chat_id)
+        except _RowFailed as e:
+            return await self._row_failed(e.item, e.error)
+        except Exception as e:  # noqa: BLE001 - the database: leave the rows pending
+            log.error("chat %s: pending updates not applied: %s", chat_id, e, exc_info=True)
+            if self.on_error:
+                self.on_error(f"telegram chat {chat_id}", e)
+            await asyncio.sleep(1)
+            return False
+        if applied is None:
+            return False
+        if applied[0] is not None:
+            await self._deliver(*applied)
+        else:
+            self.stats["applied"] += 1
+        return True
+
+    def _apply_locked(self, chat_id: int):
+        """In a worker thread, one transaction: lock the chat, apply its oldest pending row.
+        (event, hook, replies); (None, None, None) for an update without an event; None
+        when nothing is pending."""
+        with write_tx():
+            inbox.lock_chat(chat_id)
+            item = inbox.next_pending(chat_id)
+            if item is None:
+                return None
+            try:
+                return self._apply_row(item)
+            except Exception as e:
+                raise _RowFailed(item, e) from e
+
+    def _apply_row(self, item: inbox.InboxItem):
+        event = self._event(item)
+        if event is None:
+            inbox.mark_done(item.update_id)
+            return None, None, None
+        hook = self._hook(item, event)
+        return event, hook, self.engine.handle(event, in_tx=hook)   # nests as a savepoint
+
+    async def _row_failed(self, item: inbox.InboxItem, error: BaseException) -> bool:
+        """A row failed in the transport: try it again, and after MAX_FAILURES give it up
+        (failed, reported, the user gets an apology) so the chat's later rows go on."""
+        self._failures[item.update_id] += 1
+        if self._failures[item.update_id] < MAX_FAILURES:
+            log.warning("update %s (chat %s) failed in the transport, retrying: %s",
+                        item.update_id, item.chat_id, error)
+            await asyncio.sleep(0.2 * self._failures[item.update_id])
+            return True
+        del self._failures[item.update_id]
+        try:
+            await asyncio.to_thread(inbox.mark_failed, item.update_id)
+        except Exception:  # noqa: BLE001 - still pending: the sweep tries it again later
+            log.exception("update %s could not be marked failed", item.update_id)
+            return False
+        await self._transport_failed(item, error)
+        return True
+
     def _refuse_payment(self, event: Event) -> list[Reply]:
         templates = self.engine.flowset.templates
         error = templates.render("common/error", event.language, {})
@@ -156,8 +297,8 @@ class Dispatcher:
                                                    "error": _plain(error)[:255]})]
 
     async def _transport_failed(self, item: inbox.InboxItem, error: BaseException) -> None:
-        """Our own failure (not the flows'): log, report, apologise; the row stays pending
-        and is replayed at the next start."""
+        """Our own failure (not the flows'): log, report, apologise. Local mode: the row
+        stays pending and is replayed at the next start; shared mode: it was given up."""
         where = f"telegram update {item.update_id} chat {item.chat_id}"
         log.error("%s failed in the transport: %s\nupdate: %s", where, error, item.raw,
                   exc_info=(type(error), error, error.__traceback__))
@@ -167,6 +308,12 @@ class Dispatcher:
         if item.chat_id:
             text = self.engine.flowset.templates.render("common/error", None, {})
             await self.sender.send(Reply(item.chat_id, text))
+
+
+class _RowFailed(Exception):
+    def __init__(self, item: inbox.InboxItem, error: BaseException):
+        super().__init__(str(error))
+        self.item, self.error = item, error
 
 
 def _done_without_effect(update_id: int) -> None:

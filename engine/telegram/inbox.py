@@ -7,6 +7,11 @@ batch in one transaction and only then asks for the next offset; the webhook rou
 200 only after the row is committed. `update_id` is unique, so a re-delivered update is
 ignored. A row is marked done in the same transaction as its effect (see `Dispatcher`), and
 rows still pending at start are replayed.
+
+Several worker processes (PostgreSQL) share the inbox: `lock_chat` takes a per-chat advisory
+lock for the rest of the transaction, and whoever holds it applies that chat's
+`next_pending` row, so one chat's updates are applied one at a time, in update_id order,
+whichever worker stored them (see `Dispatcher`, shared mode).
 """
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ from datetime import timedelta
 import peewee
 
 from ..session import utcnow
-from ..storage import BaseModel, write_tx
+from ..storage import BaseModel, db, is_postgres, write_tx
 
-__all__ = ["InboxItem", "store", "pending", "mark_done", "prune", "chat_of", "PENDING", "DONE"]
+__all__ = ["InboxItem", "store", "pending", "mark_done", "mark_failed", "prune", "chat_of",
+           "lock_chat", "next_pending", "stale_chats", "PENDING", "DONE", "FAILED"]
 
-PENDING, DONE = "pending", "done"
+PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 
 
 class InboxItem(BaseModel):
@@ -87,9 +93,39 @@ def mark_done(update_id: int) -> bool:
                 .execute())
 
 
+def mark_failed(update_id: int) -> None:
+    """Give a row up (it failed to apply several times): it no longer holds its chat back."""
+    with write_tx():
+        (InboxItem.update(status=FAILED, done_at=utcnow())
+         .where((InboxItem.update_id == update_id) & (InboxItem.status == PENDING)).execute())
+
+
+def lock_chat(chat_id: int) -> None:
+    """Hold the chat's lock until the current transaction ends (PostgreSQL; a no-op elsewhere:
+    one process, whose dispatcher already runs one task per chat). The single-bigint key
+    space of advisory locks is used for chats only (other locks use the two-int4 space,
+    which PostgreSQL keeps apart)."""
+    if is_postgres():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (chat_id,))
+
+
+def next_pending(chat_id: int) -> InboxItem | None:
+    """The chat's oldest row not yet applied (call under `lock_chat`)."""
+    return (InboxItem.select().where((InboxItem.chat_id == chat_id) & (InboxItem.status == PENDING))
+            .order_by(InboxItem.update_id).first())
+
+
+def stale_chats(older_than: timedelta, limit: int = 1000) -> list[int]:
+    """Chats with a row pending for longer than `older_than` (its worker died, say)."""
+    rows = (InboxItem.select(InboxItem.chat_id).distinct()
+            .where((InboxItem.status == PENDING) & (InboxItem.received_at < utcnow() - older_than))
+            .limit(limit))
+    return [r.chat_id for r in rows]
+
+
 def prune(older_than: timedelta = timedelta(days=2)) -> int:
     """Delete applied rows older than `older_than` (Telegram never re-sends a day-old update)."""
     with write_tx():
         return (InboxItem.delete()
-                .where((InboxItem.status == DONE) & (InboxItem.received_at < utcnow() - older_than))
+                .where(InboxItem.status.in_([DONE, FAILED]) & (InboxItem.received_at < utcnow() - older_than))
                 .execute())

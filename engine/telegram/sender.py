@@ -16,11 +16,20 @@ in any 60 s, interactive or not, since Telegram refuses more.
 Every message is an `engine.notify.Outgoing` row: the dispatcher enqueues replies in the
 update's transaction and hands them here; `drain_forever` sends whatever else is due
 (notifications, retries, replies left by a crash) and marks rows sent or failed.
+
+Leases (several workers on one database): a claimed row is `sending` until its lease runs
+out; then any worker may claim it again (that is how a killed worker's rows get sent). So a
+row must not outlive its lease waiting here: a row claimed by `drain_once` is remembered
+with its lease (the `next_at` the claim wrote); before it is sent, if half the lease is
+gone, the lease is renewed only if the row still carries that same `next_at` (nobody else
+claimed it meanwhile), else the row is left to whoever took it. A 429 longer than half the
+lease gives the row back to the queue instead of waiting here.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import time
 import warnings
@@ -33,6 +42,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from .. import notify
 from ..events import Reply
+from ..session import utcnow
 from ..storage import write_tx
 from .adapter import send_reply
 
@@ -56,6 +66,7 @@ class Outcome:
     message_id: int | None = None
     error: str | None = None
     retry_in: float | None = None         # None with an error: give up (dead row)
+    lost: bool = False                    # the lease passed to another sender: record nothing
 
     @property
     def ok(self) -> bool:
@@ -80,13 +91,17 @@ class Sender:
         provider_token: payment provider token for invoices.
         on_error: called with (what, exception) when a message is given up for a reason that
             is a bug (bad request, a reply that cannot be sent); not for a user blocking us.
+        lease_seconds: how long a claimed row stays ours (see the module docstring).
     """
 
     def __init__(self, bot: Bot, *, limits: Limits = Limits(), provider_token: str = "",
                  on_error: Callable[[str, BaseException], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, lease_seconds: float = 60):
+        if limits.max_retry_after > lease_seconds / 2:
+            limits = dataclasses.replace(limits, max_retry_after=lease_seconds / 2)
         self.bot, self.limits, self.provider_token = bot, limits, provider_token
-        self.on_error, self.clock = on_error, clock
+        self.on_error, self.clock, self.lease_seconds = on_error, clock, lease_seconds
+        self._leases: dict[int, tuple[object, float]] = {}   # row id -> (next_at, claimed at)
         self._lanes: dict[int, _Lane] = {}
         self._overall: collections.deque = collections.deque()
         self._inflight: set[int] = set()
@@ -141,6 +156,8 @@ class Sender:
         failures = 0
         while True:
             await self._wait_turn(lane, reply.chat_id, bulk)
+            if not await self._still_ours(row_id):
+                return Outcome(row_id, lost=True)
             try:
                 message_id = await send_reply(self.bot, reply, provider_token=self.provider_token)
             except RetryAfter as e:
@@ -178,6 +195,21 @@ class Sender:
             self.on_error(where, e)
         return Outcome(row_id, error=f"{type(e).__name__}: {e}",
                        retry_in=None if isinstance(e, (BadRequest, ValueError, KeyError, TypeError)) else 60)
+
+    async def _still_ours(self, row_id: int | None) -> bool:
+        """Renew a claimed row's lease when half of it is gone; False when another sender
+        claimed it meanwhile (it sends it, not us)."""
+        lease = self._leases.get(row_id) if row_id is not None else None
+        if lease is None or self.clock() - lease[1] < self.lease_seconds / 2:
+            return True
+        renewed = await asyncio.to_thread(_renew, row_id, lease[0], self.lease_seconds)
+        if renewed is None:
+            log.info("outgoing row %s: lease lost while waiting; another sender has it", row_id)
+            self._leases.pop(row_id, None)
+            self.stats["lease_lost"] += 1
+            return False
+        self._leases[row_id] = (renewed, self.clock())
+        return True
 
     # -- pacing --------------------------------------------------------------------------
     def _lane(self, chat_id: int) -> _Lane:
@@ -235,7 +267,12 @@ class Sender:
 
     async def drain_once(self) -> int:
         """Claim due rows and start sending them (one task per chat); how many started."""
-        rows = [r for r in await asyncio.to_thread(notify.claim, 200) if r.id not in self._inflight]
+        claimed, until = await asyncio.to_thread(_claim, 200, self.lease_seconds)
+        now = self.clock()
+        for row in claimed:
+            self._leases[row.id] = (until, now)      # also renews rows already waiting here
+        rows = [r for r in claimed if r.id not in self._inflight]
+        self._inflight.update(r.id for r in rows)
         by_chat: dict[int, list] = collections.defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append((row.id, notify.to_reply(row), row.priority > 0))
@@ -244,8 +281,12 @@ class Sender:
         return len(rows)
 
     async def _send_chat(self, rows: list) -> None:
-        for row_id, reply, bulk in rows:
-            await self.send_rows([(row_id, reply)], bulk=bulk)
+        try:
+            for row_id, reply, bulk in rows:
+                await self.send_rows([(row_id, reply)], bulk=bulk)
+                self._leases.pop(row_id, None)
+        finally:
+            self._inflight.difference_update(r for r, _, _ in rows)
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -280,9 +321,30 @@ def _seconds(e: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def _claim(limit: int, lease_seconds: float) -> tuple[list, object]:
+    """Claim due rows and read back the lease the claim wrote (the same `next_at` for all;
+    nobody else can claim them before it runs out)."""
+    rows = notify.claim(limit, lease_seconds=lease_seconds)
+    if not rows:
+        return [], None
+    O = notify.Outgoing
+    return rows, O.select(O.next_at).where(O.id == rows[0].id).scalar()
+
+
+def _renew(row_id: int, until, lease_seconds: float):
+    """Extend a lease that still carries `until`; the new `next_at`, or None when lost."""
+    O = notify.Outgoing
+    new = utcnow() + timedelta(seconds=lease_seconds)
+    with write_tx():
+        changed = (O.update(next_at=new)
+                   .where((O.id == row_id) & (O.status == notify.SENDING) & (O.next_at == until))
+                   .execute())
+    return new if changed else None
+
+
 def _record(outcomes: list[Outcome]) -> None:
     """Mark rows sent or failed, all in one transaction."""
-    rows = [o for o in outcomes if o.row_id is not None]
+    rows = [o for o in outcomes if o.row_id is not None and not o.lost]
     if not rows:
         return
     with write_tx():

@@ -1,23 +1,32 @@
 """The webhook endpoint: store the update, then answer 200.
 
 PTB's own webhook server answers 200 before the update is handled, so a crash there loses it.
-This small tornado route (tornado is what PTB's `webhooks` extra installs; it runs on the same
-asyncio loop, so no new dependency and no second server stack) checks Telegram's
-`X-Telegram-Bot-Api-Secret-Token` header with `hmac.compare_digest` on every request (403
-otherwise), commits the update to the inbox, and only then answers 200. If the database is
-down it answers 500 and Telegram delivers the update again later.
+This route checks Telegram's `X-Telegram-Bot-Api-Secret-Token` header with
+`hmac.compare_digest` on every request (403 otherwise), commits the update to the inbox, and
+only then answers 200. If the database is down it answers 500 and Telegram delivers the
+update again later.
+
+It is a Starlette route served by uvicorn on the bot's own event loop (both come with
+FastAPI, which the REST API uses), so another ASGI application (the REST API) can share the
+port: requests to `path` go to the route, everything else to that application.
+
+Several worker processes can listen on one port (`reuse_port`: SO_REUSEPORT, the kernel
+spreads connections over them); that is how `run.py bot --workers N` shares one address.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import socket
 
-import tornado.httpserver
-import tornado.netutil
-import tornado.web
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
 
 from . import inbox
 from .dispatcher import Dispatcher
@@ -26,30 +35,6 @@ __all__ = ["WebhookServer", "SECRET_HEADER"]
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-class _UpdateHandler(tornado.web.RequestHandler):
-    def initialize(self, server: "WebhookServer") -> None:
-        self.server = server
-
-    async def post(self) -> None:
-        if not self.server.authorized(self.request.headers.get(SECRET_HEADER, "")):
-            log.warning("webhook: request from %s without the right secret token", self.request.remote_ip)
-            return self._answer(403, "Forbidden")
-        update = _parse(self.request.body)
-        if update is None:
-            return self._answer(400, "Bad Request: an update object is expected")
-        try:
-            fresh = await asyncio.to_thread(inbox.store, [update])
-        except Exception:  # noqa: BLE001 - not stored: Telegram must send it again
-            log.exception("webhook: update %s not stored", update.get("update_id"))
-            return self._answer(500, "Internal Server Error")
-        self._answer(200, "")
-        self.server.dispatcher.submit(fresh)
-
-    def _answer(self, status: int, text: str) -> None:
-        self.set_status(status)
-        self.finish(text)
 
 
 def _parse(body: bytes) -> dict | None:
@@ -62,33 +47,89 @@ def _parse(body: bytes) -> dict | None:
     return update
 
 
+class _Server(uvicorn.Server):
+    """uvicorn on a loop it does not own: the bot handles SIGINT/SIGTERM itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
 class WebhookServer:
-    """An HTTP server on `listen:port` whose `path` accepts Telegram's webhook posts."""
+    """An HTTP server on `listen:port` whose `path` accepts Telegram's webhook posts.
+
+    Args:
+        dispatcher: gets every newly stored update.
+        secret_token: Telegram's secret header value (required).
+        listen, port, path: where to serve (port 0: any free port).
+        extra_app: an ASGI application served on the same port for every other path.
+        reuse_port: SO_REUSEPORT, so several processes can serve one port.
+    """
 
     def __init__(self, dispatcher: Dispatcher, *, secret_token: str, listen: str = "127.0.0.1",
-                 port: int = 8443, path: str = "/telegram"):
+                 port: int = 8443, path: str = "/telegram", extra_app=None, reuse_port: bool = False):
         if not secret_token:
             raise ValueError("webhook mode needs a secret token (settings bot.webhook.secret_token): "
                              "Telegram sends it with every update so strangers cannot post fake ones")
         self.dispatcher, self.listen, self.port, self.path = dispatcher, listen, port, path
+        self.extra_app, self.reuse_port = extra_app, reuse_port
         self._secret = secret_token.encode()
-        self._server: tornado.httpserver.HTTPServer | None = None
+        self._server: _Server | None = None
+        self._task: asyncio.Task | None = None
 
     def authorized(self, given: str) -> bool:
         return hmac.compare_digest(given.encode(), self._secret)
 
-    def start(self) -> int:
-        """Bind and serve (on the running loop); the bound port."""
-        app = tornado.web.Application([(self.path, _UpdateHandler, {"server": self})])
-        sockets = tornado.netutil.bind_sockets(self.port, self.listen, family=socket.AF_INET)
-        self._server = tornado.httpserver.HTTPServer(app, xheaders=True)
-        self._server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        log.info("webhook server on http://%s:%s%s", self.listen, self.port, self.path)
+    async def receive(self, request: Request) -> Response:
+        if not self.authorized(request.headers.get(SECRET_HEADER, "")):
+            log.warning("webhook: request from %s without the right secret token",
+                        request.client.host if request.client else "?")
+            return PlainTextResponse("Forbidden", 403)
+        update = _parse(await request.body())
+        if update is None:
+            return PlainTextResponse("Bad Request: an update object is expected", 400)
+        try:
+            fresh = await asyncio.to_thread(inbox.store, [update])
+        except Exception:  # noqa: BLE001 - not stored: Telegram must send it again
+            log.exception("webhook: update %s not stored", update.get("update_id"))
+            return PlainTextResponse("Internal Server Error", 500)
+        self.dispatcher.submit(fresh)          # the row is committed: 200 may go out now
+        return Response(status_code=200)
+
+    def app(self) -> Starlette:
+        routes = [Route(self.path, self.receive, methods=["POST"])]
+        if self.extra_app is not None:
+            routes.append(Mount("/", app=self.extra_app))
+        return Starlette(routes=routes)
+
+    def _socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self.listen, self.port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        return sock
+
+    async def start(self) -> int:
+        """Bind and serve on the running loop; the bound port."""
+        sock = self._socket()
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app(), log_config=None, access_log=False, lifespan="off",
+                                server_header=False, timeout_graceful_shutdown=10)
+        self._server = _Server(config)
+        self._task = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():             # failed to start: raise its error
+                await self._task
+            await asyncio.sleep(0.01)
+        log.info("webhook server on http://%s:%s%s%s", self.listen, self.port, self.path,
+                 " (and the REST API)" if self.extra_app is not None else "")
         return self.port
 
     async def stop(self) -> None:
         if self._server:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
+            self._server.should_exit = True
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._server = self._task = None
