@@ -87,7 +87,8 @@ def save_session(s: Session) -> None:
         s.row_id = Conversation.insert(chat_id=s.chat_id, user_id=s.user_id,
                                        **dict(zip(_COLUMNS + ("updated_at",), values))).execute()
     else:
-        Conversation._meta.database.execute_sql(_update_sql(), values + (s.row_id,))
+        database = Conversation._meta.database
+        database.execute_sql(_update_sql(database.param), values + (s.row_id,))
 
 
 # Hand-written SQL for the two statements every event runs: building them with peewee's
@@ -100,8 +101,8 @@ def _select_sql(locking: bool, p: str) -> str:
     return sql + (" FOR UPDATE" if locking else "")
 
 
-def _update_sql() -> str:
-    p = Conversation._meta.database.param
+@lru_cache(maxsize=8)
+def _update_sql(p: str) -> str:
     return (f"UPDATE conversation SET {', '.join(f'{c} = {p}' for c in _COLUMNS)}, "
             f"updated_at = {p} WHERE id = {p}")
 
