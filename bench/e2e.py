@@ -1,6 +1,7 @@
 """End-to-end benchmark of the Telegram transport against the fake Bot API on loopback.
 
     .venv/bin/python bench/e2e.py [--users 200] [--db URL]
+    .venv/bin/python bench/e2e.py --db postgresql://... --workers 1,2,4 [--users 200]
 
 N simulated users each walk the shipped menu -> sample dialog (6 updates: /start, a button,
 a name, a shared contact, two buttons) against `python run.py bot` (a subprocess, SQLite in a
@@ -12,11 +13,23 @@ first bot message answering it), the echo bots' figures, ratio = ours / default 
 bot's event-loop lag while it ran (a blocking call on the loop would show up there).
 
 The fake server and the simulated users share this process; each bot runs in its own.
+
+`--workers 1,2,4` (PostgreSQL): for each count, `python run.py bot --workers N` in webhook
+mode on one port (SO_REUSEPORT), and this process plays Telegram's side of the webhook: the
+users' updates are posted over 32 parallel keep-alive connections (Telegram's default
+max_connections is 40), the secret header set. No echo bot then; the JSON has per worker
+count: updates/s at saturation, p50/p99 of paced users, the CPU seconds of the workers, of
+PostgreSQL's processes and of this process (fake server + users + relay), and how busy the
+machine's CPUs were. Each count gets its own range of user ids in the one database.
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import heapq
+import itertools
+import queue
+import threading
 import json
 import os
 import random
@@ -139,15 +152,55 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(api, users: int, walk, first_id: int, bot_pid: int | None = None,
-            think: float = 0.0) -> dict:
+def _cpu(pids) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:            # gone
+            pass
+    return total
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process (backends come and go: a worker thread
+    connects on first use, so they are listed at both ends of a run)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/comm") as f:
+                    if f.read().strip() in ("postgres", "postmaster"):
+                        out[int(name)] = cpu_seconds(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs so far (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def measure(api, users: int, walk, first_id: int, bot_pid=None, think: float = 0.0,
+            postgres: bool = False) -> dict:
     people = [api.user(first_id + i, "Иван") for i in range(users)]
     walker = Walker(api, people, walk, think)
-    cpu0, bot0 = time.process_time(), cpu_seconds(bot_pid) if bot_pid else 0.0
+    pids = [bot_pid] if isinstance(bot_pid, int) else list(bot_pid or [])
+    cpu0, bot0, m0 = time.process_time(), _cpu(pids), machine_busy()
+    db0 = postgres_cpu() if postgres else {}
     seconds = walker.run()
     cpu = {"fake_and_users_cpu_s": round(time.process_time() - cpu0, 2)}
-    if bot_pid:
-        cpu["bot_cpu_s"] = round(cpu_seconds(bot_pid) - bot0, 2)
+    if pids:
+        cpu["bot_cpu_s"] = round(_cpu(pids) - bot0, 2)
+    if postgres:
+        db1 = postgres_cpu()
+        cpu["postgres_cpu_s"] = round(sum(t - db0.get(pid, 0.0) for pid, t in db1.items()), 2)
+        m1 = machine_busy()
+        cpu["machine_cpu_busy_pct"] = round(100 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]), 1)
     stuck = walker.stuck()
     updates = sum(len(s) for s in walker.steps.values()) - sum(
         len(walker.steps[c]) - p for c, p in stuck.items())
@@ -230,17 +283,138 @@ def echo_bot(url: str, token: str, concurrent: bool) -> None:
     app.run_polling(poll_interval=0, timeout=1, stop_signals=(signal.SIGTERM, signal.SIGINT))
 
 
+# -- several webhook workers ----------------------------------------------------------------
+SECRET = "bench-secret"
+
+
+class Relay:
+    """Telegram's side of a webhook: every update a simulated user makes is posted to the
+    workers' port over `connections` parallel keep-alive connections (so the kernel spreads
+    them over the workers), 200 awaited, retried on a broken connection."""
+
+    def __init__(self, api, port: int, connections: int = 32):
+        self.port, self._queue = port, queue.Queue()
+        self._ids = itertools.count(time.time_ns() // 1000)   # new ids on every run: the inbox keeps old ones
+        api.push_update = self.push            # the fake's users now deliver through us
+        self._threads = [threading.Thread(target=self._post_forever, daemon=True)
+                         for _ in range(connections)]
+        for t in self._threads:
+            t.start()
+
+    def push(self, update: dict) -> int:
+        update = dict(update, update_id=next(self._ids))
+        self._queue.put(update)
+        return update["update_id"]
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _post_forever(self) -> None:
+        conn = None
+        while (update := self._queue.get()) is not None:
+            body = json.dumps(update, ensure_ascii=False).encode()
+            for _ in range(50):
+                try:
+                    conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                    conn.request("POST", "/tg", body, {"Content-Type": "application/json",
+                                                       "X-Telegram-Bot-Api-Secret-Token": SECRET})
+                    response = conn.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        break
+                except (OSError, http.client.HTTPException):
+                    conn = None
+                time.sleep(0.1)
+
+
+def wait_port(port: int, proc, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bot exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("POST", "/tg", b"{}", {"X-Telegram-Bot-Api-Secret-Token": "x"})
+            if conn.getresponse().status == 403:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the webhook did not come up")
+
+
+def worker_pids(proc, workers: int, tmp: str) -> list[int]:
+    if workers == 1:
+        return [proc.pid]
+    with open(os.path.join(tmp, "supervisor.out"), encoding="utf-8") as f:
+        line = next(x for x in f if "pids" in x)
+    return [int(p) for p in re.findall(r"\d+", line.split("pids")[1])]
+
+
+def run_workers(users: int, db: str, workers: int, think: float, first_id: int) -> dict:
+    from tests.telegram_harness import free_port
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as api:
+        env = {**os.environ, "BOT_TOKEN": api.token, "BOT_API_URL": api.url, "DATABASE_URL": db,
+               "LOGGING__FILE": os.path.join(tmp, "bot.log"), "NOTIFY__BUG__USE": "false",
+               "BOT__MODE": "webhook", "BOT__WEBHOOK__URL": f"http://127.0.0.1:{port}/tg",
+               "BOT__WEBHOOK__PORT": str(port), "BOT__WEBHOOK__PATH": "/tg",
+               "BOT__WEBHOOK__SECRET_TOKEN": SECRET, "ENGINE__WATCH_SECONDS": "0"}
+        with open(os.path.join(tmp, "supervisor.out"), "wb") as out:
+            proc = subprocess.Popen([sys.executable, "run.py", "bot", "--workers", str(workers)],
+                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        relay = None
+        try:
+            wait_port(port, proc)
+            relay = Relay(api, port)
+            pids = worker_pids(proc, workers, tmp)
+            measure(api, 5, sample_walk, first_id)                                  # warm-up
+            saturated = measure(api, users, sample_walk, first_id + 1000, pids, postgres=True)
+            paced = measure(api, users, sample_walk, first_id + 2000 + users, pids, think=think,
+                            postgres=True)
+        finally:
+            if relay:
+                relay.stop()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+    return {"updates_per_s": saturated["updates_per_s"], "p50_ms": paced["p50_ms"],
+            "p99_ms": paced["p99_ms"], "saturated_p50_ms": saturated["p50_ms"],
+            "saturated_p99_ms": saturated["p99_ms"],
+            "users_left_without_reply": saturated["users_left_without_reply"]
+            + paced["users_left_without_reply"], "saturated": saturated, "paced": paced}
+
+
+def main_workers(args) -> None:
+    if not (args.db or "").startswith("postgres"):
+        sys.exit("--workers needs --db postgresql://... (several processes share one database)")
+    counts = [int(n) for n in args.workers.split(",")]
+    results = {str(n): run_workers(args.users, args.db, n, args.think, 30_000_000 * (k + 1))
+               for k, n in enumerate(counts)}
+    base = results[str(counts[0])]["updates_per_s"]
+    print(json.dumps({
+        "users": args.users, "db": args.db.split("@")[-1], "cpus": os.cpu_count(),
+        "updates_per_s": {n: r["updates_per_s"] for n, r in results.items()},
+        "speedup": {n: round(r["updates_per_s"] / base, 2) for n, r in results.items()},
+        "p50_ms": {n: r["p50_ms"] for n, r in results.items()},
+        "p99_ms": {n: r["p99_ms"] for n, r in results.items()},
+        "workers": results}, indent=2))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=200)
     p.add_argument("--db", help="database URL for our bot (default: SQLite in a temp folder)")
     p.add_argument("--think", type=float, default=2.0,
                    help="seconds a paced user pauses between steps (latency run)")
+    p.add_argument("--workers", help="comma-separated worker counts, e.g. 1,2,4 (webhook, PostgreSQL)")
     p.add_argument("--echo-bot", nargs=2, metavar=("API_URL", "TOKEN"), help=argparse.SUPPRESS)
     p.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.echo_bot:
         return echo_bot(*args.echo_bot, args.concurrent)
+    if args.workers:
+        return main_workers(args)
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_ours(args.users, args.db, tmp, args.think)
     echo = run_echo(args.users, False, args.think)
