@@ -62,7 +62,7 @@ class _InTx:
         self.shared = shared
         self.own: list[tuple[int, Reply]] = []
         self.others = 0
-        self.earlier = False        # replies to this chat's previous update are still being sent
+        self.earlier: list[int] = []   # rows of this chat's earlier replies still being sent
 
     def __call__(self, replies: list[Reply]) -> None:
         if not inbox.mark_done(self.update_id):
@@ -78,26 +78,33 @@ class _InTx:
         if self.own:                          # ours to send now; the queue leaves them alone
             (notify.Outgoing.update(status=notify.SENDING, next_at=utcnow() + self.lease)
              .where(notify.Outgoing.id.in_([r for r, _ in self.own])).execute())
-            self.earlier = self.shared and _unsent_before(self.event.chat_id, self.own[0][0])
+            self.earlier = _unsent_before(self.event.chat_id, self.own[0][0]) if self.shared else []
 
 
-def _unsent_before(chat_id: int, row_id: int) -> bool:
-    """Are replies to an earlier update of this chat still being sent (by another worker)?"""
+def _unsent_before(chat_id: int, row_id: int) -> list[int]:
+    """Rows of replies to an earlier update of this chat that are still being sent."""
     O = notify.Outgoing
-    return (O.select(O.id).where((O.chat_id == chat_id) & (O.status == notify.SENDING)
-                                 & (O.priority == 0) & (O.id < row_id)).exists())
+    return [r for (r,) in O.select(O.id).where(
+        (O.chat_id == chat_id) & (O.status == notify.SENDING) & (O.priority == 0)
+        & (O.id < row_id)).limit(20).tuples()]
 
 
-async def _earlier_sent(chat_id: int, row_id: int, patience: float = EARLIER_PATIENCE) -> None:
-    """Wait (a bounded time) until the replies to this chat's earlier update are out, so a
-    user whose two quick messages reached two workers sees the answers in order."""
+async def _earlier_sent(sender: Sender, chat_id: int, row_id: int, earlier: list[int],
+                        patience: float = EARLIER_PATIENCE) -> bool:
+    """Wait (a bounded time) until another worker's replies to this chat's earlier update
+    are out, so a user whose two quick messages reached two workers sees the answers in
+    order. Rows this process sent (or is sending: its chat lane keeps them in order) do not
+    count. False when there was nothing to wait for."""
+    if not sender.foreign(earlier):
+        return False
     deadline = asyncio.get_running_loop().time() + patience
     while asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
-        if not await asyncio.to_thread(_unsent_before, chat_id, row_id):
-            return
+        if not sender.foreign(await asyncio.to_thread(_unsent_before, chat_id, row_id)):
+            return True
     log.info("chat %s: earlier replies still unsent after %.0f s; sending the next anyway",
              chat_id, patience)
+    return True
 
 
 def _answered(event: Event, replies: list[Reply]) -> bool:
@@ -206,9 +213,9 @@ class Dispatcher:
     async def _deliver(self, event: Event, hook: _InTx, replies: list[Reply]) -> None:
         """After the commit: send the replies to the update's own chat, answer the button."""
         self.stats["applied"] += 1
-        if hook.earlier:
+        if hook.earlier and await _earlier_sent(self.sender, event.chat_id, hook.own[0][0],
+                                                hook.earlier):
             self.stats["waited_for_earlier"] += 1
-            await _earlier_sent(event.chat_id, hook.own[0][0])
         sending = self.sender.send_rows(hook.own)
         if event.callback_id:        # the spinner's answer needs no order: send both at once
             answer = next((r.callback_answer for r in replies if r.callback_answer), None)

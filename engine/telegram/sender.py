@@ -108,6 +108,7 @@ class Sender:
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._unrecorded: list[Outcome] = []
+        self._recording: set[int] = set()     # rows sent here whose outcome is being written
         self._flushing = False
         self.stats = collections.Counter()
 
@@ -134,9 +135,19 @@ class Sender:
         try:
             while self._unrecorded:
                 batch, self._unrecorded = self._unrecorded, []
-                await asyncio.to_thread(_record, batch)
+                ids = {o.row_id for o in batch}
+                self._recording |= ids
+                try:
+                    await asyncio.to_thread(_record, batch)
+                finally:
+                    self._recording -= ids
         finally:
             self._flushing = False
+
+    def foreign(self, row_ids: list[int]) -> list[int]:
+        """The rows of `row_ids` this sender is not sending and has not just sent."""
+        mine = self._inflight | self._recording | {o.row_id for o in self._unrecorded}
+        return [r for r in row_ids if r not in mine]
 
     async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
         """Stop the button's spinner; a stale query (after a restart) is not an error."""
