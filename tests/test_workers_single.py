@@ -171,3 +171,21 @@ def test_reload_is_not_published_in_the_commands_menu(settings):
     for lang, commands in published.items():
         names = [name for name, _ in commands]
         assert "reload" not in names and "start" in names, (lang, names)
+
+
+def test_an_update_that_cannot_be_parsed_does_not_hold_its_chat_back(engine):
+    """On PostgreSQL (shared mode) the chat drains its oldest pending row first: one that
+    keeps failing would block the chat forever, so after three tries it is marked failed;
+    the user gets an apology and the next update is applied. (One process on SQLite leaves
+    it pending for the replay at the next start.)"""
+    from engine import storage
+    from engine.telegram.inbox import InboxItem
+    with FakeTelegramAPI() as api, running_bot(engine, api):
+        user = api.user(7201)
+        api.push_update({"message": {"chat": user.chat, "from": user.user, "date": 0}})  # no message_id
+        user.send("/start")
+        user.wait_for(contains="Главное меню", timeout=10)
+    apology = engine.flowset.templates.render("common/error", "ru", {})
+    assert apology.split("<")[0][:20] in api.messages(7201)[0].plain_text
+    statuses = [r.status for r in InboxItem.select().order_by(InboxItem.update_id)]
+    assert statuses == ["failed" if storage.is_postgres() else "pending", "done"]
