@@ -9,7 +9,10 @@ Guarantees (docs/telegram.md):
   transaction, and update_id is unique;
 * order: chats run concurrently, one chat's updates strictly in update_id order;
 * rate limits: one sender paces bulk messages, waits out a 429 for that chat only, drops
-  nothing.
+  nothing;
+* several workers (PostgreSQL, webhook): the same promises across processes: a chat's rows
+  are applied under its advisory lock, outgoing rows are claimed with leases, a dead
+  worker's rows are taken over (docs/deploy.md).
 """
 from .adapter import send_reply, split_text, to_event
 from .bot import BotConfig, TelegramBot, make_bot
