@@ -189,3 +189,32 @@ def test_an_update_that_cannot_be_parsed_does_not_hold_its_chat_back(engine):
     assert apology.split("<")[0][:20] in api.messages(7201)[0].plain_text
     statuses = [r.status for r in InboxItem.select().order_by(InboxItem.update_id)]
     assert statuses == ["failed" if storage.is_postgres() else "pending", "done"]
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
+                    reason="the per-job lock is PostgreSQL's (pg_try_advisory_lock); set TEST_DATABASE_URL")
+def test_a_job_runs_in_one_worker_at_a_time_and_everywhere_jobs_in_all(database, settings):
+    """Two schedulers (two workers) fire the same job at once: one run, one skipped; the
+    next firing runs again (the lock went with the run's connection)."""
+    import threading
+    import time as _time
+    from helpdesk import jobs
+    runs: list[str] = []
+
+    def slow(app):
+        runs.append(threading.current_thread().name)
+        _time.sleep(0.5)
+    jobs.JOBS["test_exclusive"] = jobs.Job("test_exclusive", slow, 60)
+    jobs.JOBS["test_everywhere"] = jobs.Job("test_everywhere", slow, 60, everywhere=True)
+    try:
+        for name, expected in (("test_exclusive", 1), ("test_everywhere", 2), ("test_exclusive", 1)):
+            runs.clear()
+            threads = [threading.Thread(target=jobs._safe, args=(None, name), name=f"w{i}")
+                       for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10)
+            assert len(runs) == expected, (name, runs)
+    finally:
+        del jobs.JOBS["test_exclusive"], jobs.JOBS["test_everywhere"]
