@@ -18,7 +18,7 @@ import peewee
 
 from .events import Button, KeyButton, Reply
 from .session import utcnow
-from .storage import BaseModel, is_postgres, write_tx
+from .storage import BaseModel, lease_rows
 
 __all__ = ["Outgoing", "enqueue", "claim", "mark_sent", "mark_failed", "message_id_for",
            "to_reply", "pending_count"]
@@ -57,17 +57,10 @@ def claim(limit: int = 50, *, lease_seconds: int = 60) -> list[Outgoing]:
     """Take up to `limit` due rows for sending; a row not confirmed within the lease is due
     again (its sender died)."""
     now = utcnow()
-    with write_tx():
-        query = (Outgoing.select()
-                 .where((Outgoing.status.in_([PENDING, SENDING])) & (Outgoing.next_at <= now))
-                 .order_by(Outgoing.priority, Outgoing.id).limit(limit))
-        if is_postgres():
-            query = query.for_update(skip_locked=True)
-        rows = list(query)
-        if rows:
-            (Outgoing.update(status=SENDING, next_at=now + timedelta(seconds=lease_seconds))
-             .where(Outgoing.id.in_([r.id for r in rows])).execute())
-    return rows
+    query = (Outgoing.select()
+             .where((Outgoing.status.in_([PENDING, SENDING])) & (Outgoing.next_at <= now))
+             .order_by(Outgoing.priority, Outgoing.id).limit(limit))
+    return lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds))
 
 
 def mark_sent(row_id: int, message_id: int | None) -> None:

@@ -19,7 +19,7 @@ import peewee
 from playhouse.db_url import connect as _connect_url
 
 __all__ = ["db", "BaseModel", "ALL_MODELS", "connect", "write_tx", "is_sqlite",
-           "is_postgres", "create_schema", "close"]
+           "is_postgres", "create_schema", "close", "lease_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,20 @@ def write_tx():
     else:
         with db.atomic() as tx:
             yield tx
+
+
+def lease_rows(query: peewee.ModelSelect, *, status: str, until) -> list:
+    """Claim the rows `query` selects for one worker: lock them (SKIP LOCKED on PostgreSQL,
+    so concurrent workers never take the same row), set `status` and `next_at=until` (the
+    lease: a row not finished by then is due again). The model needs both fields."""
+    model = query.model
+    with write_tx():
+        if is_postgres():
+            query = query.for_update(skip_locked=True)
+        rows = list(query)
+        if rows:
+            model.update(status=status, next_at=until).where(model.id.in_([r.id for r in rows])).execute()
+    return rows
 
 
 def create_schema() -> None:

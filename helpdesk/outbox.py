@@ -24,7 +24,7 @@ from datetime import timedelta
 import peewee
 
 from engine.session import utcnow
-from engine.storage import BaseModel, db, is_postgres, write_tx
+from engine.storage import BaseModel, db, lease_rows, write_tx
 
 __all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done",
            "mark_failed", "payload_of", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
@@ -87,18 +87,11 @@ def claim(limit: int = 100, *, lease_seconds: float = 300) -> list[OutboxItem]:
     On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent drainers in
     several processes never take the same item."""
     now = utcnow()
-    with write_tx():
-        query = (OutboxItem.select()
-                 .where((OutboxItem.status == PENDING) & (OutboxItem.next_at <= now)
-                        & ~_older_waiting())
-                 .order_by(OutboxItem.id).limit(limit))
-        if is_postgres():
-            query = query.for_update(skip_locked=True)
-        items = list(query)
-        if items:
-            (OutboxItem.update(status=SENDING, next_at=now + timedelta(seconds=lease_seconds))
-             .where(OutboxItem.id.in_([i.id for i in items])).execute())
-    return items
+    query = (OutboxItem.select()
+             .where((OutboxItem.status == PENDING) & (OutboxItem.next_at <= now)
+                    & ~_older_waiting())
+             .order_by(OutboxItem.id).limit(limit))
+    return lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds))
 
 
 def release_expired() -> int:

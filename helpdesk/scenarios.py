@@ -36,6 +36,7 @@ from engine import storage
 from engine.flows import parse_duration
 from engine.session import load_session, utcnow
 from engine.testing import Chat
+from engine.yamlutil import plain as _plain
 
 from .app import build_app, project_path
 
@@ -372,14 +373,6 @@ def _quote(text: str, limit: int = 300) -> str:
 
 def _short(value: Any) -> str:
     return repr(value) if not isinstance(value, str) else f'"{value}"'
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 def _hint(name: str, options) -> str:
