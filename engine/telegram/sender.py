@@ -103,7 +103,10 @@ class Sender:
         self.on_error, self.clock, self.lease_seconds = on_error, clock, lease_seconds
         self._leases: dict[int, tuple[object, float]] = {}   # row id -> (next_at, claimed at)
         self._lanes: dict[int, _Lane] = {}
-        self._overall: collections.deque = collections.deque()
+        self._overall: collections.deque = collections.deque()   # when recent sends were answered
+        self._in_flight = 0                   # requests sent, not yet answered (count as now)
+        self._gate = asyncio.Lock()           # bulk sends queue here (FIFO) for the overall window
+        self._answered = asyncio.Event()      # set whenever a request is answered
         self._inflight: set[int] = set()
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
@@ -167,11 +170,14 @@ class Sender:
         failures = 0
         while True:
             await self._wait_turn(lane, reply.chat_id, bulk)
-            if not await self._still_ours(row_id):
-                return Outcome(row_id, lost=True)
+            counted = True                    # does the server count this request?
             try:
+                if not await self._still_ours(row_id):
+                    counted = False
+                    return Outcome(row_id, lost=True)
                 message_id = await send_reply(self.bot, reply, provider_token=self.provider_token)
             except RetryAfter as e:
+                counted = False               # refused: not in Telegram's window
                 wait = _seconds(e)
                 lane.blocked_until = self.clock() + wait
                 self.stats["retry_after"] += 1
@@ -186,6 +192,8 @@ class Sender:
                     return outcome
                 await asyncio.sleep(min(0.2 * 2 ** failures, 5))
                 continue
+            finally:
+                self._end_turn(lane, reply.chat_id, counted)
             self.stats["sent"] += 1
             return Outcome(row_id, message_id)
 
@@ -231,28 +239,54 @@ class Sender:
         return lane
 
     async def _wait_turn(self, lane: _Lane, chat_id: int, bulk: bool) -> None:
-        while True:
-            wait = self._wait_for(lane, chat_id, bulk)
-            if wait <= 0:
-                break
+        """Wait for this chat's limits, then (bulk) for a place in the overall window, and
+        take it: the request counts as in flight until `_end_turn`."""
+        while (wait := self._lane_wait(lane, chat_id, bulk)) > 0:
             await asyncio.sleep(wait)
-        now = self.clock()
-        lane.last_sent = now
-        self._overall.append(now)
-        if chat_id < 0:
-            lane.recent.append(now)
+        if bulk:
+            async with self._gate:            # one waiter at a time, first come first served
+                await self._overall_room()
+                self._in_flight += 1
+        else:
+            self._in_flight += 1              # interactive: never waits, but counts
 
-    def _wait_for(self, lane: _Lane, chat_id: int, bulk: bool) -> float:
+    def _end_turn(self, lane: _Lane, chat_id: int, counted: bool) -> None:
+        """The request was answered. Times are taken now, not when it was sent: Telegram
+        stamped it somewhere in between, so a window counted from the answer can only be
+        later than Telegram's, never earlier (sending at the window's edge drew 429s)."""
+        self._in_flight -= 1
+        if counted:
+            now = self.clock()
+            lane.last_sent = now
+            _prune(self._overall, 1.0, now)
+            self._overall.append(now)
+            if chat_id < 0:
+                lane.recent.append(now)
+        self._answered.set()
+
+    async def _overall_room(self) -> None:
+        """Until one more request fits in `overall_per_second` per 1 s, counting the
+        requests in flight as sent just now."""
+        limit = max(1, int(self.limits.overall_per_second))
+        while True:
+            now = self.clock()
+            _prune(self._overall, 1.0, now)
+            excess = len(self._overall) + self._in_flight - limit + 1
+            if excess <= 0:
+                return
+            if excess <= len(self._overall):      # answered ones leave the window in time
+                await asyncio.sleep(self._overall[excess - 1] + 1.0 - now)
+            else:                                  # the in-flight ones must be answered first
+                self._answered.clear()
+                await self._answered.wait()
+
+    def _lane_wait(self, lane: _Lane, chat_id: int, bulk: bool) -> float:
         now = self.clock()
         wait = lane.blocked_until - now
         if chat_id < 0:
             wait = max(wait, _window_wait(lane.recent, self.limits.group_per_minute, 60.0, now))
         elif bulk:
             wait = max(wait, lane.last_sent + self.limits.private_interval - now)
-        if bulk:
-            wait = max(wait, _window_wait(self._overall, self.limits.overall_per_second, 1.0, now))
-        else:
-            _window_wait(self._overall, self.limits.overall_per_second, 1.0, now)   # prune only
         return wait
 
     # -- the queue -----------------------------------------------------------------------
@@ -316,10 +350,14 @@ class Sender:
                 del self._lanes[chat_id]
 
 
-def _window_wait(events: collections.deque, limit: float, seconds: float, now: float) -> float:
-    """Seconds until one more event fits in a sliding window of `limit` per `seconds`."""
+def _prune(events: collections.deque, seconds: float, now: float) -> None:
     while events and events[0] <= now - seconds:
         events.popleft()
+
+
+def _window_wait(events: collections.deque, limit: float, seconds: float, now: float) -> float:
+    """Seconds until one more event fits in a sliding window of `limit` per `seconds`."""
+    _prune(events, seconds, now)
     if len(events) < max(1, int(limit)):
         return 0.0
     return events[0] + seconds - now
