@@ -40,7 +40,7 @@ from .. import notify
 from ..events import Event, Reply
 from ..runtime import Engine
 from ..session import utcnow
-from ..storage import write_tx
+from ..storage import db, is_sqlite, write_tx
 from . import inbox
 from .adapter import to_event
 from .sender import Sender
@@ -49,6 +49,7 @@ __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)       # an interactive reply not confirmed by then is re-sent
+BATCH = 32                          # SQLite: steps of different chats committed together
 MAX_FAILURES = 3                    # shared mode: transport failures before a row is given up
 EARLIER_PATIENCE = 3.0              # shared: seconds to let another worker's earlier replies go first
 
@@ -135,6 +136,8 @@ class Dispatcher:
         self._dirty: set[int] = set()                 # shared: chats with news since last look
         self._failures: collections.Counter = collections.Counter()   # shared: update_id -> n
         self._slots = asyncio.Semaphore(concurrency)
+        self._batch: list[tuple[Event, _InTx, asyncio.Future]] = []   # local SQLite: steps to run
+        self._batching = False
         self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -200,9 +203,58 @@ class Dispatcher:
             await asyncio.to_thread(_done_without_effect, item.update_id)
             return
         hook = self._hook(item, event)
-        async with self._slots:
-            replies = await asyncio.to_thread(self.engine.handle, event, in_tx=hook)
+        if is_sqlite():
+            replies = await self._in_batch(event, hook)
+        else:
+            async with self._slots:
+                replies = await asyncio.to_thread(self.engine.handle, event, in_tx=hook)
         await self._deliver(event, hook, replies)
+
+    # -- group commit (local mode on SQLite) -----------------------------------------------
+    def _in_batch(self, event: Event, hook: _InTx) -> asyncio.Future:
+        """Run the step with whatever steps of other chats are waiting, in one thread hop and
+        one transaction (each step in its own savepoint). SQLite runs one writer at a time on
+        one thread anyway; this saves a commit and two thread switches per update. A chat has
+        at most one step in a batch (its task waits for the result), so order is kept; the
+        replies go out only after the batch committed, so effect + done mark + replies still
+        commit together (a failed commit fails every step of the batch: all stay pending)."""
+        future = asyncio.get_running_loop().create_future()
+        self._batch.append((event, hook, future))
+        if not self._batching:
+            self._batching = True
+            self._spawn(self._run_batches())
+        return future
+
+    async def _run_batches(self) -> None:
+        try:
+            while self._batch:
+                batch, self._batch = self._batch[:BATCH], self._batch[BATCH:]
+                try:
+                    results = await asyncio.to_thread(self._handle_all, batch)
+                except Exception as e:  # noqa: BLE001 - the commit failed: every step did
+                    results = [e] * len(batch)
+                self.stats["batches"] += 1
+                for (_, _, future), result in zip(batch, results):
+                    if future.done():                # cancelled at shutdown
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._batching = False
+
+    def _handle_all(self, batch: list) -> list:
+        """In the worker thread: every step of the batch, one transaction."""
+        results: list = []
+        with write_tx():
+            for event, hook, _ in batch:
+                try:
+                    with db.atomic():            # a savepoint: a failure undoes this step only
+                        results.append(self.engine.handle(event, in_tx=hook))
+                except Exception as e:  # noqa: BLE001 - handed to that chat's task
+                    results.append(e)
+        return results
 
     def _event(self, item: inbox.InboxItem) -> Event | None:
         return to_event(Update.de_json(json.loads(item.raw), self.bot))
