@@ -243,10 +243,16 @@ class Sender:
         take it: the request counts as in flight until `_end_turn`."""
         while (wait := self._lane_wait(lane, chat_id, bulk)) > 0:
             await asyncio.sleep(wait)
-        if bulk:
+        if bulk and chat_id > 0:
             async with self._gate:            # one waiter at a time, first come first served
                 await self._overall_room()
                 self._in_flight += 1
+        elif bulk:
+            # a group does not queue behind a fan-out to private chats: its own window (20
+            # a minute) already keeps it to a sliver of the overall limit, and behind the
+            # gate it got one message per pass over every waiting chat (~33 s for 1,000)
+            await self._overall_room()
+            self._in_flight += 1
         else:
             self._in_flight += 1              # interactive: never waits, but counts
 
