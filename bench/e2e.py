@@ -66,9 +66,30 @@ def sample_walk(user):
     ]
 
 
-def echo_walk(user):
+def echo_text_walk(user):
+    """The old, unfair baseline: six texts, each echoed (no button, no contact)."""
     return [((lambda i=i: user.send(f"echo {user.id} {i}")), (lambda m, i=i: m.text == f"echo {user.id} {i}"))
             for i in range(6)]
+
+
+def echo_walk(user):
+    """The same update mix as `sample_walk` (text, button, text, contact, button, button),
+    answered as any minimal bot must: a button press gets answerCallbackQuery and a message;
+    every message the bot sends carries an inline button, so the next press has one."""
+    def said(text):
+        return lambda m: m.text == text
+    return [
+        (lambda: user.send(f"echo {user.id} 0"), said(f"echo {user.id} 0")),
+        (lambda: user.press(ECHO_BUTTON), said("pressed")),
+        (lambda: user.send(f"echo {user.id} 2"), said(f"echo {user.id} 2")),
+        (lambda: user.share_contact(), said("contact")),
+        (lambda: user.press(ECHO_BUTTON), said("pressed")),
+        (lambda: user.press(ECHO_BUTTON), said("pressed")),
+    ]
+
+
+ECHO_BUTTON = "▶"
+ECHO_WALKS = {"mixed": echo_walk, "text": echo_text_walk}
 
 
 class Walker:
@@ -259,27 +280,40 @@ def _both_loads(api, proc, users: int, walk, think: float) -> dict:
     return {"saturated": saturated, "paced": paced}
 
 
-def run_echo(users: int, concurrent: bool, think: float) -> dict:
+def run_echo(users: int, concurrent: bool, think: float, mix: str = "mixed") -> dict:
     with FakeTelegramAPI() as api:
         args = [sys.executable, __file__, "--echo-bot", api.url, api.token] + ["--concurrent"] * concurrent
         proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            return _both_loads(api, proc, users, echo_walk, think)
+            return _both_loads(api, proc, users, ECHO_WALKS[mix], think)
         finally:
             stop(proc)
 
 
 def echo_bot(url: str, token: str, concurrent: bool) -> None:
-    """The baseline: the smallest python-telegram-bot echo bot."""
-    from telegram import Update
-    from telegram.ext import ApplicationBuilder, MessageHandler, filters
+    """The baseline: the smallest python-telegram-bot bot that answers our update mix: texts
+    are echoed, a contact is acknowledged, a button press is answered (answerCallbackQuery,
+    which every bot must do) and gets a message; every message has an inline button."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+    from telegram.ext import ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
+
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton(ECHO_BUTTON, callback_data="next")]])
 
     async def echo(update: Update, context) -> None:
-        await update.message.reply_text(update.message.text)
+        await update.message.reply_text(update.message.text, reply_markup=markup)
+
+    async def contact(update: Update, context) -> None:
+        await update.message.reply_text("contact", reply_markup=markup)
+
+    async def pressed(update: Update, context) -> None:
+        await update.callback_query.answer()
+        await context.bot.send_message(update.effective_chat.id, "pressed", reply_markup=markup)
 
     app = (ApplicationBuilder().token(token).base_url(f"{url}/bot").base_file_url(f"{url}/file/bot")
            .concurrent_updates(concurrent).build())
     app.add_handler(MessageHandler(filters.TEXT, echo))
+    app.add_handler(MessageHandler(filters.CONTACT, contact))
+    app.add_handler(CallbackQueryHandler(pressed))
     app.run_polling(poll_interval=0, timeout=1, stop_signals=(signal.SIGTERM, signal.SIGINT))
 
 
@@ -408,6 +442,8 @@ def main(argv=None) -> None:
     p.add_argument("--think", type=float, default=2.0,
                    help="seconds a paced user pauses between steps (latency run)")
     p.add_argument("--workers", help="comma-separated worker counts, e.g. 1,2,4 (webhook, PostgreSQL)")
+    p.add_argument("--ours-only", action="store_true",
+                   help="skip the echo bots (quick iterations on our bot's figures)")
     p.add_argument("--echo-bot", nargs=2, metavar=("API_URL", "TOKEN"), help=argparse.SUPPRESS)
     p.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -417,23 +453,35 @@ def main(argv=None) -> None:
         return main_workers(args)
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_ours(args.users, args.db, tmp, args.think)
+    if args.ours_only:
+        return print(json.dumps({k: ours["saturated"][k] for k in ("updates_per_s", "bot_cpu_s", "updates")}
+                                | {"p50_ms": ours["paced"]["p50_ms"], "p99_ms": ours["paced"]["p99_ms"],
+                                   "loop_lag_ms": ours["loop_lag"]}, indent=2))
     echo = run_echo(args.users, False, args.think)
     echo_c = run_echo(args.users, True, args.think)
-    o, e, ec = ours["saturated"], echo["saturated"], echo_c["saturated"]
+    echo_t = run_echo(args.users, False, args.think, "text")
+    o, e, ec, et = ours["saturated"], echo["saturated"], echo_c["saturated"], echo_t["saturated"]
     print(json.dumps({
         "users": args.users, "db": (args.db or "sqlite (temp file)").split("@")[-1],
+        "baseline": "echo bot gets the same update mix as ours (per user: text, button press, "
+                    "text, shared contact, two button presses); it answers each press with "
+                    "answerCallbackQuery + a message. *_text_only: the old baseline, six texts",
         "updates_per_s": o["updates_per_s"], "echo_updates_per_s": e["updates_per_s"],
         "ratio": round(o["updates_per_s"] / e["updates_per_s"], 2),
         "echo_concurrent_updates_per_s": ec["updates_per_s"],
         "ratio_vs_concurrent_echo": round(o["updates_per_s"] / ec["updates_per_s"], 2),
+        "echo_text_only_updates_per_s": et["updates_per_s"],
+        "ratio_vs_text_only_echo": round(o["updates_per_s"] / et["updates_per_s"], 2),
         "p50_ms": ours["paced"]["p50_ms"], "p99_ms": ours["paced"]["p99_ms"],
         "paced_offered_updates_per_s": ours["paced"]["updates_per_s"],
         "echo_p50_ms": echo["paced"]["p50_ms"], "echo_p99_ms": echo["paced"]["p99_ms"],
         "saturated_p50_ms": o["p50_ms"], "saturated_p99_ms": o["p99_ms"],
         "echo_saturated_p50_ms": e["p50_ms"], "echo_saturated_p99_ms": e["p99_ms"],
         "users_left_without_reply": o["users_left_without_reply"] + ours["paced"]["users_left_without_reply"],
-        "echo_users_left_without_reply": e["users_left_without_reply"] + ec["users_left_without_reply"],
+        "echo_users_left_without_reply": e["users_left_without_reply"] + ec["users_left_without_reply"]
+        + et["users_left_without_reply"],
         "loop_lag_ms": ours["loop_lag"], "ours": ours, "echo": echo, "echo_concurrent": echo_c,
+        "echo_text_only": echo_t,
     }, indent=2))
 
 
