@@ -3,8 +3,14 @@ chats that wait at the same time run in one transaction, each in its own savepoi
 failing step in a batch undoes only itself."""
 from __future__ import annotations
 
+import time
+
+from engine import Reply, notify
 from engine.session import Conversation
+from engine.storage import write_tx
+from engine.telegram import Limits
 from engine.telegram.inbox import InboxItem
+from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import running_bot
 from tests.test_telegram_transport import api, echoes, engine_db, test_engine  # noqa: F401 - fixtures
 
@@ -38,3 +44,23 @@ def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api,
     assert any("Извините" in (m.text or "") for m in api.messages(chats[3])), [m.text for m in api.messages(chats[3])]
     assert InboxItem.select().where(InboxItem.status == "pending").count() == 0
     assert Conversation.select().count() >= len(chats)
+
+
+def test_bulk_fan_out_keeps_inside_the_overall_window_without_429(test_engine):
+    """Paced at exactly the server's limit, a window stamped when requests leave lets the
+    next window's first send arrive before the server's window has moved on (429s at every
+    edge); stamped when the answer arrives, none is refused and the pace stays near the limit."""
+    chats = [5001 + i for i in range(40)]
+    with FakeTelegramAPI(rate_limits=RateLimits(overall_per_second=10)) as limited, \
+            running_bot(test_engine, limited, limits=Limits(overall_per_second=10)) as bot:
+        with write_tx():
+            for chat in chats:
+                notify.enqueue(Reply(chat, f"n{chat}"), priority=5)
+        started = time.monotonic()
+        bot.loop.call_soon_threadsafe(bot.sender.kick)
+        for chat in chats:
+            limited.wait_for(chat, contains=f"n{chat}", since=0, timeout=10)
+        took = time.monotonic() - started
+        refused = list(limited.refused)
+    assert refused == []
+    assert took < 4.5, f"40 messages at 10/s took {took:.1f} s"      # 3 s + the first burst
