@@ -11,7 +11,10 @@ Limits (Telegram's FAQ): about 30 messages/s overall, 1/s per private chat for b
 a step that answers with two messages does not wait a second. Bulk messages (notifications:
 `Outgoing` rows with priority > 0) are paced: 1/s per private chat, and together with every
 other send at most `overall_per_second`. Group chats get at most `group_per_minute` messages
-in any 60 s, interactive or not, since Telegram refuses more.
+in any 60 s, interactive or not, since Telegram refuses more. Every window counts a send
+from when its answer arrived (a request in flight counts as now): Telegram stamps it in
+between, so ours is never ahead of Telegram's (stamped at departure, a send at the edge of
+the window drew a 429 and cost its chat a second).
 
 Every message is an `engine.notify.Outgoing` row: the dispatcher enqueues replies in the
 update's transaction and hands them here; `drain_forever` sends whatever else is due
