@@ -36,6 +36,10 @@ class FlowSet:
     slot_names: set[str]
     version: str
     machines: dict[str, Machine] = field(default_factory=dict)
+    slot_defaults: dict[str, None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.slot_defaults = dict.fromkeys(self.slot_names)
 
     def fire(self, flow: str, state: str, trigger: str, scope: Any) -> str | None:
         """Run `trigger` from `state`; the destination, or None when no transition passed."""

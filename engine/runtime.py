@@ -169,14 +169,16 @@ class Step:
     def variables(self, **extra) -> dict[str, Any]:
         """Everything a template or condition can read."""
         if self._providers is None:
-            self._providers = {n: _Lazy(fn, self) for n, fn in self.engine.registry.providers.items()}
-        preds = {n: (lambda fn=fn, **kw: fn(self, **kw)) for n, fn in self.engine.registry.predicates.items()}
-        base = dict.fromkeys(self.fs.slot_names)
+            registry = self.engine.registry
+            self._providers = {n: _Lazy(fn, self) for n, fn in registry.providers.items()}
+            self._providers.update({n: (lambda fn=fn, **kw: fn(self, **kw))
+                                    for n, fn in registry.predicates.items()})
+        base = self.fs.slot_defaults.copy()        # every known slot, None until set
         base.update(self.session.slots)
         base.update(result=self.result, lang=self.lang, now=utcnow(), slots=self.session.slots,
                     event={"text": self.event.text, "kind": self.event.kind}, page=self.slots.get("page", 0),
                     ask=None)
-        return {**base, **self._providers, **preds, **extra}
+        return {**base, **self._providers, **extra}
 
     def render(self, template: str, **extra) -> str:
         return self.fs.templates.render(template, self.lang, self.variables(**extra))
