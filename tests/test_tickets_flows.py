@@ -242,12 +242,12 @@ def test_cancel_with_reason_and_confirm_close(world):
 def test_stats_for_admin_and_director_only(world):
     file_ticket(world, 101)
     d = chat(world, 103)
-    assert "📊 /stats" in d.buttons
+    assert "📊 Статистика" in d.buttons
     d.send("/stats")
     d.click("30 дней")
     assert "Всего: 1" in d.last_text and "Новая: 1" in d.last_text
     u = chat(world, 101)
-    assert "📊 /stats" not in u.buttons
+    assert "📊 Статистика" not in u.buttons
     u.send("/stats")
     assert u.said("Статистика доступна администраторам")
     p = chat(world, 104)                    # a pending ADMINISTRATOR
