@@ -58,10 +58,10 @@ class FlowSet:
 
 def check_flowset(flows_dir: str, templates_dir: str, registry: Registry, *, languages: list[str],
                   default_language: str, menu_flow: str, commands: dict[str, str],
-                  root: str = "") -> tuple[dict[str, Flow], Templates, list[str]]:
+                  root: str = "", timezone: str = "UTC") -> tuple[dict[str, Flow], Templates, list[str]]:
     """Both passes over the files: (flows, templates, every problem found)."""
     flows, problems = parse_all(flows_dir, root)
-    templates = Templates(templates_dir, languages, default_language)
+    templates = Templates(templates_dir, languages, default_language, timezone)
     problems += check_flows(flows, templates, registry, menu_flow=menu_flow,
                             commands=commands, root=root)
     return flows, templates, problems

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import html
 import os
+from datetime import datetime, timezone
 from typing import Any, Callable
+
+from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -20,9 +23,10 @@ EXT = ".j2"
 
 
 class Templates:
-    def __init__(self, root: str, languages: list[str], default: str = "ru"):
+    def __init__(self, root: str, languages: list[str], default: str = "ru", timezone: str = "UTC"):
         self.root = root
         self.default = default
+        self.zone = ZoneInfo(timezone)
         self.languages = list(dict.fromkeys([default, *languages]))
         self._envs = {lang: self._env([lang, default]) for lang in self.languages}
         self._expr_cache: dict[str, Callable] = {}
@@ -33,7 +37,21 @@ class Templates:
             loader=FileSystemLoader(paths), autoescape=True, undefined=StrictUndefined,
             trim_blocks=True, lstrip_blocks=True, auto_reload=False, cache_size=1000)
         env.filters["money"] = _money
+        env.filters["localtime"] = self.localtime
         return env
+
+    def localtime(self, value: Any, fmt: str = "%d.%m.%Y %H:%M") -> str:
+        """A stored UTC time (datetime or ISO text) shown in the display zone."""
+        if not value:
+            return ""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(self.zone).strftime(fmt)
 
     def lang(self, language: str | None) -> str:
         """The template language for a user's language code ("en-US" -> "en")."""

@@ -45,7 +45,7 @@ def _import_actions() -> None:
 def _flow_options(settings: Settings) -> dict:
     e = settings.engine
     return dict(languages=e.languages, default_language=e.default_language,
-                menu_flow=e.menu_flow, commands=e.commands, root=PROJECT_ROOT)
+                menu_flow=e.menu_flow, commands=e.commands, root=PROJECT_ROOT, timezone=e.timezone)
 
 
 def check(settings: Settings) -> list[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from typing import Literal
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from engine.config import load_settings
@@ -67,6 +69,16 @@ class Engine(_Strict):
     max_auto_steps: int = Field(50, ge=1)
     timeout_check_seconds: int = Field(30, ge=1)
     watch_seconds: float = Field(2, ge=0)
+    timezone: str = "Europe/Moscow"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Moscow") from None
+        return value
     admins: list[int] = []    # Telegram ids allowed to /reload flows (helpdesk.reload)
 
 

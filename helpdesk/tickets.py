@@ -231,8 +231,9 @@ def ticket_view(ticket: Ticket) -> dict:
 
 
 def _time(value) -> str:
-    """Times as text (UTC, as stored): views end up in JSON session slots."""
-    return value.strftime("%d.%m.%Y %H:%M") if value else ""
+    """ISO text in UTC (views end up in JSON session slots); templates show it in the
+    display zone with the `localtime` filter (settings engine.timezone)."""
+    return value.isoformat(timespec="minutes") if value else ""
 
 
 class TicketService:

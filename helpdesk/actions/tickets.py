@@ -199,7 +199,7 @@ def ticket_open(step) -> dict:
 
 
 def _event(e) -> dict:
-    return {"at": e.at.strftime("%d.%m %H:%M"), "what": e.what, "source": e.source,
+    return {"at": e.at.isoformat(timespec="minutes"), "what": e.what, "source": e.source,
             "text": str((e.details or {}).get("text") or (e.details or {}).get("reason") or "")[:200]}
 
 
