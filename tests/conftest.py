@@ -46,3 +46,16 @@ def settings():
 
 def pytest_report_header(config):
     return f"database: {'PostgreSQL ' + storage.redact_url(PG_URL) if PG_URL else 'SQLite (set TEST_DATABASE_URL for PostgreSQL)'}"
+
+
+def app_on_copied_flows(settings, tmp_path, **engine_updates):
+    """An app serving copies of the shipped flows and templates (tests then edit them)."""
+    import shutil
+    from helpdesk.app import PROJECT_ROOT, build_app
+    shutil.copytree(os.path.join(PROJECT_ROOT, "flows"), tmp_path / "flows",
+                    ignore=shutil.ignore_patterns("tests"))
+    shutil.copytree(os.path.join(PROJECT_ROOT, "templates"), tmp_path / "templates")
+    engine = settings.engine.model_copy(update={
+        "flows_dir": str(tmp_path / "flows"), "templates_dir": str(tmp_path / "templates"),
+        **engine_updates})
+    return build_app(settings.model_copy(update={"engine": engine}), connect=False)

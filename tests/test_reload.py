@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 
 import pytest
 
+from tests.conftest import app_on_copied_flows
+
 from engine.testing import Chat
 from helpdesk import jobs
-from helpdesk.app import PROJECT_ROOT, build_app
 from helpdesk.reload import ReloadResult, reloader_of, watch_flows
 
 ADMIN = 9001
@@ -20,13 +20,7 @@ ADMIN = 9001
 @pytest.fixture
 def app(database, settings, tmp_path):
     """An app serving copies of the shipped flows and templates, which tests then edit."""
-    shutil.copytree(os.path.join(PROJECT_ROOT, "flows"), tmp_path / "flows",
-                    ignore=shutil.ignore_patterns("tests"))
-    shutil.copytree(os.path.join(PROJECT_ROOT, "templates"), tmp_path / "templates")
-    engine = settings.engine.model_copy(update={
-        "flows_dir": str(tmp_path / "flows"), "templates_dir": str(tmp_path / "templates"),
-        "admins": [ADMIN]})
-    return build_app(settings.model_copy(update={"engine": engine}), connect=False)
+    return app_on_copied_flows(settings, tmp_path, admins=[ADMIN])
 
 
 def edit(path, old, new):

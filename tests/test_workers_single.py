@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 
 import pytest
+
+from tests.conftest import app_on_copied_flows
 
 from engine import notify
 from engine.session import Conversation, utcnow
@@ -122,13 +123,7 @@ ADMINS = [9101, 9102]
 
 @pytest.fixture
 def app(database, settings, tmp_path):
-    shutil.copytree(os.path.join(PROJECT_ROOT, "flows"), tmp_path / "flows",
-                    ignore=shutil.ignore_patterns("tests"))
-    shutil.copytree(os.path.join(PROJECT_ROOT, "templates"), tmp_path / "templates")
-    engine_settings = settings.engine.model_copy(update={
-        "flows_dir": str(tmp_path / "flows"), "templates_dir": str(tmp_path / "templates"),
-        "admins": ADMINS})
-    return build_app(settings.model_copy(update={"engine": engine_settings}), connect=False)
+    return app_on_copied_flows(settings, tmp_path, admins=ADMINS)
 
 
 def _to(chat: int) -> list[str]:
