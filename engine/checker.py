@@ -20,7 +20,7 @@ __all__ = ["check_flows", "parse_all", "ENGINE_TEMPLATES", "BUILTIN_VARS", "slot
 
 # Texts the engine itself says; they must exist like any other template.
 ENGINE_TEMPLATES = [
-    "common/use_buttons", "common/stale_button", "common/unknown_command",
+    "common/use_buttons", "common/stale_button", "common/button_refused", "common/unknown_command",
     "common/session_lost", "common/cancelled", "common/error", "common/btn_share_contact",
     "common/invalid_text", "common/too_short", "common/too_long", "common/invalid_number",
     "common/number_out_of_range", "common/invalid_phone", "common/share_contact",

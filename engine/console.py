@@ -59,6 +59,9 @@ class Console:
 
     def show(self, replies: list[Reply]) -> None:
         for reply in replies:
+            if reply.answer_only:
+                self.write(f"({_plain(reply.callback_answer or '')})")
+                continue
             self.write(("(edited) " if reply.edit_message_id else "") + _plain(reply.text))
             if reply.photo is not None:
                 self.write("[picture]")

@@ -88,6 +88,14 @@ class Reply:
     callback_answer: str | None = None    # text shown on the pressed button's spinner
     pre_checkout: dict[str, Any] | None = None   # {"id":..., "ok": bool, "error": str}
 
+    @property
+    def answer_only(self) -> bool:
+        """Only the pressed button's answer: no message to send or edit (a refused press)."""
+        return (self.callback_answer is not None and not self.text and self.photo is None
+                and self.document is None and self.invoice is None and self.pre_checkout is None
+                and self.edit_message_id is None and not self.buttons and not self.keyboard
+                and not self.remove_keyboard)
+
     def button_texts(self) -> list[str]:
         return [b.text for row in self.buttons for b in row] + \
                [b.text for row in self.keyboard for b in row]

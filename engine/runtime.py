@@ -187,6 +187,12 @@ class Step:
         """Send a template's text to this chat."""
         return self.reply(Reply(self.chat_id, self.render(template, **extra)))
 
+    def answer(self, template: str = "common/button_refused", **extra) -> Reply:
+        """Answer the pressed button with a short text and do nothing else: no message is
+        sent or edited (a refused or stale press must show nothing of its target)."""
+        text = self.fs.templates.render_label(template, self.lang, self.variables(**extra))
+        return self.reply(Reply(self.chat_id, callback_answer=text))
+
     def reply(self, reply: Reply) -> Reply:
         self.replies.append(reply)
         return reply
@@ -235,9 +241,9 @@ class Step:
     def _callback(self) -> None:
         prefix, _, payload = self.event.data.partition(":")
         handler = self.engine.registry.callbacks.get(prefix)
-        if handler is None:
-            self.say("common/stale_button")
-            return self._show_again() if self.session.flow and self._position_valid() else None
+        if handler is None:          # forged or from a removed feature: nothing to show
+            self.answer()
+            return
         handler(self, payload)
 
     def start_flow(self, name: str) -> None:
@@ -470,8 +476,9 @@ class Step:
 
     def _finish_keyboard(self) -> None:
         """Hide a reply keyboard (contact sharing) once the dialog has moved on."""
-        if self.session.keyboard and not self._keyboard_shown and self.replies:
-            self.replies[0].remove_keyboard = True
+        messages = [r for r in self.replies if not r.answer_only]
+        if self.session.keyboard and not self._keyboard_shown and messages:
+            messages[0].remove_keyboard = True
             self.session.keyboard = False
 
     # -- timeouts ------------------------------------------------------------------------

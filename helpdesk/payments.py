@@ -70,6 +70,7 @@ import peewee as pw
 
 from engine.errors import BotError
 from engine.events import Button, Reply
+from engine.ids import parse_id
 from engine.notify import enqueue
 from engine.storage import BaseModel, db, write_tx
 from helpdesk import directory, outbox
@@ -561,7 +562,8 @@ def settle_request(app, request_id: int, by) -> PaymentRequest:
 def request_for_payer(user_id: int, request_id) -> PaymentRequest:
     """The request if `user_id` may pay it: the ticket's author, or a confirmed member who
     sees the company's tickets. NotFound / PermissionDenied otherwise (ids are not trusted)."""
-    request = PaymentRequest.get_or_none(PaymentRequest.id == _int(request_id))
+    found = parse_id(request_id)
+    request = PaymentRequest.get_or_none(PaymentRequest.id == found) if found else None
     if request is None:
         raise directory.NotFound(f"payment request {str(request_id)[:20]} does not exist")
     ticket = request.ticket

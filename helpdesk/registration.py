@@ -29,6 +29,7 @@ from stdnum.ru import inn as _inn
 from engine import notify
 from engine.errors import BotError, IntegrationError
 from engine.events import Button, Reply
+from engine.ids import parse_id
 from engine.storage import BaseModel, is_postgres, write_tx
 from helpdesk import directory, outbox, phones
 from helpdesk.directory import DirectoryError, NotFound
@@ -353,14 +354,15 @@ def notify_request(membership_id: int, templates, settings) -> int:
     return len(approvers)
 
 
-def _membership_id(text: str) -> int:
-    if not str(text).isdigit() or len(str(text)) > 18:
-        raise NotFound(f"membership id {str(text)[:20]!r} is not a number")
-    return int(text)
+def _membership_id(text: str | int) -> int:
+    found = parse_id(text)
+    if found is None:
+        raise NotFound(f"membership id {str(text)[:20]!r} is not an id")
+    return found
 
 
 def decide(membership_id: str | int, by_user: int, approve: bool, *, templates,
-           settings=None) -> dict:
+           settings=None, ensure_user=None) -> dict:
     """Confirm or reject a pending link on behalf of `by_user` (an approver of that company,
     or support). Rights are checked here; the requester is told the outcome once.
 
@@ -370,17 +372,22 @@ def decide(membership_id: str | int, by_user: int, approve: bool, *, templates,
         NotFound: no such membership (forged or already rejected id).
         PermissionDenied: `by_user` may not decide for this company.
         DirectoryError: rejecting a link that is already confirmed.
+
+    `ensure_user` (optional) is called once the right is established, before anything is
+    written (the confirmation refers to the decider's row): a refused press writes nothing.
     """
     mid = _membership_id(membership_id)
     with write_tx():
         m = Membership.get_or_none(Membership.id == mid)
         if m is None:
             raise NotFound(f"membership {mid} does not exist")
+        _check(m, by_user, settings)
+        if m.is_confirmed and not approve:
+            raise DirectoryError(f"membership {mid} is already confirmed")
+        if ensure_user is not None:
+            ensure_user()
         out = {"person": _person_name(m.telegram_user_id), "company": m.counterparty.name}
         if m.is_confirmed:
-            if not approve:
-                raise DirectoryError(f"membership {mid} is already confirmed")
-            _check(m, by_user, settings)
             return {**out, "status": "already"}
         return {**out, "status": _apply_decision(m, by_user, approve, templates, settings)}
 
@@ -401,7 +408,6 @@ def _check(m: Membership, by_user: int, settings) -> None:
 
 
 def _apply_decision(m: Membership, by_user: int, approve: bool, templates, settings) -> str:
-    _check(m, by_user, settings)
     requester, company = m.telegram_user_id, m.counterparty
     if approve:
         _confirm(m, by_user)

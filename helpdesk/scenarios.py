@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 SCENARIO_KEYS = {"scenario", "description", "user", "settings", "fixtures", "steps"}
 USER_KEYS = {"id", "chat_id", "language", "first_name", "username"}
 ACTIONS = {"send", "click", "share_contact", "send_file", "press", "wait"}
-EXPECT_KEYS = {"text", "not_text", "buttons", "buttons_include", "no_buttons", "state", "slots"}
+EXPECT_KEYS = {"text", "not_text", "answer", "buttons", "buttons_include", "no_buttons", "state", "slots"}
 STEP_KEYS = ACTIONS | {"expect"}
 FIXTURE_MODULES = ("tests.fakes.scenario_fixtures",)
 FIXTURES: dict[str, Callable[[Any], ContextManager[Any]]] = {}
@@ -318,6 +318,13 @@ class _Runner:
         for fragment in _list(fragments):
             if str(fragment) in got:
                 raise StepFailed(f"expected no {str(fragment)!r} in the answer; got: {_quote(got)}")
+
+    def _expect_answer(self, fragment, replies):
+        """The short text on the pressed button (a refused press gets only that)."""
+        got = " ".join(r.callback_answer for r in replies if r.callback_answer)
+        if str(fragment) not in got:
+            raise StepFailed(f"expected the button's answer to contain {str(fragment)!r}; "
+                             f"got: {_quote(got)}")
 
     def _expect_buttons(self, expected, replies):
         got = _buttons(replies)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import peewee as pw
 
 from engine.errors import BotError
+from engine.ids import parse_id
 from engine.storage import BaseModel, db, write_tx
 from helpdesk import directory, outbox
 from helpdesk.models import CONFIRMED, Counterparty, Membership, TelegramUser, TradePoint, utcnow
@@ -507,10 +508,8 @@ class TicketService:
 
     # -- the one write path ----------------------------------------------------------------
     def _load(self, ticket_id) -> Ticket:
-        try:
-            found = Ticket.get_or_none(Ticket.id == int(ticket_id))
-        except (TypeError, ValueError):
-            found = None
+        number = parse_id(ticket_id)
+        found = Ticket.get_or_none(Ticket.id == number) if number else None
         if found is None:
             raise TicketNotFound(f"ticket {str(ticket_id)[:20]!r} does not exist")
         return found

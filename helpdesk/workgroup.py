@@ -8,7 +8,8 @@ inline buttons for technicians (settings tickets.technicians):
 
 Each press goes through TicketService (which checks the technician list again, records the
 event and notifies the client), edits the pressed post in place and answers the button with
-a short text. Anybody else pressing gets a refusal on the button.
+a short text. Anybody else pressing gets the generic "button out of date" answer on the
+button and nothing else: no edit, no message, not a word of the ticket.
 
 Comment, the documented simple approach: the bot asks the technician in their *private*
 chat with it (flow `wg_comment`), so chatter in the group is never mistaken for a comment;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from engine.events import Button, Reply
+from engine.ids import parse_id
 from engine.session import load_session, save_session
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
@@ -58,27 +60,32 @@ def _technician_name(step) -> str:
 
 
 _ACTIONS = {"take": "take", "wait": "set_waiting", "done": "done"}
+VERBS = (*_ACTIONS, "comment")
 
 
 @registry.callback(PREFIX)
 def on_group_button(step, payload: str) -> None:
-    """A technician pressed a button on a group post (callback data `wg:<what>:<id>`)."""
-    what, _, ticket_id = payload.partition(":")
+    """A technician pressed a button on a group post (callback data `wg:<what>:<id>`).
+
+    Anybody can send any callback data on any message of the bot, so the presser's right
+    is checked before the ticket is even read: everyone but a technician, and any verb or
+    id that is not well formed, gets the same answer on the button and nothing else."""
+    what, _, raw_id = payload.partition(":")
+    ticket_id = parse_id(raw_id)
     service = step.services.tickets
+    if what not in VERBS or ticket_id is None or not service.is_technician(step.user_id):
+        step.answer()
+        return
     try:
         if what == "comment":
             return _start_comment(step, service, ticket_id)
-        if what not in _ACTIONS:
-            raise TicketError(f"unknown work-group button {what!r}")
         ticket = getattr(service, _ACTIONS[what])(step.user_id, _technician_name(step), ticket_id)
         _edit_post(step, ticket, f"ticket/wg_answer_{what}")
     except TicketConflict as e:
         _edit_post(step, e.ticket, "ticket/wg_answer_conflict")
-    except PermissionDenied:
-        _answer_only(step, service, ticket_id, "ticket/wg_not_technician")
-    except TicketError as e:
-        log.info("work-group button %r refused: %s", payload, e)
-        _answer_only(step, service, ticket_id, "ticket/wg_answer_gone")
+    except (PermissionDenied, TicketError) as e:
+        log.info("work-group button %r of user %s refused: %s", payload[:40], step.user_id, e)
+        step.answer()
 
 
 def _edit_post(step, ticket: Ticket, answer: str) -> None:
@@ -87,24 +94,6 @@ def _edit_post(step, ticket: Ticket, answer: str) -> None:
     view = ticket_view(ticket)
     step.reply(Reply(step.chat_id, text, buttons=buttons, edit_message_id=step.event.message_id,
                      callback_answer=templates.render_label(answer, None, {"ticket": view})))
-
-
-def _answer_only(step, service, ticket_id, answer: str) -> None:
-    """A refusal: the post is re-sent as it is (Telegram ignores an unmodified edit) so the
-    refusal text rides on a real message."""
-    ticket = Ticket.get_or_none(Ticket.id == _int(ticket_id))
-    if ticket is None or step.event.message_id is None:
-        text = step.fs.templates.render_label(answer, None, {"ticket": {}})
-        step.reply(Reply(step.chat_id, text, callback_answer=text))
-        return
-    _edit_post(step, ticket, answer)
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _start_comment(step, service, ticket_id) -> None:

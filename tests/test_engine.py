@@ -9,7 +9,7 @@ import pytest
 
 from engine import Engine, Go, Registry, load_flowset
 from engine.errors import FlowConfigError
-from engine.session import Conversation, utcnow
+from engine.session import Conversation, load_session, utcnow
 from engine.testing import Chat
 
 HERE = os.path.dirname(__file__)
@@ -106,8 +106,9 @@ def test_stale_and_forged_buttons_are_refused(engine):
     assert "устарела" in chat.transcript[-2].text and chat.last_text == "How many?"
     chat.press_data("f999.0")
     assert "устарела" in chat.transcript[-2].text and chat.last_text == "How many?"
-    chat.press_data("zz:whatever")
-    assert "устарела" in chat.transcript[-2].text and chat.last_text == "How many?"
+    [answer] = chat.press_data("zz:whatever")        # no such prefix: the button is answered
+    assert answer.answer_only and "устарела" in answer.callback_answer
+    assert load_session(13, 13).state == "qty"
     chat.send("2")                                   # the dialog goes on
     assert chat.last_text == "Send photos"
 

@@ -71,6 +71,8 @@ class _InTx:
         replies.extend(self.fallback(self.event) if not _answered(self.event, replies) else [])
         self.own, self.others = [], 0         # a second call (after a rollback) starts afresh
         for reply in replies:
+            if reply.answer_only:             # rides on answerCallbackQuery, not a message
+                continue
             row_id = notify.enqueue(reply, priority=0)
             if reply.chat_id == self.event.chat_id:
                 self.own.append((row_id, reply))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from engine.events import Button, Reply
+from engine.ids import parse_id
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound
 from helpdesk.registry import registry
@@ -178,12 +179,20 @@ def send_sbp_qr(step) -> dict:
 @registry.callback(pay.PAY_CALLBACK)
 def pay_pressed(step, payload: str) -> None:
     """"pay:<request id>" from a "ticket needs payment" notification: start the payment
-    flow for that request (who may pay is checked by start_payment)."""
-    if PAYMENT_FLOW not in step.fs.flows or not payload.isdigit():
-        step.say("common/stale_button")
+    flow for that request. Who may pay is checked before anything changes: a press by
+    anyone else, or with a malformed id, is answered on the button only."""
+    request_id = parse_id(payload)
+    if PAYMENT_FLOW not in step.fs.flows or request_id is None:
+        step.answer()
+        return
+    try:
+        pay.request_for_payer(step.user_id, request_id)
+    except (NotFound, PermissionDenied) as e:
+        log.info("pay button %r of user %s refused: %s", payload[:40], step.user_id, e)
+        step.answer()
         return
     s = step.session
-    s.stack, s.slots, s.flow = [], {"pay_request": int(payload)}, PAYMENT_FLOW
+    s.stack, s.slots, s.flow = [], {"pay_request": request_id}, PAYMENT_FLOW
     step.enter(step.fs.flows[PAYMENT_FLOW].start)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from engine.errors import IntegrationError
+from engine.ids import parse_id
 from engine.registry import Go
 from helpdesk import directory, registration
 from helpdesk.directory import DirectoryError, NotFound
@@ -118,18 +119,21 @@ def _current_company(step) -> dict | None:
 
 @registry.callback(registration.CALLBACK_PREFIX)
 def member_decision(step, payload: str) -> None:
-    """`mb:confirm:<id>` / `mb:reject:<id>` pressed under a join request."""
-    _ensure_user(step)            # confirmed_by refers to the presser's row
-    verb, _, membership_id = payload.partition(":")
-    if verb not in ("confirm", "reject"):
-        step.say("registration/decision_refused")
+    """`mb:confirm:<id>` / `mb:reject:<id>` pressed under a join request. A press by anyone
+    who may not decide it, or with a malformed id, is answered on the button only: no
+    message, no edit, nothing of whose request it is."""
+    verb, _, raw_id = payload.partition(":")
+    membership_id = parse_id(raw_id)
+    if verb not in ("confirm", "reject") or membership_id is None:
+        step.answer()
         return
     try:
         out = registration.decide(membership_id, step.user_id, verb == "confirm",
-                                  templates=_templates(step), settings=step.services.settings)
+                                  templates=_templates(step), settings=step.services.settings,
+                                  ensure_user=lambda: _ensure_user(step))
     except (NotFound, PermissionDenied, DirectoryError) as e:
-        log.warning("join decision refused: user=%s data=%r: %s", step.user_id, payload, e)
-        step.say("registration/decision_refused")
+        log.info("join decision refused: user=%s data=%r: %s", step.user_id, payload[:40], e)
+        step.answer()
         return
     reply = step.say("registration/decision_done", decision=out)
     if step.event.message_id:

@@ -1,0 +1,152 @@
+"""Buttons outside dialogs (`wg:`, `mb:`, `pay:` and any unknown prefix) as an attacker
+presses them: Telegram lets anybody send any callback data on any message of the bot in
+their own chat, and ids are sequential.
+
+The rule, for every registered prefix x every verb x {stranger, pending member, member of
+another company, the right person}, and for malformed ids and verbs: the right person's
+press works; every other press is answered on the button with the one generic "out of
+date" text and nothing else: no message, no edit, no word of the target, no row written,
+no logged error, no bug report.
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from engine import notify, storage
+from engine.session import Conversation, load_session
+from engine.testing import Chat
+from helpdesk import payments as pay
+from helpdesk.models import Membership
+from helpdesk.tickets import Ticket
+from tests.test_tickets import GROUP, TECH, file_ticket, make_world
+
+REFUSED = "Эта кнопка устарела или недоступна"
+STRANGER, USER, ADMIN, DIRECTOR, PENDING, OTHER_ADMIN = 555, 101, 102, 103, 104, 105
+MALFORMED_IDS = ["²", "9" * 25, "-1", "", "0", " 1", "1 ", "1.0", "١"]
+
+
+@pytest.fixture
+def world(database, monkeypatch):
+    w = make_world()
+    w.errors = []
+    monkeypatch.setattr(w.app.engine, "on_error", lambda event, error: w.errors.append(error))
+    w.ticket = file_ticket(w, USER)
+    w.request = pay.require_payment(w.app, w.ticket.id, 150000, by="crm")
+    w.pending = Membership.get((Membership.telegram_user == PENDING)).id
+    return w
+
+
+def snapshot() -> dict:
+    """Every row of every table, but conversations only by where they are, and an empty one
+    as none (the engine keeps a row for each chat it has heard from: that is no target's
+    state, and being at nowhere with nothing is the same as having no row)."""
+    out = {}
+    for model in storage.ALL_MODELS:
+        if model is Conversation:
+            rows = model.select(model.chat_id, model.user_id, model.flow, model.state,
+                                model.stack, model.slots).where(
+                model.flow.is_null(False) | (model.slots != "{}")).tuples()
+        else:
+            rows = model.select().tuples()
+        out[model._meta.table_name] = sorted(map(repr, rows))
+    return out
+
+
+def press(world, user_id: int, data: str, *, chat_id: int | None = None):
+    c = Chat(world.app.engine, user_id, chat_id=chat_id or user_id, first_name="Злоумышленник")
+    return c.event(kind="button", data=data, message_id=1)
+
+
+def assert_refused(world, user_id, data, caplog, chat_id=None):
+    before = snapshot()
+    with caplog.at_level(logging.INFO):
+        replies = press(world, user_id, data, chat_id=chat_id)
+    assert [(r.answer_only, r.callback_answer) for r in replies] == [(True, REFUSED)], replies
+    assert snapshot() == before
+    assert world.errors == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    for secret in ("Ромашка", "7701123456", "Касса", "1 500", "Имя101", "#1"):
+        assert all(secret not in (r.callback_answer or "") for r in replies)
+
+
+# --- who is who, per prefix --------------------------------------------------------------
+
+def verbs(world) -> dict[str, list[str]]:
+    t, m, r = world.ticket.id, world.pending, world.request.id
+    return {"wg": [f"wg:{v}:{t}" for v in ("take", "wait", "done", "comment")],
+            "mb": [f"mb:{v}:{m}" for v in ("confirm", "reject")],
+            "pay": [f"pay:{r}"]}
+
+
+OUTSIDERS = {                       # prefix -> people who must get nothing
+    "wg": [STRANGER, USER, PENDING, OTHER_ADMIN, DIRECTOR],
+    "mb": [STRANGER, USER, PENDING, OTHER_ADMIN],
+    "pay": [STRANGER, PENDING, OTHER_ADMIN],
+}
+RIGHT = {"wg": TECH, "mb": DIRECTOR, "pay": USER}
+CASES = [(prefix, who, i) for prefix, people in OUTSIDERS.items() for who in people
+         for i in range({"wg": 4, "mb": 2, "pay": 1}[prefix])]
+
+
+@pytest.mark.parametrize("prefix,who,verb", CASES)
+def test_a_press_by_anyone_but_the_right_person_shows_nothing(world, caplog, prefix, who, verb):
+    data = verbs(world)[prefix][verb]
+    assert_refused(world, who, data, caplog)
+    assert_refused(world, who, data, caplog, chat_id=GROUP)     # pressed in the group too
+
+
+@pytest.mark.parametrize("prefix", ["wg", "mb", "pay"])
+@pytest.mark.parametrize("bad", MALFORMED_IDS)
+def test_a_malformed_id_is_a_stale_button_even_for_the_right_person(world, caplog, prefix, bad):
+    data = {"wg": f"wg:take:{bad}", "mb": f"mb:confirm:{bad}", "pay": f"pay:{bad}"}[prefix]
+    assert_refused(world, RIGHT[prefix], data, caplog)
+
+
+@pytest.mark.parametrize("data", ["wg:steal:{t}", "wg::{t}", "wg:take", "wg", "mb:approve:{m}",
+                                  "mb:{m}", "pay:{r}:extra", "zz:1", "ticket:1", ":", "x" * 60])
+def test_an_unknown_verb_or_prefix_is_a_stale_button(world, caplog, data):
+    data = data.format(t=world.ticket.id, m=world.pending, r=world.request.id)
+    for who in (STRANGER, RIGHT["wg"], RIGHT["mb"], RIGHT["pay"]):
+        assert_refused(world, who, data, caplog)
+
+
+def test_an_id_that_does_not_exist_is_the_same_stale_button(world, caplog):
+    for who, data in ((TECH, "wg:take:424242"), (DIRECTOR, "mb:confirm:424242"),
+                      (USER, "pay:424242")):
+        assert_refused(world, who, data, caplog)
+
+
+# --- the right person ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("verb,status", [("take", "in_progress"), ("wait", "waiting"),
+                                         ("done", "done")])
+def test_a_technician_changes_the_ticket_and_the_post_is_edited(world, verb, status):
+    replies = press(world, TECH, f"wg:{verb}:{world.ticket.id}", chat_id=GROUP)
+    assert Ticket.get_by_id(world.ticket.id).status == status
+    edit = replies[-1]
+    assert edit.edit_message_id == 1 and "#1" in edit.text and edit.callback_answer
+
+
+def test_a_technician_comment_press_asks_in_private(world):
+    replies = press(world, TECH, f"wg:comment:{world.ticket.id}", chat_id=GROUP)
+    assert [r.chat_id for r in replies if not r.edit_message_id] == [TECH]
+    assert load_session(TECH, TECH).flow == "wg_comment"
+
+
+@pytest.mark.parametrize("verb,status", [("confirm", "confirmed"), ("reject", None)])
+def test_the_director_decides_a_join_request(world, verb, status):
+    replies = press(world, DIRECTOR, f"mb:{verb}:{world.pending}")
+    row = Membership.get_or_none(Membership.id == world.pending)
+    assert (row.status if row else None) == status
+    assert replies[-1].edit_message_id == 1 and replies[-1].text
+    told = [r for r in notify.Outgoing.select() if r.chat_id == PENDING and "mb-decided" in (r.key or "")]
+    assert len(told) == 1
+
+
+def test_the_author_starts_paying_the_request(world):
+    replies = press(world, USER, f"pay:{world.request.id}")
+    session = load_session(USER, USER)
+    assert (session.flow, session.slots.get("pay_request")) == ("payment", world.request.id)
+    assert replies and not any(r.answer_only for r in replies)
