@@ -8,6 +8,7 @@ import difflib
 import glob
 import os
 from collections import deque
+from collections.abc import Collection, Mapping
 
 from jinja2 import TemplateSyntaxError
 
@@ -77,10 +78,16 @@ def _saves(st: State, registry: Registry) -> set[str]:
 
 
 def check_flows(flows: dict[str, Flow], templates: Templates, registry: Registry,
-                *, menu_flow: str, commands: dict[str, str], root: str = "") -> list[str]:
-    """Every cross-reference problem of the flow set."""
+                *, menu_flow: str, commands: dict[str, str], root: str = "",
+                restricted: Mapping[str, tuple[Collection[str], str]] | None = None) -> list[str]:
+    """Every cross-reference problem of the flow set.
+
+    `restricted`: variable -> (the dotted paths it offers, where to add one), e.g.
+    {"settings": (["pay.use"], "engine.template_settings")}: any template or condition that
+    reads another path of that variable is reported (the value offers nothing else either).
+    """
     known = BUILTIN_VARS | set(registry.providers) | set(registry.predicates) | slot_names(flows, registry)
-    checker = _Checker(flows, templates, registry, known, root)
+    checker = _Checker(flows, templates, registry, known, root, dict(restricted or {}))
     for flow in flows.values():
         checker.flow(flow)
     checker.globals(menu_flow, commands)
@@ -88,8 +95,10 @@ def check_flows(flows: dict[str, Flow], templates: Templates, registry: Registry
 
 
 class _Checker:
-    def __init__(self, flows, templates: Templates, registry: Registry, known: set[str], root: str):
+    def __init__(self, flows, templates: Templates, registry: Registry, known: set[str], root: str,
+                 restricted: dict[str, tuple[Collection[str], str]]):
         self.flows, self.t, self.reg, self.known, self.root = flows, templates, registry, known, root
+        self.restricted = restricted
         self.problems: list[str] = []
         self._seen_templates: dict[tuple[str, str], list[str]] = {}
 
@@ -231,6 +240,34 @@ class _Checker:
             return
         for v in sorted(used - self.known - set(self.t._envs[self.t.default].globals)):
             self.err(pos, f"condition uses '{v}', which no slot, action or context provides{_hint(v, self.known)}")
+        for var in self.restricted:
+            for path, _ in self.t.expression_reads(source, var):
+                if not self._offered(var, path):
+                    self.err(pos, f"condition reads {self._not_offered(var, path)}")
+
+    def _offered(self, var: str, path: str) -> bool:
+        return any(path == p or path.startswith(p + ".") for p in self.restricted[var][0])
+
+    def _not_offered(self, var: str, path: str) -> str:
+        paths, where = self.restricted[var]
+        shown = f"{var}.{path}" if path else var
+        return (f"'{shown}', which is not offered to templates (add it to {where}; "
+                f"secrets can never be){_hint(path, paths)}")
+
+    def restricted_reads(self) -> None:
+        """Every template file, used by a flow or rendered by an action, read by paths."""
+        for lang in self.t.languages:
+            for name in self.t.all_names(lang):
+                shown = os.path.relpath(self.t.path(name, lang), self.root) if self.root else self.t.path(name, lang)
+                for var in self.restricted:
+                    try:
+                        reads = self.t.reads_of(name, lang, var)
+                    except TemplateSyntaxError:
+                        continue                  # reported with its line elsewhere
+                    for path, line in reads:
+                        if not self._offered(var, path):
+                            self.problems.append(f"{shown}:{line}:1: template '{name}' reads "
+                                                 f"{self._not_offered(var, path)}")
 
     # -- the whole set -------------------------------------------------------------------
     def globals(self, menu_flow: str, commands: dict[str, str]) -> None:
@@ -243,6 +280,7 @@ class _Checker:
         for name in ENGINE_TEMPLATES:
             self.template(name, f"{self.t.root if not self.root else os.path.relpath(self.t.root, self.root)}")
         self.stray_templates()
+        self.restricted_reads()
 
     def stray_templates(self) -> None:
         """Syntax errors in templates no flow names (actions render some by name)."""

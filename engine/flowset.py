@@ -58,12 +58,14 @@ class FlowSet:
 
 def check_flowset(flows_dir: str, templates_dir: str, registry: Registry, *, languages: list[str],
                   default_language: str, menu_flow: str, commands: dict[str, str],
-                  root: str = "", timezone: str = "UTC") -> tuple[dict[str, Flow], Templates, list[str]]:
-    """Both passes over the files: (flows, templates, every problem found)."""
+                  root: str = "", timezone: str = "UTC",
+                  restricted=None) -> tuple[dict[str, Flow], Templates, list[str]]:
+    """Both passes over the files: (flows, templates, every problem found). `restricted`:
+    see `check_flows` (variables templates may read only some paths of)."""
     flows, problems = parse_all(flows_dir, root)
     templates = Templates(templates_dir, languages, default_language, timezone)
     problems += check_flows(flows, templates, registry, menu_flow=menu_flow,
-                            commands=commands, root=root)
+                            commands=commands, root=root, restricted=restricted)
     return flows, templates, problems
 
 

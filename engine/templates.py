@@ -102,6 +102,16 @@ class Templates:
         env = self._envs[lang]
         return meta.find_undeclared_variables(env.parse(self.source(name, lang), name, self.path(name, lang)))
 
+    def reads_of(self, name: str, lang: str, root: str) -> list[tuple[str, int]]:
+        """(dotted path, line) of every read of variable `root` in a template:
+        `{{ settings.pay.use }}` -> ("pay.use", 1); a bare `settings` -> ("", line)."""
+        env = self._envs[lang]
+        return _reads(env.parse(self.source(name, lang), name, self.path(name, lang)), root)
+
+    def expression_reads(self, source: str, root: str) -> list[tuple[str, int]]:
+        env = self._envs[self.default]
+        return _reads(env.parse("{{ " + strip_braces(source) + " }}"), root)
+
     def expression_variables(self, source: str) -> set[str]:
         env = self._envs[self.default]
         ast = env.parse("{{ " + strip_braces(source) + " }}")
@@ -125,6 +135,34 @@ def strip_braces(source: str) -> str:
     return s
 
 
+def _reads(node: nodes.Node, root: str) -> list[tuple[str, int]]:
+    """Attribute chains rooted at the name `root`, outermost first; a dynamic subscript
+    (`x[key]`) ends a chain with "*" (it could be anything below)."""
+    path = _chain(node, root)
+    if path is not None:
+        found = [(path, node.lineno)]
+        if isinstance(node, nodes.Getitem):
+            found += _reads(node.arg, root)
+        return found
+    return [r for child in node.iter_child_nodes() for r in _reads(child, root)]
+
+
+def _chain(node: nodes.Node, root: str) -> str | None:
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        elif isinstance(node, nodes.Getitem):
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+            parts = [] if not isinstance(key, str) else parts
+            parts.append(key if isinstance(key, str) else "*")
+        elif isinstance(node, nodes.Name) and node.name == root and node.ctx == "load":
+            return ".".join(reversed(parts))
+        else:
+            return None
+        node = node.node
+
+
 def _money(kopecks: Any) -> str:
     """12345 -> "123,45" (kopecks to roubles, Russian decimal comma)."""
     try:
@@ -135,6 +173,3 @@ def _money(kopecks: Any) -> str:
     rub, kop = divmod(abs(value), 100)
     return f"{sign}{rub:,}".replace(",", " ") + f",{kop:02d}"
 
-
-# silence "imported but unused" for names re-exported for type hints
-_ = (TemplateNotFound, nodes)

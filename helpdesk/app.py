@@ -45,7 +45,9 @@ def _import_actions() -> None:
 def _flow_options(settings: Settings) -> dict:
     e = settings.engine
     return dict(languages=e.languages, default_language=e.default_language,
-                menu_flow=e.menu_flow, commands=e.commands, root=PROJECT_ROOT, timezone=e.timezone)
+                menu_flow=e.menu_flow, commands=e.commands, root=PROJECT_ROOT, timezone=e.timezone,
+                restricted={"settings": (e.template_settings,
+                                         "engine.template_settings in settings.yaml")})
 
 
 def check(settings: Settings) -> list[str]:

@@ -2,11 +2,13 @@
 
 Secrets are `SecretStr`: their repr is `**********`, so a settings object that reaches a log
 never shows them. `Settings.secrets()` lists their values for the log redaction filter.
+Templates see only the settings named in `engine.template_settings` (`template_view()`);
+a name there that is, or holds, a secret is refused when the settings load.
 """
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,10 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from engine.config import load_settings
 
-__all__ = ["Settings", "load", "DEFAULT_FILE"]
+__all__ = ["Settings", "load", "DEFAULT_FILE", "template_view", "TEMPLATE_SETTINGS"]
 
 DEFAULT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "settings.yaml")
+
+
+# The default of engine.template_settings: what the shipped flows and templates read.
+TEMPLATE_SETTINGS = ("pay.use", "pay.balance_visible", "pay.add_balance", "pay.card",
+                     "pay.sbp_static", "pay.currency", "pay.amounts", "pay.min_amount",
+                     "pay.max_amount", "tickets.types", "tickets.page_size")
 
 
 class _Strict(BaseModel):
@@ -80,6 +88,16 @@ class Engine(_Strict):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Moscow") from None
         return value
     admins: list[int] = []    # Telegram ids allowed to /reload flows (helpdesk.reload)
+    template_settings: list[str] = Field(default_factory=lambda: list(TEMPLATE_SETTINGS))
+
+    @field_validator("template_settings")
+    @classmethod
+    def _public_settings_only(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            problem = _template_setting_problem(path)
+            if problem:
+                raise ValueError(problem)
+        return paths
 
 
 class Dadata(_Strict):
@@ -208,6 +226,52 @@ def _collect_secrets(model: BaseModel, out: list[str]) -> None:
             _collect_secrets(value, out)
         elif isinstance(value, list):
             out.extend(v.get_secret_value() for v in value if isinstance(v, SecretStr))
+
+
+# --- what templates may read ---------------------------------------------------------
+
+def _field_type(model: type[BaseModel], name: str) -> Any:
+    field = model.model_fields.get(name)
+    return None if field is None else field.annotation
+
+
+def _holds_secret(kind: Any) -> bool:
+    """Is this settings type a secret, or a section/list/map with one inside? (By type:
+    an empty secret today is a filled one tomorrow.)"""
+    if kind is SecretStr:
+        return True
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return any(_holds_secret(f.annotation) for f in kind.model_fields.values())
+    return any(_holds_secret(arg) for arg in get_args(kind))
+
+
+def _template_setting_problem(path: str) -> str | None:
+    """Why `path` ("pay.use") may not be shown to templates, or None when it may."""
+    kind: Any = Settings
+    for part in str(path).split("."):
+        inner = _field_type(kind, part) if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+        if inner is None:
+            return f"{path!r} is not a setting"
+        kind = inner
+    if _holds_secret(kind):
+        return f"{path!r} is or holds a secret: templates must never see it"
+    return None
+
+
+def template_view(settings: Settings) -> dict:
+    """The `settings` template variable: the engine.template_settings paths only, as plain
+    values nested like settings.yaml (`settings.pay.use`)."""
+    view: dict = {}
+    for path in settings.engine.template_settings:
+        *sections, last = path.split(".")
+        value: Any = settings
+        for part in path.split("."):
+            value = getattr(value, part)
+        node = view
+        for part in sections:
+            node = node.setdefault(part, {})
+        node[last] = value.model_dump() if isinstance(value, BaseModel) else value
+    return view
 
 
 def load(path: str | None = None, environ=None) -> Settings:

@@ -5,11 +5,13 @@
     pending (a membership waits for the company's confirmation),
     role (the highest confirmed role: UNAUTHORIZED, USER, ADMINISTRATOR, DIRECTOR),
     companies: [{id, name, inn, role, confirmed}]
-`settings`: the settings without secrets (pay flags, ticket types ...).
+`settings`: only the settings listed in engine.template_settings (pay flags, ticket types ...);
+    no secret can be listed there (helpdesk.config refuses it).
 """
 from __future__ import annotations
 
 from . import directory
+from .config import template_view
 from .models import TelegramUser
 from .registry import registry
 from .roles import Role
@@ -45,4 +47,4 @@ def _user(step) -> dict:
 @registry.provider("settings")
 def _settings(step) -> dict:
     settings = getattr(step.services, "settings", None)
-    return settings.model_dump(exclude={"bot", "database", "crm", "dadata", "api"}) if settings else {}
+    return template_view(settings) if settings else {}
