@@ -150,3 +150,23 @@ def test_the_author_starts_paying_the_request(world):
     session = load_session(USER, USER)
     assert (session.flow, session.slots.get("pay_request")) == ("payment", world.request.id)
     assert replies and not any(r.answer_only for r in replies)
+
+
+# --- through the real Telegram transport --------------------------------------------------
+
+def test_a_forged_press_over_telegram_gets_the_answer_and_not_a_single_message(world):
+    from tests.fakes.telegram_api import FakeTelegramAPI
+    from tests.telegram_harness import running_bot
+    with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
+        stranger = api.user(STRANGER, "Злоумышленник")
+        stranger.send("/start")
+        menu = stranger.wait_for(contains="Главное меню", timeout=30)
+        rows_before = notify.Outgoing.select().count()
+        seen = [(m.describe(), len(m.history)) for m in api.messages(STRANGER)]   # before pressing
+        for data in (f"wg:take:{world.ticket.id}", f"pay:{world.request.id}", "wg:take:²"):
+            update = stranger.press_data(data, message_id=menu.message_id)
+            answer = api.wait_callback_answer(update["callback_query"]["id"], timeout=30)
+            assert answer["text"] == REFUSED
+        assert notify.Outgoing.select().count() == rows_before       # nothing queued, so nothing sent
+        assert [(m.describe(), len(m.history)) for m in api.messages(STRANGER)] == seen   # no send, no edit
+    assert Ticket.get_by_id(world.ticket.id).status == "new"
