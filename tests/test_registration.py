@@ -1,6 +1,7 @@
 """Registration dialogs on the real app (flows, templates, actions), standalone mode with
 the demo directory: every role, several companies, typed phones, bad input, join requests
-confirmed by the company. CRM and DaData runs are in test_registration_crm.py."""
+confirmed by the company; a typed phone or INN proves nothing (issue 17 items 2 and 3).
+CRM and DaData runs are in test_registration_crm.py, the CRM API's side in test_api.py."""
 from __future__ import annotations
 
 import pytest
@@ -20,7 +21,8 @@ PROFILE = "👤 Мои компании"
 
 @pytest.fixture
 def app(database, db_url):
-    settings = config.load(environ={"DATABASE_URL": db_url, "TICKETS__TECHNICIANS": "[990]"})
+    settings = config.load(environ={"DATABASE_URL": db_url, "TICKETS__TECHNICIANS": "[990]",
+                                    "NOTIFY__USER__COMPANY_NEW_TICKETS": "true"})
     app = build_app(settings)
     demo.seed_demo()
     return app
@@ -130,8 +132,9 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     c.click(REGISTER)
     c.send("8 (900) 000-00-03")
     assert roles_of(5008) == {ROMASHKA: ("USER", "pending")}
-    assert TelegramUser.get_by_id(5008).phone == "+79000000003"
-    assert c.said("после подтверждения")
+    user = TelegramUser.get_by_id(5008)
+    assert (user.phone, user.unverified_phone) == (None, "+79000000003")
+    assert c.said("Мы передали запрос компании")
     asks = outgoing(5010)
     assert len(asks) == 1 and "Запрос на доступ" in asks[0].text
     assert "введён вручную" in asks[0].text and "Смирнов" not in asks[0].text
@@ -147,19 +150,30 @@ def start_questionnaire(app, user_id: int) -> Chat:
     return c
 
 
-def test_questionnaire_without_dadata_creates_company_contact_and_outbox(app):
+def test_questionnaire_without_dadata_creates_the_company_and_an_unverified_link(app):
+    """A new INN: the company goes to the CRM at once; the person is its unverified USER
+    (anyone can type an INN) until support, asked because the company has nobody yet,
+    confirms; only then the contact exists and goes to the CRM."""
     c = start_questionnaire(app, 5020)
     c.send("Новиков Николай")
     c.send("7707083893")
     c.send("Кладовщик")
     assert "Напишите название вашей организации" in c.last_text
     c.send("ООО «Новая»")
-    assert c.said("Вы зарегистрированы как сотрудник <b>ООО «Новая»</b>")
+    assert c.said("Организация <b>ООО «Новая»</b> добавлена")
+    assert c.said("видите только свои")
     company = Counterparty.get(Counterparty.inn == "7707083893")
-    contact = Contact.get(Contact.counterparty == company)
-    assert (company.name, contact.full_name, contact.phone, contact.position, contact.role) == \
-        ("ООО «Новая»", "Новиков Николай", demo.UNKNOWN_PHONE, "Кладовщик", "USER")
+    assert company.name == "ООО «Новая»" and Contact.select().where(
+        Contact.counterparty == company).count() == 0
+    assert roles_of(5020) == {"7707083893": ("USER", "unverified")}
+    assert registration.current_company(5020).id == company.id       # files tickets for it
+    assert {(o.entity, o.entity_id) for o in OutboxItem.select()} == {("counterparty", company.id)}
+    [ask] = outgoing(990)                                     # support: the company has nobody
+    chat(app, 990).press_data(button_data(ask, "Подтвердить"))
     assert roles_of(5020) == {"7707083893": ("USER", "confirmed")}
+    contact = Contact.get(Contact.counterparty == company)
+    assert (contact.full_name, contact.phone, contact.position, contact.role) == \
+        ("Новиков Николай", demo.UNKNOWN_PHONE, "Кладовщик", "USER")   # shared: proven phone
     queued = {(o.entity, o.entity_id) for o in OutboxItem.select()}
     assert queued == {("counterparty", company.id), ("contact", contact.id)}
 
@@ -182,7 +196,7 @@ def test_bad_inn_and_huge_name_are_refused_with_hints_and_nothing_stored(app):
     assert OutboxItem.select().count() == 0
 
 
-def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(app):
+def test_questionnaire_with_a_known_inn_gives_an_unverified_link_the_admin_confirms(app):
     register(app, 5030, "+79000000002")                     # administrator of Ромашка
     register(app, 5031, "+79000000003")                     # a mere user of Ромашка
     before = Contact.select().count()
@@ -190,7 +204,7 @@ def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(
     for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Самозванец"):
         c.send(answer)
     assert c.said("уже есть в нашей базе")
-    assert roles_of(5032) == {ROMASHKA: ("USER", "pending")}
+    assert roles_of(5032) == {ROMASHKA: ("USER", "unverified")}
     assert Contact.select().count() == before               # no contact until confirmed
     assert Counterparty.get(Counterparty.inn == ROMASHKA).name == "ООО «Ромашка»"
     assert OutboxItem.select().count() == 0
@@ -212,7 +226,7 @@ def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(
                  "mb:confirm:" + "9" * 40):
         forged.press_data(data)
         assert "нет прав" in forged.last_text
-    assert roles_of(5032) == {ROMASHKA: ("USER", "pending")}
+    assert roles_of(5032) == {ROMASHKA: ("USER", "unverified")}
 
     admin = chat(app, 5030)
     admin.press_data(confirm)
@@ -272,6 +286,14 @@ def test_english_texts(app):
     assert "Registration" in c.last_text
     c.share_contact("+79000000002")
     assert c.said("Number found") and c.said("administrator")
+
+
+def test_english_texts_of_a_typed_phone(app):
+    c = Chat(app.engine, user_id=5071, language="en")
+    c.send("/start")
+    c.click("🔑 Register")
+    c.send("+79000000002")
+    assert c.said("You typed the number") and not c.said("Ромашка")
 
 
 def test_demo_banner_lists_every_phone_with_its_roles(app):
