@@ -82,8 +82,10 @@ def company_buttons(step) -> list[dict]:
 
 
 def _points(step) -> list[TradePoint]:
+    """The company's trade points, for a confirmed member only: an unverified one (a typed
+    INN) files for the company but must not see its shops and addresses."""
     cp = step.slots.get("counterparty_id")
-    if not cp:
+    if not cp or not directory.access_in(step.user_id, int(cp)).confirmed:
         return []
     return list(TradePoint.select().where(TradePoint.counterparty == int(cp)).order_by(TradePoint.name))
 
