@@ -309,7 +309,7 @@ def test_a_message_to_the_directors_phone_or_contact_skips_who_typed_it(api, api
 
 
 def test_a_typed_phone_alone_is_no_recipient(api, api_app):
-    _bot_chat(api_app, 3002).send("+79005550000")
+    _stranger_types_inn(api_app, 3002, "+79005550000", REAL["inn"], shared=False)
     r = api.post("/api/v1/messages", json={"phone": "+79005550000", "text": "x"})
     assert r.status_code == 404 and r.json()["detail"][0]["loc"] == ["body", "phone"]
 
