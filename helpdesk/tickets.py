@@ -28,8 +28,8 @@ import peewee as pw
 from engine.errors import BotError
 from engine.storage import BaseModel, db, write_tx
 from helpdesk import directory, outbox
-from helpdesk.models import CONFIRMED, Counterparty, Membership, TelegramUser, TradePoint, utcnow
-from helpdesk.roles import PermissionDenied, Right, Role
+from helpdesk.models import Counterparty, TelegramUser, TradePoint, utcnow
+from helpdesk.roles import PermissionDenied, Right
 
 __all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
            "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES"]

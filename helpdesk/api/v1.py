@@ -15,7 +15,7 @@ from engine import notify
 from engine.events import Reply
 from engine.storage import is_postgres, write_tx
 from helpdesk import directory, outbox
-from helpdesk.models import Contact, Counterparty, Membership, TelegramUser, utcnow
+from helpdesk.models import Contact, Counterparty, TelegramUser, utcnow
 from helpdesk.outbox import OutboxItem
 
 from . import apply, schemas, views
