@@ -1,10 +1,13 @@
 """What every template and condition can read about the person in the chat.
 
 `user` (computed once per step, refreshed after an action runs):
-    id, name, phone, lang, registered (a confirmed membership in some company),
-    pending (a membership waits for the company's confirmation),
+    id, name, phone (proven by Telegram), unverified_phone (typed), lang,
+    registered (a confirmed membership in some company),
+    pending (a link or request is not confirmed yet),
     role (the highest confirmed role: UNAUTHORIZED, USER, ADMINISTRATOR, DIRECTOR),
-    companies: [{id, name, inn, role, confirmed}]
+    companies: [{id, name, inn, role, confirmed, unverified}]: confirmed links and the
+        unverified ones the person made by typing an INN; a request made from a typed
+        phone is never listed (the person must not learn whose number it is).
 `settings`: only the settings listed in engine.template_settings (pay flags, ticket types ...);
     no secret can be listed there (helpdesk.config refuses it).
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from . import directory
 from .config import template_view
-from .models import TelegramUser
+from .models import PENDING, TelegramUser
 from .registry import registry
 from .roles import Role
 
@@ -29,13 +32,15 @@ def user_info(telegram_id: int) -> dict:
         "id": telegram_id,
         "name": (user.full_name or user.first_name or "") if user else "",
         "phone": user.phone if user else None,
+        "unverified_phone": user.unverified_phone if user else None,
         "lang": user.language if user else None,
         "registered": bool(confirmed),
         "pending": any(not m.is_confirmed for m in members),
         "role": role.name,
         "companies": [{"id": m.counterparty.id, "name": m.counterparty.name,
-                       "inn": m.counterparty.inn, "role": m.role, "confirmed": m.is_confirmed}
-                      for m in members],
+                       "inn": m.counterparty.inn, "role": m.role, "confirmed": m.is_confirmed,
+                       "unverified": m.is_unverified}
+                      for m in members if m.status != PENDING],
     }
 
 

@@ -2,7 +2,13 @@
 
 Every write runs inside `engine.storage.write_tx()`. Functions take model instances or
 plain ids (a Telegram id, a row id) alike. Rights are enforced here, not in the dialogs:
-`access_in()` gives an `Access` whose `require()` raises PermissionDenied.
+`access_in()` gives an `Access` whose `require()` raises PermissionDenied;
+`companies_where()` and `company_people()` are the one place that answers "in which
+companies may this person do X" and "who in this company may do X".
+
+Phones: `set_user_phone(verified=False)` keeps a typed number apart
+(`TelegramUser.unverified_phone`); `users_by_phone()` and `users_of_contact()`, the only
+phone/contact -> Telegram user lookups, read proven phones and confirmed links alone.
 
 Upserts are idempotent and match by CRM id first, then by the natural key (INN for a
 counterparty, name for a trade point, phone or name for a contact): registration and the
@@ -19,13 +25,14 @@ from stdnum.ru import inn as _inn
 from engine.errors import BotError
 from engine.storage import db, write_tx
 from helpdesk import phones
-from helpdesk.models import (CONFIRMED, MEMBERSHIP_STATUSES, PENDING, Contact, Counterparty,
-                             Membership, TelegramUser, TradePoint, utcnow)
+from helpdesk.models import (CONFIRMED, MEMBERSHIP_STATUSES, PENDING, UNVERIFIED, Contact,
+                             Counterparty, Membership, TelegramUser, TradePoint, utcnow)
 from helpdesk.roles import Access, PermissionDenied, Right, Role, parse_role, role_from_post
 
 __all__ = ["DirectoryError", "NotFound", "clean_inn", "get_or_create_user", "get_user",
            "set_user_phone", "set_user_full_name", "set_user_language", "memberships_of",
-           "access_in", "role_in", "link_user", "upsert_counterparty", "upsert_trade_point",
+           "users_by_phone", "users_of_contact", "access_of", "companies_where",
+           "access_in", "role_in", "link_user", "listed_unproven", "upsert_counterparty", "upsert_trade_point",
            "upsert_contact", "find_counterparty_by_inn", "contacts_by_phone",
            "confirm_membership", "reject_membership", "pending_memberships", "company_people"]
 
@@ -88,11 +95,37 @@ def _set_user_field(user, **values) -> None:
         TelegramUser.update(**values).where(TelegramUser.id == _id(user)).execute()
 
 
-def set_user_phone(user, phone: str) -> str:
-    """Store the user's phone in E.164 and return it; PhoneError for a bad number."""
+def set_user_phone(user, phone: str, *, verified: bool = False) -> str:
+    """Store the user's phone in E.164 and return it; PhoneError for a bad number.
+
+    `verified`: Telegram proved it (the sender shared their own contact); only then it is
+    `TelegramUser.phone`, the number that finds the person. A typed one goes to
+    `unverified_phone` and leaves the proven one as it was.
+    """
     e164 = phones.parse(phone)
-    _set_user_field(user, phone=e164)
+    if verified:
+        _set_user_field(user, phone=e164, unverified_phone=None)
+    else:
+        _set_user_field(user, unverified_phone=e164)
     return e164
+
+
+def users_by_phone(phone: str) -> list[TelegramUser]:
+    """Telegram users whose *proven* phone this is (any spelling); [] for garbage."""
+    e164 = phones.normalize(phone)
+    if e164 is None:
+        return []
+    return list(TelegramUser.select().where(TelegramUser.phone == e164).order_by(TelegramUser.id))
+
+
+def users_of_contact(contact) -> list[TelegramUser]:
+    """Telegram users who are this contact: a confirmed link to it, or its phone proven."""
+    c = contact if isinstance(contact, Contact) else Contact.get_by_id(_id(contact))
+    linked = Membership.select(Membership.telegram_user).where(
+        (Membership.contact == c.id) & (Membership.status == CONFIRMED))
+    by_phone = (TelegramUser.phone == c.phone) if c.phone else False
+    return list(TelegramUser.select().where(TelegramUser.id.in_(linked) | by_phone)
+                .order_by(TelegramUser.id))
 
 
 def set_user_full_name(user, full_name: str) -> None:
@@ -108,15 +141,30 @@ def set_user_language(user, language: str) -> None:
 
 # --- memberships and access ---------------------------------------------------------
 
-def memberships_of(user, *, confirmed_only: bool = False) -> list[Membership]:
-    """The user's memberships (confirmed and pending), each with its counterparty loaded."""
+def memberships_of(user, *, confirmed_only: bool = False,
+                   statuses: Iterable[str] | None = None) -> list[Membership]:
+    """The user's memberships (any status, or only `statuses`), counterparties loaded."""
     query = (Membership.select(Membership, Counterparty)
              .join(Counterparty, on=(Membership.counterparty == Counterparty.id))
              .where(Membership.telegram_user == _id(user))
              .order_by(Counterparty.name, Counterparty.id))
     if confirmed_only:
-        query = query.where(Membership.status == CONFIRMED)
+        statuses = (CONFIRMED,)
+    if statuses is not None:
+        query = query.where(Membership.status.in_(list(statuses)))
     return list(query)
+
+
+def access_of(m: Membership) -> Access:
+    """The Access a stored membership gives (the one rule: roles.can)."""
+    return Access(m.role_enum, m.is_confirmed, m.telegram_user_id, m.counterparty_id,
+                  unverified=m.is_unverified)
+
+
+def companies_where(user, right: Right | str) -> list[Counterparty]:
+    """The counterparties (by name) where the user's membership grants `right`."""
+    return [m.counterparty for m in memberships_of(user, statuses=(CONFIRMED, UNVERIFIED))
+            if access_of(m).can(right)]
 
 
 def _membership(user, counterparty) -> Membership | None:
@@ -130,7 +178,7 @@ def access_in(user, counterparty) -> Access:
     found = _membership(user, counterparty) if who is not None and where is not None else None
     if found is None:
         return Access(Role.UNAUTHORIZED, False, who, where)
-    return Access(found.role_enum, found.is_confirmed, who, where)
+    return access_of(found)
 
 
 def role_in(user, counterparty) -> Role:
@@ -143,8 +191,8 @@ def link_user(user, counterparty, role: Role | str = Role.USER, contact=None,
               status: str = CONFIRMED) -> Membership:
     """Create or update the user's membership in the counterparty.
 
-    A pending link never downgrades a confirmed one: a questionnaire repeated by a member
-    keeps their access. Returns the stored membership.
+    A link never downgrades a more proven one (CONFIRMED > UNVERIFIED > PENDING): a
+    questionnaire repeated by a member keeps their access. Returns the stored membership.
     """
     if status not in MEMBERSHIP_STATUSES:
         raise DirectoryError(f"membership status must be one of {MEMBERSHIP_STATUSES}, "
@@ -156,14 +204,19 @@ def link_user(user, counterparty, role: Role | str = Role.USER, contact=None,
             return Membership.create(telegram_user=_id(user), counterparty=_id(counterparty),
                                      contact=_id(contact), role=role.name, status=status,
                                      confirmed_at=utcnow() if status == CONFIRMED else None)
-        if found.is_confirmed and status == PENDING:
+        if _STRENGTH[found.status] > _STRENGTH[status]:
             return found
         return _relink(found, role, contact, status)
+
+
+_STRENGTH = {PENDING: 0, UNVERIFIED: 1, CONFIRMED: 2}
 
 
 def _relink(found: Membership, role: Role, contact, status: str) -> Membership:
     if status == CONFIRMED and not found.is_confirmed:
         found.confirmed_at = utcnow()
+    if status != CONFIRMED and found.status != status:
+        found.contact = None      # a typed phone's contact must not ride on to the new link
     found.role, found.status = role.name, status
     if contact is not None:
         found.contact = _id(contact)
@@ -212,11 +265,11 @@ def reject_membership(membership_id, by_user) -> None:
 
 
 def pending_memberships(counterparty) -> list[Membership]:
-    """Requests waiting for the company's confirmation, with the users loaded."""
+    """Links waiting for the company's confirmation (unverified or pending), users loaded."""
     return list(Membership.select(Membership, TelegramUser)
                 .join(TelegramUser, on=(Membership.telegram_user == TelegramUser.id))
                 .where((Membership.counterparty == _id(counterparty))
-                       & (Membership.status == PENDING))
+                       & (Membership.status != CONFIRMED))
                 .order_by(Membership.created))
 
 
@@ -225,7 +278,8 @@ def company_people(counterparty, confirmed_only: bool = True,
     """The counterparty's members with their users loaded, e.g. for notifications.
 
     Args:
-        confirmed_only: leave out pending members (they must learn nothing of the company).
+        confirmed_only: leave out unverified and pending members (they must learn nothing
+            of the company).
         right: keep only members whose access grants this right.
     """
     query = (Membership.select(Membership, TelegramUser)
@@ -235,8 +289,31 @@ def company_people(counterparty, confirmed_only: bool = True,
         query = query.where(Membership.status == CONFIRMED)
     people = list(query)
     if right is not None:
-        people = [m for m in people if Access(m.role_enum, m.is_confirmed).can(right)]
+        people = [m for m in people if access_of(m).can(right)]
     return people
+
+
+def listed_unproven(counterparty_ids: Iterable[int]) -> list[tuple[Membership, Contact]]:
+    """Unverified or pending memberships in these counterparties whose user's *proven*
+    phone is a contact of that counterparty: the CRM lists the person, so the link is
+    proven. Returns (membership, that contact) pairs; one query, for bulk imports too."""
+    ids = sorted({int(i) for i in counterparty_ids if i is not None})
+    if not ids:
+        return []
+    rows = (Membership.select(Membership, Contact)
+            .join(TelegramUser, on=(Membership.telegram_user == TelegramUser.id))
+            .switch(Membership)
+            .join(Contact, on=((Contact.counterparty == Membership.counterparty)
+                               & (Contact.phone == TelegramUser.phone)), attr="contact_listed")
+            .where(Membership.counterparty.in_(ids) & (Membership.status != CONFIRMED)
+                   & TelegramUser.phone.is_null(False))
+            .order_by(Membership.id, Contact.id))
+    out, seen = [], set()
+    for m in rows:
+        if m.id not in seen:
+            seen.add(m.id)
+            out.append((m, m.contact_listed))
+    return out
 
 
 # --- counterparties, trade points, contacts ----------------------------------------

@@ -3,7 +3,9 @@ their memberships in counterparties.
 
 Counterparty -> TradePoint -> Contact mirrors the CRM (1C partner -> department -> contact
 person). A TelegramUser belongs to counterparties through Membership, which carries the
-role *in that counterparty* and whether the company confirmed it. Money is an integer
+role *in that counterparty* and how far the link is proven (MEMBERSHIP_STATUSES).
+A TelegramUser's `phone` is only ever a number Telegram proved (the person shared their
+own contact); a typed number is kept apart in `unverified_phone` and finds nobody. Money is an integer
 number of kopecks, as in the CRM contract. Times are naive UTC. Ticket tables live with
 the tickets, not here.
 """
@@ -17,11 +19,13 @@ from engine.storage import BaseModel
 from helpdesk.roles import Role
 
 __all__ = ["utcnow", "Counterparty", "TradePoint", "Contact", "TelegramUser", "Membership",
-           "CONFIRMED", "PENDING", "MEMBERSHIP_STATUSES", "DIRECTORY_MODELS"]
+           "CONFIRMED", "UNVERIFIED", "PENDING", "MEMBERSHIP_STATUSES", "DIRECTORY_MODELS"]
 
-CONFIRMED = "confirmed"
-PENDING = "pending"
-MEMBERSHIP_STATUSES = (CONFIRMED, PENDING)
+# How far a membership is proven. Only CONFIRMED gives company rights (roles.Scope).
+CONFIRMED = "confirmed"    # the CRM lists the person's verified phone, or the company/support said yes
+UNVERIFIED = "unverified"  # the person typed the company's INN: own tickets for it, nothing else
+PENDING = "pending"        # a request made from a typed phone: no rights, nothing shown to them
+MEMBERSHIP_STATUSES = (CONFIRMED, UNVERIFIED, PENDING)
 
 
 def utcnow() -> datetime:
@@ -93,7 +97,8 @@ class TelegramUser(BaseModel):
     username = pw.CharField(max_length=64, null=True)
     first_name = pw.CharField(max_length=300, null=True)
     language = pw.CharField(max_length=8, null=True)
-    phone = pw.CharField(max_length=20, null=True, index=True)      # E.164, once shared
+    phone = pw.CharField(max_length=20, null=True, index=True)      # E.164, proven by Telegram
+    unverified_phone = pw.CharField(max_length=20, null=True)       # E.164, typed: finds nobody
     full_name = pw.CharField(max_length=300, null=True)             # from the questionnaire
     created = pw.DateTimeField(default=utcnow)
     last_seen = pw.DateTimeField(default=utcnow)
@@ -103,7 +108,7 @@ class TelegramUser(BaseModel):
 
 
 class Membership(BaseModel):
-    """A person's role in one counterparty; pending until the company confirms it."""
+    """A person's role in one counterparty; unverified or pending until proven."""
 
     telegram_user = pw.ForeignKeyField(TelegramUser, backref="memberships",
                                        on_delete="CASCADE")
@@ -111,7 +116,7 @@ class Membership(BaseModel):
     contact = pw.ForeignKeyField(Contact, backref="memberships", null=True,
                                  on_delete="SET NULL")
     role = pw.CharField(max_length=20, default=Role.USER.name)      # Role name
-    status = pw.CharField(max_length=10, default=PENDING)           # confirmed | pending
+    status = pw.CharField(max_length=10, default=PENDING)           # MEMBERSHIP_STATUSES
     created = pw.DateTimeField(default=utcnow)
     confirmed_by = pw.ForeignKeyField(TelegramUser, null=True, backref="confirmed_memberships",
                                       on_delete="SET NULL")
@@ -128,6 +133,10 @@ class Membership(BaseModel):
     @property
     def is_confirmed(self) -> bool:
         return self.status == CONFIRMED
+
+    @property
+    def is_unverified(self) -> bool:
+        return self.status == UNVERIFIED
 
 
 DIRECTORY_MODELS = (Counterparty, TradePoint, Contact, TelegramUser, Membership)

@@ -3,7 +3,8 @@
 Users type "8 (912) 345-67-89", "+7 912 345 67 89" or "9123456789"; Telegram's shared
 contact sends "79123456789" without the plus. Numbers without a country code are read
 as Russian. `parse()` raises PhoneError whose `reason` names a template (phone/<reason>)
-the dialog shows; `normalize()` returns None instead.
+the dialog shows; `normalize()` returns None instead. `is_own_contact()` says whether an
+event proves a number is the sender's (the only proof the product accepts).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from phonenumbers import NumberParseException, ValidationResult
 
 from engine.errors import BotError
 
-__all__ = ["PhoneError", "parse", "normalize", "DEFAULT_REGION", "REASONS"]
+__all__ = ["PhoneError", "parse", "normalize", "is_own_contact", "DEFAULT_REGION", "REASONS"]
 
 DEFAULT_REGION = "RU"
 
@@ -77,3 +78,12 @@ def normalize(text: str | None) -> str | None:
         return parse(text)
     except PhoneError:
         return None
+
+
+def is_own_contact(event) -> bool:
+    """Whether `event` proves its phone is the sender's: a shared Telegram contact whose
+    user_id is the sender (Telegram sets it for one's own contact). A typed number, a card
+    of somebody else or a card without a user id proves nothing."""
+    contact = getattr(event, "contact", None)
+    return (getattr(event, "kind", None) == "contact" and contact is not None
+            and contact.user_id is not None and contact.user_id == event.user_id)

@@ -1,12 +1,18 @@
 """Registration services: who a Telegram user is, found by phone (CRM or the local
 directory) or told by the questionnaire, and the company's confirmation of strangers.
 
-- `register_by_phone()`: link the user to every counterparty whose contact has the phone,
-  with the role stated there. A phone shared with Telegram's contact button is proven
-  (confirmed links); a typed one is not, so its links wait for the company (pending).
-- `submit_questionnaire()`: a new INN creates the counterparty and the contact (role USER)
-  and queues both for the CRM; a known INN only creates a pending link, the company's
-  ADMINISTRATOR/DIRECTOR people (or support) confirm it with a button (`decide()`).
+- `register_by_phone()`: a phone shared with Telegram's contact button (the sender's own)
+  is proven: the user is linked (confirmed) to every counterparty whose contact has it,
+  with the role stated there. A typed phone proves nothing: it is kept apart
+  (`TelegramUser.unverified_phone`), and each company listing it only gets a *pending*
+  request; the person is told that a request went to the company, never which one.
+- `submit_questionnaire()`: a typed INN proves nothing either. A new INN creates the
+  counterparty (queued for the CRM), a known one is looked up; either way the link is
+  *unverified* (own tickets for that company, nothing of the company's) until the CRM lists
+  the person's proven phone as its contact (`confirm_listed()`, called by every CRM import)
+  or the company's ADMINISTRATOR/DIRECTOR people, or support when it has none, confirm it
+  with a button (`decide()`). Only then the contact is created (role USER) and sent to
+  the CRM.
 - `defer_lookup()` + the `registration_lookups` job: when the CRM fails during the lookup,
   the phone is kept in `registration_lookup` and retried; the user is told the result once.
 - `current_company()` / `set_current_company()`: the company a person with several acts
@@ -34,15 +40,15 @@ from engine.storage import BaseModel, is_postgres, write_tx
 from helpdesk import directory, outbox, phones
 from helpdesk.directory import DirectoryError, NotFound
 from helpdesk.jobs import job
-from helpdesk.models import (CONFIRMED, PENDING, Contact, Counterparty, Membership,
-                             TelegramUser, utcnow)
+from helpdesk.models import (CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty,
+                             Membership, TelegramUser, utcnow)
 from helpdesk.roles import PermissionDenied, Right, Role, parse_role, role_from_post
 from helpdesk.services import crm_of
 
 __all__ = ["RegistrationError", "PendingLookup", "PendingRequest", "CurrentCompany",
            "CALLBACK_PREFIX", "NAME_MIN", "NAME_MAX", "clean_name", "clean_inn",
            "local_contacts", "register_by_phone", "summary", "defer_lookup",
-           "submit_questionnaire", "notify_request", "decide", "is_support",
+           "submit_questionnaire", "notify_request", "decide", "is_support", "confirm_listed",
            "current_company", "set_current_company", "company_choices",
            "retry_lookups", "company_from_dadata"]
 
@@ -82,9 +88,9 @@ class PendingLookup(BaseModel):
 
 
 class PendingRequest(BaseModel):
-    """What a stranger told the questionnaire about themselves; becomes a contact of the
-    company only when the company confirms the link (before that it must not exist, or a
-    later phone lookup would link them without anyone's consent)."""
+    """What a person told the questionnaire about themselves; becomes a contact of the
+    company only when the link is proven (before that it must not exist, or a later phone
+    lookup would link somebody through it without anyone's consent)."""
 
     membership = pw.ForeignKeyField(Membership, unique=True, on_delete="CASCADE")
     full_name = pw.CharField(max_length=300)
@@ -170,51 +176,72 @@ def _import_person(person, phone: str, rules) -> list[Contact]:
 
 def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
                       post_rules=None, templates=None, settings=None) -> dict:
-    """Link the user to every company listing `phone`; returns `summary()` with status
-    "found" (and `new_pending`: membership ids waiting for confirmation) or "not_found".
+    """Register the user by `phone`; returns `summary()` with a status:
+
+    - "found": `verified` and some company lists the phone: linked, confirmed, roles as
+      stated there;
+    - "requested": typed (not `verified`) and some company lists it: each gets a pending
+      request (`new_pending`: the new membership ids); the summary names no company;
+    - "not_found": nobody lists it (the questionnaire follows).
 
     Args:
         person: the CRM's answer (integrations.crm.Person); its companies, trade points
             and contact are upserted first. None: the local directory alone decides.
-        verified: the phone came from the user's own shared contact; else links are pending.
-        templates, settings: to notify the companies' admins of pending links.
+        verified: the phone came from the user's own shared contact (Telegram proved it).
+        templates, settings: to notify the companies' approvers of pending requests.
     """
     phone = phones.parse(phone)
     with write_tx():
         contacts = _import_person(person, phone, post_rules) if person else []
         contacts = contacts or local_contacts(phone)
         PendingLookup.delete().where(PendingLookup.telegram_user == user_id).execute()
+        directory.set_user_phone(user_id, phone, verified=verified)
         if not contacts:
             return {"status": "not_found", "companies": [], "pending": False, "new_pending": []}
-        new_pending = _link_contacts(user_id, phone, contacts, verified)
-        for membership_id in new_pending:
-            if templates is not None:
-                notify_request(membership_id, templates, settings)
+        if not verified:
+            return _request_by_phone(user_id, contacts, templates, settings)
+        _link_contacts(user_id, contacts)
         _default_company(user_id)
-        return {**summary(user_id), "status": "found", "new_pending": new_pending}
+        return {**summary(user_id), "status": "found", "new_pending": []}
 
 
-def _link_contacts(user_id: int, phone: str, contacts: list[Contact], verified: bool) -> list[int]:
-    user = directory.get_user(user_id)
-    if verified and not user.full_name:     # a typed phone must not lend its owner's name
+def _link_contacts(user_id: int, contacts: list[Contact]) -> None:
+    """Proven phone: confirmed links to each contact's company, with its role."""
+    if not directory.get_user(user_id).full_name:
         directory.set_user_full_name(user_id, contacts[0].full_name)
-    directory.set_user_phone(user_id, phone)
+    for contact in contacts:
+        m = directory.link_user(user_id, contact.counterparty_id, contact.role, contact,
+                                status=CONFIRMED)
+        PendingRequest.delete().where(PendingRequest.membership == m.id).execute()
+
+
+def _request_by_phone(user_id: int, contacts: list[Contact], templates, settings) -> dict:
+    """Typed phone: a pending request to each company listing it, nothing linked or told:
+    no name, role, contact or company of that number reaches the person."""
     new_pending = []
     for contact in contacts:
         before = directory.access_in(user_id, contact.counterparty_id)
         m = directory.link_user(user_id, contact.counterparty_id, contact.role, contact,
-                                status=CONFIRMED if verified else PENDING)
-        if not m.is_confirmed and before.role is Role.UNAUTHORIZED:
+                                status=PENDING)
+        if m.status == PENDING and before.role is Role.UNAUTHORIZED:
             new_pending.append(m.id)
-    return new_pending
+    asked = sum(notify_request(membership_id, templates, settings)
+                for membership_id in new_pending if templates is not None)
+    log.info("user %s typed a listed phone: %s request(s) sent", user_id, len(new_pending))
+    return {"status": "requested", "companies": [], "pending": True, "asked": asked,
+            "new_pending": new_pending}
 
 
 def summary(user_id: int) -> dict:
-    """{companies: [{id, name, inn, role, confirmed, point}], pending: bool} for templates."""
+    """{companies: [{id, name, inn, role, confirmed, unverified, point}], pending: bool}
+    for templates. Companies are those the person named or was proven to belong to;
+    a pending request (from a typed phone) is never listed, only counted in `pending`."""
+    members = directory.memberships_of(user_id)
     companies = [{"id": m.counterparty.id, "name": m.counterparty.name, "inn": m.counterparty.inn,
-                  "role": m.role, "confirmed": m.is_confirmed, "point": _point_of(m)}
-                 for m in directory.memberships_of(user_id)]
-    return {"companies": companies, "pending": any(not c["confirmed"] for c in companies)}
+                  "role": m.role, "confirmed": m.is_confirmed, "unverified": m.is_unverified,
+                  "point": _point_of(m) if m.is_confirmed else None}
+                 for m in members if m.status != PENDING]
+    return {"companies": companies, "pending": any(not m.is_confirmed for m in members)}
 
 
 def _point_of(m: Membership) -> str | None:
@@ -249,62 +276,57 @@ def submit_questionnaire(user_id: int, *, phone: str, full_name: str, inn: str,
                          position: str, company: dict | None = None,
                          company_name: str | None = None, phone_verified: bool = False,
                          templates=None, settings=None) -> dict:
-    """Register from the questionnaire.
+    """Register from the questionnaire: a typed INN gives an *unverified* link.
 
-    A new INN: the counterparty (DaData's details when `company` is given, else the typed
-    `company_name`) and the contact are created, role USER, the user is linked (confirmed)
-    and both rows are queued for the CRM. A known INN: a pending link, the request data
-    kept aside, the company's admins (or support) notified.
+    A new INN: the counterparty is created (DaData's details when `company` is given, else
+    the typed `company_name`) and queued for the CRM. A known INN: nothing of it changes.
+    Either way the user is linked as unverified USER, the request data kept aside (the
+    contact is made when the link is proven) and the company's approvers (support when it
+    has none) are asked. `phone_verified` counts only when it is the user's proven phone.
 
     Returns:
-        {"status": "created" | "pending" | "member", "company": {id, name, inn}}
+        {"status": "created" | "pending" | "member", "company": {id, name, inn},
+         "asked": how many approvers were asked}
     Raises:
         RegistrationError: a bad name, position, INN or company name (nothing stored).
     """
     full_name, position = clean_name(full_name), clean_name(position, "position")
     inn, phone = clean_inn(inn), phones.parse(phone)
     with write_tx():
-        existing = directory.find_counterparty_by_inn(inn)
-        if existing is None:
-            name = (company or {}).get("name") or company_name
-            name = clean_name(name, "company_name", COMPANY_NAME_MAX)
-            return _create_company(user_id, phone, full_name, position, inn, name, company or {})
+        proven = phone_verified and directory.get_user(user_id).phone == phone
         request = dict(full_name=full_name, phone=phone, position=position,
-                       phone_verified=phone_verified)
-        return _request_link(user_id, request, existing, templates, settings)
+                       phone_verified=proven)
+        existing = directory.find_counterparty_by_inn(inn)
+        if existing is not None:
+            return _request_link(user_id, request, existing, "pending", templates, settings)
+        name = (company or {}).get("name") or company_name
+        name = clean_name(name, "company_name", COMPANY_NAME_MAX)
+        created = _create_company(inn, name, company or {})
+        log.info("user %s registered a new counterparty %s", user_id, created.id)
+        return _request_link(user_id, request, created, "created", templates, settings)
 
 
-def _set_person(user_id: int, phone: str, full_name: str) -> None:
-    directory.set_user_phone(user_id, phone)
-    directory.set_user_full_name(user_id, full_name)
-
-
-def _create_company(user_id, phone, full_name, position, inn, name, details: dict) -> dict:
-    _set_person(user_id, phone, full_name)
+def _create_company(inn, name, details: dict) -> Counterparty:
     company, _ = directory.upsert_counterparty(
         inn=inn, name=name, kpp=details.get("kpp") or None, ogrn=details.get("ogrn") or None,
         legal_address=details.get("address") or None)
-    contact, _ = directory.upsert_contact(company, full_name=full_name, phone=phone,
-                                          position=position, role=Role.USER)
-    directory.link_user(user_id, company, Role.USER, contact, status=CONFIRMED)
     outbox.push("counterparty", company.id)
-    outbox.push("contact", contact.id)
-    _default_company(user_id)
-    log.info("user %s registered a new counterparty %s", user_id, company.id)
-    return {"status": "created", "company": _company_dict(company)}
+    return company
 
 
-def _request_link(user_id, request: dict, company, templates, settings) -> dict:
-    _set_person(user_id, request["phone"], request["full_name"])
-    m = directory.link_user(user_id, company, Role.USER, status=PENDING)
+def _request_link(user_id, request: dict, company, status: str, templates, settings) -> dict:
+    directory.set_user_phone(user_id, request["phone"], verified=request["phone_verified"])
+    directory.set_user_full_name(user_id, request["full_name"])
+    m = directory.link_user(user_id, company, Role.USER, status=UNVERIFIED)
     if m.is_confirmed:
         return {"status": "member", "company": _company_dict(company)}
     (PendingRequest.insert(membership=m.id, **request)
      .on_conflict(conflict_target=[PendingRequest.membership], update=request).execute())
-    if templates is not None:
-        notify_request(m.id, templates, settings)
-    log.info("user %s asked to join counterparty %s (membership %s)", user_id, company.id, m.id)
-    return {"status": "pending", "company": _company_dict(company)}
+    _default_company(user_id)
+    asked = notify_request(m.id, templates, settings) if templates is not None else 0
+    log.info("user %s linked unverified to counterparty %s (membership %s)",
+             user_id, company.id, m.id)
+    return {"status": status, "company": _company_dict(company), "asked": asked}
 
 
 def _company_dict(company: Counterparty) -> dict:
@@ -335,9 +357,10 @@ def notify_request(membership_id: int, templates, settings) -> int:
     m = Membership.get_by_id(membership_id)
     request = PendingRequest.get_or_none(PendingRequest.membership == m.id)
     who = directory.get_user(m.telegram_user_id)
+    phone = request.phone if request else (who.unverified_phone or who.phone)
     data = {"person": {"name": request.full_name if request else (who.first_name or ""),
-                       "phone": who.phone, "position": request.position if request else None,
-                       "phone_verified": bool(request and request.phone_verified),
+                       "phone": phone, "position": request.position if request else None,
+                       "phone_verified": bool(phone) and phone == who.phone,
                        "username": who.username, "role": m.role},
             "company": _company_dict(m.counterparty)}
     approvers = _approvers(m, settings)
@@ -417,7 +440,7 @@ def _apply_decision(m: Membership, by_user: int, approve: bool, templates, setti
     template = "registration/request_confirmed" if approve else "registration/request_rejected"
     lang = _lang_of(requester, templates)
     text = templates.render(template, lang, {"company": _company_dict(company)})
-    notify.enqueue(Reply(requester, text), key=f"mb-decided:{m.id}")
+    notify.enqueue(Reply(requester, text), key=f"mb-decided:{m.id}")   # m may be deleted
     log.info("membership %s %s by %s", m.id, "confirmed" if approve else "rejected", by_user)
     return "confirmed" if approve else "rejected"
 
@@ -428,9 +451,7 @@ def _confirm(m: Membership, by_user: int) -> None:
     request = PendingRequest.get_or_none(PendingRequest.membership == m.id)
     if request is None:
         return
-    contact, _ = directory.upsert_contact(m.counterparty_id, full_name=request.full_name,
-                                          phone=request.phone, position=request.position,
-                                          role=m.role)
+    contact = _request_contact(m, request)
     m.contact = contact.id
     m.save()
     outbox.push("contact", contact.id)
@@ -438,15 +459,52 @@ def _confirm(m: Membership, by_user: int) -> None:
     _default_company(m.telegram_user_id)
 
 
+def _request_contact(m: Membership, request: PendingRequest) -> Contact:
+    """The contact a proven request becomes. A proven phone may match the company's own
+    contact; otherwise it is a new row without a phone (a typed number must not find
+    anybody later, and a same-name contact of the company is not proof of being them)."""
+    if request.phone_verified and request.phone == directory.get_user(m.telegram_user_id).phone:
+        contact, _ = directory.upsert_contact(m.counterparty_id, full_name=request.full_name,
+                                              phone=request.phone, position=request.position,
+                                              role=m.role)
+        return contact
+    return Contact.create(counterparty=m.counterparty_id, full_name=request.full_name,
+                          position=request.position, role=m.role)
+
+
+def confirm_listed(counterparty_ids, templates=None) -> int:
+    """Confirm every unverified or pending link the CRM now proves: the counterparty lists
+    the person's *proven* phone as its contact. The role becomes that contact's (the CRM's);
+    the person is told once when `templates` is given. Every CRM import calls this with
+    the counterparties it touched. Returns how many were confirmed."""
+    with write_tx():
+        pairs = directory.listed_unproven(counterparty_ids)
+        for m, contact in pairs:
+            m.status, m.role, m.contact, m.confirmed_at = CONFIRMED, contact.role, contact.id, utcnow()
+            m.save()
+            PendingRequest.delete().where(PendingRequest.membership == m.id).execute()
+            _default_company(m.telegram_user_id)
+            if templates is not None:
+                _tell_requester(m, "registration/request_confirmed", templates)
+            log.info("membership %s confirmed: the CRM lists contact %s", m.id, contact.id)
+    return len(pairs)
+
+
+def _tell_requester(m: Membership, template: str, templates) -> None:
+    lang = _lang_of(m.telegram_user_id, templates)
+    text = templates.render(template, lang, {"company": _company_dict(m.counterparty)})
+    notify.enqueue(Reply(m.telegram_user_id, text), key=f"mb-decided:{m.id}")
+
+
 # --- current company ---------------------------------------------------------------
 
 def company_choices(user_id: int) -> list[Counterparty]:
-    """Companies the user may act for (confirmed memberships), by name."""
-    return [m.counterparty for m in directory.memberships_of(user_id, confirmed_only=True)]
+    """Companies the user may file tickets for (confirmed or unverified links), by name."""
+    return directory.companies_where(user_id, Right.TICKET_ON_BEHALF_OF_COMPANY)
 
 
 def current_company(user_id: int) -> Counterparty | None:
-    """The chosen company if still a confirmed membership, else the only one, else None."""
+    """The chosen company if still one of the choices, else the only one, else None."""
     choices = company_choices(user_id)
     row = CurrentCompany.get_or_none(CurrentCompany.telegram_user == user_id)
     chosen = [c for c in choices if row and c.id == row.counterparty_id]
@@ -456,12 +514,12 @@ def current_company(user_id: int) -> Counterparty | None:
 
 
 def set_current_company(user_id: int, counterparty_id: Any) -> Counterparty:
-    """Choose the company to act for; only one the user is a confirmed member of."""
+    """Choose the company to act for; only one of `company_choices()`."""
     wanted = str(counterparty_id)
     found = [c for c in company_choices(user_id) if str(c.id) == wanted]
     if not found:
         raise PermissionDenied(Right.TICKET_ON_BEHALF_OF_COMPANY, who=user_id,
-                               counterparty=wanted[:20], reason="not a confirmed member")
+                               counterparty=wanted[:20], reason="not a member")
     with write_tx():
         (CurrentCompany.insert(telegram_user=user_id, counterparty=found[0].id, updated=utcnow())
          .on_conflict(conflict_target=[CurrentCompany.telegram_user],
@@ -471,7 +529,7 @@ def set_current_company(user_id: int, counterparty_id: Any) -> Counterparty:
 
 
 def _default_company(user_id: int) -> None:
-    """With exactly one confirmed company and no choice made yet, that one is current."""
+    """With exactly one company to act for and no choice made yet, that one is current."""
     choices = company_choices(user_id)
     has_row = CurrentCompany.get_or_none(CurrentCompany.telegram_user == user_id) is not None
     if len(choices) == 1 and not has_row:
@@ -514,11 +572,15 @@ def _complete(app, row: PendingLookup, person) -> bool:
         result = register_by_phone(row.telegram_user, row.phone, verified=row.verified,
                                    person=person, post_rules=settings.crm.post_roles,
                                    templates=templates, settings=settings)
-        name = "registration/lookup_found" if result["status"] == "found" \
-            else "registration/lookup_not_found"
+        name = _LOOKUP_TEMPLATES[result["status"]]
         text = templates.render(name, templates.lang(row.lang), {"lookup": result})
         notify.enqueue(Reply(row.chat_id, text), key=f"reg-lookup:{row.id}")
     return True
+
+
+_LOOKUP_TEMPLATES = {"found": "registration/lookup_found",
+                     "requested": "registration/requested",
+                     "not_found": "registration/lookup_not_found"}
 
 
 @job("registration_lookups", every=60)

@@ -5,10 +5,14 @@ company and USER of another). Rights come in two scopes:
 
 * OWN rights concern the person's own tickets and balance; everybody has them, even
   UNAUTHORIZED (the seed lets anyone file a ticket and top up).
+* LINKED rights put the counterparty's name on the person's own things (filing a ticket
+  for the company); a confirmed membership or an *unverified* one (the person typed the
+  company's INN themselves) gives them. A *pending* request (made from a typed phone the
+  company lists) gives none: the person must not learn which company that number has.
 * COMPANY rights touch the counterparty's data or people; they need a *confirmed*
-  membership of at least the listed role. A pending membership (a questionnaire that named
-  an existing company's INN) gives none of them: the original's mistake was linking a
-  stranger to a company's tickets and notifications by typing its INN.
+  membership of at least the listed role. An unverified link gives none of them: the
+  original's mistake was linking a stranger to a company's tickets, balance and
+  notifications by typing its INN.
 
 Services enforce rights with `Access.require()`; hiding a button is never enough.
 """
@@ -57,6 +61,7 @@ class Right(str, enum.Enum):
 
 class Scope(enum.Enum):
     OWN = "own"            # the person's own things: no membership needed
+    LINKED = "linked"      # the company's name on own things: confirmed or unverified link
     COMPANY = "company"    # the counterparty's things: confirmed membership needed
 
 
@@ -70,7 +75,7 @@ PERMISSIONS: Mapping[Right, tuple[Role, Scope]] = {
     Right.VIEW_OWN_TICKETS: (Role.UNAUTHORIZED, Scope.OWN),
     Right.EDIT_OWN_TICKET: (Role.UNAUTHORIZED, Scope.OWN),
     Right.CLOSE_OWN_TICKET: (Role.UNAUTHORIZED, Scope.OWN),
-    Right.TICKET_ON_BEHALF_OF_COMPANY: (_U, Scope.COMPANY),
+    Right.TICKET_ON_BEHALF_OF_COMPANY: (_U, Scope.LINKED),
     Right.COMPANY_NOTIFICATIONS: (_U, Scope.COMPANY),
     Right.VIEW_COMPANY_ACTIVE_TICKETS: (_A, Scope.COMPANY),
     Right.EDIT_COMPANY_TICKETS: (_A, Scope.COMPANY),
@@ -122,10 +127,14 @@ def _right(right: Right | str) -> Right:
         raise ValueError(f"unknown right {right!r}") from None
 
 
-def can(role: Role | str, right: Right | str, *, confirmed: bool = True) -> bool:
-    """Whether `role` grants `right`; company rights also need a confirmed membership."""
+def can(role: Role | str, right: Right | str, *, confirmed: bool = True,
+        unverified: bool = False) -> bool:
+    """Whether `role` grants `right`: company rights need a confirmed membership, linked
+    rights a confirmed or an unverified one (`unverified`: the person named the company)."""
     lowest, scope = PERMISSIONS[_right(right)]
     if scope is Scope.COMPANY and not confirmed:
+        return False
+    if scope is Scope.LINKED and not (confirmed or unverified):
         return False
     return parse_role(role) >= lowest
 
@@ -134,14 +143,18 @@ def can(role: Role | str, right: Right | str, *, confirmed: bool = True) -> bool
 class Access:
     """What one person may do in one counterparty.
 
-    `role` is the membership's role (the requested one while pending); `confirmed` says
-    whether the company accepted it. A pending member acts as USER for own things only.
+    `role` is the membership's role (the requested one while not confirmed); `confirmed`
+    says whether it is proven (the CRM lists the person's verified phone, or the company
+    or support accepted it); `unverified` marks a link the person made by typing the
+    company's INN: they may file their own tickets for it and nothing more. Anyone not
+    confirmed acts as USER at most.
     """
 
     role: Role = Role.UNAUTHORIZED
     confirmed: bool = False
     who: object = None
     counterparty: object = None
+    unverified: bool = False
 
     @property
     def effective_role(self) -> Role:
@@ -149,7 +162,8 @@ class Access:
         return self.role if self.confirmed else min(self.role, Role.USER)
 
     def can(self, right: Right | str) -> bool:
-        return can(self.effective_role, right, confirmed=self.confirmed)
+        return can(self.effective_role, right, confirmed=self.confirmed,
+                   unverified=self.unverified)
 
     def require(self, right: Right | str) -> None:
         """Raise PermissionDenied unless this access grants `right`."""

@@ -38,7 +38,7 @@ from engine.events import Reply
 from engine.storage import BaseModel, write_tx
 from helpdesk import outbox
 from helpdesk.jobs import job
-from helpdesk.models import Contact, Counterparty, Membership, TradePoint, utcnow
+from helpdesk.models import CONFIRMED, Contact, Counterparty, Membership, TradePoint, utcnow
 from helpdesk.outbox import OutboxItem
 from integrations.crm import (Company, ContactData, CrmClient, PaymentData, TicketData,
                               TradePoint as CrmTradePoint, make_crm)
@@ -169,7 +169,8 @@ def _author_crm_id(ticket) -> str | None:
         return None
     m = (Membership.select(Membership, Contact).join(Contact)
          .where((Membership.telegram_user == ticket.author_id)
-                & (Membership.counterparty == ticket.counterparty_id)).first())
+                & (Membership.counterparty == ticket.counterparty_id)
+                & (Membership.status == CONFIRMED)).first())     # an unproven link is nobody
     return m.contact.crm_id if m else None
 
 

@@ -29,8 +29,8 @@ from engine.errors import BotError
 from engine.ids import parse_id
 from engine.storage import BaseModel, db, write_tx
 from helpdesk import directory, outbox
-from helpdesk.models import CONFIRMED, Counterparty, Membership, TelegramUser, TradePoint, utcnow
-from helpdesk.roles import PermissionDenied, Right, Role
+from helpdesk.models import Counterparty, TelegramUser, TradePoint, utcnow
+from helpdesk.roles import PermissionDenied, Right
 
 __all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
            "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES"]
@@ -282,10 +282,10 @@ class TicketService:
         return cond
 
     def _company_ids(self, user_id: int) -> tuple[list[int], list[int]]:
-        """Counterparties where the user confirmed-holds ADMINISTRATOR+ and DIRECTOR."""
-        rows = Membership.select().where((Membership.telegram_user == user_id) & (Membership.status == CONFIRMED))
-        admin = [m.counterparty_id for m in rows if m.role_enum >= Role.ADMINISTRATOR]
-        director = [m.counterparty_id for m in rows if m.role_enum >= Role.DIRECTOR]
+        """Counterparties whose active / all tickets the user may see (confirmed
+        ADMINISTRATOR+ / DIRECTOR; an unverified member sees only their own)."""
+        admin = [c.id for c in directory.companies_where(user_id, Right.VIEW_COMPANY_ACTIVE_TICKETS)]
+        director = [c.id for c in directory.companies_where(user_id, Right.VIEW_COMPANY_ALL_TICKETS)]
         return admin, director
 
     # -- rights --------------------------------------------------------------------------
@@ -346,7 +346,7 @@ class TicketService:
                     attachments, contact_name, contact_phone) -> dict:
         author = directory.get_user(user_id)
         cp, tp = self._where(user_id, counterparty_id, trade_point_id)
-        phone = contact_phone or author.phone
+        phone = contact_phone or author.phone or author.unverified_phone
         if cp is None and not phone:
             raise TicketInputError("a ticket without a counterparty needs a contact phone",
                                    template="ticket/need_phone")

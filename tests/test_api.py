@@ -274,3 +274,80 @@ def test_committed_openapi_spec_is_up_to_date(api, api_app):
         committed = f.read()
     assert committed == openapi_json(api_app), \
         "docs/openapi.json is stale: python -m helpdesk.api.spec > docs/openapi.json"
+
+
+# ---- issue 17 items 2 and 3: a typed phone or INN proves nothing -------------------------
+
+DIRECTOR_PHONE, REGISTER = "+79000000001", "🔑 Зарегистрироваться"
+REAL = {"inn": "7707083893", "name": "ООО Настоящая"}
+
+
+def _bot_chat(app, uid: int):
+    from engine.testing import Chat
+    c = Chat(app.engine, user_id=uid)
+    c.send("/start")
+    c.click(REGISTER)
+    return c
+
+
+def _crm_lists_the_director(api) -> None:
+    api.put("/api/v1/counterparties/c-1", json=COMPANY)
+    r = api.put("/api/v1/contacts/p-dir", json={"counterparty_id": "c-1", "full_name": "Иванов И.",
+                                                 "phone": DIRECTOR_PHONE, "post": "Директор"})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("target", [{"phone": "8 900 000-00-01"}, {"contact_id": "p-dir"}])
+def test_a_message_to_the_directors_phone_or_contact_skips_who_typed_it(api, api_app, target):
+    _crm_lists_the_director(api)
+    _bot_chat(api_app, 2001).share_contact(DIRECTOR_PHONE)        # the director himself
+    _bot_chat(api_app, 3001).send(DIRECTOR_PHONE)                 # a stranger types it
+    r = api.post("/api/v1/messages", json={**target, "text": "Счёт оплачен"})
+    assert r.status_code == 200 and r.json()["recipients"] == [2001]
+    assert not Outgoing.select().where((Outgoing.chat_id == 3001)
+                                       & Outgoing.key.startswith("api-msg")).exists()
+
+
+def test_a_typed_phone_alone_is_no_recipient(api, api_app):
+    _stranger_types_inn(api_app, 3002, "+79005550000", REAL["inn"], shared=False)
+    r = api.post("/api/v1/messages", json={"phone": "+79005550000", "text": "x"})
+    assert r.status_code == 404 and r.json()["detail"][0]["loc"] == ["body", "phone"]
+
+
+def _stranger_types_inn(app, uid: int, phone: str, inn: str, *, shared: bool = True):
+    c = _bot_chat(app, uid)
+    c.share_contact(phone) if shared else c.send(phone)
+    for answer in ("Незнакомцев Пётр", inn, "Менеджер", "ООО Моя"):
+        c.send(answer)
+    return c
+
+
+def _status(uid: int) -> tuple[str, str]:
+    m = Membership.get(Membership.telegram_user == uid)
+    return m.status, m.role
+
+
+def test_the_crm_bringing_the_real_company_and_its_people_confirms_no_stranger(api, api_app):
+    """He typed a real company's INN first (a new counterparty for the bot); the CRM then
+    sends that company and its people, he is not among them: still unverified. A typed
+    phone the CRM lists is no proof either."""
+    _stranger_types_inn(api_app, 3010, "+79005550010", REAL["inn"])
+    _stranger_types_inn(api_app, 3011, "+79005550011", REAL["inn"], shared=False)
+    assert _status(3010) == _status(3011) == ("unverified", "USER")
+    assert api.put("/api/v1/counterparties/c-real", json=REAL).status_code == 200
+    for n, (phone, post) in enumerate([("+79000000001", "Директор"), ("+79005550011", "Бухгалтер")]):
+        api.put(f"/api/v1/contacts/p-{n}", json={"counterparty_id": "c-real", "full_name": f"P{n}",
+                                                 "phone": phone, "post": post})
+    assert Counterparty.get(Counterparty.inn == REAL["inn"]).crm_id == "c-real"
+    assert _status(3010) == ("unverified", "USER")
+    assert _status(3011) == ("unverified", "USER")               # his number was only typed
+
+
+def test_the_crm_listing_his_proven_phone_confirms_him_with_the_crms_role(api, api_app):
+    _stranger_types_inn(api_app, 3020, "+79005550020", REAL["inn"])
+    api.put("/api/v1/counterparties/c-real", json=REAL)
+    r = api.put("/api/v1/contacts/p-him", json={"counterparty_id": "c-real", "full_name": "Незнакомцев П.",
+                                                 "phone": "+7 900 555-00-20", "post": "Главный бухгалтер"})
+    assert r.status_code == 200
+    m = Membership.get(Membership.telegram_user == 3020)
+    assert (m.status, m.role, m.contact.crm_id) == ("confirmed", "ADMINISTRATOR", "p-him")

@@ -8,8 +8,12 @@ from stdnum.ru import inn as inn_lib
 
 from helpdesk import directory as d
 from helpdesk import phones
-from helpdesk.models import CONFIRMED, PENDING, Contact, Counterparty, Membership, TelegramUser
+from helpdesk.models import (CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty, Membership,
+                             TelegramUser)
 from helpdesk.roles import PermissionDenied, Right, Role
+
+OWN_RIGHTS = {"create_ticket", "view_own_balance", "top_up_own_balance", "view_own_tickets",
+              "edit_own_ticket", "close_own_ticket"}
 
 
 def company_inn(first9: str) -> str:
@@ -79,14 +83,31 @@ def test_user_is_created_once_and_refreshed(database):
 
 def test_user_phone_and_name(database):
     user = d.get_or_create_user(5)
-    assert d.set_user_phone(user, "8 912 345-67-89") == "+79123456789"
+    assert d.set_user_phone(user, "8 912 345-67-89", verified=True) == "+79123456789"
     d.set_user_full_name(5, "  Иванов   Иван ")
     stored = d.get_user(5)
     assert (stored.phone, stored.full_name) == ("+79123456789", "Иванов Иван")
+    assert [u.id for u in d.users_by_phone("8 912 345 67 89")] == [5]
     with pytest.raises(phones.PhoneError):
         d.set_user_phone(user, "позвоните мне")
     with pytest.raises(d.NotFound, match="telegram user 404"):
         d.get_user(404)
+
+
+def test_a_typed_phone_is_kept_apart_and_finds_nobody(database):
+    """Only a phone Telegram proved is `phone`; a typed one never replaces it, never
+    finds the person, and proving it later moves it over."""
+    d.get_or_create_user(6)
+    assert d.set_user_phone(6, "+7 900 000-00-01") == "+79000000001"      # typed by default
+    stored = d.get_user(6)
+    assert (stored.phone, stored.unverified_phone) == (None, "+79000000001")
+    assert d.users_by_phone("+79000000001") == []
+    d.set_user_phone(6, "+79123456789", verified=True)
+    d.set_user_phone(6, "+79000000002")
+    stored = d.get_user(6)
+    assert (stored.phone, stored.unverified_phone) == ("+79123456789", "+79000000002")
+    assert [u.id for u in d.users_by_phone("+79123456789")] == [6]
+    assert d.users_by_phone("+79000000002") == [] and d.users_by_phone("garbage") == []
 
 
 # --- counterparties, trade points, contacts ----------------------------------------
@@ -179,6 +200,51 @@ def test_pending_member_sees_nothing_of_the_company(two_companies):
     assert [m.telegram_user.id for m in d.company_people(a, confirmed_only=False)] == [200]
     assert [m.status for m in d.memberships_of(stranger)] == [PENDING]
     assert d.memberships_of(stranger, confirmed_only=True) == []
+
+
+def test_unverified_member_files_own_tickets_for_the_company_and_nothing_more(two_companies):
+    """A typed INN: the company's name on one's own tickets, no company right at all, in
+    no list of the company's people."""
+    a, _ = two_companies
+    d.get_or_create_user(210)
+    d.link_user(210, a, Role.DIRECTOR, status=UNVERIFIED)       # whatever was asked
+    access = d.access_in(210, a)
+    assert access.unverified and not access.confirmed and access.effective_role is Role.USER
+    assert d.role_in(210, a) is Role.UNAUTHORIZED
+    granted = {r.value for r in Right if access.can(r)}
+    assert granted == OWN_RIGHTS | {"ticket_on_behalf_of_company"}
+    assert [c.id for c in d.companies_where(210, Right.TICKET_ON_BEHALF_OF_COMPANY)] == [a.id]
+    for right in set(Right) - {Right.TICKET_ON_BEHALF_OF_COMPANY}:
+        if right.value not in OWN_RIGHTS:
+            assert d.companies_where(210, right) == [], right
+        assert d.company_people(a, right=right) == [], right
+    assert d.company_people(a) == []
+
+
+def test_links_never_lose_proof_and_a_phone_request_drops_its_contact(two_companies):
+    a, _ = two_companies
+    contact, _ = d.upsert_contact(a, full_name="Директор", phone="+79000000001", role="DIRECTOR")
+    d.get_or_create_user(220)
+    asked = d.link_user(220, a, Role.DIRECTOR, contact, status=PENDING)
+    assert asked.contact_id == contact.id
+    named = d.link_user(220, a, Role.USER, status=UNVERIFIED)
+    assert (named.status, named.role, named.contact_id) == (UNVERIFIED, "USER", None)
+    kept = d.link_user(220, a, Role.DIRECTOR, contact, status=PENDING)
+    assert (kept.status, kept.role) == (UNVERIFIED, "USER")
+    assert d.users_of_contact(contact) == []
+
+
+def test_listed_unproven_matches_only_proven_phones_of_that_company(two_companies):
+    a, b = two_companies
+    contact, _ = d.upsert_contact(a, full_name="Иванов", phone="+79123456789", role="ADMINISTRATOR")
+    d.upsert_contact(b, full_name="Петров", phone="+79000000002")
+    for uid, phone, verified in [(230, "+79123456789", True), (231, "+79123456789", False),
+                                 (232, "+79000000002", True)]:
+        d.get_or_create_user(uid)
+        d.set_user_phone(uid, phone, verified=verified)
+        d.link_user(uid, a, Role.USER, status=UNVERIFIED)
+    pairs = d.listed_unproven([a.id, b.id])
+    assert [(m.telegram_user_id, c.id) for m, c in pairs] == [(230, contact.id)]
 
 
 def test_no_membership_is_unauthorized(two_companies):

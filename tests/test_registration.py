@@ -1,6 +1,7 @@
 """Registration dialogs on the real app (flows, templates, actions), standalone mode with
 the demo directory: every role, several companies, typed phones, bad input, join requests
-confirmed by the company. CRM and DaData runs are in test_registration_crm.py."""
+confirmed by the company; a typed phone or INN proves nothing (issue 17 items 2 and 3).
+CRM and DaData runs are in test_registration_crm.py, the CRM API's side in test_api.py."""
 from __future__ import annotations
 
 import pytest
@@ -25,7 +26,8 @@ def refused(replies) -> bool:
 
 @pytest.fixture
 def app(database, db_url):
-    settings = config.load(environ={"DATABASE_URL": db_url, "TICKETS__TECHNICIANS": "[990]"})
+    settings = config.load(environ={"DATABASE_URL": db_url, "TICKETS__TECHNICIANS": "[990]",
+                                    "NOTIFY__USER__COMPANY_NEW_TICKETS": "true"})
     app = build_app(settings)
     demo.seed_demo()
     return app
@@ -135,8 +137,9 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     c.click(REGISTER)
     c.send("8 (900) 000-00-03")
     assert roles_of(5008) == {ROMASHKA: ("USER", "pending")}
-    assert TelegramUser.get_by_id(5008).phone == "+79000000003"
-    assert c.said("после подтверждения")
+    user = TelegramUser.get_by_id(5008)
+    assert (user.phone, user.unverified_phone) == (None, "+79000000003")
+    assert c.said("Мы передали запрос компании")
     asks = outgoing(5010)
     assert len(asks) == 1 and "Запрос на доступ" in asks[0].text
     assert "введён вручную" in asks[0].text and "Смирнов" not in asks[0].text
@@ -152,19 +155,30 @@ def start_questionnaire(app, user_id: int) -> Chat:
     return c
 
 
-def test_questionnaire_without_dadata_creates_company_contact_and_outbox(app):
+def test_questionnaire_without_dadata_creates_the_company_and_an_unverified_link(app):
+    """A new INN: the company goes to the CRM at once; the person is its unverified USER
+    (anyone can type an INN) until support, asked because the company has nobody yet,
+    confirms; only then the contact exists and goes to the CRM."""
     c = start_questionnaire(app, 5020)
     c.send("Новиков Николай")
     c.send("7707083893")
     c.send("Кладовщик")
     assert "Напишите название вашей организации" in c.last_text
     c.send("ООО «Новая»")
-    assert c.said("Вы зарегистрированы как сотрудник <b>ООО «Новая»</b>")
+    assert c.said("Организация <b>ООО «Новая»</b> добавлена")
+    assert c.said("видите только свои")
     company = Counterparty.get(Counterparty.inn == "7707083893")
-    contact = Contact.get(Contact.counterparty == company)
-    assert (company.name, contact.full_name, contact.phone, contact.position, contact.role) == \
-        ("ООО «Новая»", "Новиков Николай", demo.UNKNOWN_PHONE, "Кладовщик", "USER")
+    assert company.name == "ООО «Новая»" and Contact.select().where(
+        Contact.counterparty == company).count() == 0
+    assert roles_of(5020) == {"7707083893": ("USER", "unverified")}
+    assert registration.current_company(5020).id == company.id       # files tickets for it
+    assert {(o.entity, o.entity_id) for o in OutboxItem.select()} == {("counterparty", company.id)}
+    [ask] = outgoing(990)                                     # support: the company has nobody
+    chat(app, 990).press_data(button_data(ask, "Подтвердить"))
     assert roles_of(5020) == {"7707083893": ("USER", "confirmed")}
+    contact = Contact.get(Contact.counterparty == company)
+    assert (contact.full_name, contact.phone, contact.position, contact.role) == \
+        ("Новиков Николай", demo.UNKNOWN_PHONE, "Кладовщик", "USER")   # shared: proven phone
     queued = {(o.entity, o.entity_id) for o in OutboxItem.select()}
     assert queued == {("counterparty", company.id), ("contact", contact.id)}
 
@@ -187,7 +201,7 @@ def test_bad_inn_and_huge_name_are_refused_with_hints_and_nothing_stored(app):
     assert OutboxItem.select().count() == 0
 
 
-def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(app):
+def test_questionnaire_with_a_known_inn_gives_an_unverified_link_the_admin_confirms(app):
     register(app, 5030, "+79000000002")                     # administrator of Ромашка
     register(app, 5031, "+79000000003")                     # a mere user of Ромашка
     before = Contact.select().count()
@@ -195,7 +209,7 @@ def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(
     for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Самозванец"):
         c.send(answer)
     assert c.said("уже есть в нашей базе")
-    assert roles_of(5032) == {ROMASHKA: ("USER", "pending")}
+    assert roles_of(5032) == {ROMASHKA: ("USER", "unverified")}
     assert Contact.select().count() == before               # no contact until confirmed
     assert Counterparty.get(Counterparty.inn == ROMASHKA).name == "ООО «Ромашка»"
     assert OutboxItem.select().count() == 0
@@ -214,7 +228,7 @@ def test_questionnaire_with_a_known_inn_gives_a_pending_link_the_admin_confirms(
     for data in ("mb:confirm:999999", "mb:confirm:abc", "mb:delete:%d" % membership_id,
                  "mb:confirm:" + "9" * 40):
         assert refused(forged.press_data(data))
-    assert roles_of(5032) == {ROMASHKA: ("USER", "pending")}
+    assert roles_of(5032) == {ROMASHKA: ("USER", "unverified")}
 
     admin = chat(app, 5030)
     admin.press_data(confirm)
@@ -275,6 +289,14 @@ def test_english_texts(app):
     assert c.said("Number found") and c.said("administrator")
 
 
+def test_english_texts_of_a_typed_phone(app):
+    c = Chat(app.engine, user_id=5071, language="en")
+    c.send("/start")
+    c.click("🔑 Register")
+    c.send("+79000000002")
+    assert c.said("You typed the number") and not c.said("Ромашка")
+
+
 def test_demo_banner_lists_every_phone_with_its_roles(app):
     text = demo.banner(demo.seed_demo())
     for person in demo.seed_demo()["people"]:
@@ -283,3 +305,164 @@ def test_demo_banner_lists_every_phone_with_its_roles(app):
     assert f"/contact {demo.UNKNOWN_PHONE}" in text and "анкета" in text
     assert "&" not in text and "<" not in text                 # plain text for the terminal
     assert "/contact +79000000001" in demo.banner(demo.seed_demo(), "en")
+
+
+# --- issue 17 item 2: a typed phone proves nothing ------------------------------------
+
+def transcript_text(c: Chat) -> str:
+    return "\n".join(r.text + " " + " ".join(r.button_texts()) for r in c.transcript)
+
+
+def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
+    register(app, 5010, "+79000000001")                     # the real director of Ромашка
+    c = chat(app, 5080)
+    c.click(REGISTER)
+    c.send("+7 900 000-00-01")                              # typed, not shared
+    user = TelegramUser.get_by_id(5080)
+    assert (user.phone, user.unverified_phone, user.full_name) == (None, "+79000000001", None)
+    assert roles_of(5080) == {ROMASHKA: ("DIRECTOR", "pending")}   # a request, nothing more
+    assert c.said("Мы передали запрос компании")
+    c.click(PROFILE)
+    assert "ждёт её подтверждения" in c.last_text
+    c.click("📋 Мои заявки") if "📋 Мои заявки" in c.buttons else None
+    seen = transcript_text(c)
+    for secret in ("Ромашка", ROMASHKA, "директор", "Иванов", "Тверск", "1 500"):
+        assert secret not in seen, secret
+    assert registration.company_choices(5080) == [] and registration.current_company(5080) is None
+    [ask] = outgoing(5010)                                  # the director sees who asks
+    assert "введён вручную" in ask.text and "+79000000001" in ask.text
+
+
+def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
+    register(app, 5010, "+79000000001")
+    c = chat(app, 5081)
+    c.click(REGISTER)
+    c.send("+79000000001")
+    c.click("📝 Создать заявку")
+    assert "Как к вам обращаться" in c.last_text            # his phone is kept, a name is not lent
+    c.send("Пётр")
+    assert "Без точки" not in c.buttons and "ООО «Ромашка»" not in c.buttons
+    c.click("Другое")
+    c.send("Не печатает чек на кассе")
+    c.click("✅ Готово")
+    assert "Ромашка" not in c.last_text
+    c.click("📨 Отправить")
+    [ticket] = app.extras["tickets"].visible(5081)[0]
+    assert ticket.counterparty_id is None and ticket.contact_phone == "+79000000001"
+    assert outgoing(5010) and all("Новая заявка" not in r.text for r in outgoing(5010))
+
+
+def test_a_typed_phone_that_nobody_lists_goes_to_the_questionnaire_unproven(app):
+    c = chat(app, 5082)
+    c.click(REGISTER)
+    c.send(demo.UNKNOWN_PHONE)
+    assert c.said("короткую анкету")
+    for answer in ("Новиков Николай", "7707083893", "Кладовщик", "ООО «Новая»"):
+        c.send(answer)
+    [ask] = outgoing(990)
+    assert "введён вручную" in ask.text
+    chat(app, 990).press_data(button_data(ask, "Подтвердить"))
+    contact = Contact.get(Contact.full_name == "Новиков Николай")
+    assert contact.phone is None                            # a typed number finds nobody later
+    assert TelegramUser.get_by_id(5082).phone is None
+
+
+# --- issue 17 item 3: an INN proves nothing ---------------------------------------------
+
+CREATE, MY_TICKETS = "📝 Создать заявку", "📋 Мои заявки"
+STRANGER, NOBODY = 5090, 5099
+STAFF = {5010: ("+79000000001", "DIRECTOR"), 5011: ("+79000000002", "ADMINISTRATOR"),
+         5012: ("+79000000003", "USER")}
+
+
+def file_ticket(c: Chat, text: str) -> None:
+    c.click(CREATE)
+    if "Без точки" in c.buttons:
+        c.click("Без точки")
+    c.click("Другое")
+    c.send(text)
+    c.click("✅ Готово")
+    c.click("📨 Отправить")
+    assert c.said("создана")
+
+
+@pytest.fixture
+def romashka(app):
+    """Ромашка's director, administrator and user registered by shared contact; a stranger
+    who typed its INN in the questionnaire; tickets of the user and of the stranger."""
+    for uid, (phone, _) in STAFF.items():
+        register(app, uid, phone)
+    c = start_questionnaire(app, STRANGER)
+    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Ромашка"):
+        c.send(answer)
+    assert roles_of(STRANGER) == {ROMASHKA: ("USER", "unverified")}
+    notify.Outgoing.delete().execute()
+    file_ticket(chat(app, 5012), "Колега: не печатает чек")
+    file_ticket(c, "Незнакомец: сломался сканер")
+    return c
+
+
+def tickets_of(app, uid: int) -> set[str]:
+    return {t.description.split(":")[0] for t in app.extras["tickets"].visible(uid)[0]}
+
+
+def test_an_unverified_member_files_for_the_company_and_sees_only_his_own(app, romashka):
+    svc = app.extras["tickets"]
+    mine = svc.visible(STRANGER)[0]
+    assert [t.counterparty.inn for t in mine] == [ROMASHKA]     # filed for the company
+    assert mine[0].trade_point_id is None                        # its shops are not shown to him
+    romashka.click(MY_TICKETS)
+    assert "Колега" not in transcript_text(romashka)
+    colleague = next(t for t in svc.visible(5012)[0])
+    with pytest.raises(registration.PermissionDenied):
+        svc.get(STRANGER, colleague.id)
+
+
+@pytest.mark.parametrize("uid, sees", [
+    (5010, {"Колега", "Незнакомец"}),          # DIRECTOR: every ticket of the company
+    (5011, {"Колега", "Незнакомец"}),          # ADMINISTRATOR: its active tickets
+    (5012, {"Колега"}),                        # USER: own only
+    (STRANGER, {"Незнакомец"}),                # unverified: own only
+    (NOBODY, set()),                           # UNAUTHORIZED
+])
+def test_tickets_seen_by_every_role(app, romashka, uid, sees):
+    directory.get_or_create_user(uid)
+    assert tickets_of(app, uid) == sees
+
+
+@pytest.mark.parametrize("uid, company_balance", [
+    (5010, True), (5011, True), (5012, False), (STRANGER, False), (NOBODY, False)])
+def test_company_balance_by_every_role(app, romashka, uid, company_balance):
+    from helpdesk import payments
+    directory.get_or_create_user(uid)
+    company = Counterparty.get(Counterparty.inn == ROMASHKA)
+    keys = [a.key for a in payments.accounts_of(uid)]
+    assert keys == (["own", f"c{company.id}"] if company_balance else ["own"])
+    if not company_balance:
+        with pytest.raises(registration.PermissionDenied):
+            payments.account_for(uid, f"c{company.id}", payments.Right.VIEW_OWN_BALANCE)
+
+
+def test_company_notifications_skip_the_unverified_member(app, romashka):
+    colleague = next(t for t in app.extras["tickets"].visible(5012)[0])
+    told = {r.chat_id for r in notify.Outgoing.select()
+            .where(notify.Outgoing.key.startswith(f"t{colleague.id}:") & notify.Outgoing.key.contains(":created:"))}
+    assert told == {5010, 5011}                # the company's confirmed people, not the author
+    assert STRANGER not in told
+
+
+def test_the_unverified_member_sees_no_company_data_in_his_profile(app, romashka):
+    romashka.click(PROFILE)
+    assert "ждёт подтверждения компании" in romashka.last_text
+    assert "Тверск" not in transcript_text(romashka) and "1 500" not in transcript_text(romashka)
+
+
+def test_a_confirm_button_makes_him_a_user_and_opens_company_rights(app, romashka):
+    request = Membership.get(Membership.telegram_user == STRANGER)
+    chat(app, 5012).press_data(f"mb:confirm:{request.id}")             # a USER may not
+    assert roles_of(STRANGER) == {ROMASHKA: ("USER", "unverified")}
+    chat(app, 5010).press_data(f"mb:confirm:{request.id}")             # the request's button
+    assert roles_of(STRANGER) == {ROMASHKA: ("USER", "confirmed")}    # the seed's "always USER"
+    assert directory.access_in(STRANGER, Counterparty.get(Counterparty.inn == ROMASHKA)).can(
+        "company_notifications")
+    assert tickets_of(app, STRANGER) == {"Незнакомец"}                  # a USER: still own only

@@ -145,12 +145,13 @@ def test_not_found_in_crm_dadata_fills_the_company(database, db_url, onec, dadat
     c = questionnaire(app, 6010)
     assert "<b>ООО «НОВАЯ»</b>" in c.last_text and "ул Новая" in c.last_text
     c.click("✅ Да")
-    assert c.said("Вы зарегистрированы как сотрудник <b>ООО «НОВАЯ»</b>")
+    assert c.said("Организация <b>ООО «НОВАЯ»</b> добавлена")
+    assert not c.said("Мы передали запрос")      # no support configured: nothing promised
     company = Counterparty.get(Counterparty.inn == NEW)
     assert (company.kpp, company.ogrn, company.legal_address) == \
         ("771301001", "1157746000000", "г Москва, ул Новая, д 1")
-    assert roles_of(6010) == {NEW: ("USER", "confirmed")}
-    assert {o.entity for o in OutboxItem.select()} == {"counterparty", "contact"}
+    assert roles_of(6010) == {NEW: ("USER", "unverified")}      # a typed INN proves nothing
+    assert {o.entity for o in OutboxItem.select()} == {"counterparty"}
 
 
 def test_dadata_name_can_be_replaced_by_hand(database, db_url, dadata):
@@ -174,7 +175,7 @@ def test_dadata_trouble_means_manual_company_name(database, db_url, dadata, faul
     assert expected in c.last_text and "Напишите название" in c.last_text
     c.send("ООО «Ручная»")
     assert Counterparty.get(Counterparty.inn == NEW).name == "ООО «Ручная»"
-    assert roles_of(6012) == {NEW: ("USER", "confirmed")}
+    assert roles_of(6012) == {NEW: ("USER", "unverified")}
 
 
 # --- the CRM fails during the lookup -----------------------------------------------
@@ -268,3 +269,47 @@ def test_crm_credentials_reach_the_stub(database, db_url, onec):
     c = share_phone(app, 6030)
     assert "сообщим вам результат" in c.transcript[-2].text   # 401: told, kept for the job
     assert onec.received()[0].headers["token"] == onec.token
+
+
+# --- issue 17 item 2: a typed phone the CRM knows proves nothing -----------------------
+
+def type_phone(app, user_id: int, phone: str = PHONE) -> Chat:
+    c = Chat(app.engine, user_id=user_id)
+    c.send("/start")
+    c.click(REGISTER)
+    c.send(phone)
+    return c
+
+
+def _texts(c: Chat) -> str:
+    return "\n".join(r.text for r in c.transcript)
+
+
+def test_a_typed_phone_found_in_1c_gives_a_pending_request_and_tells_nothing(database, db_url, onec):
+    alfa = onec.add_partner("ООО «Альфа»", ALFA, balance=150000)
+    onec.add_person(PHONE, "Орлов Олег Олегович", [(alfa, "Генеральный директор")])
+    app = make_app(db_url, **onec_env(onec), TICKETS__TECHNICIANS="[990]")
+    c = type_phone(app, 6040)
+    assert roles_of(6040) == {ALFA: ("DIRECTOR", "pending")}
+    user = TelegramUser.get_by_id(6040)
+    assert (user.phone, user.unverified_phone, user.full_name) == (None, PHONE, None)
+    for secret in ("Альфа", ALFA, "директор", "Орлов", "1 500"):
+        assert secret not in _texts(c), secret
+    assert "Мы передали запрос компании" in _texts(c)
+    assert any("Запрос на доступ" in t and "введён вручную" in t for t in told(990))
+
+
+def test_a_typed_phone_deferred_by_an_outage_is_told_nothing_later(database, db_url, onec):
+    alfa = onec.add_partner("ООО «Альфа»", ALFA)
+    onec.add_person(PHONE, "Орлов Олег", [(alfa, "Директор")])
+    app = make_app(db_url, **onec_env(onec))
+    onec.down()
+    type_phone(app, 6041)
+    assert TelegramUser.get_by_id(6041).phone is None
+    onec.up()
+    _due_now()
+    assert jobs.run_once(app, "registration_lookups") == 1
+    [message] = told(6041)
+    assert "Номер введён вручную" in message
+    assert "Альфа" not in message and "директор" not in message and "Номер найден" not in message
+    assert roles_of(6041) == {ALFA: ("DIRECTOR", "pending")}

@@ -60,6 +60,17 @@ def test_pending_membership_gives_own_rights_only(role, right, expected):
     assert access.effective_role <= Role.USER
 
 
+@pytest.mark.parametrize("role,right,expected", CELLS)
+def test_unverified_link_adds_only_filing_for_the_company(role, right, expected):
+    """A typed INN: own rights, plus the company's name on one's own tickets; no company
+    right whatever role was asked. A pending request (a typed phone) gives no more than
+    no membership at all."""
+    access = Access(Role[role], confirmed=False, unverified=True)
+    linked = right == "ticket_on_behalf_of_company" and Role[role] >= Role.USER
+    assert access.can(right) is (right in OWN or linked)
+    assert can(Role[role], right, confirmed=False, unverified=True) is (expected and (right in OWN or linked))
+
+
 def test_require_raises_with_context():
     Access(Role.DIRECTOR, True, who=7, counterparty=3).require("view_company_all_tickets")
     with pytest.raises(PermissionDenied, match="user=7 counterparty=3.*view_company_balance"):

@@ -135,3 +135,21 @@ def test_upgrade_without_a_connection_is_a_clear_error():
             schema.upgrade([])
     finally:
         db.initialize(saved)
+
+
+def test_upgrade_adds_the_unverified_phone_column_and_keeps_people(database):
+    """Issue 17: a database from before typed phones were kept apart gets
+    telegram_user.unverified_phone from `run.py db upgrade`; people and links stay."""
+    from playhouse.migrate import migrate
+    TelegramUser.create(id=11, phone="+79000000001", first_name="Иван")
+    cp = Counterparty.create(inn="7707083893", name="Сбербанк")
+    Membership.create(telegram_user=11, counterparty=cp, role="DIRECTOR", status="confirmed")
+    migrate(schema._migrator().drop_column("telegram_user", "unverified_phone"))
+    assert "unverified_phone" not in columns("telegram_user")
+
+    assert "added column telegram_user.unverified_phone" in schema.upgrade()
+    user = TelegramUser.get_by_id(11)
+    assert (user.phone, user.unverified_phone, user.first_name) == ("+79000000001", None, "Иван")
+    assert Membership.get().status == "confirmed"
+    TelegramUser.update(unverified_phone="+79000000002").where(TelegramUser.id == 11).execute()
+    assert schema.upgrade() == []

@@ -59,7 +59,7 @@ def new_contact(cp, phone: str = "+79991234567"):
 
 def new_ticket(app, user_id: int = 1001, cp=None, text: str = "Не печатает чек с самого утра"):
     directory.get_or_create_user(user_id, first_name="Иван")
-    directory.set_user_phone(user_id, "+79991234567")
+    directory.set_user_phone(user_id, "+79991234567", verified=True)
     if cp is not None:
         directory.link_user(user_id, cp, "DIRECTOR")
     ticket, _ = sync_tickets(app).create(user_id, type=app.settings.tickets.types[0],

@@ -12,7 +12,7 @@ import logging
 from engine.errors import IntegrationError
 from engine.ids import parse_id
 from engine.registry import Go
-from helpdesk import directory, registration
+from helpdesk import directory, phones, registration
 from helpdesk.directory import DirectoryError, NotFound
 from helpdesk.phones import PhoneError
 from helpdesk.registry import registry
@@ -38,12 +38,12 @@ def _templates(step):
 def lookup_phone(step) -> dict:
     """Look the shared phone up (CRM, else the local directory) and link the user.
 
-    `lookup.status`: found | not_found | deferred (the CRM failed; a job retries it).
-    A typed phone is not proven to be the user's: its links wait for the company.
+    `lookup.status`: found | requested (typed and listed: a request went to the company,
+    nothing of it is told) | not_found | deferred (the CRM failed; a job retries it).
     """
     _ensure_user(step)
     phone = step.slots["phone"]
-    verified = step.event.kind == "contact"
+    verified = phones.is_own_contact(step.event)
     step.slots["phone_verified"] = verified
     settings = step.services.settings
     crm = crm_of(step.services, interactive=True)

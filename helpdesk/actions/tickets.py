@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from helpdesk import directory, stats, workgroup  # noqa: F401 - workgroup registers wg:*
-from helpdesk.models import CONFIRMED, TradePoint
+from helpdesk import directory, phones, stats, workgroup  # noqa: F401 - workgroup registers wg:*
+from helpdesk.models import TradePoint
 from helpdesk.phones import PhoneError
 from helpdesk.registry import registry
-from helpdesk.roles import PermissionDenied
+from helpdesk.roles import PermissionDenied, Right
 from helpdesk.tickets import (MAX_ATTACHMENTS, TicketConflict, TicketError, TicketNotFound,
                               supported_file, ticket_view)
 
@@ -43,8 +43,8 @@ def _refused(step, error: Exception) -> dict:
 
 # --- creating ---------------------------------------------------------------------------
 def _companies(user_id: int) -> list:
-    return [m.counterparty for m in directory.memberships_of(user_id, confirmed_only=True)
-            if m.status == CONFIRMED]
+    """Companies the user may file for: confirmed links, and unverified ones (typed INN)."""
+    return directory.companies_where(user_id, Right.TICKET_ON_BEHALF_OF_COMPANY)
 
 
 @registry.action("ticket_draft_start", provides=["draft_key", "need_phone", "need_name",
@@ -58,14 +58,15 @@ def draft_start(step) -> dict:
     companies = _companies(step.user_id)
     alone = not companies
     return {"draft_key": uuid.uuid4().hex, "company_count": len(companies),
-            "need_phone": alone and not user.phone, "need_name": alone and not user.full_name,
+            "need_phone": alone and not (user.phone or user.unverified_phone), "need_name": alone and not user.full_name,
             "counterparty_id": companies[0].id if len(companies) == 1 else None}
 
 
 @registry.action("ticket_save_phone")
 def save_phone(step) -> None:
     try:
-        directory.set_user_phone(step.user_id, step.slots.get("contact_phone") or "")
+        directory.set_user_phone(step.user_id, step.slots.get("contact_phone") or "",
+                                 verified=phones.is_own_contact(step.event))
     except PhoneError:
         step.slots["contact_phone"] = None
 
@@ -81,8 +82,10 @@ def company_buttons(step) -> list[dict]:
 
 
 def _points(step) -> list[TradePoint]:
+    """The company's trade points, for a confirmed member only: an unverified one (a typed
+    INN) files for the company but must not see its shops and addresses."""
     cp = step.slots.get("counterparty_id")
-    if not cp:
+    if not cp or not directory.access_in(step.user_id, int(cp)).confirmed:
         return []
     return list(TradePoint.select().where(TradePoint.counterparty == int(cp)).order_by(TradePoint.name))
 

@@ -7,6 +7,10 @@ Rules:
 - Records are matched by the CRM's id first, then by their natural key (INN, the
   counterparty's trade point name, the contact's phone or name): the directory services'
   upserts.
+- A contact the CRM lists proves the link of a Telegram user whose *proven* phone it has:
+  their unverified or pending membership becomes confirmed with the CRM's role
+  (`registration.confirm_listed`, called for every counterparty a write touched). Nothing
+  else confirms anybody: a company or its other people arriving change no link.
 - A balance from the CRM is absolute: it replaces the stored value, never adds to it, so a
   repeated or replayed message cannot count money twice.
 - Ticket changes go through `TicketService.crm_update` (history event "crm",
@@ -69,7 +73,13 @@ def counterparty(crm_id: str, data: schemas.CounterpartyIn) -> Counterparty:
             legal_address=data.address, crm_id=crm_id, balance=data.balance_kopecks)
         for tp in data.trade_points or []:
             directory.upsert_trade_point(cp, name=tp.name, address=tp.address, crm_id=tp.id)
+        _confirm_listed([cp.id])
     return Counterparty.get_by_id(cp.id)
+
+
+def _confirm_listed(counterparty_ids) -> None:
+    from helpdesk import registration        # registration imports the CRM client stack
+    registration.confirm_listed(counterparty_ids)
 
 
 def trade_point(crm_id: str, data: schemas.TradePointUpsert) -> TradePoint:
@@ -93,6 +103,7 @@ def contact(crm_id: str, data: schemas.ContactIn, post_rules=None) -> Contact:
         (Membership.update(role=role)
          .where((Membership.contact == c.id) & (Membership.counterparty == cp.id)
                 & (Membership.role != role)).execute())
+        _confirm_listed([cp.id])
     return Contact.get_by_id(c.id)
 
 

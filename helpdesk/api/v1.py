@@ -14,8 +14,8 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from engine import notify
 from engine.events import Reply
 from engine.storage import is_postgres, write_tx
-from helpdesk import outbox
-from helpdesk.models import Contact, Counterparty, Membership, TelegramUser, utcnow
+from helpdesk import directory, outbox
+from helpdesk.models import Contact, Counterparty, TelegramUser, utcnow
 from helpdesk.outbox import OutboxItem
 
 from . import apply, schemas, views
@@ -116,8 +116,8 @@ def _other_routes(r: APIRouter) -> None:
 def _recipients(body: schemas.MessageIn) -> list[TelegramUser]:
     if body.telegram_user_id is not None:
         users = TelegramUser.select().where(TelegramUser.id == body.telegram_user_id)
-    elif body.phone is not None:
-        users = TelegramUser.select().where(TelegramUser.phone == body.phone)
+    elif body.phone is not None:       # proven phones only: a typed one finds nobody
+        users = directory.users_by_phone(body.phone)
     elif body.contact_id is not None:
         users = _contact_users(body.contact_id)
     else:
@@ -133,9 +133,7 @@ def _contact_users(crm_id: str):
     c = Contact.get_or_none(Contact.crm_id == crm_id)
     if c is None:
         raise apply.NotFound("contact_id", f"no contact with crm id {crm_id!r}")
-    linked = Membership.select(Membership.telegram_user).where(Membership.contact == c.id)
-    by_phone = TelegramUser.phone == c.phone if c.phone else False
-    return TelegramUser.select().where(TelegramUser.id.in_(linked) | by_phone)
+    return directory.users_of_contact(c)   # confirmed links and proven phones only
 
 
 def _target_field(body: schemas.MessageIn) -> str:
