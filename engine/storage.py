@@ -140,11 +140,33 @@ def is_postgres() -> bool:
 def write_tx():
     """A write transaction: IMMEDIATE on SQLite, a plain one elsewhere. Nests as savepoints."""
     if is_sqlite() and not db.in_transaction():
-        with db.atomic("IMMEDIATE") as tx:
-            yield tx
+        failure: list[BaseException] = []
+        try:
+            with db.atomic("IMMEDIATE") as tx:
+                try:
+                    yield tx
+                except BaseException as e:
+                    failure.append(e)
+                    raise
+        except peewee.OperationalError as e:
+            raise _cause_of_failed_rollback(e, failure) from None
     else:
         with db.atomic() as tx:
             yield tx
+
+
+def _cause_of_failed_rollback(error: peewee.OperationalError, failure: list) -> BaseException:
+    """SQLite rolls a transaction back itself when a write or the COMMIT fails on a full
+    disk or an I/O error; peewee's ROLLBACK after it then fails with "no transaction is
+    active", and that error would hide the real cause from logs and reports. The cause."""
+    if "no transaction is active" not in str(error):
+        return error
+    if failure:
+        return failure[0]                    # the statement in the block failed
+    cause = error.__context__                # the COMMIT failed
+    while cause is not None and "no transaction is active" in str(cause):
+        cause = cause.__context__
+    return cause or error
 
 
 def lease_rows(query: peewee.ModelSelect, *, status: str, until) -> list:
