@@ -208,4 +208,4 @@ def _next(retry_in: float | None) -> str:
         return "not restarted: this error needs an operator"
     if retry_in == 0:
         return "runs again at its next turn"
-    return f"restart in {retry_in:.1f} s"
+    return f"restart in {retry_in:.3g} s"
