@@ -5,6 +5,9 @@ saves it; an optional `in_tx` hook runs in the same transaction (the Telegram tr
 marks its inbox row done there, so an update's effect and its "done" mark commit together).
 An exception rolls everything back: the user gets an apology, the conversation stays where
 it was, and the error is logged with `flow/state/action` and passed to `on_error`.
+A database error (`storage.is_database_error`: locked, disk full, connection lost) is not
+the flow's failure and gets no apology: it is raised to the transport, which keeps the
+update and applies it again once the database answers.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .flowset import FlowSet
 from .inputs import validate
 from .registry import Go, Registry
 from .session import Conversation, Session, load_session, save_session, utcnow
-from .storage import write_tx
+from .storage import is_database_error, write_tx
 from .templates import strip_braces
 
 __all__ = ["Engine", "Step"]
@@ -59,6 +62,8 @@ class Engine:
                     in_tx(step.replies)
             return step.replies
         except Exception as e:  # noqa: BLE001 - every failure becomes an apology, never a crash
+            if is_database_error(e):
+                raise       # not the flow's fault: the transport keeps the update and retries
             return self._failed(flowset, event, e, in_tx)
 
     def _failed(self, flowset: FlowSet, event: Event, error: BaseException, in_tx) -> list[Reply]:

@@ -7,19 +7,29 @@ One `DatabaseProxy` is bound at start from a URL (`sqlite:///data/bot.db` or
 Writes go through `write_tx()`: on SQLite it opens an IMMEDIATE transaction (a DEFERRED
 read-then-write transaction fails with "database is locked" under concurrent writers,
 see ../shared/research/library-facts.md §3); on PostgreSQL a plain transaction.
+
+A PostgreSQL connection the server dropped (restart, `pg_terminate_backend`, a network
+cut) is reopened by peewee's `ReconnectMixin` at the next statement or BEGIN outside a
+transaction; a transaction it broke fails with its error. `is_database_error` names the
+errors that say "the database is not usable right now" (SQLite busy/locked, disk full,
+connection lost): callers keep their work and retry it, they never answer it with an
+apology or give it up.
 """
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import peewee
-from playhouse.db_url import connect as _connect_url
+from playhouse.db_url import connect as _connect_url, parse as _parse_url
+from playhouse.shortcuts import ReconnectMixin
 
 __all__ = ["db", "BaseModel", "ALL_MODELS", "connect", "write_tx", "is_sqlite",
-           "is_postgres", "create_schema", "close", "lease_rows"]
+           "is_postgres", "create_schema", "close", "lease_rows", "is_database_error",
+           "ReconnectingPostgresqlDatabase"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,48 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 10000,
     "cache_size": -16000,
 }
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """Driver errors that may escape peewee's wrapper (raised outside a statement)."""
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg2
+    except ImportError:
+        return tuple(errors)
+    return (*errors, psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+# OperationalError: locked/busy, disk full or I/O, connection lost, server shutting down;
+# InterfaceError: a connection already closed. Not IntegrityError or ProgrammingError:
+# those are answers about the data or the query, and retrying cannot change them.
+DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError, *_driver_errors())
+
+
+def is_database_error(error: BaseException) -> bool:
+    """True when `error` (or the error it was raised `from`) says the database is unusable
+    now. An action that wraps a driver error (`raise ActionError(...) from e`) counts too."""
+    for _ in range(10):
+        if error is None:
+            return False
+        if isinstance(error, DATABASE_ERRORS):
+            return True
+        error = error.__cause__
+    return False
+
+
+class ReconnectingPostgresqlDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
+    """PostgreSQL that reopens a connection the server dropped (psycopg2's messages; the
+    mixin ships MySQL's only). Outside a transaction the statement is retried once on the
+    new connection; inside one the error is raised, since the work before it is lost."""
+    reconnect_errors = (
+        (peewee.OperationalError, "server closed the connection"),
+        (peewee.OperationalError, "terminating connection"),
+        (peewee.OperationalError, "connection not open"),
+        (peewee.OperationalError, "could not receive data from server"),
+        (peewee.OperationalError, "ssl syscall error"),
+        (peewee.InterfaceError, "connection already closed"),
+    )
 
 
 class BaseModel(peewee.Model):
@@ -59,6 +111,8 @@ def connect(url: str) -> peewee.Database:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         database = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS,
                                          check_same_thread=False)
+    elif url.startswith(("postgres://", "postgresql://")):
+        database = ReconnectingPostgresqlDatabase(**_parse_url(url))
     else:
         database = _connect_url(url)
     db.initialize(database)
@@ -86,11 +140,33 @@ def is_postgres() -> bool:
 def write_tx():
     """A write transaction: IMMEDIATE on SQLite, a plain one elsewhere. Nests as savepoints."""
     if is_sqlite() and not db.in_transaction():
-        with db.atomic("IMMEDIATE") as tx:
-            yield tx
+        failure: list[BaseException] = []
+        try:
+            with db.atomic("IMMEDIATE") as tx:
+                try:
+                    yield tx
+                except BaseException as e:
+                    failure.append(e)
+                    raise
+        except peewee.OperationalError as e:
+            raise _cause_of_failed_rollback(e, failure) from None
     else:
         with db.atomic() as tx:
             yield tx
+
+
+def _cause_of_failed_rollback(error: peewee.OperationalError, failure: list) -> BaseException:
+    """SQLite rolls a transaction back itself when a write or the COMMIT fails on a full
+    disk or an I/O error; peewee's ROLLBACK after it then fails with "no transaction is
+    active", and that error would hide the real cause from logs and reports. The cause."""
+    if "no transaction is active" not in str(error):
+        return error
+    if failure:
+        return failure[0]                    # the statement in the block failed
+    cause = error.__context__                # the COMMIT failed
+    while cause is not None and "no transaction is active" in str(cause):
+        cause = cause.__context__
+    return cause or error
 
 
 def lease_rows(query: peewee.ModelSelect, *, status: str, until) -> list:

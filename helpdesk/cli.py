@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bot": ("run the Telegram bot (polling or webhook, see settings bot.mode)", "helpdesk.telegram_main:run"),
     "api": ("run the REST API for the CRM", "helpdesk.api.server:run"),
     "report": ("write tickets CSV and a PNG chart for a period", "helpdesk.reports:run"),
+    "health": ("JSON state of the running bot/api processes and the inbox; non-zero exit when unhealthy",
+               "helpdesk.health:run"),
 }
 GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "flows": ("flows: check, draw, test", {

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from engine.config import load_settings
 
@@ -78,6 +78,19 @@ class Engine(_Strict):
     timeout_check_seconds: int = Field(30, ge=1)
     watch_seconds: float = Field(2, ge=0)
     timezone: str = "Europe/Moscow"
+    # engine.supervisor: a failed task restarts after restart_backoff_seconds, doubled per
+    # failure in a row up to restart_backoff_max_seconds (docs/deploy.md, "Health")
+    restart_backoff_seconds: float = Field(0.5, gt=0, le=60)
+    restart_backoff_max_seconds: float = Field(10, gt=0, le=600)
+    heartbeat_seconds: float = Field(5, ge=0, le=300)          # health row; 0: no `run.py health`
+    health_max_inbox_age_seconds: float = Field(60, gt=0)      # an older pending update: unhealthy
+
+    @model_validator(mode="after")
+    def _backoff_order(self):
+        if self.restart_backoff_max_seconds < self.restart_backoff_seconds:
+            raise ValueError("engine.restart_backoff_max_seconds must be at least "
+                             "engine.restart_backoff_seconds")
+        return self
 
     @field_validator("timezone")
     @classmethod

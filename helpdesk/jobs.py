@@ -5,9 +5,11 @@ the bot's event loop.
     @job("sync_outbox", every=lambda s: s.sync.interval_seconds)
     def drain(app): ...
 
-`start(app)` starts them all (the bot and the api commands call it); `run_once(app, name)`
-runs one now (tests, `python run.py sync run`). Each run gets a database connection of its
-own thread and closes it after.
+`start(app, supervisor)` starts them all (the bot and the api commands call it); a failed
+run is the supervisor's (engine.supervisor: logged with its traceback, reported to
+notify.bug, shown as `job:<name>` `restarting` in health until a run succeeds; the next
+run is the retry). `run_once(app, name)` runs one now (tests, `python run.py sync run`).
+Each run gets a database connection of its own thread and closes it after.
 
 Several worker processes (PostgreSQL) each start every job. A scheduled run then first takes
 a PostgreSQL advisory lock named after the job (pg_try_advisory_lock, released when the run
@@ -26,6 +28,7 @@ from typing import Any, Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine import storage
+from engine.supervisor import Supervisor
 
 __all__ = ["job", "JOBS", "start", "run_once"]
 
@@ -64,12 +67,22 @@ def run_once(app, name: str) -> Any:
         storage.close()
 
 
-def _safe(app, name: str) -> None:
+def _scheduled(app, name: str) -> None:
+    """One scheduled run (under the job's lock on PostgreSQL); a failure propagates to the
+    scheduler, whose listener is the supervisor."""
     try:
         if JOBS[name].everywhere or not storage.is_postgres() or _locked(name):
-            run_once(app, name)
-    except Exception:  # noqa: BLE001 - logged in run_once; the scheduler keeps going
-        pass
+            JOBS[name].fn(app)
+    finally:
+        storage.close()
+
+
+def _safe(app, name: str) -> None:
+    """A scheduled run that never raises (the failure is logged)."""
+    try:
+        _scheduled(app, name)
+    except Exception:  # noqa: BLE001 - logged; the scheduler keeps going
+        log.exception("job %s failed", name)
 
 
 def _locked(name: str) -> bool:
@@ -83,13 +96,15 @@ def _locked(name: str) -> bool:
     return False
 
 
-def start(app) -> BackgroundScheduler:
-    """Start every registered job; returns the scheduler (call .shutdown() to stop)."""
+def start(app, supervisor: Supervisor | None = None) -> BackgroundScheduler:
+    """Start every registered job under `supervisor` (default: one that logs only);
+    returns the scheduler (call .shutdown() to stop)."""
     scheduler = BackgroundScheduler(timezone="UTC")
     for j in JOBS.values():
         seconds = j.every(app.settings) if callable(j.every) else j.every
-        scheduler.add_job(_safe, "interval", seconds=seconds, args=(app, j.name), id=j.name,
+        scheduler.add_job(_scheduled, "interval", seconds=seconds, args=(app, j.name), id=j.name,
                           max_instances=1, coalesce=True)
+    (supervisor or Supervisor()).watch(scheduler)
     scheduler.start()
     log.info("jobs started: %s", ", ".join(sorted(JOBS)) or "none")
     return scheduler

@@ -4,8 +4,11 @@ Reads the token (settings bot.token or BOT_TOKEN), the Bot API root (bot.api_url
 BOT_API_URL), the database (DATABASE_URL), builds the app and runs `engine.telegram`'s
 transport in long-polling or webhook mode (bot.mode), plus the helpdesk's periodic jobs
 (helpdesk.jobs: CRM sync, lookups, the flow watcher). Errors are reported to the
-`notify.bug` Telegram user, at most one message per `min_interval_seconds`, secrets removed;
-a rejected flow reload is sent to `engine.admins` with its file:line:col problems.
+`notify.bug` Telegram user, at most one message per `min_interval_seconds`, secrets removed
+(sent at once, past the queue, when the queue's database is what fails); a rejected flow
+reload is sent to `engine.admins` with its file:line:col problems. One `Supervisor` runs
+every long-running task of the process, the transport's and the jobs' (docs/deploy.md,
+"Health").
 
 `--workers N` (or bot.workers) forks N worker processes that serve one webhook port
 (SO_REUSEPORT) on one PostgreSQL database and restarts a worker that dies; it is refused on
@@ -31,13 +34,14 @@ from telegram.error import InvalidToken, TelegramError
 from engine import notify
 from engine.events import Event, Reply
 from engine.storage import write_tx
+from engine.supervisor import Supervisor
 from engine.telegram import BotConfig, Limits, TelegramBot
 
 from . import logs
 from .app import build_app
 
 __all__ = ["run", "BugReporter", "bot_config", "command_texts", "tell_admins_about_reloads",
-           "NOT_PUBLISHED"]
+           "NOT_PUBLISHED", "make_supervisor"]
 
 log = logging.getLogger(__name__)
 NO_TOKEN = ("error: no bot token. Get one from @BotFather in Telegram (/newbot) and put it in "
@@ -54,11 +58,14 @@ class BugReporter:
 
     Rate-limited (one report per `min_interval_seconds`; the rest are counted and mentioned
     in the next one); every secret value of the settings is replaced by *** in the text.
-    Safe to call from the event loop (the database write goes to a worker thread).
+    Safe to call from the event loop (the database write goes to a worker thread). When the
+    report cannot be queued (the database is what failed), it goes to `direct(reply)` if
+    set: the transport sends it at once (thread-safe; lost only if the process dies first).
     """
 
-    def __init__(self, settings, templates, *, clock=time.monotonic):
+    def __init__(self, settings, templates, *, clock=time.monotonic, direct=None):
         self.cfg, self.templates, self.clock = settings.notify.bug, templates, clock
+        self.direct = direct
         self.secrets = sorted((s for s in settings.secrets() if len(s) >= 4), key=len, reverse=True)
         self.lang = settings.engine.default_language
         self._lock = threading.Lock()
@@ -76,9 +83,22 @@ class BugReporter:
             return
         reply = Reply(self.cfg.telegram_user_id, self._text(where, error, suppressed))
         try:
-            asyncio.get_running_loop().run_in_executor(None, _enqueue, reply)
+            asyncio.get_running_loop().run_in_executor(None, self._deliver, reply)
         except RuntimeError:                  # not on the loop: a worker thread may block
-            _enqueue(reply)
+            self._deliver(reply)
+
+    def _deliver(self, reply: Reply) -> None:
+        try:
+            with write_tx():
+                notify.enqueue(reply, priority=BUG_PRIORITY)
+            return
+        except Exception:  # noqa: BLE001 - reporting must never raise into the failing code
+            log.exception("bug report not queued%s", "; sending it directly" if self.direct else "")
+        if self.direct is not None:
+            try:
+                self.direct(reply)
+            except Exception:  # noqa: BLE001 - as above
+                log.exception("bug report not sent")
 
     def _take_turn(self) -> int | None:
         """How many reports were suppressed before this one; None when this one is too."""
@@ -102,12 +122,12 @@ class BugReporter:
         return text
 
 
-def _enqueue(reply: Reply) -> None:
-    try:
-        with write_tx():
-            notify.enqueue(reply, priority=BUG_PRIORITY)
-    except Exception:  # noqa: BLE001 - reporting must never raise into the failing code
-        log.exception("bug report not queued")
+def make_supervisor(settings, on_error) -> Supervisor:
+    """The process's one supervisor, with the backoff and report interval of the settings."""
+    e = settings.engine
+    return Supervisor(on_error=on_error, backoff=e.restart_backoff_seconds,
+                      backoff_max=e.restart_backoff_max_seconds,
+                      report_interval=settings.notify.bug.min_interval_seconds)
 
 
 def command_texts(settings, templates) -> dict[str, list[tuple[str, str]]]:
@@ -164,7 +184,9 @@ def bot_config(settings, templates, *, workers: int = 1) -> BotConfig:
                      timeout_check_seconds=settings.engine.timeout_check_seconds,
                      commands=command_texts(settings, templates),
                      default_language=settings.engine.default_language, limits=limits,
-                     lease_seconds=b.lease_seconds, reuse_port=not sqlite)
+                     lease_seconds=b.lease_seconds, reuse_port=not sqlite,
+                     heartbeat_seconds=settings.engine.heartbeat_seconds,
+                     max_inbox_age=settings.engine.health_max_inbox_age_seconds)
 
 
 def run(settings, args) -> int:
@@ -191,9 +213,11 @@ def _worker(settings, workers: int = 1) -> int:
     reporter = BugReporter(settings, templates)
     app.engine.on_error = reporter.on_engine_error
     tell_admins_about_reloads(app)
+    supervisor = make_supervisor(settings, reporter.report)
     bot = TelegramBot(app.engine, bot_config(settings, templates, workers=workers),
-                      on_error=reporter.report, extra_app=_api(app))
-    scheduler = jobs.start(app)
+                      on_error=reporter.report, extra_app=_api(app), supervisor=supervisor)
+    reporter.direct = bot.send_soon
+    scheduler = jobs.start(app, supervisor)
     try:
         asyncio.run(_serve(bot))
     except InvalidToken:

@@ -8,6 +8,12 @@ SKIP LOCKED (`Sender`), rows a killed worker leased are sent by the others when 
 runs out (not released at start, which would steal the rows of live workers), a periodic
 sweep applies inbox rows left pending by a dead worker, and the timeouts job is safe to run
 in every worker (a conversation is locked and re-read before its reminder is queued).
+
+Every long-running part runs under one `engine.supervisor.Supervisor` (given, or made here
+with `on_error`): the poller or the webhook server, the dispatcher's recovery task, the
+sender, the lag monitor, the heartbeat (engine.health) and the transport's scheduler jobs.
+A part that fails is logged, reported and restarted with backoff; `health()` is the JSON
+of `GET /healthz` (webhook port) and, through the heartbeat rows, of `run.py health`.
 """
 from __future__ import annotations
 
@@ -21,11 +27,13 @@ from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, BotCommand
+from telegram.error import InvalidToken
 
-from .. import notify
+from .. import health, notify
 from ..runtime import Engine
 from ..session import utcnow
 from ..storage import is_sqlite, write_tx
+from ..supervisor import Supervisor
 from . import inbox
 from .aiohttp_request import AiohttpRequest
 from .dispatcher import Dispatcher
@@ -62,6 +70,12 @@ class BotConfig:
     lease_seconds: float = 60                   # a claimed outgoing row is another worker's after this
     reuse_port: bool = False                    # webhook: SO_REUSEPORT (several processes, one port)
     sweep_seconds: float = 5                    # shared: apply inbox rows pending longer than this
+    backoff_seconds: float = 0.5                # a failed task restarts after this, doubled per failure
+    backoff_max_seconds: float = 10             # ... up to this
+    report_interval: float = 60                 # at most one bug report per task per this many seconds
+    heartbeat_seconds: float = 0                # write the health row this often (0: never)
+    max_inbox_age: float = 60                   # health: an update pending longer is unhealthy
+    health_role: str = "bot"                    # what the heartbeat row says this process is
 
 
 def _queue_reminders(replies) -> None:
@@ -88,21 +102,27 @@ class TelegramBot:
         config: see `BotConfig`.
         on_error: called with (what, exception) for failures of the transport itself.
         extra_app: an ASGI application served on the webhook's port (the REST API).
+        supervisor: runs the long-running tasks (default: one made from `config`, reporting
+            to `on_error`); pass the process's own to share it with other parts.
     """
 
     def __init__(self, engine: Engine, config: BotConfig, *,
-                 on_error: Callable[[str, BaseException], None] | None = None, extra_app=None):
+                 on_error: Callable[[str, BaseException], None] | None = None, extra_app=None,
+                 supervisor: Supervisor | None = None):
         self.engine, self.config, self.on_error = engine, config, on_error
         self.extra_app = extra_app
+        self.supervisor = supervisor or Supervisor(
+            on_error=on_error, backoff=config.backoff_seconds,
+            backoff_max=config.backoff_max_seconds, report_interval=config.report_interval)
         self.bot = make_bot(config)
         self.sender: Sender | None = None
         self.dispatcher: Dispatcher | None = None
         self.webhook: WebhookServer | None = None
         self.lag = LagMonitor()
-        self._tasks: list[asyncio.Task] = []
         self._intake: asyncio.Task | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
 
     async def run(self) -> None:
@@ -118,6 +138,7 @@ class TelegramBot:
 
     async def start(self) -> None:
         c = self.config
+        self._loop = asyncio.get_running_loop()
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(self.threads(), thread_name_prefix="engine"))
         await self.bot.initialize()                # getMe: a wrong token fails here
@@ -130,8 +151,14 @@ class TelegramBot:
                                      shared=self.shared, lease=timedelta(seconds=c.lease_seconds))
         await self._set_commands()
         await asyncio.to_thread(self._recover)
-        self._spawn(self.lag.run(), self.sender.drain_forever())
+        sup = self.supervisor
+        sup.spawn("lag monitor", self.lag.run)
+        sup.spawn("sender", self.sender.drain_forever)
+        if c.heartbeat_seconds:
+            sup.spawn("heartbeat", lambda: health.beat_forever(
+                sup, role=c.health_role, interval=c.heartbeat_seconds))
         await self.replay()
+        sup.spawn("dispatcher", self.dispatcher.run)
         self._start_scheduler()
         await self._start_intake()
         self.started.set()
@@ -172,14 +199,16 @@ class TelegramBot:
         if c.mode == "webhook":
             self.webhook = WebhookServer(self.dispatcher, secret_token=c.secret_token,
                                          listen=c.listen, port=c.port, path=c.path,
-                                         extra_app=self.extra_app, reuse_port=c.reuse_port)
+                                         extra_app=self.extra_app, reuse_port=c.reuse_port,
+                                         supervisor=self.supervisor, health=self.health)
             await self.webhook.start()
             await self.bot.set_webhook(c.webhook_url, secret_token=c.secret_token,
                                        allowed_updates=ALLOWED_UPDATES)
             log.info("webhook set to %s", c.webhook_url)
         else:
-            self._intake = asyncio.ensure_future(
-                Poller(self.bot, self.dispatcher, timeout=c.poll_timeout).run())
+            poller = Poller(self.bot, self.dispatcher, timeout=c.poll_timeout)
+            # one Poller across restarts: its offset (what Telegram may forget) survives
+            self._intake = self.supervisor.spawn("telegram poller", poller.run, fatal=(InvalidToken,))
             log.info("long polling (timeout %s s)", c.poll_timeout)
 
     async def _set_commands(self) -> None:
@@ -189,23 +218,27 @@ class TelegramBot:
 
     def _start_scheduler(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._scheduler.add_job(self.check_timeouts, "interval", seconds=self.config.timeout_check_seconds,
+        self._scheduler.add_job(self._timeouts, "interval", seconds=self.config.timeout_check_seconds,
                                 id="timeouts", coalesce=True, max_instances=1)
         self._scheduler.add_job(asyncio.to_thread, "interval", args=[inbox.prune], hours=6, id="inbox_prune")
         if self.shared:
             self._scheduler.add_job(self.sweep, "interval", seconds=self.config.sweep_seconds,
                                     id="inbox_sweep", coalesce=True, max_instances=1)
+        self.supervisor.watch(self._scheduler)
         self._scheduler.start()
 
     async def check_timeouts(self) -> int:
-        """Reminders and abandonments that are due: queued, then sent by the sender."""
+        """Reminders and abandonments that are due: queued, then sent by the sender. A
+        failure is the supervisor's (logged, reported as job:timeouts); 0 is returned."""
         try:
-            count = await asyncio.to_thread(self._queue_timeouts)
+            return await self._timeouts()
         except Exception as e:  # noqa: BLE001 - the next run tries again
-            log.exception("timeouts check failed")
-            if self.on_error:
-                self.on_error("timeouts check", e)
+            self.supervisor.failed("job:timeouts", e)
             return 0
+
+    async def _timeouts(self) -> int:
+        """The scheduled run (its failure reaches the supervisor's listener)."""
+        count = await asyncio.to_thread(self._queue_timeouts)
         if count:
             self.sender.kick()
         return count
@@ -217,13 +250,10 @@ class TelegramBot:
 
     async def sweep(self) -> int:
         """Shared mode: wake the chats whose rows have been pending for a while (stored by a
-        worker that died before applying them); the chat's lock makes a false alarm cheap."""
-        try:
-            chats = await asyncio.to_thread(inbox.stale_chats,
-                                            timedelta(seconds=self.config.sweep_seconds))
-        except Exception:  # noqa: BLE001 - the next sweep tries again
-            log.exception("inbox sweep failed")
-            return 0
+        worker that died before applying them); the chat's lock makes a false alarm cheap.
+        A failure reaches the supervisor (the next sweep tries again)."""
+        chats = await asyncio.to_thread(inbox.stale_chats,
+                                        timedelta(seconds=self.config.sweep_seconds))
         if chats:
             log.info("sweep: %d chat(s) with updates pending for over %s s", len(chats),
                      self.config.sweep_seconds)
@@ -231,8 +261,16 @@ class TelegramBot:
             self.dispatcher.wake(chat_id)
         return len(chats)
 
-    def _spawn(self, *coros) -> None:
-        self._tasks += [asyncio.ensure_future(c) for c in coros]
+    def send_soon(self, reply) -> None:
+        """Send `reply` at once, past the queue (from any thread): for a bug report when the
+        queue's database is what failed. Lost if the process dies before it is sent."""
+        if self.sender is not None and self._loop is not None and not self._loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self.sender.send(reply), self._loop)
+
+    async def health(self) -> dict:
+        """This process's health JSON (engine.health): its tasks, live, and the inbox."""
+        entry = health.this_process(self.supervisor, self.config.health_role)
+        return health.report([entry], await health.read(inbox.backlog), max_inbox_age=self.config.max_inbox_age)
 
     async def shutdown(self) -> None:
         """Stop taking updates, finish what was taken, stop sending."""
@@ -245,10 +283,17 @@ class TelegramBot:
             await asyncio.wait_for(self.dispatcher.wait_idle(), 30)
         if self._scheduler:
             self._scheduler.shutdown(wait=False)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.supervisor.stop()
         if self.sender:
             await self.sender.wait_idle()
+        if self.config.heartbeat_seconds:
+            await _forget_heartbeat()
         await self.bot.shutdown()
         log.info("stopped; event loop lag %s", json.dumps(self.lag.summary()))
+
+
+async def _forget_heartbeat() -> None:
+    try:
+        await asyncio.to_thread(health.forget)
+    except Exception:  # noqa: BLE001 - a stale row only ages out
+        log.warning("could not remove this process's health row", exc_info=True)

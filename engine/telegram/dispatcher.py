@@ -21,6 +21,13 @@ Two modes:
   look. Rows of a worker that died are found by `TelegramBot`'s periodic sweep. A row that
   keeps failing in the transport (not in the flows) is given up after `MAX_FAILURES`
   (status failed, reported) so it does not hold its chat back forever.
+
+A database error (`storage.is_database_error`: locked, disk full, connection lost) is not a
+row's failure: the chat stops where it is (that row and the chat's later ones stay
+pending, in order) and `run`, the dispatcher's supervised task, fails with the error. The
+supervisor logs and reports it and restarts `run` after its backoff; the restart hands
+every pending row to the chats again, so what arrived while the database was away is
+answered as soon as it is back.
 """
 from __future__ import annotations
 
@@ -40,7 +47,7 @@ from .. import notify
 from ..events import Event, Reply
 from ..runtime import Engine
 from ..session import utcnow
-from ..storage import db, is_sqlite, write_tx
+from ..storage import db, is_database_error, is_sqlite, write_tx
 from . import inbox
 from .adapter import to_event
 from .sender import Sender
@@ -143,7 +150,40 @@ class Dispatcher:
         self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stalls = 0                              # database errors that stopped a chat
+        self._resubmitted = 0                         # stalls whose rows were handed out again
+        self._stall_error: BaseException | None = None
+        self._stalled = asyncio.Event()
+        self._held: set[int] = set()                  # local: stalled chats; new rows wait for `run`
+        self._held_items: list[inbox.InboxItem] = []
         self.stats = collections.Counter()
+
+    async def run(self) -> None:
+        """The supervised task: after a database error stopped chats, hand every pending
+        row out again; then wait for the next such error and fail with it (the supervisor
+        logs, reports and restarts this after its backoff). A failed read fails the same way."""
+        if self._resubmitted < self._stalls:
+            seen = self._stalls
+            rows = await asyncio.to_thread(inbox.pending)
+            held, self._held_items = self._held_items, []
+            self._held.clear()
+            self.submit(rows + held)                  # queued in update_id order per chat
+            self._resubmitted = seen
+            log.info("database back: %d pending update(s) handed to their chats again", len(rows))
+        while self._resubmitted == self._stalls:
+            self._stalled.clear()
+            await self._stalled.wait()
+        raise self._stall_error
+
+    def _stall(self, chat_id: int, error: BaseException) -> None:
+        """A chat stopped on a database error; its rows stay pending for `run`."""
+        log.warning("chat %s: database unavailable, its pending updates wait: %s", chat_id, error)
+        self.stats["stalled"] += 1
+        if not self.shared:
+            self._held.add(chat_id)
+        self._stalls += 1
+        self._stall_error = error
+        self._stalled.set()
 
     def submit(self, items: list[inbox.InboxItem]) -> None:
         """Queue stored rows (duplicates of queued or running rows are ignored); in shared
@@ -154,6 +194,9 @@ class Dispatcher:
             return
         for item in items:
             if item.update_id in self._known:
+                continue
+            if item.chat_id in self._held:            # behind a stalled row: `run` submits it
+                self._held_items.append(item)
                 continue
             self._known.add(item.update_id)
             queue = self._queues.get(item.chat_id)
@@ -193,7 +236,12 @@ class Dispatcher:
                 try:
                     await self._apply(item)
                 except Exception as e:  # noqa: BLE001 - one bad update must not stop the chat
-                    await self._transport_failed(item, e)
+                    if is_database_error(e):
+                        self._known.difference_update(i.update_id for i in queue)
+                        queue.clear()                 # later rows wait behind this one
+                        self._stall(chat_id, e)
+                    else:
+                        await self._transport_failed(item, e)
                 finally:
                     self._known.discard(item.update_id)
         finally:
@@ -298,10 +346,7 @@ class Dispatcher:
         except _RowFailed as e:
             return await self._row_failed(e.item, e.error)
         except Exception as e:  # noqa: BLE001 - the database: leave the rows pending
-            log.error("chat %s: pending updates not applied: %s", chat_id, e, exc_info=True)
-            if self.on_error:
-                self.on_error(f"telegram chat {chat_id}", e)
-            await asyncio.sleep(1)
+            self._stall(chat_id, e)
             return False
         if applied is None:
             return False
@@ -323,6 +368,8 @@ class Dispatcher:
             try:
                 return self._apply_row(item)
             except Exception as e:
+                if is_database_error(e):
+                    raise                     # not the row's fault: it stays pending
                 raise _RowFailed(item, e) from e
 
     def _apply_row(self, item: inbox.InboxItem):

@@ -24,7 +24,7 @@ from ..session import utcnow
 from ..storage import BaseModel, db, is_postgres, write_tx
 
 __all__ = ["InboxItem", "store", "pending", "mark_done", "mark_failed", "prune", "chat_of",
-           "lock_chat", "next_pending", "stale_chats", "PENDING", "DONE", "FAILED"]
+           "lock_chat", "next_pending", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 
@@ -121,6 +121,17 @@ def stale_chats(older_than: timedelta, limit: int = 1000) -> list[int]:
             .where((InboxItem.status == PENDING) & (InboxItem.received_at < utcnow() - older_than))
             .limit(limit))
     return [r.chat_id for r in rows]
+
+
+def backlog() -> dict:
+    """{"pending": rows not yet applied, "oldest_age_seconds": age of the oldest (or None)}."""
+    query = InboxItem.select(peewee.fn.COUNT(InboxItem.id), peewee.fn.MIN(InboxItem.received_at)) \
+        .where(InboxItem.status == PENDING)
+    count, oldest = query.scalar(as_tuple=True)
+    if isinstance(oldest, str):               # SQLite returns MIN() of a datetime as text
+        oldest = InboxItem.received_at.python_value(oldest)
+    age = None if oldest is None else round(max(0.0, (utcnow() - oldest).total_seconds()), 1)
+    return {"pending": count or 0, "oldest_age_seconds": age}
 
 
 def prune(older_than: timedelta = timedelta(days=2)) -> int:

@@ -3,7 +3,9 @@
 PTB's Updater sends the next offset (confirming the batch to Telegram) before its handlers
 run; here the batch is committed to the inbox first, and only the following `getUpdates`
 call carries `offset = last + 1`. A crash between the two makes Telegram send the batch
-again; the inbox's unique update_id drops the copies.
+again; the inbox's unique update_id drops the copies. When the store fails (the database
+is locked, full or gone), `run` raises before the offset moves: Telegram keeps the batch,
+and the supervisor restarts this same poller (its offset intact) after its backoff.
 """
 from __future__ import annotations
 

@@ -304,13 +304,11 @@ class Sender:
         self._kick.set()
 
     async def drain_forever(self, interval: float = 0.5) -> None:
-        """Send due `Outgoing` rows (notifications, retries, replies left by a crash), forever."""
+        """Send due `Outgoing` rows (notifications, retries, replies left by a crash), forever.
+        A database error ends it: it runs under the supervisor, which logs, reports and
+        restarts it with backoff (engine.supervisor)."""
         while True:
-            try:
-                started = await self.drain_once()
-            except Exception:  # noqa: BLE001 - a database hiccup must not stop the sender
-                log.exception("outgoing queue: drain failed; retrying")
-                started = 0
+            started = await self.drain_once()
             if not started:
                 self._kick.clear()
                 try:

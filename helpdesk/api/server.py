@@ -11,9 +11,15 @@ handlers' blocking database work runs in FastAPI's threadpool.
     await server.serve()                 # inside an already running loop, or:
     run(settings, args)                  # `python run.py api`: builds the app, starts the
                                          # sync jobs, serves until Ctrl+C
+
+`GET /healthz` (no token: it shows states, never data) answers the health JSON of
+engine.health: the tasks of `api.state.supervisor` and the inbox backlog; 200 when ok,
+503 otherwise. `run` serves under the process's supervisor (the server, the jobs, the
+heartbeat that `python run.py health` reads).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -23,7 +29,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine import health
 from engine.errors import BotError, SettingsError
+from engine.supervisor import Supervisor
 
 from . import apply, legacy, v1
 from .auth import TokenCheck
@@ -51,6 +59,8 @@ def create_api(app) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
                   redoc_url=None, description=_DESCRIPTION)
     api.state.helpdesk = app
+    api.state.supervisor = Supervisor()      # `run` puts the process's own here
+    _health_route(api)
     _token_middleware(api, check)
     api.include_router(v1.router(check.v1_dependency()))
     api.include_router(legacy.router(check.legacy_dependency()))
@@ -78,6 +88,17 @@ def _token_middleware(api: FastAPI, check: TokenCheck) -> None:
             return _error(request, 401, "a valid API token is required",
                           headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
+
+
+def _health_route(api: FastAPI) -> None:
+    @api.get(health.PATH, include_in_schema=False)
+    async def healthz(request: Request):
+        from engine.telegram import inbox
+        app = request.app.state.helpdesk
+        entry = health.this_process(request.app.state.supervisor, "api")
+        body = health.report([entry], await health.read(inbox.backlog),
+                             max_inbox_age=app.settings.engine.health_max_inbox_age_seconds)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
 
 def _is_legacy(request: Request) -> bool:
@@ -159,14 +180,36 @@ def run(settings, args) -> int:
     """`python run.py api`: the API plus the sync jobs, until interrupted."""
     from helpdesk import jobs, logs
     from helpdesk.app import build_app
+    from helpdesk.telegram_main import BugReporter, make_supervisor
     _tokens(settings)                        # refuse before touching anything else
     logs.configure(settings)
     app = build_app(settings)
-    scheduler = jobs.start(app)
+    supervisor = make_supervisor(settings, BugReporter(settings, app.engine.flowset.templates).report)
+    scheduler = jobs.start(app, supervisor)
     try:
         print(f"API on http://{settings.api.listen}:{settings.api.port}/api/v1 "
               f"(spec: /api/v1/openapi.json)")
-        make_server(app).run()
+        asyncio.run(_serve(app, supervisor))
     finally:
         scheduler.shutdown(wait=False)
     return 0
+
+
+async def _serve(app, supervisor: Supervisor) -> None:
+    """The API server under the supervisor until uvicorn is told to stop (Ctrl+C, SIGTERM)."""
+    server: list = []
+
+    async def serve() -> None:               # a fresh server per (re)start
+        server[:] = [make_server(app)]
+        server[0].config.app.state.supervisor = supervisor
+        await server[0].serve()
+    e = app.settings.engine
+    if e.heartbeat_seconds:
+        supervisor.spawn("heartbeat", lambda: health.beat_forever(
+            supervisor, role="api", interval=e.heartbeat_seconds))
+    try:
+        await supervisor.spawn("api server", serve)
+    finally:
+        await supervisor.stop()
+        if e.heartbeat_seconds:
+            await asyncio.to_thread(health.forget)
