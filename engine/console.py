@@ -7,15 +7,20 @@ a phone number as your own contact, `/photo` and `/file NAME` send a fake attach
 from __future__ import annotations
 
 import html
+import logging
 import re
+import time
 from typing import Callable
 
 from .events import Contact, Event, FileRef, Reply
 from .runtime import Engine
+from .storage import is_database_error
 
 __all__ = ["Console"]
 
+log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]+>")
+DB_RETRIES = 5          # a locked or full database: tries before the apology
 
 
 class Console:
@@ -27,9 +32,9 @@ class Console:
         self._file_no = 0
 
     def run(self, first: str = "/start") -> None:
-        self.show(self.engine.handle(self.event(kind="command", text=first)))
+        self.show(self.handle(self.event(kind="command", text=first)))
         while True:
-            self.show([r for r in self.engine.due_timeouts() if r.chat_id == self.user_id])
+            self.show([r for r in self._due() if r.chat_id == self.user_id])
             try:
                 line = self.read("> ").strip()
             except (EOFError, KeyboardInterrupt):
@@ -37,7 +42,32 @@ class Console:
                 return
             if line in ("/quit", "/exit"):
                 return
-            self.show(self.engine.handle(self.parse(line)))
+            self.show(self.handle(self.parse(line)))
+
+    def _due(self) -> list[Reply]:
+        """Reminders that are due; none while the database does not answer (next line)."""
+        try:
+            return self.engine.due_timeouts()
+        except Exception as e:  # noqa: BLE001 - only database errors are kept here
+            if not is_database_error(e):
+                raise
+            log.warning("reminders not checked, database unavailable: %s", e)
+            return []
+
+    def handle(self, event: Event) -> list[Reply]:
+        """The engine's answer; a database that does not answer (locked by another
+        process, disk full) is retried a few times, then apologised for: the terminal chat
+        goes on and the line can be typed again."""
+        for attempt in range(DB_RETRIES):
+            try:
+                return self.engine.handle(event)
+            except Exception as e:  # noqa: BLE001 - only database errors are kept here
+                if not is_database_error(e):
+                    raise
+                log.warning("database unavailable (try %s of %s): %s", attempt + 1, DB_RETRIES, e)
+                time.sleep(min(0.2 * 2 ** attempt, 2))
+        templates = self.engine.flowset.templates
+        return [Reply(self.user_id, templates.render("common/error", templates.lang(self.language), {}))]
 
     def event(self, **kw) -> Event:
         return Event(chat_id=self.user_id, user_id=self.user_id, language=self.language,

@@ -49,3 +49,22 @@ def test_console_command_starts(tmp_path):
                          capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert "[1]" in out.stdout and "/help" in out.stdout
+
+
+def test_a_database_that_stops_answering_gets_an_apology_and_the_chat_goes_on(database):
+    from engine import storage
+    from engine.session import Conversation
+    engine = build_app(config.load(environ={}), connect=False).engine
+    apology = engine.flowset.templates.render("common/error", "ru", {})
+
+    def break_database(out):
+        Conversation.drop_table()        # every step now fails in the database, not the flow
+        return "привет"
+
+    def mend_database(out):
+        assert out[-1] == apology        # told, and the terminal is still reading
+        storage.create_schema()
+        return "/menu"
+    out = run_console(engine, [break_database, mend_database])
+    assert out.count(apology) == 1
+    assert "Главное меню" in "\n".join(out[out.index(apology):])
