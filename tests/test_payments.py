@@ -564,3 +564,16 @@ def test_a_pending_member_may_not_top_up_the_company(app):
     assert pay.may_pay_for(PAYER, cp.id) is False
     member(PAYER, cp, "ADMINISTRATOR")
     assert pay.may_pay_for(PAYER, cp.id) is True
+
+
+def test_a_typed_amount_has_at_most_two_fraction_digits_and_is_exact(app):
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("✏️ Другая сумма")
+    c.send("150,555")                        # a third fraction digit is no kopeck amount
+    assert c.said("Сумма должна быть от 100 до 50000")
+    c.send("1000.1")                         # 1000 roubles 10 kopecks, not a float's 100009.99
+    inv = invoice_of(c.click("💳 Картой"))
+    assert inv["prices"][0]["amount"] == 100010

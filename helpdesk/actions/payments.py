@@ -12,6 +12,7 @@ import logging
 from engine.events import Button, Reply
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound
+from helpdesk.money import ROUBLES, MoneyError, parse_money
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
 from integrations.payments import build_invoice, sbp_qr_png
@@ -118,14 +119,14 @@ def pay_amounts(step) -> list[dict]:
 
 @registry.action("check_amount", provides=["amount"])
 def check_amount(step, rub=None) -> dict:
-    """A typed amount in roubles -> `amount` in kopecks, or `amount_error` when outside
-    pay.min_amount..pay.max_amount."""
+    """A typed amount in roubles (at most two fraction digits) -> `amount` in kopecks, or
+    `amount_error` when it is not one or is outside pay.min_amount..pay.max_amount. The one
+    money parser (helpdesk.money), as for the API: no float, text bounded first."""
     s = _settings(step)
     try:
-        kopecks = round(float(rub) * 100)
-    except (TypeError, ValueError, OverflowError):     # OverflowError: a 400-digit number
-        return {"amount_error": True}
-    if not s.pay.min_amount * 100 <= kopecks <= s.pay.max_amount * 100:
+        kopecks = parse_money(str(rub if rub is not None else ""), "amount", unit=ROUBLES,
+                              limit=s.pay.max_amount * 100, minimum=s.pay.min_amount * 100)
+    except MoneyError:
         return {"amount_error": True}
     return {"amount": kopecks, "amount_error": False}
 

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import BotError, SettingsError
 
-from . import apply, legacy, v1
+from . import apply, legacy, limits, v1
 from .auth import TokenCheck
 
 __all__ = ["create_api", "make_server", "run", "openapi_json", "NO_TOKENS", "VERSION"]
@@ -52,6 +52,8 @@ def create_api(app) -> FastAPI:
                   redoc_url=None, description=_DESCRIPTION)
     api.state.helpdesk = app
     _token_middleware(api, check)
+    _body_limit(api, app.settings.api.max_body_bytes)      # outermost: before the token check
+    api.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     api.include_router(v1.router(check.v1_dependency()))
     api.include_router(legacy.router(check.legacy_dependency()))
     _error_handlers(api)
@@ -78,6 +80,19 @@ def _token_middleware(api: FastAPI, check: TokenCheck) -> None:
             return _error(request, 401, "a valid API token is required",
                           headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
+
+
+def _body_limit(api: FastAPI, max_bytes: int) -> None:
+    """413 for a body over settings api.max_body_bytes, before it is read (helpdesk.api.limits)."""
+    def refuse(scope, limit: int):
+        return _error(Request(scope), 413, f"the request body is larger than {limit} bytes "
+                                           "(settings api.max_body_bytes)")
+    api.add_middleware(limits.BodyLimit, max_bytes=max_bytes, refuse=refuse)
+
+
+async def healthz():
+    """Liveness of the API server: answered on the event loop, no database, no token."""
+    return {"status": "ok"}
 
 
 def _is_legacy(request: Request) -> bool:
