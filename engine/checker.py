@@ -27,7 +27,7 @@ ENGINE_TEMPLATES = [
     "common/number_out_of_range", "common/invalid_phone", "common/share_contact",
     "common/not_your_contact", "common/invalid_inn", "common/inn_checksum",
     "common/invalid_choice", "common/send_file", "common/unsupported_file",
-    "common/file_too_big", "common/file_received", "common/unsupported_message",
+    "common/file_too_big", "common/file_received", "common/too_many", "common/unsupported_message",
 ]
 BUILTIN_VARS = {"result", "lang", "now", "slots", "event", "page", "ask"}
 

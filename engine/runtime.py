@@ -298,12 +298,23 @@ class Step:
             return self._reprompt()
         save = st.ask.get("save")
         if st.ask.get("many"):
-            self.session.slots.setdefault(save, []).extend(value if isinstance(value, list) else [value])
-            self.say("common/file_received", ask=st.ask)
-            return self._reprompt()
+            return self._collect(st.ask, save, value if isinstance(value, list) else [value])
         if save:
             self.session.slots[save] = value
         self.leave("next")
+
+    def _collect(self, ask: dict, save: str, items: list) -> None:
+        """A `many: true` ask keeps answers in a list slot, at most `max` of them: past the
+        limit the answer is refused when it arrives and nothing of it is stored (an unbounded
+        slot would make every later step of this chat slower)."""
+        kept = list(self.session.slots.get(save) or [])
+        limit = ask.get("max")
+        if limit is not None and len(kept) + len(items) > int(limit):
+            self.say("common/too_many", ask=ask)
+        else:
+            self.session.slots[save] = kept + items
+            self.say("common/file_received", ask=ask)
+        return self._reprompt()
 
     # -- moving between states -----------------------------------------------------------
     def leave(self, trigger: str) -> None:

@@ -200,6 +200,9 @@ class Api(_Strict):
     listen: str = "127.0.0.1"
     port: int = Field(8181, ge=1, le=65535)
     tokens: list[SecretStr] = []
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)   # larger: 413 unread
+    max_list_items: int = Field(5000, ge=1, le=100_000)      # per list in a body; more: 422
+    max_amount_kopecks: int = Field(10 ** 11, ge=1, le=10 ** 15)   # |money| accepted; more: 422
 
 
 class Sync(_Strict):

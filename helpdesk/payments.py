@@ -11,6 +11,10 @@ Balances ("accounts")
       (VIEW_OWN_BALANCE / TOP_UP_OWN_BALANCE); a *confirmed* ADMINISTRATOR or DIRECTOR sees and
       tops up the counterparty's (VIEW_COMPANY_BALANCE / TOP_UP_COMPANY_BALANCE). Pending
       members see only their own. `accounts_of()` and `account_for()` enforce it.
+    * "may this person pay for this company" is one function, `may_pay_for()`: a confirmed
+      membership with TOP_UP_COMPANY_BALANCE. Top-ups of a company's balance, paying a
+      colleague's ticket and a pre-checkout by someone other than the invoice's addressee
+      all ask it.
     * an account key is "own" or "c<counterparty id>"; keys from slots are re-checked.
     * with a CRM configured (`app.extras["crm"]`), a company balance is re-read from it
       (`get_balance`, at most BALANCE_TIMEOUT seconds) and stored; when the CRM is down the
@@ -24,13 +28,18 @@ Card payments (Telegram invoice)
        created once in the database (table `pay_secret`): set the setting when several
        installations must accept each other's invoices.
     2. `check_pre_checkout()` accepts only a genuine payload whose payment is still unpaid,
-       with the same amount and currency, and (for a ticket) an open request of that amount.
+       with the same amount and currency, and (for a ticket) an open request of that amount,
+       paid by the invoice's addressee or by someone who `may_pay_for()` the company it
+       credits (a forwarded invoice is refused for anybody else).
     3. `record_payment()` records a successful payment exactly once by Telegram's charge id
        (a unique column): the status, the balance credit (top-ups) or the request settlement
        (tickets), the CRM outbox row (`outbox.push("payment", id)`) and the notifications all
        commit in the caller's transaction; the same update again changes nothing. Money that
-       arrives for an invoice already paid, or for a ticket request no longer open, is
-       credited to the account's balance (it was really taken) and logged.
+       arrives for an invoice already paid, or for a ticket request no longer open (the
+       ticket was cancelled or closed between pre-checkout and payment), is recorded once,
+       settles nothing and is credited to the account's balance (it was really taken): the
+       note `LATE_NOTE` says why, the work group and the payer are told (a refund, if wanted,
+       is support's decision), and the CRM gets the payment with that note as its comment.
 
 Tickets that need payment
     `require_payment(app, ticket_id, amount, by)` (the CRM sync with by="crm", a technician
@@ -39,7 +48,12 @@ Tickets that need payment
     when `notify.user.use` and `notify.user.need_to_pay_task` are on. Repeating the call with
     the same amount changes nothing (the CRM re-sends tickets); a new amount updates the open
     request. `settle_request()` marks a request paid outside the bot (office, bank transfer)
-    and notifies the author per `notify.user.task_is_paid`.
+    and notifies the author per `notify.user.task_is_paid`. Cancelling or closing a ticket
+    (every path of helpdesk.tickets: client, administrator, technician, CRM/API) cancels
+    its open requests in the same transaction (`cancel_open_requests`); the old Pay button
+    then answers that nothing is due. The CRM re-sending the same amount for a ticket that
+    is closed changes nothing; a new amount after closing (billing after the work) opens a
+    new request.
 
 Transport interface (engine/telegram/adapter.py), field names settled:
     pre_checkout_query -> Event(kind="pre_checkout", user_id=<payer>, payment={"id",
@@ -75,7 +89,7 @@ from engine.notify import enqueue
 from engine.storage import BaseModel, db, write_tx
 from helpdesk import directory, outbox
 from helpdesk.models import Counterparty, TelegramUser, utcnow
-from helpdesk.roles import Access, Right
+from helpdesk.roles import Access, PermissionDenied, Right
 from helpdesk.tickets import Ticket
 
 __all__ = ["Payment", "PaymentRequest", "UserBalance", "PaySecret", "PaymentError", "Account",
@@ -84,6 +98,7 @@ __all__ = ["Payment", "PaymentRequest", "UserBalance", "PaySecret", "PaymentErro
            "verify_payload", "accounts_of", "account_for", "card_ready", "sbp_ready",
            "create_invoice_payment", "check_pre_checkout", "record_payment", "require_payment",
            "settle_request", "request_for_payer", "open_request_for", "balance_of",
+           "may_pay_for", "cancel_open_requests", "LATE_NOTE",
            "payment_vars", "request_vars", "notify_paid", "setup_services"]
 
 log = logging.getLogger(__name__)
@@ -94,6 +109,7 @@ OPEN, CANCELLED = "open", "cancelled"                          # PaymentRequest.
 OWN = "own"                                                    # the person's own account key
 BALANCE_TIMEOUT = 3.0      # seconds to wait for the CRM's balance before showing the stored one
 PAY_CALLBACK = "pay"       # inline button "pay:<request id>" (helpdesk.actions.payments)
+LATE_NOTE = "request not open: credited"   # Payment.note of money for a cancelled/closed request
 _PAYLOAD_VERSION = "v1"
 
 
@@ -223,13 +239,23 @@ def balance_of(user_id: int) -> int:
     return row.balance if row else 0
 
 
+def may_pay_for(user_id, counterparty_id) -> bool:
+    """Whether `user_id` may pay for the counterparty (top up its balance, pay its tickets,
+    pay an invoice issued to a colleague): a CONFIRMED membership whose role has
+    TOP_UP_COMPANY_BALANCE. The one place this is decided; pending links never pay."""
+    if counterparty_id is None or user_id is None:
+        return False
+    access = directory.access_in(user_id, counterparty_id)
+    return access.confirmed and access.can(Right.TOP_UP_COMPANY_BALANCE)
+
+
 def _own(user_id: int) -> Account:
     return Account(OWN, "own", "", balance_of(user_id), can_top_up=True)
 
 
 def _company(cp: Counterparty, access: Access) -> Account:
     return Account(f"c{cp.id}", "company", cp.name, cp.balance, cp.id, cp.inn,
-                   can_top_up=access.can(Right.TOP_UP_COMPANY_BALANCE))
+                   can_top_up=may_pay_for(access.who, cp.id))
 
 
 def accounts_of(user_id: int, *, crm=None, timeout: float = BALANCE_TIMEOUT) -> list[Account]:
@@ -257,7 +283,11 @@ def account_for(user_id: int, key: str, right: Right = Right.TOP_UP_OWN_BALANCE)
         raise PaymentError(f"account key {key[:20]!r} is neither 'own' nor 'c<id>'")
     cp = Counterparty.get_or_none(Counterparty.id == int(key[1:]))
     access = directory.access_in(user_id, cp.id if cp else int(key[1:]))
-    access.require(_COMPANY_RIGHT.get(right, right))
+    needed = _COMPANY_RIGHT.get(right, right)
+    if needed is Right.TOP_UP_COMPANY_BALANCE and not may_pay_for(user_id, access.counterparty):
+        raise PermissionDenied(needed, who=user_id, counterparty=access.counterparty,
+                               reason="may not pay for this company")
+    access.require(needed)
     return _company(cp, access)
 
 
@@ -361,9 +391,11 @@ def create_invoice_payment(user_id: int, *, amount: int, currency: str, secret: 
     return payment
 
 
-def check_pre_checkout(query: dict, secret: bytes) -> str | None:
+def check_pre_checkout(query: dict, secret: bytes, payer_id: int) -> str | None:
     """None when the query may be answered ok; otherwise why not: forged, unknown, paid,
-    amount, currency, closed (the ticket's request is no longer open or changed)."""
+    amount, currency, payer (neither the addressee nor someone who may pay for the company
+    it credits), cancelled (the ticket's request was cancelled: the ticket was closed),
+    closed (the request changed)."""
     payment_id = verify_payload((query or {}).get("invoice_payload"), secret)
     if payment_id is None:
         return "forged"
@@ -376,7 +408,16 @@ def check_pre_checkout(query: dict, secret: bytes) -> str | None:
         return "currency"
     if _int(query.get("total_amount")) != payment.amount:
         return "amount"
+    if not _may_pay_invoice(payer_id, payment):
+        return "payer"
     return _request_problem(payment)
+
+
+def _may_pay_invoice(payer_id, payment: Payment) -> bool:
+    """The invoice's addressee, or a person who may pay for the company it credits."""
+    if _int(payer_id) == payment.telegram_user:
+        return True
+    return payment.counterparty_id is not None and may_pay_for(_int(payer_id), payment.counterparty_id)
 
 
 def _request_problem(payment: Payment) -> str | None:
@@ -385,6 +426,8 @@ def _request_problem(payment: Payment) -> str | None:
     request = PaymentRequest.get_or_none(PaymentRequest.id == payment.request_id)
     if request is None or request.status == PAID:
         return "paid"
+    if request.status == CANCELLED:
+        return "cancelled"
     if request.status != OPEN or request.amount != payment.amount:
         return "closed"
     return None
@@ -485,7 +528,8 @@ def _apply(payment: Payment) -> bool:
     if payment.kind == TICKET:
         log.warning("payment %s: request %s no longer open, crediting the balance",
                     payment.id, payment.request_id)
-        Payment.update(note="request not open: credited").where(Payment.id == payment.id).execute()
+        Payment.update(note=LATE_NOTE).where(Payment.id == payment.id).execute()
+        payment.note = LATE_NOTE        # what the notifications read
     _credit(payment)
     return True
 
@@ -535,6 +579,9 @@ def _upsert_request(ticket: Ticket, amount: int, who: str, currency: str) -> tup
     same = next((r for r in rows if r.amount == amount), None)
     if same is not None:
         return same, False
+    cancelled = None if ticket.active else _cancelled_with(ticket, amount)
+    if cancelled is not None:
+        return cancelled, False     # the CRM re-sends a closed ticket: its request stays cancelled
     open_ = next((r for r in rows if r.status == OPEN), None)
     if open_ is not None:
         open_.amount, open_.requested_by, open_.updated = amount, who, utcnow()
@@ -542,6 +589,24 @@ def _upsert_request(ticket: Ticket, amount: int, who: str, currency: str) -> tup
         return open_, True
     return PaymentRequest.create(ticket=ticket.id, amount=amount, requested_by=who,
                                  currency=currency.upper()), True
+
+
+def _cancelled_with(ticket: Ticket, amount: int) -> PaymentRequest | None:
+    return (PaymentRequest.select().where((PaymentRequest.ticket == ticket.id)
+                                          & (PaymentRequest.status == CANCELLED)
+                                          & (PaymentRequest.amount == amount)).first())
+
+
+def cancel_open_requests(ticket_id: int) -> int:
+    """Cancel the ticket's open payment requests (it was cancelled or closed), in the
+    caller's transaction; invoices already sent for them are then refused at pre-checkout.
+    Returns how many were cancelled."""
+    n = (PaymentRequest.update(status=CANCELLED, updated=utcnow())
+         .where((PaymentRequest.ticket == int(ticket_id)) & (PaymentRequest.status == OPEN))
+         .execute())
+    if n:
+        log.info("ticket %s closed: %s open payment request(s) cancelled", ticket_id, n)
+    return n
 
 
 def settle_request(app, request_id: int, by) -> PaymentRequest:
@@ -560,15 +625,17 @@ def settle_request(app, request_id: int, by) -> PaymentRequest:
 
 
 def request_for_payer(user_id: int, request_id) -> PaymentRequest:
-    """The request if `user_id` may pay it: the ticket's author, or a confirmed member who
-    sees the company's tickets. NotFound / PermissionDenied otherwise (ids are not trusted)."""
+    """The request if `user_id` may pay it: the ticket's author, or someone who
+    `may_pay_for()` the ticket's company. NotFound / PermissionDenied otherwise (ids are not
+    trusted)."""
     found = parse_id(request_id)
     request = PaymentRequest.get_or_none(PaymentRequest.id == found) if found else None
     if request is None:
         raise directory.NotFound(f"payment request {str(request_id)[:20]} does not exist")
     ticket = request.ticket
-    if ticket.author_id != int(user_id):
-        directory.access_in(user_id, ticket.counterparty_id).require(Right.VIEW_COMPANY_ACTIVE_TICKETS)
+    if ticket.author_id != int(user_id) and not may_pay_for(user_id, ticket.counterparty_id):
+        raise PermissionDenied(Right.TOP_UP_COMPANY_BALANCE, who=user_id,
+                               counterparty=ticket.counterparty_id, reason=f"payment request {request.id}")
     return request
 
 
@@ -623,6 +690,7 @@ def payment_vars(payment: Payment) -> dict:
     ticket = payment.ticket if payment.ticket_id else None
     return {"id": payment.id, "kind": payment.kind, "amount": payment.amount,
             "currency": payment.currency, "payer": payment.telegram_user, "note": payment.note or "",
+            "late": payment.note == LATE_NOTE,      # for a request cancelled or closed meanwhile
             "company": {"name": cp.name, "inn": cp.inn} if cp else None,
             "ticket": {"label": ticket.label, "number": ticket.number} if ticket else None}
 

@@ -12,7 +12,9 @@ CRM, a technician or another user changed (or closed) meanwhile fails with `Tick
 carrying the current ticket instead of overwriting it.
 
 Statuses: new -> in_progress (taken) -> waiting (for the client) -> done; cancelled by the
-client with a reason. `closed` is set when a ticket reaches done or cancelled.
+client with a reason. `closed` is set when a ticket reaches done or cancelled; the change
+that does it (any path: client, administrator, technician, CRM/API) also cancels the
+ticket's open payment requests, in the same transaction (helpdesk.payments).
 """
 from __future__ import annotations
 
@@ -527,6 +529,8 @@ class TicketService:
             if not updated:
                 raise TicketConflict(current)
             self._record(current, actor, what, details)
+            if _closes(ticket, changes):
+                _cancel_payment_requests(current.id)
             if push:
                 outbox.push("ticket", current.id)
             if notify:
@@ -540,6 +544,18 @@ class TicketService:
     def _notify(self, ticket: Ticket, what: str, actor: Actor, details: dict | None = None) -> None:
         if self.notifier is not None:
             self.notifier.ticket_event(ticket, what, actor=actor, details=details or {})
+
+
+def _closes(ticket: Ticket, changes: dict) -> bool:
+    """This change moves the ticket into done or cancelled (from another status)."""
+    return changes.get("status") in CLOSED_STATUSES and changes["status"] != ticket.status
+
+
+def _cancel_payment_requests(ticket_id: int) -> None:
+    """A cancelled or closed ticket owes nothing: its open payment requests are cancelled in
+    the same transaction (helpdesk.payments imports this module, hence the late import)."""
+    from helpdesk.payments import cancel_open_requests
+    cancel_open_requests(ticket_id)
 
 
 _CRM_FIELDS = ("status", "master_name", "crm_id", "crm_number", "type", "description")

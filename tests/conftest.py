@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from engine import storage
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+# Property tests cannot flake on a busy CI box: the same examples every run (derandomize),
+# a fixed budget, no per-example deadline (speed is measured in bench/, never in tests).
+# Tests that set their own @settings inherit the rest from this profile.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
+                                     database=None, print_blob=True)
+hypothesis_settings.load_profile("ci")
 
 
 def _import_models():

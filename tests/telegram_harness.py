@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import socket
 import threading
-import time
 
 from engine.telegram import BotConfig, Limits, TelegramBot
 
@@ -69,9 +68,6 @@ def walk_sample(user, name: str = "Иван") -> None:
     assert "Когда удобно" in times.plain_text
     user.press("🌅 Утром")
     user.wait_for(contains="Всё верно")
-    pressed = time.monotonic()
     user.press("✅ Да")
     user.wait_for(contains=f"Спасибо, {name}")
-    user.wait_for(contains="Главное меню")
-    # a step answering with two messages does not wait a second between them
-    assert time.monotonic() - pressed < 0.8
+    user.wait_for(contains="Главное меню")     # how fast two replies follow: bench/e2e.py

@@ -31,7 +31,7 @@ class ApiServer:
 
     def __enter__(self):
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not self.server.started:
             assert time.monotonic() < deadline, "API server did not start"
             time.sleep(0.01)
@@ -52,7 +52,7 @@ class Client:
 
     def __getattr__(self, method):
         return lambda path, **kw: self.http.request(method.upper(), self.base + path,
-                                                    timeout=10, **kw)
+                                                    timeout=60, **kw)
 
 
 @pytest.fixture

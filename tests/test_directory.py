@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
 from stdnum.ru import inn as inn_lib
 
@@ -47,6 +47,7 @@ def test_garbage_is_none_and_the_error_names_a_reason(text, reason):
     assert err.value.reason == reason and err.value.reason in phones.REASONS
 
 
+@hsettings(derandomize=True, max_examples=200, deadline=None)
 @given(st.text(max_size=60))
 def test_any_text_gives_e164_or_a_reasoned_error(text):
     try:
@@ -64,6 +65,7 @@ MOBILE = st.builds("{}{}{}".format, st.sampled_from(["", "7", "8", "+7"]),
                    st.from_regex(r"\A[0-9]{7}\Z"))
 
 
+@hsettings(derandomize=True, max_examples=100, deadline=None)
 @given(MOBILE)
 def test_russian_mobiles_in_any_prefix_form(text):
     assert phones.normalize(text) == "+7" + text[-10:]

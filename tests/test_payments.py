@@ -500,3 +500,80 @@ def test_unimplemented_pay_options_stop_the_program(tmp_path, option):
     assert run.returncode != 0
     assert f"pay.{option} is not implemented" in run.stderr
     assert "settings.yaml:" in run.stderr        # points at the file and line
+
+
+# --- a closed ticket owes nothing (issue 17, item 4) ------------------------------------------
+
+def _close_by(app, path: str, ticket: Ticket) -> None:
+    from helpdesk.api import apply, schemas
+    from helpdesk.tickets import TicketService
+    service = TicketService(app.settings)
+    if path == "client cancels":
+        service.cancel(PAYER, ticket.id, "не нужно")
+    elif path == "client closes":
+        service.close(PAYER, ticket.id)
+    elif path == "administrator cancels":
+        service.cancel(OTHER, ticket.id, "закрываем")
+    elif path == "technician done":
+        service.done(777, "Мастер", ticket.id)
+    elif path == "crm cancels":
+        apply.patch_ticket(app, ticket, schemas.TicketPatch(status="cancelled"))
+    else:
+        apply.patch_ticket(app, ticket, schemas.TicketPatch(status="done"))
+
+
+@pytest.mark.parametrize("path", ["client cancels", "client closes", "administrator cancels",
+                                  "technician done", "crm cancels", "crm done"])
+def test_every_way_of_closing_a_ticket_cancels_its_open_request(app, path):
+    from helpdesk.api import apply, schemas
+    cp = company()
+    member(OTHER, cp, "ADMINISTRATOR")
+    ticket = make_ticket(cp=cp)
+    request = pay.require_payment(app, ticket.id, 100000, by="crm")
+    _close_by(app, path, ticket)
+    assert pay.PaymentRequest.get_by_id(request.id).status == pay.CANCELLED
+    notified = Outgoing.select().where(Outgoing.chat_id == PAYER).count()
+    # the CRM re-sends the closed ticket with the same amount: nothing opens, nobody is told
+    apply.patch_ticket(app, Ticket.get_by_id(ticket.id),
+                       schemas.TicketPatch(payment_required={"amount_kopecks": 100000}))
+    assert pay.open_request_for(ticket.id) is None
+    assert Outgoing.select().where(Outgoing.chat_id == PAYER).count() == notified
+    c = chat(app)
+    c.press_data(f"pay:{request.id}")
+    assert c.said("оплата больше не нужна")
+
+
+def test_a_bill_sent_after_the_work_is_done_stays_payable(app):
+    ticket = make_ticket()
+    from helpdesk.tickets import TicketService
+    TicketService(app.settings).done(777, "Мастер", ticket.id)
+    request = pay.require_payment(app, ticket.id, 150000, by="crm")      # billed afterwards
+    TicketService(app.settings).comment(777, "Мастер", ticket.id, "счёт выставлен")
+    assert pay.PaymentRequest.get_by_id(request.id).status == pay.OPEN
+    c = chat(app)
+    c.press_data(f"pay:{request.id}")
+    inv = invoice_of(c.click("💳 Картой"))
+    assert pre_checkout(c, inv)["ok"] is True
+
+
+def test_a_pending_member_may_not_top_up_the_company(app):
+    cp = company()
+    member(OTHER, cp, "DIRECTOR", status="pending")
+    assert pay.may_pay_for(OTHER, cp.id) is False
+    member(PAYER, cp, "USER")
+    assert pay.may_pay_for(PAYER, cp.id) is False
+    member(PAYER, cp, "ADMINISTRATOR")
+    assert pay.may_pay_for(PAYER, cp.id) is True
+
+
+def test_a_typed_amount_has_at_most_two_fraction_digits_and_is_exact(app):
+    c = chat(app)
+    c.send("/start")
+    c.click("💰 Баланс")
+    c.click("➕ Пополнить")
+    c.click("✏️ Другая сумма")
+    c.send("150,555")                        # a third fraction digit is no kopeck amount
+    assert c.said("Сумма должна быть от 100 до 50000")
+    c.send("1000.1")                         # 1000 roubles 10 kopecks, not a float's 100009.99
+    inv = invoice_of(c.click("💳 Картой"))
+    assert inv["prices"][0]["amount"] == 100010

@@ -234,27 +234,27 @@ def test_429_for_one_chat_does_not_hold_another_and_nothing_is_lost(test_engine)
     limits = RateLimits(private_burst=2, private_per_second=1)
     with FakeTelegramAPI(rate_limits=limits) as limited, running_bot(test_engine, limited) as bot:
         a_replies = [Reply(4001, f"a{i}") for i in range(5)]
-        b_took = call(bot, _send_both(bot, a_replies, [Reply(4002, "b0"), Reply(4002, "b1")]), 30)
+        b_first = call(bot, _send_both(bot, a_replies, [Reply(4002, "b0"), Reply(4002, "b1")]), 60)
         a_texts = [m.text for m in limited.messages(4001)]
         refused = list(limited.refused)
     assert a_texts == [f"a{i}" for i in range(5)]                   # all delivered, in order
     assert any(r.chat_id == 4001 for r in refused)                  # Telegram did say 429
     assert not any(r.chat_id == 4002 for r in refused)
-    assert b_took < 0.5, f"chat B waited {b_took:.2f}s behind chat A's 429"
+    assert b_first, "chat B waited behind chat A's 429"
     assert bot.sender.stats["retry_after"] >= 1
 
 
-async def _send_both(bot, a_replies, b_replies) -> float:
-    """Chat A hits its limit; chat B sends meanwhile. How long B took."""
+async def _send_both(bot, a_replies, b_replies) -> bool:
+    """Chat A hits its limit; chat B sends meanwhile. Whether B was all delivered while A
+    still waited out its 429 (an order of events, not a stopwatch)."""
     import asyncio
     a = asyncio.ensure_future(_in_order(bot, a_replies))
     while not bot.sender.stats["retry_after"]:
         await asyncio.sleep(0.01)              # chat A is now waiting out its 429
-    t0 = time.monotonic()
     await _in_order(bot, b_replies)
-    b_took = time.monotonic() - t0
+    b_first = not a.done()
     await a
-    return b_took
+    return b_first
 
 
 async def _in_order(bot, replies):
@@ -294,12 +294,11 @@ def test_notifications_are_drained_and_paced_per_chat(api, test_engine):
                 notify.enqueue(Reply(3007, f"n{i}"), priority=5)
             notify.enqueue(Reply(3008, "other"), priority=5)
         bot.loop.call_soon_threadsafe(bot.sender.kick)
-        arrived = []
         for i in range(3):
-            api.wait_for(3007, contains=f"n{i}", since=0, timeout=5)
-            arrived.append(time.monotonic())
-        api.wait_for(3008, contains="other", since=0, timeout=1)
-        time.sleep(0.1)
+            api.wait_for(3007, contains=f"n{i}", since=0, timeout=60)
+        api.wait_for(3008, contains="other", since=0, timeout=60)
     assert [m.text for m in api.messages(3007)] == ["n0", "n1", "n2"]
+    # the pause the sender keeps, as the server saw it: a lower bound (a slow box only adds)
+    arrived = [m.received for m in api.messages(3007)]
     assert all(b - a >= 0.2 for a, b in zip(arrived, arrived[1:])), arrived
     assert notify.pending_count() == 0

@@ -337,3 +337,23 @@ def test_build_app_from_settings_environment(database, db_url):
     assert app.tickets.settings.notify.system.work_group_id == GROUP
     assert Chat(app.engine, 1).send("/start")[0].button_texts()[:0] == []
     assert IN_PROGRESS
+
+
+def test_a_draft_refuses_the_file_past_its_limit_when_it_arrives(world):
+    c = chat(world, 101)
+    c.click(CREATE)
+    c.click("Без точки")
+    c.click("Касса")
+    c.send(DESC)
+    for i in range(10):
+        c.send_file(f"photo-{i}")
+        assert c.said("Файл получен")
+    for i in range(10, 40):                                   # a flood of photos
+        c.send_file(f"photo-{i}")
+        assert c.said("Больше принять нельзя: предел — 10")
+        assert "Готово" in str(c.buttons)                     # the way on is still offered
+    assert len(load_session(101, 101).slots["attachments"]) == 10   # nothing past it stored
+    c.click("✅ Готово")
+    assert "Файлов: 10" in c.last_text and not c.said("лишние не сохранены")
+    c.click("📨 Отправить")
+    assert [f["file_id"] for f in Ticket.get().attachments] == [f"photo-{i}" for i in range(10)]

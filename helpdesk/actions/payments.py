@@ -13,6 +13,7 @@ from engine.events import Button, Reply
 from engine.ids import parse_id
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound
+from helpdesk.money import ROUBLES, MoneyError, parse_money
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
 from integrations.payments import build_invoice, sbp_qr_png
@@ -86,6 +87,11 @@ def start_payment(step) -> dict:
     return {"pay": info, "amount": None, "account": info["accounts"][0]["key"]}
 
 
+# why a request that is not open cannot be paid (pay/refused): paid already, or nothing is
+# due any more (the ticket was cancelled or closed, which cancels its requests)
+_NOT_OPEN = {pay.PAID: "request_paid", pay.CANCELLED: "request_cancelled"}
+
+
 def _ticket_payment(step, info: dict) -> dict:
     try:
         request = pay.request_for_payer(step.user_id, step.slots["pay_request"])
@@ -93,7 +99,7 @@ def _ticket_payment(step, info: dict) -> dict:
         log.warning("user %s cannot pay request %r: %s", step.user_id, step.slots["pay_request"], e)
         return _refused(info, "request_unknown")
     if request.status != pay.OPEN:
-        return _refused(info, "request_paid" if request.status == pay.PAID else "request_closed")
+        return _refused(info, _NOT_OPEN.get(request.status, "request_closed"))
     info.update(kind=pay.TICKET, ticket=pay.request_vars(request)["ticket"])
     return {"pay": info, "amount": request.amount, "account": None}
 
@@ -114,14 +120,14 @@ def pay_amounts(step) -> list[dict]:
 
 @registry.action("check_amount", provides=["amount"])
 def check_amount(step, rub=None) -> dict:
-    """A typed amount in roubles -> `amount` in kopecks, or `amount_error` when outside
-    pay.min_amount..pay.max_amount."""
+    """A typed amount in roubles (at most two fraction digits) -> `amount` in kopecks, or
+    `amount_error` when it is not one or is outside pay.min_amount..pay.max_amount. The one
+    money parser (helpdesk.money), as for the API: no float, text bounded first."""
     s = _settings(step)
     try:
-        kopecks = round(float(rub) * 100)
-    except (TypeError, ValueError, OverflowError):     # OverflowError: a 400-digit number
-        return {"amount_error": True}
-    if not s.pay.min_amount * 100 <= kopecks <= s.pay.max_amount * 100:
+        kopecks = parse_money(str(rub if rub is not None else ""), "amount", unit=ROUBLES,
+                              limit=s.pay.max_amount * 100, minimum=s.pay.min_amount * 100)
+    except MoneyError:
         return {"amount_error": True}
     return {"amount": kopecks, "amount_error": False}
 
@@ -198,10 +204,12 @@ def pay_pressed(step, payload: str) -> None:
 
 @registry.on_event("pre_checkout")
 def pre_checkout(step) -> None:
-    """Answer Telegram's pre-checkout query: ok only for a genuine, unpaid, matching invoice."""
+    """Answer Telegram's pre-checkout query: ok only for a genuine, unpaid, matching invoice
+    of an open request, paid by its addressee or someone who may pay for its company."""
     query = step.event.payment or {}
     s = _settings(step)
-    problem = "disabled" if not s.pay.use else pay.check_pre_checkout(query, pay.payload_secret(s))
+    problem = "disabled" if not s.pay.use else pay.check_pre_checkout(
+        query, pay.payload_secret(s), step.user_id)
     if problem:
         log.warning("pre-checkout %s of user %s refused: %s", query.get("id"), step.user_id, problem)
     error = _label(step, f"pay/precheckout_{problem}") if problem else ""

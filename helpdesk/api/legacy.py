@@ -24,19 +24,19 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import peewee as pw
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, \
+    field_validator
 
 from engine.storage import BaseModel as Table, write_tx
 from helpdesk import directory
 from helpdesk.models import Counterparty, TradePoint, utcnow
 
-from . import apply, schemas
+from . import apply, limits, schemas
 
 __all__ = ["router", "ENTITIES", "OneCRecord", "OneCObject", "mint_guid", "DATE_FORMAT"]
 
@@ -110,18 +110,9 @@ class BalanceBody(BaseModel):
     guid: Guid | None = None
     inn: _opt(20) = None
     kpp: _opt(9) = None
-    amount: int | str = Field(description="kopecks, as a number or a string of digits")
-
-    @field_validator("amount")
-    @classmethod
-    def _kopecks(cls, value) -> int:
-        try:
-            amount = int(Decimal(str(value).strip()))
-        except (InvalidOperation, ValueError):
-            raise ValueError("must be an integer number of kopecks") from None
-        if abs(amount) > schemas.MAX_KOPECKS:
-            raise ValueError("is out of range")
-        return amount
+    amount: Annotated[int | str, BeforeValidator(schemas.kopecks)] = Field(
+        description="kopecks (the seed's contract: an integer sent as a string), as a number "
+                    "or a string of digits; a fraction such as \"12.5\" is refused, not cut")
 
 
 PartnerBody.model_rebuild()
@@ -171,14 +162,30 @@ def _record(entity: str, guid: str) -> OneCRecord | None:
     return OneCRecord.get_or_none((OneCRecord.entity == entity) & (OneCRecord.guid == guid))
 
 
-def _store(entity: str, obj: OneCObject, guid: str, marked: bool | None = None) -> OneCRecord:
+def _row(entity: str, obj: OneCObject, guid: str, marked: bool | None = None) -> dict:
     data = json.dumps(obj.model_dump(mode="json") | {"guid": guid}, ensure_ascii=False)
     marked = obj.markedForDel if marked is None else marked
-    values = dict(code=obj.code, data=data, marked_for_del=marked, updated=utcnow())
-    (OneCRecord.insert(entity=entity, guid=guid, **values)
-     .on_conflict(conflict_target=[OneCRecord.entity, OneCRecord.guid],
-                  update={getattr(OneCRecord, k): v for k, v in values.items()}).execute())
+    return dict(entity=entity, guid=guid, code=obj.code, data=data, marked_for_del=marked,
+                updated=utcnow())
+
+
+_STORED = (OneCRecord.code, OneCRecord.data, OneCRecord.marked_for_del, OneCRecord.updated)
+_BATCH = 100        # rows per INSERT: 600 parameters, inside every SQLite's limit
+
+
+def _store(entity: str, obj: OneCObject, guid: str, marked: bool | None = None) -> OneCRecord:
+    _store_rows([_row(entity, obj, guid, marked)])
     return _record(entity, guid)
+
+
+def _store_rows(rows: list[dict]) -> None:
+    """Upsert the bodies as sent, a hundred per statement (a bundle of 2,000 contracts is 20
+    statements, not 4,000). The last of several rows with one guid wins, as if sent in turn."""
+    unique = list({(r["entity"], r["guid"]): r for r in rows}.values())
+    for start in range(0, len(unique), _BATCH):
+        (OneCRecord.insert_many(unique[start:start + _BATCH])
+         .on_conflict(conflict_target=[OneCRecord.entity, OneCRecord.guid], preserve=_STORED)
+         .execute())
 
 
 def _extras(entity: str, guid: str) -> dict:
@@ -322,29 +329,37 @@ def _task(app, obj: OneCObject, guid: str):
     return apply.patch_ticket(app, ticket, patch)
 
 
+def _domain(app, entity: str, obj: OneCObject, guid: str) -> None:
+    """The bot's own table, for the entities that have one."""
+    if entity == "partner":
+        _partner(obj, guid)
+    elif entity == "department":
+        _department(obj, guid)
+    elif entity == "task":
+        _task(app, obj, guid)
+
+
 def upsert(app, entity: str, obj: OneCObject) -> dict:
     """Create or update by guid (a new guid when 1C sends none); one transaction."""
     guid = obj.guid or str(uuid.uuid4())
     with write_tx():
-        if entity == "partner":
-            _partner(obj, guid)
-        elif entity == "department":
-            _department(obj, guid)
-        elif entity == "task":
-            _task(app, obj, guid)
+        _domain(app, entity, obj, guid)
         rec = _store(entity, obj, guid)
     return ok(guid=guid, code=rec.code or "")
 
 
 def upsert_bundle(app, body: PartnerBody) -> dict:
-    """The partner bundle: partners, then departments and contracts, then balances."""
+    """The partner bundle: partners, then departments and contracts, then balances, in one
+    transaction; the bodies as sent are written in batches (`_store_rows`)."""
     with write_tx():
-        for p in body.partners or []:
-            upsert(app, "partner", p)
-        for d in body.departments or []:
-            upsert(app, "department", d)
-        for c in body.contracts or []:
-            upsert(app, "contract", c)
+        rows = []
+        for entity, items in (("partner", body.partners), ("department", body.departments),
+                              ("contract", body.contracts)):
+            for obj in items or []:
+                guid = obj.guid or str(uuid.uuid4())
+                _domain(app, entity, obj, guid)
+                rows.append(_row(entity, obj, guid))
+        _store_rows(rows)
         for b in body.balance or []:
             put_balance(b)
         if body.inn or body.name:
@@ -428,8 +443,8 @@ def _balance_routes(r: APIRouter) -> None:
         return get_balance(inn, guidPartner)
 
     @r.put("/balance", summary="Set a partner's absolute balance")
-    def balance_put(body: BalanceBody):
-        return put_balance(body)
+    def balance_put(body: BalanceBody, request: Request):
+        return put_balance(limits.check(body, _hd(request).settings.api))
 
 
 def _entity_routes(r: APIRouter, entity: str) -> None:
@@ -448,6 +463,7 @@ def _entity_routes(r: APIRouter, entity: str) -> None:
         return get_list(entity, filters, nonSync)
 
     def write(body, request: Request):
+        limits.check(body, _hd(request).settings.api)
         if entity == "partner" and (body.partners or body.departments or body.contracts
                                     or body.balance):
             return upsert_bundle(_hd(request), body)

@@ -6,23 +6,26 @@ bad value is refused the same way, naming the field, whichever way it arrived.
 
 Unknown fields are ignored (forward compatibility, as docs/crm-api.md promises). Lengths
 match the database columns, so nothing valid here fails in the database (PostgreSQL checks
-lengths, SQLite does not). Money is an integer number of kopecks.
+lengths, SQLite does not). Money is an integer number of kopecks, parsed by
+helpdesk.money (bounded text, never float/Decimal); the settings' bounds on money and list
+sizes are checked after parsing (helpdesk.api.limits).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, \
-    model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, \
+    StringConstraints, model_validator
 
 from helpdesk import phones
+from helpdesk.money import KOPECKS, MoneyError, parse_money
 from helpdesk.directory import clean_inn
 
 __all__ = ["CrmId", "Kopecks", "TradePointIn", "CounterpartyIn", "TradePointUpsert",
            "ContactIn", "PaymentRequired", "TicketPatch", "BalanceIn", "MessageIn",
            "TradePointOut", "CounterpartyOut", "ContactOut", "TicketOut", "BalanceOut",
-           "MessageOut", "Change", "ChangesOut", "ROLES", "TICKET_STATUSES", "MAX_KOPECKS"]
+           "MessageOut", "Change", "ChangesOut", "ROLES", "TICKET_STATUSES", "MAX_KOPECKS", "kopecks"]
 
 ROLES = ("DIRECTOR", "ADMINISTRATOR", "USER")
 TICKET_STATUSES = ("new", "in_progress", "waiting", "done", "cancelled")
@@ -54,7 +57,16 @@ Name = _text(500, 1)
 Inn = Annotated[str, StringConstraints(max_length=20), AfterValidator(_inn)]
 Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_no_nul),
                   AfterValidator(_phone)]
-Kopecks = Annotated[int, Field(ge=-MAX_KOPECKS, le=MAX_KOPECKS)]
+def kopecks(value) -> int:
+    """A money value in kopecks (a JSON integer, or a string of digits), within MAX_KOPECKS;
+    the field's name is added by pydantic (`loc`)."""
+    try:
+        return parse_money(value, "", unit=KOPECKS, limit=MAX_KOPECKS)
+    except MoneyError as e:
+        raise ValueError(str(e).removeprefix(": ")) from None
+
+
+Kopecks = Annotated[int, BeforeValidator(kopecks), Field(ge=-MAX_KOPECKS, le=MAX_KOPECKS)]
 
 
 class _In(BaseModel):
@@ -98,7 +110,7 @@ class ContactIn(_In):
 
 
 class PaymentRequired(_In):
-    amount_kopecks: Annotated[int, Field(gt=0, le=MAX_KOPECKS)]
+    amount_kopecks: Annotated[int, BeforeValidator(kopecks), Field(gt=0, le=MAX_KOPECKS)]
 
 
 class TicketPatch(_In):

@@ -33,7 +33,7 @@ from engine import health
 from engine.errors import BotError, SettingsError
 from engine.supervisor import Supervisor
 
-from . import apply, legacy, v1
+from . import apply, legacy, limits, v1
 from .auth import TokenCheck
 
 __all__ = ["create_api", "make_server", "run", "openapi_json", "NO_TOKENS", "VERSION"]
@@ -62,6 +62,7 @@ def create_api(app) -> FastAPI:
     api.state.supervisor = Supervisor()      # `run` puts the process's own here
     _health_route(api)
     _token_middleware(api, check)
+    _body_limit(api, app.settings.api.max_body_bytes)      # outermost: before the token check
     api.include_router(v1.router(check.v1_dependency()))
     api.include_router(legacy.router(check.legacy_dependency()))
     _error_handlers(api)
@@ -99,6 +100,14 @@ def _health_route(api: FastAPI) -> None:
         body = health.report([entry], await health.read(inbox.backlog),
                              max_inbox_age=app.settings.engine.health_max_inbox_age_seconds)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+
+def _body_limit(api: FastAPI, max_bytes: int) -> None:
+    """413 for a body over settings api.max_body_bytes, before it is read (helpdesk.api.limits)."""
+    def refuse(scope, limit: int):
+        return _error(Request(scope), 413, f"the request body is larger than {limit} bytes "
+                                           "(settings api.max_body_bytes)")
+    api.add_middleware(limits.BodyLimit, max_bytes=max_bytes, refuse=refuse)
 
 
 def _is_legacy(request: Request) -> bool:

@@ -18,7 +18,7 @@ from helpdesk import directory, outbox
 from helpdesk.models import Contact, Counterparty, TelegramUser, utcnow
 from helpdesk.outbox import OutboxItem
 
-from . import apply, schemas, views
+from . import apply, limits, schemas, views
 
 __all__ = ["router", "changes", "FEED_SETTLE_SECONDS"]
 
@@ -31,6 +31,11 @@ FEED_SETTLE_SECONDS = 5     # PostgreSQL: rows younger than this may still commi
 
 def helpdesk_app(request: Request):
     return request.app.state.helpdesk
+
+
+def bounded(request: Request, body):
+    """The body, once its lists and money are within settings api.* (else a 422)."""
+    return limits.check(body, helpdesk_app(request).settings.api)
 
 
 def router(auth) -> APIRouter:
@@ -46,8 +51,8 @@ def router(auth) -> APIRouter:
 def _directory_routes(r: APIRouter) -> None:
     @r.put("/counterparties/{crm_id}", response_model=schemas.CounterpartyOut,
            summary="Create or update a counterparty (and its trade points)")
-    def put_counterparty(crm_id: CrmIdPath, body: schemas.CounterpartyIn):
-        return views.counterparty(apply.counterparty(crm_id, body))
+    def put_counterparty(crm_id: CrmIdPath, body: schemas.CounterpartyIn, request: Request):
+        return views.counterparty(apply.counterparty(crm_id, bounded(request, body)))
 
     @r.get("/counterparties/{crm_id}", response_model=schemas.CounterpartyOut,
            responses={404: {"description": "unknown counterparty"}})
@@ -64,12 +69,13 @@ def _directory_routes(r: APIRouter) -> None:
            summary="Create or update a contact; the role from `role`, else from `post`")
     def put_contact(crm_id: CrmIdPath, body: schemas.ContactIn, request: Request):
         rules = helpdesk_app(request).settings.crm.post_roles
-        return views.contact(apply.contact(crm_id, body, rules))
+        return views.contact(apply.contact(crm_id, bounded(request, body), rules))
 
     @r.put("/counterparties/{crm_id}/balance", response_model=schemas.BalanceOut,
            responses={404: {"description": "unknown counterparty"}},
            summary="Set the absolute balance (never added: a repeat changes nothing)")
-    def put_balance(crm_id: CrmIdPath, body: schemas.BalanceIn):
+    def put_balance(crm_id: CrmIdPath, body: schemas.BalanceIn, request: Request):
+        bounded(request, body)
         cp = apply._counterparty_by_crm_id(crm_id, "crm_id")
         return views.balance(apply.set_balance(cp, body.balance_kopecks))
 
@@ -87,13 +93,13 @@ def _ticket_routes(r: APIRouter) -> None:
              summary="Change a ticket: status, master, comment, payment required, CRM link")
     def patch_ticket(number: NumberPath, body: schemas.TicketPatch, request: Request):
         ticket = apply.ticket_by_number(number)
-        return views.ticket(apply.patch_ticket(helpdesk_app(request), ticket, body))
+        return views.ticket(apply.patch_ticket(helpdesk_app(request), ticket, bounded(request, body)))
 
     @r.patch("/tickets/by-crm-id/{crm_id}", response_model=schemas.TicketOut,
              responses=_TICKET_ERRORS, summary="The same, by the CRM's id of the ticket")
     def patch_ticket_by_crm_id(crm_id: CrmIdPath, body: schemas.TicketPatch, request: Request):
         ticket = apply.ticket_by_crm_id(crm_id)
-        return views.ticket(apply.patch_ticket(helpdesk_app(request), ticket, body))
+        return views.ticket(apply.patch_ticket(helpdesk_app(request), ticket, bounded(request, body)))
 
 
 def _other_routes(r: APIRouter) -> None:

@@ -200,6 +200,7 @@ class SentMessage:
     params: dict = dataclasses.field(default_factory=dict, repr=False)
     history: list[dict] = dataclasses.field(default_factory=list)  # versions before each edit
     deleted: bool = False
+    received: float = 0.0             # time.monotonic() when the server stored it (pacing checks)
 
     @property
     def content(self) -> str:
@@ -960,7 +961,7 @@ class FakeTelegramAPI:
             msg = SentMessage(method=method, chat_id=chat_id,
                               message_id=self._take_message_id(chat_id), date=int(time.time()),
                               parse_mode=params.get("parse_mode"), reply_markup=markup,
-                              params=dict(params), **content)
+                              params=dict(params), received=time.monotonic(), **content)
             self._sent.append(msg)
             self._by_id[(chat_id, msg.message_id)] = msg
             self._track_reply_keyboard(chat_id, markup)
