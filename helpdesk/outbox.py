@@ -26,7 +26,7 @@ import peewee
 from engine.session import utcnow
 from engine.storage import BaseModel, db, lease_rows, write_tx
 
-__all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done",
+__all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done", "waiting_count",
            "mark_failed", "payload_of", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
 
 PENDING, SENDING, DONE, DEAD = "pending", "sending", "done", "dead"
@@ -100,6 +100,11 @@ def release_expired() -> int:
         return (OutboxItem.update(status=PENDING)
                 .where((OutboxItem.status == SENDING) & (OutboxItem.next_at <= utcnow()))
                 .execute())
+
+
+def waiting_count() -> int:
+    """Items not yet delivered (pending or being sent)."""
+    return OutboxItem.select().where(OutboxItem.status.in_(_WAITING)).count()
 
 
 def release(item_id: int, *, delay: float = 0.0, payload: dict | None = None) -> None:

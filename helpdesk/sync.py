@@ -13,8 +13,9 @@ Drain (`drain(app)`, job `sync_outbox`, `python run.py sync run`):
   CRM's Retry-After is honoured) and stops the run (the CRM is in trouble: the rest wait,
   untried); a refusal or `sync.max_attempts` failures make it dead, reported to the
   notify.bug user;
-- with `crm.kind: none` items are marked done without a call: the bot's database is the
-  record; they stay in the table as the change log the REST API's feed serves.
+- with `crm.kind: none` nothing is claimed: items stay pending (the REST API's change feed
+  serves them all the same), `sync status` says how many wait, and a CRM configured later
+  gets each of them once, oldest first.
 
 Reconcile (`reconcile(app)`, job `sync_reconcile`): pull `changes_since(cursor)`, apply each
 change with the same functions the REST API uses (helpdesk.api.apply), store the cursor in
@@ -265,6 +266,8 @@ class DrainReport:
     waiting: int = 0
     stopped: str = ""
     errors: list[str] = field(default_factory=list)
+    no_crm: bool = False        # crm.kind none: nothing was claimed
+    unsent: int = 0             # with no_crm: items waiting for a CRM
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -368,16 +371,13 @@ def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool
     return False
 
 
-def _standalone(items: list[OutboxItem], report: DrainReport) -> None:
-    with write_tx():
-        for item in items:
-            outbox.mark_done(item.id, note="standalone (crm.kind none): not sent")
-    report.skipped += len(items)
-
-
 def drain(app, *, max_items: int | None = None) -> DrainReport:
-    """Deliver due outbox items until none is left (or `max_items`, or the CRM fails)."""
+    """Deliver due outbox items until none is left (or `max_items`, or the CRM fails).
+    With no CRM configured nothing is touched: the items wait for one."""
     crm, report = crm_client(app), DrainReport()
+    if crm.kind == "none":
+        report.no_crm, report.unsent = True, outbox.waiting_count()
+        return report
     outbox.release_expired()
     done = 0
     while max_items is None or done < max_items:
@@ -386,9 +386,6 @@ def drain(app, *, max_items: int | None = None) -> DrainReport:
         if not items:
             break
         done += len(items)
-        if crm.kind == "none":
-            _standalone(items, report)
-            continue
         if _deliver_batch(app, crm, items, report):
             break
     _report_dead(app, report.dead)
@@ -475,8 +472,9 @@ def sync_reconcile(app) -> dict[str, Any]:
     return reconcile(app)
 
 
-def queue_status() -> dict[str, Any]:
-    """Counts by status and entity, the oldest pending item, dead items with their error."""
+def queue_status(crm_kind: str | None = None) -> dict[str, Any]:
+    """Counts by status and entity, the oldest pending item, dead items with their error;
+    `crm` is the configured kind (None: not asked), `waiting` the items not yet delivered."""
     by = (OutboxItem.select(OutboxItem.status, OutboxItem.entity, pw.fn.COUNT(OutboxItem.id))
           .group_by(OutboxItem.status, OutboxItem.entity).tuples())
     counts: dict[str, dict[str, int]] = {}
@@ -486,7 +484,7 @@ def queue_status() -> dict[str, Any]:
               .order_by(OutboxItem.id).first())
     dead = (OutboxItem.select().where(OutboxItem.status == outbox.DEAD)
             .order_by(OutboxItem.id.desc()).limit(20))
-    return {"counts": counts,
+    return {"crm": crm_kind, "waiting": outbox.waiting_count(), "counts": counts,
             "oldest_pending": _item_json(oldest) if oldest else None,
             "dead": [_item_json(d) for d in dead], "cursor": cursor()}
 
@@ -499,8 +497,16 @@ def _item_json(item: OutboxItem) -> dict:
             "last_error": item.last_error}
 
 
+NO_CRM = ("no CRM is configured (crm.kind: none): {n} item(s) wait in the outbox; "
+          "set crm.kind and crm.url and they are delivered, each once")
+
+
 def _print_status(data: dict) -> None:
     counts = data["counts"]
+    if data.get("crm") == "none":
+        print(NO_CRM.format(n=data["waiting"]))
+    elif data.get("crm"):
+        print(f"CRM: {data['crm']}, {data['waiting']} item(s) not yet delivered")
     print("outbox:" if counts else "outbox: empty")
     for status_ in outbox.STATUSES:
         for entity, n in sorted(counts.get(status_, {}).items()):
@@ -526,7 +532,7 @@ def _connect(settings) -> None:
 def status(settings, args) -> int:
     """`python run.py sync status`."""
     _connect(settings)
-    _print_status(queue_status())
+    _print_status(queue_status(settings.crm.kind))
     return 0
 
 
@@ -535,6 +541,9 @@ def run_once(settings, args) -> int:
     from helpdesk.app import build_app
     app = build_app(settings)
     report = drain(app)
+    if report.no_crm:
+        print(NO_CRM.format(n=report.unsent))
+        return 0
     print(f"sent {report.sent}, skipped {report.skipped}, retried later {report.retried}, "
           f"dead {len(report.dead)}, waiting for a parent {report.waiting}")
     for line in report.errors:
