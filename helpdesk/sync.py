@@ -2,7 +2,9 @@
 
 Drain (`drain(app)`, job `sync_outbox`, `python run.py sync run`):
 - items are claimed oldest first (helpdesk.outbox.claim: per-entity ordering, FOR UPDATE
-  SKIP LOCKED on PostgreSQL); an item whose parent (a ticket's counterparty ...) still has
+  SKIP LOCKED on PostgreSQL) with a short lease (`sync.lease_seconds`) that this process
+  renews while it works; claims of a dead process on this host are freed at the start of
+  each drain, a dead holder elsewhere loses them when its lease runs out; an item whose parent (a ticket's counterparty ...) still has
   an older item waiting is given back untried, so a ticket never reaches the CRM before its
   company;
 - on its first claim an item's body is built from the current rows and frozen into its
@@ -51,7 +53,8 @@ __all__ = ["EntitySpec", "ENTITIES", "register_entity", "SyncState", "DrainRepor
 log = logging.getLogger(__name__)
 
 BATCH = 100                 # items per claim
-LEASE_SECONDS = 300         # a claimed item is retried by another drainer after this
+LEASE_SECONDS = 15          # default of sync.lease_seconds: a claim not renewed for this long
+                            # is another drainer's (renewed by its holder while it works)
 PARENT_WAIT_SECONDS = 1.0   # an item whose parent is still queued is looked at again then
 _BODY = "_body"             # payload key of the frozen body
 
@@ -378,16 +381,19 @@ def drain(app, *, max_items: int | None = None) -> DrainReport:
     if crm.kind == "none":
         report.no_crm, report.unsent = True, outbox.waiting_count()
         return report
+    lease = app.settings.sync.lease_seconds
+    outbox.release_orphans()
     outbox.release_expired()
     done = 0
-    while max_items is None or done < max_items:
-        items = outbox.claim(BATCH if max_items is None else min(BATCH, max_items - done),
-                             lease_seconds=LEASE_SECONDS)
-        if not items:
-            break
-        done += len(items)
-        if _deliver_batch(app, crm, items, report):
-            break
+    with outbox.holding(lease):
+        while max_items is None or done < max_items:
+            items = outbox.claim(BATCH if max_items is None else min(BATCH, max_items - done),
+                                 lease_seconds=lease)
+            if not items:
+                break
+            done += len(items)
+            if _deliver_batch(app, crm, items, report):
+                break
     _report_dead(app, report.dead)
     return report
 
