@@ -29,9 +29,11 @@ _WORKER = textwrap.dedent("""
     from helpdesk import config, sync
     from helpdesk.app import build_app
     app = build_app(config.load())
+    sync.drain(app)
+    print("draining", flush=True)
     while True:
-        sync.drain(app)
         time.sleep(0.05)
+        sync.drain(app)
 """)
 
 
@@ -42,9 +44,9 @@ def _env(db_url, stub, **extra):
             "SYNC__LEASE_SECONDS": str(LEASE), **extra}
 
 
-def _queue(settings) -> set[str]:
+def _queue(settings, items: int = ITEMS) -> set[str]:
     make_app(settings, "none")
-    for n in range(ITEMS):
+    for n in range(items):
         new_counterparty(inn=f"77070838{n:02d}", name=f"ООО Ромашка {n}")
     return {i.key for i in OutboxItem.select()}
 
@@ -93,32 +95,35 @@ def test_claims_of_a_killed_drainer_are_sent_by_the_next_process_at_once(databas
     assert _all_done()
 
 
-def _held_by(pid: int) -> bool:
-    return OutboxItem.select().where(OutboxItem.claimed_by.contains(f":{pid}:")).exists()
+def _worker(env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _WORKER], env=env, cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _held_by(pid: int) -> int:
+    return OutboxItem.select().where((OutboxItem.status == "sending")
+                                     & OutboxItem.claimed_by.contains(f":{pid}:")).count()
 
 
 @pytest.mark.timeout(120)
 def test_a_stopped_worker_loses_its_items_after_the_short_lease_to_the_other(
         database, db_url, settings):
-    keys = _queue(settings)
+    keys = _queue(settings, items=12)        # 18 s of work for the first worker alone
     with RestCrmStub(token=CRM_TOKEN) as stub:
         stub.slow(SLOW)
         env = _env(db_url, stub)
         workers = []
         try:
-            workers.append(subprocess.Popen([sys.executable, "-c", _WORKER], env=env,
-                                            cwd=PROJECT_ROOT))
+            workers.append(_worker(env))
             _wait(lambda: stub.received("POST"), "the first worker sent nothing")
-            workers.append(subprocess.Popen([sys.executable, "-c", _WORKER], env=env,
-                                            cwd=PROJECT_ROOT))
-            new_counterparty(inn="7707083999", name="ООО Поздняя")   # the second one's
-            keys = {i.key for i in OutboxItem.select()}
-            _wait(lambda: _held_by(workers[1].pid), "the second worker does not drain")
+            workers.append(_worker(env))
+            assert workers[1].stdout.readline() == "draining\n"
             # both drain for several leases while the first waits on the slow CRM
             seen = len(stub.received("POST"))
             _wait(lambda: len(stub.received("POST")) >= seen + 2, "the first worker stalled")
-            before = _pushes(stub)
             workers[0].send_signal(signal.SIGSTOP)      # hung: alive, renewing nothing
+            before = _pushes(stub)
+            assert _held_by(workers[0].pid) > 0, "stopped too late to prove anything"
             assert set(before.values()) == {1}, before  # the live holder kept its items
             stub.slow(0.1)
             _wait(_all_done, "the live worker did not take over the stopped one's items")
