@@ -53,8 +53,6 @@ __all__ = ["EntitySpec", "ENTITIES", "register_entity", "SyncState", "DrainRepor
 log = logging.getLogger(__name__)
 
 BATCH = 100                 # items per claim
-LEASE_SECONDS = 15          # default of sync.lease_seconds: a claim not renewed for this long
-                            # is another drainer's (renewed by its holder while it works)
 PARENT_WAIT_SECONDS = 1.0   # an item whose parent is still queued is looked at again then
 _BODY = "_body"             # payload key of the frozen body
 
