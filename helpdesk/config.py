@@ -211,6 +211,7 @@ class Sync(_Strict):
     max_attempts: int = Field(8, ge=1)
     backoff_base_seconds: float = Field(2, gt=0)
     backoff_max_seconds: float = Field(600, gt=0)
+    lease_seconds: float = Field(15, ge=1, le=600)   # a claim its drainer stops renewing: freed after this
 
 
 class Settings(_Strict):

@@ -9,29 +9,45 @@ ordering and a dead-letter state.
 
 Life of an item: pending -> sending (claimed by one drainer, with a lease) -> done, or back
 to pending with a later `next_at` (retryable failure), or dead (refused, or too many
-attempts). A drainer that dies mid-send leaves a `sending` row whose lease expires:
-`release_expired()` makes it pending again, and the same idempotency key is sent again.
+attempts). A drainer that dies mid-send leaves `sending` rows, sent again later under the
+same idempotency key (the CRM applies a key once):
+- a claim names its holder (`claimed_by`: host, pid and a token of the process), so a
+  process on the same host frees the claims of a dead one at once (`release_orphans()`:
+  that pid runs no more, or it is this very pid restarted, as in a container);
+- the lease is short, and renewed by its holder while it works (`holding()`: a thread
+  renews this process's claims every third of the lease), so a holder elsewhere that died
+  or hangs loses its items within seconds (`release_expired()`), and one that merely waits
+  on a slow CRM keeps them.
 
 The rows also serve as the bot-side change log that the REST API's changes feed reads
 (`GET /api/v1/changes`): done items are kept, not deleted.
 """
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import os
+import socket
+import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import peewee
 
+from engine import storage
 from engine.session import utcnow
 from engine.storage import BaseModel, db, lease_rows, write_tx
 
-__all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done",
-           "mark_failed", "payload_of", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
+__all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done", "waiting_count",
+           "mark_failed", "payload_of", "holder", "holding", "renew", "release_orphans", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
 
 PENDING, SENDING, DONE, DEAD = "pending", "sending", "done", "dead"
 STATUSES = (PENDING, SENDING, DONE, DEAD)
 _WAITING = (PENDING, SENDING)     # statuses that hold back younger items of the same entity
+
+log = logging.getLogger(__name__)
 
 
 class OutboxItem(BaseModel):
@@ -46,6 +62,7 @@ class OutboxItem(BaseModel):
     last_error = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     done_at = peewee.DateTimeField(null=True)
+    claimed_by = peewee.CharField(max_length=255, null=True)   # holder(): who has it sending
 
     class Meta:
         table_name = "outbox"
@@ -81,25 +98,126 @@ def _older_waiting():
             & (older.id < OutboxItem.id) & older.status.in_(_WAITING)))
 
 
-def claim(limit: int = 100, *, lease_seconds: float = 300) -> list[OutboxItem]:
+def claim(limit: int = 100, *, lease_seconds: float = 15) -> list[OutboxItem]:
     """Take up to `limit` due pending items, oldest first, skipping any item whose entity
-    has an older item still waiting; they become `sending` until the lease runs out.
-    On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED, so concurrent drainers in
-    several processes never take the same item."""
+    has an older item still waiting; they become `sending`, held by this process, until
+    the lease runs out (see `holding`). On PostgreSQL the rows are locked FOR UPDATE SKIP
+    LOCKED, so concurrent drainers in several processes never take the same item."""
     now = utcnow()
     query = (OutboxItem.select()
              .where((OutboxItem.status == PENDING) & (OutboxItem.next_at <= now)
                     & ~_older_waiting())
              .order_by(OutboxItem.id).limit(limit))
-    return lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds))
+    with write_tx():
+        rows = lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds))
+        if rows:
+            (OutboxItem.update(claimed_by=holder())
+             .where(OutboxItem.id.in_([r.id for r in rows])).execute())
+    return rows
 
 
 def release_expired() -> int:
-    """Items whose drainer died mid-send (lease over) become pending again; returns how many."""
+    """Items whose holder stopped renewing them (lease over) become pending again; returns
+    how many."""
     with write_tx():
         return (OutboxItem.update(status=PENDING)
                 .where((OutboxItem.status == SENDING) & (OutboxItem.next_at <= utcnow()))
                 .execute())
+
+
+# ---- who holds a claim ------------------------------------------------------------------------
+
+def holder() -> str:
+    """This process as a claim's holder: host, pid, and a token told apart from a dead
+    process that had the same pid (a restarted container's bot is pid 1 again)."""
+    return _holder(_host(), os.getpid())
+
+
+def _host() -> str:
+    return socket.gethostname()[:200]
+
+
+@functools.lru_cache(maxsize=None)
+def _holder(host: str, pid: int) -> str:
+    return f"{host}:{pid}:{uuid.uuid4().hex[:12]}"
+
+
+def _gone(claimant: str) -> bool:
+    """True when `claimant` was a process on this host that runs no more."""
+    try:
+        host, pid_text, _token = claimant.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != _host() or claimant == holder():
+        return False
+    if pid == os.getpid():
+        return True                     # this pid, another token: our predecessor
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:                     # alive, another user's: not ours to judge
+        return False
+    return False
+
+
+def release_orphans() -> int:
+    """Claims of dead processes on this host become pending at once (a restarted bot does
+    not wait for its predecessor's leases); returns how many."""
+    prefix = _host() + ":"
+    claimants = [c for (c,) in OutboxItem.select(OutboxItem.claimed_by).distinct()
+                 .where((OutboxItem.status == SENDING)
+                        & OutboxItem.claimed_by.startswith(prefix)).tuples()]
+    dead = [c for c in claimants if _gone(c)]
+    if not dead:
+        return 0
+    with write_tx():
+        n = (OutboxItem.update(status=PENDING, next_at=utcnow())
+             .where((OutboxItem.status == SENDING) & OutboxItem.claimed_by.in_(dead))
+             .execute())
+    log.info("outbox: %d item(s) claimed by a process that died are due again", n)
+    return n
+
+
+def renew(lease_seconds: float) -> int:
+    """Extend the leases of every item this process holds; returns how many."""
+    with write_tx():
+        return (OutboxItem.update(next_at=utcnow() + timedelta(seconds=lease_seconds))
+                .where((OutboxItem.status == SENDING) & (OutboxItem.claimed_by == holder()))
+                .execute())
+
+
+@contextmanager
+def holding(lease_seconds: float):
+    """While the block runs, a thread renews this process's claims every third of the
+    lease, so a slow CRM call does not let another drainer take (and send again) an item
+    that is still being worked on."""
+    stop = threading.Event()
+    thread = threading.Thread(target=_renew_loop, args=(stop, lease_seconds),
+                              name="outbox-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _renew_loop(stop: threading.Event, lease_seconds: float) -> None:
+    try:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                renew(lease_seconds)
+            except peewee.DatabaseError as e:   # the next beat tries again
+                log.warning("outbox: renewing the leases failed: %s", e)
+    finally:
+        storage.close()                         # this thread's connection
+
+
+def waiting_count() -> int:
+    """Items not yet delivered (pending or being sent)."""
+    return OutboxItem.select().where(OutboxItem.status.in_(_WAITING)).count()
 
 
 def release(item_id: int, *, delay: float = 0.0, payload: dict | None = None) -> None:

@@ -2,7 +2,9 @@
 
 Drain (`drain(app)`, job `sync_outbox`, `python run.py sync run`):
 - items are claimed oldest first (helpdesk.outbox.claim: per-entity ordering, FOR UPDATE
-  SKIP LOCKED on PostgreSQL); an item whose parent (a ticket's counterparty ...) still has
+  SKIP LOCKED on PostgreSQL) with a short lease (`sync.lease_seconds`) that this process
+  renews while it works; claims of a dead process on this host are freed at the start of
+  each drain, a dead holder elsewhere loses them when its lease runs out; an item whose parent (a ticket's counterparty ...) still has
   an older item waiting is given back untried, so a ticket never reaches the CRM before its
   company;
 - on its first claim an item's body is built from the current rows and frozen into its
@@ -13,8 +15,9 @@ Drain (`drain(app)`, job `sync_outbox`, `python run.py sync run`):
   CRM's Retry-After is honoured) and stops the run (the CRM is in trouble: the rest wait,
   untried); a refusal or `sync.max_attempts` failures make it dead, reported to the
   notify.bug user;
-- with `crm.kind: none` items are marked done without a call: the bot's database is the
-  record; they stay in the table as the change log the REST API's feed serves.
+- with `crm.kind: none` nothing is claimed: items stay pending (the REST API's change feed
+  serves them all the same), `sync status` says how many wait, and a CRM configured later
+  gets each of them once, oldest first.
 
 Reconcile (`reconcile(app)`, job `sync_reconcile`): pull `changes_since(cursor)`, apply each
 change with the same functions the REST API uses (helpdesk.api.apply), store the cursor in
@@ -50,7 +53,6 @@ __all__ = ["EntitySpec", "ENTITIES", "register_entity", "SyncState", "DrainRepor
 log = logging.getLogger(__name__)
 
 BATCH = 100                 # items per claim
-LEASE_SECONDS = 300         # a claimed item is retried by another drainer after this
 PARENT_WAIT_SECONDS = 1.0   # an item whose parent is still queued is looked at again then
 _BODY = "_body"             # payload key of the frozen body
 
@@ -266,6 +268,8 @@ class DrainReport:
     waiting: int = 0
     stopped: str = ""
     errors: list[str] = field(default_factory=list)
+    no_crm: bool = False        # crm.kind none: nothing was claimed
+    unsent: int = 0             # with no_crm: items waiting for a CRM
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -369,29 +373,26 @@ def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool
     return False
 
 
-def _standalone(items: list[OutboxItem], report: DrainReport) -> None:
-    with write_tx():
-        for item in items:
-            outbox.mark_done(item.id, note="standalone (crm.kind none): not sent")
-    report.skipped += len(items)
-
-
 def drain(app, *, max_items: int | None = None) -> DrainReport:
-    """Deliver due outbox items until none is left (or `max_items`, or the CRM fails)."""
+    """Deliver due outbox items until none is left (or `max_items`, or the CRM fails).
+    With no CRM configured nothing is touched: the items wait for one."""
     crm, report = crm_client(app), DrainReport()
+    if crm.kind == "none":
+        report.no_crm, report.unsent = True, outbox.waiting_count()
+        return report
+    lease = app.settings.sync.lease_seconds
+    outbox.release_orphans()
     outbox.release_expired()
     done = 0
-    while max_items is None or done < max_items:
-        items = outbox.claim(BATCH if max_items is None else min(BATCH, max_items - done),
-                             lease_seconds=LEASE_SECONDS)
-        if not items:
-            break
-        done += len(items)
-        if crm.kind == "none":
-            _standalone(items, report)
-            continue
-        if _deliver_batch(app, crm, items, report):
-            break
+    with outbox.holding(lease):
+        while max_items is None or done < max_items:
+            items = outbox.claim(BATCH if max_items is None else min(BATCH, max_items - done),
+                                 lease_seconds=lease)
+            if not items:
+                break
+            done += len(items)
+            if _deliver_batch(app, crm, items, report):
+                break
     _report_dead(app, report.dead)
     return report
 
@@ -476,8 +477,9 @@ def sync_reconcile(app) -> dict[str, Any]:
     return reconcile(app)
 
 
-def queue_status() -> dict[str, Any]:
-    """Counts by status and entity, the oldest pending item, dead items with their error."""
+def queue_status(crm_kind: str | None = None) -> dict[str, Any]:
+    """Counts by status and entity, the oldest pending item, dead items with their error;
+    `crm` is the configured kind (None: not asked), `waiting` the items not yet delivered."""
     by = (OutboxItem.select(OutboxItem.status, OutboxItem.entity, pw.fn.COUNT(OutboxItem.id))
           .group_by(OutboxItem.status, OutboxItem.entity).tuples())
     counts: dict[str, dict[str, int]] = {}
@@ -487,7 +489,7 @@ def queue_status() -> dict[str, Any]:
               .order_by(OutboxItem.id).first())
     dead = (OutboxItem.select().where(OutboxItem.status == outbox.DEAD)
             .order_by(OutboxItem.id.desc()).limit(20))
-    return {"counts": counts,
+    return {"crm": crm_kind, "waiting": outbox.waiting_count(), "counts": counts,
             "oldest_pending": _item_json(oldest) if oldest else None,
             "dead": [_item_json(d) for d in dead], "cursor": cursor()}
 
@@ -500,8 +502,16 @@ def _item_json(item: OutboxItem) -> dict:
             "last_error": item.last_error}
 
 
+NO_CRM = ("no CRM is configured (crm.kind: none): {n} item(s) wait in the outbox; "
+          "set crm.kind and crm.url and they are delivered, each once")
+
+
 def _print_status(data: dict) -> None:
     counts = data["counts"]
+    if data.get("crm") == "none":
+        print(NO_CRM.format(n=data["waiting"]))
+    elif data.get("crm"):
+        print(f"CRM: {data['crm']}, {data['waiting']} item(s) not yet delivered")
     print("outbox:" if counts else "outbox: empty")
     for status_ in outbox.STATUSES:
         for entity, n in sorted(counts.get(status_, {}).items()):
@@ -527,7 +537,7 @@ def _connect(settings) -> None:
 def status(settings, args) -> int:
     """`python run.py sync status`."""
     _connect(settings)
-    _print_status(queue_status())
+    _print_status(queue_status(settings.crm.kind))
     return 0
 
 
@@ -536,6 +546,9 @@ def run_once(settings, args) -> int:
     from helpdesk.app import build_app
     app = build_app(settings)
     report = drain(app)
+    if report.no_crm:
+        print(NO_CRM.format(n=report.unsent))
+        return 0
     print(f"sent {report.sent}, skipped {report.skipped}, retried later {report.retried}, "
           f"dead {len(report.dead)}, waiting for a parent {report.waiting}")
     for line in report.errors:

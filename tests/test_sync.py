@@ -273,12 +273,13 @@ def test_an_item_committed_before_a_crash_is_sent_by_a_fresh_process(database, d
     assert [c for c, _, _ in rest_stub.items] == ["counterparties"]
 
 
-def test_standalone_marks_items_done_without_a_call(database, settings):
+def test_standalone_leaves_items_pending_for_a_crm_set_up_later(database, settings):
     app = make_app(settings, "none")
     new_counterparty()
     report = sync.drain(app)
     item = OutboxItem.get()
-    assert report.skipped == 1 and item.status == "done" and "standalone" in item.last_error
+    assert report.no_crm and report.unsent == 1 and report.sent == report.skipped == 0
+    assert item.status == "pending" and item.attempts == 0 and item.last_error is None
 
 
 def test_one_c_gets_the_ticket_and_its_code_becomes_the_number(database, settings):

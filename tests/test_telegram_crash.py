@@ -1,7 +1,9 @@
 """`python run.py bot` killed with SIGKILL mid-dialog: after a restart every update is applied
-exactly once and the dialogs go on (the inbox is replayed, stored replies are sent)."""
+exactly once and the dialogs go on (the inbox is replayed, stored replies are sent); killed
+in a burst of two-message answers, it repeats at most the one reply in flight per chat."""
 from __future__ import annotations
 
+import collections
 import os
 import signal
 import sqlite3
@@ -92,6 +94,59 @@ def test_sigkill_mid_dialog_then_restart_applies_every_update_once(tmp_path):
     unsent = _rows(db_path, "select count(*) from outgoing where status != 'sent'")
     assert unsent == [(0,)]
     assert "replaying" in log_path.read_text(encoding="utf-8")
+
+
+BURST = [7001 + i for i in range(40)]
+
+
+def _sent_to(api, chats) -> int:
+    chats = set(chats)
+    return sum(1 for m in api.sent if m.chat_id in chats)
+
+
+def _wait_sent(api, chats, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while _sent_to(api, chats) < count:
+        assert time.monotonic() < deadline, f"only {_sent_to(api, chats)} of {count} sent"
+        time.sleep(0.002)
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_in_a_burst_repeats_at_most_the_reply_in_flight_per_chat(tmp_path):
+    """40 chats send /help at once (answered with two messages each); SIGKILL while the
+    answers go out. After the restart each chat has both answers, and at most one of them
+    twice: a reply Telegram accepted was marked sent before the chat's next one left."""
+    db_path, log_path = tmp_path / "bot.db", tmp_path / "bot.log"
+    with FakeTelegramAPI() as api:
+        proc = _start(api, db_path, log_path)
+        try:
+            control = api.user(CONTROL, "Контроль")
+            control.send("/help")
+            pair = [control.wait_for(contains="/help").plain_text,
+                    control.wait_for(contains="Главное меню").plain_text]
+            for chat in BURST:
+                api.user(chat, "Иван").send("/help")
+            _wait_sent(api, BURST, len(BURST) // 2)         # mid-burst
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(5)
+            at_kill = _sent_to(api, BURST)
+            assert at_kill < 2 * len(BURST), "killed too late to prove anything"
+            proc = _start(api, db_path, log_path)
+            _wait_sent(api, BURST, 2 * len(BURST))
+            deadline = time.monotonic() + 30
+            while _rows(db_path, "select count(*) from outgoing where status != 'sent'") != [(0,)]:
+                assert time.monotonic() < deadline, "replies left unsent after the restart"
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0, proc.stdout.read().decode()[-3000:]
+        texts = {chat: collections.Counter(m.plain_text for m in api.messages(chat))
+                 for chat in BURST}
+    print(f"sent at kill: {at_kill} of {2 * len(BURST)}; re-sent after the restart: "
+          f"{sum(n - 1 for c in texts.values() for n in c.values())}")
+    for chat, counts in texts.items():
+        assert set(counts) == set(pair), (chat, counts)             # nothing lost
+        assert sum(n - 1 for n in counts.values()) <= 1, (chat, counts)
 
 
 def test_bot_command_explains_a_missing_or_refused_token(tmp_path):

@@ -20,6 +20,13 @@ Every message is an `engine.notify.Outgoing` row: the dispatcher enqueues replie
 update's transaction and hands them here; `drain_forever` sends whatever else is due
 (notifications, retries, replies left by a crash) and marks rows sent or failed.
 
+Marks: a crash re-sends every row not yet marked sent, so each row is marked as soon as
+Telegram answered it, and its chat's next message waits for that mark (the lane stays
+locked meanwhile): a crash repeats at most the one message in flight in each chat. The
+marks are written by one dedicated thread (`_MarkWriter`), not the engine's executor, so
+a mark never queues behind engine steps, and the event loop only awaits a future; marks
+that arrive while a write is on commit together in the next transaction.
+
 Leases (several workers on one database): a claimed row is `sending` until its lease runs
 out; then any worker may claim it again (that is how a killed worker's rows get sent). So a
 row must not outlive its lease waiting here: a row claimed by `drain_once` is remembered
@@ -32,8 +39,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import dataclasses
 import logging
+import queue
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -46,6 +56,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from .. import notify
 from ..events import Reply
 from ..session import utcnow
+from .. import storage
 from ..storage import write_tx
 from .adapter import send_reply
 
@@ -113,46 +124,33 @@ class Sender:
         self._inflight: set[int] = set()
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self._unrecorded: list[Outcome] = []
         self._recording: set[int] = set()     # rows sent here whose outcome is being written
-        self._flushing = False
+        self._marks = _MarkWriter()
         self.stats = collections.Counter()
 
     # -- the interactive path ------------------------------------------------------------
     async def send_rows(self, rows: list[tuple[int, Reply]], *, bulk: bool = False) -> list[Outcome]:
-        """Send rows (one chat's, in order) now and record the outcome in one transaction."""
+        """Send rows (one chat's, in order) now; each is marked as soon as it is answered."""
         self._inflight.update(r for r, _ in rows)
         try:
-            outcomes = [await self.send(reply, row_id=row_id, bulk=bulk) for row_id, reply in rows]
+            return [await self.send(reply, row_id=row_id, bulk=bulk) for row_id, reply in rows]
         finally:
             self._inflight.difference_update(r for r, _ in rows)
-        self._remember(outcomes)
-        return outcomes
 
-    def _remember(self, outcomes: list[Outcome]) -> None:
-        """Record outcomes in batches: while the database thread is busy, outcomes of many
-        sends gather and commit in one transaction (a crash before that re-sends them)."""
-        self._unrecorded += outcomes
-        if not self._flushing:
-            self._flushing = True
-            self._spawn(self._flush())
-
-    async def _flush(self) -> None:
+    async def _mark(self, outcome: Outcome) -> None:
+        """Record a row's outcome now (the writer thread commits it); the caller holds the
+        chat's lane, so the chat's next message waits for this mark."""
+        if outcome.row_id is None or outcome.lost:
+            return
+        self._recording.add(outcome.row_id)
         try:
-            while self._unrecorded:
-                batch, self._unrecorded = self._unrecorded, []
-                ids = {o.row_id for o in batch}
-                self._recording |= ids
-                try:
-                    await asyncio.to_thread(_record, batch)
-                finally:
-                    self._recording -= ids
+            await asyncio.wrap_future(self._marks.submit(outcome))
         finally:
-            self._flushing = False
+            self._recording.discard(outcome.row_id)
 
     def foreign(self, row_ids: list[int]) -> list[int]:
         """The rows of `row_ids` this sender is not sending and has not just sent."""
-        mine = self._inflight | self._recording | {o.row_id for o in self._unrecorded}
+        mine = self._inflight | self._recording
         return [r for r in row_ids if r not in mine]
 
     async def answer_callback(self, callback_id: str, text: str | None = None) -> None:
@@ -167,7 +165,9 @@ class Sender:
     async def send(self, reply: Reply, *, row_id: int | None = None, bulk: bool = False) -> Outcome:
         lane = self._lane(reply.chat_id)
         async with lane.lock:
-            return await self._attempts(lane, reply, row_id, bulk)
+            outcome = await self._attempts(lane, reply, row_id, bulk)
+            await self._mark(outcome)
+            return outcome
 
     async def _attempts(self, lane: _Lane, reply: Reply, row_id: int | None, bulk: bool) -> Outcome:
         failures = 0
@@ -346,9 +346,11 @@ class Sender:
         task.add_done_callback(self._tasks.discard)
 
     async def wait_idle(self) -> None:
-        """Wait for sends started by `drain_once` (used at shutdown)."""
+        """Wait for sends started by `drain_once`, then stop the mark writer (used at
+        shutdown; a later mark starts it again)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.to_thread(self._marks.close)
 
     def _prune_lanes(self) -> None:
         old = self.clock() - 300
@@ -396,6 +398,84 @@ def _renew(row_id: int, until, lease_seconds: float):
                    .where((O.id == row_id) & (O.status == notify.SENDING) & (O.next_at == until))
                    .execute())
     return new if changed else None
+
+
+class _MarkWriter:
+    """One thread that writes outcomes as they come: it takes every outcome waiting, commits
+    them in one transaction and resolves their futures. Its own database connection, so a
+    mark never waits for the engine's executor. Started on the first mark."""
+
+    RETRIES = (0.1, 0.5, 2.0)             # seconds between attempts when the database fails
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, outcome: Outcome) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="outgoing-marks",
+                                                daemon=True)
+                self._thread.start()
+            self._queue.put((outcome, future))
+        return future
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread and close its connection."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._take()) is not None:
+                self._write(batch)
+                if None in batch:
+                    return
+        finally:
+            storage.close()                   # this thread's connection
+
+    def _take(self) -> list | None:
+        """The next outcome and every one queued behind it (None, the stop, ends a batch)."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch
+            batch.append(item)
+            if item is None:
+                return batch
+
+    def _write(self, batch: list) -> None:
+        items = [b for b in batch if b is not None]
+        for delay in (*self.RETRIES, None):
+            try:
+                _record([outcome for outcome, _ in items])
+                break
+            except Exception:  # noqa: BLE001 - unmarked rows are re-sent after their lease
+                if delay is None:
+                    log.exception("outgoing rows %s: marking them failed; they will be sent "
+                                  "again when their lease runs out",
+                                  [o.row_id for o, _ in items])
+                    break
+                log.warning("marking %d outgoing row(s) failed; retrying", len(items),
+                            exc_info=True)
+                time.sleep(delay)
+        for _, future in items:
+            if not future.done():
+                try:
+                    future.set_result(None)
+                except concurrent.futures.InvalidStateError:   # cancelled meanwhile
+                    pass
 
 
 def _record(outcomes: list[Outcome]) -> None:
