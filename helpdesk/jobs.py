@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,17 +42,19 @@ class Job:
     fn: Callable[[Any], Any]
     every: Callable[[Any], float] | float
     everywhere: bool = False          # every process runs it (no cross-worker lock)
+    at_start: bool = False            # the first run right at start, not one interval later
 
 
 JOBS: dict[str, Job] = {}
 LOCK_CLASS = 0x6A6F62                 # advisory lock space (two-int4 keys) of the jobs
 
 
-def job(name: str, *, every: Callable[[Any], float] | float, everywhere: bool = False):
+def job(name: str, *, every: Callable[[Any], float] | float, everywhere: bool = False,
+        at_start: bool = False):
     def deco(fn):
         if name in JOBS:
             raise ValueError(f"job {name!r} is registered twice")
-        JOBS[name] = Job(name, fn, every, everywhere)
+        JOBS[name] = Job(name, fn, every, everywhere, at_start)
         return fn
     return deco
 
@@ -102,8 +105,9 @@ def start(app, supervisor: Supervisor | None = None) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     for j in JOBS.values():
         seconds = j.every(app.settings) if callable(j.every) else j.every
+        first = {"next_run_time": datetime.now(timezone.utc)} if j.at_start else {}
         scheduler.add_job(_scheduled, "interval", seconds=seconds, args=(app, j.name), id=j.name,
-                          max_instances=1, coalesce=True)
+                          max_instances=1, coalesce=True, **first)
     (supervisor or Supervisor()).watch(scheduler)
     scheduler.start()
     log.info("jobs started: %s", ", ".join(sorted(JOBS)) or "none")

@@ -467,8 +467,10 @@ def reconcile(app) -> dict[str, Any]:
 
 # ---- jobs and CLI -------------------------------------------------------------------------
 
-@job("sync_outbox", every=lambda s: s.sync.interval_seconds)
+@job("sync_outbox", every=lambda s: s.sync.interval_seconds, at_start=True)
 def sync_outbox(app) -> DrainReport:
+    """At start too: a restarted process frees its dead predecessor's claims (drain ->
+    release_orphans) and delivers them at once, not one interval later."""
     return drain(app)
 
 

@@ -137,3 +137,27 @@ def test_a_stopped_worker_loses_its_items_after_the_short_lease_to_the_other(
         assert all(n <= 2 for n in pushes.values()) and len(doubled) <= 1, pushes
         assert doubled <= set(before)                   # only the one in flight at the stop
         assert len(stub.items) == len(keys)             # the CRM applied each key once
+
+
+@pytest.mark.timeout(120)
+def test_a_restarted_process_sends_its_dead_predecessors_claims_at_start(database, settings):
+    """The scheduled sync runs once at start: with the interval an hour long and the lease
+    five minutes, the items a dead process had claimed still reach the CRM at once."""
+    from datetime import timedelta
+    from helpdesk import jobs, outbox
+    from helpdesk.models import utcnow
+    keys = _queue(settings, items=2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with RestCrmStub(token=CRM_TOKEN) as stub:
+        settings.sync.interval_seconds = settings.sync.reconcile_seconds = 3600
+        settings.sync.lease_seconds = 300
+        app = make_app(settings, "rest", stub.url, timeout=30)
+        (OutboxItem.update(status=outbox.SENDING, next_at=utcnow() + timedelta(seconds=300),
+                           claimed_by=f"{outbox._host()}:{dead.pid}:predecessor").execute())
+        scheduler = jobs.start(app)
+        try:
+            _wait(_all_done, "the dead process's claims were not sent at start")
+        finally:
+            scheduler.shutdown(wait=True)
+        assert set(_pushes(stub)) == keys
