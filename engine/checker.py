@@ -245,6 +245,16 @@ class _Checker:
                 if not self._offered(var, path):
                     self.err(pos, f"condition reads {self._not_offered(var, path)}")
 
+    def _includes(self, name: str, lang: str, shown: str) -> None:
+        try:
+            included = self.t.includes_of(name, lang)
+        except TemplateSyntaxError:
+            return                                 # reported with its line elsewhere
+        for file_name, line in included:
+            if not self.t.loadable(file_name, lang):
+                self.problems.append(f"{shown}:{line}:1: template '{name}' includes '{file_name}', "
+                                     f"which is not a template file (*.j2) of '{lang}'")
+
     def _offered(self, var: str, path: str) -> bool:
         return any(path == p or path.startswith(p + ".") for p in self.restricted[var][0])
 
@@ -255,10 +265,12 @@ class _Checker:
                 f"secrets can never be){_hint(path, paths)}")
 
     def restricted_reads(self) -> None:
-        """Every template file, used by a flow or rendered by an action, read by paths."""
+        """Every template file, used by a flow or rendered by an action, read by paths, and
+        what it includes: only templates (*.j2) that exist, so nothing unchecked is shown."""
         for lang in self.t.languages:
             for name in self.t.all_names(lang):
                 shown = os.path.relpath(self.t.path(name, lang), self.root) if self.root else self.t.path(name, lang)
+                self._includes(name, lang, shown)
                 for var in self.restricted:
                     try:
                         reads = self.t.reads_of(name, lang, var)

@@ -30,7 +30,8 @@ from .templates import strip_braces
 __all__ = ["Engine", "Step"]
 
 log = logging.getLogger(__name__)
-_FLOW_DATA = re.compile(r"^f(\d+)\.(\d+)$")
+# "f<step>.<index>": ASCII digits only, bounded (\d takes any Unicode digit, $ a final newline)
+_FLOW_DATA = re.compile(r"f([0-9]{1,18})\.([0-9]{1,4})")
 
 
 class Engine:
@@ -217,8 +218,10 @@ class Step:
         handler = self.engine.registry.event_handlers.get(ev.kind)
         if handler:
             handler(self)
-        elif ev.kind == "button" and not _FLOW_DATA.match(ev.data or ""):
+        elif ev.kind == "button" and not _FLOW_DATA.fullmatch(ev.data or ""):
             self._callback()
+        elif ev.kind == "button" and not s.flow:
+            self.answer()          # a dialog button, but no dialog ever showed him one
         elif ev.command:
             self._command(ev.command)
         elif not s.flow:
@@ -275,7 +278,7 @@ class Step:
         self._reprompt()
 
     def _press_data(self, data: str) -> None:
-        m = _FLOW_DATA.match(data)
+        m = _FLOW_DATA.fullmatch(data)
         step, index = int(m.group(1)), int(m.group(2))
         if step != self.session.step or index >= len(self.session.buttons):
             self.say("common/stale_button")

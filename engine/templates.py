@@ -22,6 +22,16 @@ __all__ = ["Templates", "EXT"]
 EXT = ".j2"
 
 
+class _TemplateLoader(FileSystemLoader):
+    """Only `*.j2` files are templates: `{% include 'x.txt' %}` would otherwise render a
+    file that `flows check` never reads."""
+
+    def get_source(self, environment, template):
+        if not template.endswith(EXT):
+            raise TemplateNotFound(template)
+        return super().get_source(environment, template)
+
+
 class Templates:
     def __init__(self, root: str, languages: list[str], default: str = "ru", timezone: str = "UTC"):
         self.root = root
@@ -34,7 +44,7 @@ class Templates:
     def _env(self, langs: list[str]) -> ImmutableSandboxedEnvironment:
         paths = [os.path.join(self.root, lang) for lang in dict.fromkeys(langs)]
         env = ImmutableSandboxedEnvironment(
-            loader=FileSystemLoader(paths), autoescape=True, undefined=StrictUndefined,
+            loader=_TemplateLoader(paths), autoescape=True, undefined=StrictUndefined,
             trim_blocks=True, lstrip_blocks=True, auto_reload=False, cache_size=1000)
         env.filters["money"] = _money
         env.filters["localtime"] = self.localtime
@@ -107,6 +117,21 @@ class Templates:
         `{{ settings.pay.use }}` -> ("pay.use", 1); a bare `settings` -> ("", line)."""
         env = self._envs[lang]
         return _reads(env.parse(self.source(name, lang), name, self.path(name, lang)), root)
+
+    def includes_of(self, name: str, lang: str) -> list[tuple[str, int]]:
+        """(template file name, line) of every include/import/extends with a literal name."""
+        env = self._envs[lang]
+        ast = env.parse(self.source(name, lang), name, self.path(name, lang))
+        found = ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+        return [(n.template.value, n.lineno) for n in found
+                if isinstance(n.template, nodes.Const) and isinstance(n.template.value, str)]
+
+    def loadable(self, file_name: str, lang: str) -> bool:
+        try:
+            self._envs[lang].loader.get_source(self._envs[lang], file_name)
+        except TemplateNotFound:
+            return False
+        return True
 
     def expression_reads(self, source: str, root: str) -> list[tuple[str, int]]:
         env = self._envs[self.default]

@@ -17,6 +17,7 @@ CRM sync call them with whatever they know.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 
 import peewee as pw
@@ -54,7 +55,7 @@ def _id(obj) -> int | None:
 def clean_inn(inn: str | int) -> str:
     """The INN as 10 or 12 digits; DirectoryError otherwise (checksum is the dialog's job)."""
     value = _inn.compact(str(inn))
-    if not value.isdigit() or len(value) not in (10, 12):
+    if not re.fullmatch(r"[0-9]{10}|[0-9]{12}", value):    # ASCII: str.isdigit() takes "²"
         raise DirectoryError(f"INN must be 10 or 12 digits, got {str(inn)[:20]!r}")
     return value
 

@@ -209,9 +209,9 @@ def sign_payload(payment_id: int, secret: bytes) -> str:
 def verify_payload(payload: Any, secret: bytes) -> int | None:
     """The payment id a genuine payload names; None for anything forged or malformed."""
     parts = str(payload or "").split(".")
-    if len(parts) != 3 or parts[0] != _PAYLOAD_VERSION or not parts[1].isdigit() or len(parts[1]) > 18:
+    payment_id = parse_id(parts[1]) if len(parts) == 3 and parts[0] == _PAYLOAD_VERSION else None
+    if payment_id is None:
         return None
-    payment_id = int(parts[1])
     return payment_id if hmac.compare_digest(parts[2], _mac(payment_id, secret)) else None
 
 
@@ -279,10 +279,11 @@ def account_for(user_id: int, key: str, right: Right = Right.TOP_UP_OWN_BALANCE)
     key = str(key or OWN)
     if key == OWN:
         return _own(user_id)
-    if not key.startswith("c") or not key[1:].isdigit():
+    company_id = parse_id(key[1:]) if key.startswith("c") else None
+    if company_id is None:
         raise PaymentError(f"account key {key[:20]!r} is neither 'own' nor 'c<id>'")
-    cp = Counterparty.get_or_none(Counterparty.id == int(key[1:]))
-    access = directory.access_in(user_id, cp.id if cp else int(key[1:]))
+    cp = Counterparty.get_or_none(Counterparty.id == company_id)
+    access = directory.access_in(user_id, cp.id if cp else company_id)
     needed = _COMPANY_RIGHT.get(right, right)
     if needed is Right.TOP_UP_COMPANY_BALANCE and not may_pay_for(user_id, access.counterparty):
         raise PermissionDenied(needed, who=user_id, counterparty=access.counterparty,
@@ -548,8 +549,9 @@ def _settle(request_id: int | None, payment_id: int | None) -> bool:
 def _requester(settings, by) -> str:
     if str(by) == "crm":
         return "crm"
-    if str(by).lstrip("-").isdigit() and int(by) in settings.tickets.technicians:
-        return f"tech:{int(by)}"
+    tech = parse_id(by)
+    if tech is not None and tech in settings.tickets.technicians:
+        return f"tech:{tech}"
     raise PaymentError(f"payment request by {str(by)[:30]!r}: only 'crm' or a technician "
                        "listed in settings tickets.technicians may ask for or settle payment")
 

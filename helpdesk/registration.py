@@ -217,11 +217,14 @@ def _link_contacts(user_id: int, contacts: list[Contact]) -> None:
 
 def _request_by_phone(user_id: int, contacts: list[Contact], templates, settings) -> dict:
     """Typed phone: a pending request to each company listing it, nothing linked or told:
-    no name, role, contact or company of that number reaches the person."""
+    no name, role, contact or company of that number reaches the person. The request is
+    for a USER and names no contact: an approver says "this is our employee", not "this is
+    the person that number belongs to", so approving it must not make him that contact
+    (messages to it, its role, the CRM author of his tickets)."""
     new_pending = []
     for contact in contacts:
         before = directory.access_in(user_id, contact.counterparty_id)
-        m = directory.link_user(user_id, contact.counterparty_id, contact.role, contact,
+        m = directory.link_user(user_id, contact.counterparty_id, Role.USER, None,
                                 status=PENDING)
         if m.status == PENDING and before.role is Role.UNAUTHORIZED:
             new_pending.append(m.id)
@@ -460,16 +463,19 @@ def _confirm(m: Membership, by_user: int) -> None:
 
 
 def _request_contact(m: Membership, request: PendingRequest) -> Contact:
-    """The contact a proven request becomes. A proven phone may match the company's own
-    contact; otherwise it is a new row without a phone (a typed number must not find
-    anybody later, and a same-name contact of the company is not proof of being them)."""
-    if request.phone_verified and request.phone == directory.get_user(m.telegram_user_id).phone:
-        contact, _ = directory.upsert_contact(m.counterparty_id, full_name=request.full_name,
-                                              phone=request.phone, position=request.position,
-                                              role=m.role)
-        return contact
+    """The contact a confirmed request becomes: the company's contact with his *proven*
+    phone when there is one (the phone is the proof), else a new row. Never a match by name:
+    a stranger who typed the director's name would become the director's contact. A typed
+    phone is not stored on it (it must not find anybody later)."""
+    proven = request.phone_verified and request.phone == directory.get_user(m.telegram_user_id).phone
+    if proven:
+        same = Contact.get_or_none((Contact.counterparty == m.counterparty_id)
+                                   & (Contact.phone == request.phone))
+        if same is not None:
+            return same
     return Contact.create(counterparty=m.counterparty_id, full_name=request.full_name,
-                          position=request.position, role=m.role)
+                          phone=request.phone if proven else None, position=request.position,
+                          role=m.role)
 
 
 def confirm_listed(counterparty_ids, templates=None) -> int:

@@ -395,7 +395,10 @@ class TicketService:
     def duplicates(self, user_id: int, *, counterparty_id, trade_point_id, description: str) -> list[Ticket]:
         """Open tickets of the same counterparty and trade point (or, without a company, of
         the same author) in the last tickets.duplicate_window_hours whose description is
-        at least tickets.duplicate_similarity alike; most similar first."""
+        at least tickets.duplicate_similarity alike; most similar first. Colleagues' tickets
+        count only for whom the company's new tickets are told anyway (COMPANY_NOTIFICATIONS:
+        a confirmed member); for anyone else, an unverified member say, "#12 already exists"
+        would tell of a colleague's ticket and "add to #12" let him write into it."""
         t = self.settings.tickets
         since = self.clock() - timedelta(hours=t.duplicate_window_hours)
         query = Ticket.select().where(Ticket.status.in_(ACTIVE) & (Ticket.created >= since))
@@ -403,6 +406,8 @@ class TicketService:
             point = (Ticket.trade_point == int(trade_point_id)) if trade_point_id \
                 else Ticket.trade_point.is_null()
             query = query.where((Ticket.counterparty == int(counterparty_id)) & point)
+            if not directory.access_in(user_id, int(counterparty_id)).can(Right.COMPANY_NOTIFICATIONS):
+                query = query.where(Ticket.author == user_id)
         else:
             query = query.where(Ticket.counterparty.is_null() & (Ticket.author == user_id))
         scored = [(_similarity(description, x.description), x) for x in query]
@@ -410,13 +415,16 @@ class TicketService:
 
     def add_to(self, user_id: int, ticket_id, text: str) -> Ticket:
         """"Add to #123": the new description becomes a comment of an open duplicate. The
-        user must be its author or allowed to file tickets for its counterparty."""
+        user must be its author, or a confirmed member of its company (one `duplicates`
+        would have shown it to)."""
         text = _clean_text(text, 1, DESCRIPTION_MAX, "comment")
         ticket = self._load(ticket_id)
         if ticket.author_id != user_id:
             if ticket.counterparty_id is None:
                 raise PermissionDenied(Right.TICKET_ON_BEHALF_OF_COMPANY, who=user_id, reason="add to")
-            directory.access_in(user_id, ticket.counterparty_id).require(Right.TICKET_ON_BEHALF_OF_COMPANY)
+            access = directory.access_in(user_id, ticket.counterparty_id)
+            access.require(Right.COMPANY_NOTIFICATIONS)
+            access.require(Right.TICKET_ON_BEHALF_OF_COMPANY)
         return self._change(ticket, _user_actor(user_id), "added", {}, {"text": text},
                             statuses=ACTIVE)
 

@@ -320,7 +320,7 @@ def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
     c.send("+7 900 000-00-01")                              # typed, not shared
     user = TelegramUser.get_by_id(5080)
     assert (user.phone, user.unverified_phone, user.full_name) == (None, "+79000000001", None)
-    assert roles_of(5080) == {ROMASHKA: ("DIRECTOR", "pending")}   # a request, nothing more
+    assert roles_of(5080) == {ROMASHKA: ("USER", "pending")}   # a request for a USER, nothing more
     assert c.said("Мы передали запрос компании")
     c.click(PROFILE)
     assert "ждёт её подтверждения" in c.last_text

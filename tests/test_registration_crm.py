@@ -290,7 +290,7 @@ def test_a_typed_phone_found_in_1c_gives_a_pending_request_and_tells_nothing(dat
     onec.add_person(PHONE, "Орлов Олег Олегович", [(alfa, "Генеральный директор")])
     app = make_app(db_url, **onec_env(onec), TICKETS__TECHNICIANS="[990]")
     c = type_phone(app, 6040)
-    assert roles_of(6040) == {ALFA: ("DIRECTOR", "pending")}
+    assert roles_of(6040) == {ALFA: ("USER", "pending")}   # a request for a USER: approving it is no proof of being that contact
     user = TelegramUser.get_by_id(6040)
     assert (user.phone, user.unverified_phone, user.full_name) == (None, PHONE, None)
     for secret in ("Альфа", ALFA, "директор", "Орлов", "1 500"):
@@ -312,4 +312,4 @@ def test_a_typed_phone_deferred_by_an_outage_is_told_nothing_later(database, db_
     [message] = told(6041)
     assert "Номер введён вручную" in message
     assert "Альфа" not in message and "директор" not in message and "Номер найден" not in message
-    assert roles_of(6041) == {ALFA: ("DIRECTOR", "pending")}
+    assert roles_of(6041) == {ALFA: ("USER", "pending")}

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel
 
 from .apply import ApplyError
@@ -99,5 +101,5 @@ def _content_length(scope) -> int | None:
     for name, value in scope.get("headers") or ():
         if name == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() and len(text) <= 18 else 1 << 62
+            return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else 1 << 62   # ASCII only
     return None
