@@ -98,7 +98,7 @@ __all__ = ["Payment", "PaymentRequest", "UserBalance", "PaySecret", "PaymentErro
            "verify_payload", "accounts_of", "account_for", "card_ready", "sbp_ready",
            "create_invoice_payment", "check_pre_checkout", "record_payment", "require_payment",
            "settle_request", "request_for_payer", "open_request_for", "balance_of",
-           "may_pay_for", "cancel_open_requests", "LATE_NOTE",
+           "may_pay_for", "cancel_open_requests", "LATE_NOTE", "RequestNotOpen",
            "payment_vars", "request_vars", "notify_paid", "setup_services"]
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,10 @@ _PAYLOAD_VERSION = "v1"
 
 class PaymentError(BotError, ValueError):
     """Bad input to a payment service; the message names the value."""
+
+
+class RequestNotOpen(PaymentError):
+    """The ticket's payment request was paid or cancelled since the dialog showed it."""
 
 
 class PaySecret(BaseModel):
@@ -379,6 +383,8 @@ def create_invoice_payment(user_id: int, *, amount: int, currency: str, secret: 
     with write_tx():
         if request_id is not None:
             request = request_for_payer(user_id, request_id)
+            if request.status != OPEN:    # closed or paid since the dialog showed it
+                raise RequestNotOpen(f"payment request {request.id} is {request.status}, not open")
             payment = Payment.create(kind=TICKET, telegram_user=user_id, request=request.id,
                                      ticket=request.ticket_id, amount=request.amount,
                                      counterparty=request.ticket.counterparty_id,
@@ -524,10 +530,10 @@ def _unmatched(paid: dict, charge: str, payer_id: int, known: Payment | None) ->
 def _apply(payment: Payment) -> bool:
     """A top-up credits the balance; a ticket payment settles its request, or, when the
     request is no longer open, goes to the balance. True when a balance was credited."""
-    if payment.kind == TICKET and _settle(payment.request_id, payment.id):
+    if payment.kind == TICKET and _settle(payment.request_id, payment.id, payment.amount):
         return False
     if payment.kind == TICKET:
-        log.warning("payment %s: request %s no longer open, crediting the balance",
+        log.warning("payment %s: request %s no longer open or asks another amount, crediting the balance",
                     payment.id, payment.request_id)
         Payment.update(note=LATE_NOTE).where(Payment.id == payment.id).execute()
         payment.note = LATE_NOTE        # what the notifications read
@@ -535,13 +541,16 @@ def _apply(payment: Payment) -> bool:
     return True
 
 
-def _settle(request_id: int | None, payment_id: int | None) -> bool:
+def _settle(request_id: int | None, payment_id: int | None, amount: int | None = None) -> bool:
+    """Mark the request paid if it is still open (and, for a payment, still asks for the
+    amount paid: a bill the CRM raised after the invoice is not settled by the old sum)."""
     if request_id is None:
         return False
+    condition = (PaymentRequest.id == request_id) & (PaymentRequest.status == OPEN)
+    if amount is not None:
+        condition &= PaymentRequest.amount == amount
     return bool(PaymentRequest.update(status=PAID, paid_at=utcnow(), updated=utcnow(),
-                                      payment_id=payment_id)
-                .where((PaymentRequest.id == request_id) & (PaymentRequest.status == OPEN))
-                .execute())
+                                      payment_id=payment_id).where(condition).execute())
 
 
 # --- tickets that need payment ------------------------------------------------------------

@@ -135,7 +135,8 @@ def check_amount(step, rub=None) -> dict:
 @registry.action("send_invoice", provides=["invoice"])
 def send_invoice(step) -> dict:
     """Store the payment and send the Telegram invoice. Gives `invoice`: {ok, error}, error
-    being no_card (card payments off), no_token (bot.payment is empty), denied."""
+    being no_card (card payments off), no_token (bot.payment is empty), not_due (the ticket's
+    request was paid or cancelled meanwhile), denied."""
     s = _settings(step)
     if not (s.pay.use and s.pay.card):
         return {"invoice": {"ok": False, "error": "no_card"}}
@@ -144,6 +145,9 @@ def send_invoice(step) -> dict:
         return {"invoice": {"ok": False, "error": "no_token"}}
     try:
         payment = _invoice_payment(step, s)
+    except pay.RequestNotOpen as e:
+        log.info("invoice not sent to user %s: %s", step.user_id, e)
+        return {"invoice": {"ok": False, "error": "not_due"}}
     except (NotFound, PermissionDenied, pay.PaymentError) as e:
         log.warning("invoice refused for user %s: %s", step.user_id, e)
         return {"invoice": {"ok": False, "error": "denied"}}
