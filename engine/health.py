@@ -131,8 +131,31 @@ async def read(fn) -> dict:
         return {"error": f"{type(e).__name__}: {e}"[:300]}
 
 
-def report(processes: list[dict], backlog: dict, *, max_inbox_age: float) -> dict:
-    """The health JSON (see the module docstring) from process entries and the backlog."""
+def public(processes: list[dict], backlog: dict) -> tuple[list[dict], dict]:
+    """What anybody may see (`GET /healthz` needs no token): states and counts, no error
+    text (a CRM's or a database's message may name a client, a URL, a file) and no host
+    names; the full text is for `run.py health` on the machine and the logs."""
+    shown = []
+    for p in processes:
+        tasks = {name: {**t, "last_error": _error_type(t.get("last_error"))}
+                 for name, t in p["tasks"].items()}
+        shown.append({**{k: v for k, v in p.items() if k != "host"}, "tasks": tasks})
+    if "error" in backlog:
+        backlog = {"error": _error_type(backlog["error"])}
+    return shown, backlog
+
+
+def _error_type(text: str | None) -> str | None:
+    """"OperationalError: database is locked" -> "OperationalError"."""
+    return None if text is None else str(text).split(":", 1)[0][:100]
+
+
+def report(processes: list[dict], backlog: dict, *, max_inbox_age: float,
+           anonymous: bool = False) -> dict:
+    """The health JSON (see the module docstring) from process entries and the backlog;
+    `anonymous`: only what `public()` keeps."""
+    if anonymous:
+        processes, backlog = public(processes, backlog)
     problems: list[str] = []
     live = [p for p in processes if not p["stale"]]
     if not live:
@@ -141,7 +164,7 @@ def report(processes: list[dict], backlog: dict, *, max_inbox_age: float) -> dic
     for p in live:
         for name, task in p["tasks"].items():
             if task["state"] not in ("running", "stopped"):
-                problems.append(f"{p['host']}:{p['pid']} task {name} is {task['state']} "
+                problems.append(f"{p.get('host', 'process')}:{p['pid']} task {name} is {task['state']} "
                                 f"({task['restarts']} failure(s); last: {task['last_error']})")
     if "error" in backlog:
         problems.append(f"inbox unreadable: {backlog['error']}")

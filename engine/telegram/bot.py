@@ -270,7 +270,8 @@ class TelegramBot:
     async def health(self) -> dict:
         """This process's health JSON (engine.health): its tasks, live, and the inbox."""
         entry = health.this_process(self.supervisor, self.config.health_role)
-        return health.report([entry], await health.read(inbox.backlog), max_inbox_age=self.config.max_inbox_age)
+        return health.report([entry], await health.read(inbox.backlog), anonymous=True,
+                             max_inbox_age=self.config.max_inbox_age)
 
     async def shutdown(self) -> None:
         """Stop taking updates, finish what was taken, stop sending."""

@@ -97,7 +97,7 @@ def _health_route(api: FastAPI) -> None:
         from engine.telegram import inbox
         app = request.app.state.helpdesk
         entry = health.this_process(request.app.state.supervisor, "api")
-        body = health.report([entry], await health.read(inbox.backlog),
+        body = health.report([entry], await health.read(inbox.backlog), anonymous=True,
                              max_inbox_age=app.settings.engine.health_max_inbox_age_seconds)
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
