@@ -11,9 +11,11 @@ Life of an item: pending -> sending (claimed by one drainer, with a lease) -> do
 to pending with a later `next_at` (retryable failure), or dead (refused, or too many
 attempts). A drainer that dies mid-send leaves `sending` rows, sent again later under the
 same idempotency key (the CRM applies a key once):
-- a claim names its holder (`claimed_by`: host, pid and a token of the process), so a
-  process on the same host frees the claims of a dead one at once (`release_orphans()`:
-  that pid runs no more, or it is this very pid restarted, as in a container);
+- a claim names its holder (`claimed_by`: host and PID namespace, pid and a token of the
+  process), so a process in the same namespace frees the claims of a dead one at once
+  (`release_orphans()`: that pid runs no more, or it is this very pid restarted); a claim
+  from another namespace (another container, even with the same host name) waits for its
+  lease;
 - the lease is short, and renewed by its holder while it works (`holding()`: a thread
   renews this process's claims every third of the lease), so a holder elsewhere that died
   or hangs loses its items within seconds (`release_expired()`), and one that merely waits
@@ -134,7 +136,18 @@ def holder() -> str:
 
 
 def _host() -> str:
-    return socket.gethostname()[:200]
+    """This machine *and PID namespace*: two containers may share a host name (compose's
+    `hostname:`) and both run the bot as pid 1; a pid says something only inside its own
+    namespace, so a claim from another namespace is left to its lease."""
+    return f"{socket.gethostname()[:180]}@{_pid_namespace()}"
+
+
+@functools.lru_cache(maxsize=1)
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:                      # not Linux: the host name alone
+        return "-"
 
 
 @functools.lru_cache(maxsize=None)
@@ -220,17 +233,25 @@ def waiting_count() -> int:
     return OutboxItem.select().where(OutboxItem.status.in_(_WAITING)).count()
 
 
+def _held(item_id: int):
+    """The item, while this process still holds it: a holder whose lease ran out (another
+    drainer took the item, maybe delivered it) must not put it back or count a failure."""
+    return ((OutboxItem.id == item_id) & (OutboxItem.status == SENDING)
+            & (OutboxItem.claimed_by == holder()))
+
+
 def release(item_id: int, *, delay: float = 0.0, payload: dict | None = None) -> None:
     """Give a claimed item back untried (no attempt counted), due after `delay` seconds."""
     values = {OutboxItem.status: PENDING,
               OutboxItem.next_at: utcnow() + timedelta(seconds=delay)}
     if payload is not None:
         values[OutboxItem.payload] = json.dumps(payload, ensure_ascii=False, default=str)
-    OutboxItem.update(values).where(OutboxItem.id == item_id).execute()
+    OutboxItem.update(values).where(_held(item_id)).execute()
 
 
 def mark_done(item_id: int, note: str | None = None) -> None:
-    """Delivered (or nothing to deliver: `note` says why). Call inside the write-back tx."""
+    """Delivered (or nothing to deliver: `note` says why). Call inside the write-back tx.
+    Whoever holds it now: a delivery is a fact (the CRM applies its key once)."""
     (OutboxItem.update(status=DONE, done_at=utcnow(), last_error=note,
                        attempts=OutboxItem.attempts + 1)
      .where(OutboxItem.id == item_id).execute())
@@ -242,9 +263,13 @@ def mark_failed(item_id: int, error: str, *, retry_in: float | None,
     `retry_in` is None (the CRM refused it) or the attempts are used up. Returns the new
     status."""
     with write_tx():
-        attempts = OutboxItem.get_by_id(item_id).attempts + 1
+        row = OutboxItem.get_by_id(item_id)
+        attempts = row.attempts + 1
         status = DEAD if retry_in is None or attempts >= max_attempts else PENDING
-        (OutboxItem.update(status=status, attempts=attempts, last_error=error[:2000],
-                           next_at=utcnow() + timedelta(seconds=retry_in or 0))
-         .where(OutboxItem.id == item_id).execute())
+        changed = (OutboxItem.update(status=status, attempts=attempts, last_error=error[:2000],
+                                     next_at=utcnow() + timedelta(seconds=retry_in or 0))
+                   .where(_held(item_id)).execute())
+    if not changed:
+        log.info("outbox item %s: failure not recorded, another drainer holds it now", item_id)
+        return row.status
     return status
