@@ -30,8 +30,19 @@ def check(body, api_settings, where: tuple[str, ...] = ()):
     return body
 
 
+MAX_DEPTH = 32     # nesting of a body: the contracts' deepest is 4; pydantic fails past 255
+
+
 def _value(value, s, path: tuple[str, ...]) -> None:
-    if isinstance(value, list):
+    if len(path) > MAX_DEPTH:
+        raise ApplyError(".".join(path[:3]) + ".…", f"is nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):               # extra fields of a 1C body are kept as sent
+        if len(value) > s.max_list_items:
+            raise ApplyError(".".join(path), f"has {len(value)} keys, at most {s.max_list_items} "
+                                             "(settings api.max_list_items)")
+        for key, item in value.items():
+            _value(item, s, (*path, str(key)[:40]))
+    elif isinstance(value, list):
         if len(value) > s.max_list_items:
             raise ApplyError(".".join(path), f"has {len(value)} items, at most {s.max_list_items} "
                                              "(settings api.max_list_items)")
