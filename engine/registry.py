@@ -63,9 +63,7 @@ class Registry:
         self._add(self.providers, name, fn)
 
     def register_callback(self, prefix: str, fn: Callable[..., Any]) -> None:
-        if ":" in prefix or prefix.startswith("f"):    # "f..." is the dialogs' own buttons
-            raise ValueError(f"callback prefix {prefix!r}: no ':' and not starting with 'f'")
-        self._add(self.callbacks, prefix, fn)
+        self._add(self.callbacks, _callback_prefix(prefix), fn)
 
     def register_event_handler(self, kind: str, fn: Callable[..., Any]) -> None:
         self._add(self.event_handlers, kind, fn)
@@ -91,8 +89,7 @@ class Registry:
 
     def callback(self, prefix: str):
         """Decorator for inline buttons outside dialogs, e.g. `wg:take:12` in a group."""
-        if ":" in prefix or prefix.startswith("f"):    # refused at the decorator's line
-            raise ValueError(f"callback prefix {prefix!r}: no ':' and not starting with 'f'")
+        _callback_prefix(prefix)                        # refused at the decorator's line
         return _decorator(lambda fn: self.register_callback(prefix, fn))
 
     def on_event(self, kind: str):
@@ -132,3 +129,10 @@ def _decorator(register: Callable[[Callable], None]):
         register(fn)
         return fn
     return deco
+
+
+def _callback_prefix(prefix: str) -> str:
+    """A callback prefix has no ':' and does not start with 'f' (the dialogs' own buttons)."""
+    if ":" in prefix or prefix.startswith("f"):
+        raise ValueError(f"callback prefix {prefix!r}: no ':' and not starting with 'f'")
+    return prefix

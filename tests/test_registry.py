@@ -164,3 +164,13 @@ def test_every_registering_module_is_listed_in_modules():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("prefix", ["wg:take", "fx"])
+def test_a_callback_prefix_with_a_colon_or_the_dialogs_f_is_refused_both_ways(prefix):
+    reg = Registry()
+    with pytest.raises(ValueError, match="callback prefix"):
+        reg.callback(prefix)
+    with pytest.raises(ValueError, match="callback prefix"):
+        reg.register_callback(prefix, _fn)
+    assert dict(reg.callbacks) == {}
