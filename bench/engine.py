@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from transitions import Machine  # noqa: E402
 
-from engine import Engine, Event, Registry, load_flowset, storage  # noqa: E402
+from engine import Engine, Event, Registry, builtins, load_flowset, storage  # noqa: E402
 
 STATES = [f"s{i}" for i in range(10)]
 
@@ -99,7 +99,7 @@ def main() -> None:
     flows, templates = write_flow(root)
     storage.connect(f"sqlite:///{root}/bench.db")
     storage.create_schema()
-    reg = Registry()
+    reg = builtins.register(Registry())
     engine = Engine(load_flowset(flows, templates, reg, languages=["ru", "en"], default_language="ru",
                                  menu_flow="bench", commands={"start": "bench"}), reg)
     baseline = baseline_run(args.users, args.events)

@@ -13,7 +13,6 @@ from collections.abc import Collection, Mapping
 from jinja2 import TemplateSyntaxError
 
 from .flows import Flow, Pos, State, parse_flow_file
-from .inputs import INPUT_TYPES
 from .registry import Registry
 from .templates import Templates, strip_braces
 
@@ -186,8 +185,8 @@ class _Checker:
             return
         kind = st.ask.get("type")
         where = st.ask["_pos"].get("type", st.ask_pos)
-        if kind not in INPUT_TYPES:
-            self.err(where, f"unknown input type '{kind}'{_hint(str(kind), INPUT_TYPES)}")
+        if kind not in self.reg.input_types:
+            self.err(where, f"unknown input type '{kind}'{_hint(str(kind), self.reg.input_types)}")
         if kind == "choice" and not st.ask.get("options"):
             self.err(where, "a 'choice' input needs 'options'")
         for key in ("invalid", "button"):

@@ -63,7 +63,7 @@ def check_flowset(flows_dir: str, templates_dir: str, registry: Registry, *, lan
     """Both passes over the files: (flows, templates, every problem found). `restricted`:
     see `check_flows` (variables templates may read only some paths of)."""
     flows, problems = parse_all(flows_dir, root)
-    templates = Templates(templates_dir, languages, default_language, timezone)
+    templates = Templates(templates_dir, languages, default_language, timezone, registry.filters)
     problems += check_flows(flows, templates, registry, menu_flow=menu_flow,
                             commands=commands, root=root, restricted=restricted)
     return flows, templates, problems

@@ -1,49 +1,36 @@
-"""Typed inputs of `ask`: each validator takes the event and the ask spec and returns
-`(True, value)` or `(False, template_name_of_the_hint)`.
+"""The engine's typed inputs of `ask`: each validator takes the event and the ask spec and
+returns `(True, value)` or `(False, template_name_of_the_hint)`.
 
-Validators are a registry too (`@input_type("phone")`), so the checker knows every type.
+They are plain functions: `engine.builtins.register` puts them into the registry under
+their type names, and the engine and the checker read the types from there.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
 
 import phonenumbers
 from stdnum.ru import inn as ru_inn
 
 from .events import Event
 
-__all__ = ["INPUT_TYPES", "validate", "normalize_phone"]
+__all__ = ["text", "number", "phone", "contact", "inn", "choice", "file", "photo",
+           "document", "normalize_phone"]
 
-INPUT_TYPES: dict[str, Callable[[Event, dict], tuple[bool, Any]]] = {}
 _NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 
 
-def input_type(name: str):
-    def deco(fn):
-        INPUT_TYPES[name] = fn
-        return fn
-    return deco
-
-
-def validate(event: Event, spec: dict) -> tuple[bool, Any]:
-    return INPUT_TYPES[spec.get("type", "text")](event, spec)
-
-
-@input_type("text")
-def _text(event: Event, spec: dict):
+def text(event: Event, spec: dict):
     if event.kind != "text" or not event.text.strip():
         return False, "common/invalid_text"
-    text = event.text.strip()
-    if len(text) < int(spec.get("min", 1)):
+    value = event.text.strip()
+    if len(value) < int(spec.get("min", 1)):
         return False, "common/too_short"
-    if len(text) > int(spec.get("max", 4000)):
+    if len(value) > int(spec.get("max", 4000)):
         return False, "common/too_long"
-    return True, text
+    return True, value
 
 
-@input_type("number")
-def _number(event: Event, spec: dict):
+def number(event: Event, spec: dict):
     raw = event.text.strip().replace(" ", "").replace("\u00a0", "")
     if event.kind != "text" or not _NUMBER.match(raw):
         return False, "common/invalid_number"
@@ -68,16 +55,14 @@ def normalize_phone(text: str, region: str = "RU") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@input_type("phone")
-def _phone(event: Event, spec: dict):
+def phone(event: Event, spec: dict):
     if event.kind == "contact" and event.contact:
-        return _contact(event, spec)
-    phone = normalize_phone(event.text) if event.kind == "text" else None
-    return (True, phone) if phone else (False, "common/invalid_phone")
+        return contact(event, spec)
+    number = normalize_phone(event.text) if event.kind == "text" else None
+    return (True, number) if number else (False, "common/invalid_phone")
 
 
-@input_type("contact")
-def _contact(event: Event, spec: dict):
+def contact(event: Event, spec: dict):
     """A shared contact; only the sender's own (Telegram sets contact.user_id)."""
     if event.kind != "contact" or not event.contact:
         return False, "common/share_contact"
@@ -89,16 +74,14 @@ def _contact(event: Event, spec: dict):
     return (True, phone) if phone else (False, "common/invalid_phone")
 
 
-@input_type("inn")
-def _inn(event: Event, spec: dict):
+def inn(event: Event, spec: dict):
     digits = re.sub(r"\s", "", event.text or "")
     if event.kind != "text" or not digits.isdigit() or len(digits) not in (10, 12):
         return False, "common/invalid_inn"
     return (True, digits) if ru_inn.is_valid(digits) else (False, "common/inn_checksum")
 
 
-@input_type("choice")
-def _choice(event: Event, spec: dict):
+def choice(event: Event, spec: dict):
     options = [str(o) for o in spec.get("options", [])]
     text = (event.text or "").strip().casefold()
     for option in options:
@@ -107,8 +90,7 @@ def _choice(event: Event, spec: dict):
     return False, "common/invalid_choice"
 
 
-@input_type("file")
-def _file(event: Event, spec: dict):
+def file(event: Event, spec: dict):
     if event.kind != "file" or not event.files:
         return False, "common/send_file"
     allowed = spec.get("accept")  # photo | document | None for both
@@ -121,5 +103,9 @@ def _file(event: Event, spec: dict):
     return True, [{"file_id": f.file_id, "kind": f.kind, "name": f.name} for f in files]
 
 
-INPUT_TYPES["photo"] = lambda e, s: _file(e, {**s, "accept": "photo"})
-INPUT_TYPES["document"] = lambda e, s: _file(e, {**s, "accept": "document"})
+def photo(event: Event, spec: dict):
+    return file(event, {**spec, "accept": "photo"})
+
+
+def document(event: Event, spec: dict):
+    return file(event, {**spec, "accept": "document"})

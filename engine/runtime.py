@@ -21,7 +21,6 @@ from .errors import ActionError
 from .events import Button, Event, KeyButton, Reply
 from .flows import State, parse_duration
 from .flowset import FlowSet
-from .inputs import validate
 from .registry import Go, Registry
 from .session import Conversation, Session, load_session, save_session, utcnow
 from .storage import is_database_error, write_tx
@@ -295,7 +294,7 @@ class Step:
         self.leave("go_" + button["go"] if button.get("go") else "next")
 
     def _answer(self, st: State) -> None:
-        ok, value = validate(self.event, st.ask)
+        ok, value = self.engine.registry.input_types[st.ask.get("type", "text")](self.event, st.ask)
         if not ok:
             self.say(st.ask.get("invalid") or value, ask=st.ask)
             return self._reprompt()

@@ -3,14 +3,15 @@
 One `ImmutableSandboxedEnvironment` per language with `StrictUndefined` (a typo is an error,
 not an empty string) and HTML autoescaping (Telegram's HTML parse mode). A language's loader
 falls back to the default language's folder, so a missing English text shows the Russian one.
+Filters are the registry's (`Templates(..., filters=registry.filters)`; the engine's own are
+in engine.filters); the display zone is on each environment as `display_zone` for them.
 Compiled templates are cached by Jinja; a new `Templates` object is built on reload.
 """
 from __future__ import annotations
 
 import html
 import os
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from zoneinfo import ZoneInfo
 
@@ -33,10 +34,12 @@ class _TemplateLoader(FileSystemLoader):
 
 
 class Templates:
-    def __init__(self, root: str, languages: list[str], default: str = "ru", timezone: str = "UTC"):
+    def __init__(self, root: str, languages: list[str], default: str = "ru", timezone: str = "UTC",
+                 filters: Mapping[str, Callable[..., Any]] | None = None):
         self.root = root
         self.default = default
         self.zone = ZoneInfo(timezone)
+        self.filters = dict(filters or {})
         self.languages = list(dict.fromkeys([default, *languages]))
         self._envs = {lang: self._env([lang, default]) for lang in self.languages}
         self._expr_cache: dict[str, Callable] = {}
@@ -46,22 +49,9 @@ class Templates:
         env = ImmutableSandboxedEnvironment(
             loader=_TemplateLoader(paths), autoescape=True, undefined=StrictUndefined,
             trim_blocks=True, lstrip_blocks=True, auto_reload=False, cache_size=1000)
-        env.filters["money"] = _money
-        env.filters["localtime"] = self.localtime
+        env.filters.update(self.filters)
+        env.extend(display_zone=self.zone)
         return env
-
-    def localtime(self, value: Any, fmt: str = "%d.%m.%Y %H:%M") -> str:
-        """A stored UTC time (datetime or ISO text) shown in the display zone."""
-        if not value:
-            return ""
-        if isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError:
-                return value
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(self.zone).strftime(fmt)
 
     def lang(self, language: str | None) -> str:
         """The template language for a user's language code ("en-US" -> "en")."""
@@ -186,15 +176,4 @@ def _chain(node: nodes.Node, root: str) -> str | None:
         else:
             return None
         node = node.node
-
-
-def _money(kopecks: Any) -> str:
-    """12345 -> "123,45" (kopecks to roubles, Russian decimal comma)."""
-    try:
-        value = int(kopecks)
-    except (TypeError, ValueError):
-        return str(kopecks)
-    sign = "-" if value < 0 else ""
-    rub, kop = divmod(abs(value), 100)
-    return f"{sign}{rub:,}".replace(",", " ") + f",{kop:02d}"
 

@@ -10,7 +10,7 @@ from typing import Any
 from engine import Engine, FlowSet, check_flowset, load_flowset, storage
 
 from .config import Settings
-from .registry import registry
+from .registry import load, registry
 
 __all__ = ["App", "build_app", "build_flowset", "check", "PROJECT_ROOT", "project_path"]
 
@@ -38,10 +38,6 @@ class App:
         raise AttributeError(name)
 
 
-def _import_actions() -> None:
-    import helpdesk.actions  # noqa: F401 - registers every action module
-
-
 def _flow_options(settings: Settings) -> dict:
     e = settings.engine
     return dict(languages=e.languages, default_language=e.default_language,
@@ -52,14 +48,14 @@ def _flow_options(settings: Settings) -> dict:
 
 def check(settings: Settings) -> list[str]:
     """Every problem of the flow set (empty when it can be loaded)."""
-    _import_actions()
+    load()     # every registration: helpdesk.registry.MODULES
     e = settings.engine
     return check_flowset(project_path(e.flows_dir), project_path(e.templates_dir), registry,
                          **_flow_options(settings))[2]
 
 
 def build_flowset(settings: Settings) -> FlowSet:
-    _import_actions()
+    load()     # every registration: helpdesk.registry.MODULES
     e = settings.engine
     return load_flowset(project_path(e.flows_dir), project_path(e.templates_dir), registry,
                         **_flow_options(settings))

@@ -113,5 +113,6 @@ def banner(seed_result: dict, lang: str = "ru") -> str:
 
     from engine.templates import Templates
     from helpdesk.app import project_path
-    templates = Templates(project_path("templates"), ["ru", "en"], "ru")
+    from helpdesk.registry import registry
+    templates = Templates(project_path("templates"), ["ru", "en"], "ru", filters=registry.filters)
     return html.unescape(templates.render("registration/demo_banner", lang, {"demo": seed_result}))

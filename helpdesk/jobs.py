@@ -1,11 +1,11 @@
-"""Periodic jobs (CRM outbox drain, reconcile, retried lookups ...), registered by decorator
-and run by APScheduler's BackgroundScheduler in worker threads, so a slow CRM never blocks
-the bot's event loop.
+"""Periodic jobs (CRM outbox drain, reconcile, retried lookups ...), registered in the one
+registry (helpdesk.registry) and run by APScheduler's BackgroundScheduler in worker threads,
+so a slow CRM never blocks the bot's event loop.
 
-    @job("sync_outbox", every=lambda s: s.sync.interval_seconds)
+    @registry.job("sync_outbox", every=lambda s: s.sync.interval_seconds)
     def drain(app): ...
 
-`start(app, supervisor)` starts them all (the bot and the api commands call it); a failed
+`start(app, supervisor)` starts every registered one (the bot and the api commands call it); a failed
 run is the supervisor's (engine.supervisor: logged with its traceback, reported to
 notify.bug, shown as `job:<name>` `restarting` in health until a run succeeds; the next
 run is the retry). `run_once(app, name)` runs one now (tests, `python run.py sync run`).
@@ -22,47 +22,27 @@ from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine import storage
 from engine.supervisor import Supervisor
+from helpdesk.registry import Job, registry
 
-__all__ = ["job", "JOBS", "start", "run_once"]
+__all__ = ["Job", "start", "run_once"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str
-    fn: Callable[[Any], Any]
-    every: Callable[[Any], float] | float
-    everywhere: bool = False          # every process runs it (no cross-worker lock)
-    at_start: bool = False            # the first run right at start, not one interval later
-
-
-JOBS: dict[str, Job] = {}
 LOCK_CLASS = 0x6A6F62                 # advisory lock space (two-int4 keys) of the jobs
-
-
-def job(name: str, *, every: Callable[[Any], float] | float, everywhere: bool = False,
-        at_start: bool = False):
-    def deco(fn):
-        if name in JOBS:
-            raise ValueError(f"job {name!r} is registered twice")
-        JOBS[name] = Job(name, fn, every, everywhere, at_start)
-        return fn
-    return deco
 
 
 def run_once(app, name: str) -> Any:
     """Run job `name` now in this thread; errors are logged and re-raised."""
     try:
-        return JOBS[name].fn(app)
+        return registry.jobs[name].fn(app)
     except Exception:
         log.exception("job %s failed", name)
         raise
@@ -70,22 +50,22 @@ def run_once(app, name: str) -> Any:
         storage.close()
 
 
-def _scheduled(app, name: str) -> None:
+def _scheduled(app, job: Job) -> None:
     """One scheduled run (under the job's lock on PostgreSQL); a failure propagates to the
     scheduler, whose listener is the supervisor."""
     try:
-        if JOBS[name].everywhere or not storage.is_postgres() or _locked(name):
-            JOBS[name].fn(app)
+        if job.everywhere or not storage.is_postgres() or _locked(job.name):
+            job.fn(app)
     finally:
         storage.close()
 
 
-def _safe(app, name: str) -> None:
+def _safe(app, job: Job) -> None:
     """A scheduled run that never raises (the failure is logged)."""
     try:
-        _scheduled(app, name)
+        _scheduled(app, job)
     except Exception:  # noqa: BLE001 - logged; the scheduler keeps going
-        log.exception("job %s failed", name)
+        log.exception("job %s failed", job.name)
 
 
 def _locked(name: str) -> bool:
@@ -103,12 +83,12 @@ def start(app, supervisor: Supervisor | None = None) -> BackgroundScheduler:
     """Start every registered job under `supervisor` (default: one that logs only);
     returns the scheduler (call .shutdown() to stop)."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    for j in JOBS.values():
+    for j in registry.jobs.values():
         seconds = j.every(app.settings) if callable(j.every) else j.every
         first = {"next_run_time": datetime.now(timezone.utc)} if j.at_start else {}
-        scheduler.add_job(_scheduled, "interval", seconds=seconds, args=(app, j.name), id=j.name,
+        scheduler.add_job(_scheduled, "interval", seconds=seconds, args=(app, j), id=j.name,
                           max_instances=1, coalesce=True, **first)
     (supervisor or Supervisor()).watch(scheduler)
     scheduler.start()
-    log.info("jobs started: %s", ", ".join(sorted(JOBS)) or "none")
+    log.info("jobs started: %s", ", ".join(sorted(registry.jobs)) or "none")
     return scheduler

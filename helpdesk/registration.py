@@ -39,9 +39,9 @@ from engine.ids import parse_id
 from engine.storage import BaseModel, is_postgres, write_tx
 from helpdesk import directory, outbox, phones
 from helpdesk.directory import DirectoryError, NotFound
-from helpdesk.jobs import job
 from helpdesk.models import (CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty,
                              Membership, TelegramUser, utcnow)
+from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied, Right, Role, parse_role, role_from_post
 from helpdesk.services import crm_of
 
@@ -589,7 +589,7 @@ _LOOKUP_TEMPLATES = {"found": "registration/lookup_found",
                      "not_found": "registration/lookup_not_found"}
 
 
-@job("registration_lookups", every=60)
+@registry.job("registration_lookups", every=60)
 def retry_lookups(app) -> int:
     """Retry the lookups the CRM failed; tell each user the result. Returns how many
     were completed."""

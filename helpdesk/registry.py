@@ -1,12 +1,117 @@
-"""The registry every helpdesk action, predicate, provider and callback registers in.
+"""The one registry of the helpdesk: every action, predicate, provider, callback, event
+handler, input type, template filter, periodic job and sync entity is registered here.
 
     from helpdesk.registry import registry
 
     @registry.action("create_ticket", provides=["ticket"])
     def create_ticket(step, **args): ...
+
+    @registry.job("sync_outbox", every=lambda s: s.sync.interval_seconds)
+    def sync_outbox(app): ...
+
+    @registry.sync_entity("ticket", TicketData, send=..., parents=...)
+    def build_ticket(item): ...
+
+Registrations are made by decorators in the modules listed in `MODULES`; `load()` imports
+exactly those, so this list is every place a name can come from. The engine's own input
+types and filters are added explicitly (engine.builtins). The engine freezes the registry
+when it starts: a name registered twice or after start is refused.
 """
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from engine import builtins
 from engine.registry import Registry
 
-__all__ = ["registry"]
+__all__ = ["registry", "load", "MODULES", "HelpdeskRegistry", "Job", "EntitySpec"]
 
-registry = Registry()
+# Every module that registers something, by name (load() imports them in this order).
+MODULES = (
+    "helpdesk.context",                   # providers: user, settings
+    "helpdesk.actions.admin",             # reload_flows
+    "helpdesk.actions.callback_request",
+    "helpdesk.actions.payments",          # payment actions, pay callback, payment events
+    "helpdesk.actions.registration",      # registration actions, company callback
+    "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
+    "helpdesk.workgroup",                 # work-group callback (wg:...)
+    "helpdesk.registration",              # job registration_lookups
+    "helpdesk.reload",                    # job watch_flows
+    "helpdesk.sync",                      # jobs sync_outbox, sync_reconcile; sync entities
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic job (run by helpdesk.jobs): `every` is seconds or settings -> seconds."""
+    name: str
+    fn: Callable[[Any], Any]
+    every: Callable[[Any], float] | float
+    everywhere: bool = False          # every process runs it (no cross-worker lock)
+    at_start: bool = False            # the first run right at start, not one interval later
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one outbox entity reaches the CRM (run by helpdesk.sync).
+
+    build(item) -> the record to send (a dataclass of integrations.crm), or raise Skip;
+    parents(item) -> [(entity, id)] whose older queued items must go first;
+    send(crm, record, key) -> what the CRM answered; write_back(item, answer) stores ids.
+    """
+    name: str
+    record: type
+    build: Callable[[Any], Any]
+    send: Callable[[Any, Any, str], Any]
+    parents: Callable[[Any], list[tuple[str, int]]] = lambda item: []
+    write_back: Callable[[Any, Any], None] = lambda item, answer: None
+
+
+@dataclass
+class HelpdeskRegistry(Registry):
+    """The engine's registry plus the helpdesk's own kinds: jobs and sync entities."""
+    jobs: dict[str, Job] = field(default_factory=dict)
+    sync_entities: dict[str, EntitySpec] = field(default_factory=dict)
+
+    def register_job(self, job: Job) -> None:
+        self._add(self.jobs, job.name, job)
+
+    def register_sync_entity(self, spec: EntitySpec) -> None:
+        self._add(self.sync_entities, spec.name, spec)
+
+    def job(self, name: str, *, every: Callable[[Any], float] | float, everywhere: bool = False,
+            at_start: bool = False):
+        """Decorator: `@registry.job("sync_outbox", every=lambda s: s.sync.interval_seconds)`."""
+        def deco(fn):
+            self.register_job(Job(name, fn, every, everywhere, at_start))
+            return fn
+        return deco
+
+    def sync_entity(self, name: str, record: type, *, send: Callable, parents: Callable | None = None,
+                    write_back: Callable | None = None):
+        """Decorator over the entity's build(item): teaches the drain an outbox entity."""
+        extra = {k: v for k, v in (("parents", parents), ("write_back", write_back)) if v}
+
+        def deco(build):
+            self.register_sync_entity(EntitySpec(name, record, build, send, **extra))
+            return build
+        return deco
+
+
+def new_registry() -> HelpdeskRegistry:
+    """An empty helpdesk registry holding the engine's built-in input types and filters."""
+    reg = HelpdeskRegistry()
+    builtins.register(reg)
+    return reg
+
+
+registry = new_registry()
+
+
+def load() -> HelpdeskRegistry:
+    """Import every registering module (MODULES); idempotent. Returns the registry."""
+    for name in MODULES:
+        importlib.import_module(name)
+    return registry

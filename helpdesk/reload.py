@@ -28,7 +28,7 @@ from typing import Callable
 from engine.errors import FlowConfigError
 
 from .app import build_flowset, project_path
-from .jobs import job
+from .registry import registry
 
 __all__ = ["Reloader", "ReloadResult", "reloader_of", "setup_services", "fingerprint"]
 
@@ -137,7 +137,7 @@ def setup_services(app) -> None:
     reloader_of(app)
 
 
-@job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600, everywhere=True)
+@registry.job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600, everywhere=True)
 def watch_flows(app) -> None:
     """The watcher: runs in the jobs scheduler's thread; `watch_seconds: 0` turns it off."""
     if app.settings.engine.watch_seconds and app.engine is not None:

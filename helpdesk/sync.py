@@ -31,7 +31,7 @@ import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import peewee as pw
 
@@ -40,13 +40,13 @@ from engine.errors import BotError, IntegrationError
 from engine.events import Reply
 from engine.storage import BaseModel, write_tx
 from helpdesk import outbox
-from helpdesk.jobs import job
 from helpdesk.models import CONFIRMED, Contact, Counterparty, Membership, TradePoint, utcnow
 from helpdesk.outbox import OutboxItem
+from helpdesk.registry import EntitySpec, registry
 from integrations.crm import (Company, ContactData, CrmClient, PaymentData, TicketData,
                               TradePoint as CrmTradePoint, make_crm)
 
-__all__ = ["EntitySpec", "ENTITIES", "register_entity", "SyncState", "DrainReport",
+__all__ = ["EntitySpec", "SyncState", "DrainReport",
            "drain", "reconcile", "backoff_seconds", "crm_client", "queue_status",
            "status", "run_once", "setup_services", "BATCH", "Skip"]
 
@@ -59,33 +59,6 @@ _BODY = "_body"             # payload key of the frozen body
 
 class Skip(BotError):
     """Nothing to send for this item (its row is gone, or the CRM has no such call)."""
-
-
-@dataclass(frozen=True)
-class EntitySpec:
-    """How one outbox entity reaches the CRM.
-
-    build(item) -> the record to send (a dataclass of integrations.crm), or raise Skip;
-    parents(item) -> [(entity, id)] whose older queued items must go first;
-    send(crm, record, key) -> what the CRM answered; write_back(item, answer) stores ids.
-    """
-    name: str
-    record: type
-    build: Callable[[OutboxItem], Any]
-    send: Callable[[CrmClient, Any, str], Any]
-    parents: Callable[[OutboxItem], list[tuple[str, int]]] = lambda item: []
-    write_back: Callable[[OutboxItem, Any], None] = lambda item, answer: None
-
-
-ENTITIES: dict[str, EntitySpec] = {}
-
-
-def register_entity(spec: EntitySpec) -> EntitySpec:
-    """Teach the drain a new outbox entity (payments, ...); a name may be registered once."""
-    if spec.name in ENTITIES:
-        raise ValueError(f"outbox entity {spec.name!r} is registered twice")
-    ENTITIES[spec.name] = spec
-    return spec
 
 
 class SyncState(BaseModel):
@@ -125,17 +98,6 @@ def _set_crm_id(model, row_id: int, crm_id: str | None) -> None:
     model.update(crm_id=crm_id).where(model.id == row_id).execute()
 
 
-def _contact(item: OutboxItem) -> ContactData:
-    c = _row(Contact, item)
-    return ContactData(full_name=c.full_name, phone=c.phone or "",
-                       company_crm_id=c.counterparty.crm_id, post=c.position or "",
-                       role=c.role, crm_id=c.crm_id)
-
-
-def _trade_point_company(item: OutboxItem) -> Company:
-    return _company(_row(TradePoint, item).counterparty)
-
-
 def _trade_point_parents(item: OutboxItem) -> list[tuple[str, int]]:
     tp = TradePoint.get_or_none(TradePoint.id == item.entity_id)
     return [("counterparty", tp.counterparty_id)] if tp else []
@@ -146,19 +108,32 @@ def _contact_parents(item: OutboxItem) -> list[tuple[str, int]]:
     return [("counterparty", c.counterparty_id)] if c else []
 
 
-register_entity(EntitySpec(
-    "counterparty", Company, lambda item: _company(_row(Counterparty, item)),
-    lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
-    write_back=lambda item, crm_id: _set_crm_id(Counterparty, item.entity_id, crm_id)))
-register_entity(EntitySpec(
-    "trade_point", Company, _trade_point_company,
-    lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
-    parents=_trade_point_parents))
-register_entity(EntitySpec(
-    "contact", ContactData, _contact,
-    lambda crm, rec, key: crm.upsert_contact(rec, idempotency_key=key),
+@registry.sync_entity(
+    "counterparty", Company,
+    send=lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
+    write_back=lambda item, crm_id: _set_crm_id(Counterparty, item.entity_id, crm_id))
+def _counterparty(item: OutboxItem) -> Company:
+    return _company(_row(Counterparty, item))
+
+
+@registry.sync_entity(
+    "trade_point", Company,
+    send=lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
+    parents=_trade_point_parents)
+def _trade_point_company(item: OutboxItem) -> Company:
+    return _company(_row(TradePoint, item).counterparty)
+
+
+@registry.sync_entity(
+    "contact", ContactData,
+    send=lambda crm, rec, key: crm.upsert_contact(rec, idempotency_key=key),
     parents=_contact_parents,
-    write_back=lambda item, crm_id: _set_crm_id(Contact, item.entity_id, crm_id)))
+    write_back=lambda item, crm_id: _set_crm_id(Contact, item.entity_id, crm_id))
+def _contact(item: OutboxItem) -> ContactData:
+    c = _row(Contact, item)
+    return ContactData(full_name=c.full_name, phone=c.phone or "",
+                       company_crm_id=c.counterparty.crm_id, post=c.position or "",
+                       role=c.role, crm_id=c.crm_id)
 
 
 def _ticket_model():
@@ -176,17 +151,6 @@ def _author_crm_id(ticket) -> str | None:
     return m.contact.crm_id if m else None
 
 
-def _ticket(item: OutboxItem) -> TicketData:
-    t = _row(_ticket_model(), item)
-    cp, tp = t.counterparty, t.trade_point
-    return TicketData(
-        description=t.description, company_crm_id=cp.crm_id if cp else None,
-        trade_point_crm_id=tp.crm_id if tp else None, author_crm_id=_author_crm_id(t),
-        crm_id=t.crm_id, number=t.crm_number, status=t.status, type=None,
-        comment=outbox.payload_of(item).get("comment") or "", created_at=t.created,
-        closed_at=t.closed)
-
-
 def _ticket_parents(item: OutboxItem) -> list[tuple[str, int]]:
     t = _ticket_model().get_or_none(_ticket_model().id == item.entity_id)
     return [("counterparty", t.counterparty_id)] if t and t.counterparty_id else []
@@ -202,10 +166,19 @@ def _ticket_write_back(item: OutboxItem, answer) -> None:
         Ticket.update(crm_number=number).where(Ticket.id == item.entity_id).execute()
 
 
-register_entity(EntitySpec(
-    "ticket", TicketData, _ticket,
-    lambda crm, rec, key: crm.upsert_ticket(rec, idempotency_key=key),
-    parents=_ticket_parents, write_back=_ticket_write_back))
+@registry.sync_entity(
+    "ticket", TicketData,
+    send=lambda crm, rec, key: crm.upsert_ticket(rec, idempotency_key=key),
+    parents=_ticket_parents, write_back=_ticket_write_back)
+def _ticket(item: OutboxItem) -> TicketData:
+    t = _row(_ticket_model(), item)
+    cp, tp = t.counterparty, t.trade_point
+    return TicketData(
+        description=t.description, company_crm_id=cp.crm_id if cp else None,
+        trade_point_crm_id=tp.crm_id if tp else None, author_crm_id=_author_crm_id(t),
+        crm_id=t.crm_id, number=t.crm_number, status=t.status, type=None,
+        comment=outbox.payload_of(item).get("comment") or "", created_at=t.created,
+        closed_at=t.closed)
 
 
 def _payment_model():
@@ -213,6 +186,16 @@ def _payment_model():
     return Payment
 
 
+def _payment_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    p = _payment_model().get_or_none(_payment_model().id == item.entity_id)
+    ids = [("counterparty", p.counterparty_id), ("ticket", p.ticket_id)] if p else []
+    return [(e, i) for e, i in ids if i is not None]
+
+
+@registry.sync_entity(
+    "payment", PaymentData,
+    send=lambda crm, rec, key: crm.report_payment(rec, idempotency_key=key),
+    parents=_payment_parents)
 def _payment(item: OutboxItem) -> PaymentData:
     """A recorded payment (helpdesk.payments.Payment), reported once: the reference is
     Telegram's charge id, the ticket's number is the CRM's when it has one."""
@@ -224,17 +207,6 @@ def _payment(item: OutboxItem) -> PaymentData:
         ticket_crm_id=t.crm_id if t else None, reference=p.telegram_payment_charge_id or "",
         method=p.method, comment=p.note or "")
 
-
-def _payment_parents(item: OutboxItem) -> list[tuple[str, int]]:
-    p = _payment_model().get_or_none(_payment_model().id == item.entity_id)
-    ids = [("counterparty", p.counterparty_id), ("ticket", p.ticket_id)] if p else []
-    return [(e, i) for e, i in ids if i is not None]
-
-
-register_entity(EntitySpec(
-    "payment", PaymentData, _payment,
-    lambda crm, rec, key: crm.report_payment(rec, idempotency_key=key),
-    parents=_payment_parents))
 
 _DATE_FIELDS = ("created_at", "closed_at", "paid_at")
 
@@ -353,7 +325,7 @@ def _fail(app, item: OutboxItem, error: BaseException, report: DrainReport) -> b
 
 def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool:
     """Send one claimed item; True when the run should stop."""
-    spec = ENTITIES.get(item.entity)
+    spec = registry.sync_entities.get(item.entity)
     try:
         if spec is None:
             raise IntegrationError("crm", f"no sync for outbox entity {item.entity!r}",
@@ -467,14 +439,14 @@ def reconcile(app) -> dict[str, Any]:
 
 # ---- jobs and CLI -------------------------------------------------------------------------
 
-@job("sync_outbox", every=lambda s: s.sync.interval_seconds, at_start=True)
+@registry.job("sync_outbox", every=lambda s: s.sync.interval_seconds, at_start=True)
 def sync_outbox(app) -> DrainReport:
     """At start too: a restarted process frees its dead predecessor's claims (drain ->
     release_orphans) and delivers them at once, not one interval later."""
     return drain(app)
 
 
-@job("sync_reconcile", every=lambda s: s.sync.reconcile_seconds)
+@registry.job("sync_reconcile", every=lambda s: s.sync.reconcile_seconds)
 def sync_reconcile(app) -> dict[str, Any]:
     return reconcile(app)
 

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from engine import Registry
+from engine import Registry, builtins
 from engine.checker import check_flows
 from engine.flows import parse_flow_file
 from engine.templates import Templates
@@ -24,7 +24,7 @@ _EXPECT = re.compile(r"^# expect: (.*)$", re.M)
 
 
 def registry() -> Registry:
-    reg = Registry()
+    reg = builtins.register(Registry())
     reg.register_action("create_ticket", lambda step: {})
     return reg
 
@@ -39,8 +39,9 @@ def check_one(path: str, shown: str, templates_root: str) -> list[str]:
     flow, problems = parse_flow_file(path, shown)
     if flow is None:
         return problems
-    templates = Templates(templates_root, ["ru", "en"], "ru")
-    problems += check_flows({flow.name: flow}, templates, registry(), menu_flow=flow.name,
+    reg = registry()
+    templates = Templates(templates_root, ["ru", "en"], "ru", filters=reg.filters)
+    problems += check_flows({flow.name: flow}, templates, reg, menu_flow=flow.name,
                             commands={}, root=os.path.dirname(templates_root))
     return problems
 

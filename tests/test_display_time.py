@@ -5,6 +5,7 @@ from datetime import datetime
 
 import pytest
 
+from engine import Registry, builtins
 from engine.errors import SettingsError
 from engine.templates import Templates
 from helpdesk import config
@@ -12,11 +13,15 @@ from helpdesk.app import build_app, project_path
 
 
 def test_localtime_filter_converts_stored_utc():
-    t = Templates(project_path("templates"), ["ru", "en"], "ru", "Europe/Moscow")
-    assert t.localtime(datetime(2026, 1, 1, 9, 0)) == "01.01.2026 12:00"
-    assert t.localtime("2026-01-01T21:30") == "02.01.2026 00:30"
-    assert t.localtime("2026-01-01T21:30", "%d.%m %H:%M") == "02.01 00:30"
-    assert t.localtime(None) == "" and t.localtime("garbage") == "garbage"
+    t = Templates(project_path("templates"), ["ru", "en"], "ru", "Europe/Moscow",
+                  filters=builtins.register(Registry()).filters)
+
+    def localtime(value, fmt=None):
+        return t.expression("v | localtime" + (f"({fmt!r})" if fmt else ""))(v=value)
+    assert localtime(datetime(2026, 1, 1, 9, 0)) == "01.01.2026 12:00"
+    assert localtime("2026-01-01T21:30") == "02.01.2026 00:30"
+    assert localtime("2026-01-01T21:30", "%d.%m %H:%M") == "02.01 00:30"
+    assert localtime(None) == "" and localtime("garbage") == "garbage"
 
 
 def test_ticket_card_shows_the_display_zone(database):

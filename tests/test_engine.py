@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import Engine, Go, Registry, load_flowset
+from engine import Engine, Go, Registry, builtins, load_flowset
 from engine.errors import FlowConfigError
 from engine.session import Conversation, load_session, utcnow
 from engine.testing import Chat
@@ -19,7 +19,7 @@ COMMANDS = {"start": "main", "menu": "main", "cancel": "main"}
 
 
 def make_registry(vip_ids=(), fail=False):
-    reg = Registry()
+    reg = builtins.register(Registry())
     placed = []
 
     @reg.predicate("is_vip")

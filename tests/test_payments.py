@@ -23,7 +23,7 @@ from helpdesk import directory, outbox
 from helpdesk import payments as pay
 from helpdesk.app import PROJECT_ROOT, App
 from helpdesk.models import Counterparty
-from helpdesk.registry import registry
+from helpdesk.registry import load, registry
 from helpdesk.roles import PermissionDenied, Right
 from helpdesk.tickets import Ticket
 from integrations.crm import RestCrm
@@ -56,7 +56,7 @@ def build(settings, tmp_path, crm=None) -> App:
         (flows / name).write_text(open(os.path.join(PROJECT_ROOT, "flows", name), encoding="utf-8").read(),
                                   encoding="utf-8")
     _menu_with_balance_only(str(flows / "menu.yaml"))
-    import helpdesk.actions  # noqa: F401 - registers the actions
+    load()                       # every registering module (helpdesk.registry.MODULES)
     fs = load_flowset(str(flows), os.path.join(PROJECT_ROOT, "templates"), registry,
                       languages=["ru", "en"], default_language="ru", menu_flow="menu",
                       commands={"start": "menu", "menu": "menu", "cancel": "menu"}, root=PROJECT_ROOT)

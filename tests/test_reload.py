@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import app_on_copied_flows
 
 from engine.testing import Chat
-from helpdesk import jobs
+from helpdesk.registry import registry
 from helpdesk.reload import ReloadResult, reloader_of, watch_flows
 
 ADMIN = 9001
@@ -129,7 +129,7 @@ def test_admin_reload_command_swaps_and_others_are_refused(app, tmp_path):
 
 
 def test_watch_job_polls_and_can_be_switched_off(app, tmp_path):
-    assert jobs.JOBS["watch_flows"].every(app.settings) == app.settings.engine.watch_seconds
+    assert registry.jobs["watch_flows"].every(app.settings) == app.settings.engine.watch_seconds
     edit(tmp_path / "templates/ru/menu/main.j2", "Главное меню", "Меню поддержки")
     off = app.settings.model_copy(update={"engine": app.settings.engine.model_copy(update={"watch_seconds": 0})})
     on, app.settings = app.settings, off

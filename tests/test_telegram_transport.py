@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from engine import Engine, Registry, Reply, load_flowset, notify
+from engine import Engine, Registry, Reply, builtins, load_flowset, notify
 from engine.telegram import Limits
 from engine.telegram.inbox import InboxItem
 from helpdesk import config
@@ -18,7 +18,7 @@ from helpdesk.telegram_main import BugReporter
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import call, running_bot
 
-registry = Registry()
+registry = builtins.register(Registry())
 FLOW = """
 flow: menu
 start: main

@@ -199,17 +199,14 @@ def test_a_job_runs_in_one_worker_at_a_time_and_everywhere_jobs_in_all(database,
     def slow(app):
         runs.append(threading.current_thread().name)
         _time.sleep(0.5)
-    jobs.JOBS["test_exclusive"] = jobs.Job("test_exclusive", slow, 60)
-    jobs.JOBS["test_everywhere"] = jobs.Job("test_everywhere", slow, 60, everywhere=True)
-    try:
-        for name, expected in (("test_exclusive", 1), ("test_everywhere", 2), ("test_exclusive", 1)):
-            runs.clear()
-            threads = [threading.Thread(target=jobs._safe, args=(None, name), name=f"w{i}")
-                       for i in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(10)
-            assert len(runs) == expected, (name, runs)
-    finally:
-        del jobs.JOBS["test_exclusive"], jobs.JOBS["test_everywhere"]
+    exclusive = jobs.Job("test_exclusive", slow, 60)
+    everywhere = jobs.Job("test_everywhere", slow, 60, everywhere=True)
+    for job, expected in ((exclusive, 1), (everywhere, 2), (exclusive, 1)):
+        runs.clear()
+        threads = [threading.Thread(target=jobs._safe, args=(None, job), name=f"w{i}")
+                   for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(runs) == expected, (job.name, runs)

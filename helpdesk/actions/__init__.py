@@ -1,8 +1,2 @@
-"""Actions flows call by name. Importing this package registers every module in it."""
-import importlib
-import pkgutil
-
-for _mod in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_mod.name}")
-
-from helpdesk import context as _context  # noqa: E402,F401 - registers the `user` provider
+"""Actions flows call by name, one module per feature. Nothing registers on import of this
+package: helpdesk.registry.load() imports each module listed in helpdesk.registry.MODULES."""
