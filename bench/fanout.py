@@ -70,7 +70,7 @@ def _seed(app, chats: int, group: int) -> tuple[list[int], list[int]]:
         uid = FIRST_USER + i
         directory.get_or_create_user(uid, None, f"User {i}", "ru")
         directory.set_user_phone(uid, f"+7912{i:07d}", verified=True)
-        ticket, _ = app.tickets.create(uid, type="Касса", description=f"Касса номер {i} не печатает чеки")
+        ticket, _ = app.services.tickets.create(uid, type="Касса", description=f"Касса номер {i} не печатает чеки")
         ids.append(ticket.id)
     notify.Outgoing.delete().execute()           # nothing queued before the measured part
     return ids, ids[:group]
@@ -78,10 +78,10 @@ def _seed(app, chats: int, group: int) -> tuple[list[int], list[int]]:
 
 def _queue(app, ids: list[int], edited: list[int]) -> None:
     for tid in ids:
-        app.tickets.take(TECH, "Мастер", tid)    # -> the author: "taken"
+        app.services.tickets.take(TECH, "Мастер", tid)    # -> the author: "taken"
     for n, tid in enumerate(edited):
         author = FIRST_USER + ids.index(tid)
-        app.tickets.edit(author, tid, description=f"Уточнение {n}: касса не печатает чеки совсем")
+        app.services.tickets.edit(author, tid, description=f"Уточнение {n}: касса не печатает чеки совсем")
 
 
 async def _drain(api_url: str, token: str, timeout: float, limits: Limits) -> dict:

@@ -1,41 +1,58 @@
-"""Wiring: settings -> database, flows, engine, integrations. Built in `main()`, never at
-import time, so tests build as many independent apps as they need."""
+"""Wiring: settings -> database, services, flows, engine, in plain code and dependency order.
+
+`build_app` is the one place that builds a running bot; `build_services` the one place that
+builds what actions reach through `step.services` (and jobs through `app.services`). Nothing
+is found by module or attribute name. Built at call time, never at import time, so tests
+build as many independent apps as they need; building one imports no transport (Telegram,
+HTTP server): those are imported by the commands that start them.
+"""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from engine import Engine, FlowSet, check_flowset, load_flowset, storage
+from integrations.crm import CrmClient
+from integrations.dadata import DadataClient
 
-from .config import Settings
+from . import payments, schema
+from .config import PROJECT_ROOT, Settings, project_path
+from .notifications import Notifier
 from .registry import load, registry
+from .reload import Reloader
+from .services import crm_client, dadata_client
+from .tickets import TicketService
 
-__all__ = ["App", "build_app", "build_flowset", "check", "PROJECT_ROOT", "project_path"]
+__all__ = ["App", "Services", "build_app", "build_services", "build_flowset", "check",
+           "PROJECT_ROOT", "project_path"]
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def project_path(path: str) -> str:
-    """Relative paths in settings are relative to the project folder."""
-    return path if os.path.isabs(path) else os.path.join(PROJECT_ROOT, path)
+@dataclass
+class Services:
+    """What actions reach through `step.services` (jobs and the API through `app.services`).
+
+    The directory, registration, payments and sync modules are functions over the database
+    that take what they need as arguments: they hold nothing to build, so they are no field.
+    """
+    settings: Settings
+    crm: CrmClient            # settings crm.*: the outbox sync and the jobs (retries)
+    crm_lookup: CrmClient     # the same CRM for calls a user waits on: no retry, timeout <= 5 s
+    dadata: DadataClient      # settings dadata.*: company by INN, no retry
+    notifier: Notifier        # ticket notifications, queued in the change's transaction
+    tickets: TicketService    # every ticket operation (rights, history, outbox, notifications)
+    reloader: Reloader        # hot reload of flows/ and templates/ (job watch_flows, /reload)
 
 
 @dataclass
 class App:
-    """What actions reach through `step.services`."""
+    """One bot: its settings, its services and the engine that carries them to the actions.
+    `build_app` fills `services` and `engine`; an `App(settings)` alone is enough for what
+    reads only settings (the OpenAPI spec)."""
     settings: Settings
-    engine: Engine | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        # integrations (crm, dadata, notifier ...) are attached by their modules' setup
-        extras = self.__dict__.get("extras", {})
-        if name in extras:
-            return extras[name]
-        raise AttributeError(name)
+    services: Services = field(init=False)
+    engine: Engine = field(init=False)
 
 
 def _flow_options(settings: Settings) -> dict:
@@ -62,33 +79,33 @@ def build_flowset(settings: Settings) -> FlowSet:
 
 
 def build_app(settings: Settings, *, connect: bool = True) -> App:
-    """Connect the database, create missing tables, load flows, build the engine."""
+    """Connect the database, create missing tables, build the services, load the flows,
+    build the engine."""
     if connect:
         storage.connect(settings.database.url)
-        _create_schema()
+        schema.init()
     app = App(settings)
-    _setup_services(app)
-    app.engine = Engine(build_flowset(settings), registry, services=app,
+    app.services = build_services(app)
+    app.engine = Engine(build_flowset(settings), registry, services=app.services,
                         max_auto_steps=settings.engine.max_auto_steps)
     return app
 
 
-def _create_schema() -> None:
-    try:
-        from helpdesk import schema
-    except ImportError:
-        storage.create_schema()
-    else:
-        schema.init()
+def build_services(app: App) -> Services:
+    """Every service of `app`, each built from settings and the ones above it.
 
-
-def _setup_services(app: App) -> None:
-    """Let every helpdesk module that has `setup(app)` attach its services."""
-    import importlib
-    import pkgutil
-    import helpdesk
-    for mod in pkgutil.iter_modules(helpdesk.__path__):
-        module = importlib.import_module(f"helpdesk.{mod.name}")
-        setup = getattr(module, "setup_services", None)
-        if callable(setup):
-            setup(app)
+    The notifier and the reloader look up `app.engine` when they run, not now: the engine
+    is built after the services, since it is what carries them to the actions. The
+    reloader is built before the first load, so an edit made during it is seen."""
+    settings = app.settings
+    payments.warn_unusable_options(settings)
+    crm = crm_client(settings)
+    crm_lookup = crm_client(settings, interactive=True)
+    dadata = dadata_client(settings)
+    notifier = Notifier(settings, lambda: app.engine.flowset.templates)
+    tickets = TicketService(settings, notifier)
+    reloader = Reloader(app, build_flowset)
+    log.info("services: crm=%s dadata=%s", settings.crm.kind,
+             "on" if dadata.enabled else "off (no api key)")
+    return Services(settings=settings, crm=crm, crm_lookup=crm_lookup, dadata=dadata,
+                    notifier=notifier, tickets=tickets, reloader=reloader)

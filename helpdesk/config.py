@@ -16,10 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from engine.config import load_settings
 
-__all__ = ["Settings", "load", "DEFAULT_FILE", "template_view", "TEMPLATE_SETTINGS"]
+__all__ = ["Settings", "load", "DEFAULT_FILE", "PROJECT_ROOT", "project_path", "template_view",
+           "TEMPLATE_SETTINGS"]
 
-DEFAULT_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "settings.yaml")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_FILE = os.path.join(PROJECT_ROOT, "settings.yaml")
+
+
+def project_path(path: str) -> str:
+    """Relative paths in settings are relative to the project folder."""
+    return path if os.path.isabs(path) else os.path.join(PROJECT_ROOT, path)
 
 
 # The default of engine.template_settings: what the shipped flows and templates read.

@@ -51,5 +51,4 @@ def _user(step) -> dict:
 
 @registry.provider("settings")
 def _settings(step) -> dict:
-    settings = getattr(step.services, "settings", None)
-    return template_view(settings) if settings else {}
+    return template_view(step.services.settings)

@@ -33,7 +33,7 @@ from helpdesk.roles import Right
 from helpdesk.tickets import Ticket, ticket_view
 from helpdesk.workgroup import group_post, post_key
 
-__all__ = ["Notifier", "AUTHOR_SWITCHES", "setup_services"]
+__all__ = ["Notifier", "AUTHOR_SWITCHES"]
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,3 @@ class Notifier:
 def _key(ticket: Ticket, what: str) -> str:
     return f"t{ticket.id}:v{ticket.version}:{what}"
 
-
-def setup_services(app) -> None:
-    """app.notifier and app.tickets (the ticket service wired to it)."""
-    from helpdesk.tickets import TicketService
-    notifier = Notifier(app.settings, lambda: app.engine.flowset.templates)
-    app.extras["notifier"] = notifier
-    app.extras["tickets"] = TicketService(app.settings, notifier)

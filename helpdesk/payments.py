@@ -16,7 +16,7 @@ Balances ("accounts")
       colleague's ticket and a pre-checkout by someone other than the invoice's addressee
       all ask it.
     * an account key is "own" or "c<counterparty id>"; keys from slots are re-checked.
-    * with a CRM configured (`app.extras["crm"]`), a company balance is re-read from it
+    * with a CRM configured (`app.services.crm`), a company balance is re-read from it
       (`get_balance`, at most BALANCE_TIMEOUT seconds) and stored; when the CRM is down the
       stored value is shown with a note (`Account.stale`). While a payment of that company
       still waits in the outbox, the CRM's figure is not stored (it would drop our credit).
@@ -99,7 +99,7 @@ __all__ = ["Payment", "PaymentRequest", "UserBalance", "PaySecret", "PaymentErro
            "create_invoice_payment", "check_pre_checkout", "record_payment", "require_payment",
            "settle_request", "request_for_payer", "open_request_for", "balance_of",
            "may_pay_for", "cancel_open_requests", "LATE_NOTE", "RequestNotOpen",
-           "payment_vars", "request_vars", "notify_paid", "setup_services"]
+           "payment_vars", "request_vars", "notify_paid", "warn_unusable_options"]
 
 log = logging.getLogger(__name__)
 
@@ -356,13 +356,13 @@ def sbp_ready(settings) -> bool:
     return bool(settings.pay.sbp_static and is_payment_link(settings.pay.sbp_static_link))
 
 
-def setup_services(app) -> None:
+def warn_unusable_options(settings) -> None:
     """Say at start what is switched on but cannot work (the dialogs refuse it clearly)."""
-    pay = app.settings.pay
-    if pay.use and pay.card and not card_ready(app.settings):
+    pay = settings.pay
+    if pay.use and pay.card and not card_ready(settings):
         log.warning("pay.card is on but bot.payment (provider token) is empty: card payments "
                     "will be refused when chosen; set bot.payment or pay.card: false")
-    if pay.use and pay.sbp_static and not sbp_ready(app.settings):
+    if pay.use and pay.sbp_static and not sbp_ready(settings):
         log.warning("pay.sbp_static is on but pay.sbp_static_link is not an http(s) URL: "
                     "the SBP option is not offered")
 

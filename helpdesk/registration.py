@@ -43,7 +43,6 @@ from helpdesk.models import (CONFIRMED, PENDING, UNVERIFIED, Contact, Counterpar
                              Membership, TelegramUser, utcnow)
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied, Right, Role, parse_role, role_from_post
-from helpdesk.services import crm_of
 
 __all__ = ["RegistrationError", "PendingLookup", "PendingRequest", "CurrentCompany",
            "CALLBACK_PREFIX", "NAME_MIN", "NAME_MAX", "clean_name", "clean_inn",
@@ -594,7 +593,7 @@ def retry_lookups(app) -> int:
     """Retry the lookups the CRM failed; tell each user the result. Returns how many
     were completed."""
     done = 0
-    crm = crm_of(app)
+    crm = app.services.crm
     for row in _claim_due():
         try:
             person = crm.find_person(row.phone)

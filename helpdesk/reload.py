@@ -1,6 +1,7 @@
 """Hot reload of flows/ and templates/: admins edit files, the running bot picks them up.
 
-A `Reloader` is attached to every app (`app.reloader`, by `setup_services`). Two ways in:
+Every app has one `Reloader` (`app.services.reloader`, built by helpdesk.app.build_services).
+Two ways in:
 
 * the `watch_flows` job (helpdesk.jobs, APScheduler thread, every `engine.watch_seconds`)
   polls file modification times and reloads once the files have stopped changing for one
@@ -27,10 +28,10 @@ from typing import Callable
 
 from engine.errors import FlowConfigError
 
-from .app import build_flowset, project_path
+from .config import project_path
 from .registry import registry
 
-__all__ = ["Reloader", "ReloadResult", "reloader_of", "setup_services", "fingerprint"]
+__all__ = ["Reloader", "ReloadResult", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,16 @@ def _stat(path: str) -> tuple:
 
 
 class Reloader:
-    """Checks and swaps the flow set of one app; safe to call from several threads."""
+    """Checks and swaps the flow set of one app; safe to call from several threads.
 
-    def __init__(self, app):
-        self.app = app
+    Args:
+        app: the helpdesk App (its settings; its engine, looked up at each reload).
+        load: builds a checked flow set from settings (helpdesk.app.build_flowset); raises
+            FlowConfigError with the problems.
+    """
+
+    def __init__(self, app, load: Callable):
+        self.app, self._load = app, load
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._loaded = self._stamp()     # taken before the first load: a change in between is seen
@@ -103,7 +110,7 @@ class Reloader:
     def _swap(self) -> ReloadResult:
         engine = self.app.engine
         try:
-            flowset = build_flowset(self.app.settings)
+            flowset = self._load(self.app.settings)
         except FlowConfigError as e:
             return self._rejected(engine, e.problems)
         except Exception as e:  # noqa: BLE001 - an unreadable file must not stop the bot
@@ -125,20 +132,8 @@ class Reloader:
                 log.exception("reload listener %r failed", listener)
 
 
-def reloader_of(app) -> Reloader:
-    """The app's reloader (created on first use for apps built without setup)."""
-    if "reloader" not in app.extras:
-        app.extras["reloader"] = Reloader(app)
-    return app.extras["reloader"]
-
-
-def setup_services(app) -> None:
-    """Called by `build_app` before the flows are loaded."""
-    reloader_of(app)
-
-
 @registry.job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600, everywhere=True)
 def watch_flows(app) -> None:
     """The watcher: runs in the jobs scheduler's thread; `watch_seconds: 0` turns it off."""
-    if app.settings.engine.watch_seconds and app.engine is not None:
-        reloader_of(app).poll()
+    if app.settings.engine.watch_seconds:
+        app.services.reloader.poll()

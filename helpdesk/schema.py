@@ -1,9 +1,13 @@
 """Schema management: create the tables, and upgrade an existing database in place.
 
 Every table is a `BaseModel` subclass registered in `engine.storage.ALL_MODELS`; importing
-every module of the project's packages first makes that list complete without a hand-kept
-one. `upgrade()` compares the models with the database (db.get_tables / db.get_columns)
-and adds what is missing: tables, columns (with playhouse.migrate), indexes. It never
+the modules named in TABLE_MODULES makes that list complete. They are named, not found by
+walking the packages, because a walk imports the transports too (python-telegram-bot,
+FastAPI), and the console or a test that creates the schema needs none of them;
+tests/test_schema.py checks that a walk finds no table outside this list.
+
+`upgrade()` compares the models with the database (db.get_tables / db.get_columns) and adds
+what is missing: tables, columns (with playhouse.migrate), indexes. It never
 drops or rewrites anything, so rows survive. A new column must be nullable or have a
 default, since existing rows need a value.
 
@@ -18,7 +22,6 @@ import hashlib
 import importlib
 import json
 import logging
-import pkgutil
 from collections.abc import Iterable
 
 import peewee as pw
@@ -30,12 +33,16 @@ from engine.storage import ALL_MODELS, BaseModel, db, write_tx
 from helpdesk.models import utcnow
 
 __all__ = ["SchemaError", "SchemaVersion", "load_models", "init", "upgrade", "current_version",
-           "MODEL_PACKAGES"]
+           "TABLE_MODULES"]
 
 log = logging.getLogger(__name__)
 
-# Packages whose modules may define tables (the engine keeps sessions and the inbox).
-MODEL_PACKAGES = ("engine", "integrations", "helpdesk")
+# Every module that defines a table (the engine keeps sessions, the outgoing queue, process
+# health and the inbox); none of them imports a transport.
+TABLE_MODULES = ("engine.session", "engine.notify", "engine.health", "engine.telegram.inbox",
+                 "helpdesk.models", "helpdesk.registration", "helpdesk.tickets",
+                 "helpdesk.payments", "helpdesk.outbox", "helpdesk.sync",
+                 "helpdesk.api.onec_record")
 SCHEMA_LOCK_CLASS = 0x736368           # advisory lock space (two-int4 keys) of upgrades
 
 
@@ -54,14 +61,9 @@ class SchemaVersion(BaseModel):
 
 
 def load_models() -> list[type[pw.Model]]:
-    """Import every module of MODEL_PACKAGES so each table registers; return them all."""
-    for package_name in MODEL_PACKAGES:
-        try:
-            package = importlib.import_module(package_name)
-        except ModuleNotFoundError:
-            continue
-        for mod in pkgutil.walk_packages(package.__path__, package_name + "."):
-            _import(mod.name)
+    """Import every module of TABLE_MODULES so each table registers; return them all."""
+    for name in TABLE_MODULES:
+        _import(name)
     return list(ALL_MODELS)
 
 

@@ -44,11 +44,11 @@ from helpdesk.models import CONFIRMED, Contact, Counterparty, Membership, TradeP
 from helpdesk.outbox import OutboxItem
 from helpdesk.registry import EntitySpec, registry
 from integrations.crm import (Company, ContactData, CrmClient, PaymentData, TicketData,
-                              TradePoint as CrmTradePoint, make_crm)
+                              TradePoint as CrmTradePoint)
 
 __all__ = ["EntitySpec", "SyncState", "DrainReport",
-           "drain", "reconcile", "backoff_seconds", "crm_client", "queue_status",
-           "status", "run_once", "setup_services", "BATCH", "Skip"]
+           "drain", "reconcile", "backoff_seconds", "queue_status",
+           "status", "run_once", "BATCH", "Skip"]
 
 log = logging.getLogger(__name__)
 
@@ -256,23 +256,6 @@ def backoff_seconds(attempts: int, base: float, ceiling: float,
     return max(delay, float(retry_after or 0))
 
 
-def crm_client(app) -> CrmClient:
-    """The app's CRM client (helpdesk.services), else one built from settings."""
-    crm = app.extras.get("crm")
-    if crm is None:
-        c = app.settings.crm
-        crm = make_crm(c.kind, c.url, c.login, c.password.get_secret_value(),
-                       c.token.get_secret_value(), timeout=c.timeout, retries=c.retries)
-        app.extras["crm"] = crm
-    return crm
-
-
-def setup_services(app) -> None:
-    """Make sure the app has a CRM client (helpdesk.services normally attaches it first)."""
-    if "crm" not in app.extras:
-        crm_client(app)
-
-
 def _parent_waiting(item: OutboxItem, spec: EntitySpec) -> bool:
     for entity, entity_id in spec.parents(item):
         if OutboxItem.select().where(
@@ -348,7 +331,7 @@ def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool
 def drain(app, *, max_items: int | None = None) -> DrainReport:
     """Deliver due outbox items until none is left (or `max_items`, or the CRM fails).
     With no CRM configured nothing is touched: the items wait for one."""
-    crm, report = crm_client(app), DrainReport()
+    crm, report = app.services.crm, DrainReport()
     if crm.kind == "none":
         report.no_crm, report.unsent = True, outbox.waiting_count()
         return report
@@ -395,13 +378,7 @@ def _report_dead(app, dead: list[int]) -> None:
 
 
 def _render(app, template: str, context: dict) -> str:
-    engine = getattr(app, "engine", None)
-    if engine is None:
-        from helpdesk.app import build_flowset
-        templates = build_flowset(app.settings).templates
-    else:
-        templates = engine.flowset.templates
-    return templates.render(template, app.settings.engine.default_language, context)
+    return app.engine.flowset.templates.render(template, app.settings.engine.default_language, context)
 
 
 # ---- reconcile ----------------------------------------------------------------------------
@@ -424,7 +401,7 @@ def _store_cursor(value: str | None) -> None:
 def reconcile(app) -> dict[str, Any]:
     """Pull the CRM's changes since the stored cursor and apply them; returns counts."""
     from helpdesk.api import apply
-    crm, counts = crm_client(app), Counter()
+    crm, counts = app.services.crm, Counter()
     for _ in range(MAX_PAGES):
         start = cursor()
         items, next_cursor = crm.changes_since(start)

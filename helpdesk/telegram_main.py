@@ -35,7 +35,8 @@ from engine import notify
 from engine.events import Event, Reply
 from engine.storage import write_tx
 from engine.supervisor import Supervisor
-from engine.telegram import BotConfig, Limits, TelegramBot
+from engine.telegram.bot import BotConfig, TelegramBot
+from engine.telegram.sender import Limits
 
 from . import logs
 from .app import build_app
@@ -144,8 +145,8 @@ def tell_admins_about_reloads(app) -> None:
     """Send every rejected flow reload (with its file:line:col problems) to engine.admins.
     The queue key names the files' state and the problems, so the workers that all saw the
     same bad edit queue one message per admin, not one each."""
-    from .reload import fingerprint, reloader_of
-    from .app import project_path
+    from .config import project_path
+    from .reload import fingerprint
 
     def listener(result) -> None:
         admins = app.settings.engine.admins
@@ -159,7 +160,7 @@ def tell_admins_about_reloads(app) -> None:
             for admin in admins:
                 notify.enqueue(Reply(admin, text), key=f"reload-rejected:{key}:{admin}",
                                priority=BUG_PRIORITY)
-    reloader_of(app).subscribe(listener)
+    app.services.reloader.subscribe(listener)
 
 
 def _reload_text(app, result) -> str:

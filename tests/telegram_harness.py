@@ -7,7 +7,8 @@ import contextlib
 import socket
 import threading
 
-from engine.telegram import BotConfig, Limits, TelegramBot
+from engine.telegram.bot import BotConfig, TelegramBot
+from engine.telegram.sender import Limits
 
 __all__ = ["running_bot", "free_port", "MENU_SAMPLE", "walk_sample"]
 

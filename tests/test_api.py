@@ -13,7 +13,7 @@ import requests
 
 from engine.notify import Outgoing
 from helpdesk import outbox
-from helpdesk.api import make_server, openapi_json
+from helpdesk.api.server import make_server, openapi_json
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.models import Contact, Counterparty, Membership, TradePoint
 from tests.test_sync import make_app, new_counterparty, new_ticket

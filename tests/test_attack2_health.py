@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 
 
-from helpdesk import jobs
+from helpdesk.registry import registry
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.test_api import ApiServer
 from tests.test_sync import CRM_TOKEN, make_app
@@ -26,7 +26,7 @@ def test_healthz_without_a_token_does_not_publish_a_failed_jobs_error_text(datab
         with ApiServer(app) as server:
             supervisor = server.server.config.app.state.supervisor
             try:
-                jobs.JOBS["sync_reconcile"].fn(app)       # the scheduled run, as APScheduler runs it
+                registry.jobs["sync_reconcile"].fn(app)       # the scheduled run, as APScheduler runs it
             except Exception as e:  # noqa: BLE001 - what the supervisor's job listener gets
                 supervisor.failed("job:sync_reconcile", e)
             answer = requests.get(server.base + "/healthz", timeout=60)   # no token

@@ -31,7 +31,7 @@ def test_attack_an_unverified_member_learns_and_touches_no_colleagues_ticket_via
     files the same text: the bot tells him ticket #1 exists (number, time, type) and lets
     him append his text to it (an "added" event on the colleague's ticket, a notification
     to the colleague and the work group)."""
-    svc = app.extras["tickets"]
+    svc = app.services.tickets
     colleague = next(t for t in svc.visible(5012)[0])
     c = romashka
     c.click(CREATE)

@@ -21,7 +21,7 @@ from engine.session import Conversation
 from engine.testing import Chat
 from helpdesk import directory, outbox
 from helpdesk import payments as pay
-from helpdesk.app import PROJECT_ROOT, App
+from helpdesk.app import PROJECT_ROOT, App, build_services
 from helpdesk.models import Counterparty
 from helpdesk.registry import load, registry
 from helpdesk.roles import PermissionDenied, Right
@@ -61,9 +61,10 @@ def build(settings, tmp_path, crm=None) -> App:
                       languages=["ru", "en"], default_language="ru", menu_flow="menu",
                       commands={"start": "menu", "menu": "menu", "cancel": "menu"}, root=PROJECT_ROOT)
     app = App(settings)
+    app.services = build_services(app)
     if crm is not None:
-        app.extras["crm"] = crm
-    app.engine = Engine(fs, registry, services=app)
+        app.services.crm = crm
+    app.engine = Engine(fs, registry, services=app.services)
     return app
 
 

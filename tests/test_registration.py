@@ -347,7 +347,7 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
     c.click("✅ Готово")
     assert "Ромашка" not in c.last_text
     c.click("📨 Отправить")
-    [ticket] = app.extras["tickets"].visible(5081)[0]
+    [ticket] = app.services.tickets.visible(5081)[0]
     assert ticket.counterparty_id is None and ticket.contact_phone == "+79000000001"
     assert outgoing(5010) and all("Новая заявка" not in r.text for r in outgoing(5010))
 
@@ -403,11 +403,11 @@ def romashka(app):
 
 
 def tickets_of(app, uid: int) -> set[str]:
-    return {t.description.split(":")[0] for t in app.extras["tickets"].visible(uid)[0]}
+    return {t.description.split(":")[0] for t in app.services.tickets.visible(uid)[0]}
 
 
 def test_an_unverified_member_files_for_the_company_and_sees_only_his_own(app, romashka):
-    svc = app.extras["tickets"]
+    svc = app.services.tickets
     mine = svc.visible(STRANGER)[0]
     assert [t.counterparty.inn for t in mine] == [ROMASHKA]     # filed for the company
     assert mine[0].trade_point_id is None                        # its shops are not shown to him
@@ -444,7 +444,7 @@ def test_company_balance_by_every_role(app, romashka, uid, company_balance):
 
 
 def test_company_notifications_skip_the_unverified_member(app, romashka):
-    colleague = next(t for t in app.extras["tickets"].visible(5012)[0])
+    colleague = next(t for t in app.services.tickets.visible(5012)[0])
     told = {r.chat_id for r in notify.Outgoing.select()
             .where(notify.Outgoing.key.startswith(f"t{colleague.id}:") & notify.Outgoing.key.contains(":created:"))}
     assert told == {5010, 5011}                # the company's confirmed people, not the author

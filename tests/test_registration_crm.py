@@ -16,7 +16,6 @@ from helpdesk.app import build_app
 from helpdesk.demo import company_inn
 from helpdesk.models import Contact, Counterparty, Membership, TelegramUser, TradePoint, utcnow
 from helpdesk.outbox import OutboxItem
-from helpdesk.services import setup_services
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.fakes.dadata_stub import DadataStub
@@ -256,12 +255,8 @@ def test_registering_again_after_an_outage_drops_the_pending_lookup(database, db
 
 def test_services_get_plain_secrets_and_refuse_a_crm_without_url(db_url):
     settings = config.load(environ={"CRM__KIND": "rest", "CRM__URL": ""})
-
-    class App:
-        extras: dict = {}
-    App.settings = settings
     with pytest.raises(SettingsError, match="crm"):
-        setup_services(App())
+        build_app(settings, connect=False)
 
 
 def test_crm_credentials_reach_the_stub(database, db_url, onec):

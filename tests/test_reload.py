@@ -12,7 +12,7 @@ from tests.conftest import app_on_copied_flows
 
 from engine.testing import Chat
 from helpdesk.registry import registry
-from helpdesk.reload import ReloadResult, reloader_of, watch_flows
+from helpdesk.reload import ReloadResult, watch_flows
 
 ADMIN = 9001
 
@@ -45,7 +45,7 @@ def at_phone_question(app, user_id=1):
 def test_valid_edit_is_swapped_in_after_files_settle_and_live_dialog_continues(app, tmp_path):
     chat = at_phone_question(app)
     seen: list[ReloadResult] = []
-    reloader = reloader_of(app)
+    reloader = app.services.reloader
     reloader.subscribe(seen.append)
     old_version = app.engine.flowset.version
     edit(tmp_path / "templates/ru/sample/ask_time.j2", "Когда удобно позвонить?", "В какое время звонить?")
@@ -60,7 +60,7 @@ def test_valid_edit_is_swapped_in_after_files_settle_and_live_dialog_continues(a
 
 
 def test_files_still_changing_are_not_loaded(app, tmp_path):
-    reloader = reloader_of(app)
+    reloader = app.services.reloader
     path = tmp_path / "templates/ru/sample/ask_time.j2"
     edit(path, "Когда", "Во сколько")
     assert reloader.poll() is None
@@ -77,13 +77,13 @@ def line_of(path, text: str) -> int:
 def test_broken_edit_keeps_the_old_set_and_reports_file_line_col(app, tmp_path, caplog):
     chat = at_phone_question(app)
     seen: list[ReloadResult] = []
-    reloader_of(app).subscribe(seen.append)
+    app.services.reloader.subscribe(seen.append)
     version = app.engine.flowset.version
     edit(tmp_path / "flows/sample.yaml", "    say: sample/ask_time\n", "    sya: sample/ask_time\n")
 
     with caplog.at_level(logging.ERROR, logger="helpdesk.reload"):
-        reloader_of(app).poll()
-        result = reloader_of(app).poll()
+        app.services.reloader.poll()
+        result = app.services.reloader.poll()
     assert not result.ok and result.version == version == app.engine.flowset.version
     line = line_of(tmp_path / "flows/sample.yaml", "    sya: sample/ask_time")
     assert any(p.endswith(f"sample.yaml:{line}:5: unknown key 'sya' in state 'ask_time'; did you mean 'say'?")
@@ -99,7 +99,7 @@ def test_conversation_whose_state_vanished_goes_to_the_menu(app, tmp_path):
     edit(tmp_path / "flows/sample.yaml", "  ask_phone:\n    say: sample/ask_phone\n",
          "  ask_phone_new:\n    say: sample/ask_phone\n")
     edit(tmp_path / "flows/sample.yaml", "next: ask_phone\n", "next: ask_phone_new\n")
-    assert reloader_of(app).reload().ok
+    assert app.services.reloader.reload().ok
     chat.send("+79123456789")
     assert chat.said("Диалог был обновлён") and "Главное меню" in chat.last_text
 
@@ -142,6 +142,6 @@ def test_watch_job_polls_and_can_be_switched_off(app, tmp_path):
 
 def test_a_failing_subscriber_does_not_stop_the_others(app, tmp_path):
     got = []
-    reloader_of(app).subscribe(lambda r: 1 / 0)
-    reloader_of(app).subscribe(got.append)
-    assert reloader_of(app).reload().ok and len(got) == 1
+    app.services.reloader.subscribe(lambda r: 1 / 0)
+    app.services.reloader.subscribe(got.append)
+    assert app.services.reloader.reload().ok and len(got) == 1

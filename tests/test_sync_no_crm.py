@@ -75,7 +75,7 @@ def test_the_scheduled_job_also_keeps_items_for_a_crm_configured_later(database,
             assert runs.acquire(timeout=30), "the sync job did not run"
         assert {i.status for i in OutboxItem.select()} == {"pending"}
         with RestCrmStub(token=CRM_TOKEN) as stub:
-            app.extras["crm"] = make_crm("rest", stub.url, token=CRM_TOKEN, timeout=5, retries=0)
+            app.services.crm = make_crm("rest", stub.url, token=CRM_TOKEN, timeout=5, retries=0)
             for _ in range(200):
                 runs.acquire(timeout=30)
                 if not OutboxItem.select().where(OutboxItem.status != "done").exists():

@@ -7,7 +7,7 @@ from __future__ import annotations
 from engine import Reply, notify
 from engine.session import Conversation
 from engine.storage import write_tx
-from engine.telegram import Limits
+from engine.telegram.sender import Limits
 from engine.telegram.inbox import InboxItem
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import running_bot

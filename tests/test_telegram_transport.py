@@ -10,7 +10,7 @@ import time
 import pytest
 
 from engine import Engine, Registry, Reply, builtins, load_flowset, notify
-from engine.telegram import Limits
+from engine.telegram.sender import Limits
 from engine.telegram.inbox import InboxItem
 from helpdesk import config
 from helpdesk.app import PROJECT_ROOT

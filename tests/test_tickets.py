@@ -33,7 +33,7 @@ class World:
 
     @property
     def svc(self):
-        return self.app.tickets
+        return self.app.services.tickets
 
 
 def make_settings(**tickets):

@@ -327,14 +327,14 @@ def test_same_change_is_never_queued_twice(world):
     t = file_ticket(world, 101)
     world.svc.take(TECH, "Петров", t.id)
     n = notify.Outgoing.select().count()
-    world.app.notifier.ticket_event(Ticket.get_by_id(t.id), "taken", actor=None)
+    world.app.services.notifier.ticket_event(Ticket.get_by_id(t.id), "taken", actor=None)
     assert notify.Outgoing.select().count() == n
 
 
 def test_build_app_from_settings_environment(database, db_url):
     settings = load(environ={"DATABASE_URL": db_url, "NOTIFY__SYSTEM__WORK_GROUP_ID": str(GROUP)})
     app = build_app(settings)
-    assert app.tickets.settings.notify.system.work_group_id == GROUP
+    assert app.services.tickets.settings.notify.system.work_group_id == GROUP
     assert Chat(app.engine, 1).send("/start")[0].button_texts()[:0] == []
     assert IN_PROGRESS
 

@@ -18,7 +18,6 @@ from tests.conftest import app_on_copied_flows
 from engine import notify
 from engine.session import Conversation, utcnow
 from helpdesk.app import PROJECT_ROOT, build_app
-from helpdesk.reload import reloader_of
 from helpdesk.telegram_main import command_texts, tell_admins_about_reloads
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_harness import MENU_SAMPLE, call, free_port, running_bot
@@ -137,8 +136,8 @@ def test_a_rejected_reload_reaches_every_admin_once_with_file_line_col(app, tmp_
     sample = tmp_path / "flows" / "sample.yaml"
     sample.write_text(sample.read_text(encoding="utf-8").replace("next: ask_time", "next: ask_tme"),
                       encoding="utf-8")
-    assert not reloader_of(app).reload().ok
-    assert not reloader_of(app).reload().ok                    # same problem, same files
+    assert not app.services.reloader.reload().ok
+    assert not app.services.reloader.reload().ok                    # same problem, same files
     for admin in ADMINS:
         texts = _to(admin)
         assert len(texts) == 1, texts
@@ -147,7 +146,7 @@ def test_a_rejected_reload_reaches_every_admin_once_with_file_line_col(app, tmp_
         assert all(part.isdigit() for part in line_col), texts[0]
     sample.write_text(sample.read_text(encoding="utf-8").replace("next: ask_tme", "next: ask_time"),
                       encoding="utf-8")
-    assert reloader_of(app).reload().ok
+    assert app.services.reloader.reload().ok
     assert [len(_to(a)) for a in ADMINS] == [1, 1]              # a good reload says nothing
 
 

@@ -13,15 +13,10 @@ Guarantees (docs/telegram.md):
 * several workers (PostgreSQL, webhook): the same promises across processes: a chat's rows
   are applied under its advisory lock, outgoing rows are claimed with leases, a dead
   worker's rows are taken over (docs/deploy.md).
-"""
-from .adapter import send_reply, split_text, to_event
-from .bot import BotConfig, TelegramBot, make_bot
-from .dispatcher import Dispatcher
-from .inbox import InboxItem
-from .lag import LagMonitor
-from .polling import Poller
-from .sender import Limits, Sender
-from .webhook import WebhookServer
 
-__all__ = ["TelegramBot", "BotConfig", "make_bot", "Dispatcher", "Sender", "Limits", "Poller",
-           "WebhookServer", "InboxItem", "LagMonitor", "to_event", "send_reply", "split_text"]
+The package imports nothing itself, so a process that only needs a table of it (the schema
+of `python run.py console` or of a test creates the inbox) loads no python-telegram-bot.
+Import the parts from their modules: `bot` (TelegramBot, BotConfig, make_bot), `dispatcher`
+(Dispatcher), `sender` (Sender, Limits), `polling` (Poller), `webhook` (WebhookServer),
+`inbox` (InboxItem), `lag` (LagMonitor), `adapter` (to_event, send_reply, split_text).
+"""

@@ -14,8 +14,7 @@ MAX_ERRORS_SHOWN = 20     # a Telegram message holds 4096 characters
 
 
 def is_admin(step) -> bool:
-    settings = getattr(step.services, "settings", None)
-    return bool(settings) and step.user_id in settings.engine.admins
+    return step.user_id in step.services.settings.engine.admins
 
 
 @registry.action("reload_flows", provides=["reload"])
@@ -25,8 +24,7 @@ def reload_flows(step) -> dict:
     if not is_admin(step):
         log.warning("reload refused: user %s is not in engine.admins", step.user_id)
         return {"reload": {"allowed": False, "ok": False, "version": "", "errors": [], "count": 0}}
-    from helpdesk.reload import reloader_of   # the reloader imports the app, which imports actions
-    result = reloader_of(step.services).reload(notify=False)
+    result = step.services.reloader.reload(notify=False)
     log.info("reload by admin %s: ok=%s version=%s", step.user_id, result.ok, result.version)
     return {"reload": {"allowed": True, "ok": result.ok, "version": result.version,
                        "errors": result.problems[:MAX_ERRORS_SHOWN], "count": len(result.problems)}}

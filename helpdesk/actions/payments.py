@@ -35,7 +35,7 @@ def _label(step, template: str, **extra) -> str:
 
 
 def _crm(step):
-    return getattr(step.services, "extras", {}).get("crm")
+    return step.services.crm
 
 
 # --- balance ------------------------------------------------------------------------------

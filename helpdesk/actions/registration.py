@@ -17,7 +17,6 @@ from helpdesk.directory import DirectoryError, NotFound
 from helpdesk.phones import PhoneError
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
-from helpdesk.services import crm_of, dadata_of
 
 __all__ = ["lookup_phone", "find_company", "submit", "company_buttons", "choose_company",
            "member_decision"]
@@ -46,7 +45,7 @@ def lookup_phone(step) -> dict:
     verified = phones.is_own_contact(step.event)
     step.slots["phone_verified"] = verified
     settings = step.services.settings
-    crm = crm_of(step.services, interactive=True)
+    crm = step.services.crm_lookup
     try:
         person = crm.find_person(phone) if crm.kind != "none" else None
     except IntegrationError as e:
@@ -62,7 +61,7 @@ def lookup_phone(step) -> dict:
 @registry.action("reg_find_company", provides=["company", "dadata"])
 def find_company(step) -> dict:
     """The company of the typed INN from DaData; `dadata`: found | unknown | off | down."""
-    client = dadata_of(step.services)
+    client = step.services.dadata
     if not client.enabled:
         return {"company": None, "dadata": "off"}
     try:

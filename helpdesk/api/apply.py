@@ -127,12 +127,12 @@ def set_balance(cp: Counterparty, kopecks: int) -> Counterparty:
 # ---- tickets ----------------------------------------------------------------------------
 
 def tickets_service(app):
-    """The app's TicketService (with its notifier), else a bare one."""
-    service = app.extras.get("tickets") if app is not None else None
-    if service is None:
-        from helpdesk.tickets import TicketService
-        service = TicketService(app.settings if app is not None else None)
-    return service
+    """The app's TicketService (with its notifier), else a bare one (no app: a change
+    applied outside a running bot notifies nobody)."""
+    if app is not None:
+        return app.services.tickets
+    from helpdesk.tickets import TicketService
+    return TicketService(None)
 
 
 def _ticket_model():

@@ -26,17 +26,17 @@ import re
 import uuid
 from typing import Annotated, Any
 
-import peewee as pw
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, \
     field_validator
 
-from engine.storage import BaseModel as Table, write_tx
+from engine.storage import write_tx
 from helpdesk import directory
 from helpdesk.models import Counterparty, TradePoint, utcnow
 
 from . import apply, limits, schemas
+from .onec_record import OneCRecord
 
 __all__ = ["router", "ENTITIES", "OneCRecord", "OneCObject", "mint_guid", "DATE_FORMAT"]
 
@@ -49,24 +49,6 @@ _MINTED = re.compile(r"^b07000(\d\d)-0000-4000-8000-([0-9a-f]{12})$")
 
 Guid = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                         pattern=r"^[^\x00]+$")]
-
-
-class OneCRecord(Table):
-    """An object as 1C last sent it (the JSON body), by entity and guid."""
-    entity = pw.CharField(max_length=20)
-    guid = pw.CharField(max_length=64)
-    code = pw.CharField(max_length=32, null=True)
-    data = pw.TextField(default="{}")
-    marked_for_del = pw.BooleanField(default=False)
-    updated = pw.DateTimeField(default=utcnow)
-
-    class Meta:
-        table_name = "onec_record"
-        indexes = ((("entity", "guid"), True),)
-
-    @property
-    def body(self) -> dict:
-        return json.loads(self.data or "{}")
 
 
 def _opt(n: int):

@@ -6,7 +6,7 @@ which field is wrong, generates the OpenAPI spec from the same code (served at
 serve it on its own event loop (`make_server(...).serve()` next to the webhook), while the
 handlers' blocking database work runs in FastAPI's threadpool.
 
-    api = create_api(app)                # app: helpdesk.app.App (settings, engine, extras)
+    api = create_api(app)                # app: helpdesk.app.App (settings, services, engine)
     server = make_server(app)            # uvicorn.Server on settings api.listen/api.port
     await server.serve()                 # inside an already running loop, or:
     run(settings, args)                  # `python run.py api`: builds the app, starts the
