@@ -9,6 +9,12 @@ address.value).
 No key: `find_company` returns None without a call, so the questionnaire goes on with
 manual entry. Timeouts, 5xx and garbage raise IntegrationError("dadata", retryable=True);
 a rejected key (401/403) raises a non-retryable one.
+
+The answer is checked before it is used: every object is an object, every string a string
+within its bound (MAX_CODE for the codes, MAX_TEXT for names, addresses and posts) and
+`ogrn_date` a number of milliseconds within REGISTERED_RANGE; anything else is a
+non-retryable IntegrationError naming the field (the dialog then offers manual entry),
+never an AttributeError or OverflowError, and never a 2 MB name in the dialog's slots.
 """
 from __future__ import annotations
 
@@ -20,9 +26,14 @@ from engine.errors import IntegrationError
 
 from .http import JsonHttp, make_session
 
-__all__ = ["CompanyInfo", "DadataClient", "DEFAULT_URL"]
+__all__ = ["CompanyInfo", "DadataClient", "DEFAULT_URL", "MAX_CODE", "MAX_TEXT",
+           "REGISTERED_RANGE"]
 
 DEFAULT_URL = "https://suggestions.dadata.ru/suggestions/api/4_1/rs"
+MAX_CODE = 20       # characters: INN 10/12, KPP 9, OGRN 13/15, OKPO 8/10 digits
+MAX_TEXT = 500      # characters: a company name column holds 500; real names, addresses
+                    # and posts are far shorter, so a longer one is garbage, not truncated
+REGISTERED_RANGE = (date(1900, 1, 1), date(2100, 1, 1))   # ogrn_date outside: garbage
 
 
 @dataclass
@@ -86,30 +97,71 @@ class DadataClient:
         self._http.close()
 
 
-def _company(suggestion: dict) -> CompanyInfo:
-    d = suggestion.get("data") or {}
-    name = d.get("name") or {}
-    boss = d.get("management") or {}
+def _company(suggestion: Any) -> CompanyInfo:
+    suggestion = _obj(suggestion, "suggestions.0")
+    d = _obj(suggestion.get("data"), "data")
+    name, boss = _obj(d.get("name"), "data.name"), _obj(d.get("management"), "data.management")
     return CompanyInfo(
-        inn=d.get("inn") or "", kpp=d.get("kpp") or "", ogrn=d.get("ogrn") or "",
-        okpo=d.get("okpo") or "",
-        name=(name.get("short_with_opf") or name.get("full_with_opf")
-              or suggestion.get("value") or ""),
-        address=(d.get("address") or {}).get("value") or "",
-        director_name=boss.get("name") or _fio(d.get("fio")),
-        director_post=boss.get("post") or "",
-        status=(d.get("state") or {}).get("status") or "", kind=d.get("type") or "",
-        registered=_date(d.get("ogrn_date")))
+        inn=_code(d, "inn"), kpp=_code(d, "kpp"), ogrn=_code(d, "ogrn"), okpo=_code(d, "okpo"),
+        name=(_text(name, "short_with_opf", "data.name")
+              or _text(name, "full_with_opf", "data.name")
+              or _text(suggestion, "value", "suggestions.0")),
+        address=_text(_obj(d.get("address"), "data.address"), "value", "data.address"),
+        director_name=_text(boss, "name", "data.management") or _fio(d.get("fio")),
+        director_post=_text(boss, "post", "data.management"),
+        status=_text(_obj(d.get("state"), "data.state"), "status", "data.state"),
+        kind=_text(d, "type", "data"), registered=_date(d.get("ogrn_date")))
+
+
+def _refused(field: str, what: str) -> IntegrationError:
+    return IntegrationError("dadata", f"findById/party: {field} {what}", retryable=False)
+
+
+def _obj(value: Any, field: str) -> dict:
+    """An object of the answer ({} when absent); anything else is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _refused(field, f"is not an object but {type(value).__name__}")
+    return value
+
+
+def _text(parent: dict, key: str, where: str, limit: int = MAX_TEXT) -> str:
+    """`parent[key]` as a string of at most `limit` characters ("" when absent)."""
+    value = parent.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _refused(f"{where}.{key}", f"is not a string but {type(value).__name__}")
+    if len(value) > limit:
+        raise _refused(f"{where}.{key}", f"is longer than {limit} characters")
+    return value
+
+
+def _code(data: dict, key: str) -> str:
+    return _text(data, key, "data", MAX_CODE)
 
 
 def _fio(fio: Any) -> str:
-    if not isinstance(fio, dict):
-        return ""
-    return " ".join(p for p in (fio.get("surname"), fio.get("name"), fio.get("patronymic")) if p)
+    fio = _obj(fio, "data.fio")
+    parts = (_text(fio, k, "data.fio") for k in ("surname", "name", "patronymic"))
+    return " ".join(p for p in parts if p)
+
+
+def _millis(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+_MILLIS_RANGE = tuple(_millis(day) for day in REGISTERED_RANGE)
 
 
 def _date(millis: Any) -> date | None:
-    """DaData dates are Unix milliseconds."""
-    if not isinstance(millis, (int, float)):
+    """DaData dates are Unix milliseconds; bounded (REGISTERED_RANGE) before conversion."""
+    if millis is None:
         return None
+    if isinstance(millis, bool) or not isinstance(millis, (int, float)):
+        raise _refused("data.ogrn_date", "is not a number of milliseconds")
+    low, high = _MILLIS_RANGE
+    if not low <= millis < high:                 # also refuses NaN and infinities
+        raise _refused("data.ogrn_date", f"is outside {REGISTERED_RANGE[0]}..{REGISTERED_RANGE[1]}")
     return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).date()

@@ -9,12 +9,27 @@ Retry policy (urllib3 `Retry` behind a `requests` adapter, exponential backoff +
 - never on 4xx. 409 and 429 are reported as `IntegrationError(retryable=True)` at once so
   the caller's outbox backs off (a Retry-After is kept on the error as `retry_after`).
 
+Answers are bounded (a CRM or proxy gone wrong must not hold a worker or the memory):
+- size: the body is read streamed, at most `max_bytes` (MAX_ANSWER_BYTES, 8 MiB; our
+  answers are kilobytes); a declared Content-Length over it is refused before reading, a
+  longer body as soon as it passes it. Of a non-2xx answer only the first ERROR_BODY_BYTES
+  are read (its message is shown cut to 200 characters anyway).
+- time: `timeout` bounds each socket read, so a body trickling a byte per read would
+  never end; the whole body must also arrive within `deadline` seconds of the headers
+  (default: `timeout`, the time a healthy answer needs to start is ample for it to end).
+  Reads go one socket read at a time, so one answer takes at most the headers' time plus
+  deadline plus one read timeout.
+Either way an IntegrationError(retryable=True) is raised and the connection is closed (not
+returned to the pool). Retries are unchanged: urllib3 retries up to the headers; a body
+is never retried in-call (as before, when requests read it whole).
+
 Secrets never reach messages or logs: URLs are logged with `apiKey`/`token`/`key`/`password`
 query values masked, known secret strings are replaced by `***`, and the chained original
 exception is scrubbed the same way (its text holds the URL).
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -28,13 +43,17 @@ from urllib3.util.retry import Retry
 
 from engine.errors import IntegrationError
 
-__all__ = ["IDEMPOTENCY_HEADER", "JsonHttp", "make_session", "redact", "safe_url"]
+__all__ = ["IDEMPOTENCY_HEADER", "JsonHttp", "make_session", "redact", "safe_url",
+           "MAX_ANSWER_BYTES", "ERROR_BODY_BYTES"]
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _RETRY_STATUSES = (500, 502, 503, 504)
+MAX_ANSWER_BYTES = 8 * 2 ** 20   # largest answer body read; ours are kilobytes
+ERROR_BODY_BYTES = 64 * 1024     # read of a non-2xx body: its message is cut to 200 chars
+_READ_BYTES = 64 * 1024          # one socket read at most, so the deadline is checked often
 _SECRET_QUERY = re.compile(r"(?i)\b(apikey|api_key|token|key|password)=([^&\s'\"]+)")
 
 
@@ -125,6 +144,8 @@ class JsonHttp:
         session: from `make_session`; carries auth and default headers.
         timeout: seconds for connect and for each read.
         secrets: strings to mask in messages and logs (password, token).
+        max_bytes: the largest answer body read (see the module docstring).
+        deadline: seconds the whole body may take after the headers (default: timeout).
     """
 
     system: str
@@ -132,9 +153,13 @@ class JsonHttp:
     session: requests.Session
     timeout: float
     secrets: tuple[str, ...] = ()
+    max_bytes: int = MAX_ANSWER_BYTES
+    deadline: float | None = None
 
     def __post_init__(self):
         self.base_url = self.base_url.rstrip("/") + "/"
+        if self.deadline is None:
+            self.deadline = self.timeout
 
     def request(self, method: str, path: str, *, params=None, json=None, headers=None,
                 allow: Iterable[int] = ()) -> tuple[int, Any]:
@@ -145,9 +170,14 @@ class JsonHttp:
         url = self.base_url + path.lstrip("/")
         response = self._send(method, url, params=params, json=json, headers=headers)
         shown = self._shown(response.url or url)
-        if not (200 <= response.status_code < 300 or response.status_code in allow):
-            raise self._status_error(method, shown, response)
-        return response.status_code, self._parse(method, shown, response)
+        ok = 200 <= response.status_code < 300 or response.status_code in allow
+        try:
+            body = self._read(method, shown, response, ok)
+        finally:
+            response.close()        # a body not read to its end closes the connection
+        if not ok:
+            raise self._status_error(method, shown, response, body)
+        return response.status_code, self._parse(method, shown, response.status_code, body)
 
     def close(self) -> None:
         self.session.close()
@@ -159,12 +189,44 @@ class JsonHttp:
         started = time.monotonic()
         try:
             response = self.session.request(method, url, timeout=(self.timeout, self.timeout),
-                                            allow_redirects=False, **kwargs)
+                                            allow_redirects=False, stream=True, **kwargs)
         except requests.RequestException as e:
             raise self._transport_error(method, self._shown(url), e) from _scrub(e, self.secrets)
         log.debug("%s %s -> %s in %.0f ms", method, self._shown(response.url), response.status_code,
                   (time.monotonic() - started) * 1000)
         return response
+
+    def _read(self, method, shown, response, ok: bool) -> bytes:
+        """The body, bounded in size and time; a non-2xx body only its first bytes."""
+        limit = self.max_bytes if ok else ERROR_BODY_BYTES
+        if ok and (_content_length(response) or 0) > limit:
+            raise self._too_large(method, shown)
+        deadline, chunks, size = time.monotonic() + self.deadline, [], 0
+        while size <= limit:
+            chunk = self._read1(method, shown, response)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise self._error(f"{method} {shown}: answer not complete "
+                                  f"{self.deadline:g} s after its headers", True)
+        if ok:
+            raise self._too_large(method, shown)
+        return b"".join(chunks)[:limit]
+
+    def _read1(self, method, shown, response) -> bytes:
+        """At most one socket read (each within `timeout`), decoded (gzip) to _READ_BYTES."""
+        try:
+            return response.raw.read1(_READ_BYTES) or b""
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            what = ("timed out after {:g} s".format(self.timeout)
+                    if isinstance(e, (urllib3.exceptions.TimeoutError, TimeoutError))
+                    else f"answer broken off ({type(e).__name__})")
+            raise self._error(f"{method} {shown}: {what}", True) from _scrub(e, self.secrets)
+
+    def _too_large(self, method, shown) -> IntegrationError:
+        return self._error(f"{method} {shown}: answer larger than {self.max_bytes} bytes", True)
 
     def _transport_error(self, method, shown, e: requests.RequestException) -> IntegrationError:
         if _is_timeout(e):
@@ -178,23 +240,23 @@ class JsonHttp:
             what, retryable = type(e).__name__, True
         return self._error(f"{method} {shown}: {what}", retryable)
 
-    def _status_error(self, method, shown, response) -> IntegrationError:
+    def _status_error(self, method, shown, response, body: bytes) -> IntegrationError:
         status = response.status_code
-        detail = redact(_error_text(response), self.secrets)
+        detail = redact(_error_text(body), self.secrets)
         message = f"{method} {shown}: HTTP {status}" + (f": {detail}" if detail else "")
         err = self._error(message, _status_retryable(status))
         err.status = status
         err.retry_after = _retry_after(response) if status in (429, 503) else None
         return err
 
-    def _parse(self, method, shown, response):
-        if not response.content:
+    def _parse(self, method, shown, status: int, body: bytes):
+        if not body:
             return None
         try:
-            return response.json()
-        except ValueError as e:
+            return json.loads(_text(body))
+        except (ValueError, RecursionError) as e:   # RecursionError: nested too deep
             raise self._error(f"{method} {shown}: invalid JSON in the answer "
-                              f"(HTTP {response.status_code})", True) from e
+                              f"(HTTP {status})", True) from e
 
     def _error(self, message: str, retryable: bool) -> IntegrationError:
         err = IntegrationError(self.system, message, retryable=retryable)
@@ -223,12 +285,24 @@ def _retry_after(response) -> float | None:
         return None
 
 
-def _error_text(response) -> str:
+def _text(body: bytes) -> str:
+    """JSON bytes as text: UTF-8/16/32 as detected, a BOM dropped (1C writes one), as
+    requests' `.json()` did; UnicodeDecodeError is a ValueError."""
+    return body.decode(requests.utils.guess_json_utf(body) or "utf-8")
+
+
+def _content_length(response) -> int | None:
+    """The declared body size, if any (digits only: a bad header is no bound, reading is)."""
+    value = response.headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() and len(value) <= 19 else None
+
+
+def _error_text(raw: bytes) -> str:
     """The server's own explanation, short: `{error: "..."}`, `{error: {message}}` or text."""
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
+        body = json.loads(_text(raw))
+    except (ValueError, RecursionError):
+        return raw[:800].decode("utf-8", "replace")[:200].strip()
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         error = error.get("message") or error.get("code")

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
     StringConstraints, model_validator
 
 from helpdesk import phones
-from helpdesk.money import KOPECKS, MoneyError, parse_money
+from helpdesk.money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 from helpdesk.directory import clean_inn
 
 __all__ = ["CrmId", "Kopecks", "TradePointIn", "CounterpartyIn", "TradePointUpsert",
@@ -29,7 +29,6 @@ __all__ = ["CrmId", "Kopecks", "TradePointIn", "CounterpartyIn", "TradePointUpse
 
 ROLES = ("DIRECTOR", "ADMINISTRATOR", "USER")
 TICKET_STATUSES = ("new", "in_progress", "waiting", "done", "cancelled")
-MAX_KOPECKS = 10 ** 15          # far beyond any real balance, well inside a 64-bit column
 
 
 def _no_nul(value: str) -> str:

@@ -3,7 +3,9 @@ in shared/seed/1c-contract.md.
 
 Wire facts: HTTP Basic (1C login/password) plus header `token`, and `?apiKey=<token>` on
 `defaultData`; every answer is `{result, error, ...}`; dates `yyyy-MM-ddTHH:mm:ss` (1C's
-empty date `0001-01-01T00:00:00` reads as None); money is kopecks as a string. Query values
+empty date `0001-01-01T00:00:00` reads as None); money is kopecks as a string, read by the
+bounded parser (integrations.money: no Decimal, within MAX_KOPECKS; a fraction, an
+exponent or "Infinity" is a non-retryable IntegrationError naming the field). Query values
 are URL-encoded (the original did not, and `+7...` phones broke).
 
 Choices where the contract is silent (the 1C stub follows them):
@@ -20,12 +22,12 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, tzinfo
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine.errors import IntegrationError
 
 from ..http import IDEMPOTENCY_HEADER, JsonHttp, make_session
+from ..money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
 
 __all__ = ["OneCSeedCrm", "DATE_FORMAT"]
@@ -77,7 +79,7 @@ class OneCSeedCrm:
         env = self._call("GET", "legal", params=params)
         rows = [b for b in env.get("balance") or []
                 if b.get("guid") == crm_id or b.get("inn") == inn]
-        return _kopecks(rows[0].get("amount")) if rows else None
+        return _kopecks(rows[0].get("amount"), "legal: balance.amount") if rows else None
 
     def find_company(self, inn: str, kpp: str = "") -> list[Company]:
         """Counterparties 1C knows under this INN (and KPP), with trade points and balance."""
@@ -203,7 +205,7 @@ def _company(partner: dict, bundle: dict) -> Company:
     amounts = [b.get("amount") for b in bundle.get("balance") or [] if b.get("guid") == guid]
     return Company(name=partner.get("name") or "", inn=partner.get("inn") or "",
                    kpp=partner.get("kpp") or "", ogrn=partner.get("ogrn") or "", crm_id=guid,
-                   balance_kopecks=_kopecks(amounts[0]) if amounts else None,
+                   balance_kopecks=_kopecks(amounts[0], "balance.amount") if amounts else None,
                    trade_points=points)
 
 
@@ -228,11 +230,12 @@ def _parse_date(text: str | None) -> datetime | None:
         raise IntegrationError("crm", f"bad 1C date {text[:30]!r}", retryable=False) from e
 
 
-def _kopecks(value: Any) -> int | None:
+def _kopecks(value: Any, field: str) -> int | None:
+    """1C's kopeck string (or number) as an int, bounded before it is parsed; None if empty."""
     if value in (None, ""):
         return None
     try:
-        return int(Decimal(str(value).strip()))
-    except (InvalidOperation, ValueError) as e:
-        raise IntegrationError("crm", f"bad kopeck amount {str(value)[:30]!r}",
-                               retryable=False) from e
+        return parse_money(value, field, unit=KOPECKS, limit=MAX_KOPECKS)
+    except MoneyError as e:
+        raise IntegrationError("crm", f"bad 1C answer: {e} (got {str(value)[:30]!r})",
+                               retryable=False) from None

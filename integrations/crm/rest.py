@@ -1,5 +1,7 @@
 """Adapter for our own CRM contract, documented in docs/crm-api.md (any CRM can implement
-it): JSON, bearer token, Idempotency-Key on every push, cursor-paged change feed."""
+it): JSON, bearer token, Idempotency-Key on every push, cursor-paged change feed.
+Balances in answers are JSON integers of kopecks within MAX_KOPECKS (integrations.money);
+anything else is a non-retryable IntegrationError naming the field."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -10,6 +12,7 @@ from urllib.parse import quote
 from engine.errors import IntegrationError
 
 from ..http import IDEMPOTENCY_HEADER, JsonHttp, make_session
+from ..money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
 
 __all__ = ["RestCrm", "CHANGES_PAGE"]
@@ -148,7 +151,11 @@ def _company(c: dict) -> Company:
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise IntegrationError("crm", f"{what} is not an integer: {str(value)[:30]!r}",
-                           retryable=False)
+    """A JSON integer of kopecks within MAX_KOPECKS (the bounded parser, as the API uses)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise IntegrationError("crm", f"{what} is not an integer: {str(value)[:30]!r}",
+                               retryable=False)
+    try:
+        return parse_money(value, what, unit=KOPECKS, limit=MAX_KOPECKS)
+    except MoneyError as e:
+        raise IntegrationError("crm", f"bad CRM answer: {e}", retryable=False) from None
