@@ -303,8 +303,7 @@ class _Runner:
     def _wait(self, duration):
         later = utcnow() + timedelta(seconds=parse_duration(duration) or 0)
         replies = [r for r in self.engine.due_timeouts(later) if r.chat_id == self.chat.chat_id]
-        self.chat.transcript += replies
-        return replies
+        return self.chat.hear(replies)
 
     # -- expectations ----------------------------------------------------------------
     def _expect_text(self, fragments, replies):
