@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from engine.errors import IntegrationError
 from helpdesk import sync
 from helpdesk.api.apply import tickets_service
 from helpdesk.models import Contact, Counterparty, TradePoint, utcnow
@@ -45,11 +48,9 @@ def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  #
 def test_feed_down_keeps_the_cursor(app, rest_stub):  # noqa: F811
     rest_stub.append_change("counterparty", "c-1", COMPANY)
     rest_stub.garbage_next(1)
-    try:
-        sync.reconcile(app)
-    except Exception:  # noqa: BLE001 - the job logs it; the cursor must not move
-        pass
-    assert sync.cursor() is None
+    with pytest.raises(IntegrationError, match="GET .*/changes.*invalid JSON") as caught:
+        sync.reconcile(app)                                  # the job logs it and runs again
+    assert caught.value.retryable and sync.cursor() is None
     assert sync.reconcile(app) == {"counterparty": 1}
 
 
