@@ -84,7 +84,7 @@ def _safe(app, name: str) -> None:
     """A scheduled run that never raises (the failure is logged)."""
     try:
         _scheduled(app, name)
-    except Exception:  # noqa: BLE001 - logged; the scheduler keeps going
+    except Exception:  # logged; the scheduler keeps going
         log.exception("job %s failed", name)
 
 

@@ -229,7 +229,7 @@ def run_scenario(scenario: Scenario, settings) -> Outcome:
             return Outcome(scenario.name, scenario.file, done,
                            f"{scenario.file}:{step.line}: scenario '{scenario.name}', step {done + 1} "
                            f"({step.describe()}): {e}")
-        except Exception as e:  # noqa: BLE001 - a broken setup is a failed scenario, with its reason
+        except Exception as e:  # a broken setup is a failed scenario, with its reason
             log.debug("scenario %s failed to run", scenario.name, exc_info=True)
             return Outcome(scenario.name, scenario.file, done,
                            f"{scenario.file}:{scenario.line}: scenario '{scenario.name}': "

@@ -5,4 +5,4 @@ import pkgutil
 for _mod in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_mod.name}")
 
-from helpdesk import context as _context  # noqa: E402,F401 - registers the `user` provider
+from helpdesk import context as _context  # noqa: F401 - registers the `user` provider
