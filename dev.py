@@ -4,9 +4,11 @@
     python3 dev.py demo    # venv + dependencies, demo data, the terminal chat
     python3 dev.py test    # venv + test dependencies, the whole test suite
 
-`test` runs the suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set or
-a local server answers at 127.0.0.1:5432 (database `test`, trust auth). It exits non-zero on
-any failure, and also when no test ran at all. Extra arguments go to pytest.
+`test` runs the linter first (ruff, configured in pyproject.toml: pyflakes, bugbear, import
+order) and stops on any finding, then the suite on SQLite, then again on PostgreSQL when
+TEST_DATABASE_URL is set or a local server answers at 127.0.0.1:5432 (database `test`, trust
+auth). It exits non-zero on any failure, and also when no test ran at all. Extra arguments go
+to pytest.
 """
 from __future__ import annotations
 
@@ -55,8 +57,15 @@ def postgres_url() -> str:
     return LOCAL_PG
 
 
+def lint() -> None:
+    print("== ruff check ==", flush=True)
+    if subprocess.call([PY, "-m", "ruff", "check", "."], cwd=ROOT):
+        sys.exit("ruff found problems (above): fix them, `ruff check --fix .` sorts imports")
+
+
 def test(args: list[str]) -> None:
     setup("test")
+    lint()
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
     print("== test suite on SQLite ==", flush=True)
     run([PY, "-m", "pytest", "-q", *args], env)

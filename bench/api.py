@@ -34,14 +34,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pydantic import SecretStr  # noqa: E402
+from pydantic import SecretStr
 
-from engine import storage  # noqa: E402
-from engine.storage import write_tx  # noqa: E402
-from helpdesk import config, schema  # noqa: E402
-from helpdesk.api import legacy  # noqa: E402
-from helpdesk.api.server import make_server  # noqa: E402
-from helpdesk.app import build_app  # noqa: E402
+from engine import storage
+from engine.storage import write_tx
+from helpdesk import config, schema
+from helpdesk.api import legacy
+from helpdesk.api.server import make_server
+from helpdesk.app import build_app
 
 TOKEN = "bench-api-token"
 SIZES = {1: 50, 100: 20, 2000: 7}            # contracts -> requests sent
@@ -134,7 +134,7 @@ def _gap(port: int) -> dict:
     thread.join(30)
     during = [t for t in stamps if start <= t]
     points = [start] + [t for t in during if t <= end + 0.05] + [end]
-    gaps = [b - a for a, b in zip(points, points[1:])]
+    gaps = [b - a for a, b in zip(points, points[1:], strict=False)]
     return {"bulk_ms": round(took * 1000, 2), "healthz_answers_during": len(during),
             "healthz_max_gap_ms": round(max(gaps) * 1000, 2)}
 

@@ -44,7 +44,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 MENU_SAMPLE = "📞 Заказать обратный звонок"
 
@@ -121,7 +121,7 @@ class Walker:
             deadline = time.monotonic() + timeout
             while active:
                 wait = min(deadline, self.due[0][0]) if self.due else deadline
-                api._cond.wait_for(lambda: len(api._events) > seen, max(0, wait - time.monotonic()))
+                api._cond.wait_for(lambda seen=seen: len(api._events) > seen, max(0, wait - time.monotonic()))
                 if time.monotonic() > deadline:
                     return self.last - started
                 new, seen = api._events[seen:], len(api._events)

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from transitions import Machine  # noqa: E402
+from transitions import Machine
 
 from engine import Engine, Event, Registry, builtins, load_flowset, storage  # noqa: E402
 
@@ -33,7 +33,7 @@ def write_flow(root: str) -> tuple[str, str]:
     lines = ["flow: bench", "start: s0", "states:"]
     for i, name in enumerate(STATES):
         nxt = STATES[(i + 1) % len(STATES)]
-        lines += [f"  {name}:", f"    say: step", "    buttons:",
+        lines += [f"  {name}:", "    say: step", "    buttons:",
                   f"      - {{text: go, go: {nxt}}}"]
     with open(os.path.join(flows, "bench.yaml"), "w") as f:
         f.write("\n".join(lines) + "\n")

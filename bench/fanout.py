@@ -38,13 +38,13 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from engine import notify, storage  # noqa: E402
-from engine.telegram.bot import BotConfig, make_bot  # noqa: E402
-from engine.telegram.sender import Limits, Sender  # noqa: E402
-from helpdesk import directory  # noqa: E402
-from helpdesk.app import build_app  # noqa: E402
-from helpdesk.config import load  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits  # noqa: E402
+from engine import notify, storage
+from engine.telegram.bot import BotConfig, make_bot
+from engine.telegram.sender import Limits, Sender
+from helpdesk import directory
+from helpdesk.app import build_app
+from helpdesk.config import load
+from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 
 GROUP = -1009000000001
 TECH = 5_000_000

@@ -24,14 +24,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pydantic import SecretStr  # noqa: E402
+from pydantic import SecretStr
 
-from engine import storage  # noqa: E402
-from engine.storage import write_tx  # noqa: E402
-from helpdesk import config, outbox, schema, sync  # noqa: E402
-from helpdesk.app import build_app  # noqa: E402
-from helpdesk.models import Counterparty  # noqa: E402
-from tests.fakes.crm_rest_stub import RestCrmStub  # noqa: E402
+from engine import storage
+from engine.storage import write_tx
+from helpdesk import config, outbox, schema, sync
+from helpdesk.app import build_app
+from helpdesk.models import Counterparty
+from tests.fakes.crm_rest_stub import RestCrmStub
 
 TOKEN = "bench-token"
 

@@ -48,7 +48,7 @@ class Console:
         """Reminders that are due; none while the database does not answer (next line)."""
         try:
             return self.engine.due_timeouts()
-        except Exception as e:  # noqa: BLE001 - only database errors are kept here
+        except Exception as e:  # only database errors are kept here
             if not is_database_error(e):
                 raise
             log.warning("reminders not checked, database unavailable: %s", e)
@@ -61,7 +61,7 @@ class Console:
         for attempt in range(DB_RETRIES):
             try:
                 return self.engine.handle(event)
-            except Exception as e:  # noqa: BLE001 - only database errors are kept here
+            except Exception as e:  # only database errors are kept here
                 if not is_database_error(e):
                     raise
                 log.warning("database unavailable (try %s of %s): %s", attempt + 1, DB_RETRIES, e)

@@ -61,7 +61,7 @@ class Engine:
                 if in_tx:
                     in_tx(step.replies)
             return step.replies
-        except Exception as e:  # noqa: BLE001 - every failure becomes an apology, never a crash
+        except Exception as e:  # every failure becomes an apology, never a crash
             if is_database_error(e):
                 raise       # not the flow's fault: the transport keeps the update and retries
             return self._failed(flowset, event, e, in_tx)

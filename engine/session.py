@@ -85,7 +85,7 @@ def save_session(s: Session) -> None:
               s.keyboard, _dt(s.remind_at), _dt(s.abandon_at), _dt(utcnow()))
     if s.row_id is None:
         s.row_id = Conversation.insert(chat_id=s.chat_id, user_id=s.user_id,
-                                       **dict(zip(_COLUMNS + ("updated_at",), values))).execute()
+                                       **dict(zip(_COLUMNS + ("updated_at",), values, strict=True))).execute()
     else:
         database = Conversation._meta.database
         database.execute_sql(_update_sql(database.param), values + (s.row_id,))

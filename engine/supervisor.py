@@ -199,7 +199,7 @@ class Supervisor:
             f", {suppressed} more not reported)" if suppressed else ")")
         try:
             self.on_error(where, error)
-        except Exception:  # noqa: BLE001 - reporting must not take the supervisor down
+        except Exception:  # reporting must not take the supervisor down
             log.exception("reporting the failure of task %s failed", name)
 
 

@@ -4,6 +4,10 @@
     chat.send("/start")
     chat.click("Создать заявку")
     assert "Опишите" in chat.last_text
+    assert chat.said("Опишите")     # in the bot's answer to the latest event, not before
+
+A turn is what the bot answered to one event (or what a due timeout sent): `said()` reads the
+latest turn only, so a test checks each answer right after the step that caused it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ class Chat:
         self.user_id, self.chat_id = user_id, chat_id or user_id
         self.language, self.username, self.first_name = language, username, first_name
         self.transcript: list[Reply] = []
+        self.turn: list[Reply] = []         # the replies of the latest event
         self._next_message_id = 1
 
     # -- acting --------------------------------------------------------------------------
@@ -33,6 +38,11 @@ class Chat:
                 self._next_message_id += 1
             else:                                       # an edit keeps the message's id
                 r.message_id = r.edit_message_id       # type: ignore[attr-defined]
+        return self.hear(replies)
+
+    def hear(self, replies: list[Reply]) -> list[Reply]:
+        """Record replies as the latest turn (an event's answer, or what a due timeout sent)."""
+        self.turn = list(replies)
         self.transcript += replies
         return replies
 
@@ -81,5 +91,6 @@ class Chat:
                 return reply.button_texts()
         return []
 
-    def said(self, fragment: str, last: int = 5) -> bool:
-        return any(fragment in r.text for r in self.transcript[-last:])
+    def said(self, fragment: str) -> bool:
+        """Whether the bot's answer to the latest event (any of its replies) contains `fragment`."""
+        return any(fragment in r.text for r in self.turn)

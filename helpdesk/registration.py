@@ -600,7 +600,7 @@ def retry_lookups(app) -> int:
             done += _complete(app, row, person)
         except IntegrationError as e:
             _postpone(row, e)
-        except Exception as e:  # noqa: BLE001 - one bad answer must not stop the others
+        except Exception as e:  # one bad answer must not stop the others
             log.exception("lookup %s for user %s failed", row.id, row.telegram_user)
             _postpone(row, e)
     return done

@@ -113,7 +113,7 @@ class Reloader:
             flowset = self._load(self.app.settings)
         except FlowConfigError as e:
             return self._rejected(engine, e.problems)
-        except Exception as e:  # noqa: BLE001 - an unreadable file must not stop the bot
+        except Exception as e:  # an unreadable file must not stop the bot
             log.exception("flow reload failed")
             return self._rejected(engine, [f"{type(e).__name__}: {e}"])
         engine.reload(flowset)
@@ -128,7 +128,7 @@ class Reloader:
         for listener in list(self._listeners):
             try:
                 listener(result)
-            except Exception:  # noqa: BLE001 - a failing subscriber must not stop the others
+            except Exception:  # a failing subscriber must not stop the others
                 log.exception("reload listener %r failed", listener)
 
 

@@ -229,7 +229,7 @@ def run_scenario(scenario: Scenario, settings) -> Outcome:
             return Outcome(scenario.name, scenario.file, done,
                            f"{scenario.file}:{step.line}: scenario '{scenario.name}', step {done + 1} "
                            f"({step.describe()}): {e}")
-        except Exception as e:  # noqa: BLE001 - a broken setup is a failed scenario, with its reason
+        except Exception as e:  # a broken setup is a failed scenario, with its reason
             log.debug("scenario %s failed to run", scenario.name, exc_info=True)
             return Outcome(scenario.name, scenario.file, done,
                            f"{scenario.file}:{scenario.line}: scenario '{scenario.name}': "
@@ -303,8 +303,7 @@ class _Runner:
     def _wait(self, duration):
         later = utcnow() + timedelta(seconds=parse_duration(duration) or 0)
         replies = [r for r in self.engine.due_timeouts(later) if r.chat_id == self.chat.chat_id]
-        self.chat.transcript += replies
-        return replies
+        return self.chat.hear(replies)
 
     # -- expectations ----------------------------------------------------------------
     def _expect_text(self, fragments, replies):

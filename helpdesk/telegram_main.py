@@ -93,12 +93,12 @@ class BugReporter:
             with write_tx():
                 notify.enqueue(reply, priority=BUG_PRIORITY)
             return
-        except Exception:  # noqa: BLE001 - reporting must never raise into the failing code
+        except Exception:  # reporting must never raise into the failing code
             log.exception("bug report not queued%s", "; sending it directly" if self.direct else "")
         if self.direct is not None:
             try:
                 self.direct(reply)
-            except Exception:  # noqa: BLE001 - as above
+            except Exception:  # as above
                 log.exception("bug report not sent")
 
     def _take_turn(self) -> int | None:

@@ -579,5 +579,5 @@ def _crm_what(ticket: Ticket, changes: dict) -> str:
 
 
 def _similarity(a: str, b: str) -> float:
-    norm = lambda s: " ".join(str(s or "").casefold().split())  # noqa: E731
+    norm = lambda s: " ".join(str(s or "").casefold().split())
     return difflib.SequenceMatcher(None, norm(a), norm(b)).ratio()

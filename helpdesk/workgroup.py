@@ -44,7 +44,7 @@ def group_buttons(ticket: Ticket, templates, lang: str | None = None) -> list[li
     """The technicians' buttons for the ticket's current status (none once closed)."""
     names = {NEW: ("take", "wait", "comment"), IN_PROGRESS: ("done", "wait", "comment"),
              WAITING: ("done", "comment")}.get(ticket.status, ())
-    label = lambda n: templates.render_label(f"ticket/btn_wg_{n}", lang, {})  # noqa: E731
+    label = lambda n: templates.render_label(f"ticket/btn_wg_{n}", lang, {})
     return [[Button(label(n), f"{PREFIX}:{n}:{ticket.id}")] for n in names]
 
 

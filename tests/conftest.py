@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh database per test (SQLite file, or PostgreSQL when
-TEST_DATABASE_URL is set), settings loaded from the real settings.yaml."""
+TEST_DATABASE_URL is set), settings loaded from the real settings.yaml, and a guard that fails
+any test reaching beyond loopback (tests/network_guard.py)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
+from tests.network_guard import NetworkGuard
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -17,6 +19,24 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
                                      database=None, print_blob=True)
 hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard():
+    """For the whole session (module-scoped servers too): loopback only."""
+    guard = NetworkGuard()
+    with pytest.MonkeyPatch.context() as mp:
+        guard.install(mp)
+        yield guard
+
+
+@pytest.fixture(autouse=True)
+def no_outside_network(network_guard):
+    """A refusal the code under test caught and swallowed still fails the test."""
+    network_guard.refused.clear()
+    yield
+    refused, network_guard.refused[:] = list(network_guard.refused), []
+    assert not refused, "\n".join(refused)
 
 
 def _import_models():

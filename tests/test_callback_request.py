@@ -21,7 +21,7 @@ def walk(engine, user_id=5150):
 def test_request_goes_to_the_work_group(database):
     app = build_app(config.load(environ={"NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777"}), connect=False)
     chat = walk(app.engine)
-    assert chat.said("Мы позвоним по номеру +79123456780", last=3)
+    assert chat.said("Мы позвоним по номеру +79123456780")
     rows = list(Outgoing.select().where(Outgoing.chat_id == -100777))
     assert len(rows) == 1
     assert "Пётр, +79123456780, вечером (Telegram id 5150)" in rows[0].body

@@ -177,7 +177,6 @@ def test_guide_add_a_question_to_registration(tmp_path):
 def _transcript_of(path, settings) -> str:
     """Re-run the first scenario up to the end and return what the bot said."""
     from engine import storage
-    from engine.testing import Chat
     from helpdesk import scenarios
     from helpdesk.app import build_app
     scenario = scenarios.load_file(str(path))[0][0]

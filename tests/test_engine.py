@@ -59,6 +59,17 @@ def test_menu_in_users_language(engine):
     assert Chat(engine, 3, language="de").send("/start")[0].text == "Главная ru"   # fallback
 
 
+def test_said_reads_the_latest_turn_only(engine):
+    """A check after a step reads that step's answer, never a prompt from before it."""
+    chat = Chat(engine, 11)
+    chat.send("/start")
+    chat.click("Order")
+    chat.send("7")                                  # one turn, two replies
+    assert chat.said("Big order of 7") and chat.said("Send photos")
+    chat.send_file("p1")                            # answered with buttons, no prompt again
+    assert chat.turn and not chat.said("Send photos") and not chat.said("Big order")
+
+
 def test_sub_flow_with_conditions_files_and_action(engine):
     chat = Chat(engine, 10)
     chat.send("/start")

@@ -215,7 +215,7 @@ def test_postgresql_connections_killed_mid_run_are_reopened_and_nothing_is_left_
                 u.send("/start")
             for u in users:
                 u.wait_for(contains="Главное меню", timeout=DEADLINE)
-            for round_ in range(3):
+            for _ in range(3):
                 assert _terminate_bot_connections() > 0
                 for u in users:                          # some arrive before, some after the kill
                     u.send("/menu")

@@ -69,7 +69,7 @@ def button_data(reply, label_part: str) -> str:
 ])
 def test_every_demo_role_registers_by_shared_contact(app, phone, inn, role):
     c = register(app, 5001, phone)
-    assert "Номер найден" in c.last_text or c.said("Номер найден")
+    assert c.said("Номер найден")
     assert roles_of(5001) == {inn: (role, "confirmed")}
     assert TelegramUser.get_by_id(5001).phone == phone
     assert registration.current_company(5001).inn == inn
@@ -188,7 +188,7 @@ def test_bad_inn_and_huge_name_are_refused_with_hints_and_nothing_stored(app):
     c.send("Я" * 5000)
     assert "Слишком длинно" in c.last_text and "200" in c.last_text
     c.send("Н")
-    assert "Слишком коротко" in c.last_text or "коротк" in c.last_text.lower()
+    assert "Слишком коротко" in c.last_text
     c.send("Новиков Николай")
     c.send("7707083894")
     assert "контрольная сумма" in c.last_text

@@ -13,6 +13,7 @@ from helpdesk.app import PROJECT_ROOT
 
 SHIPPED = sorted(glob.glob(os.path.join(PROJECT_ROOT, "flows", "tests", "*.yaml")))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "scenarios")
+PASSING = os.path.join(FIXTURES, "passing.yaml")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
@@ -59,16 +60,23 @@ def test_format_mistakes_are_listed_with_line_and_col(settings):
 
 def test_run_paths_exit_code_and_report(settings):
     out = io.StringIO()
-    code = scenarios.run_paths([SHIPPED[0], os.path.join(FIXTURES, "failing.yaml")], settings, out)
+    code = scenarios.run_paths([PASSING, os.path.join(FIXTURES, "failing.yaml")], settings, out)
     text = out.getvalue()
     assert code == 1
+    assert "ok    tests/fixtures/scenarios/passing.yaml: the menu answers (1 steps)" in text
     assert "FAIL  tests/fixtures/scenarios/failing.yaml:8:" in text
-    assert text.rstrip().endswith("1 failed")
+    assert text.rstrip().endswith("1 scenario(s) passed, 1 failed")
 
 
-def test_cli_flows_test_passes_on_shipped_scenarios(capsys):
-    assert cli.main(["flows", "test"]) == 0
-    assert " 0 failed" in capsys.readouterr().out
+def test_cli_flows_test_runs_the_files_it_is_given(capsys):
+    """The CLI wiring only, on one small file: the shipped scenarios run once, above."""
+    assert cli.main(["flows", "test", PASSING]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("1 scenario(s) passed, 0 failed")
+    assert cli.main(["flows", "test", os.path.join(FIXTURES, "failing.yaml")]) == 1
+
+
+def test_cli_flows_test_defaults_to_the_shipped_files(settings):
+    assert scenarios.scenario_files(settings) == SHIPPED
 
 
 def test_fixture_hook_prepares_settings(settings):

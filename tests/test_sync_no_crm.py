@@ -11,7 +11,7 @@ import threading
 
 from apscheduler.events import EVENT_JOB_EXECUTED
 
-from helpdesk import jobs, sync
+from helpdesk import jobs
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.outbox import OutboxItem
 from integrations.crm import make_crm

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from engine.errors import IntegrationError
 from helpdesk import sync
 from helpdesk.api.apply import tickets_service
 from helpdesk.models import Contact, Counterparty, TradePoint, utcnow
@@ -18,7 +21,7 @@ def iso(dt) -> str:
     return dt.isoformat() + "+00:00"
 
 
-def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811
+def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     rest_stub.append_change("counterparty", "c-1", COMPANY)
     rest_stub.append_change("contact", "p-1", {"counterparty_id": "c-1", "full_name": "Иванов",
                                                "phone": "+79991234567", "post": "Директор"})
@@ -34,7 +37,7 @@ def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811
     assert Counterparty.get().balance == 50000 and Contact.select().count() == 1
 
 
-def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  # noqa: F811
+def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     rest_stub.append_change("counterparty", "c-1", COMPANY | {"inn": "12"})
     rest_stub.append_change("counterparty", "c-2", COMPANY | {"inn": "7736050003"})
     rest_stub.append_change("balance", "c-404", {"balance_kopecks": 1})
@@ -42,24 +45,22 @@ def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  #
     assert [c.crm_id for c in Counterparty.select()] == ["c-2"] and sync.cursor() == "3"
 
 
-def test_feed_down_keeps_the_cursor(app, rest_stub):  # noqa: F811
+def test_feed_down_keeps_the_cursor(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     rest_stub.append_change("counterparty", "c-1", COMPANY)
     rest_stub.garbage_next(1)
-    try:
-        sync.reconcile(app)
-    except Exception:  # noqa: BLE001 - the job logs it; the cursor must not move
-        pass
-    assert sync.cursor() is None
+    with pytest.raises(IntegrationError, match="GET .*/changes.*invalid JSON") as caught:
+        sync.reconcile(app)                                  # the job logs it and runs again
+    assert caught.value.retryable and sync.cursor() is None
     assert sync.reconcile(app) == {"counterparty": 1}
 
 
-def _synced_ticket(app, rest_stub):  # noqa: F811
+def _synced_ticket(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     ticket = new_ticket(app)
     sync.drain(app)
     return type(ticket).get_by_id(ticket.id)
 
 
-def test_a_newer_crm_change_wins(app, rest_stub):  # noqa: F811
+def test_a_newer_crm_change_wins(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     later = iso(utcnow() + timedelta(minutes=5))
@@ -71,7 +72,7 @@ def test_a_newer_crm_change_wins(app, rest_stub):  # noqa: F811
     assert not TicketEvent.select().where(TicketEvent.what == "conflict").exists()
 
 
-def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):  # noqa: F811
+def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     sync_tickets = tickets_service(app)
@@ -84,7 +85,7 @@ def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):  # noqa: F81
     assert event.details["winner"] == "bot" and event.details["lost"] == {"status": "in_progress"}
 
 
-def test_a_newer_crm_change_over_an_unsent_local_one_wins_and_is_sent_back(app, rest_stub):  # noqa: F811
+def test_a_newer_crm_change_over_an_unsent_local_one_wins_and_is_sent_back(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     rest_stub.down()

@@ -14,7 +14,7 @@ from tests.telegram_harness import running_bot
 from tests.test_telegram_transport import api, echoes, engine_db, test_engine  # noqa: F401 - fixtures
 
 
-def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api, test_engine):
+def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api, test_engine):  # noqa: F811 - pytest fixtures imported above
     chats = [4001 + i for i in range(12)]
     with running_bot(test_engine, api) as bot:
         users = [api.user(c) for c in chats]
@@ -26,12 +26,12 @@ def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api,
         for n in range(5):
             for i, user in enumerate(users):
                 if i == 3 and n == 2:
-                    user.wait_for(lambda m: len([x for x in api.messages(user.chat_id)
+                    user.wait_for(lambda m, user=user: len([x for x in api.messages(user.chat_id)
                                                  if x.text == "Меню"]) == 3)   # the live menu
                     user.press("Сломать")        # fails among the others' steps
                 else:
                     user.send(f"{n}")
-        for i, user in enumerate(users):
+        for user in users:
             user.wait_for(contains="echo:4", timeout=15)
         stats = dict(bot.dispatcher.stats)
     applied = stats["applied"] - before["applied"]
@@ -45,7 +45,7 @@ def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api,
     assert Conversation.select().count() >= len(chats)
 
 
-def test_bulk_fan_out_keeps_inside_the_overall_window_without_429(test_engine):
+def test_bulk_fan_out_keeps_inside_the_overall_window_without_429(test_engine):  # noqa: F811 - pytest fixtures imported above
     """Paced at exactly the server's limit, a window stamped when requests leave lets the
     next window's first send arrive before the server's window has moved on (429s at every
     edge); stamped when the answer arrives, none is refused and the pace stays near the limit."""

@@ -169,7 +169,7 @@ def test_visible_lists_follow_roles(world):
     col_closed = file_ticket(world, col, description="Сломался сканер штрихкодов")
     world.svc.close(col, col_closed.id)
     b_ticket, _ = world.svc.create(105, type="Касса", description=DESC, counterparty_id=world.b)
-    ids = lambda uid: {t.id for t in world.svc.visible(uid, page_size=20)[0]}  # noqa: E731
+    ids = lambda uid: {t.id for t in world.svc.visible(uid, page_size=20)[0]}
     assert ids(u) == {own_u.id}
     assert ids(104) == set()                                   # pending: own only
     assert ids(adm) == {own_u.id, col_active.id}               # active of A

@@ -296,5 +296,5 @@ class TelegramBot:
 async def _forget_heartbeat() -> None:
     try:
         await asyncio.to_thread(health.forget)
-    except Exception:  # noqa: BLE001 - a stale row only ages out
+    except Exception:  # a stale row only ages out
         log.warning("could not remove this process's health row", exc_info=True)

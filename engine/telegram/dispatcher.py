@@ -284,7 +284,7 @@ class Dispatcher:
                 except Exception as e:  # noqa: BLE001 - the commit failed: every step did
                     results = [e] * len(batch)
                 self.stats["batches"] += 1
-                for (_, _, future), result in zip(batch, results):
+                for (_, _, future), result in zip(batch, results, strict=True):   # one result a step
                     if future.done():                # cancelled at shutdown
                         continue
                     if isinstance(result, BaseException):
@@ -392,7 +392,7 @@ class Dispatcher:
         del self._failures[item.update_id]
         try:
             await asyncio.to_thread(inbox.mark_failed, item.update_id)
-        except Exception:  # noqa: BLE001 - still pending: the sweep tries it again later
+        except Exception:  # still pending: the sweep tries it again later
             log.exception("update %s could not be marked failed", item.update_id)
             return False
         await self._transport_failed(item, error)

@@ -461,7 +461,7 @@ class _MarkWriter:
             try:
                 _record([outcome for outcome, _ in items])
                 break
-            except Exception:  # noqa: BLE001 - unmarked rows are re-sent after their lease
+            except Exception:  # unmarked rows are re-sent after their lease
                 if delay is None:
                     log.exception("outgoing rows %s: marking them failed; they will be sent "
                                   "again when their lease runs out",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -250,7 +250,7 @@ def _task_filter(query, f: dict):
 
 def _stored_rows(entity: str, f: dict) -> list:
     rows = OneCRecord.select().where((OneCRecord.entity == entity)
-                                     & (OneCRecord.marked_for_del == False))  # noqa: E712
+                                     & (OneCRecord.marked_for_del == False))  # peewee SQL: keep ==
     bodies = [r.body for r in rows.order_by(OneCRecord.id).limit(5000)]
     return [b for b in bodies if all(str(b.get(k) or "") == v for k, v in f.items() if v)]
 

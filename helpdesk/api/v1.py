@@ -14,8 +14,8 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from engine import notify
 from engine.events import Reply
 from engine.storage import is_postgres, write_tx
-from helpdesk import directory, outbox
-from helpdesk.models import Contact, Counterparty, TelegramUser, utcnow
+from helpdesk import directory
+from helpdesk.models import Contact, TelegramUser, utcnow
 from helpdesk.outbox import OutboxItem
 
 from . import apply, limits, schemas, views
