@@ -25,13 +25,12 @@ machine's CPUs were. Each count gets its own range of user ids in the one databa
 from __future__ import annotations
 
 import argparse
-import http.client
 import heapq
+import http.client
 import itertools
-import queue
-import threading
 import json
 import os
+import queue
 import random
 import re
 import signal
@@ -39,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from transitions import Machine
 
-from engine import Engine, Event, Registry, builtins, load_flowset, storage  # noqa: E402
+from engine import Engine, Event, Registry, builtins, load_flowset, storage
 
 STATES = [f"s{i}" for i in range(10)]
 

@@ -16,9 +16,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from .yamlutil import plain as _plain
-
 from .errors import SettingsError
+from .yamlutil import plain as _plain
 
 __all__ = ["load_settings", "SettingsError", "SHORT_ENV_NAMES"]
 

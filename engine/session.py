@@ -7,9 +7,9 @@ is recognised as stale instead of being applied to the wrong state.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import peewee

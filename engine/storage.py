@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import peewee
-from playhouse.db_url import connect as _connect_url, parse as _parse_url
+from playhouse.db_url import connect as _connect_url
+from playhouse.db_url import parse as _parse_url
 from playhouse.shortcuts import ReconnectMixin
 
 __all__ = ["db", "BaseModel", "ALL_MODELS", "connect", "write_tx", "is_sqlite",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import os
 from typing import Any, Callable, Mapping
-
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from typing import Any, Literal, get_args
-
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator

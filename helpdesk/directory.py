@@ -26,8 +26,18 @@ from stdnum.ru import inn as _inn
 from engine.errors import BotError
 from engine.storage import db, write_tx
 from helpdesk import phones
-from helpdesk.models import (CONFIRMED, MEMBERSHIP_STATUSES, PENDING, UNVERIFIED, Contact,
-                             Counterparty, Membership, TelegramUser, TradePoint, utcnow)
+from helpdesk.models import (
+    CONFIRMED,
+    MEMBERSHIP_STATUSES,
+    PENDING,
+    UNVERIFIED,
+    Contact,
+    Counterparty,
+    Membership,
+    TelegramUser,
+    TradePoint,
+    utcnow,
+)
 from helpdesk.roles import Access, PermissionDenied, Right, Role, parse_role, role_from_post
 
 __all__ = ["DirectoryError", "NotFound", "clean_inn", "get_or_create_user", "get_user",

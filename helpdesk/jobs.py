@@ -43,7 +43,7 @@ def run_once(app, name: str) -> Any:
     """Run job `name` now in this thread; errors are logged and re-raised."""
     try:
         return registry.jobs[name].fn(app)
-    except Exception:
+    except Exception:  # logged and raised again for the caller
         log.exception("job %s failed", name)
         raise
     finally:
@@ -64,7 +64,7 @@ def _safe(app, job: Job) -> None:
     """A scheduled run that never raises (the failure is logged)."""
     try:
         _scheduled(app, job)
-    except Exception:  # noqa: BLE001 - logged; the scheduler keeps going
+    except Exception:  # logged; the scheduler keeps going
         log.exception("job %s failed", job.name)
 
 

@@ -39,8 +39,16 @@ from engine.ids import parse_id
 from engine.storage import BaseModel, is_postgres, write_tx
 from helpdesk import directory, outbox, phones
 from helpdesk.directory import DirectoryError, NotFound
-from helpdesk.models import (CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty,
-                             Membership, TelegramUser, utcnow)
+from helpdesk.models import (
+    CONFIRMED,
+    PENDING,
+    UNVERIFIED,
+    Contact,
+    Counterparty,
+    Membership,
+    TelegramUser,
+    utcnow,
+)
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied, Right, Role, parse_role, role_from_post
 

@@ -43,8 +43,8 @@ from helpdesk import outbox
 from helpdesk.models import CONFIRMED, Contact, Counterparty, Membership, TradePoint, utcnow
 from helpdesk.outbox import OutboxItem
 from helpdesk.registry import EntitySpec, registry
-from integrations.crm import (Company, ContactData, CrmClient, PaymentData, TicketData,
-                              TradePoint as CrmTradePoint)
+from integrations.crm import Company, ContactData, CrmClient, PaymentData, TicketData
+from integrations.crm import TradePoint as CrmTradePoint
 
 __all__ = ["EntitySpec", "SyncState", "DrainReport",
            "drain", "reconcile", "backoff_seconds", "queue_status",

@@ -25,8 +25,16 @@ from engine.ids import parse_id
 from engine.session import load_session, save_session
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
-from helpdesk.tickets import (ACTIVE, IN_PROGRESS, NEW, WAITING, Ticket, TicketConflict,
-                              TicketError, ticket_view)
+from helpdesk.tickets import (
+    ACTIVE,
+    IN_PROGRESS,
+    NEW,
+    WAITING,
+    Ticket,
+    TicketConflict,
+    TicketError,
+    ticket_view,
+)
 
 __all__ = ["post_key", "group_post", "group_buttons", "on_group_button", "COMMENT_FLOW"]
 

@@ -76,6 +76,7 @@ def pytest_report_header(config):
 def app_on_copied_flows(settings, tmp_path, **engine_updates):
     """An app serving copies of the shipped flows and templates (tests then edit them)."""
     import shutil
+
     from helpdesk.app import PROJECT_ROOT, build_app
     shutil.copytree(os.path.join(PROJECT_ROOT, "flows"), tmp_path / "flows",
                     ignore=shutil.ignore_patterns("tests"))

@@ -11,11 +11,13 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings as hyp_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hyp_settings
 from schemathesis.checks import not_a_server_error
 
 from engine import storage
-from helpdesk import config, schema as db_schema
+from helpdesk import config
+from helpdesk import schema as db_schema
 from tests.test_api import SPEC_FILE, TOKEN, ApiServer
 from tests.test_sync import make_app, new_ticket
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import requests
 
-
 from helpdesk.registry import registry
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.test_api import ApiServer

@@ -3,7 +3,6 @@ as regressions: each failed on the code it was written against and passes since 
 it names holds."""
 from __future__ import annotations
 
-
 import pytest
 from jinja2 import TemplateNotFound
 
@@ -13,15 +12,23 @@ from engine.testing import Chat
 from helpdesk import config, directory
 from helpdesk.models import Contact, Membership
 from helpdesk.tickets import TicketEvent
-from tests.test_callback_refusals import (REFUSED, STRANGER, assert_refused,  # noqa: F401 - pytest fixtures
-                                          world)
-from tests.test_registration import (CREATE, ROMASHKA, STAFF, app, button_data,  # noqa: F401 - pytest fixtures
-                                     chat, outgoing, register, romashka, start_questionnaire,
-                                     transcript_text)
+from tests.test_callback_refusals import REFUSED, STRANGER, assert_refused, world  # noqa: F401 - pytest fixtures
+from tests.test_registration import (  # noqa: F401 - pytest fixtures
+    CREATE,
+    ROMASHKA,
+    STAFF,
+    app,
+    button_data,
+    chat,
+    outgoing,
+    register,
+    romashka,
+    start_questionnaire,
+    transcript_text,
+)
 from tests.test_registration import STRANGER as INN_STRANGER
 from tests.test_template_secrets import checked, copied
 from tests.test_tickets import GROUP
-
 
 # --- item 3: an unverified member sees none of his colleagues' tickets --------------------
 

@@ -9,8 +9,17 @@ from datetime import datetime
 import pytest
 
 from engine.errors import IntegrationError
-from integrations.crm import (Company, ContactData, CrmClient, NoCrm, OneCSeedCrm, PaymentData,
-                              RestCrm, TicketData, make_crm)
+from integrations.crm import (
+    Company,
+    ContactData,
+    CrmClient,
+    NoCrm,
+    OneCSeedCrm,
+    PaymentData,
+    RestCrm,
+    TicketData,
+    make_crm,
+)
 from integrations.http import JsonHttp, make_session
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub

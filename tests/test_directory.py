@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from stdnum.ru import inn as inn_lib
 
 from helpdesk import directory as d
 from helpdesk import phones
-from helpdesk.models import (CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty, Membership,
-                             TelegramUser)
+from helpdesk.models import CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty, Membership, TelegramUser
 from helpdesk.roles import PermissionDenied, Right, Role
 
 OWN_RIGHTS = {"create_ticket", "view_own_balance", "top_up_own_balance", "view_own_tickets",

@@ -25,7 +25,7 @@ def test_localtime_filter_converts_stored_utc():
 
 
 def test_ticket_card_shows_the_display_zone(database):
-    from helpdesk.tickets import ticket_view, Ticket
+    from helpdesk.tickets import Ticket, ticket_view
     app = build_app(config.load(environ={"ENGINE__TIMEZONE": "Asia/Yekaterinburg"}), connect=False)
     ticket = Ticket(number=7, type="Касса", description="x" * 12, status="new",
                     created=datetime(2026, 3, 1, 10, 0), updated=datetime(2026, 3, 1, 10, 0), version=1)

@@ -11,14 +11,25 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
-                      LabeledPrice, ReplyKeyboardMarkup)
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LabeledPrice,
+    ReplyKeyboardMarkup,
+)
 from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter
-from telegram.ext import (ApplicationBuilder, CallbackQueryHandler, CommandHandler,
-                          MessageHandler, PreCheckoutQueryHandler, filters)
+from telegram.ext import (
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
 
-from tests.fakes.telegram_api import (FakeTelegramAPI, RateLimits, run_polling_in_thread,
-                                      run_webhook_in_thread)
+from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits, run_polling_in_thread, run_webhook_in_thread
 
 CHAT = 1001
 # PTB 22.2+ itself warns, whenever it builds a RetryAfter, that retry_after becomes a timedelta.

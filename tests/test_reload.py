@@ -8,11 +8,10 @@ import os
 
 import pytest
 
-from tests.conftest import app_on_copied_flows
-
 from engine.testing import Chat
 from helpdesk.registry import registry
 from helpdesk.reload import ReloadResult, watch_flows
+from tests.conftest import app_on_copied_flows
 
 ADMIN = 9001
 

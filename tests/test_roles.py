@@ -3,11 +3,21 @@ helpdesk.roles, plus the CRM post -> role rule with the original's examples."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from helpdesk.roles import (DEFAULT_POST_ROLES, PERMISSIONS, Access, PermissionDenied, Right,
-                            Role, can, parse_role, role_from_post)
+from helpdesk.roles import (
+    DEFAULT_POST_ROLES,
+    PERMISSIONS,
+    Access,
+    PermissionDenied,
+    Right,
+    Role,
+    can,
+    parse_role,
+    role_from_post,
+)
 
 # Columns: UNAUTHORIZED, USER, ADMINISTRATOR, DIRECTOR (the seed's "Деление по ролям").
 EXPECTED = {

@@ -99,6 +99,7 @@ print(sorted({m._meta.table_name for m in ALL_MODELS} - named))
 def test_table_modules_name_every_table_of_the_project():
     import subprocess
     import sys
+
     from helpdesk.app import PROJECT_ROOT
     done = subprocess.run([sys.executable, "-c", _WALK], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=300)

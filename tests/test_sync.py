@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
-import random
 
 import pytest
 from pydantic import SecretStr
@@ -331,6 +331,7 @@ def test_sync_status_lists_dead_items_with_their_error(app, rest_stub, capsys):
 
 def test_concurrent_drainers_never_take_the_same_item(app):
     import threading
+
     from engine import storage
     with write_tx():
         for n in range(60):

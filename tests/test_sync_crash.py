@@ -144,6 +144,7 @@ def test_a_restarted_process_sends_its_dead_predecessors_claims_at_start(databas
     """The scheduled sync runs once at start: with the interval an hour long and the lease
     five minutes, the items a dead process had claimed still reach the CRM at once."""
     from datetime import timedelta
+
     from helpdesk import jobs, outbox
     from helpdesk.models import utcnow
     keys = _queue(settings, items=2)

@@ -29,6 +29,7 @@ def test_a_dead_server_is_a_network_error_without_the_token():
 
 def test_a_silent_server_times_out_without_the_token_in_the_message():
     import socket
+
     from telegram.error import TimedOut
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

@@ -3,12 +3,11 @@ chats that wait at the same time run in one transaction, each in its own savepoi
 failing step in a batch undoes only itself."""
 from __future__ import annotations
 
-
 from engine import Reply, notify
 from engine.session import Conversation
 from engine.storage import write_tx
-from engine.telegram.sender import Limits
 from engine.telegram.inbox import InboxItem
+from engine.telegram.sender import Limits
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import running_bot
 from tests.test_telegram_transport import api, echoes, engine_db, test_engine  # noqa: F401 - fixtures

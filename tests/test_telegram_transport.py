@@ -10,8 +10,8 @@ import time
 import pytest
 
 from engine import Engine, Registry, Reply, builtins, load_flowset, notify
-from engine.telegram.sender import Limits
 from engine.telegram.inbox import InboxItem
+from engine.telegram.sender import Limits
 from helpdesk import config
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.telegram_main import BugReporter
@@ -113,10 +113,10 @@ def api():
 @pytest.fixture
 def engine_db(tmp_path):
     """Only the engine's tables: these tests need no helpdesk module."""
-    from engine import storage
     import engine.notify  # each of these imports registers its table
     import engine.session
     import engine.telegram.inbox  # noqa: F401 - imported for that, the name is unused
+    from engine import storage
     storage.connect(f"sqlite:///{tmp_path}/transport.db")
     storage.create_schema()
     yield

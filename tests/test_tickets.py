@@ -11,11 +11,20 @@ from engine import notify
 from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
-from helpdesk.roles import PermissionDenied
-from helpdesk.tickets import (CANCELLED, DONE, IN_PROGRESS, NEW, Ticket, TicketConflict,
-                              TicketEvent, TicketInputError, TicketNotFound)
 from helpdesk.models import utcnow
 from helpdesk.outbox import OutboxItem
+from helpdesk.roles import PermissionDenied
+from helpdesk.tickets import (
+    CANCELLED,
+    DONE,
+    IN_PROGRESS,
+    NEW,
+    Ticket,
+    TicketConflict,
+    TicketEvent,
+    TicketInputError,
+    TicketNotFound,
+)
 
 GROUP = -1001234
 TECH, TECH2 = 900, 901

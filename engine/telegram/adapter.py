@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import logging
 
-from telegram import (Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
-                      LabeledPrice, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update)
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LabeledPrice,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest
 

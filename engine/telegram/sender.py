@@ -53,10 +53,9 @@ from typing import Callable
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from .. import notify
+from .. import notify, storage
 from ..events import Reply
 from ..session import utcnow
-from .. import storage
 from ..storage import write_tx
 from .adapter import send_reply
 

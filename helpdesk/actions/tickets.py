@@ -13,8 +13,14 @@ from helpdesk.models import TradePoint
 from helpdesk.phones import PhoneError
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied, Right
-from helpdesk.tickets import (MAX_ATTACHMENTS, TicketConflict, TicketError, TicketNotFound,
-                              supported_file, ticket_view)
+from helpdesk.tickets import (
+    MAX_ATTACHMENTS,
+    TicketConflict,
+    TicketError,
+    TicketNotFound,
+    supported_file,
+    ticket_view,
+)
 
 __all__: list[str] = []
 

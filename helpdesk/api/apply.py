@@ -78,7 +78,7 @@ def counterparty(crm_id: str, data: schemas.CounterpartyIn) -> Counterparty:
 
 
 def _confirm_listed(counterparty_ids) -> None:
-    from helpdesk import registration        # registration imports the CRM client stack
+    from helpdesk import registration  # registration imports the CRM client stack
     registration.confirm_listed(counterparty_ids)
 
 

@@ -15,12 +15,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, \
-    StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from helpdesk import phones
-from helpdesk.money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 from helpdesk.directory import clean_inn
+from helpdesk.money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 
 __all__ = ["CrmId", "Kopecks", "TradePointIn", "CounterpartyIn", "TradePointUpsert",
            "ContactIn", "PaymentRequired", "TicketPatch", "BalanceIn", "MessageIn",

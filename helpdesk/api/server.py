@@ -160,8 +160,8 @@ def _error_handlers(api: FastAPI) -> None:
 
 
 def _bot_status(e: BotError) -> int:
-    from helpdesk.tickets import TicketConflict, TicketNotFound
     from helpdesk.directory import NotFound
+    from helpdesk.tickets import TicketConflict, TicketNotFound
     if isinstance(e, TicketConflict):
         return 409
     if isinstance(e, (TicketNotFound, NotFound)):

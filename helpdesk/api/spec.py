@@ -15,8 +15,8 @@ __all__ = ["spec_text", "main"]
 def spec_text() -> str:
     """The spec of the code as it is; needs no database and no real token."""
     from helpdesk import config
-    from helpdesk.app import App
     from helpdesk.api.server import openapi_json
+    from helpdesk.app import App
     settings = config.load(environ={})
     settings.api.tokens = [SecretStr("spec-only")]
     return openapi_json(App(settings))

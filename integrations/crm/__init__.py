@@ -10,8 +10,7 @@ worker thread. Failures raise `engine.errors.IntegrationError("crm", ..., retrya
 from __future__ import annotations
 
 from .base import CrmClient, NoCrm
-from .models import (Company, ContactData, Membership, PaymentData, Person, TicketData,
-                     TradePoint)
+from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
 from .onec import OneCSeedCrm
 from .rest import RestCrm
 
