@@ -23,9 +23,14 @@ def api():
 
 
 @pytest.fixture
-def engine(database, cfg, tmp_path):  # noqa: F811 - cfg is the imported fixture
+def built(database, cfg, tmp_path):  # noqa: F811 - cfg is the imported fixture
     assert cfg.bot.payment.get_secret_value() == TOKEN
-    return build(cfg, tmp_path).engine
+    return build(cfg, tmp_path)
+
+
+@pytest.fixture
+def engine(built):
+    return built.engine
 
 
 def _invoice(user):
@@ -95,8 +100,8 @@ STRANGER, ADMIN = 6002, 6003
 
 
 @pytest.fixture
-def app(engine):
-    return engine.services
+def app(built):
+    return built
 
 
 def _ticket_with_request(app, amount=250000, author=USER, cp=None):
