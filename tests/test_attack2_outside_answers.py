@@ -12,21 +12,14 @@ import pytest
 from engine.errors import IntegrationError
 from integrations.crm import make_crm
 from integrations.dadata import DadataClient
-from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.dadata_stub import DadataStub
+from tests.test_crm_client import LOGIN, PASSWORD, TOKEN, c1  # noqa: F401 - the 1C stub fixture
 
-LOGIN, PASSWORD, TOKEN = "bot", "Pa55-w0rd", "T0ken-1c"
 INN = "7707083893"
 
 
 @pytest.fixture
-def c1():
-    with OneCStub(LOGIN, PASSWORD, TOKEN) as stub:
-        yield stub
-
-
-@pytest.fixture
-def onec(c1):
+def onec(c1):  # noqa: F811 - the 1C stub fixture imported above
     crm = make_crm("1c-seed", c1.url, LOGIN, PASSWORD, TOKEN, timeout=1, retries=0, backoff=0.01)
     yield crm
     crm.close()
@@ -39,7 +32,7 @@ def onec(c1):
     "12.5",          # silently truncated to 12 kopecks
     "Infinity",      # OverflowError, not an IntegrationError
 ])
-def test_1c_balance_amount_is_parsed_by_the_bounded_money_parser(c1, onec, amount):
+def test_1c_balance_amount_is_parsed_by_the_bounded_money_parser(c1, onec, amount):  # noqa: F811 - the 1C stub fixture imported above
     acme = c1.add_partner("ООО Ромашка", INN)
     c1.set_balance(acme, amount)                          # 1C answers {"amount": "<amount>"}
     with pytest.raises(IntegrationError):
@@ -47,7 +40,7 @@ def test_1c_balance_amount_is_parsed_by_the_bounded_money_parser(c1, onec, amoun
         pytest.fail(f"1C amount {amount!r} accepted as an int of {value.bit_length()} bits")
 
 
-def test_1c_person_lookup_with_an_exponent_balance_is_refused(c1, onec):
+def test_1c_person_lookup_with_an_exponent_balance_is_refused(c1, onec):  # noqa: F811 - the 1C stub fixture imported above
     """The registration lookup (find_person -> _company -> _kopecks) expands it too."""
     acme = c1.add_partner("ООО Ромашка", INN)
     c1.set_balance(acme, "1E100000")

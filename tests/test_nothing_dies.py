@@ -89,6 +89,14 @@ def _poller(report) -> dict:
     return process["tasks"]["telegram poller"]
 
 
+def _at_menu(api, user_id: int):
+    """A user who has started the bot and seen the menu (the bot answers before the outage)."""
+    user = api.user(user_id, "Иван")
+    user.send("/start")
+    user.wait_for(contains="Главное меню", timeout=DEADLINE)
+    return user
+
+
 def _log_has(log_path, *parts) -> bool:
     text = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
     return all(p in text for p in parts)
@@ -108,9 +116,7 @@ def test_a_15_s_lock_by_another_process_is_waited_out_and_the_updates_answered(t
         env = _env(api, f"sqlite:///{db_path}", log_path)
         proc = _start(api, env, tmp_path / "bot.out")
         try:
-            user = api.user(6001, "Иван")
-            user.send("/start")
-            user.wait_for(contains="Главное меню", timeout=DEADLINE)
+            user = _at_menu(api, 6001)
             locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db_path), str(LOCK_SECONDS)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             assert locker.stdout.readline().strip() == "locked"
@@ -176,9 +182,7 @@ def test_a_full_disk_under_sqlite_is_retried_and_the_updates_answered_when_space
             env = _env(api, f"sqlite:///{db_path}", log_path)
             proc = _start(api, env, tmp_path / "bot.out")
             try:
-                user = api.user(6101, "Иван")
-                user.send("/start")
-                user.wait_for(contains="Главное меню", timeout=DEADLINE)
+                user = _at_menu(api, 6101)
                 _truncate_wal(db_path)
                 filler = _fill(disk)
                 user.send("/menu")
