@@ -197,3 +197,19 @@ def test_a_huge_crm_answer_is_refused_not_read_whole():
         crm.close()
     assert isinstance(outcome, IntegrationError), \
         f"a {size // 2**20} MB answer was read and parsed whole (got {outcome!r})"
+
+
+def test_1c_answer_of_the_wrong_shape_is_an_integration_error(c1):  # noqa: F811 - the 1C stub fixture imported above
+    """A balance row that is not an object, a partner that is a string: the CRM's fault,
+    an IntegrationError (the dialog goes on), not an AttributeError (an apology)."""
+    acme = c1.add_partner("ООО Ромашка", INN)
+    c1.add_person("+79991234567", "Иванов Иван", [(acme, "Директор")])
+    c1._bundle = lambda guids: {"partners": ["ООО Ромашка"], "balance": ["1500"]}
+    crm = make_crm("1c-seed", c1.url, LOGIN, PASSWORD, TOKEN, timeout=1, retries=0, backoff=0.01)
+    try:
+        for call in (lambda: crm.get_balance(INN, acme), lambda: crm.find_company(INN),
+                     lambda: crm.find_person("+79991234567")):
+            with pytest.raises(IntegrationError, match="bad 1C answer"):
+                call()
+    finally:
+        crm.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -71,20 +72,23 @@ class OneCSeedCrm:
         env = self._call("GET", "userdata", params={"phone": phone_e164}, missing_ok=True)
         if env is None:
             return None
-        body = env.get("entity") if isinstance(env.get("entity"), dict) else env
-        return _person(body) if body.get("guid") else None
+        with _answer_shape("userdata"):
+            body = env.get("entity") if isinstance(env.get("entity"), dict) else env
+            return _person(body) if body.get("guid") else None
 
     def get_balance(self, inn: str, crm_id: str | None) -> int | None:
         params = {"guid": crm_id} if crm_id else {"inn": inn}
         env = self._call("GET", "legal", params=params)
-        rows = [b for b in env.get("balance") or []
-                if b.get("guid") == crm_id or b.get("inn") == inn]
-        return _kopecks(rows[0].get("amount"), "legal: balance.amount") if rows else None
+        with _answer_shape("legal"):
+            rows = [b for b in env.get("balance") or []
+                    if b.get("guid") == crm_id or b.get("inn") == inn]
+            return _kopecks(rows[0].get("amount"), "legal: balance.amount") if rows else None
 
     def find_company(self, inn: str, kpp: str = "") -> list[Company]:
         """Counterparties 1C knows under this INN (and KPP), with trade points and balance."""
         env = self._call("GET", "legal", params={"inn": inn, "kpp": kpp})
-        return [_company(p, env) for p in env.get("partners") or [] if not p.get("markedForDel")]
+        with _answer_shape("legal"):
+            return [_company(p, env) for p in env.get("partners") or [] if not p.get("markedForDel")]
 
     def default_data(self) -> dict[str, Any]:
         """1C reference lists and default ids (statuses, types, managers, ...), as sent."""
@@ -228,6 +232,17 @@ def _parse_date(text: str | None) -> datetime | None:
         return datetime.strptime(text[:19], DATE_FORMAT)
     except ValueError as e:
         raise IntegrationError("crm", f"bad 1C date {text[:30]!r}", retryable=False) from e
+
+
+@contextmanager
+def _answer_shape(method: str):
+    """A 1C answer of the wrong shape (a row that is not an object, a list where a name
+    goes) is the CRM's fault, told as such: IntegrationError, never AttributeError."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError) as e:
+        raise IntegrationError("crm", f"bad 1C answer to {method}: {type(e).__name__}: {str(e)[:100]}",
+                               retryable=False) from None
 
 
 def _kopecks(value: Any, field: str) -> int | None:
