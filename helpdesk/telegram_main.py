@@ -31,7 +31,7 @@ import time
 
 from telegram.error import InvalidToken, TelegramError
 
-from engine import notify
+from engine import heap, notify
 from engine.events import Event, Reply
 from engine.storage import write_tx
 from engine.supervisor import Supervisor
@@ -219,6 +219,7 @@ def _worker(settings, workers: int = 1) -> int:
                       on_error=reporter.report, extra_app=_api(app), supervisor=supervisor)
     reporter.direct = bot.send_soon
     scheduler = jobs.start(app, supervisor)
+    heap.freeze_startup()                    # full collections must not stall the loop
     try:
         asyncio.run(_serve(bot))
     except InvalidToken:

@@ -29,7 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine import health
+from engine import health, heap
 from engine.errors import BotError, SettingsError
 from engine.supervisor import Supervisor
 
@@ -195,6 +195,7 @@ def run(settings, args) -> int:
     app = build_app(settings)
     supervisor = make_supervisor(settings, BugReporter(settings, app.engine.flowset.templates).report)
     scheduler = jobs.start(app, supervisor)
+    heap.freeze_startup()                    # full collections must not stall the loop
     try:
         print(f"API on http://{settings.api.listen}:{settings.api.port}/api/v1 "
               f"(spec: /api/v1/openapi.json)")
