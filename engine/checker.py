@@ -27,8 +27,12 @@ ENGINE_TEMPLATES = [
     "common/not_your_contact", "common/invalid_inn", "common/inn_checksum",
     "common/invalid_choice", "common/send_file", "common/unsupported_file",
     "common/file_too_big", "common/file_received", "common/too_many", "common/unsupported_message",
+    # the terminal chat's own (engine/console.py)
+    "console/contact_hint", "console/ask_phone", "console/now_as", "console/personas",
+    "console/unknown_persona", "console/unread", "console/link",
 ]
-BUILTIN_VARS = {"result", "lang", "now", "slots", "event", "page", "ask"}
+BUILTIN_VARS = {"result", "lang", "now", "slots", "event", "page", "ask",
+                "console"}    # the terminal chat's own texts: what it shows (engine/console.py)
 
 
 def parse_all(flows_dir: str, root: str = "") -> tuple[dict[str, Flow], list[str]]:

@@ -1,48 +1,136 @@
 """The terminal chat: the same engine, a keyboard instead of Telegram.
 
-Buttons are shown numbered; typing the number presses one. `/contact +79001234567` shares
-a phone number as your own contact, `/photo` and `/file NAME` send a fake attachment,
-`/quit` (or Ctrl-D) leaves. HTML tags of Telegram's parse mode are stripped for display.
+Buttons are shown numbered; typing the number presses one (a contact button shares the
+person's phone, asking for it when the person has none). `/contact +79001234567` shares a
+phone number as your own contact, `/photo` and `/file NAME` send a fake attachment, `/quit`
+(or Ctrl-D) leaves. HTML tags of Telegram's parse mode are stripped for display; link
+buttons are shown with their address.
+
+With `personas` (the demo), `/as KEY` switches to another person or chat, and queued
+messages (notifications, group posts, requests to other people) are delivered as a
+transport would: marked sent, kept in their chat's mailbox and shown when you are there.
+Only the demo delivers: a console opened on a live bot's database must not take its queue.
 """
 from __future__ import annotations
 
 import html
 import logging
 import re
+import sys
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
+from . import notify
 from .events import Contact, Event, FileRef, Reply
 from .runtime import Engine
 from .storage import is_database_error
 
-__all__ = ["Console"]
+__all__ = ["Console", "Persona"]
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]+>")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 DB_RETRIES = 5          # a locked or full database: tries before the apology
+
+
+@dataclass(frozen=True)
+class Persona:
+    """Somebody the terminal can be: `/as key`. A private chat's id is the user's own."""
+    key: str
+    user_id: int
+    name: str                       # Telegram's first name, as the bot would see it
+    chat_id: int | None = None      # a group: its own id; None: the private chat
+    phone: str | None = None        # what the contact button shares
+    title: str = ""                 # shown by `/as`
+
+    @property
+    def chat(self) -> int:
+        return self.chat_id if self.chat_id is not None else self.user_id
 
 
 class Console:
     def __init__(self, engine: Engine, *, user_id: int = 700000001, language: str = "ru",
-                 read: Callable[[str], str] = input, write: Callable[[str], None] = print):
-        self.engine, self.user_id, self.language = engine, user_id, language
+                 read: Callable[[str], str] = input, write: Callable[[str], None] = print,
+                 personas: Sequence[Persona] = (), deliver_queued: bool = False):
+        self.engine, self.language = engine, language
         self.read, self.write = read, write
-        self.buttons: list[tuple[str, str | None]] = []   # (label, callback data or None)
-        self._file_no = 0
+        self.personas = {p.key: p for p in personas}
+        self.me = next((p for p in personas if p.user_id == user_id and p.chat_id is None),
+                       Persona("", user_id, "Console"))
+        self.deliver_queued = deliver_queued
+        self.buttons: list[tuple[str, str | None, bool]] = []   # (label, data, shares contact)
+        self.mailbox: dict[int, list[Reply]] = {}
+        self._file_no = self._message_no = 0
+        self._visited = {self.me.chat}
+
+    @property
+    def user_id(self) -> int:
+        return self.me.user_id
 
     def run(self, first: str = "/start") -> None:
+        if self.read is input and sys.stdin.isatty():
+            import readline  # noqa: F401 - input() edits lines itself: no 4,096-byte tty cut
         self.show(self.handle(self.event(kind="command", text=first)))
         while True:
-            self.show([r for r in self._due() if r.chat_id == self.user_id])
+            self.show([r for r in self._due() if r.chat_id == self.me.chat])
+            self._show_mail()
             try:
-                line = self.read("> ").strip()
+                line = _clean(self.read("> ")).strip()
             except (EOFError, KeyboardInterrupt):
                 self.write("")
                 return
             if line in ("/quit", "/exit"):
                 return
-            self.show(self.handle(self.parse(line)))
+            if line == "/as" or line.startswith("/as "):
+                self.switch(line[3:].strip())
+                continue
+            event = self.parse(line)
+            if event is not None:
+                self.show(self.handle(event))
+
+    # ---- who you are ----------------------------------------------------------------
+
+    def switch(self, key: str) -> None:
+        """`/as KEY`: be that persona from now on; `/as` alone lists them."""
+        persona = self.personas.get(key)
+        if persona is None:
+            name = "console/unknown_persona" if key else "console/personas"
+            self.write(self._say(name, personas=list(self.personas.values()), key=key))
+            return
+        first_visit = persona.chat not in self._visited
+        self.me, self.buttons = persona, []
+        self.write(self._say("console/now_as", persona=persona))
+        if first_visit and persona.chat_id is None:      # opening a private chat: /start
+            self._visited.add(persona.chat)
+            self.show(self.handle(self.event(kind="command", text="/start")))
+
+    # ---- the queue, as a transport would deliver it ------------------------------------
+
+    def _deliver(self) -> None:
+        if not self.deliver_queued:
+            return
+        try:
+            rows = notify.claim(100, lease_seconds=60)
+            for row in rows:
+                reply = notify.to_reply(row)
+                self._message_no += 1
+                notify.mark_sent(row.id, self._message_no)
+                self.mailbox.setdefault(reply.chat_id, []).append(reply)
+        except Exception as e:  # only database errors are kept here
+            if not is_database_error(e):
+                raise
+            log.warning("queued messages not delivered, database unavailable: %s", e)
+
+    def _show_mail(self) -> None:
+        self._deliver()
+        self.show(self.mailbox.pop(self.me.chat, []))
+        waiting = [(p, len(self.mailbox[p.chat])) for p in self.personas.values()
+                   if self.mailbox.get(p.chat) and p.chat != self.me.chat]
+        if waiting:
+            self.write(self._say("console/unread", waiting=waiting))
+
+    # ---- one line -----------------------------------------------------------------------
 
     def _due(self) -> list[Reply]:
         """Reminders that are due; none while the database does not answer (next line)."""
@@ -66,26 +154,32 @@ class Console:
                     raise
                 log.warning("database unavailable (try %s of %s): %s", attempt + 1, DB_RETRIES, e)
                 time.sleep(min(0.2 * 2 ** attempt, 2))
-        templates = self.engine.flowset.templates
-        return [Reply(self.user_id, templates.render("common/error", templates.lang(self.language), {}))]
+        return [Reply(self.me.chat, self._say("common/error"))]
 
     def event(self, **kw) -> Event:
-        return Event(chat_id=self.user_id, user_id=self.user_id, language=self.language,
-                     username="console", first_name="Console", **kw)
+        return Event(chat_id=self.me.chat, user_id=self.me.user_id, language=self.language,
+                     username="console", first_name=self.me.name, **kw)
 
-    def parse(self, line: str) -> Event:
+    def parse(self, line: str) -> Event | None:
         if line.isdigit() and 1 <= int(line) <= len(self.buttons):
-            label, data = self.buttons[int(line) - 1]
+            label, data, shares_contact = self.buttons[int(line) - 1]
+            if shares_contact:
+                return self._share_contact(self.me.phone or self.read(self._say("console/ask_phone") + " "))
             return self.event(kind="button", data=data) if data else self.event(kind="text", text=label)
         if line.startswith("/contact"):
-            phone = line[len("/contact"):].strip()
-            return self.event(kind="contact", contact=Contact(phone, self.user_id, "Console"))
+            return self._share_contact(line[len("/contact"):])
         if line in ("/photo",) or line.startswith("/file"):
             self._file_no += 1
             kind = "photo" if line == "/photo" else "document"
             name = line[len("/file"):].strip() if kind == "document" else ""
             return self.event(kind="file", files=(FileRef(f"console-{self._file_no}", kind, name, "", 1000),))
         return self.event(kind="command" if line.startswith("/") else "text", text=line)
+
+    def _share_contact(self, phone: str) -> Event:
+        return self.event(kind="contact", contact=Contact(_clean(phone).strip(), self.me.user_id,
+                                                          self.me.name))
+
+    # ---- what the bot said ----------------------------------------------------------------
 
     def show(self, replies: list[Reply]) -> None:
         for reply in replies:
@@ -100,16 +194,33 @@ class Console:
             self._buttons(reply)
 
     def _buttons(self, reply: Reply) -> None:
-        labels = [(b.text, b.data) for row in reply.buttons for b in row if b.data] + \
-                 [(k.text, None) for row in reply.keyboard for k in row]
+        for row in reply.buttons:
+            for b in row:
+                if b.url:
+                    self.write("  " + self._say("console/link", label=_plain(b.text), url=b.url))
+        labels = [(b.text, b.data, False) for row in reply.buttons for b in row if b.data] + \
+                 [(k.text, None, k.request_contact) for row in reply.keyboard for k in row]
         if not labels:
             return
         self.buttons = labels
-        for i, (label, _) in enumerate(labels, 1):
+        for i, (label, _, _) in enumerate(labels, 1):
             self.write(f"  [{i}] {label}")
-        if any(k.request_contact for row in reply.keyboard for k in row):
-            self.write("  (share your phone: /contact +79001234567)")
+        if any(shares for _, _, shares in labels):
+            self.write("  " + self._say("console/contact_hint", phone=self.me.phone))
+
+    def _say(self, name: str, **context) -> str:
+        templates = self.engine.flowset.templates
+        return _plain(templates.render(name, templates.lang(self.language), {"console": context}))
 
 
 def _plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
+
+
+def _clean(line: str) -> str:
+    """A line as valid text: bytes the terminal could not decode (a letter cut in half)
+    become U+FFFD instead of surrogates that no encoder accepts."""
+    try:
+        return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", line)

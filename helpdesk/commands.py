@@ -19,21 +19,25 @@ def console(settings, args) -> int:
 
 
 def demo(settings, args) -> int:
+    """Demo data, both sides of the product in one terminal (`/as` switches person)."""
     logs.configure(settings, console=False)
-    app = build_app(settings)
-    banner = _seed_demo()
-    if banner:
-        print(banner)
-    Console(app.engine, user_id=args.user_id, language=args.lang).run()
+    demo_console(settings, user_id=args.user_id, lang=args.lang).run()
     return 0
 
 
-def _seed_demo() -> str:
-    try:
-        from helpdesk import demo as demo_data
-    except ImportError:
-        return ""
-    return demo_data.banner(demo_data.seed_demo()) if hasattr(demo_data, "banner") else ""
+def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
+                 connect: bool = True) -> Console:
+    """The demo's terminal chat, its banner written: a work group and a technician when the
+    settings have none, the demo people registered, every queued message delivered."""
+    from helpdesk import demo as demo_data
+    demo_data.configure(settings)
+    app = build_app(settings, connect=connect)
+    seeded = demo_data.seed_demo()
+    demo_data.register_people()
+    people = demo_data.personas(seeded, app.engine.flowset.templates, lang, user_id)
+    write(demo_data.banner(seeded, lang, people))
+    return Console(app.engine, user_id=user_id, language=lang, read=read, write=write,
+                   personas=people, deliver_queued=True)
 
 
 def flows_check(settings, args) -> int:

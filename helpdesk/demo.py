@@ -4,17 +4,31 @@
 company is first created, so a demo top-up survives a re-run). It returns a description
 of the data for the banner the terminal chat prints: which phone gives which role where.
 INNs are checksum-correct (built with stdnum.ru.inn) so the questionnaire accepts them.
+
+Both sides of the product in one terminal: `configure()` gives the demo a support work group
+and a technician when the settings have none, `register_people()` registers every demo
+person under a Telegram id of their own (their phone proven, as a shared contact would; the
+tests' directory, `seed_demo()` alone, has nobody registered), and `personas()`
+lists who the terminal can be (`/as KEY`): you (a newcomer), each person, the work group
+(as its technician) and the technician's private chat.
 """
 from __future__ import annotations
 
 from stdnum.ru import inn as _inn
 
+from engine.console import Persona
 from engine.storage import write_tx
-from helpdesk import directory
+from helpdesk import directory, registration
 from helpdesk.models import TradePoint
 from helpdesk.roles import role_from_post
 
-__all__ = ["seed_demo", "banner", "DEMO_COMPANIES", "UNKNOWN_PHONE", "company_inn", "person_inn"]
+__all__ = ["seed_demo", "register_people", "banner", "configure", "personas", "DEMO_COMPANIES", "UNKNOWN_PHONE",
+           "company_inn", "person_inn", "GROUP_ID", "TECHNICIAN_ID"]
+
+GROUP_ID = -1000000000001         # the demo's support work group (a Telegram group id is < 0)
+TECHNICIAN_ID = 700000100         # the demo technician (tickets.technicians)
+TECHNICIAN_NAME = "Сергей"        # his Telegram first name (demo data, like the companies)
+PERSON_ID_BASE = 700000010        # demo person n (1, 2, ... in the banner) is this + n
 
 
 def company_inn(first9: str) -> str:
@@ -72,6 +86,41 @@ def seed_demo() -> dict:
     return _describe(created)
 
 
+def register_people() -> None:
+    """Each demo person registered under a Telegram id of their own, the phone proven (as if
+    shared as their own contact): the people `/as 1`... makes you. Idempotent."""
+    with write_tx():
+        for n, phone in enumerate(_phones(), 1):
+            directory.get_or_create_user(PERSON_ID_BASE + n)
+            registration.register_by_phone(PERSON_ID_BASE + n, phone, verified=True)
+
+
+def configure(settings) -> None:
+    """A work group and a technician for the demo when the settings name none, so group
+    posts, Take/Done and the technician's comment can be tried in the terminal."""
+    if not settings.notify.system.work_group_id:
+        settings.notify.system.work_group_id = GROUP_ID
+    if not settings.tickets.technicians:
+        settings.tickets.technicians = [TECHNICIAN_ID]
+
+
+def personas(seed_result: dict, templates, lang: str, you: int) -> list[Persona]:
+    """Who the terminal can be: `/as 0` you, `/as 1`... the demo people, `/as group`, `/as tech`."""
+    def title(kind: str, person: dict | None = None) -> str:
+        return templates.render_label("registration/demo_persona", lang,
+                                      {"kind": kind, "person": person or {}})
+    people = [Persona(str(n), PERSON_ID_BASE + n, p["full_name"].split()[1], phone=p["phone"],
+                      title=title("person", p))
+              for n, p in enumerate(seed_result["people"], 1)]
+    return [Persona("0", you, "Console", title=title("you")), *people,
+            Persona("group", TECHNICIAN_ID, TECHNICIAN_NAME, chat_id=GROUP_ID, title=title("group")),
+            Persona("tech", TECHNICIAN_ID, TECHNICIAN_NAME, title=title("tech"))]
+
+
+def _phones() -> list[str]:
+    return sorted({contact[1] for spec in DEMO_COMPANIES for contact in spec["contacts"]})
+
+
 def _seed_company(spec: dict) -> bool:
     is_new = directory.find_counterparty_by_inn(spec["inn"]) is None
     company, _ = directory.upsert_counterparty(
@@ -86,9 +135,8 @@ def _seed_company(spec: dict) -> bool:
 
 
 def _describe(created: bool) -> dict:
-    phones = sorted({contact[1] for spec in DEMO_COMPANIES for contact in spec["contacts"]})
     return {"counterparties": [_company_info(spec["inn"]) for spec in DEMO_COMPANIES],
-            "people": [_person_info(phone) for phone in phones],
+            "people": [_person_info(phone) for phone in _phones()],
             "unknown_phone": UNKNOWN_PHONE, "created": created}
 
 
@@ -105,14 +153,15 @@ def _person_info(phone: str) -> dict:
             "roles": {c.counterparty.name: c.role for c in contacts}}
 
 
-def banner(seed_result: dict, lang: str = "ru") -> str:
+def banner(seed_result: dict, lang: str = "ru", people: list[Persona] = ()) -> str:
     """The text `python run.py demo` prints before the terminal chat: the demo companies,
-    the phones to share with `/contact +7...` and the role each gives
-    (template registration/demo_banner)."""
+    the phones to share with `/contact +7...` and the role each gives, and who `/as` can
+    make you (template registration/demo_banner)."""
     import html
 
     from engine.templates import Templates
     from helpdesk.app import project_path
     from helpdesk.registry import registry
     templates = Templates(project_path("templates"), ["ru", "en"], "ru", filters=registry.filters)
-    return html.unescape(templates.render("registration/demo_banner", lang, {"demo": seed_result}))
+    return html.unescape(templates.render("registration/demo_banner", lang,
+                                          {"demo": seed_result, "personas": list(people)}))
