@@ -276,6 +276,15 @@ def test_committed_openapi_spec_is_up_to_date(api, api_app):
         "docs/openapi.json is stale: python -m helpdesk.api.spec > docs/openapi.json"
 
 
+def test_the_root_and_docs_lead_to_the_api_documentation_without_a_token(server):
+    anonymous = Client(server.base, token=None)
+    for path in ("/", "/docs"):
+        moved = anonymous.get(path, allow_redirects=False)
+        assert (moved.status_code, moved.headers["location"]) == (307, "/api/v1/docs"), path
+        page = anonymous.get(path)
+        assert page.status_code == 200 and "swagger" in page.text.lower(), path
+
+
 # ---- issue 17 items 2 and 3: a typed phone or INN proves nothing -------------------------
 
 DIRECTOR_PHONE, REGISTER = "+79000000001", "🔑 Зарегистрироваться"

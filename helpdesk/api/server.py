@@ -12,6 +12,7 @@ handlers' blocking database work runs in FastAPI's threadpool.
     run(settings, args)                  # `python run.py api`: builds the app, starts the
                                          # sync jobs, serves until Ctrl+C
 
+`/` and `/docs` redirect to the documentation at /api/v1/docs (no token needed to read it).
 `GET /healthz` (no token: it shows states, never data) answers the health JSON of
 engine.health: the tasks of `api.state.supervisor` and the inbox backlog; 200 when ok,
 503 otherwise. `run` serves under the process's supervisor (the server, the jobs, the
@@ -26,7 +27,7 @@ import logging
 import peewee as pw
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import health, heap
@@ -61,6 +62,7 @@ def create_api(app) -> FastAPI:
     api.state.helpdesk = app
     api.state.supervisor = Supervisor()      # `run` puts the process's own here
     _health_route(api)
+    _docs_redirects(api)
     _token_middleware(api, check)
     _body_limit(api, app.settings.api.max_body_bytes)      # outermost: before the token check
     api.include_router(v1.router(check.v1_dependency()))
@@ -75,7 +77,7 @@ original product's 1C contract (also accepts the token as a `token` header or `a
 query value). Money is kopecks. See docs/sync.md."""
 
 
-PUBLIC = ("/api/v1/openapi.json", "/api/v1/docs")
+PUBLIC = ("/api/v1/openapi.json", "/api/v1/docs")     # docs_url above, DOCS below
 
 
 def _token_middleware(api: FastAPI, check: TokenCheck) -> None:
@@ -89,6 +91,17 @@ def _token_middleware(api: FastAPI, check: TokenCheck) -> None:
             return _error(request, 401, "a valid API token is required",
                           headers={"WWW-Authenticate": "Bearer"})
         return await call_next(request)
+
+
+DOCS = "/api/v1/docs"
+
+
+def _docs_redirects(api: FastAPI) -> None:
+    """`/` and `/docs` (where people look first) lead to the API's documentation."""
+    async def to_docs():
+        return RedirectResponse(DOCS, status_code=307)
+    for path in ("/", "/docs"):
+        api.get(path, include_in_schema=False)(to_docs)
 
 
 def _health_route(api: FastAPI) -> None:
