@@ -4,22 +4,28 @@ status and per type; prints both paths. An operator's tool: all counterparties, 
 check (whoever can run it can read the database anyway).
 
 The CSV is UTF-8 with a BOM and ';' separators, so Excel with a Russian locale opens it
-with the columns split and Cyrillic intact.
+with the columns split and Cyrillic intact; its header and status column are the data's own
+identifiers (for import). The chart is for people: its title, axes and status names come
+from templates `report/*` in `--lang` (default: the templates' default language), counts
+are whole numbers, long labels are wrapped and nothing is cut at the edges.
 """
 from __future__ import annotations
 
 import csv
 import logging
 import os
+import textwrap
 from datetime import date, datetime, timedelta
 
 from engine import storage
 from engine.errors import BotError
+from helpdesk.app import build_flowset
 from helpdesk.models import Counterparty, TelegramUser, TradePoint
 from helpdesk.stats import summarize, tickets_between
 from helpdesk.tickets import Ticket
 
-__all__ = ["run", "write_csv", "write_chart", "parse_period", "ReportError", "COLUMNS"]
+__all__ = ["run", "write_csv", "write_chart", "chart_figure", "chart_labels", "parse_period",
+           "ReportError", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +75,47 @@ def write_csv(tickets: list[Ticket], path: str) -> str:
     return path
 
 
-def write_chart(summary: dict, title: str, path: str) -> str:
-    """Two bar charts side by side: tickets per status and per type."""
+def chart_labels(templates, lang: str | None, since: date, until: date, summary: dict) -> dict:
+    """The chart's words in `lang`: {title, by_status, by_type, count, statuses: {code: name}}."""
+    say = lambda name, **ctx: templates.render_label(f"report/{name}", lang, ctx)
+    return {"title": say("chart_title", since=since, until=until, total=summary["total"]),
+            "by_status": say("by_status"), "by_type": say("by_type"), "count": say("count"),
+            "statuses": {code: say("status", status=code) for code, _ in summary["by_status"]}}
+
+
+def chart_figure(summary: dict, labels: dict):
+    """Two bar charts side by side, tickets per status and per type (a matplotlib Figure)."""
     import matplotlib
     matplotlib.use("Agg")                       # no display on a server
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, key, label in ((axes[0], "by_status", "status"), (axes[1], "by_type", "type")):
+    names = {"by_status": labels["statuses"], "by_type": {}}
+    for ax, key in zip(axes, ("by_status", "by_type"), strict=True):
         pairs = summary[key] or [["—", 0]]
-        ax.bar([str(k) for k, _ in pairs], [v for _, v in pairs], color="#4a7ebb")
-        ax.set_title(f"tickets per {label}")
+        ax.bar([_wrap(names[key].get(k, k)) for k, _ in pairs], [v for _, v in pairs],
+               color="#4a7ebb")
+        ax.set_title(labels[key])
+        ax.set_ylabel(labels["count"])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))     # no 0.5 of a ticket
         ax.tick_params(axis="x", labelrotation=30)
-    fig.suptitle(title)
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
+    fig.suptitle(labels["title"])
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    return fig
+
+
+def write_chart(summary: dict, labels: dict, path: str) -> str:
+    import matplotlib.pyplot as plt
+    fig = chart_figure(summary, labels)
+    fig.savefig(path, dpi=100, bbox_inches="tight")        # the canvas grows to fit every label
     plt.close(fig)
     return path
+
+
+def _wrap(label) -> str:
+    return "\n".join(textwrap.wrap(str(label) or "—", 18)) or "—"
 
 
 def run(settings, args) -> int:
@@ -98,8 +129,10 @@ def run(settings, args) -> int:
     tickets = tickets_between(since, until)
     os.makedirs(args.out, exist_ok=True)
     csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
-    title = f"{args.date_from} .. {args.date_to}: {len(tickets)} tickets"
-    png_path = write_chart(summarize(tickets), title, os.path.join(args.out, "tickets.png"))
+    summary = summarize(tickets)
+    labels = chart_labels(build_flowset(settings).templates, args.lang,   # the bot's own since.date(),
+                          (until - timedelta(days=1)).date(), summary)
+    png_path = write_chart(summary, labels, os.path.join(args.out, "tickets.png"))
     print(csv_path)
     print(png_path)
     return 0

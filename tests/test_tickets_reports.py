@@ -72,3 +72,56 @@ def test_stats_only_cover_the_users_companies(world):
     file_ticket(world, 101)
     world.svc.create(105, type="Касса", description="Ошибка кассы в другой компании", counterparty_id=world.b)
     assert for_user(103, 30)["total"] == 1 and for_user(105, 30)["total"] == 1
+
+
+# --- issue 14 item 11: a chart people can read ---------------------------------------------
+
+LONG_TYPE = "Фискальный накопитель и регистрация в ФНС"
+
+
+def _chart(world, lang):
+    from datetime import date
+
+    from helpdesk import config
+    from helpdesk.app import build_flowset
+    a = file_ticket(world, 101)
+    b = file_ticket(world, 102, description="Накопитель заполнен, касса не пробивает чеки")
+    Ticket.update(type=LONG_TYPE).where(Ticket.id == b.id).execute()
+    world.svc.take(TECH, "Петров", a.id)
+    summary = summarize(list(Ticket.select()))
+    templates = build_flowset(config.load(environ={})).templates
+    labels = reports.chart_labels(templates, lang, date(2026, 1, 1), date(2026, 12, 31), summary)
+    return reports.chart_figure(summary, labels), labels
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text")) if t.get_text()]
+
+
+def test_the_chart_speaks_russian_counts_whole_tickets_and_cuts_nothing(world, tmp_path):
+    import matplotlib.pyplot as plt
+    fig, labels = _chart(world, "ru")
+    texts = _texts(fig)
+    assert "Заявки с 01.01.2026 по 31.12.2026 — всего: 2" in texts
+    assert {"По статусам", "По типам", "Новая", "В работе"} <= set(texts)
+    assert not {"new", "in_progress", "tickets per status"} & set(texts)
+    for ax in fig.axes:                                        # 0, 1, 2 tickets: no 0.5
+        assert all(float(tick).is_integer() for tick in ax.get_yticks())
+    fig.canvas.draw()
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer())      # everything drawn, in inches
+    page = fig.bbox_inches                                    # the figure's fixed canvas
+    assert page.x0 <= drawn.x0 and drawn.x1 <= page.x1 and page.y0 <= drawn.y0 and \
+        drawn.y1 <= page.y1, f"labels stick out of the {page} canvas: {drawn}"
+    assert any("\n" in t for t in texts if t.startswith("Фискальный"))   # a long type wrapped
+    path = reports.write_chart(summarize(list(Ticket.select())), labels, str(tmp_path / "c.png"))
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
+
+
+def test_the_chart_in_english(world):
+    import matplotlib.pyplot as plt
+    fig, _ = _chart(world, "en")
+    texts = set(_texts(fig))
+    assert {"By status", "By type", "New", "In progress", "Tickets"} <= texts
+    assert "Tickets from 01 Jan 2026 to 31 Dec 2026: 2 in all" in texts
+    plt.close(fig)
