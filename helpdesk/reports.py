@@ -130,8 +130,9 @@ def run(settings, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
     summary = summarize(tickets)
-    labels = chart_labels(build_flowset(settings).templates, args.lang,   # the bot's own since.date(),
-                          (until - timedelta(days=1)).date(), summary)
+    templates = build_flowset(settings).templates            # the bot's own, with its filters
+    labels = chart_labels(templates, args.lang, since.date(), (until - timedelta(days=1)).date(),
+                          summary)
     png_path = write_chart(summary, labels, os.path.join(args.out, "tickets.png"))
     print(csv_path)
     print(png_path)
