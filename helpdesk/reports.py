@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import sys
 import textwrap
 from datetime import date, datetime, timedelta
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("number", "crm_number", "created", "closed", "status", "type", "counterparty",
            "inn", "trade_point", "author", "phone", "master", "description")
+
+
+INSTALL_CHART = f"{sys.executable} -m pip install 'matplotlib>=3.8,<4'   (or: pip install -e '.[report]')"
 
 
 class ReportError(BotError):
@@ -130,10 +134,15 @@ def run(settings, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
     summary = summarize(tickets)
+    print(csv_path)
+    try:
+        import matplotlib  # noqa: F401 - only whether it is installed
+    except ImportError:
+        print(f"error: the chart needs matplotlib, an optional extra: {INSTALL_CHART} "
+              "(the CSV above is written)", file=sys.stderr)
+        return 1
     templates = build_flowset(settings).templates            # the bot's own, with its filters
     labels = chart_labels(templates, args.lang, since.date(), (until - timedelta(days=1)).date(),
                           summary)
-    png_path = write_chart(summary, labels, os.path.join(args.out, "tickets.png"))
-    print(csv_path)
-    print(png_path)
+    print(write_chart(summary, labels, os.path.join(args.out, "tickets.png")))
     return 0

@@ -39,6 +39,20 @@ def test_report_command_writes_csv_and_png(world, db_url, tmp_path):
     assert (out / "tickets.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_without_matplotlib_the_report_writes_the_csv_and_says_how_to_get_the_chart(world, db_url, tmp_path):
+    file_ticket(world, 101)
+    year = datetime.utcnow().year
+    hide = ("import sys, runpy; sys.modules['matplotlib'] = None; sys.argv = ['run.py', *sys.argv[1:]]; "
+            "runpy.run_path('run.py', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", hide, "report", "--from", f"{year}-01-01", "--to",
+                           f"{year}-12-31", "--out", str(tmp_path)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1 and proc.stdout.split() == [str(tmp_path / "tickets.csv")]
+    assert "the chart needs matplotlib" in proc.stderr and "pip install" in proc.stderr
+    assert not (tmp_path / "tickets.png").exists()
+
+
 def test_csv_keeps_separators_and_newlines_inside_fields(world, tmp_path):
     file_ticket(world, 102, description="Сканер не читает; маркировку\nвторая строка")
     path = reports.write_csv(list(Ticket.select()), str(tmp_path / "t.csv"))
