@@ -11,7 +11,30 @@ from hypothesis import settings as hypothesis_settings
 from engine import storage
 from tests.network_guard import NetworkGuard
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+def _own_database(url: str) -> str:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (`test_gw0`, ...:
+    tests drop and create every table), created when missing. It replaces TEST_DATABASE_URL in
+    this worker's environment, so every reader (skip marks, subprocesses) sees the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    import psycopg2
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+    admin = psycopg2.connect(url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (own,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{own}"')
+    admin.close()
+    os.environ["TEST_DATABASE_URL"] = f"{base}/{own}"
+    return os.environ["TEST_DATABASE_URL"]
+
+
+PG_URL = _own_database(os.environ.get("TEST_DATABASE_URL", ""))
 
 # Property tests cannot flake on a busy CI box: the same examples every run (derandomize),
 # a fixed budget, no per-example deadline (speed is measured in bench/, never in tests).
