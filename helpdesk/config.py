@@ -8,6 +8,7 @@ a name there that is, or holds, a secret is refused when the settings load.
 from __future__ import annotations
 
 import os
+from datetime import date, time
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -219,6 +220,32 @@ class Sync(_Strict):
     lease_seconds: float = Field(15, ge=1, le=600)   # a claim its drainer stops renewing: freed after this
 
 
+class Hours(_Strict):
+    days: list[int] = [1, 2, 3, 4, 5]
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    holidays: list[date] = []
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= d <= 7 for d in value):
+            raise ValueError("days are ISO weekdays: 1 (Monday) ... 7 (Sunday)")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class Support(_Strict):
+    phone: str = Field("", max_length=40)
+    email: str = Field("", max_length=200)
+    hours: Hours = Hours()
+
+
 class Settings(_Strict):
     bot: Bot = Bot()
     database: Database = Database()
@@ -231,6 +258,7 @@ class Settings(_Strict):
     tickets: Tickets = Tickets()
     api: Api = Api()
     sync: Sync = Sync()
+    support: Support = Support()
 
     def secrets(self) -> list[str]:
         """Every non-empty secret value, for the log redaction filter."""

@@ -10,16 +10,21 @@
         phone is never listed (the person must not learn whose number it is).
 `settings`: only the settings listed in engine.template_settings (pay flags, ticket types ...);
     no secret can be listed there (helpdesk.config refuses it).
+`support`: the desk's phone, email and working hours (settings `support`), whether it is
+    open now and when it opens next (local time; helpdesk.hours).
 """
 from __future__ import annotations
 
+from engine.session import utcnow
+
 from . import directory
 from .config import template_view
+from .hours import WorkingHours
 from .models import PENDING, TelegramUser
 from .registry import registry
 from .roles import Role
 
-__all__ = ["user_info"]
+__all__ = ["user_info", "support_info"]
 
 
 def user_info(telegram_id: int) -> dict:
@@ -52,3 +57,17 @@ def _user(step) -> dict:
 @registry.provider("settings")
 def _settings(step) -> dict:
     return template_view(step.services.settings)
+
+
+@registry.provider("support")
+def _support(step) -> dict:
+    settings = step.services.settings
+    return support_info(settings, utcnow())
+
+
+def support_info(settings, now) -> dict:
+    """The `support` template variable at `now` (UTC)."""
+    s, hours = settings.support, WorkingHours.from_settings(settings)
+    return {"phone": s.phone, "email": s.email, "days": sorted(hours.days),
+            "start": hours.start, "end": hours.end, "open_now": hours.is_open(now),
+            "opens_at": hours.opens_at(now)}

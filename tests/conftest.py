@@ -12,7 +12,6 @@ from engine import storage
 from tests.network_guard import NetworkGuard
 
 
-
 def _own_database(url: str) -> str:
     """Under pytest-xdist each worker gets a PostgreSQL database of its own (`test_gw0`, ...:
     tests drop and create every table), created when missing. It replaces TEST_DATABASE_URL in
