@@ -2,7 +2,7 @@
 engine is given:
 
     registry = Registry()
-    builtins.register(registry)      # text, number, phone, ... and money, localtime
+    builtins.register(registry)      # text, number, phone, ... and money, localtime, plural
     @registry.action("...") ...
 
 Nothing is registered on import: a registry without this call knows none of them (the
@@ -18,7 +18,7 @@ __all__ = ["register", "INPUT_TYPES", "FILTERS"]
 INPUT_TYPES = (("text", inputs.text), ("number", inputs.number), ("phone", inputs.phone),
                ("contact", inputs.contact), ("inn", inputs.inn), ("choice", inputs.choice),
                ("file", inputs.file), ("photo", inputs.photo), ("document", inputs.document))
-FILTERS = (("money", filters.money), ("localtime", filters.localtime))
+FILTERS = (("money", filters.money), ("localtime", filters.localtime), ("plural", filters.plural))
 
 
 def register(registry: Registry) -> Registry:

@@ -10,9 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from babel import Locale
 from jinja2 import pass_environment
 
-__all__ = ["money", "localtime"]
+__all__ = ["money", "localtime", "plural"]
+
+# CLDR's plural categories in the order a template gives the forms (`plural` below).
+_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
 
 
 def money(kopecks: Any) -> str:
@@ -39,3 +43,22 @@ def localtime(env, value: Any, fmt: str = "%d.%m.%Y %H:%M") -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(env.display_zone).strftime(fmt)
+
+
+@pass_environment
+def plural(env, count: Any, *forms: str) -> str:
+    """`{{ n|plural("ошибка", "ошибки", "ошибок") }}` -> "5 ошибок": the count and the form
+    CLDR's rules pick for the template's language (Babel). Forms follow the language's
+    categories in the order zero, one, two, few, many, other, as far as it has them:
+    ru one/few/many ("1 ошибка", "3 ошибки", "5 ошибок"), en one/other ("1 error",
+    "2 errors"). A category without a form given takes the last one."""
+    if not forms:
+        return str(count)
+    try:
+        number = int(count) if float(count).is_integer() else float(count)
+    except (TypeError, ValueError):
+        return f"{count} {forms[-1]}"
+    rule = Locale.parse(getattr(env, "language", "en")).plural_form
+    categories = [c for c in _CATEGORIES if c in rule.tags or c == "other"]
+    index = categories.index(rule(number))
+    return f"{count} {forms[min(index, len(forms) - 1)]}"

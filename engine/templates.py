@@ -49,7 +49,7 @@ class Templates:
             loader=_TemplateLoader(paths), autoescape=True, undefined=StrictUndefined,
             trim_blocks=True, lstrip_blocks=True, auto_reload=False, cache_size=1000)
         env.filters.update(self.filters)
-        env.extend(display_zone=self.zone)
+        env.extend(display_zone=self.zone, language=langs[0])    # for filters (plural)
         return env
 
     def lang(self, language: str | None) -> str:

@@ -109,7 +109,7 @@ def test_admin_reload_command_lists_errors(app, tmp_path):
     chat = Chat(app.engine, ADMIN)
     chat.send("/reload")
     text = chat.transcript[0].text
-    assert "Диалоги не перезагружены: ошибок 5" in text and version in text
+    assert "Диалоги не перезагружены: 5 ошибок" in text and version in text
     line = line_of(tmp_path / "flows/sample.yaml", "next: ask_tme")
     assert f"sample.yaml:{line}:11: state &#39;ask_tme&#39; is not defined" in text   # HTML-escaped
     assert app.engine.flowset.version == version
