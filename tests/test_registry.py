@@ -18,6 +18,7 @@ from helpdesk.registry import HelpdeskRegistry, Job, new_registry
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(HERE)
 COMMON = os.path.join(HERE, "fixtures", "engine_templates", "ru", "common")
+CONSOLE = os.path.join(HERE, "fixtures", "engine_templates", "ru", "console")
 
 
 def _fn(*args, **kwargs):
@@ -94,6 +95,7 @@ def flowset_dirs(tmp_path):
     (tmp_path / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
     ru = tmp_path / "templates" / "ru"
     shutil.copytree(COMMON, ru / "common")
+    shutil.copytree(CONSOLE, ru / "console")           # the engine's own texts, like common/
     (ru / "ask_colour.j2").write_text("Which colour?", encoding="utf-8")
     (ru / "shown.j2").write_text("{{ colour | shout }}", encoding="utf-8")
     return str(tmp_path / "flows"), str(tmp_path / "templates")
