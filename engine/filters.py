@@ -12,18 +12,7 @@ from typing import Any
 
 from jinja2 import pass_environment
 
-__all__ = ["money", "localtime"]
-
-
-def money(kopecks: Any) -> str:
-    """12345 -> "123,45" (kopecks to roubles, Russian decimal comma)."""
-    try:
-        value = int(kopecks)
-    except (TypeError, ValueError):
-        return str(kopecks)
-    sign = "-" if value < 0 else ""
-    rub, kop = divmod(abs(value), 100)
-    return f"{sign}{rub:,}".replace(",", " ") + f",{kop:02d}"
+__all__ = ["localtime"]
 
 
 @pass_environment
