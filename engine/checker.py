@@ -18,15 +18,12 @@ from .templates import Templates, strip_braces
 
 __all__ = ["check_flows", "parse_all", "ENGINE_TEMPLATES", "BUILTIN_VARS", "slot_names"]
 
-# Texts the engine itself says; they must exist like any other template.
+# Texts the engine itself says; they must exist like any other template. The hints of the
+# input types are the registry's (Registry.input_hints), checked the same way.
 ENGINE_TEMPLATES = [
     "common/use_buttons", "common/stale_button", "common/button_refused", "common/unknown_command",
     "common/session_lost", "common/cancelled", "common/error", "common/btn_share_contact",
-    "common/invalid_text", "common/too_short", "common/too_long", "common/invalid_number",
-    "common/number_out_of_range", "common/invalid_phone", "common/share_contact",
-    "common/not_your_contact", "common/invalid_inn", "common/inn_checksum",
-    "common/invalid_choice", "common/send_file", "common/unsupported_file",
-    "common/file_too_big", "common/file_received", "common/too_many", "common/unsupported_message",
+    "common/file_received", "common/too_many", "common/unsupported_message",
     # the terminal chat's own (engine/console.py)
     "console/contact_hint", "console/ask_phone", "console/now_as", "console/personas",
     "console/unknown_persona", "console/unread", "console/link",
@@ -292,7 +289,8 @@ class _Checker:
         for command, flow in commands.items():
             if flow not in self.flows:
                 self.err(settings_pos, f"engine.commands.{command}: flow '{flow}' does not exist{_hint(flow, self.flows)}")
-        for name in ENGINE_TEMPLATES:
+        hints = sorted({h for names in self.reg.input_hints.values() for h in names})
+        for name in ENGINE_TEMPLATES + hints:
             self.template(name, f"{self.t.root if not self.root else os.path.relpath(self.t.root, self.root)}")
         self.stray_templates()
         self.restricted_reads()

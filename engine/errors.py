@@ -33,7 +33,8 @@ class ActionError(BotError):
 
 
 class IntegrationError(BotError):
-    """An external system (CRM, DaData, payment) failed; the original error is chained."""
+    """An external system (a CRM, a lookup service, any API called) failed; the original error
+    is chained."""
 
     def __init__(self, system: str, message: str, *, retryable: bool = True):
         self.system = system

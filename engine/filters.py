@@ -13,21 +13,10 @@ from typing import Any
 from babel import Locale
 from jinja2 import pass_environment
 
-__all__ = ["money", "localtime", "plural"]
+__all__ = ["localtime", "plural"]
 
 # CLDR's plural categories in the order a template gives the forms (`plural` below).
 _CATEGORIES = ("zero", "one", "two", "few", "many", "other")
-
-
-def money(kopecks: Any) -> str:
-    """12345 -> "123,45" (kopecks to roubles, Russian decimal comma)."""
-    try:
-        value = int(kopecks)
-    except (TypeError, ValueError):
-        return str(kopecks)
-    sign = "-" if value < 0 else ""
-    rub, kop = divmod(abs(value), 100)
-    return f"{sign}{rub:,}".replace(",", " ") + f",{kop:02d}"
 
 
 @pass_environment

@@ -1,20 +1,25 @@
 """The engine's typed inputs of `ask`: each validator takes the event and the ask spec and
-returns `(True, value)` or `(False, template_name_of_the_hint)`.
+returns `(True, value)` or `(False, template_name_of_the_hint)`; `HINTS` lists, per type,
+every hint it may answer with (the checker requires them in every language).
 
 They are plain functions: `engine.builtins.register` puts them into the registry under
-their type names, and the engine and the checker read the types from there.
+their type names, and the engine and the checker read the types from there. A project adds
+its own types the same way (`registry.input_type(name, hints=...)`).
+
+Phone numbers are stored in E.164. A number typed without a country code is read in the
+`region` the project registers the phone and contact types with (builtins.register's
+`phone_region`); without one, only international numbers (+CC...) are accepted.
 """
 from __future__ import annotations
 
 import re
 
 import phonenumbers
-from stdnum.ru import inn as ru_inn
 
 from .events import Event
 
-__all__ = ["text", "number", "phone", "contact", "inn", "choice", "file", "photo",
-           "document", "normalize_phone"]
+__all__ = ["text", "number", "phone", "contact", "choice", "file", "photo", "document",
+           "normalize_phone", "HINTS"]
 
 _NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 
@@ -41,8 +46,10 @@ def number(event: Event, spec: dict):
     return True, value
 
 
-def normalize_phone(text: str, region: str = "RU") -> str | None:
-    """"8 (912) 345-67-89" -> "+79123456789"; None when it is not a valid number."""
+def normalize_phone(text: str, region: str | None = None) -> str | None:
+    """The number in E.164 ("8 (912) 345-67-89" in region "RU" -> "+79123456789"); None
+    when it is not a valid number. `region` (ISO 3166, e.g. "DE") is where a number without
+    a country code is read; None accepts international numbers only."""
     raw = (text or "").strip()
     if not raw or len(raw) > 40:
         return None
@@ -55,14 +62,15 @@ def normalize_phone(text: str, region: str = "RU") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone(event: Event, spec: dict):
+def phone(event: Event, spec: dict, region: str | None = None):
+    """A typed number (read in `region` when it has no country code) or a shared contact."""
     if event.kind == "contact" and event.contact:
-        return contact(event, spec)
-    number = normalize_phone(event.text) if event.kind == "text" else None
+        return contact(event, spec, region)
+    number = normalize_phone(event.text, region) if event.kind == "text" else None
     return (True, number) if number else (False, "common/invalid_phone")
 
 
-def contact(event: Event, spec: dict):
+def contact(event: Event, spec: dict, region: str | None = None):
     """A shared contact; only the sender's own (Telegram sets contact.user_id)."""
     if event.kind != "contact" or not event.contact:
         return False, "common/share_contact"
@@ -70,15 +78,8 @@ def contact(event: Event, spec: dict):
         return False, "common/not_your_contact"
     if event.contact.user_id is None and spec.get("own_only", True):
         return False, "common/not_your_contact"
-    phone = normalize_phone(event.contact.phone)
+    phone = normalize_phone(event.contact.phone, region)
     return (True, phone) if phone else (False, "common/invalid_phone")
-
-
-def inn(event: Event, spec: dict):
-    digits = re.sub(r"\s", "", event.text or "")
-    if event.kind != "text" or not digits.isdigit() or len(digits) not in (10, 12):
-        return False, "common/invalid_inn"
-    return (True, digits) if ru_inn.is_valid(digits) else (False, "common/inn_checksum")
 
 
 def choice(event: Event, spec: dict):
@@ -109,3 +110,17 @@ def photo(event: Event, spec: dict):
 
 def document(event: Event, spec: dict):
     return file(event, {**spec, "accept": "document"})
+
+
+_FILE_HINTS = ("common/send_file", "common/unsupported_file", "common/file_too_big")
+_CONTACT_HINTS = ("common/share_contact", "common/not_your_contact", "common/invalid_phone")
+HINTS = {
+    "text": ("common/invalid_text", "common/too_short", "common/too_long"),
+    "number": ("common/invalid_number", "common/number_out_of_range"),
+    "phone": ("common/invalid_phone", "common/not_your_contact"),
+    "contact": _CONTACT_HINTS,
+    "choice": ("common/invalid_choice",),
+    "file": _FILE_HINTS,
+    "photo": _FILE_HINTS,
+    "document": _FILE_HINTS,
+}

@@ -1,6 +1,6 @@
 """Names a flow may use, in one registry: actions, predicates, context providers,
-callback-prefix handlers, handlers of non-dialog events (payments), input types of `ask` and
-template filters.
+callback-prefix handlers, handlers of events that are not dialog input, input types of `ask`
+(with the hint templates each may answer with) and template filters.
 
 Every kind has a `register_*` method and a decorator that is sugar over it (as Flask's
 `route` over `add_url_rule`). A name can be registered once per kind; after `freeze()`
@@ -49,6 +49,7 @@ class Registry:
     callbacks: dict[str, Callable[..., Any]] = _table()
     event_handlers: dict[str, Callable[..., Any]] = _table()
     input_types: dict[str, InputType] = _table()
+    input_hints: dict[str, tuple[str, ...]] = _table()   # type -> templates it may answer with
     filters: dict[str, Callable[..., Any]] = _table()
     frozen: bool = False
 
@@ -68,15 +69,17 @@ class Registry:
     def register_event_handler(self, kind: str, fn: Callable[..., Any]) -> None:
         self._add(self.event_handlers, kind, fn)
 
-    def register_input_type(self, name: str, fn: InputType) -> None:
+    def register_input_type(self, name: str, fn: InputType, hints=()) -> None:
+        """`hints`: every template `fn` may answer with; the checker requires them."""
         self._add(self.input_types, name, fn)
+        self._add(self.input_hints, name, tuple(hints))
 
     def register_filter(self, name: str, fn: Callable[..., Any]) -> None:
         self._add(self.filters, name, fn)
 
     # -- decorators: sugar over register_* --------------------------------------------------
     def action(self, name: str | None = None, *, provides=()):
-        """Decorator: `@registry.action("create_ticket", provides=["ticket"])`."""
+        """Decorator: `@registry.action("place_order", provides=["order"])`."""
         return _decorator(lambda fn: self.register_action(name or fn.__name__, fn, provides))
 
     def predicate(self, name: str | None = None):
@@ -93,12 +96,13 @@ class Registry:
         return _decorator(lambda fn: self.register_callback(prefix, fn))
 
     def on_event(self, kind: str):
-        """Decorator for events that are not dialog input: `pre_checkout`, `payment`."""
+        """Decorator for events that are not dialog input, by `Event.kind`."""
         return _decorator(lambda fn: self.register_event_handler(kind, fn))
 
-    def input_type(self, name: str):
-        """Decorator for an `ask: {type: NAME}` validator (see engine.inputs)."""
-        return _decorator(lambda fn: self.register_input_type(name, fn))
+    def input_type(self, name: str, *, hints=()):
+        """Decorator for an `ask: {type: NAME}` validator (see engine.inputs); `hints` are
+        the templates it may answer with."""
+        return _decorator(lambda fn: self.register_input_type(name, fn, hints))
 
     def template_filter(self, name: str | None = None):
         """Decorator for a Jinja filter every template may use: `{{ x | NAME }}`."""

@@ -2,7 +2,7 @@
 
     chat = Chat(engine, user_id=42)
     chat.send("/start")
-    chat.click("Создать заявку")
+    chat.click("Оформить заказ")
     assert "Опишите" in chat.last_text
     assert chat.said("Опишите")     # in the bot's answer to the latest event, not before
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from engine import Engine, FlowSet, check_flowset, load_flowset, storage
+from engine.tools.reload import Reloader
 from integrations.crm import CrmClient
 from integrations.dadata import DadataClient
 
@@ -19,7 +20,6 @@ from . import payments, schema
 from .config import PROJECT_ROOT, Settings, project_path
 from .notifications import Notifier
 from .registry import load, registry
-from .reload import Reloader
 from .services import crm_client, dadata_client
 from .tickets import TicketService
 
@@ -104,7 +104,9 @@ def build_services(app: App) -> Services:
     dadata = dadata_client(settings)
     notifier = Notifier(settings, lambda: app.engine.flowset.templates)
     tickets = TicketService(settings, notifier)
-    reloader = Reloader(app, build_flowset)
+    e = settings.engine
+    reloader = Reloader(lambda: app.engine, lambda: build_flowset(app.settings),
+                        project_path(e.flows_dir), project_path(e.templates_dir))
     log.info("services: crm=%s dadata=%s", settings.crm.kind,
              "on" if dadata.enabled else "off (no api key)")
     return Services(settings=settings, crm=crm, crm_lookup=crm_lookup, dadata=dadata,

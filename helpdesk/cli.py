@@ -29,8 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "flows": ("flows: check, draw, test", {
         "check": ("list every problem of every flow file; non-zero exit on any", "helpdesk.commands:flows_check"),
-        "draw": ("write diagrams of every flow to docs/flows/", "helpdesk.diagrams:run"),
-        "test": ("run the YAML dialog scenarios in flows/tests/", "helpdesk.scenarios:run"),
+        "draw": ("write diagrams of every flow to docs/flows/", "helpdesk.flowtools:draw"),
+        "test": ("run the YAML dialog scenarios in flows/tests/", "helpdesk.flowtools:test"),
     }),
     "db": ("database: init, upgrade", {
         "init": ("create every table (safe to re-run)", "helpdesk.commands:db_init"),

@@ -106,7 +106,7 @@ class Engine(_Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Moscow") from None
         return value
-    admins: list[int] = []    # Telegram ids allowed to /reload flows (helpdesk.reload)
+    admins: list[int] = []    # Telegram ids allowed to /reload flows (helpdesk.flowtools, engine.tools.reload)
     template_settings: list[str] = Field(default_factory=lambda: list(TEMPLATE_SETTINGS))
 
     @field_validator("template_settings")

@@ -14,7 +14,8 @@ handler, input type, template filter, periodic job and sync entity is registered
 
 Registrations are made by decorators in the modules listed in `MODULES`; `load()` imports
 exactly those, so this list is every place a name can come from. The engine's own input
-types and filters are added explicitly (engine.builtins). The engine freezes the registry
+types and filters (engine.builtins, with the helpdesk's phone region) and the helpdesk's
+formats (helpdesk.formats: inn, money) are added explicitly. The engine freezes the registry
 when it starts: a name registered twice or after start is refused.
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any, Callable
 
 from engine import builtins
 from engine.registry import Registry
+
+from . import formats
 
 __all__ = ["registry", "load", "MODULES", "HelpdeskRegistry", "Job", "EntitySpec"]
 
@@ -38,7 +41,7 @@ MODULES = (
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
     "helpdesk.workgroup",                 # work-group callback (wg:...)
     "helpdesk.registration",              # job registration_lookups
-    "helpdesk.reload",                    # job watch_flows
+    "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync",                      # jobs sync_outbox, sync_reconcile; sync entities
 )
 
@@ -101,9 +104,11 @@ class HelpdeskRegistry(Registry):
 
 
 def new_registry() -> HelpdeskRegistry:
-    """An empty helpdesk registry holding the engine's built-in input types and filters."""
+    """An empty helpdesk registry holding the engine's built-in input types and filters
+    and the helpdesk's own formats."""
     reg = HelpdeskRegistry()
-    builtins.register(reg)
+    builtins.register(reg, phone_region=formats.PHONE_REGION)
+    formats.register(reg)
     return reg
 
 

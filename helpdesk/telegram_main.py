@@ -145,8 +145,9 @@ def tell_admins_about_reloads(app) -> None:
     """Send every rejected flow reload (with its file:line:col problems) to engine.admins.
     The queue key names the files' state and the problems, so the workers that all saw the
     same bad edit queue one message per admin, not one each."""
+    from engine.tools.reload import fingerprint
+
     from .config import project_path
-    from .reload import fingerprint
 
     def listener(result) -> None:
         admins = app.settings.engine.admins

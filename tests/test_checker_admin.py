@@ -137,7 +137,8 @@ def _replace(path, old, new):
 
 
 def test_guide_add_a_question_to_registration(tmp_path):
-    from helpdesk import scenarios
+    from engine.tools import scenarios
+    from helpdesk.flowtools import scenario_project
     s = _copy_project(tmp_path)
     flow = tmp_path / "flows" / "registration.yaml"
     _replace(flow, "    ask: {type: text, min: 2, max: 200, save: position}\n    next: find_company\n",
@@ -169,7 +170,7 @@ def test_guide_add_a_question_to_registration(tmp_path):
              "    - send: sklad@example.ru\n")
     _replace(test, "    - send: Storekeeper\n",
              "    - send: Storekeeper\n      expect: {text: Your e-mail}\n    - send: store@example.com\n")
-    outcomes, problems = scenarios.run_file(str(test), s)
+    outcomes, problems = scenarios.run_file(str(test), s, scenario_project())
     assert problems == [] and [o.failure for o in outcomes if not o.ok] == []
     assert "Уведомления придут на sklad@example.ru" in _transcript_of(test, s)
 
@@ -177,13 +178,13 @@ def test_guide_add_a_question_to_registration(tmp_path):
 def _transcript_of(path, settings) -> str:
     """Re-run the first scenario up to the end and return what the bot said."""
     from engine import storage
-    from helpdesk import scenarios
+    from engine.tools import scenarios
     from helpdesk.app import build_app
     scenario = scenarios.load_file(str(path))[0][0]
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         s = scenarios._settings_for(settings, scenario, tmp)
-        runner = scenarios._Runner(build_app(s), scenario)
+        runner = scenarios._Runner(build_app(s).engine, scenario)
         try:
             for step in scenario.steps:
                 runner.do(step)
@@ -215,6 +216,7 @@ def test_guide_add_a_menu_item(tmp_path):
                     "    - click: \"📄 Прайс-лист\"\n      expect: {text: Прайс, state: price.show}\n"
                     "    - click: {template: common/btn_back}\n"
                     "      expect: {text: Главное меню, state: menu.main}\n", encoding="utf-8")
-    from helpdesk import scenarios
-    outcomes, problems = scenarios.run_file(str(test), s)
+    from engine.tools import scenarios
+    from helpdesk.flowtools import scenario_project
+    outcomes, problems = scenarios.run_file(str(test), s, scenario_project())
     assert problems == [] and [o.failure for o in outcomes] == [None]

@@ -11,7 +11,8 @@ import pytest
 
 from engine.checker import parse_all
 from engine.flows import parse_flow_file
-from helpdesk import cli, diagrams
+from engine.tools import diagrams
+from helpdesk import cli
 from helpdesk.app import PROJECT_ROOT
 
 HERE = os.path.dirname(__file__)

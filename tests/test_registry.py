@@ -55,10 +55,13 @@ def test_nothing_is_registered_after_freeze(kind):
         KINDS[kind](reg)
 
 
-def test_a_builtin_input_type_or_filter_cannot_be_registered_again():
+def test_a_registered_input_type_or_filter_cannot_be_registered_again():
+    """The engine's (phone) and the helpdesk's (inn, money: helpdesk.formats) alike."""
     reg = new_registry()
     with pytest.raises(ValueError, match="'phone' is registered twice"):
         reg.register_input_type("phone", _fn)
+    with pytest.raises(ValueError, match="'inn' is registered twice"):
+        reg.register_input_type("inn", _fn)
     with pytest.raises(ValueError, match="'money' is registered twice"):
         reg.register_filter("money", _fn)
 

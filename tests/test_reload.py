@@ -9,8 +9,9 @@ import os
 import pytest
 
 from engine.testing import Chat
+from engine.tools.reload import ReloadResult
+from helpdesk.flowtools import watch_flows
 from helpdesk.registry import registry
-from helpdesk.reload import ReloadResult, watch_flows
 from tests.conftest import app_on_copied_flows
 
 ADMIN = 9001
@@ -80,7 +81,7 @@ def test_broken_edit_keeps_the_old_set_and_reports_file_line_col(app, tmp_path, 
     version = app.engine.flowset.version
     edit(tmp_path / "flows/sample.yaml", "    say: sample/ask_time\n", "    sya: sample/ask_time\n")
 
-    with caplog.at_level(logging.ERROR, logger="helpdesk.reload"):
+    with caplog.at_level(logging.ERROR, logger="engine.tools.reload"):
         app.services.reloader.poll()
         result = app.services.reloader.poll()
     assert not result.ok and result.version == version == app.engine.flowset.version

@@ -8,17 +8,21 @@ import os
 
 import pytest
 
-from helpdesk import cli, scenarios
-from helpdesk.app import PROJECT_ROOT
+from engine.tools import scenarios
+from helpdesk import cli
+from helpdesk.app import PROJECT_ROOT, project_path
+from helpdesk.flowtools import FIXTURES as PROJECT_FIXTURES
+from helpdesk.flowtools import scenario_project
 
 SHIPPED = sorted(glob.glob(os.path.join(PROJECT_ROOT, "flows", "tests", "*.yaml")))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "scenarios")
 PASSING = os.path.join(FIXTURES, "passing.yaml")
+PROJECT = scenario_project()
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
 def test_shipped_scenarios_pass(path, settings):
-    outcomes, problems = scenarios.run_file(path, settings)
+    outcomes, problems = scenarios.run_file(path, settings, PROJECT)
     assert problems == []
     assert outcomes, "a scenario file with no scenarios"
     assert [o.failure for o in outcomes if not o.ok] == []
@@ -36,7 +40,7 @@ def test_every_shipped_flow_has_scenarios(settings):
 
 
 def test_failure_names_file_line_step_expected_and_got(settings):
-    outcomes, _ = scenarios.run_file(os.path.join(FIXTURES, "failing.yaml"), settings)
+    outcomes, _ = scenarios.run_file(os.path.join(FIXTURES, "failing.yaml"), settings, PROJECT)
     (o,) = outcomes
     assert not o.ok and o.steps_passed == 2
     assert o.failure == ("tests/fixtures/scenarios/failing.yaml:8: scenario 'broken expectations', "
@@ -45,7 +49,7 @@ def test_failure_names_file_line_step_expected_and_got(settings):
 
 
 def test_format_mistakes_are_listed_with_line_and_col(settings):
-    _, problems = scenarios.run_file(os.path.join(FIXTURES, "bad_format.yaml"), settings)
+    _, problems = scenarios.run_file(os.path.join(FIXTURES, "bad_format.yaml"), settings, PROJECT)
     f = "tests/fixtures/scenarios/bad_format.yaml"
     assert problems == [
         f"{f}:2:3: unknown key 'usr' in a scenario; did you mean 'user'?",
@@ -60,7 +64,7 @@ def test_format_mistakes_are_listed_with_line_and_col(settings):
 
 def test_run_paths_exit_code_and_report(settings):
     out = io.StringIO()
-    code = scenarios.run_paths([PASSING, os.path.join(FIXTURES, "failing.yaml")], settings, out)
+    code = scenarios.run_paths([PASSING, os.path.join(FIXTURES, "failing.yaml")], settings, PROJECT, out)
     text = out.getvalue()
     assert code == 1
     assert "ok    tests/fixtures/scenarios/passing.yaml: the menu answers (1 steps)" in text
@@ -76,23 +80,23 @@ def test_cli_flows_test_runs_the_files_it_is_given(capsys):
 
 
 def test_cli_flows_test_defaults_to_the_shipped_files(settings):
-    assert scenarios.scenario_files(settings) == SHIPPED
+    assert scenarios.scenario_files(project_path(settings.engine.flows_dir)) == SHIPPED
 
 
 def test_fixture_hook_prepares_settings(settings):
-    @scenarios.fixture("make_admin")
+    @PROJECT_FIXTURES.fixture("make_admin")
     def make_admin(s):
         yield s.model_copy(update={"engine": s.engine.model_copy(update={"admins": [7002]})})
 
     try:
-        outcomes, problems = scenarios.run_file(os.path.join(FIXTURES, "with_fixture.yaml"), settings)
+        outcomes, problems = scenarios.run_file(os.path.join(FIXTURES, "with_fixture.yaml"), settings, PROJECT)
     finally:
-        scenarios.FIXTURES.pop("make_admin")
+        PROJECT_FIXTURES.pop("make_admin")
     assert problems == [] and [o.failure for o in outcomes] == [None]
     # without the fixture the same user is refused
     scenario = scenarios.load_file(os.path.join(FIXTURES, "with_fixture.yaml"))[0][0]
     scenario.fixtures = []
-    assert "Диалоги перезагружены" in scenarios.run_scenario(scenario, settings).failure
+    assert "Диалоги перезагружены" in scenarios.run_scenario(scenario, settings, PROJECT).failure
 
 
 def test_each_scenario_gets_a_fresh_database(settings):
@@ -100,8 +104,8 @@ def test_each_scenario_gets_a_fresh_database(settings):
     path = os.path.join(FIXTURES, "failing.yaml")
     first = scenarios.load_file(path)[0][0]
     first.steps = first.steps[:2]               # leaves the user in the questionnaire
-    assert scenarios.run_scenario(first, settings).ok
+    assert scenarios.run_scenario(first, settings, PROJECT).ok
     second = scenarios.load_file(path)[0][0]
     second.steps = second.steps[2:3]            # "И" as a first message: the menu, not "too short"
     second.steps[0].expect = {"text": "Главное меню"}
-    assert scenarios.run_scenario(second, settings).ok
+    assert scenarios.run_scenario(second, settings, PROJECT).ok

@@ -12,13 +12,14 @@ import pytest
 from engine import Engine, Registry, Reply, builtins, load_flowset, notify
 from engine.telegram.inbox import InboxItem
 from engine.telegram.sender import Limits
-from helpdesk import config
+from helpdesk import config, formats
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.telegram_main import BugReporter
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import call, running_bot
 
-registry = builtins.register(Registry())
+# the engine's builtins and the helpdesk's formats: the test serves the shipped templates
+registry = formats.register(builtins.register(Registry()))
 FLOW = """
 flow: menu
 start: main

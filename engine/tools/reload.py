@@ -1,12 +1,11 @@
 """Hot reload of flows/ and templates/: admins edit files, the running bot picks them up.
 
-Every app has one `Reloader` (`app.services.reloader`, built by helpdesk.app.build_services).
-Two ways in:
+A project builds one `Reloader` per engine and calls it two ways:
 
-* the `watch_flows` job (helpdesk.jobs, APScheduler thread, every `engine.watch_seconds`)
-  polls file modification times and reloads once the files have stopped changing for one
-  poll (an editor saving several files, or `git pull`, is seen as one change);
-* the admin command /reload (flows/admin_reload.yaml -> action `reload_flows`).
+* `poll()` from a periodic job (the project's scheduler) compares file modification times
+  and reloads once the files have stopped changing for one poll (an editor saving several
+  files, or `git pull`, is seen as one change);
+* `reload()` on demand, e.g. from an admin command's action.
 
 A reload runs the full checker. A valid set replaces the old one with `engine.reload` (live
 conversations continue; one whose state vanished is taken to the menu by the engine). An
@@ -26,10 +25,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.errors import FlowConfigError
-
-from .config import project_path
-from .registry import registry
+from ..errors import FlowConfigError
+from ..flowset import FlowSet
+from ..runtime import Engine
 
 __all__ = ["Reloader", "ReloadResult", "fingerprint"]
 
@@ -67,13 +65,17 @@ class Reloader:
     """Checks and swaps the flow set of one app; safe to call from several threads.
 
     Args:
-        app: the helpdesk App (its settings; its engine, looked up at each reload).
-        load: builds a checked flow set from settings (helpdesk.app.build_flowset); raises
-            FlowConfigError with the problems.
+        engine: returns the engine to swap the set of (looked up at each reload: a project
+            may build its engine after the reloader).
+        load: builds a checked flow set from the files; raises FlowConfigError with the
+            problems.
+        flows_dir, templates_dir: the files watched.
     """
 
-    def __init__(self, app, load: Callable):
-        self.app, self._load = app, load
+    def __init__(self, engine: Callable[[], Engine], load: Callable[[], FlowSet],
+                 flows_dir: str, templates_dir: str):
+        self._engine, self._load = engine, load
+        self._dirs = (flows_dir, templates_dir)
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._loaded = self._stamp()     # taken before the first load: a change in between is seen
@@ -84,8 +86,7 @@ class Reloader:
         self._listeners.append(listener)
 
     def _stamp(self) -> tuple:
-        e = self.app.settings.engine
-        return fingerprint(project_path(e.flows_dir), project_path(e.templates_dir))
+        return fingerprint(*self._dirs)
 
     def poll(self) -> ReloadResult | None:
         """One look at the files; reload when they changed and then held still for a poll."""
@@ -108,9 +109,9 @@ class Reloader:
         return result
 
     def _swap(self) -> ReloadResult:
-        engine = self.app.engine
+        engine = self._engine()
         try:
-            flowset = self._load(self.app.settings)
+            flowset = self._load()
         except FlowConfigError as e:
             return self._rejected(engine, e.problems)
         except Exception as e:  # an unreadable file must not stop the bot
@@ -131,9 +132,3 @@ class Reloader:
             except Exception:  # a failing subscriber must not stop the others
                 log.exception("reload listener %r failed", listener)
 
-
-@registry.job("watch_flows", every=lambda s: s.engine.watch_seconds or 3600, everywhere=True)
-def watch_flows(app) -> None:
-    """The watcher: runs in the jobs scheduler's thread; `watch_seconds: 0` turns it off."""
-    if app.settings.engine.watch_seconds:
-        app.services.reloader.poll()

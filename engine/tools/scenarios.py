@@ -1,47 +1,49 @@
-"""Scripted dialog tests for admins: `python run.py flows test` runs `flows/tests/*.yaml`.
+"""Scripted dialog tests for admins: a project's `flows test` runs `flows/tests/*.yaml`.
 
-Each scenario runs against the real engine (the real flows, templates, actions and
+Each scenario runs against the real engine (the project's flows, templates, actions and
 settings) on a fresh temporary SQLite database, through `engine.testing.Chat`. The first
 failing step stops its scenario and is reported as
 `flows/tests/FILE.yaml:LINE: scenario 'NAME', step N (send "..."): expected ...; got ...`.
-The format is documented in docs/flows.md ("Сценарии" / "Scenarios").
+
+What the runner needs from the project is one `Project`: how to build an engine from
+settings (a pydantic model with `database.url`, which each scenario points at its own
+database), the folder file names are shown relative to, and the scenario fixtures.
 
 External systems: a scenario may name `fixtures: [crm, dadata]`. A fixture is a context
-manager factory registered with `@fixture("crm")`: it receives the settings, starts what it
-needs (say a loopback CRM stub) and yields the settings the scenario should run with.
-Modules listed in `FIXTURE_MODULES` are imported (when present) to register them.
+manager factory registered in a `Fixtures` table with `@fixtures.fixture("crm")`: it
+receives the settings, starts what it needs (say a loopback CRM stub) and yields the
+settings the scenario should run with.
 """
 from __future__ import annotations
 
 import difflib
 import glob
 import html
-import importlib
 import inspect
 import logging
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Collection
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Mapping
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from engine import storage
-from engine.flows import parse_duration
-from engine.session import load_session, utcnow
-from engine.testing import Chat
-from engine.yamlutil import plain as _plain
+from .. import storage
+from ..flows import parse_duration
+from ..runtime import Engine
+from ..session import load_session, utcnow
+from ..testing import Chat
+from ..yamlutil import plain as _plain
 
-from .app import build_app, project_path
-
-__all__ = ["Scenario", "ScenarioStep", "Outcome", "fixture", "FIXTURES", "FIXTURE_MODULES",
-           "load_file", "run_scenario", "run_file", "run_paths", "scenario_files", "run"]
+__all__ = ["Project", "Fixtures", "Scenario", "ScenarioStep", "Outcome", "load_file",
+           "run_scenario", "run_file", "run_paths", "scenario_files"]
 
 log = logging.getLogger(__name__)
 
@@ -50,25 +52,36 @@ USER_KEYS = {"id", "chat_id", "language", "first_name", "username"}
 ACTIONS = {"send", "click", "share_contact", "send_file", "press", "wait"}
 EXPECT_KEYS = {"text", "not_text", "answer", "buttons", "buttons_include", "no_buttons", "state", "slots"}
 STEP_KEYS = ACTIONS | {"expect"}
-FIXTURE_MODULES = ("tests.fakes.scenario_fixtures",)
-FIXTURES: dict[str, Callable[[Any], ContextManager[Any]]] = {}
 _TAG = re.compile(r"<[^>]+>")
 
+Fixture = Callable[[Any], ContextManager[Any]]
 
-def fixture(name: str):
-    """Register a scenario fixture, written like a pytest fixture:
 
-        @fixture("crm")
-        def crm(settings):
-            with start_crm_stub() as url:          # whatever the scenario needs running
-                yield settings.model_copy(update=...)   # the settings to run with
-    """
-    def deco(fn):
-        if name in FIXTURES:
-            raise ValueError(f"scenario fixture {name!r} is registered twice")
-        FIXTURES[name] = contextmanager(fn) if inspect.isgeneratorfunction(fn) else fn
-        return fn
-    return deco
+class Fixtures(dict):
+    """Scenario fixtures by name (a project holds one table; a name is registered once)."""
+
+    def fixture(self, name: str):
+        """Register a scenario fixture, written like a pytest fixture:
+
+            @fixtures.fixture("crm")
+            def crm(settings):
+                with start_crm_stub() as url:          # whatever the scenario needs running
+                    yield settings.model_copy(update=...)   # the settings to run with
+        """
+        def deco(fn):
+            if name in self:
+                raise ValueError(f"scenario fixture {name!r} is registered twice")
+            self[name] = contextmanager(fn) if inspect.isgeneratorfunction(fn) else fn
+            return fn
+        return deco
+
+
+@dataclass(frozen=True)
+class Project:
+    """What the runner needs from the project whose flows it tests."""
+    build: Callable[[Any], Engine]       # settings -> an engine on settings.database.url
+    root: str = ""                       # file names are shown relative to it
+    fixtures: Mapping[str, Fixture] = field(default_factory=dict)
 
 
 # -- the format -------------------------------------------------------------------------
@@ -108,8 +121,8 @@ class Outcome:
 
 
 class _Problems:
-    def __init__(self, file: str):
-        self.file, self.lines = file, []
+    def __init__(self, file: str, fixtures: Collection[str]):
+        self.file, self.fixtures, self.lines = file, fixtures, []
 
     def add(self, node: Any, key: Any, message: str) -> None:
         line, col = _where(node, key)
@@ -135,8 +148,10 @@ def _where(node: Any, key: Any) -> tuple[int, int]:
     return line + 1, col + 1
 
 
-def load_file(path: str, display: str | None = None) -> tuple[list[Scenario], list[str]]:
-    """Parse a scenario file (one scenario, or a list of them); (scenarios, problems)."""
+def load_file(path: str, display: str | None = None,
+              fixtures: Collection[str] = ()) -> tuple[list[Scenario], list[str]]:
+    """Parse a scenario file (one scenario, or a list of them); (scenarios, problems).
+    A fixture not in `fixtures` (the names a project offers) is a problem."""
     shown = display or path
     try:
         with open(path, encoding="utf-8") as f:
@@ -145,7 +160,7 @@ def load_file(path: str, display: str | None = None) -> tuple[list[Scenario], li
         mark = e.problem_mark or e.context_mark
         return [], [f"{shown}:{mark.line + 1}:{mark.column + 1}: {(e.problem or e.context or str(e)).strip()}"]
     items = data if isinstance(data, CommentedSeq) else [data]
-    problems = _Problems(shown)
+    problems = _Problems(shown, fixtures)
     scenarios = [s for i, item in enumerate(items) if (s := _scenario(problems, item, data, i))]
     return scenarios, problems.lines
 
@@ -162,8 +177,8 @@ def _scenario(p: _Problems, node: Any, parent: Any, index: int) -> Scenario | No
     s.settings = _plain(_mapping(p, node, "settings", None))
     s.fixtures = [str(f) for f in node.get("fixtures", None) or []]
     for name in s.fixtures:
-        if name not in FIXTURES:
-            p.add(node, "fixtures", f"unknown fixture '{name}'{_hint(name, FIXTURES)}")
+        if name not in p.fixtures:
+            p.add(node, "fixtures", f"unknown fixture '{name}'{_hint(name, p.fixtures)}")
     steps = node.get("steps")
     if not isinstance(steps, CommentedSeq) or not steps:
         p.add(node, "steps" if "steps" in node else None, "'steps' must be a non-empty list")
@@ -211,16 +226,16 @@ class StepFailed(Exception):
     pass
 
 
-def run_scenario(scenario: Scenario, settings) -> Outcome:
+def run_scenario(scenario: Scenario, settings, project: Project) -> Outcome:
     """Run one scenario on a fresh temporary database; stop at the first failing step."""
     done = 0
     with tempfile.TemporaryDirectory(prefix="flowtest-") as tmp, ExitStack() as stack:
         try:
             s = _settings_for(settings, scenario, tmp)
             for name in scenario.fixtures:
-                s = stack.enter_context(FIXTURES[name](s))
+                s = stack.enter_context(project.fixtures[name](s))
             stack.callback(storage.close)
-            runner = _Runner(build_app(s), scenario)
+            runner = _Runner(project.build(s), scenario)
             for step in scenario.steps:
                 runner.do(step)
                 done += 1
@@ -256,8 +271,8 @@ def _merge(base: dict, override: dict) -> None:
 class _Runner:
     """Plays the steps of one scenario as one user."""
 
-    def __init__(self, app, scenario: Scenario):
-        self.app, self.engine = app, app.engine
+    def __init__(self, engine: Engine, scenario: Scenario):
+        self.engine = engine
         u = scenario.user
         self.chat = Chat(self.engine, int(u.get("id", 1001)), chat_id=u.get("chat_id"),
                          language=str(u.get("language", "ru")),
@@ -386,36 +401,26 @@ def _hint(name: str, options) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-# -- files and the CLI --------------------------------------------------------------------
-def _load_fixture_modules() -> None:
-    for name in FIXTURE_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and not name.startswith(e.name):
-                raise              # the module exists but one of its imports is missing
+# -- files ---------------------------------------------------------------------------------
+def scenario_files(flows_dir: str) -> list[str]:
+    """The scenario files of a flows folder: `<flows_dir>/tests/*.yaml`."""
+    return sorted(glob.glob(os.path.join(flows_dir, "tests", "*.yaml")))
 
 
-def scenario_files(settings) -> list[str]:
-    folder = os.path.join(project_path(settings.engine.flows_dir), "tests")
-    return sorted(glob.glob(os.path.join(folder, "*.yaml")))
-
-
-def run_file(path: str, settings) -> tuple[list[Outcome], list[str]]:
+def run_file(path: str, settings, project: Project) -> tuple[list[Outcome], list[str]]:
     """Every scenario of one file: (outcomes, problems of the file's format)."""
-    _load_fixture_modules()
-    scenarios, problems = load_file(path, _display(path))
+    scenarios, problems = load_file(path, _display(path, project.root), project.fixtures)
     if problems:
         return [], problems
-    return [run_scenario(s, settings) for s in scenarios], []
+    return [run_scenario(s, settings, project) for s in scenarios], []
 
 
-def run_paths(paths: list[str], settings, out=None) -> int:
+def run_paths(paths: list[str], settings, project: Project, out=None) -> int:
     """Run the files, print one line per scenario and a summary; 0 when all passed."""
     out = out or sys.stdout
     passed = failed = 0
     for path in paths:
-        outcomes, problems = run_file(path, settings)
+        outcomes, problems = run_file(path, settings, project)
         for line in problems:
             print(f"ERROR {line}", file=out)
         failed += len(problems)
@@ -427,18 +432,8 @@ def run_paths(paths: list[str], settings, out=None) -> int:
     return 1 if failed or not paths else 0
 
 
-def _display(path: str) -> str:
-    from .app import PROJECT_ROOT
-    rel = os.path.relpath(os.path.abspath(path), PROJECT_ROOT)
+def _display(path: str, root: str) -> str:
+    if not root:
+        return path
+    rel = os.path.relpath(os.path.abspath(path), root)
     return path if rel.startswith("..") else rel
-
-
-def run(settings, args) -> int:
-    """`python run.py flows test [FILE ...]`."""
-    if not logging.getLogger().handlers:       # not when embedded (pytest, an app that logs already)
-        from . import logs
-        logs.configure(settings, console=False)   # the log file keeps tracebacks; failures print here
-    paths = list(getattr(args, "files", None) or []) or scenario_files(settings)
-    if not paths:
-        print("no scenarios in flows/tests/*.yaml", file=sys.stderr)
-    return run_paths(paths, settings)

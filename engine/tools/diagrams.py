@@ -1,6 +1,6 @@
-"""Pictures of the flows: `python run.py flows draw` writes, for every flow,
-`docs/flows/<flow>.mmd` (Mermaid stateDiagram-v2, always) and `<flow>.svg` + `<flow>.png`
-when Graphviz's `dot` program is on PATH, plus `docs/flows/README.md` showing them all.
+"""Pictures of the flows: `command()` (a project's `flows draw`) writes, for every flow,
+`<out_dir>/<flow>.mmd` (Mermaid stateDiagram-v2, always) and `<flow>.svg` + `<flow>.png`
+when Graphviz's `dot` program is on PATH, plus `<out_dir>/README.md` showing them all.
 
 The graph is built straight from the parsed `Flow` objects rather than through
 transitions' GraphMachine: the compiled machines know only states and triggers, while an
@@ -17,14 +17,13 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
-from engine.checker import parse_all
-from engine.flows import ButtonSpec, Flow, State
-from engine.templates import strip_braces
+from ..checker import parse_all
+from ..flows import ButtonSpec, Flow, State
+from ..templates import strip_braces
 
-from .app import PROJECT_ROOT, check, project_path
-
-__all__ = ["Graph", "build_graph", "to_mermaid", "to_dot", "draw", "run", "OUT_DIR"]
+__all__ = ["Graph", "build_graph", "to_mermaid", "to_dot", "draw", "command", "OUT_DIR"]
 
 log = logging.getLogger(__name__)
 OUT_DIR = "docs/flows"
@@ -288,17 +287,17 @@ def _index(flows: dict[str, Flow]) -> str:
     return "\n".join(out)
 
 
-def run(settings, args) -> int:
-    """`python run.py flows draw`: draw every flow that parses; report problems too."""
-    flows, parse_problems = parse_all(project_path(settings.engine.flows_dir), PROJECT_ROOT)
-    out_dir = project_path(getattr(args, "out", None) or OUT_DIR)
+def command(flows_dir: str, out_dir: str, root: str, check: Callable[[], list[str]]) -> int:
+    """`flows draw`: draw every flow that parses; report problems too (`check()` gives the
+    full checker's, run only when every file parses). Paths are printed relative to `root`."""
+    flows, parse_problems = parse_all(flows_dir, root)
     written = draw(flows, out_dir)
     for path in written:
-        print(os.path.relpath(path, PROJECT_ROOT))
+        print(os.path.relpath(path, root))
     if not shutil.which("dot"):
         print("note: Graphviz `dot` is not installed: only Mermaid (.mmd) files were written "
               "(apt-get install graphviz for SVG/PNG)", file=sys.stderr)
-    problems = parse_problems or check(settings)
+    problems = parse_problems or check()
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
