@@ -2,15 +2,20 @@
 helpdesk.registry.new_registry next to the engine's built-in ones:
 
 - the `inn` ask type: a Russian taxpayer number (10 or 12 digits with a valid checksum);
-- the `money` template filter: amounts are kept in kopecks and shown in roubles;
+- the `money` template filter: amounts are kept in kopecks and shown in roubles with two
+  decimals, in the template's language (ru "1 000,50", en "1,000.50"), on buttons and in texts
+  alike;
 - the phone region (`PHONE_REGION`, helpdesk.phones): the engine's phone and contact types
   read a number typed without a country code as Russian.
 """
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_decimal
+from jinja2 import pass_environment
 from stdnum.ru import inn as ru_inn
 
 from engine.events import Event
@@ -31,15 +36,21 @@ def inn(event: Event, spec: dict):
     return (True, digits) if ru_inn.is_valid(digits) else (False, "common/inn_checksum")
 
 
-def money(kopecks: Any) -> str:
-    """12345 -> "123,45" (kopecks to roubles, Russian decimal comma)."""
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " "})
+
+
+@pass_environment
+def money(env, kopecks: Any) -> str:
+    """123456 -> "1 234,56" in a Russian template, "1,234.56" in an English one (CLDR's
+    separators, Babel). The group separator is a plain space: what every Telegram client and
+    terminal shows and copies alike."""
     try:
         value = int(kopecks)
     except (TypeError, ValueError):
         return str(kopecks)
-    sign = "-" if value < 0 else ""
-    rub, kop = divmod(abs(value), 100)
-    return f"{sign}{rub:,}".replace(",", " ") + f",{kop:02d}"
+    text = format_decimal(Decimal(value) / 100, format="#,##0.00",
+                          locale=getattr(env, "language", "ru"))
+    return text.translate(_SPACES)
 
 
 def register(registry: Registry) -> Registry:

@@ -85,6 +85,14 @@ def test_money_shows_kopecks_as_roubles_in_the_templates():
         ["123,45", "0,05", "-1 000,50", "1 234 567,89", "x", "None"]
 
 
+def test_money_follows_the_templates_language_on_buttons_and_in_texts():
+    t = Templates(os.path.join(PROJECT_ROOT, "templates"), ["ru", "en"], "ru",
+                  filters=new_registry().filters)
+    assert t.render_label("pay/amount_label", "ru", {"value": 100000}) == "1 000,00 ₽"
+    assert t.render_label("pay/amount_label", "en", {"value": 100000}) == "1,000.00 RUB"
+    assert t.render_label("pay/amount_label", "en", {"value": -5}) == "-0.05 RUB"
+
+
 # -- the checker requires every registered hint ------------------------------------------------
 FLOW = """\
 flow: main

@@ -108,7 +108,7 @@ def invoice_of(replies):
     return found[-1]
 
 
-def top_up(c: Chat, amount_label="500 ₽", account=None):
+def top_up(c: Chat, amount_label="500,00 ₽", account=None):
     c.send("/start")
     c.click("💰 Баланс")
     c.click("➕ Пополнить")
@@ -136,7 +136,7 @@ def paid(c: Chat, inv: dict, charge="tg-charge-1", **changes):
 
 def test_top_up_invoice_has_kopecks_currency_and_a_signed_payload(app):
     c = chat(app)
-    inv = invoice_of(top_up(c, "1000 ₽"))
+    inv = invoice_of(top_up(c, "1 000,00 ₽"))
     assert inv["currency"] == "RUB"
     assert inv["prices"] == [{"label": "Пополнение баланса", "amount": 100000}]
     payment_id = pay.verify_payload(inv["payload"], b"test-secret")
@@ -308,7 +308,7 @@ def test_forged_company_account_slot_gets_no_invoice(app):
     c.send("/start")
     c.click("💰 Баланс")
     c.click("➕ Пополнить")
-    c.click("500 ₽")
+    c.click("500,00 ₽")
     row = Conversation.get(Conversation.user_id == PAYER)
     slots = json.loads(row.slots)
     slots["account"] = f"c{cp.id}"                 # as if the slot were tampered with
@@ -389,7 +389,7 @@ def test_sbp_shows_the_link_as_a_button_and_a_decodable_qr_code(app):
     c.send("/start")
     c.click("💰 Баланс")
     c.click("➕ Пополнить")
-    c.click("500 ₽")
+    c.click("500,00 ₽")
     replies = c.click("📱 СБП (QR-код)")
     [photo] = [r for r in replies if r.photo is not None]
     assert photo.photo[:8] == b"\x89PNG\r\n\x1a\n"
@@ -405,7 +405,7 @@ def test_sbp_not_offered_without_a_link(app):
     c.send("/start")
     c.click("💰 Баланс")
     c.click("➕ Пополнить")
-    c.click("500 ₽")
+    c.click("500,00 ₽")
     assert "📱 СБП (QR-код)" not in c.buttons and "💳 Картой" in c.buttons
 
 

@@ -40,7 +40,7 @@ def _invoice(user):
     user.wait_for(contains="Личный баланс")
     user.press("➕ Пополнить")
     user.wait_for(contains="На какую сумму")
-    user.press("500 ₽")
+    user.press("500,00 ₽")
     user.wait_for(contains="Выберите способ оплаты")
     user.press("💳 Картой")
     return user.wait_for(lambda m: m.method == "sendInvoice")
