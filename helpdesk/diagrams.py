@@ -5,7 +5,8 @@ when Graphviz's `dot` program is on PATH, plus `docs/flows/README.md` showing th
 The graph is built straight from the parsed `Flow` objects rather than through
 transitions' GraphMachine: the compiled machines know only states and triggers, while an
 admin needs what the YAML says: texts, questions, button labels, conditions, actions,
-sub-flow calls and timeouts. Both renderers (Mermaid text, DOT for Graphviz) share one
+sub-flow calls and timeouts; an action's outcomes (`on:`) are edges labelled with the
+outcome. Both renderers (Mermaid text, DOT for Graphviz) share one
 small graph model.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 
 from engine.checker import parse_all
-from engine.flows import ButtonSpec, Flow, State
+from engine.flowmodel import CONTINUE, ButtonSpec, Flow, State
 from engine.templates import strip_braces
 
 from .app import PROJECT_ROOT, check, project_path
@@ -74,6 +75,7 @@ def _kind(st: State) -> str:
 def _lines(st: State) -> list[str]:
     out = [f"when {_cond(st.when[0])} (else skipped)"] if st.when else []
     out += [f"do {_action(c)}" for c in st.do]
+    out += [f"{outcome}: goes on here" for outcome, (go, _) in st.on.items() if go == CONTINUE]
     out += [f"say {text}" for text, _ in st.say]
     if st.ask:
         out.append(_ask(st.ask))
@@ -111,7 +113,8 @@ def _cond(source: str | None) -> str:
 
 
 def _edges(st: State) -> list[Edge]:
-    edges = [_button_edge(st, b) for b in st.all_buttons() if b.go]
+    edges = [Edge(st.name, go, outcome) for outcome, (go, _) in st.on.items() if go != CONTINUE]
+    edges += [_button_edge(st, b) for b in st.all_buttons() if b.go]
     edges += [Edge(st.name, t, _button_label(b)) for b in st.all_buttons()
               if b.save and not b.go and not b.url for t in _next_targets(st)]
     if st.dynamic:

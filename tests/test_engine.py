@@ -244,7 +244,7 @@ def test_an_action_breaking_its_contract_fails_with_flow_state_action(database, 
 def test_bad_flow_set_is_never_loaded(tmp_path):
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS, flows)
-    (flows / "order.yaml").write_text((flows / "order.yaml").read_text().replace("go: done", "go: dnoe"))
+    (flows / "order.yaml").write_text((flows / "order.yaml").read_text().replace("placed: done", "placed: dnoe"))
     with pytest.raises(FlowConfigError) as info:
         make_engine(flows=str(flows))
     assert any("order.yaml:" in p and "'dnoe' is not defined" in p and "did you mean 'done'" in p
