@@ -75,7 +75,7 @@ def _kind(st: State) -> str:
 def _lines(st: State) -> list[str]:
     out = [f"when {_cond(st.when[0])} (else skipped)"] if st.when else []
     out += [f"do {_action(c)}" for c in st.do]
-    out += [f"{outcome}: goes on here" for outcome, (go, _) in st.on.items() if go == CONTINUE]
+    out += [f"outcome {outcome}: goes on here" for outcome, (go, _) in st.on.items() if go == CONTINUE]
     out += [f"say {text}" for text, _ in st.say]
     if st.ask:
         out.append(_ask(st.ask))
@@ -113,7 +113,7 @@ def _cond(source: str | None) -> str:
 
 
 def _edges(st: State) -> list[Edge]:
-    edges = [Edge(st.name, go, outcome) for outcome, (go, _) in st.on.items() if go != CONTINUE]
+    edges = [Edge(st.name, go, f"outcome {outcome}") for outcome, (go, _) in st.on.items() if go != CONTINUE]
     edges += [_button_edge(st, b) for b in st.all_buttons() if b.go]
     edges += [Edge(st.name, t, _button_label(b)) for b in st.all_buttons()
               if b.save and not b.go and not b.url for t in _next_targets(st)]
