@@ -40,7 +40,7 @@ from engine.yamlutil import plain as _plain
 
 from .app import build_app, project_path
 
-__all__ = ["Scenario", "ScenarioStep", "Outcome", "fixture", "FIXTURES", "FIXTURE_MODULES",
+__all__ = ["Scenario", "ScenarioStep", "ScenarioResult", "fixture", "FIXTURES", "FIXTURE_MODULES",
            "load_file", "run_scenario", "run_file", "run_paths", "scenario_files", "run"]
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Scenario:
 
 
 @dataclass
-class Outcome:
+class ScenarioResult:
     """One scenario's result: `failure` is None when every step passed."""
     scenario: str
     file: str
@@ -211,7 +211,7 @@ class StepFailed(Exception):
     pass
 
 
-def run_scenario(scenario: Scenario, settings) -> Outcome:
+def run_scenario(scenario: Scenario, settings) -> ScenarioResult:
     """Run one scenario on a fresh temporary database; stop at the first failing step."""
     done = 0
     with tempfile.TemporaryDirectory(prefix="flowtest-") as tmp, ExitStack() as stack:
@@ -226,15 +226,15 @@ def run_scenario(scenario: Scenario, settings) -> Outcome:
                 done += 1
         except StepFailed as e:
             step = scenario.steps[done]
-            return Outcome(scenario.name, scenario.file, done,
+            return ScenarioResult(scenario.name, scenario.file, done,
                            f"{scenario.file}:{step.line}: scenario '{scenario.name}', step {done + 1} "
                            f"({step.describe()}): {e}")
         except Exception as e:  # a broken setup is a failed scenario, with its reason
             log.debug("scenario %s failed to run", scenario.name, exc_info=True)
-            return Outcome(scenario.name, scenario.file, done,
+            return ScenarioResult(scenario.name, scenario.file, done,
                            f"{scenario.file}:{scenario.line}: scenario '{scenario.name}': "
                            f"{type(e).__name__}: {e}")
-    return Outcome(scenario.name, scenario.file, done)
+    return ScenarioResult(scenario.name, scenario.file, done)
 
 
 def _settings_for(settings, scenario: Scenario, tmp: str):
@@ -401,7 +401,7 @@ def scenario_files(settings) -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "*.yaml")))
 
 
-def run_file(path: str, settings) -> tuple[list[Outcome], list[str]]:
+def run_file(path: str, settings) -> tuple[list[ScenarioResult], list[str]]:
     """Every scenario of one file: (outcomes, problems of the file's format)."""
     _load_fixture_modules()
     scenarios, problems = load_file(path, _display(path))
