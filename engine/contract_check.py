@@ -35,7 +35,7 @@ def outcome_problems(flow: Flow, st: State, registry: Registry) -> Iterator[str]
             where = st.on_pos or next(c.pos for c in st.do if c.name == action)
             yield (f"{where}: outcome '{outcome}' of action '{action}' has no state: add "
                    f"'on: {{{outcome}: <state>}}' (or '{CONTINUE}' to go on with this state)")
-    for outcome, (target, pos) in st.on.items():
+    for outcome, (_, pos) in st.on.items():
         if outcome not in outcomes:
             reported = ", ".join(sorted(outcomes)) or "nothing (no action of this state has outcomes)"
             yield f"{pos}: no action of state '{st.name}' reports outcome '{outcome}'; they report: {reported}"
