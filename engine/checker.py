@@ -12,7 +12,9 @@ from collections.abc import Collection, Mapping
 
 from jinja2 import TemplateSyntaxError
 
-from .flows import Flow, Pos, State, parse_flow_file
+from . import contract_check
+from .flowmodel import CONTINUE, Flow, Pos, State
+from .flows import parse_flow_file
 from .registry import Registry
 from .templates import Templates, strip_braces
 
@@ -28,7 +30,7 @@ ENGINE_TEMPLATES = [
     "console/contact_hint", "console/ask_phone", "console/now_as", "console/personas",
     "console/unknown_persona", "console/unread", "console/link",
 ]
-BUILTIN_VARS = {"result", "lang", "now", "slots", "event", "page", "ask",
+BUILTIN_VARS = {"lang", "now", "slots", "event", "page", "ask",
                 "console"}    # the terminal chat's own texts: what it shows (engine/console.py)
 
 
@@ -56,25 +58,13 @@ def _rel(path: str, root: str) -> str:
 
 
 def slot_names(flows: dict[str, Flow], registry: Registry) -> set[str]:
-    """Every variable some state saves or some used action provides."""
-    names: set[str] = set()
+    """Every variable some state saves, some used action gives, or Python code that starts
+    a flow gives it."""
+    names: set[str] = set().union(*contract_check.started_with(registry).values())
     for flow in flows.values():
         for st in flow.states.values():
-            names.update(_saves(st, registry))
+            names.update(contract_check.state_saves(st, registry))
     return names
-
-
-def _saves(st: State, registry: Registry) -> set[str]:
-    out = {b.save for b in st.all_buttons() if b.save}
-    out |= {c.save for c in st.do if c.save}
-    out |= {p for c in st.do if c.name in registry.actions for p in registry.actions[c.name].provides}
-    if st.ask and st.ask.get("save"):
-        out.add(str(st.ask["save"]))
-    if st.dynamic:
-        out |= {st.dynamic.save} if st.dynamic.save else set()
-        spec = registry.actions.get(st.dynamic.source)
-        out |= set(spec.provides) if spec else set()
-    return out
 
 
 def check_flows(flows: dict[str, Flow], templates: Templates, registry: Registry,
@@ -91,6 +81,11 @@ def check_flows(flows: dict[str, Flow], templates: Templates, registry: Registry
     for flow in flows.values():
         checker.flow(flow)
     checker.globals(menu_flow, commands)
+    free = BUILTIN_VARS | set(registry.providers) | set(registry.predicates) | \
+        set(templates._envs[templates.default].globals)
+    checker.problems += contract_check.flow_given_problems(
+        flows, templates, registry, free, set(commands.values()) | {menu_flow})
+    checker.problems += contract_check.contract_problems(flows, templates, registry, known, root)
     return checker.problems
 
 
@@ -129,6 +124,7 @@ class _Checker:
         for t in st.next:
             self.condition(t.cond, t.cond_pos or t.pos) if t.cond else None
         self.actions(st)
+        self.problems += contract_check.outcome_problems(flow, st, self.reg)
         self.ask(st)
         self.timeout(st)
         if st.call and st.call[0] not in self.flows:
@@ -137,7 +133,7 @@ class _Checker:
     def way_out(self, flow: Flow, st: State) -> None:
         if st.waits and not st.say:
             self.err(st.pos, f"state '{st.name}' waits for the user but says nothing: add 'say'")
-        leaves = bool(st.next) or st.end
+        leaves = bool(st.next) or st.end or (bool(st.on) and CONTINUE not in [g for g, _ in st.on.values()])
         if not st.waits and not leaves:
             self.err(st.pos, f"state '{st.name}' has no way out: add 'next', 'buttons', 'ask' or 'end: true'")
         if st.ask and not (st.next or st.end) and st.ask.get("save") and not st.ask.get("many"):
@@ -232,6 +228,11 @@ class _Checker:
                 f"provides{_hint(v, self.known)}" for v in unknown]
 
     def condition(self, source: str, pos: Pos) -> None:
+        if source.strip().startswith("{{"):
+            bare = strip_braces(source)
+            self.err(pos, f"condition '{source}': write conditions without {{{{ }}}}, as \"{bare}\" "
+                          "(braces are for texts and 'with' values)")
+            return
         try:
             self.t.expression(source)
             used = self.t.expression_variables(source)

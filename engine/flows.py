@@ -10,20 +10,20 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from .flowmodel import ActionCall, ButtonSpec, DynButtons, Flow, Pos, State, Transition
 from .yamlutil import plain as _plain
 
 __all__ = ["Pos", "Flow", "State", "ButtonSpec", "DynButtons", "ActionCall", "Transition",
            "parse_flow_file", "parse_duration", "FLOW_KEYS", "STATE_KEYS"]
 
 FLOW_KEYS = {"flow", "start", "states", "description"}
-STATE_KEYS = {"say", "ask", "buttons", "do", "next", "call", "end", "when", "timeout",
+STATE_KEYS = {"say", "ask", "buttons", "do", "on", "next", "call", "end", "when", "timeout",
               "edit", "description"}
 ASK_KEYS = {"type", "save", "min", "max", "invalid", "options", "button", "accept",
             "max_size", "many", "own_only"}
@@ -35,104 +35,6 @@ TIMEOUT_KEYS = {"remind_after", "remind", "abandon_after", "abandon"}
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
 _STD_TAG = re.compile(r"^tag:yaml\.org,2002:(str|int|float|bool|null|map|seq|omap|set|timestamp)$")
-
-
-@dataclass(frozen=True)
-class Pos:
-    file: str
-    line: int
-    col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
-
-
-@dataclass
-class Transition:
-    go: str
-    cond: str | None
-    pos: Pos
-    cond_pos: Pos | None = None     # where the `if` is (condition errors point there)
-
-
-@dataclass
-class ButtonSpec:
-    pos: Pos
-    text: str = ""
-    go: str | None = None
-    value: Any = None
-    save: str | None = None
-    when: str | None = None
-    url: str | None = None
-    text_pos: Pos | None = None     # where `text` is (a missing label template points there)
-    when_pos: Pos | None = None
-
-
-@dataclass
-class DynButtons:
-    pos: Pos
-    source: str
-    save: str | None = None
-    go: str | None = None
-    args: dict = field(default_factory=dict)
-    columns: int = 1
-    extra: list[ButtonSpec] = field(default_factory=list)
-    empty: str | None = None
-
-
-@dataclass
-class ActionCall:
-    name: str
-    pos: Pos
-    args: dict = field(default_factory=dict)
-    save: str | None = None
-
-
-@dataclass
-class State:
-    name: str
-    pos: Pos
-    say: list[tuple[str, Pos]] = field(default_factory=list)
-    ask: dict | None = None
-    ask_pos: Pos | None = None
-    buttons: list[ButtonSpec] = field(default_factory=list)
-    dynamic: DynButtons | None = None
-    do: list[ActionCall] = field(default_factory=list)
-    next: list[Transition] = field(default_factory=list)
-    call: tuple[str, Pos] | None = None
-    end: bool = False
-    when: tuple[str, Pos] | None = None
-    timeout: dict | None = None
-    timeout_pos: Pos | None = None
-    edit: bool = False
-
-    @property
-    def waits(self) -> bool:
-        """A state that stops and waits for the user."""
-        return bool(self.ask or self.buttons or self.dynamic)
-
-    def targets(self) -> list[tuple[str, Pos]]:
-        """Every state this one can lead to within the flow."""
-        out = [(t.go, t.pos) for t in self.next]
-        out += [(b.go, b.pos) for b in self.buttons if b.go]
-        if self.dynamic:
-            out += [(self.dynamic.go, self.dynamic.pos)] if self.dynamic.go else []
-            out += [(b.go, b.pos) for b in self.dynamic.extra if b.go]
-        return out
-
-    def all_buttons(self) -> list[ButtonSpec]:
-        return self.buttons + (self.dynamic.extra if self.dynamic else [])
-
-
-@dataclass
-class Flow:
-    name: str
-    file: str
-    pos: Pos
-    start: str = ""
-    start_pos: Pos | None = None
-    states: dict[str, State] = field(default_factory=dict)
-    description: str = ""
 
 
 class _Ctx:
@@ -237,6 +139,8 @@ def _state(ctx: _Ctx, name: str, node: CommentedMap, pos: Pos) -> State:
     st.say = _say(ctx, node)
     st.do = _do(ctx, node)
     st.next = _next(ctx, node)
+    if "on" in node:
+        st.on, st.on_pos = _on(ctx, node["on"], ctx.at(node, "on")), ctx.at(node, "on")
     if "ask" in node:
         st.ask, st.ask_pos = _ask(ctx, node["ask"], ctx.at(node, "ask")), ctx.at(node, "ask")
     if "buttons" in node:
@@ -318,6 +222,20 @@ def _next(ctx: _Ctx, node: CommentedMap) -> list[Transition]:
                                   ctx.value_at(item, "if") if "if" in item else None))
         else:
             ctx.error(pos, "a transition needs 'go: <state>' (and optionally 'if: <condition>')")
+    return out
+
+
+def _on(ctx: _Ctx, value: Any, pos: Pos) -> dict[str, tuple[str, Pos]]:
+    """`on: {created: created, refused: finish}`: each outcome of the state's actions -> a state."""
+    if not isinstance(value, CommentedMap):
+        ctx.error(pos, "'on' must be a mapping of outcomes to states, like {created: done, refused: finish}")
+        return {}
+    out = {}
+    for outcome, target in value.items():
+        if not isinstance(target, str):
+            ctx.error(ctx.value_at(value, outcome), f"'on: {outcome}' must name a state (or 'continue')")
+            continue
+        out[str(outcome)] = (target, ctx.value_at(value, outcome))
     return out
 
 

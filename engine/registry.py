@@ -2,6 +2,10 @@
 callback-prefix handlers, handlers of events that are not dialog input, input types of `ask`
 (with the hint templates each may answer with) and template filters.
 
+Actions, callbacks and event handlers declare a contract (engine.contracts) as they are
+registered: what they read, give and report, and the templates and flows they name; the
+checker reads `contracts` to hold the flows and the texts to them.
+
 Every kind has a `register_*` method and a decorator that is sugar over it (as Flask's
 `route` over `add_url_rule`). A name can be registered once per kind; after `freeze()`
 (done when the engine starts) nothing can be added and the tables are read-only, so the
@@ -17,24 +21,28 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Callable
 
-__all__ = ["Registry", "ActionSpec", "Go", "InputType"]
+from .contracts import Contract, contract_of
+
+__all__ = ["Registry", "ActionSpec", "InputType"]
 
 # validator(event, ask spec) -> (True, value) or (False, name of the hint template)
 InputType = Callable[[Any, dict], tuple[bool, Any]]
 
 
 @dataclass(frozen=True)
-class Go:
-    """An action's request to continue at another state of the current flow."""
-    state: str
-
-
-@dataclass
 class ActionSpec:
     name: str
     fn: Callable[..., Any]
-    provides: tuple[str, ...] = ()     # template variables the action's result offers
+    contract: Contract = Contract()
     doc: str = ""
+
+    @property
+    def gives(self) -> tuple[str, ...]:
+        return self.contract.gives
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        return self.contract.outcomes
 
 
 def _table():
@@ -51,11 +59,15 @@ class Registry:
     input_types: dict[str, InputType] = _table()
     input_hints: dict[str, tuple[str, ...]] = _table()   # type -> templates it may answer with
     filters: dict[str, Callable[..., Any]] = _table()
+    contracts: dict[str, Contract] = _table()    # "action NAME" / "callback PREFIX" / "event KIND"
     frozen: bool = False
 
     # -- register_* : the one way in -------------------------------------------------------
-    def register_action(self, name: str, fn: Callable, provides=()) -> None:
-        self._add(self.actions, name, ActionSpec(name, fn, tuple(provides), (fn.__doc__ or "").strip()))
+    def register_action(self, name: str, fn: Callable, **contract) -> None:
+        """`contract`: reads, gives, outcomes, templates, flows (engine.contracts.Contract)."""
+        spec = ActionSpec(name, fn, contract_of(fn, **contract), (fn.__doc__ or "").strip())
+        self._add(self.actions, name, spec)
+        self._add(self.contracts, f"action {name}", spec.contract)
 
     def register_predicate(self, name: str, fn: Callable[..., bool]) -> None:
         self._add(self.predicates, name, fn)
@@ -63,11 +75,14 @@ class Registry:
     def register_provider(self, name: str, fn: Callable[..., Any]) -> None:
         self._add(self.providers, name, fn)
 
-    def register_callback(self, prefix: str, fn: Callable[..., Any]) -> None:
+    def register_callback(self, prefix: str, fn: Callable[..., Any], **contract) -> None:
+        """`contract`: templates, flows (and the gives of the flows it starts)."""
         self._add(self.callbacks, _callback_prefix(prefix), fn)
+        self._add(self.contracts, f"callback {prefix}", contract_of(fn, **contract))
 
-    def register_event_handler(self, kind: str, fn: Callable[..., Any]) -> None:
+    def register_event_handler(self, kind: str, fn: Callable[..., Any], **contract) -> None:
         self._add(self.event_handlers, kind, fn)
+        self._add(self.contracts, f"event {kind}", contract_of(fn, **contract))
 
     def register_input_type(self, name: str, fn: InputType, hints=()) -> None:
         """`hints`: every template `fn` may answer with; the checker requires them."""
@@ -78,9 +93,10 @@ class Registry:
         self._add(self.filters, name, fn)
 
     # -- decorators: sugar over register_* --------------------------------------------------
-    def action(self, name: str | None = None, *, provides=()):
-        """Decorator: `@registry.action("place_order", provides=["order"])`."""
-        return _decorator(lambda fn: self.register_action(name or fn.__name__, fn, provides))
+    def action(self, name: str | None = None, **contract):
+        """Decorator: `@registry.action("place_order", reads=("item",), gives=("order",),
+        outcomes=("placed", "sold_out"), templates=("shop/sold_out",))`."""
+        return _decorator(lambda fn: self.register_action(name or fn.__name__, fn, **contract))
 
     def predicate(self, name: str | None = None):
         """Decorator for a named condition usable in `if:`/`when:` as `is_registered()`."""
@@ -90,14 +106,14 @@ class Registry:
         """Decorator for a template variable computed per step, e.g. `user`."""
         return _decorator(lambda fn: self.register_provider(name, fn))
 
-    def callback(self, prefix: str):
+    def callback(self, prefix: str, **contract):
         """Decorator for inline buttons outside dialogs, e.g. `wg:take:12` in a group."""
         _callback_prefix(prefix)                        # refused at the decorator's line
-        return _decorator(lambda fn: self.register_callback(prefix, fn))
+        return _decorator(lambda fn: self.register_callback(prefix, fn, **contract))
 
-    def on_event(self, kind: str):
+    def on_event(self, kind: str, **contract):
         """Decorator for events that are not dialog input, by `Event.kind`."""
-        return _decorator(lambda fn: self.register_event_handler(kind, fn))
+        return _decorator(lambda fn: self.register_event_handler(kind, fn, **contract))
 
     def input_type(self, name: str, *, hints=()):
         """Decorator for an `ask: {type: NAME}` validator (see engine.inputs); `hints` are

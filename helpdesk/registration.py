@@ -20,7 +20,7 @@ directory) or told by the questionnaire, and the company's confirmation of stran
 
 Every function writes inside `write_tx()` (savepoints inside the engine's step), so a
 failure leaves nothing half-written. Texts are templates; `templates` is the engine's
-`Templates` (`step.fs.templates`, `app.engine.flowset.templates`).
+`Templates` (`ctx.templates` in an action, `app.engine.flowset.templates`).
 """
 from __future__ import annotations
 

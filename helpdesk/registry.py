@@ -3,8 +3,9 @@ handler, input type, template filter, periodic job and sync entity is registered
 
     from helpdesk.registry import registry
 
-    @registry.action("create_ticket", provides=["ticket"])
-    def create_ticket(step, **args): ...
+    @registry.action("ticket_submit", reads=("type",), gives=("created",),
+                     outcomes=("created", "duplicate", "refused"), templates=("ticket/denied",))
+    def submit(ctx: ActionContext) -> Outcome: ...
 
     @registry.job("sync_outbox", every=lambda s: s.sync.interval_seconds)
     def sync_outbox(app): ...

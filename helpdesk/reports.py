@@ -81,10 +81,11 @@ def write_csv(tickets: list[Ticket], path: str) -> str:
 
 def chart_labels(templates, lang: str | None, since: date, until: date, summary: dict) -> dict:
     """The chart's words in `lang`: {title, by_status, by_type, count, statuses: {code: name}}."""
-    say = lambda name, **ctx: templates.render_label(f"report/{name}", lang, ctx)
-    return {"title": say("chart_title", since=since, until=until, total=summary["total"]),
-            "by_status": say("by_status"), "by_type": say("by_type"), "count": say("count"),
-            "statuses": {code: say("status", status=code) for code, _ in summary["by_status"]}}
+    say = lambda name, **ctx: templates.render_label(name, lang, ctx)
+    return {"title": say("report/chart_title", since=since, until=until, total=summary["total"]),
+            "by_status": say("report/by_status"), "by_type": say("report/by_type"),
+            "count": say("report/count"),
+            "statuses": {code: say("report/status", status=code) for code, _ in summary["by_status"]}}
 
 
 def chart_figure(summary: dict, labels: dict):

@@ -14,15 +14,16 @@ button and nothing else: no edit, no message, not a word of the ticket.
 Comment, the documented simple approach: the bot asks the technician in their *private*
 chat with it (flow `wg_comment`), so chatter in the group is never mistaken for a comment;
 the technician must have started the bot once (Telegram lets bots write only to people who
-did). The button puts the technician's private conversation at that flow's question.
+did). The button starts that flow in the technician's private chat through the context
+(`ctx.start_flow(..., chat_id=...)`), declared in the callback's contract.
 """
 from __future__ import annotations
 
 import logging
 
+from engine.contracts import ActionContext
 from engine.events import Button, Reply
 from engine.ids import parse_id
-from engine.session import load_session, save_session
 from helpdesk.registry import registry
 from helpdesk.roles import PermissionDenied
 from helpdesk.tickets import (
@@ -48,12 +49,21 @@ def post_key(ticket_id: int) -> str:
     return f"t{ticket_id}:post"
 
 
+_ACTIONS = {"take": "take", "wait": "set_waiting", "done": "done"}
+VERBS = (*_ACTIONS, "comment")
+LABELS = {"take": "ticket/btn_wg_take", "wait": "ticket/btn_wg_wait", "done": "ticket/btn_wg_done",
+          "comment": "ticket/btn_wg_comment"}
+ANSWERS = {"take": "ticket/wg_answer_take", "wait": "ticket/wg_answer_wait",
+           "done": "ticket/wg_answer_done", "comment": "ticket/wg_answer_comment",
+           "conflict": "ticket/wg_answer_conflict"}
+
+
 def group_buttons(ticket: Ticket, templates, lang: str | None = None) -> list[list[Button]]:
     """The technicians' buttons for the ticket's current status (none once closed)."""
     names = {NEW: ("take", "wait", "comment"), IN_PROGRESS: ("done", "wait", "comment"),
              WAITING: ("done", "comment")}.get(ticket.status, ())
-    label = lambda n: templates.render_label(f"ticket/btn_wg_{n}", lang, {})
-    return [[Button(label(n), f"{PREFIX}:{n}:{ticket.id}")] for n in names]
+    return [[Button(templates.render_label(LABELS[n], lang, {}), f"{PREFIX}:{n}:{ticket.id}")]
+            for n in names]
 
 
 def group_post(ticket: Ticket, templates, lang: str | None = None) -> tuple[str, list[list[Button]]]:
@@ -62,17 +72,14 @@ def group_post(ticket: Ticket, templates, lang: str | None = None) -> tuple[str,
     return text, group_buttons(ticket, templates, lang)
 
 
-def _technician_name(step) -> str:
-    ev = step.event
+def _technician_name(ctx: ActionContext) -> str:
+    ev = ctx.event
     return ev.first_name or (f"@{ev.username}" if ev.username else str(ev.user_id))
 
 
-_ACTIONS = {"take": "take", "wait": "set_waiting", "done": "done"}
-VERBS = (*_ACTIONS, "comment")
-
-
-@registry.callback(PREFIX)
-def on_group_button(step, payload: str) -> None:
+@registry.callback(PREFIX, templates=("ticket/group_post", *LABELS.values(), *ANSWERS.values()),
+                   flows=(COMMENT_FLOW,), gives=("wg_ticket_id", "wg_ticket_label"))
+def on_group_button(ctx: ActionContext, payload: str) -> None:
     """A technician pressed a button on a group post (callback data `wg:<what>:<id>`).
 
     Anybody can send any callback data on any message of the bot, so the presser's right
@@ -80,44 +87,36 @@ def on_group_button(step, payload: str) -> None:
     id that is not well formed, gets the same answer on the button and nothing else."""
     what, _, raw_id = payload.partition(":")
     ticket_id = parse_id(raw_id)
-    service = step.services.tickets
-    if what not in VERBS or ticket_id is None or not service.is_technician(step.user_id):
-        step.answer()
+    service = ctx.services.tickets
+    if what not in VERBS or ticket_id is None or not service.is_technician(ctx.user_id):
+        ctx.answer()
         return
     try:
         if what == "comment":
-            return _start_comment(step, service, ticket_id)
-        ticket = getattr(service, _ACTIONS[what])(step.user_id, _technician_name(step), ticket_id)
-        _edit_post(step, ticket, f"ticket/wg_answer_{what}")
+            return _start_comment(ctx, service, ticket_id)
+        ticket = getattr(service, _ACTIONS[what])(ctx.user_id, _technician_name(ctx), ticket_id)
+        _edit_post(ctx, ticket, ANSWERS[what])
     except TicketConflict as e:
-        _edit_post(step, e.ticket, "ticket/wg_answer_conflict")
+        _edit_post(ctx, e.ticket, ANSWERS["conflict"])
     except (PermissionDenied, TicketError) as e:
-        log.info("work-group button %r of user %s refused: %s", payload[:40], step.user_id, e)
-        step.answer()
+        log.info("work-group button %r of user %s refused: %s", payload[:40], ctx.user_id, e)
+        ctx.answer()
 
 
-def _edit_post(step, ticket: Ticket, answer: str) -> None:
-    templates = step.fs.templates
+def _edit_post(ctx: ActionContext, ticket: Ticket, answer: str) -> None:
+    templates = ctx.templates
     text, buttons = group_post(ticket, templates)
     view = ticket_view(ticket)
-    step.reply(Reply(step.chat_id, text, buttons=buttons, edit_message_id=step.event.message_id,
-                     callback_answer=templates.render_label(answer, None, {"ticket": view})))
+    ctx.reply(Reply(ctx.chat_id, text, buttons=buttons, edit_message_id=ctx.event.message_id,
+                    callback_answer=templates.render_label(answer, None, {"ticket": view})))
 
 
-def _start_comment(step, service, ticket_id) -> None:
-    ticket, _ = service.technician(step.user_id, _technician_name(step), ticket_id)
+def _start_comment(ctx: ActionContext, service, ticket_id) -> None:
+    """The comment flow starts in the technician's private chat (the press may come from
+    the group or from that chat itself); its question goes there, the post is edited."""
+    ticket, _ = service.technician(ctx.user_id, _technician_name(ctx), ticket_id)
     if ticket.status not in ACTIVE:
         raise TicketConflict(ticket)
-    # pressed in the private chat itself (tests, a forwarded post): that conversation is
-    # the one this step saves, so change it rather than a second copy
-    own = step.chat_id == step.user_id
-    session = step.session if own else load_session(step.user_id, step.user_id, for_update=True)
-    session.flow, session.state, session.stack, session.buttons = COMMENT_FLOW, "ask", [], []
-    session.slots = {"wg_ticket_id": ticket.id, "wg_ticket_label": ticket.label}
-    session.step += 1
-    session.remind_at = session.abandon_at = None
-    save_session(session)
-    templates = step.fs.templates
-    ask = templates.render("ticket/wg_ask_comment", session.lang, {"wg_ticket_label": ticket.label})
-    step.reply(Reply(step.user_id, ask))
-    _edit_post(step, ticket, "ticket/wg_answer_comment")
+    ctx.start_flow(COMMENT_FLOW, {"wg_ticket_id": ticket.id, "wg_ticket_label": ticket.label},
+                   chat_id=ctx.user_id)
+    _edit_post(ctx, ticket, ANSWERS["comment"])

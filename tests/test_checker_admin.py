@@ -141,13 +141,13 @@ def test_guide_add_a_question_to_registration(tmp_path):
     from helpdesk.flowtools import scenario_project
     s = _copy_project(tmp_path)
     flow = tmp_path / "flows" / "registration.yaml"
-    _replace(flow, "    ask: {type: text, min: 2, max: 200, save: position}\n    next: find_company\n",
+    _replace(flow, "    ask: {type: text, min: 2, max: 200, save: position}\n    next: confirm_company\n",
              "    ask: {type: text, min: 2, max: 200, save: position}\n    next: ask_email\n\n"
              "  ask_email:\n"
              "    say: registration/ask_email\n"
              "    ask: {type: text, min: 5, max: 100, save: email}\n"
              "    next:\n"
-             "      - {if: \"'@' in email\", go: find_company}\n"
+             "      - {if: \"'@' in email\", go: confirm_company}\n"
              "      - {go: bad_email}\n"
              "  bad_email:\n"
              "    say: registration/bad_email\n"

@@ -58,6 +58,23 @@ def test_mermaid_shows_states_buttons_conditions_calls_actions_and_timeouts(orde
     assert [line for line in expected if line not in lines] == []
 
 
+def test_outcomes_are_edges_labelled_with_the_outcome(tmp_path):
+    path = tmp_path / "o.yaml"
+    path.write_text("flow: o\nstart: create\nstates:\n  create:\n    do: ticket_submit\n"
+                    "    on: {created: continue, duplicate: duplicate, refused: finish}\n"
+                    "    say: ticket/created\n    end: true\n  duplicate:\n    say: ticket/duplicate\n"
+                    "    end: true\n  finish:\n    end: true\n", encoding="utf-8")
+    flow, problems = parse_flow_file(str(path), "o.yaml")
+    assert problems == []
+    lines = diagrams.to_mermaid(diagrams.build_graph(flow)).splitlines()
+    assert "    create --> duplicate : outcome duplicate" in lines
+    assert "    create --> finish : outcome refused" in lines
+    assert "    create : outcome created: goes on here" in lines
+    assert not any(line.startswith("    create --> continue") for line in lines)
+    dot = diagrams.to_dot(diagrams.build_graph(flow))
+    assert '"create" -> "duplicate" [label="outcome duplicate"];' in dot
+
+
 def test_dot_has_the_same_graph(order):
     text = diagrams.to_dot(diagrams.build_graph(order))
     assert text.startswith('digraph "order" {')

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import Engine, Go, Registry, builtins, load_flowset
+from engine import Engine, Outcome, Registry, builtins, load_flowset
 from engine.errors import FlowConfigError
 from engine.session import Conversation, load_session, utcnow
 from engine.testing import Chat
@@ -30,12 +30,12 @@ def make_registry(vip_ids=(), fail=False):
     def list_items(step):
         return [{"text": f"Item {i}", "value": i} for i in (1, 2)]
 
-    @reg.action("place_order", provides=["order_no"])
+    @reg.action("place_order", reads=["qty"], gives=["order_no"], outcomes=["placed", "failed"])
     def place_order(step, qty):
         if fail == "raise":
             raise RuntimeError("warehouse is down")
         placed.append(qty)
-        return {"fail": bool(fail), "order_no": len(placed)}
+        return Outcome("failed" if fail else "placed", order_no=len(placed))
 
     reg.placed = placed
     return reg
@@ -204,22 +204,47 @@ def test_timeout_reminds_then_abandons(engine):
     assert chat.last_text == "Главная ru"
 
 
-def test_action_can_redirect(database):
-    reg = make_registry()
-    engine = make_engine(reg)
-    assert isinstance(Go("done"), Go)
-    chat = Chat(engine, 20)
+def test_an_outcome_leads_to_its_state(database):
+    """`on: {placed: done, failed: failed}`: the outcome the action reports picks the state."""
+    chat = Chat(make_engine(), 20)
     chat.send("/start")
     chat.click("Order")
     chat.send("1")
     chat.click("Done")
-    assert chat.said("Order #1 for 1, 0 photos")
+    assert chat.said("Order #1 for 1, 0 photos") and not chat.said("Failed")
+    failing = Chat(make_engine(make_registry(fail=True)), 21)
+    failing.send("/start")
+    failing.click("Order")
+    failing.send("1")
+    failing.click("Done")
+    assert failing.said("Failed") and not failing.said("Order #")
+
+
+@pytest.mark.parametrize("returned,complaint", [
+    (lambda: Outcome("lost", order_no=1), "reported outcome 'lost', which is not one of its outcomes"),
+    (lambda: {"order_no": 1}, "declares outcomes ['placed', 'failed'] but returned dict"),
+    (lambda: Outcome("placed", order_no=1, secret=2), "gave ['secret'], which its contract does not declare"),
+])
+def test_an_action_breaking_its_contract_fails_with_flow_state_action(database, caplog, returned, complaint):
+    reg = builtins.register(Registry())
+    reg.register_action("list_items", lambda step: [])
+    reg.register_predicate("is_vip", lambda step: False)
+    reg.register_action("place_order", lambda step, qty: returned(), reads=["qty"], gives=["order_no"],
+                        outcomes=["placed", "failed"])
+    chat = Chat(make_engine(reg), 22)
+    chat.send("/start")
+    chat.click("Order")
+    chat.send("1")
+    chat.click("Done")
+    assert "что-то пошло не так" in chat.last_text
+    assert any("flow=order state=submit action=place_order" in r.getMessage() and complaint in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
 def test_bad_flow_set_is_never_loaded(tmp_path):
     flows = tmp_path / "flows"
     shutil.copytree(FLOWS, flows)
-    (flows / "order.yaml").write_text((flows / "order.yaml").read_text().replace("go: done", "go: dnoe"))
+    (flows / "order.yaml").write_text((flows / "order.yaml").read_text().replace("placed: done", "placed: dnoe"))
     with pytest.raises(FlowConfigError) as info:
         make_engine(flows=str(flows))
     assert any("order.yaml:" in p and "'dnoe' is not defined" in p and "did you mean 'done'" in p

@@ -32,7 +32,8 @@ from tests.fakes.crm_rest_stub import RestCrmStub
 PAYER, OTHER, GROUP = 5001, 5002, -100777
 SBP_LINK = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100000000001&cur=RUB"
 INN = "7707083893"
-FLOWS = ("balance.yaml", "payment.yaml")
+# wg_comment: the work group's callback (registered with the rest) declares it starts it
+FLOWS = ("balance.yaml", "payment.yaml", "wg_comment.yaml")
 
 
 def _menu_with_balance_only(dest: str) -> None:

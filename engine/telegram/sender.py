@@ -59,7 +59,7 @@ from ..session import utcnow
 from ..storage import write_tx
 from .adapter import send_reply
 
-__all__ = ["Sender", "Limits", "Outcome"]
+__all__ = ["Sender", "Limits", "SendResult"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Limits:
 
 
 @dataclass
-class Outcome:
+class SendResult:
     row_id: int | None
     message_id: int | None = None
     error: str | None = None
@@ -128,7 +128,7 @@ class Sender:
         self.stats = collections.Counter()
 
     # -- the interactive path ------------------------------------------------------------
-    async def send_rows(self, rows: list[tuple[int, Reply]], *, bulk: bool = False) -> list[Outcome]:
+    async def send_rows(self, rows: list[tuple[int, Reply]], *, bulk: bool = False) -> list[SendResult]:
         """Send rows (one chat's, in order) now; each is marked as soon as it is answered."""
         self._inflight.update(r for r, _ in rows)
         try:
@@ -136,7 +136,7 @@ class Sender:
         finally:
             self._inflight.difference_update(r for r, _ in rows)
 
-    async def _mark(self, outcome: Outcome) -> None:
+    async def _mark(self, outcome: SendResult) -> None:
         """Record a row's outcome now (the writer thread commits it); the caller holds the
         chat's lane, so the chat's next message waits for this mark."""
         if outcome.row_id is None or outcome.lost:
@@ -161,14 +161,14 @@ class Sender:
             log.info("callback query %s not answered: %s", callback_id, e)
 
     # -- one message ---------------------------------------------------------------------
-    async def send(self, reply: Reply, *, row_id: int | None = None, bulk: bool = False) -> Outcome:
+    async def send(self, reply: Reply, *, row_id: int | None = None, bulk: bool = False) -> SendResult:
         lane = self._lane(reply.chat_id)
         async with lane.lock:
             outcome = await self._attempts(lane, reply, row_id, bulk)
             await self._mark(outcome)
             return outcome
 
-    async def _attempts(self, lane: _Lane, reply: Reply, row_id: int | None, bulk: bool) -> Outcome:
+    async def _attempts(self, lane: _Lane, reply: Reply, row_id: int | None, bulk: bool) -> SendResult:
         failures = 0
         while True:
             await self._wait_turn(lane, reply.chat_id, bulk)
@@ -176,7 +176,7 @@ class Sender:
             try:
                 if not await self._still_ours(row_id):
                     counted = False
-                    return Outcome(row_id, lost=True)
+                    return SendResult(row_id, lost=True)
                 message_id = await send_reply(self.bot, reply, provider_token=self.provider_token)
             except RetryAfter as e:
                 counted = False               # refused: not in Telegram's window
@@ -185,7 +185,7 @@ class Sender:
                 self.stats["retry_after"] += 1
                 log.warning("429 for chat %s: waiting %.0f s for this chat only", reply.chat_id, wait)
                 if wait > self.limits.max_retry_after:
-                    return Outcome(row_id, error=str(e), retry_in=wait)
+                    return SendResult(row_id, error=str(e), retry_in=wait)
                 continue
             except Exception as e:  # noqa: BLE001 - sorted by _failure; the loop survives
                 failures += 1
@@ -197,24 +197,24 @@ class Sender:
             finally:
                 self._end_turn(lane, reply.chat_id, counted)
             self.stats["sent"] += 1
-            return Outcome(row_id, message_id)
+            return SendResult(row_id, message_id)
 
-    def _failure(self, reply: Reply, row_id: int | None, e: Exception, failures: int) -> Outcome | None:
+    def _failure(self, reply: Reply, row_id: int | None, e: Exception, failures: int) -> SendResult | None:
         """What to do after an error: None = retry now, else the outcome to record."""
         where = f"sending to chat {reply.chat_id} (outgoing row {row_id})"
         if isinstance(e, Forbidden):
             log.info("%s: %s (the user blocked the bot or left)", where, e)
-            return Outcome(row_id, error=str(e))
+            return SendResult(row_id, error=str(e))
         if isinstance(e, NetworkError) and not isinstance(e, BadRequest):
             if failures <= self.limits.network_retries:
                 log.info("%s: %s; retrying", where, e)
                 return None
-            return Outcome(row_id, error=str(e), retry_in=30)
+            return SendResult(row_id, error=str(e), retry_in=30)
         log.error("%s failed: %s: %s", where, type(e).__name__, e, exc_info=not isinstance(e, TelegramError))
         self.stats["failed"] += 1
         if self.on_error:
             self.on_error(where, e)
-        return Outcome(row_id, error=f"{type(e).__name__}: {e}",
+        return SendResult(row_id, error=f"{type(e).__name__}: {e}",
                        retry_in=None if isinstance(e, (BadRequest, ValueError, KeyError, TypeError)) else 60)
 
     async def _still_ours(self, row_id: int | None) -> bool:
@@ -411,7 +411,7 @@ class _MarkWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, outcome: Outcome) -> concurrent.futures.Future:
+    def submit(self, outcome: SendResult) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
             if self._thread is None:
@@ -477,7 +477,7 @@ class _MarkWriter:
                     pass
 
 
-def _record(outcomes: list[Outcome]) -> None:
+def _record(outcomes: list[SendResult]) -> None:
     """Mark rows sent or failed, all in one transaction."""
     rows = [o for o in outcomes if o.row_id is not None and not o.lost]
     if not rows:

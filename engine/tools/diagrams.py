@@ -5,7 +5,8 @@ when Graphviz's `dot` program is on PATH, plus `<out_dir>/README.md` showing the
 The graph is built straight from the parsed `Flow` objects rather than through
 transitions' GraphMachine: the compiled machines know only states and triggers, while an
 admin needs what the YAML says: texts, questions, button labels, conditions, actions,
-sub-flow calls and timeouts. Both renderers (Mermaid text, DOT for Graphviz) share one
+sub-flow calls and timeouts; an action's outcomes (`on:`) are edges labelled with the
+outcome. Both renderers (Mermaid text, DOT for Graphviz) share one
 small graph model.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..checker import parse_all
-from ..flows import ButtonSpec, Flow, State
+from ..flowmodel import CONTINUE, ButtonSpec, Flow, State
 from ..templates import strip_braces
 
 __all__ = ["Graph", "build_graph", "to_mermaid", "to_dot", "draw", "command", "OUT_DIR"]
@@ -73,6 +74,7 @@ def _kind(st: State) -> str:
 def _lines(st: State) -> list[str]:
     out = [f"when {_cond(st.when[0])} (else skipped)"] if st.when else []
     out += [f"do {_action(c)}" for c in st.do]
+    out += [f"outcome {outcome}: goes on here" for outcome, (go, _) in st.on.items() if go == CONTINUE]
     out += [f"say {text}" for text, _ in st.say]
     if st.ask:
         out.append(_ask(st.ask))
@@ -110,7 +112,8 @@ def _cond(source: str | None) -> str:
 
 
 def _edges(st: State) -> list[Edge]:
-    edges = [_button_edge(st, b) for b in st.all_buttons() if b.go]
+    edges = [Edge(st.name, go, f"outcome {outcome}") for outcome, (go, _) in st.on.items() if go != CONTINUE]
+    edges += [_button_edge(st, b) for b in st.all_buttons() if b.go]
     edges += [Edge(st.name, t, _button_label(b)) for b in st.all_buttons()
               if b.save and not b.go and not b.url for t in _next_targets(st)]
     if st.dynamic:

@@ -42,7 +42,7 @@ from ..session import load_session, utcnow
 from ..testing import Chat
 from ..yamlutil import plain as _plain
 
-__all__ = ["Project", "Fixtures", "Scenario", "ScenarioStep", "Outcome", "load_file",
+__all__ = ["Project", "Fixtures", "Scenario", "ScenarioStep", "ScenarioResult", "load_file",
            "run_scenario", "run_file", "run_paths", "scenario_files"]
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Scenario:
 
 
 @dataclass
-class Outcome:
+class ScenarioResult:
     """One scenario's result: `failure` is None when every step passed."""
     scenario: str
     file: str
@@ -226,7 +226,7 @@ class StepFailed(Exception):
     pass
 
 
-def run_scenario(scenario: Scenario, settings, project: Project) -> Outcome:
+def run_scenario(scenario: Scenario, settings, project: Project) -> ScenarioResult:
     """Run one scenario on a fresh temporary database; stop at the first failing step."""
     done = 0
     with tempfile.TemporaryDirectory(prefix="flowtest-") as tmp, ExitStack() as stack:
@@ -241,15 +241,15 @@ def run_scenario(scenario: Scenario, settings, project: Project) -> Outcome:
                 done += 1
         except StepFailed as e:
             step = scenario.steps[done]
-            return Outcome(scenario.name, scenario.file, done,
+            return ScenarioResult(scenario.name, scenario.file, done,
                            f"{scenario.file}:{step.line}: scenario '{scenario.name}', step {done + 1} "
                            f"({step.describe()}): {e}")
         except Exception as e:  # a broken setup is a failed scenario, with its reason
             log.debug("scenario %s failed to run", scenario.name, exc_info=True)
-            return Outcome(scenario.name, scenario.file, done,
+            return ScenarioResult(scenario.name, scenario.file, done,
                            f"{scenario.file}:{scenario.line}: scenario '{scenario.name}': "
                            f"{type(e).__name__}: {e}")
-    return Outcome(scenario.name, scenario.file, done)
+    return ScenarioResult(scenario.name, scenario.file, done)
 
 
 def _settings_for(settings, scenario: Scenario, tmp: str):
@@ -407,7 +407,7 @@ def scenario_files(flows_dir: str) -> list[str]:
     return sorted(glob.glob(os.path.join(flows_dir, "tests", "*.yaml")))
 
 
-def run_file(path: str, settings, project: Project) -> tuple[list[Outcome], list[str]]:
+def run_file(path: str, settings, project: Project) -> tuple[list[ScenarioResult], list[str]]:
     """Every scenario of one file: (outcomes, problems of the file's format)."""
     scenarios, problems = load_file(path, _display(path, project.root), project.fixtures)
     if problems:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from engine.events import Button, Reply
+from engine.contracts import ActionContext, Outcome
+from engine.events import Reply
 from engine.ids import parse_id
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound
@@ -25,30 +26,25 @@ log = logging.getLogger(__name__)
 PAYMENT_FLOW = "payment"      # the flow the Pay button of a ticket starts
 
 
-def _settings(step):
-    return step.services.settings
+def _settings(ctx: ActionContext):
+    return ctx.services.settings
 
 
-def _label(step, template: str, **extra) -> str:
-    """A plain-text rendering (button labels, invoice fields, pre-checkout errors)."""
-    return step.fs.templates.render_label(template, step.lang, step.variables(**extra))
-
-
-def _crm(step):
-    return step.services.crm
+def _crm(ctx: ActionContext):
+    return ctx.services.crm
 
 
 # --- balance ------------------------------------------------------------------------------
 
-@registry.action("load_balance", provides=["balance"])
-def load_balance(step) -> dict:
+@registry.action("load_balance", gives=("balance",))
+def load_balance(ctx: ActionContext) -> dict:
     """Gives `balance`: {visible, accounts: [{key, kind, title, amount, stale, can_top_up}],
     can_top_up, stale}. Amounts are left out when pay.balance_visible is off."""
-    s = _settings(step)
+    s = _settings(ctx)
     if not s.pay.use:
         return {"balance": {"visible": False, "accounts": [], "can_top_up": False, "stale": False}}
     timeout = min(pay.BALANCE_TIMEOUT, s.crm.timeout)
-    accounts = [a.as_dict() for a in pay.accounts_of(step.user_id, crm=_crm(step), timeout=timeout)]
+    accounts = [a.as_dict() for a in pay.accounts_of(ctx.user_id, crm=_crm(ctx), timeout=timeout)]
     if not s.pay.balance_visible:
         for a in accounts:
             a["amount"] = None
@@ -60,31 +56,35 @@ def load_balance(step) -> dict:
 # --- the payment flow ---------------------------------------------------------------------
 
 def _pay_info(s) -> dict:
-    return {"ok": True, "error": "", "kind": pay.TOPUP, "ticket": None, "card": s.pay.card,
+    return {"error": "", "kind": pay.TOPUP, "ticket": None, "card": s.pay.card,
             "sbp": pay.sbp_ready(s), "accounts": [], "currency": s.pay.currency,
             "min": s.pay.min_amount, "max": s.pay.max_amount}
 
 
-def _refused(info: dict, error: str) -> dict:
-    return {"pay": {**info, "ok": False, "error": error}, "amount": None, "account": None}
+def _refused(info: dict, error: str) -> Outcome:
+    return Outcome("refused", pay={**info, "error": error}, amount=None, account=None)
 
 
-@registry.action("start_payment", provides=["pay", "amount", "account"])
-def start_payment(step) -> dict:
-    """Gives `pay`: {ok, error, kind (topup|ticket), ticket, card, sbp, accounts, min, max,
-    currency}, `amount` (kopecks; the request's for a ticket) and `account` (the default)."""
-    s = _settings(step)
+@registry.action("start_payment", reads=("pay_request",), gives=("pay", "amount", "account"),
+                 outcomes=("accounts", "one_account", "ticket", "refused"))
+def start_payment(ctx: ActionContext) -> Outcome:
+    """A top-up (outcome accounts, or one_account when there is one balance to top up), a
+    ticket's request (ticket), or refused (`pay.error` says why). Gives `pay`: {error, kind
+    (topup|ticket), ticket, card, sbp, accounts, min, max, currency}, `amount` (kopecks; the
+    request's for a ticket) and `account` (the default)."""
+    s = _settings(ctx)
     info = _pay_info(s)
     if not s.pay.use:
         return _refused(info, "disabled")
     if not (info["card"] or info["sbp"]):
         return _refused(info, "no_methods")
-    if step.slots.get("pay_request"):
-        return _ticket_payment(step, info)
+    if ctx.slots.get("pay_request"):
+        return _ticket_payment(ctx, info)
     if not s.pay.add_balance:
         return _refused(info, "no_top_up")
-    info["accounts"] = [a.as_dict() for a in pay.accounts_of(step.user_id) if a.can_top_up]
-    return {"pay": info, "amount": None, "account": info["accounts"][0]["key"]}
+    info["accounts"] = [a.as_dict() for a in pay.accounts_of(ctx.user_id) if a.can_top_up]
+    return Outcome("accounts" if len(info["accounts"]) > 1 else "one_account", pay=info, amount=None,
+                   account=info["accounts"][0]["key"])
 
 
 # why a request that is not open cannot be paid (pay/refused): paid already, or nothing is
@@ -92,142 +92,156 @@ def start_payment(step) -> dict:
 _NOT_OPEN = {pay.PAID: "request_paid", pay.CANCELLED: "request_cancelled"}
 
 
-def _ticket_payment(step, info: dict) -> dict:
+def _ticket_payment(ctx: ActionContext, info: dict) -> Outcome:
     try:
-        request = pay.request_for_payer(step.user_id, step.slots["pay_request"])
+        request = pay.request_for_payer(ctx.user_id, ctx.slots["pay_request"])
     except (NotFound, PermissionDenied) as e:
-        log.warning("user %s cannot pay request %r: %s", step.user_id, step.slots["pay_request"], e)
+        log.warning("user %s cannot pay request %r: %s", ctx.user_id, ctx.slots["pay_request"], e)
         return _refused(info, "request_unknown")
     if request.status != pay.OPEN:
         return _refused(info, _NOT_OPEN.get(request.status, "request_closed"))
     info.update(kind=pay.TICKET, ticket=pay.request_vars(request)["ticket"])
-    return {"pay": info, "amount": request.amount, "account": None}
+    return Outcome("ticket", pay=info, amount=request.amount, account=None)
 
 
-@registry.action("pay_accounts")
-def pay_accounts(step) -> list[dict]:
+@registry.action("pay_accounts", templates=("pay/account_label",))
+def pay_accounts(ctx: ActionContext) -> list[dict]:
     """Buttons: the balances this person may top up (own, and companies as ADMIN/DIRECTOR)."""
-    return [{"text": _label(step, "pay/account_label", account=a.as_dict()), "value": a.key}
-            for a in pay.accounts_of(step.user_id) if a.can_top_up]
+    return [{"text": ctx.label("pay/account_label", account=a.as_dict()), "value": a.key}
+            for a in pay.accounts_of(ctx.user_id) if a.can_top_up]
 
 
-@registry.action("pay_amounts")
-def pay_amounts(step) -> list[dict]:
+@registry.action("pay_amounts", templates=("pay/amount_label",))
+def pay_amounts(ctx: ActionContext) -> list[dict]:
     """Buttons: the preset amounts of pay.amounts (roubles), valued in kopecks."""
-    return [{"text": _label(step, "pay/amount_label", value=rub * 100), "value": rub * 100}
-            for rub in _settings(step).pay.amounts if rub > 0]
+    return [{"text": ctx.label("pay/amount_label", value=rub * 100), "value": rub * 100}
+            for rub in _settings(ctx).pay.amounts if rub > 0]
 
 
-@registry.action("check_amount", provides=["amount"])
-def check_amount(step, rub=None) -> dict:
-    """A typed amount in roubles (at most two fraction digits) -> `amount` in kopecks, or
-    `amount_error` when it is not one or is outside pay.min_amount..pay.max_amount. The one
-    money parser (helpdesk.money), as for the API: no float, text bounded first."""
-    s = _settings(step)
+@registry.action("check_amount", gives=("amount",), outcomes=("accepted", "out_of_range"))
+def check_amount(ctx: ActionContext, rub=None) -> Outcome:
+    """A typed amount in roubles (at most two fraction digits) -> `amount` in kopecks
+    (accepted), or out_of_range when it is not one or is outside pay.min_amount..
+    pay.max_amount. The one money parser (helpdesk.money), as for the API: no float, text
+    bounded first."""
+    s = _settings(ctx)
     try:
         kopecks = parse_money(str(rub if rub is not None else ""), "amount", unit=ROUBLES,
                               limit=s.pay.max_amount * 100, minimum=s.pay.min_amount * 100)
     except MoneyError:
-        return {"amount_error": True}
-    return {"amount": kopecks, "amount_error": False}
+        return Outcome("out_of_range")
+    return Outcome("accepted", amount=kopecks)
 
 
-@registry.action("send_invoice", provides=["invoice"])
-def send_invoice(step) -> dict:
-    """Store the payment and send the Telegram invoice. Gives `invoice`: {ok, error}, error
-    being no_card (card payments off), no_token (bot.payment is empty), not_due (the ticket's
+_INVOICE_TEXTS = ("pay/invoice_title", "pay/invoice_description", "pay/invoice_label")
+
+
+@registry.action("send_invoice", reads=("pay_request", "amount", "account"), gives=("invoice",),
+                 outcomes=("sent", "refused"), templates=_INVOICE_TEXTS)
+def send_invoice(ctx: ActionContext) -> Outcome:
+    """Store the payment and send the Telegram invoice (sent), or refused: `invoice.error`
+    is no_card (card payments off), no_token (bot.payment is empty), not_due (the ticket's
     request was paid or cancelled meanwhile), denied."""
-    s = _settings(step)
+    s = _settings(ctx)
     if not (s.pay.use and s.pay.card):
-        return {"invoice": {"ok": False, "error": "no_card"}}
+        return Outcome("refused", invoice={"error": "no_card"})
     if not pay.card_ready(s):
         log.error("card payment chosen but bot.payment (provider token) is empty: refused")
-        return {"invoice": {"ok": False, "error": "no_token"}}
+        return Outcome("refused", invoice={"error": "no_token"})
     try:
-        payment = _invoice_payment(step, s)
+        payment = _invoice_payment(ctx, s)
     except pay.RequestNotOpen as e:
-        log.info("invoice not sent to user %s: %s", step.user_id, e)
-        return {"invoice": {"ok": False, "error": "not_due"}}
+        log.info("invoice not sent to user %s: %s", ctx.user_id, e)
+        return Outcome("refused", invoice={"error": "not_due"})
     except (NotFound, PermissionDenied, pay.PaymentError) as e:
-        log.warning("invoice refused for user %s: %s", step.user_id, e)
-        return {"invoice": {"ok": False, "error": "denied"}}
-    step.reply(Reply(step.chat_id, invoice=_invoice(step, payment)))
-    return {"invoice": {"ok": True, "error": "", "payment_id": payment.id}}
+        log.warning("invoice refused for user %s: %s", ctx.user_id, e)
+        return Outcome("refused", invoice={"error": "denied"})
+    ctx.reply(Reply(ctx.chat_id, invoice=_invoice(ctx, payment)))
+    return Outcome("sent", invoice={"error": "", "payment_id": payment.id})
 
 
-def _invoice_payment(step, s) -> pay.Payment:
-    request_id = step.slots.get("pay_request")
+def _invoice_payment(ctx: ActionContext, s) -> pay.Payment:
+    request_id = ctx.slots.get("pay_request")
     if request_id is None and not s.pay.add_balance:
         raise pay.PaymentError("top-ups are off (pay.add_balance)")
-    return pay.create_invoice_payment(step.user_id, amount=step.slots.get("amount"),
+    return pay.create_invoice_payment(ctx.user_id, amount=ctx.slots.get("amount"),
                                       currency=s.pay.currency, secret=pay.payload_secret(s),
-                                      account_key=step.slots.get("account"), request_id=request_id)
+                                      account_key=ctx.slots.get("account"), request_id=request_id)
 
 
-def _invoice(step, payment: pay.Payment) -> dict:
+def _invoice(ctx: ActionContext, payment: pay.Payment) -> dict:
     p = {"payment": pay.payment_vars(payment)}
-    return build_invoice(title=_label(step, "pay/invoice_title", **p),
-                         description=_label(step, "pay/invoice_description", **p),
-                         label=_label(step, "pay/invoice_label", **p), payload=payment.payload,
+    title, description, label = (ctx.label(name, **p) for name in _INVOICE_TEXTS)
+    return build_invoice(title=title, description=description, label=label, payload=payment.payload,
                          currency=payment.currency, amount=payment.amount)
 
 
-@registry.action("send_sbp_qr", provides=["sbp"])
-def send_sbp_qr(step) -> dict:
-    """The static SBP link as a QR code photo with a link button. Gives `sbp`: {ok}."""
-    s = _settings(step)
+@registry.action("send_sbp_qr", outcomes=("sent", "refused"),
+                 templates=("pay/sbp_caption", "pay/btn_sbp_link"))
+def send_sbp_qr(ctx: ActionContext) -> Outcome:
+    """The static SBP link as a QR code photo with a link button (sent), or refused when
+    SBP is not set up."""
+    s = _settings(ctx)
     if not (s.pay.use and pay.sbp_ready(s)):
-        return {"sbp": {"ok": False}}
+        return Outcome("refused")
     link = s.pay.sbp_static_link.strip()
-    step.reply(Reply(step.chat_id, step.render("pay/sbp_caption"), photo=sbp_qr_png(link),
-                     buttons=[[Button(_label(step, "pay/btn_sbp_link"), url=link)]]))
-    return {"sbp": {"ok": True}}
+    ctx.reply(Reply(ctx.chat_id, ctx.render("pay/sbp_caption"), photo=sbp_qr_png(link),
+                    buttons=[[ctx.button("pay/btn_sbp_link", url=link)]]))
+    return Outcome("sent")
 
 
 # --- outside the dialogs ------------------------------------------------------------------
 
-@registry.callback(pay.PAY_CALLBACK)
-def pay_pressed(step, payload: str) -> None:
+# the refusal text of each problem helpdesk.payments.check_pre_checkout names
+PRECHECKOUT = {"disabled": "pay/precheckout_disabled", "forged": "pay/precheckout_forged",
+               "unknown": "pay/precheckout_unknown", "paid": "pay/precheckout_paid",
+               "currency": "pay/precheckout_currency", "amount": "pay/precheckout_amount",
+               "payer": "pay/precheckout_payer", "cancelled": "pay/precheckout_cancelled",
+               "closed": "pay/precheckout_closed"}
+PAID_NOTICES = ("pay/notify_task_paid", "pay/notify_group_paid", "pay/notify_task_paid_by",
+                "pay/notify_balance_replenished")
+
+
+@registry.callback(pay.PAY_CALLBACK, flows=(PAYMENT_FLOW,), gives=("pay_request",))
+def pay_pressed(ctx: ActionContext, payload: str) -> None:
     """"pay:<request id>" from a "ticket needs payment" notification: start the payment
     flow for that request. Who may pay is checked before anything changes: a press by
     anyone else, or with a malformed id, is answered on the button only."""
     request_id = parse_id(payload)
-    if PAYMENT_FLOW not in step.fs.flows or request_id is None:
-        step.answer()
+    if not ctx.has_flow(PAYMENT_FLOW) or request_id is None:
+        ctx.answer()
         return
     try:
-        pay.request_for_payer(step.user_id, request_id)
+        pay.request_for_payer(ctx.user_id, request_id)
     except (NotFound, PermissionDenied) as e:
-        log.info("pay button %r of user %s refused: %s", payload[:40], step.user_id, e)
-        step.answer()
+        log.info("pay button %r of user %s refused: %s", payload[:40], ctx.user_id, e)
+        ctx.answer()
         return
-    s = step.session
-    s.stack, s.slots, s.flow = [], {"pay_request": request_id}, PAYMENT_FLOW
-    step.enter(step.fs.flows[PAYMENT_FLOW].start)
+    ctx.start_flow(PAYMENT_FLOW, {"pay_request": request_id})
 
 
-@registry.on_event("pre_checkout")
-def pre_checkout(step) -> None:
+@registry.on_event("pre_checkout", templates=tuple(PRECHECKOUT.values()))
+def pre_checkout(ctx: ActionContext) -> None:
     """Answer Telegram's pre-checkout query: ok only for a genuine, unpaid, matching invoice
     of an open request, paid by its addressee or someone who may pay for its company."""
-    query = step.event.payment or {}
-    s = _settings(step)
+    query = ctx.event.payment or {}
+    s = _settings(ctx)
     problem = "disabled" if not s.pay.use else pay.check_pre_checkout(
-        query, pay.payload_secret(s), step.user_id)
+        query, pay.payload_secret(s), ctx.user_id)
     if problem:
-        log.warning("pre-checkout %s of user %s refused: %s", query.get("id"), step.user_id, problem)
-    error = _label(step, f"pay/precheckout_{problem}") if problem else ""
-    step.reply(Reply(step.chat_id, pre_checkout={"id": str(query.get("id") or ""),
-                                                 "ok": problem is None, "error": error}))
+        log.warning("pre-checkout %s of user %s refused: %s", query.get("id"), ctx.user_id, problem)
+    error = ctx.label(PRECHECKOUT[problem]) if problem else ""
+    ctx.reply(Reply(ctx.chat_id, pre_checkout={"id": str(query.get("id") or ""),
+                                               "ok": problem is None, "error": error}))
 
 
-@registry.on_event("payment")
-def successful_payment(step) -> None:
+@registry.on_event("payment", templates=("pay/paid", "pay/paid_unmatched", *PAID_NOTICES))
+def successful_payment(ctx: ActionContext) -> None:
     """Record a successful payment once; thank the payer and notify per settings."""
-    s = _settings(step)
-    recorded = pay.record_payment(step.event.payment or {}, step.user_id, pay.payload_secret(s))
+    s = _settings(ctx)
+    recorded = pay.record_payment(ctx.event.payment or {}, ctx.user_id, pay.payload_secret(s))
     if not recorded.new:
         return
-    pay.notify_paid(s, step.fs.templates, recorded)
+    pay.notify_paid(s, ctx.templates, recorded)
     template = "pay/paid" if recorded.matched else "pay/paid_unmatched"
-    step.say(template, payment=pay.payment_vars(recorded.payment))
+    ctx.say(template, payment=pay.payment_vars(recorded.payment))

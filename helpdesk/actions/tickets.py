@@ -1,14 +1,15 @@
 """Actions of the ticket flows (flows/ticket_create.yaml, tickets.yaml, stats.yaml,
 wg_comment.yaml). Thin: they call TicketService / stats, which check every right again,
-and turn refusals into `outcome` values the flows branch on (the action has already said
-why, from a template).
+and report an outcome the flow maps in `on:`; a refusal is the outcome `refused`, after
+the action has said why (from the error's template).
 """
 from __future__ import annotations
 
 import logging
 import uuid
 
-from helpdesk import directory, phones, stats, workgroup  # noqa: F401 - workgroup registers wg:*
+from engine.contracts import ActionContext, Outcome
+from helpdesk import directory, phones, stats
 from helpdesk.models import TradePoint
 from helpdesk.phones import PhoneError
 from helpdesk.registry import registry
@@ -27,24 +28,29 @@ __all__: list[str] = []
 log = logging.getLogger(__name__)
 
 DRAFT_SLOTS = ("draft_key", "counterparty_id", "trade_point_id", "type", "description",
-               "attachments", "duplicate", "created", "contact_phone", "contact_name")
+               "attachments", "duplicate", "created", "contact_phone", "contact_name",
+               "create_anyway")
+# what a refusal may say: the service's errors name their template (helpdesk.tickets)
+REFUSALS = ("ticket/conflict", "ticket/denied", "ticket/error", "ticket/too_short",
+            "ticket/too_long", "ticket/too_many_files", "ticket/unsupported_file",
+            "ticket/need_phone", "ticket/bad_type")
+REFUSED = "refused"
 
 
-def _svc(step):
-    return step.services.tickets
+def _svc(ctx: ActionContext):
+    return ctx.services.tickets
 
 
-def _refused(step, error: Exception) -> dict:
-    """Say why (from the error's template) and tell the flow."""
+def _refused(ctx: ActionContext, error: Exception) -> Outcome:
+    """Say why (from the error's template); the flow is told `refused`."""
     if isinstance(error, TicketConflict):
-        step.say("ticket/conflict", ticket=ticket_view(error.ticket))
-        return {"outcome": "conflict"}
-    if isinstance(error, (PermissionDenied, TicketNotFound)):
-        log.info("refused for user %s: %s", step.user_id, error)
-        step.say("ticket/denied")
-        return {"outcome": "denied"}
-    step.say(getattr(error, "template", "ticket/error"))
-    return {"outcome": "failed"}
+        ctx.say("ticket/conflict", ticket=ticket_view(error.ticket))
+    elif isinstance(error, (PermissionDenied, TicketNotFound)):
+        log.info("refused for user %s: %s", ctx.user_id, error)
+        ctx.say("ticket/denied")
+    else:
+        ctx.say(getattr(error, "template", "ticket/error"))
+    return Outcome(REFUSED)
 
 
 # --- creating ---------------------------------------------------------------------------
@@ -53,158 +59,180 @@ def _companies(user_id: int) -> list:
     return directory.companies_where(user_id, Right.TICKET_ON_BEHALF_OF_COMPANY)
 
 
-@registry.action("ticket_draft_start", provides=["draft_key", "need_phone", "need_name",
-                                                 "company_count", "counterparty_id"])
-def draft_start(step) -> dict:
-    """A fresh draft (a new idempotency key); what the dialog must still ask."""
+@registry.action("ticket_draft_start", gives=("draft_key", "need_name"),
+                 outcomes=("need_phone", "need_name", "ready"))
+def draft_start(ctx: ActionContext) -> Outcome:
+    """A fresh draft (a new idempotency key); what the dialog must still ask: a person with
+    no company and no stored phone or name is asked for them."""
     for name in DRAFT_SLOTS:
-        step.slots.pop(name, None)
-    user = directory.get_or_create_user(step.user_id, step.event.username, step.event.first_name,
-                                        step.event.language)
-    companies = _companies(step.user_id)
-    alone = not companies
-    return {"draft_key": uuid.uuid4().hex, "company_count": len(companies),
-            "need_phone": alone and not (user.phone or user.unverified_phone), "need_name": alone and not user.full_name,
-            "counterparty_id": companies[0].id if len(companies) == 1 else None}
+        ctx.slots.pop(name, None)
+    ev = ctx.event
+    user = directory.get_or_create_user(ctx.user_id, ev.username, ev.first_name, ev.language)
+    alone = not _companies(ctx.user_id)
+    need_phone = alone and not (user.phone or user.unverified_phone)
+    need_name = alone and not user.full_name
+    first = "need_phone" if need_phone else "need_name" if need_name else "ready"
+    return Outcome(first, draft_key=uuid.uuid4().hex, need_name=need_name)
 
 
-@registry.action("ticket_save_phone")
-def save_phone(step) -> None:
-    try:
-        directory.set_user_phone(step.user_id, step.slots.get("contact_phone") or "",
-                                 verified=phones.is_own_contact(step.event))
-    except PhoneError:
-        step.slots["contact_phone"] = None
+@registry.action("ticket_save_phone", reads=("contact_phone", "need_name"), gives=("contact_phone",),
+                 outcomes=("need_name", "ready"))
+def save_phone(ctx: ActionContext) -> Outcome:
+    """Keep the phone the draft asked for (if it asked); then: is a name still needed?"""
+    phone = ctx.slots.get("contact_phone")
+    if phone:
+        try:
+            directory.set_user_phone(ctx.user_id, phone, verified=phones.is_own_contact(ctx.event))
+        except PhoneError:
+            phone = None
+    return Outcome("need_name" if ctx.slots.get("need_name") else "ready", contact_phone=phone)
 
 
-@registry.action("ticket_save_name")
-def save_name(step) -> None:
-    directory.set_user_full_name(step.user_id, step.slots.get("contact_name") or "")
+@registry.action("ticket_save_name", reads=("contact_name",))
+def save_name(ctx: ActionContext) -> None:
+    """Keep the name the draft asked for (if it asked)."""
+    if ctx.slots.get("contact_name"):
+        directory.set_user_full_name(ctx.user_id, ctx.slots["contact_name"])
+
+
+@registry.action("ticket_company_prepare", gives=("company_count", "counterparty_id"),
+                 outcomes=("choose", "chosen"))
+def company_prepare(ctx: ActionContext) -> Outcome:
+    """Several companies: the dialog asks; one is taken (none: the ticket is the person's)."""
+    companies = _companies(ctx.user_id)
+    return Outcome("choose" if len(companies) > 1 else "chosen", company_count=len(companies),
+                   counterparty_id=companies[0].id if len(companies) == 1 else None)
 
 
 @registry.action("ticket_companies")
-def company_buttons(step) -> list[dict]:
-    return [{"text": c.name, "value": c.id} for c in _companies(step.user_id)]
+def company_buttons(ctx: ActionContext) -> list[dict]:
+    return [{"text": c.name, "value": c.id} for c in _companies(ctx.user_id)]
 
 
-def _points(step) -> list[TradePoint]:
+def _points(ctx: ActionContext) -> list[TradePoint]:
     """The company's trade points, for a confirmed member only: an unverified one (a typed
     INN) files for the company but must not see its shops and addresses."""
-    cp = step.slots.get("counterparty_id")
-    if not cp or not directory.access_in(step.user_id, int(cp)).confirmed:
+    cp = ctx.slots.get("counterparty_id")
+    if not cp or not directory.access_in(ctx.user_id, int(cp)).confirmed:
         return []
     return list(TradePoint.select().where(TradePoint.counterparty == int(cp)).order_by(TradePoint.name))
 
 
-@registry.action("ticket_points_prepare", provides=["point_count", "trade_point_id"])
-def points_prepare(step) -> dict:
-    points = _points(step)
-    return {"point_count": len(points), "trade_point_id": points[0].id if len(points) == 1 else None}
+@registry.action("ticket_points_prepare", reads=("counterparty_id",),
+                 gives=("point_count", "trade_point_id"), outcomes=("choose", "chosen"))
+def points_prepare(ctx: ActionContext) -> Outcome:
+    """Several trade points: the dialog asks; one is taken (none: no trade point)."""
+    points = _points(ctx)
+    return Outcome("choose" if len(points) > 1 else "chosen", point_count=len(points),
+                   trade_point_id=points[0].id if len(points) == 1 else None)
 
 
-@registry.action("ticket_points")
-def point_buttons(step) -> list[dict]:
-    return [{"text": p.name, "value": p.id} for p in _points(step)]
+@registry.action("ticket_points", reads=("counterparty_id",))
+def point_buttons(ctx: ActionContext) -> list[dict]:
+    return [{"text": p.name, "value": p.id} for p in _points(ctx)]
 
 
 @registry.action("ticket_types")
-def type_buttons(step) -> list[dict]:
-    return [{"text": t, "value": t} for t in step.services.settings.tickets.types]
+def type_buttons(ctx: ActionContext) -> list[dict]:
+    return [{"text": t, "value": t} for t in ctx.services.settings.tickets.types]
 
 
-@registry.action("ticket_draft_check", provides=["draft"])
-def draft_check(step) -> dict:
+@registry.action("ticket_draft_check", reads=("attachments", "counterparty_id", "trade_point_id",
+                                              "type", "description"),
+                 gives=("draft", "attachments"), templates=("ticket/unsupported_file", "ticket/too_many_files"))
+def draft_check(ctx: ActionContext) -> dict:
     """The confirm screen's data; more than MAX_ATTACHMENTS files are cut with a warning."""
-    files = step.slots.get("attachments") or []
+    files = ctx.slots.get("attachments") or []
     if not all(supported_file(f) for f in files):
-        step.say("ticket/unsupported_file")
-        step.slots["attachments"] = files = [f for f in files if supported_file(f)]
+        ctx.say("ticket/unsupported_file")
+        files = [f for f in files if supported_file(f)]
     if len(files) > MAX_ATTACHMENTS:
-        step.say("ticket/too_many_files")
-        step.slots["attachments"] = files = files[:MAX_ATTACHMENTS]
-    cp, tp = step.slots.get("counterparty_id"), step.slots.get("trade_point_id")
-    names = {c.id: c.name for c in _companies(step.user_id)}
+        ctx.say("ticket/too_many_files")
+        files = files[:MAX_ATTACHMENTS]
+    s = ctx.slots
+    cp, tp = s.get("counterparty_id"), s.get("trade_point_id")
+    names = {c.id: c.name for c in _companies(ctx.user_id)}
     point = TradePoint.get_or_none(TradePoint.id == int(tp)) if tp else None
-    return {"draft": {"company": names.get(int(cp), "") if cp else "", "point": point.name if point else "",
-                      "type": step.slots.get("type") or "", "description": step.slots.get("description") or "",
+    return {"attachments": files,
+            "draft": {"company": names.get(int(cp), "") if cp else "", "point": point.name if point else "",
+                      "type": s.get("type") or "", "description": s.get("description") or "",
                       "files": len(files)}}
 
 
-@registry.action("ticket_find_duplicate", provides=["duplicate"])
-def find_duplicate(step) -> dict:
-    s = step.slots
-    found = _svc(step).duplicates(step.user_id, counterparty_id=s.get("counterparty_id"),
-                                  trade_point_id=s.get("trade_point_id"),
-                                  description=s.get("description") or "")
-    return {"duplicate": ticket_view(found[0]) if found else None}
-
-
-@registry.action("ticket_add_to_duplicate", provides=["outcome"])
-def add_to_duplicate(step) -> dict:
-    dup = step.slots.get("duplicate") or {}
+@registry.action("ticket_submit", reads=("type", "description", "counterparty_id", "trade_point_id",
+                                         "attachments", "contact_phone", "contact_name", "draft_key",
+                                         "create_anyway"),
+                 gives=("created", "duplicate"), outcomes=("created", "duplicate", REFUSED),
+                 templates=REFUSALS)
+def submit(ctx: ActionContext) -> Outcome:
+    """Create the ticket, once per draft key whatever is pressed twice; a similar open
+    ticket is offered first (`duplicate`) unless the person chose to create anyway."""
+    s = ctx.slots
+    if not s.get("create_anyway"):
+        found = _svc(ctx).duplicates(ctx.user_id, counterparty_id=s.get("counterparty_id"),
+                                     trade_point_id=s.get("trade_point_id"),
+                                     description=s.get("description") or "")
+        if found:
+            return Outcome("duplicate", duplicate=ticket_view(found[0]))
     try:
-        _svc(step).add_to(step.user_id, dup.get("id"), step.slots.get("description") or "")
-    except (TicketError, PermissionDenied) as e:
-        return _refused(step, e)
-    return {"outcome": "ok"}
-
-
-@registry.action("ticket_submit", provides=["created", "outcome"])
-def submit(step) -> dict:
-    """Create the ticket; the draft key makes a repeated press create it once."""
-    s = step.slots
-    try:
-        ticket, _ = _svc(step).create(
-            step.user_id, type=s.get("type") or "", description=s.get("description") or "",
+        ticket, _ = _svc(ctx).create(
+            ctx.user_id, type=s.get("type") or "", description=s.get("description") or "",
             counterparty_id=s.get("counterparty_id"), trade_point_id=s.get("trade_point_id"),
             attachments=s.get("attachments") or [], contact_phone=s.get("contact_phone"),
             contact_name=s.get("contact_name"), draft_key=s.get("draft_key"))
     except (TicketError, PermissionDenied) as e:
-        return _refused(step, e)
-    return {"created": ticket_view(ticket), "outcome": "ok"}
+        return _refused(ctx, e)
+    return Outcome("created", created=ticket_view(ticket))
+
+
+@registry.action("ticket_add_to_duplicate", reads=("duplicate", "description"),
+                 outcomes=("added", REFUSED), templates=REFUSALS)
+def add_to_duplicate(ctx: ActionContext) -> Outcome:
+    """The description goes to the similar ticket as a comment instead of a new ticket."""
+    dup = ctx.slots.get("duplicate") or {}
+    try:
+        _svc(ctx).add_to(ctx.user_id, dup.get("id"), ctx.slots.get("description") or "")
+    except (TicketError, PermissionDenied) as e:
+        return _refused(ctx, e)
+    return Outcome("added")
 
 
 # --- my tickets -------------------------------------------------------------------------
-@registry.action("tickets_load", provides=["tickets_total", "tickets_page_size", "tickets_pages"])
-def tickets_load(step) -> dict:
-    size = step.services.settings.tickets.page_size
-    page = max(0, int(step.slots.get("page") or 0))
-    rows, total = _svc(step).visible(step.user_id, page=page, page_size=size)
+@registry.action("tickets_load", reads=("page", "page_delta"),
+                 gives=("page", "page_delta", "tickets_items", "tickets_total", "tickets_page_size",
+                        "tickets_pages"), templates=("ticket/list_item",))
+def tickets_load(ctx: ActionContext) -> dict:
+    """A page of the tickets the person may see, moved by `page_delta` (a paging button);
+    back to the first page when that one is empty now."""
+    size = ctx.services.settings.tickets.page_size
+    page = max(0, int(ctx.slots.get("page") or 0) + int(ctx.slots.get("page_delta") or 0))
+    rows, total = _svc(ctx).visible(ctx.user_id, page=page, page_size=size)
     if not rows and page:
-        step.slots["page"] = page = 0
-        rows, total = _svc(step).visible(step.user_id, page=0, page_size=size)
-    step.slots["tickets_items"] = [_list_item(step, t) for t in rows]
-    return {"tickets_total": total, "tickets_page_size": size, "tickets_pages": -(-total // size)}
+        page = 0
+        rows, total = _svc(ctx).visible(ctx.user_id, page=0, page_size=size)
+    items = [{"text": ctx.label("ticket/list_item", ticket=ticket_view(t)), "value": t.id} for t in rows]
+    return {"page": page, "page_delta": None, "tickets_items": items, "tickets_total": total,
+            "tickets_page_size": size, "tickets_pages": -(-total // size)}
 
 
-def _list_item(step, ticket) -> dict:
-    label = step.fs.templates.render_label("ticket/list_item", step.lang, {"ticket": ticket_view(ticket)})
-    return {"text": label, "value": ticket.id}
+@registry.action("tickets_buttons", reads=("tickets_items",))
+def tickets_buttons(ctx: ActionContext) -> list[dict]:
+    return list(ctx.slots.get("tickets_items") or [])
 
 
-@registry.action("tickets_buttons")
-def tickets_buttons(step) -> list[dict]:
-    return list(step.slots.get("tickets_items") or [])
-
-
-@registry.action("tickets_page")
-def tickets_page(step, delta: int = 1) -> None:
-    step.slots["page"] = max(0, int(step.slots.get("page") or 0) + int(delta))
-
-
-@registry.action("ticket_open", provides=["ticket", "ticket_events", "can_edit", "can_cancel",
-                                          "can_close", "outcome"])
-def ticket_open(step) -> dict:
+@registry.action("ticket_open", reads=("ticket_id",),
+                 gives=("ticket", "ticket_events", "can_edit", "can_cancel", "can_close"),
+                 outcomes=("opened", REFUSED), templates=REFUSALS)
+def ticket_open(ctx: ActionContext) -> Outcome:
     """The card of slot ticket_id (checked again: the id may be forged)."""
-    svc = _svc(step)
+    svc = _svc(ctx)
     try:
-        ticket = svc.get(step.user_id, step.slots.get("ticket_id"))
+        ticket = svc.get(ctx.user_id, ctx.slots.get("ticket_id"))
     except (TicketError, PermissionDenied) as e:
-        return _refused(step, e)
-    rights = svc.buttons_for(step.user_id, ticket)
-    return {"ticket": ticket_view(ticket), "ticket_events": [_event(e) for e in svc.events(ticket)],
-            "can_edit": rights["edit"], "can_cancel": rights["cancel"], "can_close": rights["close"],
-            "outcome": "ok"}
+        return _refused(ctx, e)
+    rights = svc.buttons_for(ctx.user_id, ticket)
+    return Outcome("opened", ticket=ticket_view(ticket), ticket_events=[_event(e) for e in svc.events(ticket)],
+                   can_edit=rights["edit"], can_cancel=rights["cancel"], can_close=rights["close"])
 
 
 def _event(e) -> dict:
@@ -212,60 +240,64 @@ def _event(e) -> dict:
             "text": str((e.details or {}).get("text") or (e.details or {}).get("reason") or "")[:200]}
 
 
-def _version(step) -> int | None:
-    return (step.slots.get("ticket") or {}).get("version")
+def _version(ctx: ActionContext) -> int | None:
+    return (ctx.slots.get("ticket") or {}).get("version")
 
 
-def _change(step, fn, *args, **kw) -> dict:
+def _change(ctx: ActionContext, done: str, fn, *args, **kw) -> Outcome:
     try:
-        fn(step.user_id, step.slots.get("ticket_id"), *args, expected_version=_version(step), **kw)
+        fn(ctx.user_id, ctx.slots.get("ticket_id"), *args, expected_version=_version(ctx), **kw)
     except (TicketError, PermissionDenied) as e:
-        return _refused(step, e)
-    return {"outcome": "ok"}
+        return _refused(ctx, e)
+    return Outcome(done)
 
 
-@registry.action("ticket_edit", provides=["outcome"])
-def ticket_edit(step, field: str) -> dict:
+@registry.action("ticket_edit", reads=("ticket_id", "ticket", "new_description", "new_type"),
+                 outcomes=("saved", REFUSED), templates=REFUSALS)
+def ticket_edit(ctx: ActionContext, field: str) -> Outcome:
     """Save the new description or type (slot new_description / new_type)."""
-    value = step.slots.get(f"new_{field}")
+    value = ctx.slots.get(f"new_{field}")
     if field not in ("description", "type"):
         raise ValueError(f"ticket_edit: field must be description or type, got {field!r}")
-    return _change(step, _svc(step).edit, **{field: value})
+    return _change(ctx, "saved", _svc(ctx).edit, **{field: value})
 
 
-@registry.action("ticket_cancel", provides=["outcome"])
-def ticket_cancel(step) -> dict:
-    return _change(step, _svc(step).cancel, step.slots.get("cancel_reason") or "")
+@registry.action("ticket_cancel", reads=("ticket_id", "ticket", "cancel_reason"),
+                 outcomes=("cancelled", REFUSED), templates=REFUSALS)
+def ticket_cancel(ctx: ActionContext) -> Outcome:
+    return _change(ctx, "cancelled", _svc(ctx).cancel, ctx.slots.get("cancel_reason") or "")
 
 
-@registry.action("ticket_close", provides=["outcome"])
-def ticket_close(step) -> dict:
-    return _change(step, _svc(step).close)
+@registry.action("ticket_close", reads=("ticket_id", "ticket"), outcomes=("closed", REFUSED),
+                 templates=REFUSALS)
+def ticket_close(ctx: ActionContext) -> Outcome:
+    return _change(ctx, "closed", _svc(ctx).close)
 
 
 # --- statistics -------------------------------------------------------------------------
-@registry.action("stats_allowed", provides=["stats_allowed"])
-def stats_allowed(step) -> dict:
-    return {"stats_allowed": bool(stats.stats_companies(step.user_id))}
+@registry.action("stats_allowed", outcomes=("allowed", "denied"))
+def stats_allowed(ctx: ActionContext) -> Outcome:
+    """Statistics are for ADMINISTRATOR and DIRECTOR of some company."""
+    return Outcome("allowed" if stats.stats_companies(ctx.user_id) else "denied")
 
 
-@registry.action("stats_compute", provides=["stats", "outcome"])
-def stats_compute(step) -> dict:
+@registry.action("stats_compute", reads=("days",), gives=("stats",), outcomes=("computed", REFUSED),
+                 templates=REFUSALS)
+def stats_compute(ctx: ActionContext) -> Outcome:
     try:
-        return {"stats": stats.for_user(step.user_id, int(step.slots.get("days") or 7)), "outcome": "ok"}
+        return Outcome("computed", stats=stats.for_user(ctx.user_id, int(ctx.slots.get("days") or 7)))
     except PermissionDenied as e:
-        return _refused(step, e)
+        return _refused(ctx, e)
 
 
 # --- the technician's comment (work group) ----------------------------------------------
-@registry.action("wg_save_comment", provides=["outcome", "wg_ticket_label"])
-def wg_save_comment(step) -> dict:
-    name = step.event.first_name or step.event.username or str(step.user_id)
+@registry.action("wg_save_comment", reads=("wg_ticket_id", "wg_comment"), outcomes=("saved", REFUSED),
+                 templates=REFUSALS)
+def wg_save_comment(ctx: ActionContext) -> Outcome:
+    ev = ctx.event
+    name = ev.first_name or ev.username or str(ctx.user_id)
     try:
-        _svc(step).comment(step.user_id, name, step.slots.get("wg_ticket_id"),
-                           step.slots.get("wg_comment") or "")
+        _svc(ctx).comment(ctx.user_id, name, ctx.slots.get("wg_ticket_id"), ctx.slots.get("wg_comment") or "")
     except (TicketError, PermissionDenied) as e:
-        return _refused(step, e)
-    return {"outcome": "ok"}
-
-
+        return _refused(ctx, e)
+    return Outcome("saved")
