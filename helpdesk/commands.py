@@ -7,12 +7,14 @@ from engine.console import Console
 
 from . import logs
 from .app import build_app, check
+from .deliveries import log_undelivered
 
 __all__ = ["console", "demo", "flows_check", "db_init", "db_upgrade"]
 
 
 def console(settings, args) -> int:
     logs.configure(settings, console=False)
+    _tell_undelivered(settings)
     app = build_app(settings)
     Console(app.engine, user_id=args.user_id, language=args.lang).run()
     return 0
@@ -31,6 +33,7 @@ def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
     settings have none, the demo people registered, every queued message delivered."""
     from helpdesk import demo as demo_data
     demo_data.configure(settings)
+    _tell_undelivered(settings, write)
     app = build_app(settings, connect=connect)
     seeded = demo_data.seed_demo()
     demo_data.register_people()
@@ -38,6 +41,12 @@ def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
     write(demo_data.banner(seeded, lang, people))
     return Console(app.engine, user_id=user_id, language=lang, read=read, write=write,
                    personas=people, deliver_queued=True)
+
+
+def _tell_undelivered(settings, write=print) -> None:
+    """The terminal chat logs to a file: say what goes nowhere on the screen too."""
+    for gap in log_undelivered(settings):
+        write(f"warning: {gap}")
 
 
 def flows_check(settings, args) -> int:

@@ -10,6 +10,8 @@
         phone is never listed (the person must not learn whose number it is).
 `settings`: only the settings listed in engine.template_settings (pay flags, ticket types ...);
     no secret can be listed there (helpdesk.config refuses it).
+`delivery`: who receives what with the current settings (helpdesk.deliveries): callbacks,
+    tickets_seen, status_notices, bug_reports, card_payments; a text promises only what is true.
 `support`: the desk's phone, email and working hours (settings `support`), whether it is
     open now and when it opens next (local time; helpdesk.hours).
 """
@@ -19,6 +21,7 @@ from engine.session import utcnow
 
 from . import directory
 from .config import template_view
+from .deliveries import Deliveries
 from .hours import WorkingHours
 from .models import PENDING, TelegramUser
 from .registry import registry
@@ -71,3 +74,8 @@ def support_info(settings, now) -> dict:
     return {"phone": s.phone, "email": s.email, "days": sorted(hours.days),
             "start": hours.start, "end": hours.end, "open_now": hours.is_open(now),
             "opens_at": hours.opens_at(now)}
+
+
+@registry.provider("delivery")
+def _delivery(step) -> dict:
+    return Deliveries.from_settings(step.services.settings).as_dict()

@@ -202,9 +202,11 @@ def run(settings, args) -> int:
     """`python run.py api`: the API plus the sync jobs, until interrupted."""
     from helpdesk import jobs, logs
     from helpdesk.app import build_app
+    from helpdesk.deliveries import log_undelivered
     from helpdesk.telegram_main import BugReporter, make_supervisor
     _tokens(settings)                        # refuse before touching anything else
     logs.configure(settings)
+    log_undelivered(settings)
     app = build_app(settings)
     supervisor = make_supervisor(settings, BugReporter(settings, app.engine.flowset.templates).report)
     scheduler = jobs.start(app, supervisor)
