@@ -1,6 +1,6 @@
 """Names a flow may use, in one registry: actions, predicates, context providers,
-callback-prefix handlers, handlers of non-dialog events (payments), input types of `ask` and
-template filters.
+callback-prefix handlers, handlers of non-dialog events (payments), the fallback answers of
+events a handler left unanswered, input types of `ask` and template filters.
 
 Every kind has a `register_*` method and a decorator that is sugar over it (as Flask's
 `route` over `add_url_rule`). A name can be registered once per kind; after `freeze()`
@@ -48,6 +48,7 @@ class Registry:
     providers: dict[str, Callable[..., Any]] = _table()
     callbacks: dict[str, Callable[..., Any]] = _table()
     event_handlers: dict[str, Callable[..., Any]] = _table()
+    fallbacks: dict[str, Callable[..., list]] = _table()
     input_types: dict[str, InputType] = _table()
     filters: dict[str, Callable[..., Any]] = _table()
     frozen: bool = False
@@ -67,6 +68,9 @@ class Registry:
 
     def register_event_handler(self, kind: str, fn: Callable[..., Any]) -> None:
         self._add(self.event_handlers, kind, fn)
+
+    def register_fallback(self, kind: str, fn: Callable[..., list]) -> None:
+        self._add(self.fallbacks, kind, fn)
 
     def register_input_type(self, name: str, fn: InputType) -> None:
         self._add(self.input_types, name, fn)
@@ -95,6 +99,13 @@ class Registry:
     def on_event(self, kind: str):
         """Decorator for events that are not dialog input: `pre_checkout`, `payment`."""
         return _decorator(lambda fn: self.register_event_handler(kind, fn))
+
+    def fallback(self, kind: str):
+        """Decorator for the answer to an event of `kind` that must be answered when its
+        handler gave none (it failed: the step rolled back): `fn(event, templates)` returns
+        the replies. A Telegram pre-checkout query unanswered for 10 s fails the payment, so
+        the transport asks for this answer instead."""
+        return _decorator(lambda fn: self.register_fallback(kind, fn))
 
     def input_type(self, name: str):
         """Decorator for an `ask: {type: NAME}` validator (see engine.inputs)."""

@@ -1,7 +1,7 @@
 """The call-back request reaches the work group (queued durably), in the group's language."""
 from __future__ import annotations
 
-from engine.notify import Outgoing
+from engine.outgoing import Outgoing
 from engine.testing import Chat
 from helpdesk import config
 from helpdesk.app import build_app

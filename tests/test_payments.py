@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from ruamel.yaml import YAML
 
 from engine import Engine, load_flowset
-from engine.notify import Outgoing, to_reply
+from engine.outgoing import Outgoing, to_reply
 from engine.session import Conversation
 from engine.testing import Chat
 from helpdesk import directory, outbox

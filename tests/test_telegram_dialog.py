@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from engine import notify
+from engine import outgoing
 from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import build_app
@@ -34,7 +34,7 @@ def test_polling_dialog_menu_to_sample(api, engine):
     conv = Conversation.get(Conversation.chat_id == 1001)
     assert conv.flow == "menu" and conv.state == "main"
     assert InboxItem.select().where(InboxItem.status == "pending").count() == 0
-    assert notify.pending_count() == 0
+    assert outgoing.pending_count() == 0
     answered = {a["id"] for a in api.callback_answers}
     pressed = [u["callback_query"]["id"] for u in _updates(api) if "callback_query" in u]
     assert pressed and set(pressed) <= answered

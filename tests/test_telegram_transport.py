@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from engine import Engine, Registry, Reply, builtins, load_flowset, notify
+from engine import Engine, Registry, Reply, builtins, load_flowset, outgoing
 from engine.telegram.inbox import InboxItem
 from engine.telegram.sender import Limits
 from helpdesk import config
@@ -113,7 +113,7 @@ def api():
 @pytest.fixture
 def engine_db(tmp_path):
     """Only the engine's tables: these tests need no helpdesk module."""
-    import engine.notify  # each of these imports registers its table
+    import engine.outgoing  # each of these imports registers its table
     import engine.session
     import engine.telegram.inbox  # noqa: F401 - imported for that, the name is unused
     from engine import storage
@@ -291,8 +291,8 @@ def test_notifications_are_drained_and_paced_per_chat(api, test_engine):
     with running_bot(test_engine, api, limits=Limits(private_interval=0.3)) as bot:
         with write_tx():
             for i in range(3):
-                notify.enqueue(Reply(3007, f"n{i}"), priority=5)
-            notify.enqueue(Reply(3008, "other"), priority=5)
+                outgoing.enqueue(Reply(3007, f"n{i}"), priority=5)
+            outgoing.enqueue(Reply(3008, "other"), priority=5)
         bot.loop.call_soon_threadsafe(bot.sender.kick)
         for i in range(3):
             api.wait_for(3007, contains=f"n{i}", since=0, timeout=60)
@@ -301,4 +301,4 @@ def test_notifications_are_drained_and_paced_per_chat(api, test_engine):
     # the pause the sender keeps, as the server saw it: a lower bound (a slow box only adds)
     arrived = [m.received for m in api.messages(3007)]
     assert all(b - a >= 0.2 for a, b in zip(arrived, arrived[1:], strict=False)), arrived
-    assert notify.pending_count() == 0
+    assert outgoing.pending_count() == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from engine import notify
+from engine import outgoing
 from engine.events import Reply
 
 from ..registry import registry
@@ -22,5 +22,5 @@ def notify_callback_request(step) -> dict:
         return {"sent_to_group": False}
     text = step.fs.templates.render("sample/group_notify", step.fs.templates.default,
                                     step.variables(user_id=step.user_id))
-    notify.enqueue(Reply(system.work_group_id, text), key=f"callback:{uuid.uuid4().hex}", priority=3)
+    outgoing.enqueue(Reply(system.work_group_id, text), key=f"callback:{uuid.uuid4().hex}", priority=3)
     return {"sent_to_group": True}
