@@ -6,12 +6,15 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from engine import Engine, Registry, Reply, builtins, load_flowset, outgoing
 from engine.telegram.inbox import InboxItem
+from engine.telegram.local_dispatcher import LocalDispatcher
 from engine.telegram.sender import Limits
+from engine.telegram.shared_dispatcher import SharedDispatcher
 from helpdesk import config
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.telegram_main import BugReporter
@@ -51,7 +54,8 @@ states:
 """
 TEXTS = {"main": "Меню", "btn_boom": "Сломать", "btn_long": "Длинно", "btn_media": "Файлы",
          "btn_pay": "Оплатить", "echo": "echo:{{ msg }}", "paid": "paid:{{ amount }}",
-         "contact": "contact:{{ owner }}", "file": "file:{{ kind }}:{{ name }}"}
+         "contact": "contact:{{ owner }}", "file": "file:{{ kind }}:{{ name }}",
+         "refused": "отказ проекта"}
 
 
 @registry.action("jitter")
@@ -85,7 +89,15 @@ def _invoice(step):
 
 @registry.on_event("pre_checkout")
 def _pre_checkout(step):
+    if step.event.payment["invoice_payload"] == "boom":
+        raise RuntimeError("the check failed")          # the step rolls back: the fallback answers
     step.reply(Reply(step.chat_id, pre_checkout={"id": step.event.payment["id"], "ok": True}))
+
+
+@registry.fallback("pre_checkout")
+def _refuse(event, templates):
+    error = templates.render("t/refused", event.language, {})
+    return [Reply(event.chat_id, pre_checkout={"id": event.payment["id"], "ok": False, "error": error})]
 
 
 @registry.on_event("payment")
@@ -209,6 +221,48 @@ def test_media_invoice_payment_contact_and_files(api, test_engine):
         user.wait_for(contains="file:document:акт.pdf")
         user.send_photo()
         user.wait_for(contains="file:photo:")
+
+
+def test_a_pre_checkout_whose_handler_fails_gets_the_answer_the_project_registered(api, test_engine):
+    """Telegram fails a pre-checkout query left unanswered for 10 s. When the handler raises
+    (its step rolls back), the transport answers at once with the project's fallback
+    (`Registry.fallback`): the engine builds no answer of its own."""
+    with running_bot(test_engine, api):
+        user = api.user(3010)
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        user.press("Оплатить")
+        invoice = user.wait_for(lambda m: m.method == "sendInvoice")
+        failing = SimpleNamespace(invoice={**invoice.invoice, "payload": "boom"})
+        answer = user.pay(failing, timeout=5)
+        user.wait_for(contains="Извините")                  # the engine's apology for the failure
+        assert user.pay(invoice)["ok"] is True              # the handler itself still answers
+        user.wait_for(contains="paid:50000")
+    assert answer == {"id": answer["id"], "ok": False, "error_message": "отказ проекта",
+                      "invoice_payload": "boom"}
+
+
+def test_the_shared_strategy_keeps_each_chat_in_order_too(api, test_engine):
+    """`shared` picks the strategy once: several workers (advisory locks; a no-op on
+    SQLite, where one process drains each chat under it just the same) or a process alone."""
+    chats = [2101 + i for i in range(4)]
+    with running_bot(test_engine, api) as alone:
+        assert type(alone.dispatcher) is LocalDispatcher
+    with running_bot(test_engine, api, shared=True) as bot:
+        assert type(bot.dispatcher) is SharedDispatcher
+        users = [api.user(c) for c in chats]
+        for user in users:
+            user.send("/start")
+        for user in users:
+            user.wait_for(contains="Меню")
+        for n in range(8):
+            for user in users:
+                user.send(f"{n}")
+        for user in users:
+            user.wait_for(contains="echo:7", timeout=15)
+    for chat in chats:
+        assert echoes(api, chat) == [str(n) for n in range(8)]
+    assert InboxItem.select().where(InboxItem.status == "pending").count() == 0
 
 
 def test_failure_gives_apology_and_a_redacted_bug_report(api, test_engine, tmp_path):
