@@ -103,7 +103,7 @@ class Registry:
     def fallback(self, kind: str):
         """Decorator for the answer to an event of `kind` that must be answered when its
         handler gave none (it failed: the step rolled back): `fn(event, templates)` returns
-        the replies. A Telegram pre-checkout query unanswered for 10 s fails the payment, so
+        the replies. Telegram fails a pre-checkout query left unanswered for 10 s, so
         the transport asks for this answer instead."""
         return _decorator(lambda fn: self.register_fallback(kind, fn))
 

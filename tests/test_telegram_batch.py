@@ -1,4 +1,4 @@
-"""Group commit on SQLite (engine/telegram/dispatcher.py `_in_batch`): steps of different
+"""Group commit on SQLite (engine/telegram/group_commit.py): steps of different
 chats that wait at the same time run in one transaction, each in its own savepoint, and a
 failing step in a batch undoes only itself."""
 from __future__ import annotations

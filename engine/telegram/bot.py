@@ -3,7 +3,7 @@ webhook, timeouts. `TelegramBot.run()` serves until `stop()` (or SIGINT/SIGTERM)
 
 On PostgreSQL the transport runs `shared`: any number of processes may serve one bot on one
 database (webhook mode). Then nothing here assumes it is alone: one chat's updates are
-applied under the chat's lock (`Dispatcher`), outgoing rows are claimed with leases and
+applied under the chat's lock (`SharedDispatcher`), outgoing rows are claimed with leases and
 SKIP LOCKED (`Sender`), rows a killed worker leased are sent by the others when the lease
 runs out (not released at start, which would steal the rows of live workers), a periodic
 sweep applies inbox rows left pending by a dead worker, and the timeouts job is safe to run
