@@ -2,7 +2,7 @@
 Telegram's limits with 429s (tests/fakes/telegram_api.py, RateLimits()).
 
 What is measured: N tickets of N different authors are taken by a technician (TicketService
--> Notifier -> engine.notify queue: N notifications to N private chats), and G tickets are
+-> Notifier -> engine.outgoing queue: N notifications to N private chats), and G tickets are
 edited by their authors with notify.system.edit_ticket on (G messages to one work group).
 Then `engine.telegram.sender.Sender.drain_forever()` sends the queue, as the bot does.
 
@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from engine import notify, storage
+from engine import outgoing, storage
 from engine.telegram.bot import BotConfig, make_bot
 from engine.telegram.sender import Limits, Sender
 from helpdesk import directory
@@ -72,7 +72,7 @@ def _seed(app, chats: int, group: int) -> tuple[list[int], list[int]]:
         directory.set_user_phone(uid, f"+7912{i:07d}", verified=True)
         ticket, _ = app.services.tickets.create(uid, type="Касса", description=f"Касса номер {i} не печатает чеки")
         ids.append(ticket.id)
-    notify.Outgoing.delete().execute()           # nothing queued before the measured part
+    outgoing.Outgoing.delete().execute()         # nothing queued before the measured part
     return ids, ids[:group]
 
 
@@ -93,7 +93,7 @@ async def _drain(api_url: str, token: str, timeout: float, limits: Limits) -> di
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         await asyncio.sleep(0.5)
-        if await asyncio.to_thread(notify.pending_count) == 0 and not sender._tasks:
+        if await asyncio.to_thread(outgoing.pending_count) == 0 and not sender._tasks:
             break
     task.cancel()
     await bot.shutdown()
@@ -110,7 +110,7 @@ def measure(chats: int, group: int, timeout: float, limits: Limits = Limits()) -
     app = build_app(_settings(db_url))
     ids, edited = _seed(app, chats, group)
     _queue(app, ids, edited)
-    queued = notify.Outgoing.select().count()
+    queued = outgoing.Outgoing.select().count()
     with FakeTelegramAPI(rate_limits=RateLimits()) as api:
         stamps: dict[int, list[float]] = collections.defaultdict(list)
         _watch(api, stamps)
@@ -133,7 +133,7 @@ def _watch(api, stamps) -> None:
 
 
 def _queue_state() -> dict:
-    rows = notify.Outgoing.select(notify.Outgoing.chat_id, notify.Outgoing.status)
+    rows = outgoing.Outgoing.select(outgoing.Outgoing.chat_id, outgoing.Outgoing.status)
     out: dict = collections.defaultdict(collections.Counter)
     for r in rows:
         out[r.status][int(r.chat_id)] += 1
@@ -143,12 +143,12 @@ def _queue_state() -> dict:
 def _result(api, stamps, t0, chats, group, queued, stats) -> dict:
     per_chat = collections.Counter(int(m.chat_id) for m in api.sent)
     state = _queue_state()
-    marked_sent = state.get(notify.SENT, collections.Counter())
+    marked_sent = state.get(outgoing.SENT, collections.Counter())
     # lost: given up (dead), or marked sent although the server never received it
-    lost = sum(state.get(notify.DEAD, {}).values())
+    lost = sum(state.get(outgoing.DEAD, {}).values())
     lost += sum(max(0, n - per_chat.get(c, 0)) for c, n in marked_sent.items())
-    undelivered = sum(state.get(notify.PENDING, {}).values()) + sum(state.get(notify.SENDING, {}).values())
-    dup = sum(max(0, n - marked_sent.get(c, 0) - state.get(notify.SENDING, {}).get(c, 0))
+    undelivered = sum(state.get(outgoing.PENDING, {}).values()) + sum(state.get(outgoing.SENDING, {}).values())
+    dup = sum(max(0, n - marked_sent.get(c, 0) - state.get(outgoing.SENDING, {}).get(c, 0))
               for c, n in per_chat.items())
     private = [c for c in per_chat if c > 0]
     p_times = sorted(t for c in private for t in stamps.get(c, [])) or [t0, t0 + 1]

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from . import notify
+from . import outgoing
 from .events import Contact, Event, FileRef, Reply
 from .runtime import Engine
 from .storage import is_database_error
@@ -111,11 +111,11 @@ class Console:
         if not self.deliver_queued:
             return
         try:
-            rows = notify.claim(100, lease_seconds=60)
+            rows, _ = outgoing.claim(100, lease_seconds=60)
             for row in rows:
-                reply = notify.to_reply(row)
+                reply = outgoing.to_reply(row)
                 self._message_no += 1
-                notify.mark_sent(row.id, self._message_no)
+                outgoing.mark_sent(row.id, self._message_no)
                 self.mailbox.setdefault(reply.chat_id, []).append(reply)
         except Exception as e:  # only database errors are kept here
             if not is_database_error(e):

@@ -1,6 +1,7 @@
 """Names a flow may use, in one registry: actions, predicates, context providers,
-callback-prefix handlers, handlers of events that are not dialog input, input types of `ask`
-(with the hint templates each may answer with) and template filters.
+callback-prefix handlers, handlers of events that are not dialog input, the fallback answers
+of events a handler left unanswered, input types of `ask` (with the hint templates each may
+answer with) and template filters.
 
 Actions, callbacks and event handlers declare a contract (engine.contracts) as they are
 registered: what they read, give and report, and the templates and flows they name; the
@@ -56,6 +57,7 @@ class Registry:
     providers: dict[str, Callable[..., Any]] = _table()
     callbacks: dict[str, Callable[..., Any]] = _table()
     event_handlers: dict[str, Callable[..., Any]] = _table()
+    fallbacks: dict[str, Callable[..., list]] = _table()
     input_types: dict[str, InputType] = _table()
     input_hints: dict[str, tuple[str, ...]] = _table()   # type -> templates it may answer with
     filters: dict[str, Callable[..., Any]] = _table()
@@ -83,6 +85,9 @@ class Registry:
     def register_event_handler(self, kind: str, fn: Callable[..., Any], **contract) -> None:
         self._add(self.event_handlers, kind, fn)
         self._add(self.contracts, f"event {kind}", contract_of(fn, **contract))
+
+    def register_fallback(self, kind: str, fn: Callable[..., list]) -> None:
+        self._add(self.fallbacks, kind, fn)
 
     def register_input_type(self, name: str, fn: InputType, hints=()) -> None:
         """`hints`: every template `fn` may answer with; the checker requires them."""
@@ -114,6 +119,13 @@ class Registry:
     def on_event(self, kind: str, **contract):
         """Decorator for events that are not dialog input, by `Event.kind`."""
         return _decorator(lambda fn: self.register_event_handler(kind, fn, **contract))
+
+    def fallback(self, kind: str):
+        """Decorator for the answer to an event of `kind` that must be answered when its
+        handler gave none (it failed: the step rolled back): `fn(event, templates)` returns
+        the replies. Telegram fails a pre-checkout query left unanswered for 10 s, so
+        the transport asks for this answer instead."""
+        return _decorator(lambda fn: self.register_fallback(kind, fn))
 
     def input_type(self, name: str, *, hints=()):
         """Decorator for an `ask: {type: NAME}` validator (see engine.inputs); `hints` are

@@ -2,11 +2,11 @@
 (the author and the counterparty's people).
 
 `Notifier.ticket_event()` runs inside the transaction of the change (TicketService calls it)
-and only *enqueues* (`engine.notify.enqueue`): a crash after commit loses nothing, a
+and only *enqueues* (`engine.outgoing.enqueue`): a crash after commit loses nothing, a
 rollback sends nothing, and the Telegram sender drains the queue within rate limits. Every
 row has a unique key `t<id>:v<version>:<what>:<recipient>`, so the same change is never
 queued twice; the group post about a new ticket has the stable key `t<id>:post`, whose
-Telegram message id (`notify.message_id_for`) lets later changes edit it in place.
+Telegram message id (`outgoing.message_id_for`) lets later changes edit it in place.
 
 Who gets what (the seed's system.* / user.* switches):
 - work group: new ticket (new_ticket, with Take/Done/Comment buttons), edited or a
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from engine import notify
+from engine import outgoing
 from engine.events import Reply
 from helpdesk import directory
 from helpdesk.models import TelegramUser
@@ -103,7 +103,7 @@ class Notifier:
 
     def _update_post(self, ticket: Ticket, actor) -> int:
         """Edit the group post in place (the group's own buttons edit it themselves)."""
-        message_id = notify.message_id_for(post_key(ticket.id))
+        message_id = outgoing.message_id_for(post_key(ticket.id))
         if message_id is None or getattr(actor, "source", "") == "group":
             return 0
         text, buttons = group_post(ticket, self.templates)
@@ -142,7 +142,7 @@ class Notifier:
 
     @staticmethod
     def _put(reply: Reply, key: str, priority: int) -> int:
-        notify.enqueue(reply, key=key, priority=priority)
+        outgoing.enqueue(reply, key=key, priority=priority)
         return 1
 
 

@@ -85,7 +85,7 @@ import peewee as pw
 from engine.errors import BotError
 from engine.events import Button, Reply
 from engine.ids import parse_id
-from engine.notify import enqueue
+from engine.outgoing import enqueue
 from engine.storage import BaseModel, db, write_tx
 from helpdesk import directory, outbox
 from helpdesk.models import Counterparty, TelegramUser, utcnow

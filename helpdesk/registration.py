@@ -32,7 +32,7 @@ from typing import Any
 import peewee as pw
 from stdnum.ru import inn as _inn
 
-from engine import notify
+from engine import outgoing
 from engine.errors import BotError, IntegrationError
 from engine.events import Button, Reply
 from engine.ids import parse_id
@@ -381,7 +381,7 @@ def notify_request(membership_id: int, templates, settings) -> int:
                     Button(templates.render_label("registration/btn_reject", lang, {}),
                            f"{CALLBACK_PREFIX}:reject:{m.id}")]]
         text = templates.render("registration/request_notify", lang, data)
-        notify.enqueue(Reply(chat, text, buttons=buttons), key=f"mb-request:{m.id}:{chat}")
+        outgoing.enqueue(Reply(chat, text, buttons=buttons), key=f"mb-request:{m.id}:{chat}")
     if not approvers:
         log.warning("membership %s: nobody can confirm it (no admins, no support)", m.id)
     return len(approvers)
@@ -450,7 +450,7 @@ def _apply_decision(m: Membership, by_user: int, approve: bool, templates, setti
     template = "registration/request_confirmed" if approve else "registration/request_rejected"
     lang = _lang_of(requester, templates)
     text = templates.render(template, lang, {"company": _company_dict(company)})
-    notify.enqueue(Reply(requester, text), key=f"mb-decided:{m.id}")   # m may be deleted
+    outgoing.enqueue(Reply(requester, text), key=f"mb-decided:{m.id}")   # m may be deleted
     log.info("membership %s %s by %s", m.id, "confirmed" if approve else "rejected", by_user)
     return "confirmed" if approve else "rejected"
 
@@ -506,7 +506,7 @@ def confirm_listed(counterparty_ids, templates=None) -> int:
 def _tell_requester(m: Membership, template: str, templates) -> None:
     lang = _lang_of(m.telegram_user_id, templates)
     text = templates.render(template, lang, {"company": _company_dict(m.counterparty)})
-    notify.enqueue(Reply(m.telegram_user_id, text), key=f"mb-decided:{m.id}")
+    outgoing.enqueue(Reply(m.telegram_user_id, text), key=f"mb-decided:{m.id}")
 
 
 # --- current company ---------------------------------------------------------------
@@ -587,7 +587,7 @@ def _complete(app, row: PendingLookup, person) -> bool:
                                    templates=templates, settings=settings)
         name = _LOOKUP_TEMPLATES[result["status"]]
         text = templates.render(name, templates.lang(row.lang), {"lookup": result})
-        notify.enqueue(Reply(row.chat_id, text), key=f"reg-lookup:{row.id}")
+        outgoing.enqueue(Reply(row.chat_id, text), key=f"reg-lookup:{row.id}")
     return True
 
 

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Every module that defines a table (the engine keeps sessions, the outgoing queue, process
 # health and the inbox); none of them imports a transport.
-TABLE_MODULES = ("engine.session", "engine.notify", "engine.health", "engine.telegram.inbox",
+TABLE_MODULES = ("engine.session", "engine.outgoing", "engine.health", "engine.telegram.inbox",
                  "helpdesk.models", "helpdesk.registration", "helpdesk.tickets",
                  "helpdesk.payments", "helpdesk.outbox", "helpdesk.sync",
                  "helpdesk.api.onec_record")

@@ -35,7 +35,7 @@ from typing import Any
 
 import peewee as pw
 
-from engine import notify, storage
+from engine import outgoing, storage
 from engine.errors import BotError, IntegrationError
 from engine.events import Reply
 from engine.storage import BaseModel, write_tx
@@ -373,7 +373,7 @@ def _report_dead(app, dead: list[int]) -> None:
                                "attempts": i.attempts, "error": (i.last_error or "")[:300]}
                               for i in items[:10]], "count": len(items)})
     with write_tx():
-        notify.enqueue(Reply(bug.telegram_user_id, text), key=f"sync-dead:{dead[0]}",
+        outgoing.enqueue(Reply(bug.telegram_user_id, text), key=f"sync-dead:{dead[0]}",
                        priority=3)
 
 

@@ -31,7 +31,7 @@ import time
 
 from telegram.error import InvalidToken, TelegramError
 
-from engine import heap, notify
+from engine import heap, outgoing
 from engine.events import Event, Reply
 from engine.storage import write_tx
 from engine.supervisor import Supervisor
@@ -92,7 +92,7 @@ class BugReporter:
     def _deliver(self, reply: Reply) -> None:
         try:
             with write_tx():
-                notify.enqueue(reply, priority=BUG_PRIORITY)
+                outgoing.enqueue(reply, priority=BUG_PRIORITY)
             return
         except Exception:  # reporting must never raise into the failing code
             log.exception("bug report not queued%s", "; sending it directly" if self.direct else "")
@@ -160,7 +160,7 @@ def tell_admins_about_reloads(app) -> None:
         text = _reload_text(app, result)
         with write_tx():
             for admin in admins:
-                notify.enqueue(Reply(admin, text), key=f"reload-rejected:{key}:{admin}",
+                outgoing.enqueue(Reply(admin, text), key=f"reload-rejected:{key}:{admin}",
                                priority=BUG_PRIORITY)
     app.services.reloader.subscribe(listener)
 

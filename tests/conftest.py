@@ -96,7 +96,8 @@ def pytest_report_header(config):
 
 
 def app_on_copied_flows(settings, tmp_path, **engine_updates):
-    """An app serving copies of the shipped flows and templates (tests then edit them)."""
+    """An app serving copies of the shipped flows and templates (tests then edit them), with
+    a work group so that the call-back dialog the tests walk is offered."""
     import shutil
 
     from helpdesk.app import PROJECT_ROOT, build_app
@@ -106,4 +107,6 @@ def app_on_copied_flows(settings, tmp_path, **engine_updates):
     engine = settings.engine.model_copy(update={
         "flows_dir": str(tmp_path / "flows"), "templates_dir": str(tmp_path / "templates"),
         **engine_updates})
-    return build_app(settings.model_copy(update={"engine": engine}), connect=False)
+    notify = settings.notify.model_copy(update={"system": settings.notify.system.model_copy(
+        update={"work_group_id": settings.notify.system.work_group_id or -100777})})
+    return build_app(settings.model_copy(update={"engine": engine, "notify": notify}), connect=False)

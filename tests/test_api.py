@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from engine.notify import Outgoing
+from engine.outgoing import Outgoing
 from helpdesk import outbox
 from helpdesk.api.server import make_server, openapi_json
 from helpdesk.app import PROJECT_ROOT

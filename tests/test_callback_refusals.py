@@ -14,7 +14,7 @@ import logging
 
 import pytest
 
-from engine import notify, storage
+from engine import outgoing, storage
 from engine.session import Conversation, load_session
 from engine.testing import Chat
 from helpdesk import payments as pay
@@ -141,7 +141,7 @@ def test_the_director_decides_a_join_request(world, verb, status):
     row = Membership.get_or_none(Membership.id == world.pending)
     assert (row.status if row else None) == status
     assert replies[-1].edit_message_id == 1 and replies[-1].text
-    told = [r for r in notify.Outgoing.select() if r.chat_id == PENDING and "mb-decided" in (r.key or "")]
+    told = [r for r in outgoing.Outgoing.select() if r.chat_id == PENDING and "mb-decided" in (r.key or "")]
     assert len(told) == 1
 
 
@@ -161,12 +161,12 @@ def test_a_forged_press_over_telegram_gets_the_answer_and_not_a_single_message(w
         stranger = api.user(STRANGER, "Злоумышленник")
         stranger.send("/start")
         menu = stranger.wait_for(contains="Главное меню", timeout=30)
-        rows_before = notify.Outgoing.select().count()
+        rows_before = outgoing.Outgoing.select().count()
         seen = [(m.describe(), len(m.history)) for m in api.messages(STRANGER)]   # before pressing
         for data in (f"wg:take:{world.ticket.id}", f"pay:{world.request.id}", "wg:take:²"):
             update = stranger.press_data(data, message_id=menu.message_id)
             answer = api.wait_callback_answer(update["callback_query"]["id"], timeout=30)
             assert answer["text"] == REFUSED
-        assert notify.Outgoing.select().count() == rows_before       # nothing queued, so nothing sent
+        assert outgoing.Outgoing.select().count() == rows_before       # nothing queued, so nothing sent
         assert [(m.describe(), len(m.history)) for m in api.messages(STRANGER)] == seen   # no send, no edit
     assert Ticket.get_by_id(world.ticket.id).status == "new"

@@ -1,7 +1,7 @@
 """The call-back request reaches the work group (queued durably), in the group's language."""
 from __future__ import annotations
 
-from engine.notify import Outgoing
+from engine.outgoing import Outgoing
 from engine.testing import Chat
 from helpdesk import config
 from helpdesk.app import build_app
@@ -27,7 +27,10 @@ def test_request_goes_to_the_work_group(database):
     assert "Пётр, +79123456780, вечером (Telegram id 5150)" in rows[0].body
 
 
-def test_without_a_work_group_nothing_is_queued(database):
+def test_without_a_work_group_no_call_back_is_offered_and_nothing_is_queued(database):
     app = build_app(config.load(environ={}), connect=False)
-    walk(app.engine)
+    chat = Chat(app.engine, 5150)
+    chat.send("/start")
+    assert "📞 Заказать обратный звонок" not in chat.buttons     # nobody would call
+    chat.click("📝 Создать заявку")                              # the rest of the menu works
     assert Outgoing.select().where(Outgoing.chat_id < 0).count() == 0

@@ -159,14 +159,14 @@ def test_a_link_button_is_shown_with_its_address(database, settings):
 def test_a_plain_console_never_takes_the_queue(database, settings):
     """`run.py console` may be opened on a live bot's database: the bot's sender must still
     find every queued message."""
-    from engine import notify
+    from engine import outgoing
     from engine.events import Reply
     from engine.storage import write_tx
     engine = build_app(settings, connect=False).engine
     with write_tx():
-        notify.enqueue(Reply(-100, "a post for the group"))
+        outgoing.enqueue(Reply(-100, "a post for the group"))
     run_console(engine, ["/help"])
-    assert notify.pending_count() == 1
+    assert outgoing.pending_count() == 1
 
 
 def test_a_line_longer_than_the_terminal_buffer_arrives_whole(tmp_path):

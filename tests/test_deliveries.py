@@ -63,7 +63,7 @@ def test_without_a_work_group_the_menu_offers_no_call_back(database):
 
 
 def test_a_call_back_that_reaches_nobody_says_how_to_get_help_instead(database):
-    from engine.notify import pending_count
+    from engine.outgoing import pending_count
     c = _chat(database, NOTIFY__SYSTEM__WORK_GROUP_ID="-100123")
     c.click(CALL_BACK)
     c.send("Иван")

@@ -21,9 +21,6 @@ The rules, precisely:
   as kind "payment" / `Event.payment`. `TELEGRAM_NAMES` lists, per file, the exact whole
   words allowed for that reason, and only there; each entry must still be in use, so the
   list cannot go stale and silently widen.
-- `AWAITING_TRANSPORT` lists what the transport refactor (issue 12 item 5, another branch)
-  removes: the dispatcher's own refusal of a payment. Same rule: an entry no longer found
-  fails the test, so it is deleted when that change lands.
 
 Templates (templates/*/common/*.j2) may mention domain words: they are the project's texts.
 What the engine must not do is name a domain template.
@@ -53,9 +50,6 @@ TELEGRAM_NAMES = {
                                    "telegram_payment_charge_id", "provider_payment_charge_id"},
     # "payment provider token": Telegram's own description of sendInvoice's provider_token
     "engine/telegram/sender.py": {"payment"},
-}
-AWAITING_TRANSPORT = {
-    "engine/telegram/dispatcher.py": {"_refuse_payment", "payment"},
 }
 
 _WORD = re.compile(r"\w+")
@@ -151,7 +145,7 @@ def word_problems(files: list[str], allowed: dict[str, set[str]]) -> tuple[list[
 
 def _allowed() -> dict[str, set[str]]:
     allowed: dict[str, set[str]] = {}
-    for table in (TELEGRAM_NAMES, AWAITING_TRANSPORT):
+    for table in (TELEGRAM_NAMES,):
         for rel, words in table.items():
             allowed.setdefault(rel, set()).update(words)
     return allowed

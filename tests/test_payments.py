@@ -15,8 +15,8 @@ from PIL import Image
 from pydantic import SecretStr
 from ruamel.yaml import YAML
 
-from engine import Engine, load_flowset
-from engine.notify import Outgoing, to_reply
+from engine import Engine, Event, load_flowset
+from engine.outgoing import Outgoing, to_reply
 from engine.session import Conversation
 from engine.testing import Chat
 from helpdesk import directory, outbox
@@ -338,6 +338,21 @@ def test_pre_checkout_refused_when_payments_are_switched_off(app):
     app.settings.pay.use = False
     answer = pre_checkout(c, inv)
     assert answer["ok"] is False and "отключена" in answer["error"]
+
+
+@pytest.mark.parametrize("lang, start", [("ru", "Извините"), ("en", "Sorry")])
+def test_a_pre_checkout_whose_check_failed_is_refused_with_the_apology(app, lang, start):
+    """What the transport sends when `pre_checkout` raised (registered as the event's
+    fallback): a refusal carrying the apology as Telegram's plain error text."""
+    templates = app.engine.flowset.templates
+    event = Event(PAYER, PAYER, kind="pre_checkout", language=lang,
+                  payment={"id": "pcq-9", "currency": "RUB", "total_amount": 50000,
+                           "invoice_payload": "whatever"})
+    [reply] = registry.fallbacks["pre_checkout"](event, templates)
+    apology = templates.render("common/error", lang, {})
+    assert reply.chat_id == PAYER and reply.pre_checkout == {
+        "id": "pcq-9", "ok": False, "error": apology[:255]}
+    assert reply.pre_checkout["error"].startswith(start) and "<" not in reply.pre_checkout["error"]
 
 
 def test_lower_case_currency_setting_still_matches(app):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import notify
+from engine.outgoing import Outgoing, to_reply
 from engine.testing import Chat
 from helpdesk import config, demo, directory, registration
 from helpdesk.app import build_app
@@ -51,8 +51,8 @@ def roles_of(user_id: int) -> dict[str, tuple[str, str]]:
 
 
 def outgoing(chat_id: int) -> list:
-    rows = notify.Outgoing.select().where(notify.Outgoing.chat_id == chat_id)
-    return [notify.to_reply(r) for r in rows.order_by(notify.Outgoing.id)]
+    rows = Outgoing.select().where(Outgoing.chat_id == chat_id)
+    return [to_reply(r) for r in rows.order_by(Outgoing.id)]
 
 
 def button_data(reply, label_part: str) -> str:
@@ -396,7 +396,7 @@ def romashka(app):
     for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Ромашка"):
         c.send(answer)
     assert roles_of(STRANGER) == {ROMASHKA: ("USER", "unverified")}
-    notify.Outgoing.delete().execute()
+    Outgoing.delete().execute()
     file_ticket(chat(app, 5012), "Колега: не печатает чек")
     file_ticket(c, "Незнакомец: сломался сканер")
     return c
@@ -445,8 +445,8 @@ def test_company_balance_by_every_role(app, romashka, uid, company_balance):
 
 def test_company_notifications_skip_the_unverified_member(app, romashka):
     colleague = next(t for t in app.services.tickets.visible(5012)[0])
-    told = {r.chat_id for r in notify.Outgoing.select()
-            .where(notify.Outgoing.key.startswith(f"t{colleague.id}:") & notify.Outgoing.key.contains(":created:"))}
+    told = {r.chat_id for r in Outgoing.select()
+            .where(Outgoing.key.startswith(f"t{colleague.id}:") & Outgoing.key.contains(":created:"))}
     assert told == {5010, 5011}                # the company's confirmed people, not the author
     assert STRANGER not in told
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import notify
+from engine import outgoing
 from engine.errors import SettingsError
 from engine.testing import Chat
 from helpdesk import config, directory, jobs, registration
@@ -75,8 +75,8 @@ def roles_of(user_id: int) -> dict[str, tuple[str, str]]:
 
 
 def told(chat_id: int) -> list[str]:
-    rows = notify.Outgoing.select().where(notify.Outgoing.chat_id == chat_id)
-    return [notify.to_reply(r).text for r in rows.order_by(notify.Outgoing.id)]
+    rows = outgoing.Outgoing.select().where(outgoing.Outgoing.chat_id == chat_id)
+    return [outgoing.to_reply(r).text for r in rows.order_by(outgoing.Outgoing.id)]
 
 
 # --- found in the CRM --------------------------------------------------------------

@@ -32,6 +32,7 @@ KINDS = {
     "provider": lambda r: r.provider("user")(_fn),
     "callback": lambda r: r.callback("wg")(_fn),
     "event handler": lambda r: r.on_event("payment")(_fn),
+    "fallback": lambda r: r.fallback("pre_checkout")(_fn),
     "input type": lambda r: r.input_type("colour")(_fn),
     "template filter": lambda r: r.template_filter("shout")(_fn),
     "job": lambda r: r.job("drain", every=60)(_fn),

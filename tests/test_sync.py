@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from pydantic import SecretStr
 
-from engine.notify import Outgoing
+from engine.outgoing import Outgoing
 from engine.storage import write_tx
 from helpdesk import directory, outbox, sync
 from helpdesk.app import PROJECT_ROOT, build_app

@@ -1,9 +1,9 @@
-"""Group commit on SQLite (engine/telegram/dispatcher.py `_in_batch`): steps of different
+"""Group commit on SQLite (engine/telegram/group_commit.py): steps of different
 chats that wait at the same time run in one transaction, each in its own savepoint, and a
 failing step in a batch undoes only itself."""
 from __future__ import annotations
 
-from engine import Reply, notify
+from engine import Reply, outgoing
 from engine.session import Conversation
 from engine.storage import write_tx
 from engine.telegram.inbox import InboxItem
@@ -53,7 +53,7 @@ def test_bulk_fan_out_keeps_inside_the_overall_window_without_429(test_engine): 
             running_bot(test_engine, limited, limits=Limits(overall_per_second=10)) as bot:
         with write_tx():
             for chat in chats:
-                notify.enqueue(Reply(chat, f"n{chat}"), priority=5)
+                outgoing.enqueue(Reply(chat, f"n{chat}"), priority=5)
         bot.loop.call_soon_threadsafe(bot.sender.kick)
         for chat in chats:
             limited.wait_for(chat, contains=f"n{chat}", since=0, timeout=60)

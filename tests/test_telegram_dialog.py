@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from engine import notify
+from engine import outgoing
 from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import build_app
@@ -24,6 +24,7 @@ def api():
 
 @pytest.fixture
 def engine(database, settings):
+    settings.notify.system.work_group_id = -100777   # the call-back dialog needs someone to call
     return build_app(settings, connect=False).engine
 
 
@@ -31,10 +32,11 @@ def test_polling_dialog_menu_to_sample(api, engine):
     with running_bot(engine, api):
         user = api.user(1001, "Иван")
         walk_sample(user)
+        api.wait_for(-100777, contains="Иван")                 # the work group got the request
     conv = Conversation.get(Conversation.chat_id == 1001)
     assert conv.flow == "menu" and conv.state == "main"
     assert InboxItem.select().where(InboxItem.status == "pending").count() == 0
-    assert notify.pending_count() == 0
+    assert outgoing.pending_count() == 0
     answered = {a["id"] for a in api.callback_answers}
     pressed = [u["callback_query"]["id"] for u in _updates(api) if "callback_query" in u]
     assert pressed and set(pressed) <= answered

@@ -6,12 +6,15 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from engine import Engine, Registry, Reply, builtins, load_flowset, notify
+from engine import Engine, Registry, Reply, builtins, load_flowset, outgoing
 from engine.telegram.inbox import InboxItem
+from engine.telegram.local_dispatcher import LocalDispatcher
 from engine.telegram.sender import Limits
+from engine.telegram.shared_dispatcher import SharedDispatcher
 from helpdesk import config, formats
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.telegram_main import BugReporter
@@ -52,7 +55,8 @@ states:
 """
 TEXTS = {"main": "Меню", "btn_boom": "Сломать", "btn_long": "Длинно", "btn_media": "Файлы",
          "btn_pay": "Оплатить", "echo": "echo:{{ msg }}", "paid": "paid:{{ amount }}",
-         "contact": "contact:{{ owner }}", "file": "file:{{ kind }}:{{ name }}"}
+         "contact": "contact:{{ owner }}", "file": "file:{{ kind }}:{{ name }}",
+         "refused": "отказ проекта"}
 
 
 @registry.action("jitter")
@@ -86,7 +90,15 @@ def _invoice(step):
 
 @registry.on_event("pre_checkout")
 def _pre_checkout(step):
+    if step.event.payment["invoice_payload"] == "boom":
+        raise RuntimeError("the check failed")          # the step rolls back: the fallback answers
     step.reply(Reply(step.chat_id, pre_checkout={"id": step.event.payment["id"], "ok": True}))
+
+
+@registry.fallback("pre_checkout")
+def _refuse(event, templates):
+    error = templates.render("t/refused", event.language, {})
+    return [Reply(event.chat_id, pre_checkout={"id": event.payment["id"], "ok": False, "error": error})]
 
 
 @registry.on_event("payment")
@@ -114,7 +126,7 @@ def api():
 @pytest.fixture
 def engine_db(tmp_path):
     """Only the engine's tables: these tests need no helpdesk module."""
-    import engine.notify  # each of these imports registers its table
+    import engine.outgoing  # each of these imports registers its table
     import engine.session
     import engine.telegram.inbox  # noqa: F401 - imported for that, the name is unused
     from engine import storage
@@ -212,6 +224,48 @@ def test_media_invoice_payment_contact_and_files(api, test_engine):
         user.wait_for(contains="file:photo:")
 
 
+def test_a_pre_checkout_whose_handler_fails_gets_the_answer_the_project_registered(api, test_engine):
+    """Telegram fails a pre-checkout query left unanswered for 10 s. When the handler raises
+    (its step rolls back), the transport answers at once with the project's fallback
+    (`Registry.fallback`): the engine builds no answer of its own."""
+    with running_bot(test_engine, api):
+        user = api.user(3010)
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        user.press("Оплатить")
+        invoice = user.wait_for(lambda m: m.method == "sendInvoice")
+        failing = SimpleNamespace(invoice={**invoice.invoice, "payload": "boom"})
+        answer = user.pay(failing, timeout=5)
+        user.wait_for(contains="Извините")                  # the engine's apology for the failure
+        assert user.pay(invoice)["ok"] is True              # the handler itself still answers
+        user.wait_for(contains="paid:50000")
+    assert answer == {"id": answer["id"], "ok": False, "error_message": "отказ проекта",
+                      "invoice_payload": "boom"}
+
+
+def test_the_shared_strategy_keeps_each_chat_in_order_too(api, test_engine):
+    """`shared` picks the strategy once: several workers (advisory locks; a no-op on
+    SQLite, where one process drains each chat under it just the same) or a process alone."""
+    chats = [2101 + i for i in range(4)]
+    with running_bot(test_engine, api) as alone:
+        assert type(alone.dispatcher) is LocalDispatcher
+    with running_bot(test_engine, api, shared=True) as bot:
+        assert type(bot.dispatcher) is SharedDispatcher
+        users = [api.user(c) for c in chats]
+        for user in users:
+            user.send("/start")
+        for user in users:
+            user.wait_for(contains="Меню")
+        for n in range(8):
+            for user in users:
+                user.send(f"{n}")
+        for user in users:
+            user.wait_for(contains="echo:7", timeout=15)
+    for chat in chats:
+        assert echoes(api, chat) == [str(n) for n in range(8)]
+    assert InboxItem.select().where(InboxItem.status == "pending").count() == 0
+
+
 def test_failure_gives_apology_and_a_redacted_bug_report(api, test_engine, tmp_path):
     settings = config.load(environ={"BOT_TOKEN": api.token, "NOTIFY__BUG__TELEGRAM_USER_ID": "777"})
     reporter = BugReporter(settings, test_engine.flowset.templates)
@@ -292,8 +346,8 @@ def test_notifications_are_drained_and_paced_per_chat(api, test_engine):
     with running_bot(test_engine, api, limits=Limits(private_interval=0.3)) as bot:
         with write_tx():
             for i in range(3):
-                notify.enqueue(Reply(3007, f"n{i}"), priority=5)
-            notify.enqueue(Reply(3008, "other"), priority=5)
+                outgoing.enqueue(Reply(3007, f"n{i}"), priority=5)
+            outgoing.enqueue(Reply(3008, "other"), priority=5)
         bot.loop.call_soon_threadsafe(bot.sender.kick)
         for i in range(3):
             api.wait_for(3007, contains=f"n{i}", since=0, timeout=60)
@@ -302,4 +356,4 @@ def test_notifications_are_drained_and_paced_per_chat(api, test_engine):
     # the pause the sender keeps, as the server saw it: a lower bound (a slow box only adds)
     arrived = [m.received for m in api.messages(3007)]
     assert all(b - a >= 0.2 for a, b in zip(arrived, arrived[1:], strict=False)), arrived
-    assert notify.pending_count() == 0
+    assert outgoing.pending_count() == 0

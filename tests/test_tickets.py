@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import notify
+from engine import outgoing
 from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
@@ -191,7 +191,7 @@ def test_create_saves_event_outbox_and_notifications_together(world):
     assert ticket.number == 1 and ticket.label == "#1" and ticket.status == NEW
     assert [e.what for e in ticket.events] == ["created"]
     assert OutboxItem.select().where(OutboxItem.entity == "ticket").count() == 1
-    post = notify.Outgoing.get(notify.Outgoing.key == f"t{ticket.id}:post")
+    post = outgoing.Outgoing.get(outgoing.Outgoing.key == f"t{ticket.id}:post")
     assert post.chat_id == GROUP and "wg:take:%d" % ticket.id in post.body
     assert file_ticket(world, 102).number == 2
 
@@ -203,7 +203,7 @@ def test_same_draft_key_creates_one_ticket(world):
                                             counterparty_id=world.a, draft_key="draft-1")
     assert created and not created_again and first.id == again.id
     assert Ticket.select().count() == 1
-    assert notify.Outgoing.select().where(notify.Outgoing.chat_id == GROUP).count() == 1
+    assert outgoing.Outgoing.select().where(outgoing.Outgoing.chat_id == GROUP).count() == 1
 
 
 @pytest.mark.parametrize("description,template", [
@@ -320,4 +320,4 @@ def test_crm_comment_is_recorded_and_reaches_the_author_without_a_push_back(worl
     ev = TicketEvent.select().order_by(TicketEvent.id.desc()).first()
     assert (ev.who, ev.source, ev.what) == ("crm", "crm", "comment")
     assert OutboxItem.select().count() == pushes
-    assert any("в четверг" in r.body for r in notify.Outgoing.select().where(notify.Outgoing.chat_id == 101))
+    assert any("в четверг" in r.body for r in outgoing.Outgoing.select().where(outgoing.Outgoing.chat_id == 101))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import notify
+from engine import outgoing
 from engine.session import load_session
 from engine.testing import Chat
 from helpdesk import directory
@@ -28,8 +28,8 @@ def chat(world, uid, **kw) -> Chat:
 
 
 def queued(chat_id=None, key_part: str = "") -> list:
-    rows = notify.Outgoing.select().order_by(notify.Outgoing.id)
-    return [notify.to_reply(r) for r in rows
+    rows = outgoing.Outgoing.select().order_by(outgoing.Outgoing.id)
+    return [outgoing.to_reply(r) for r in rows
             if (chat_id is None or r.chat_id == chat_id) and key_part in (r.key or "")]
 
 
@@ -301,8 +301,8 @@ def test_comment_is_asked_in_private_and_reaches_the_client(world):
 
 def test_status_changes_from_the_crm_edit_the_group_post_in_place(world):
     t = file_ticket(world, 101)
-    post = notify.Outgoing.get(notify.Outgoing.key == f"t{t.id}:post")
-    notify.mark_sent(post.id, 4242)
+    post = outgoing.Outgoing.get(outgoing.Outgoing.key == f"t{t.id}:post")
+    outgoing.mark_sent(post.id, 4242)
     world.svc.crm_update(t.id, master_name="Сидоров")
     edits = [r for r in queued(GROUP) if r.edit_message_id == 4242]
     assert edits and "Сидоров" in edits[-1].text
@@ -326,9 +326,9 @@ def test_notifications_follow_settings_and_skip_pending_members(database):
 def test_same_change_is_never_queued_twice(world):
     t = file_ticket(world, 101)
     world.svc.take(TECH, "Петров", t.id)
-    n = notify.Outgoing.select().count()
+    n = outgoing.Outgoing.select().count()
     world.app.services.notifier.ticket_event(Ticket.get_by_id(t.id), "taken", actor=None)
-    assert notify.Outgoing.select().count() == n
+    assert outgoing.Outgoing.select().count() == n
 
 
 def test_build_app_from_settings_environment(database, db_url):

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import peewee
 import pytest
 
-from engine import notify, storage
+from engine import outgoing, storage
 from engine.events import Reply
 from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
@@ -216,7 +216,7 @@ def queue_notes(db_url: str, chats: list[int]) -> list[str]:
         for chat in chats:
             for i in range(NOTES):
                 texts_.append(f"note {chat}/{i}")
-                notify.enqueue(Reply(chat, texts_[-1]), key=f"note:{chat}:{i}", priority=5)
+                outgoing.enqueue(Reply(chat, texts_[-1]), key=f"note:{chat}:{i}", priority=5)
     return texts_
 
 
@@ -308,7 +308,7 @@ def test_a_worker_killed_mid_run_loses_nothing(scratch_url, tmp_path):
 
 
 def _unsent() -> int:
-    return notify.Outgoing.select().where(notify.Outgoing.status != notify.SENT).count()
+    return outgoing.Outgoing.select().where(outgoing.Outgoing.status != outgoing.SENT).count()
 
 
 def _wait_all_sent(timeout: float) -> None:
@@ -320,8 +320,8 @@ def _wait_all_sent(timeout: float) -> None:
 def _in_flight() -> dict[str, int]:
     """Rows nobody had finished when the worker died (any worker's, at that moment)."""
     return {"inbox pending": InboxItem.select().where(InboxItem.status == "pending").count(),
-            "outgoing sending": notify.Outgoing.select()
-            .where(notify.Outgoing.status == notify.SENDING).count()}
+            "outgoing sending": outgoing.Outgoing.select()
+            .where(outgoing.Outgoing.status == outgoing.SENDING).count()}
 
 
 @pytest.mark.timeout(120)

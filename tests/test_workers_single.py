@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from engine import notify
+from engine import outgoing
 from engine.session import Conversation, utcnow
 from helpdesk.app import PROJECT_ROOT, build_app
 from helpdesk.telegram_main import command_texts, tell_admins_about_reloads
@@ -57,6 +57,7 @@ def test_rest_api_shares_the_webhook_port(tmp_path):
         env = {**os.environ, "BOT_TOKEN": api.token, "BOT_API_URL": api.url,
                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
                "LOGGING__FILE": str(tmp_path / "bot.log"), "NOTIFY__BUG__USE": "false",
+               "NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777",     # the call-back dialog needs a group
                "BOT__MODE": "webhook", "BOT__WEBHOOK__URL": f"http://127.0.0.1:{port}/tg",
                "BOT__WEBHOOK__PORT": str(port), "BOT__WEBHOOK__PATH": "/tg",
                "BOT__WEBHOOK__SECRET_TOKEN": SECRET, "BOT__WEBHOOK__SERVE_API": "true",
@@ -91,6 +92,7 @@ def test_rest_api_shares_the_webhook_port(tmp_path):
 
 @pytest.fixture
 def engine(database, settings):
+    settings.notify.system.work_group_id = -100777   # the call-back dialog needs someone to call
     return build_app(settings, connect=False).engine
 
 
@@ -105,11 +107,11 @@ def test_a_reminder_and_its_conversation_commit_together(engine):
         user.wait_for(contains="Как к вам обращаться")
         due = utcnow()
         Conversation.update(remind_at=due).where(Conversation.chat_id == 7101).execute()
-        notify.Outgoing.drop_table()
+        outgoing.Outgoing.drop_table()
         try:
             assert call(bot, bot.check_timeouts()) == 0            # failed, logged
         finally:
-            notify.Outgoing.create_table()
+            outgoing.Outgoing.create_table()
         assert Conversation.get(Conversation.chat_id == 7101).remind_at == due
         assert call(bot, bot.check_timeouts()) == 1
         api.wait_for(7101, contains="Вы не закончили", since=0)
@@ -125,8 +127,8 @@ def app(database, settings, tmp_path):
 
 
 def _to(chat: int) -> list[str]:
-    return [notify.to_reply(r).text for r in notify.Outgoing.select()
-            .where(notify.Outgoing.chat_id == chat).order_by(notify.Outgoing.id)]
+    return [outgoing.to_reply(r).text for r in outgoing.Outgoing.select()
+            .where(outgoing.Outgoing.chat_id == chat).order_by(outgoing.Outgoing.id)]
 
 
 def test_a_rejected_reload_reaches_every_admin_once_with_file_line_col(app, tmp_path):

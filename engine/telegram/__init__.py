@@ -17,6 +17,9 @@ Guarantees (docs/telegram.md):
 The package imports nothing itself, so a process that only needs a table of it (the schema
 of `python run.py console` or of a test creates the inbox) loads no python-telegram-bot.
 Import the parts from their modules: `bot` (TelegramBot, BotConfig, make_bot), `dispatcher`
-(Dispatcher), `sender` (Sender, Limits), `polling` (Poller), `webhook` (WebhookServer),
-`inbox` (InboxItem), `lag` (LagMonitor), `adapter` (to_event, send_reply, split_text).
+(Dispatcher, the interface, and UpdateTx) with its two strategies `local_dispatcher`
+(LocalDispatcher; `group_commit` on SQLite) and `shared_dispatcher` (SharedDispatcher),
+`sender` (Sender, Limits), `marks` (SendResult, MarkWriter), `polling` (Poller), `webhook`
+(WebhookServer), `inbox` (InboxItem), `lag` (LagMonitor), `adapter` (to_event, send_reply,
+split_text). The messages themselves are rows of `engine.outgoing`.
 """

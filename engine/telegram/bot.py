@@ -3,7 +3,7 @@ webhook, timeouts. `TelegramBot.run()` serves until `stop()` (or SIGINT/SIGTERM)
 
 On PostgreSQL the transport runs `shared`: any number of processes may serve one bot on one
 database (webhook mode). Then nothing here assumes it is alone: one chat's updates are
-applied under the chat's lock (`Dispatcher`), outgoing rows are claimed with leases and
+applied under the chat's lock (`SharedDispatcher`), outgoing rows are claimed with leases and
 SKIP LOCKED (`Sender`), rows a killed worker leased are sent by the others when the lease
 runs out (not released at start, which would steal the rows of live workers), a periodic
 sweep applies inbox rows left pending by a dead worker, and the timeouts job is safe to run
@@ -29,17 +29,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, BotCommand
 from telegram.error import InvalidToken
 
-from .. import health, notify
+from .. import health, outgoing
 from ..runtime import Engine
-from ..session import utcnow
-from ..storage import is_sqlite, write_tx
+from ..storage import is_sqlite
 from ..supervisor import Supervisor
 from . import inbox
 from .aiohttp_request import AiohttpRequest
 from .dispatcher import Dispatcher
 from .lag import LagMonitor
+from .local_dispatcher import LocalDispatcher
 from .polling import ALLOWED_UPDATES, Poller
 from .sender import Limits, Sender
+from .shared_dispatcher import SharedDispatcher
 from .webhook import WebhookServer
 
 __all__ = ["TelegramBot", "BotConfig", "make_bot"]
@@ -80,7 +81,7 @@ class BotConfig:
 
 def _queue_reminders(replies) -> None:
     for reply in replies:
-        notify.enqueue(reply, priority=TIMEOUT_PRIORITY)
+        outgoing.enqueue(reply, priority=TIMEOUT_PRIORITY)
 
 
 def make_bot(config: BotConfig) -> Bot:
@@ -146,9 +147,10 @@ class TelegramBot:
                  " (shared database: several workers allowed)" if self.shared else "")
         self.sender = Sender(self.bot, limits=c.limits, provider_token=c.provider_token,
                              on_error=self.on_error, lease_seconds=c.lease_seconds)
-        self.dispatcher = Dispatcher(self.engine, self.bot, self.sender,
-                                     concurrency=c.concurrency, on_error=self.on_error,
-                                     shared=self.shared, lease=timedelta(seconds=c.lease_seconds))
+        # the one choice of strategy: several workers on one database, or a process alone
+        strategy = SharedDispatcher if self.shared else LocalDispatcher
+        self.dispatcher = strategy(self.engine, self.bot, self.sender, concurrency=c.concurrency,
+                                   on_error=self.on_error, lease=timedelta(seconds=c.lease_seconds))
         await self._set_commands()
         await asyncio.to_thread(self._recover)
         sup = self.supervisor
@@ -188,9 +190,7 @@ class TelegramBot:
         worker's, so it waits for its lease to run out instead."""
         if self.shared:
             return
-        with write_tx():
-            n = (notify.Outgoing.update(next_at=utcnow())
-                 .where(notify.Outgoing.status == notify.SENDING).execute())
+        n = outgoing.release_leases()
         if n:
             log.info("%d outgoing message(s) of the previous run will be sent again", n)
 

@@ -5,13 +5,13 @@ runs, and its webhook answers 200 before handling (../shared/research/library-fa
 a crash there loses updates. We store first, acknowledge second: the poller writes a whole
 batch in one transaction and only then asks for the next offset; the webhook route answers
 200 only after the row is committed. `update_id` is unique, so a re-delivered update is
-ignored. A row is marked done in the same transaction as its effect (see `Dispatcher`), and
+ignored. A row is marked done in the same transaction as its effect (see `UpdateTx`), and
 rows still pending at start are replayed.
 
 Several worker processes (PostgreSQL) share the inbox: `lock_chat` takes a per-chat advisory
 lock for the rest of the transaction, and whoever holds it applies that chat's
 `next_pending` row, so one chat's updates are applied one at a time, in update_id order,
-whichever worker stored them (see `Dispatcher`, shared mode).
+whichever worker stored them (see `SharedDispatcher`).
 """
 from __future__ import annotations
 

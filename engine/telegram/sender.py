@@ -9,23 +9,19 @@ and the message is sent again after `retry_after`, never dropped.
 Limits (Telegram's FAQ): about 30 messages/s overall, 1/s per private chat for bulk sends,
 20/min per group. Interactive replies (the answer to what a user just did) are sent at once:
 a step that answers with two messages does not wait a second. Bulk messages (notifications:
-`Outgoing` rows with priority > 0) are paced: 1/s per private chat, and together with every
+outgoing rows with priority > 0) are paced: 1/s per private chat, and together with every
 other send at most `overall_per_second`. Group chats get at most `group_per_minute` messages
 in any 60 s, interactive or not, since Telegram refuses more. Every window counts a send
 from when its answer arrived (a request in flight counts as now): Telegram stamps it in
 between, so ours is never ahead of Telegram's (stamped at departure, a send at the edge of
 the window drew a 429 and cost its chat a second).
 
-Every message is an `engine.notify.Outgoing` row: the dispatcher enqueues replies in the
-update's transaction and hands them here; `drain_forever` sends whatever else is due
-(notifications, retries, replies left by a crash) and marks rows sent or failed.
-
-Marks: a crash re-sends every row not yet marked sent, so each row is marked as soon as
-Telegram answered it, and its chat's next message waits for that mark (the lane stays
-locked meanwhile): a crash repeats at most the one message in flight in each chat. The
-marks are written by one dedicated thread (`_MarkWriter`), not the engine's executor, so
-a mark never queues behind engine steps, and the event loop only awaits a future; marks
-that arrive while a write is on commit together in the next transaction.
+Every message is a row of the outgoing queue (`engine.outgoing`, the rows' only writer):
+the dispatcher enqueues replies in the update's transaction and hands them here;
+`drain_forever` sends whatever else is due (notifications, retries, replies left by a
+crash). Each row is marked sent or failed as soon as Telegram answered it, while its chat's
+lane stays locked (`marks.MarkWriter`): a crash repeats at most the one message in flight
+in each chat.
 
 Leases (several workers on one database): a claimed row is `sending` until its lease runs
 out; then any worker may claim it again (that is how a killed worker's rows get sent). So a
@@ -39,11 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import dataclasses
 import logging
-import queue
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,11 +46,10 @@ from typing import Callable
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from .. import notify, storage
+from .. import outgoing
 from ..events import Reply
-from ..session import utcnow
-from ..storage import write_tx
 from .adapter import send_reply
+from .marks import MarkWriter, SendResult
 
 __all__ = ["Sender", "Limits", "SendResult"]
 
@@ -71,19 +63,6 @@ class Limits:
     group_per_minute: int = 20            # any message to a group (negative chat id)
     network_retries: int = 4              # in-process retries on network errors
     max_retry_after: float = 3600         # a longer 429 goes back to the queue instead
-
-
-@dataclass
-class SendResult:
-    row_id: int | None
-    message_id: int | None = None
-    error: str | None = None
-    retry_in: float | None = None         # None with an error: give up (dead row)
-    lost: bool = False                    # the lease passed to another sender: record nothing
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass
@@ -124,7 +103,7 @@ class Sender:
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._recording: set[int] = set()     # rows sent here whose outcome is being written
-        self._marks = _MarkWriter()
+        self._marks = MarkWriter()
         self.stats = collections.Counter()
 
     # -- the interactive path ------------------------------------------------------------
@@ -223,7 +202,8 @@ class Sender:
         lease = self._leases.get(row_id) if row_id is not None else None
         if lease is None or self.clock() - lease[1] < self.lease_seconds / 2:
             return True
-        renewed = await asyncio.to_thread(_renew, row_id, lease[0], self.lease_seconds)
+        renewed = await asyncio.to_thread(outgoing.renew, row_id, lease[0],
+                                        self.lease_seconds)
         if renewed is None:
             log.info("outgoing row %s: lease lost while waiting; another sender has it", row_id)
             self._leases.pop(row_id, None)
@@ -303,7 +283,7 @@ class Sender:
         self._kick.set()
 
     async def drain_forever(self, interval: float = 0.5) -> None:
-        """Send due `Outgoing` rows (notifications, retries, replies left by a crash), forever.
+        """Send due outgoing rows (notifications, retries, replies left by a crash), forever.
         A database error ends it: it runs under the supervisor, which logs, reports and
         restarts it with backoff (engine.supervisor)."""
         while True:
@@ -318,7 +298,7 @@ class Sender:
 
     async def drain_once(self) -> int:
         """Claim due rows and start sending them (one task per chat); how many started."""
-        claimed, until = await asyncio.to_thread(_claim, 200, self.lease_seconds)
+        claimed, until = await asyncio.to_thread(outgoing.claim, 200, lease_seconds=self.lease_seconds)
         now = self.clock()
         for row in claimed:
             self._leases[row.id] = (until, now)      # also renews rows already waiting here
@@ -326,7 +306,7 @@ class Sender:
         self._inflight.update(r.id for r in rows)
         by_chat: dict[int, list] = collections.defaultdict(list)
         for row in rows:
-            by_chat[row.chat_id].append((row.id, notify.to_reply(row), row.priority > 0))
+            by_chat[row.chat_id].append((row.id, outgoing.to_reply(row), row.priority > 0))
         for chat_rows in by_chat.values():
             self._spawn(self._send_chat(chat_rows))
         return len(rows)
@@ -376,115 +356,3 @@ def _seconds(e: RetryAfter) -> float:
         warnings.simplefilter("ignore")       # PTB 22 warns that the type will change
         value = e.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _claim(limit: int, lease_seconds: float) -> tuple[list, object]:
-    """Claim due rows and read back the lease the claim wrote (the same `next_at` for all;
-    nobody else can claim them before it runs out)."""
-    rows = notify.claim(limit, lease_seconds=lease_seconds)
-    if not rows:
-        return [], None
-    O = notify.Outgoing
-    return rows, O.select(O.next_at).where(O.id == rows[0].id).scalar()
-
-
-def _renew(row_id: int, until, lease_seconds: float):
-    """Extend a lease that still carries `until`; the new `next_at`, or None when lost."""
-    O = notify.Outgoing
-    new = utcnow() + timedelta(seconds=lease_seconds)
-    with write_tx():
-        changed = (O.update(next_at=new)
-                   .where((O.id == row_id) & (O.status == notify.SENDING) & (O.next_at == until))
-                   .execute())
-    return new if changed else None
-
-
-class _MarkWriter:
-    """One thread that writes outcomes as they come: it takes every outcome waiting, commits
-    them in one transaction and resolves their futures. Its own database connection, so a
-    mark never waits for the engine's executor. Started on the first mark."""
-
-    RETRIES = (0.1, 0.5, 2.0)             # seconds between attempts when the database fails
-
-    def __init__(self):
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, outcome: SendResult) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="outgoing-marks",
-                                                daemon=True)
-                self._thread.start()
-            self._queue.put((outcome, future))
-        return future
-
-    def close(self) -> None:
-        """Write what is queued, then stop the thread and close its connection."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                self._queue.put(None)
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        try:
-            while (batch := self._take()) is not None:
-                self._write(batch)
-                if None in batch:
-                    return
-        finally:
-            storage.close()                   # this thread's connection
-
-    def _take(self) -> list | None:
-        """The next outcome and every one queued behind it (None, the stop, ends a batch)."""
-        first = self._queue.get()
-        if first is None:
-            return None
-        batch = [first]
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return batch
-            batch.append(item)
-            if item is None:
-                return batch
-
-    def _write(self, batch: list) -> None:
-        items = [b for b in batch if b is not None]
-        for delay in (*self.RETRIES, None):
-            try:
-                _record([outcome for outcome, _ in items])
-                break
-            except Exception:  # unmarked rows are re-sent after their lease
-                if delay is None:
-                    log.exception("outgoing rows %s: marking them failed; they will be sent "
-                                  "again when their lease runs out",
-                                  [o.row_id for o, _ in items])
-                    break
-                log.warning("marking %d outgoing row(s) failed; retrying", len(items),
-                            exc_info=True)
-                time.sleep(delay)
-        for _, future in items:
-            if not future.done():
-                try:
-                    future.set_result(None)
-                except concurrent.futures.InvalidStateError:   # cancelled meanwhile
-                    pass
-
-
-def _record(outcomes: list[SendResult]) -> None:
-    """Mark rows sent or failed, all in one transaction."""
-    rows = [o for o in outcomes if o.row_id is not None and not o.lost]
-    if not rows:
-        return
-    with write_tx():
-        for o in rows:
-            if o.ok:
-                notify.mark_sent(o.row_id, o.message_id)
-            else:
-                notify.mark_failed(o.row_id, o.error or "", retry_in=o.retry_in)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from engine import notify
+from engine import outgoing
 from engine.contracts import ActionContext
 from engine.events import Reply
 
@@ -24,5 +24,5 @@ def notify_callback_request(ctx: ActionContext) -> dict:
         return {"sent_to_group": False}
     text = ctx.templates.render("sample/group_notify", ctx.templates.default,
                                 ctx.variables(user_id=ctx.user_id))
-    notify.enqueue(Reply(system.work_group_id, text), key=f"callback:{uuid.uuid4().hex}", priority=3)
+    outgoing.enqueue(Reply(system.work_group_id, text), key=f"callback:{uuid.uuid4().hex}", priority=3)
     return {"sent_to_group": True}

@@ -1,5 +1,6 @@
 """Actions of flows/balance.yaml and flows/payment.yaml, the "pay:<request id>" button, and
-the payment events (pre-checkout query, successful payment).
+the payment events (pre-checkout query, successful payment) and the refusal of a pre-checkout
+query whose handler failed.
 
 The rules live in helpdesk.payments; these functions translate between the dialog (slots,
 templates, replies) and those services. Every id that comes from a slot or callback data is
@@ -7,7 +8,9 @@ checked again there.
 """
 from __future__ import annotations
 
+import html
 import logging
+import re
 
 from engine.contracts import ActionContext, Outcome
 from engine.events import Reply
@@ -20,10 +23,11 @@ from helpdesk.roles import PermissionDenied
 from integrations.payments import build_invoice, sbp_qr_png
 
 __all__ = ["PAYMENT_FLOW", "load_balance", "start_payment", "pay_accounts", "pay_amounts",
-           "check_amount", "send_invoice", "send_sbp_qr"]
+           "check_amount", "send_invoice", "send_sbp_qr", "refuse_pre_checkout"]
 
 log = logging.getLogger(__name__)
 PAYMENT_FLOW = "payment"      # the flow the Pay button of a ticket starts
+_TAG = re.compile(r"<[^>]+>")
 
 
 def _settings(ctx: ActionContext):
@@ -233,6 +237,20 @@ def pre_checkout(ctx: ActionContext) -> None:
     error = ctx.label(PRECHECKOUT[problem]) if problem else ""
     ctx.reply(Reply(ctx.chat_id, pre_checkout={"id": str(query.get("id") or ""),
                                                "ok": problem is None, "error": error}))
+
+
+@registry.fallback("pre_checkout")
+def refuse_pre_checkout(event, templates) -> list[Reply]:
+    """The answer when `pre_checkout` failed (its step rolled back): refuse, with the
+    apology, rather than let Telegram time the query out after 10 s. Telegram shows the
+    error as plain text of at most 255 characters."""
+    error = templates.render("common/error", event.language, {})
+    return [Reply(event.chat_id, pre_checkout={"id": event.payment["id"], "ok": False,
+                                               "error": _plain(error)[:255]})]
+
+
+def _plain(text: str) -> str:
+    return html.unescape(_TAG.sub("", text))
 
 
 @registry.on_event("payment", templates=("pay/paid", "pay/paid_unmatched", *PAID_NOTICES))

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
-from engine import notify
+from engine import outgoing
 from engine.events import Reply
 from engine.storage import is_postgres, write_tx
 from helpdesk import directory
@@ -156,7 +156,7 @@ def send_message(app, body: schemas.MessageIn, key: str | None) -> schemas.Messa
         for user in _recipients(body):
             text = templates.render("api/crm_message", templates.lang(user.language),
                                     {"text": body.text})
-            row = notify.enqueue(Reply(user.id, text),
+            row = outgoing.enqueue(Reply(user.id, text),
                                  key=f"api-msg:{key}:{user.id}" if key else None)
             queued += 1 if row else 0
             ids.append(user.id)

@@ -1,0 +1,158 @@
+"""The outgoing message queue: every message a transport sends is first a row of the
+`outgoing` table (interactive replies, notifications, group posts, bug reports).
+
+This module is the table's only writer: whoever else needs a row's status or lease changed
+calls a function here, so the life of a row reads in one place (tests/test_outgoing.py
+fails on any other module that writes it):
+
+    enqueue ──> pending ──claim──> sending (leased until next_at) ──mark_sent──> sent
+                   ^                   │
+                   └──── mark_failed ──┴──> dead (given up)
+
+`enqueue()` writes a row in the caller's transaction, so a domain change and the message it
+causes commit together: a crash after commit loses nothing, a rollback sends nothing.
+A sender `claim()`s due rows (FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers
+never take the same row) with a lease: a row not marked by then is due again (its sender
+died). The replies to the update being handled are leased at once (`hold`), since the
+transport sends them itself right after the commit.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+import peewee
+
+from .events import Button, KeyButton, Reply
+from .session import utcnow
+from .storage import BaseModel, lease_rows, write_tx
+
+__all__ = ["Outgoing", "enqueue", "hold", "claim", "renew", "release_leases", "mark_sent",
+           "mark_failed", "unsent_before", "message_id_for", "to_reply", "pending_count",
+           "PENDING", "SENDING", "SENT", "DEAD"]
+
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+
+
+class Outgoing(BaseModel):
+    chat_id = peewee.BigIntegerField(index=True)
+    body = peewee.TextField()                        # a Reply as JSON
+    key = peewee.CharField(max_length=200, null=True, unique=True)   # dedupe / edit-in-place key
+    status = peewee.CharField(max_length=10, default=PENDING, index=True)
+    priority = peewee.IntegerField(default=5)        # lower goes first (interactive = 0)
+    attempts = peewee.IntegerField(default=0)
+    next_at = peewee.DateTimeField(default=utcnow, index=True)   # due at; while sending: the lease
+    message_id = peewee.BigIntegerField(null=True)
+    error = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "outgoing"
+
+
+# -- queueing (in the caller's transaction) -----------------------------------------------
+def enqueue(reply: Reply, *, key: str | None = None, priority: int = 5) -> int | None:
+    """Queue `reply` (in the current transaction). With a `key`, a second enqueue of the same
+    key is ignored: the same notification is never queued twice. Returns the row id."""
+    body = json.dumps(_encode(reply), ensure_ascii=False)
+    query = Outgoing.insert(chat_id=reply.chat_id, body=body, key=key, priority=priority)
+    if key is not None:
+        query = query.on_conflict_ignore()
+    return query.execute()
+
+
+def hold(row_ids: list[int], lease: timedelta) -> None:
+    """Lease rows just queued to their enqueuer, who sends them itself right away: the queue
+    leaves them alone until the lease runs out (then they are due again, as after a crash)."""
+    (Outgoing.update(status=SENDING, next_at=utcnow() + lease)
+     .where(Outgoing.id.in_(row_ids)).execute())
+
+
+# -- leases (a sender's claim on a row) ---------------------------------------------------
+def claim(limit: int = 50, *, lease_seconds: float = 60) -> tuple[list[Outgoing], datetime | None]:
+    """Take up to `limit` due rows for sending, leased for `lease_seconds`. Returns the rows
+    and the lease as stored (the same `next_at` for all; None when no row was due): `renew`
+    extends a lease only while the row still carries it."""
+    now = utcnow()
+    query = (Outgoing.select()
+             .where((Outgoing.status.in_([PENDING, SENDING])) & (Outgoing.next_at <= now))
+             .order_by(Outgoing.priority, Outgoing.id).limit(limit))
+    rows = lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds))
+    if not rows:
+        return [], None
+    return rows, Outgoing.select(Outgoing.next_at).where(Outgoing.id == rows[0].id).scalar()
+
+
+def renew(row_id: int, until: datetime, lease_seconds: float) -> datetime | None:
+    """Extend a lease that still carries `until`; the new lease, or None when the row was
+    claimed by another sender meanwhile (or already marked)."""
+    new = utcnow() + timedelta(seconds=lease_seconds)
+    with write_tx():
+        changed = (Outgoing.update(next_at=new)
+                   .where((Outgoing.id == row_id) & (Outgoing.status == SENDING)
+                          & (Outgoing.next_at == until))
+                   .execute())
+    return new if changed else None
+
+
+def release_leases() -> int:
+    """Every leased row is due now: for a process that knows it is the only sender (its
+    previous run was killed with rows leased); how many."""
+    with write_tx():
+        return Outgoing.update(next_at=utcnow()).where(Outgoing.status == SENDING).execute()
+
+
+# -- marks (what Telegram answered) --------------------------------------------------------
+def mark_sent(row_id: int, message_id: int | None) -> None:
+    Outgoing.update(status=SENT, message_id=message_id, sent_at=utcnow(), error=None) \
+        .where(Outgoing.id == row_id).execute()
+
+
+def mark_failed(row_id: int, error: str, *, retry_in: float | None, max_attempts: int = 10) -> None:
+    """Reschedule after `retry_in` seconds, or give up (status dead) when None or too many."""
+    row = Outgoing.get_by_id(row_id)
+    attempts = row.attempts + 1
+    dead = retry_in is None or attempts >= max_attempts
+    Outgoing.update(status=DEAD if dead else PENDING, attempts=attempts, error=error[:2000],
+                    next_at=utcnow() + timedelta(seconds=retry_in or 0)) \
+        .where(Outgoing.id == row_id).execute()
+
+
+# -- reads ---------------------------------------------------------------------------------
+def unsent_before(chat_id: int, row_id: int, limit: int = 20) -> list[int]:
+    """Interactive rows of this chat older than `row_id` that are still being sent."""
+    O = Outgoing
+    return [r for (r,) in O.select(O.id).where(
+        (O.chat_id == chat_id) & (O.status == SENDING) & (O.priority == 0)
+        & (O.id < row_id)).limit(limit).tuples()]
+
+
+def message_id_for(key: str) -> int | None:
+    """Telegram's id of the message sent for `key` (to edit it in place later)."""
+    row = Outgoing.select(Outgoing.message_id).where(Outgoing.key == key).first()
+    return row.message_id if row else None
+
+
+def pending_count() -> int:
+    return Outgoing.select().where(Outgoing.status.in_([PENDING, SENDING])).count()
+
+
+def to_reply(row: Outgoing) -> Reply:
+    data = json.loads(row.body)
+    data["buttons"] = [[Button(**b) for b in r] for r in data.get("buttons", [])]
+    data["keyboard"] = [[KeyButton(**b) for b in r] for r in data.get("keyboard", [])]
+    for field in ("photo", "document"):
+        if isinstance(data.get(field), dict):
+            data[field] = base64.b64decode(data[field]["b64"])
+    return Reply(**data)
+
+
+def _encode(reply: Reply) -> dict:
+    data = asdict(reply)
+    for field in ("photo", "document"):
+        if isinstance(data[field], bytes):
+            data[field] = {"b64": base64.b64encode(data[field]).decode()}
+    return data

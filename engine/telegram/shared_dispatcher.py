@@ -1,0 +1,159 @@
+"""The dispatcher of several worker processes on one PostgreSQL database.
+
+`submit` only wakes the chat's task, which then, one transaction per row, takes the chat's
+advisory lock (`inbox.lock_chat`), reads the chat's oldest pending row (stored by this
+worker or any other) and applies it, until none is left. Whoever holds the lock drains the
+chat in update_id order; a worker whose row was taken by another finds nothing and stops.
+A row stored while another worker drains the chat is not stranded: its own worker wakes
+the chat after the row is committed and waits for the lock, so it looks after the other
+one's last look. Rows of a worker that died are found by `TelegramBot`'s periodic sweep
+(`wake`).
+
+Two quick messages of one user may reach two workers: before sending its replies, a worker
+waits a bounded time for the other worker's replies to the chat's earlier update, so the
+user sees the answers in order. A row that keeps failing in the transport (not in the
+flows) is given up after `MAX_FAILURES` (status failed, reported, the user gets an
+apology) so it does not hold its chat back forever.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+
+from .. import outgoing
+from ..events import Event
+from ..storage import is_database_error, write_tx
+from . import inbox
+from .dispatcher import Dispatcher, UpdateTx
+from .sender import Sender
+
+__all__ = ["SharedDispatcher", "MAX_FAILURES", "EARLIER_PATIENCE"]
+
+log = logging.getLogger(__name__)
+MAX_FAILURES = 3                    # transport failures before a row is given up
+EARLIER_PATIENCE = 3.0              # seconds to let another worker's earlier replies go first
+
+
+class SharedDispatcher(Dispatcher):
+    """See the module docstring; the arguments are `Dispatcher`'s."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._draining: set[int] = set()              # chats whose task is running
+        self._dirty: set[int] = set()                 # chats with news since their last look
+        self._failures: collections.Counter = collections.Counter()   # update_id -> failures
+
+    def submit(self, items: list[inbox.InboxItem]) -> None:
+        """Wake the rows' chats (the rows themselves are read back under the chat's lock)."""
+        for chat_id in {item.chat_id for item in items}:
+            self.wake(chat_id)
+
+    def wake(self, chat_id: int) -> None:
+        """Apply whatever the chat has pending (stored by any worker)."""
+        self._dirty.add(chat_id)
+        if chat_id not in self._draining:
+            self._draining.add(chat_id)
+            self._spawn(self._drain_chat(chat_id))
+
+    async def _drain_chat(self, chat_id: int) -> None:
+        try:
+            while chat_id in self._dirty:
+                self._dirty.discard(chat_id)
+                while await self._apply_next(chat_id):
+                    pass
+        finally:
+            self._draining.discard(chat_id)
+
+    async def _apply_next(self, chat_id: int) -> bool:
+        """Apply the chat's oldest pending row under the chat's lock; False when none is
+        left (or the database failed: the sweep or the next update looks again)."""
+        try:
+            async with self._slots:
+                applied = await asyncio.to_thread(self._apply_locked, chat_id)
+        except _RowFailed as e:
+            return await self._row_failed(e.item, e.error)
+        except Exception as e:  # noqa: BLE001 - the database: leave the rows pending
+            self._stall(chat_id, e)
+            return False
+        if applied is None:
+            return False
+        if applied[0] is not None:
+            await self._deliver(*applied)
+        else:
+            self.stats["applied"] += 1
+        return True
+
+    def _apply_locked(self, chat_id: int):
+        """In a worker thread, one transaction: lock the chat, apply its oldest pending row.
+        (event, hook, replies); (None, None, None) for an update without an event; None
+        when nothing is pending."""
+        with write_tx():
+            inbox.lock_chat(chat_id)
+            item = inbox.next_pending(chat_id)
+            if item is None:
+                return None
+            try:
+                return self._apply_row(item)
+            except Exception as e:
+                if is_database_error(e):
+                    raise                     # not the row's fault: it stays pending
+                raise _RowFailed(item, e) from e
+
+    def _apply_row(self, item: inbox.InboxItem):
+        event = self._event(item)
+        if event is None:
+            inbox.mark_done(item.update_id)
+            return None, None, None
+        hook = self._hook(item, event)
+        replies = self.engine.handle(event, in_tx=hook)      # nests as a savepoint
+        # still under the chat's lock: which earlier replies of this chat are not out yet
+        hook.earlier = (outgoing.unsent_before(event.chat_id, hook.own[0][0])
+                        if hook.own else [])
+        return event, hook, replies
+
+    async def _wait_for_earlier(self, event: Event, hook: UpdateTx) -> None:
+        if hook.earlier and await _earlier_sent(self.sender, event.chat_id, hook.own[0][0],
+                                                hook.earlier):
+            self.stats["waited_for_earlier"] += 1
+
+    async def _row_failed(self, item: inbox.InboxItem, error: BaseException) -> bool:
+        """A row failed in the transport: try it again, and after MAX_FAILURES give it up
+        (failed, reported, the user gets an apology) so the chat's later rows go on."""
+        self._failures[item.update_id] += 1
+        if self._failures[item.update_id] < MAX_FAILURES:
+            log.warning("update %s (chat %s) failed in the transport, retrying: %s",
+                        item.update_id, item.chat_id, error)
+            await asyncio.sleep(0.2 * self._failures[item.update_id])
+            return True
+        del self._failures[item.update_id]
+        try:
+            await asyncio.to_thread(inbox.mark_failed, item.update_id)
+        except Exception:  # still pending: the sweep tries it again later
+            log.exception("update %s could not be marked failed", item.update_id)
+            return False
+        await self._transport_failed(item, error)
+        return True
+
+
+async def _earlier_sent(sender: Sender, chat_id: int, row_id: int, earlier: list[int],
+                        patience: float = EARLIER_PATIENCE) -> bool:
+    """Wait (a bounded time) until another worker's replies to this chat's earlier update
+    are out. Rows this process sent (or is sending: its chat lane keeps them in order) do
+    not count. False when there was nothing to wait for."""
+    if not sender.foreign(earlier):
+        return False
+    deadline = asyncio.get_running_loop().time() + patience
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+        if not sender.foreign(await asyncio.to_thread(outgoing.unsent_before, chat_id, row_id)):
+            return True
+    log.info("chat %s: earlier replies still unsent after %.0f s; sending the next anyway",
+             chat_id, patience)
+    return True
+
+
+class _RowFailed(Exception):
+    def __init__(self, item: inbox.InboxItem, error: BaseException):
+        super().__init__(str(error))
+        self.item, self.error = item, error
