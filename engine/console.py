@@ -13,7 +13,6 @@ Only the demo delivers: a console opened on a live bot's database must not take 
 """
 from __future__ import annotations
 
-import html
 import logging
 import re
 import sys
@@ -25,11 +24,11 @@ from . import outgoing
 from .events import Contact, Event, FileRef, Reply
 from .runtime import Engine
 from .storage import is_database_error
+from .templates import plain_text
 
 __all__ = ["Console", "Persona"]
 
 log = logging.getLogger(__name__)
-_TAG = re.compile(r"<[^>]+>")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 DB_RETRIES = 5          # a locked or full database: tries before the apology
 
@@ -184,9 +183,9 @@ class Console:
     def show(self, replies: list[Reply]) -> None:
         for reply in replies:
             if reply.answer_only:
-                self.write(f"({_plain(reply.callback_answer or '')})")
+                self.write(f"({plain_text(reply.callback_answer or '')})")
                 continue
-            self.write(("(edited) " if reply.edit_message_id else "") + _plain(reply.text))
+            self.write(("(edited) " if reply.edit_message_id else "") + plain_text(reply.text))
             if reply.photo is not None:
                 self.write("[picture]")
             if reply.invoice:
@@ -197,7 +196,7 @@ class Console:
         for row in reply.buttons:
             for b in row:
                 if b.url:
-                    self.write("  " + self._say("console/link", label=_plain(b.text), url=b.url))
+                    self.write("  " + self._say("console/link", label=plain_text(b.text), url=b.url))
         labels = [(b.text, b.data, False) for row in reply.buttons for b in row if b.data] + \
                  [(k.text, None, k.request_contact) for row in reply.keyboard for k in row]
         if not labels:
@@ -210,11 +209,7 @@ class Console:
 
     def _say(self, name: str, **context) -> str:
         templates = self.engine.flowset.templates
-        return _plain(templates.render(name, templates.lang(self.language), {"console": context}))
-
-
-def _plain(text: str) -> str:
-    return html.unescape(_TAG.sub("", text))
+        return plain_text(templates.render(name, templates.lang(self.language), {"console": context}))
 
 
 def _clean(line: str) -> str:

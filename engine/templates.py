@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["Templates", "EXT"]
+__all__ = ["Templates", "EXT", "plain_text"]
+
+_TAG = re.compile(r"<[^>]+>")
 
 EXT = ".j2"
 
@@ -140,6 +143,12 @@ class Templates:
                     rel = os.path.relpath(os.path.join(folder, f), base)
                     names.append(rel[:-len(EXT)].replace(os.sep, "/"))
         return sorted(names)
+
+
+def plain_text(text: str) -> str:
+    """A rendered text without Telegram's HTML: tags dropped, entities decoded (for places
+    that show no markup: a terminal, a pre-checkout error, scenario comparisons)."""
+    return html.unescape(_TAG.sub("", text))
 
 
 def strip_braces(source: str) -> str:

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import difflib
 import glob
-import html
 import inspect
 import logging
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Collection
@@ -39,6 +37,7 @@ from .. import storage
 from ..flows import parse_duration
 from ..runtime import Engine
 from ..session import load_session, utcnow
+from ..templates import plain_text
 from ..testing import Chat
 from ..yamlutil import plain as _plain
 
@@ -52,7 +51,6 @@ USER_KEYS = {"id", "chat_id", "language", "first_name", "username"}
 ACTIONS = {"send", "click", "share_contact", "send_file", "press", "wait"}
 EXPECT_KEYS = {"text", "not_text", "answer", "buttons", "buttons_include", "no_buttons", "state", "slots"}
 STEP_KEYS = ACTIONS | {"expect"}
-_TAG = re.compile(r"<[^>]+>")
 
 Fixture = Callable[[Any], ContextManager[Any]]
 
@@ -372,7 +370,7 @@ class _Runner:
 
 def _plain_text(replies) -> str:
     """What the user reads: HTML tags removed, entities decoded, messages joined."""
-    return "\n".join(html.unescape(_TAG.sub("", r.text)) for r in replies)
+    return "\n".join(plain_text(r.text) for r in replies)
 
 
 def _buttons(replies) -> list[str]:

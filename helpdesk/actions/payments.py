@@ -8,13 +8,12 @@ checked again there.
 """
 from __future__ import annotations
 
-import html
 import logging
-import re
 
 from engine.contracts import ActionContext, Outcome
 from engine.events import Reply
 from engine.ids import parse_id
+from engine.templates import plain_text
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound
 from helpdesk.money import ROUBLES, MoneyError, parse_money
@@ -27,7 +26,6 @@ __all__ = ["PAYMENT_FLOW", "load_balance", "start_payment", "pay_accounts", "pay
 
 log = logging.getLogger(__name__)
 PAYMENT_FLOW = "payment"      # the flow the Pay button of a ticket starts
-_TAG = re.compile(r"<[^>]+>")
 
 
 def _settings(ctx: ActionContext):
@@ -246,11 +244,7 @@ def refuse_pre_checkout(event, templates) -> list[Reply]:
     error as plain text of at most 255 characters."""
     error = templates.render("common/error", event.language, {})
     return [Reply(event.chat_id, pre_checkout={"id": event.payment["id"], "ok": False,
-                                               "error": _plain(error)[:255]})]
-
-
-def _plain(text: str) -> str:
-    return html.unescape(_TAG.sub("", text))
+                                               "error": plain_text(error)[:255]})]
 
 
 @registry.on_event("payment", templates=("pay/paid", "pay/paid_unmatched", *PAID_NOTICES))
