@@ -18,7 +18,7 @@ import peewee
 
 from .events import Button, KeyButton, Reply
 from .session import utcnow
-from .storage import BaseModel, lease_rows
+from .storage import Table, lease_rows
 
 __all__ = ["Outgoing", "enqueue", "claim", "mark_sent", "mark_failed", "message_id_for",
            "to_reply", "pending_count"]
@@ -26,7 +26,7 @@ __all__ = ["Outgoing", "enqueue", "claim", "mark_sent", "mark_failed", "message_
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
-class Outgoing(BaseModel):
+class Outgoing(Table):
     chat_id = peewee.BigIntegerField(index=True)
     body = peewee.TextField()                        # a Reply as JSON
     key = peewee.CharField(max_length=200, null=True, unique=True)   # dedupe / edit-in-place key

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import peewee as pw
 
-from engine.storage import BaseModel
+from engine.storage import Table
 from helpdesk.roles import Role
 
 __all__ = ["utcnow", "Counterparty", "TradePoint", "Contact", "TelegramUser", "Membership",
@@ -33,7 +33,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class Counterparty(BaseModel):
+class Counterparty(Table):
     """A client company or sole trader, identified by its INN."""
 
     inn = pw.CharField(max_length=12, unique=True)
@@ -53,7 +53,7 @@ class Counterparty(BaseModel):
         return f"{self.name} (ИНН {self.inn})"
 
 
-class TradePoint(BaseModel):
+class TradePoint(Table):
     """A shop or office of a counterparty (1C "department"); tickets may point to one."""
 
     counterparty = pw.ForeignKeyField(Counterparty, backref="trade_points",
@@ -68,7 +68,7 @@ class TradePoint(BaseModel):
         table_name = "trade_point"
 
 
-class Contact(BaseModel):
+class Contact(Table):
     """A contact person the CRM knows; a Telegram user is matched to one by phone."""
 
     counterparty = pw.ForeignKeyField(Counterparty, backref="contacts", on_delete="CASCADE")
@@ -90,7 +90,7 @@ class Contact(BaseModel):
         return Role[self.role]
 
 
-class TelegramUser(BaseModel):
+class TelegramUser(Table):
     """A person who wrote to the bot; the primary key is their Telegram id."""
 
     id = pw.BigIntegerField(primary_key=True)
@@ -107,7 +107,7 @@ class TelegramUser(BaseModel):
         table_name = "telegram_user"
 
 
-class Membership(BaseModel):
+class Membership(Table):
     """A person's role in one counterparty; unverified or pending until proven."""
 
     telegram_user = pw.ForeignKeyField(TelegramUser, backref="memberships",

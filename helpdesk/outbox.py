@@ -40,7 +40,7 @@ import peewee
 
 from engine import storage
 from engine.session import utcnow
-from engine.storage import BaseModel, db, lease_rows, write_tx
+from engine.storage import Table, db, lease_rows, write_tx
 
 __all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done", "waiting_count",
            "mark_failed", "payload_of", "holder", "holding", "renew", "release_orphans", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
@@ -52,7 +52,7 @@ _WAITING = (PENDING, SENDING)     # statuses that hold back younger items of the
 log = logging.getLogger(__name__)
 
 
-class OutboxItem(BaseModel):
+class OutboxItem(Table):
     entity = peewee.CharField(max_length=30)           # counterparty, contact, ticket, payment
     entity_id = peewee.BigIntegerField()
     op = peewee.CharField(max_length=20, default="upsert")

@@ -86,7 +86,7 @@ from engine.errors import BotError
 from engine.events import Button, Reply
 from engine.ids import parse_id
 from engine.notify import enqueue
-from engine.storage import BaseModel, db, write_tx
+from engine.storage import Table, db, write_tx
 from helpdesk import directory, outbox
 from helpdesk.models import Counterparty, TelegramUser, utcnow
 from helpdesk.roles import Access, PermissionDenied, Right
@@ -121,7 +121,7 @@ class RequestNotOpen(PaymentError):
     """The ticket's payment request was paid or cancelled since the dialog showed it."""
 
 
-class PaySecret(BaseModel):
+class PaySecret(Table):
     """The per-install HMAC key, created once when `pay.payload_secret` is empty."""
 
     name = pw.CharField(max_length=32, primary_key=True)
@@ -132,7 +132,7 @@ class PaySecret(BaseModel):
         table_name = "pay_secret"
 
 
-class UserBalance(BaseModel):
+class UserBalance(Table):
     """A person's own balance (kopecks), apart from any company's."""
 
     telegram_user = pw.BigIntegerField(primary_key=True)         # Telegram id
@@ -143,7 +143,7 @@ class UserBalance(BaseModel):
         table_name = "user_balance"
 
 
-class PaymentRequest(BaseModel):
+class PaymentRequest(Table):
     """A ticket that needs payment, set by the CRM or a technician."""
 
     ticket = pw.ForeignKeyField(Ticket, backref="payment_requests", on_delete="CASCADE")
@@ -160,7 +160,7 @@ class PaymentRequest(BaseModel):
         table_name = "payment_request"
 
 
-class Payment(BaseModel):
+class Payment(Table):
     """One payment: created with the invoice, paid once by Telegram's charge id."""
 
     kind = pw.CharField(max_length=10)                            # topup | ticket

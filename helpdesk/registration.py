@@ -36,7 +36,7 @@ from engine import notify
 from engine.errors import BotError, IntegrationError
 from engine.events import Button, Reply
 from engine.ids import parse_id
-from engine.storage import BaseModel, is_postgres, write_tx
+from engine.storage import Table, is_postgres, write_tx
 from helpdesk import directory, outbox, phones
 from helpdesk.directory import DirectoryError, NotFound
 from helpdesk.models import (
@@ -77,7 +77,7 @@ class RegistrationError(BotError, ValueError):
         super().__init__(message)
 
 
-class PendingLookup(BaseModel):
+class PendingLookup(Table):
     """A phone lookup the CRM could not answer; the job retries it."""
 
     telegram_user = pw.BigIntegerField(unique=True)
@@ -94,7 +94,7 @@ class PendingLookup(BaseModel):
         table_name = "registration_lookup"
 
 
-class PendingRequest(BaseModel):
+class PendingRequest(Table):
     """What a person told the questionnaire about themselves; becomes a contact of the
     company only when the link is proven (before that it must not exist, or a later phone
     lookup would link somebody through it without anyone's consent)."""
@@ -110,7 +110,7 @@ class PendingRequest(BaseModel):
         table_name = "registration_request"
 
 
-class CurrentCompany(BaseModel):
+class CurrentCompany(Table):
     """The counterparty a person with several acts for (chosen after registration)."""
 
     telegram_user = pw.BigIntegerField(primary_key=True)

@@ -1,6 +1,6 @@
 """Schema management: create the tables, and upgrade an existing database in place.
 
-Every table is a `BaseModel` subclass registered in `engine.storage.ALL_MODELS`; importing
+Every table is a `Table` subclass registered in `engine.storage.ALL_MODELS`; importing
 the modules named in TABLE_MODULES makes that list complete. They are named, not found by
 walking the packages, because a walk imports the transports too (python-telegram-bot,
 FastAPI), and the console or a test that creates the schema needs none of them;
@@ -29,7 +29,7 @@ from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from engine import storage
 from engine.errors import BotError
-from engine.storage import ALL_MODELS, BaseModel, db, write_tx
+from engine.storage import ALL_MODELS, Table, db, write_tx
 from helpdesk.models import utcnow
 
 __all__ = ["SchemaError", "SchemaVersion", "load_models", "init", "upgrade", "current_version",
@@ -50,7 +50,7 @@ class SchemaError(BotError):
     """The database cannot be brought to the models' schema; the message names table.column."""
 
 
-class SchemaVersion(BaseModel):
+class SchemaVersion(Table):
     version = pw.IntegerField()
     fingerprint = pw.CharField(max_length=64)
     applied = pw.DateTimeField(default=utcnow)

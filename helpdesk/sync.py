@@ -38,7 +38,7 @@ import peewee as pw
 from engine import notify, storage
 from engine.errors import BotError, IntegrationError
 from engine.events import Reply
-from engine.storage import BaseModel, write_tx
+from engine.storage import Table, write_tx
 from helpdesk import outbox
 from helpdesk.models import CONFIRMED, Contact, Counterparty, Membership, TradePoint, utcnow
 from helpdesk.outbox import OutboxItem
@@ -61,7 +61,7 @@ class Skip(BotError):
     """Nothing to send for this item (its row is gone, or the CRM has no such call)."""
 
 
-class SyncState(BaseModel):
+class SyncState(Table):
     """Small named values the sync keeps (the CRM change-feed cursor)."""
     name = pw.CharField(max_length=64, primary_key=True)
     value = pw.TextField(null=True)

@@ -29,7 +29,7 @@ import peewee as pw
 
 from engine.errors import BotError
 from engine.ids import parse_id
-from engine.storage import BaseModel, db, write_tx
+from engine.storage import Table, db, write_tx
 from helpdesk import directory, outbox
 from helpdesk.models import Counterparty, TelegramUser, TradePoint, utcnow
 from helpdesk.roles import PermissionDenied, Right
@@ -56,7 +56,7 @@ class JSONField(pw.TextField):
         return None if value is None else json.loads(value)
 
 
-class Ticket(BaseModel):
+class Ticket(Table):
     """A support request. `number` is ours (#123); `crm_number` is the CRM's code once synced.
 
     Payments and the CRM sync read: id, number, crm_number, crm_id, counterparty_id,
@@ -100,7 +100,7 @@ class Ticket(BaseModel):
         return self.status in ACTIVE
 
 
-class TicketEvent(BaseModel):
+class TicketEvent(Table):
     """One line of a ticket's history: who did what, when, from where."""
 
     ticket = pw.ForeignKeyField(Ticket, backref="events", on_delete="CASCADE")

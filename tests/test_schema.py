@@ -82,6 +82,20 @@ def test_load_models_finds_every_helpdesk_table():
             "schema_version"} <= names
 
 
+# The tables an existing database has: moving a class to another module or renaming it
+# (Contact -> ContactPerson, BaseModel -> Table) must not rename its table.
+TABLE_NAMES = {"process_health", "outgoing", "conversation", "telegram_inbox", "onec_record",
+               "contact", "counterparty", "membership", "telegram_user", "trade_point", "outbox",
+               "pay_secret", "payment", "payment_request", "user_balance", "current_company",
+               "registration_lookup", "registration_request", "schema_version", "sync_state",
+               "ticket", "ticket_event"}
+
+
+def test_every_table_keeps_its_name_in_the_database():
+    models = schema.load_models()
+    assert sorted(m._meta.table_name for m in models) == sorted(TABLE_NAMES)
+
+
 # Every module of the project imported (transports included), then the tables that
 # TABLE_MODULES does not name: a new table in a module missing from it fails here.
 _WALK = """

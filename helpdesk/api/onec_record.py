@@ -7,7 +7,7 @@ import json
 
 import peewee as pw
 
-from engine.storage import BaseModel as Table
+from engine.storage import Table
 from helpdesk.models import utcnow
 
 __all__ = ["OneCRecord"]
