@@ -30,7 +30,7 @@ from engine import storage
 from engine.storage import write_tx
 from helpdesk import config, outbox, schema, sync
 from helpdesk.app import build_app
-from helpdesk.models import Counterparty
+from helpdesk.directory.tables import Counterparty
 from tests.fakes.crm_rest_stub import RestCrmStub
 
 TOKEN = "bench-token"

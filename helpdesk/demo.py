@@ -11,8 +11,8 @@ from stdnum.ru import inn as _inn
 
 from engine.storage import write_tx
 from helpdesk import directory
-from helpdesk.models import TradePoint
-from helpdesk.roles import role_from_post
+from helpdesk.directory.roles import role_from_post
+from helpdesk.directory.tables import TradePoint
 
 __all__ = ["seed_demo", "banner", "DEMO_COMPANIES", "UNKNOWN_PHONE", "company_inn", "person_inn"]
 

@@ -28,8 +28,8 @@ from typing import Callable
 from engine import notify
 from engine.events import Reply
 from helpdesk import directory
-from helpdesk.models import TelegramUser
-from helpdesk.roles import Right
+from helpdesk.directory.roles import Right
+from helpdesk.directory.tables import TelegramUser
 from helpdesk.tickets import Ticket, ticket_view
 from helpdesk.workgroup import group_post, post_key
 

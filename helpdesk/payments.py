@@ -7,7 +7,7 @@ settings (`pay.amounts`, `pay.min_amount`, `pay.max_amount`) are roubles.
 Balances ("accounts")
     * a counterparty's balance is `Counterparty.balance`; a person's own balance (people with
       no company, or paying for themselves) is a `UserBalance` row per Telegram id.
-    * who sees what follows helpdesk.roles: everyone sees and tops up their own balance
+    * who sees what follows helpdesk.directory.roles: everyone sees and tops up their own balance
       (VIEW_OWN_BALANCE / TOP_UP_OWN_BALANCE); a *confirmed* ADMINISTRATOR or DIRECTOR sees and
       tops up the counterparty's (VIEW_COMPANY_BALANCE / TOP_UP_COMPANY_BALANCE). Pending
       members see only their own. `accounts_of()` and `account_for()` enforce it.
@@ -88,8 +88,8 @@ from engine.ids import parse_id
 from engine.notify import enqueue
 from engine.storage import Table, db, write_tx
 from helpdesk import directory, outbox
-from helpdesk.models import Counterparty, TelegramUser, utcnow
-from helpdesk.roles import Access, PermissionDenied, Right
+from helpdesk.directory.roles import Access, PermissionDenied, Right
+from helpdesk.directory.tables import Counterparty, TelegramUser, utcnow
 from helpdesk.tickets import Ticket
 
 __all__ = ["Payment", "PaymentRequest", "UserBalance", "PaySecret", "PaymentError", "Account",

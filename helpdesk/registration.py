@@ -37,20 +37,20 @@ from engine.errors import BotError, IntegrationError
 from engine.events import Button, Reply
 from engine.ids import parse_id
 from engine.storage import Table, is_postgres, write_tx
-from helpdesk import directory, outbox, phones
-from helpdesk.directory import DirectoryError, NotFound
-from helpdesk.models import (
+from helpdesk import directory, outbox
+from helpdesk.directory import DirectoryError, NotFound, phones
+from helpdesk.directory.roles import PermissionDenied, Right, Role, parse_role, role_from_post
+from helpdesk.directory.tables import (
     CONFIRMED,
     PENDING,
     UNVERIFIED,
-    Contact,
+    ContactPerson,
     Counterparty,
     Membership,
     TelegramUser,
     utcnow,
 )
 from helpdesk.registry import registry
-from helpdesk.roles import PermissionDenied, Right, Role, parse_role, role_from_post
 
 __all__ = ["RegistrationError", "PendingLookup", "PendingRequest", "CurrentCompany",
            "CALLBACK_PREFIX", "NAME_MIN", "NAME_MAX", "clean_name", "clean_inn",
@@ -142,7 +142,7 @@ def clean_inn(text: str) -> str:
 
 # --- lookup by phone ---------------------------------------------------------------
 
-def local_contacts(phone: str) -> list[Contact]:
+def local_contacts(phone: str) -> list[ContactPerson]:
     """Contacts of the local directory with this phone (standalone mode, demo data)."""
     return directory.contacts_by_phone(phone)
 
@@ -156,7 +156,7 @@ def _crm_role(post: str, role: str | None, rules) -> Role:
     return role_from_post(post, rules)
 
 
-def _import_membership(person, ms, phone: str, rules) -> Contact | None:
+def _import_membership(person, ms, phone: str, rules) -> ContactPerson | None:
     """One CRM membership into the directory: company, trade points, the contact."""
     c = ms.company
     try:
@@ -176,7 +176,7 @@ def _import_membership(person, ms, phone: str, rules) -> Contact | None:
     return contact
 
 
-def _import_person(person, phone: str, rules) -> list[Contact]:
+def _import_person(person, phone: str, rules) -> list[ContactPerson]:
     found = [_import_membership(person, ms, phone, rules) for ms in person.memberships]
     return [c for c in found if c is not None]
 
@@ -212,7 +212,7 @@ def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
         return {**summary(user_id), "status": "found", "new_pending": []}
 
 
-def _link_contacts(user_id: int, contacts: list[Contact]) -> None:
+def _link_contacts(user_id: int, contacts: list[ContactPerson]) -> None:
     """Proven phone: confirmed links to each contact's company, with its role."""
     if not directory.get_user(user_id).full_name:
         directory.set_user_full_name(user_id, contacts[0].full_name)
@@ -222,7 +222,7 @@ def _link_contacts(user_id: int, contacts: list[Contact]) -> None:
         PendingRequest.delete().where(PendingRequest.membership == m.id).execute()
 
 
-def _request_by_phone(user_id: int, contacts: list[Contact], templates, settings) -> dict:
+def _request_by_phone(user_id: int, contacts: list[ContactPerson], templates, settings) -> dict:
     """Typed phone: a pending request to each company listing it, nothing linked or told:
     no name, role, contact or company of that number reaches the person. The request is
     for a USER and names no contact: an approver says "this is our employee", not "this is
@@ -255,7 +255,7 @@ def summary(user_id: int) -> dict:
 
 
 def _point_of(m: Membership) -> str | None:
-    contact = Contact.get_or_none(Contact.id == m.contact_id) if m.contact_id else None
+    contact = ContactPerson.get_or_none(ContactPerson.id == m.contact_id) if m.contact_id else None
     point = contact.trade_point if contact and contact.trade_point_id else None
     return point.name if point else None
 
@@ -469,18 +469,18 @@ def _confirm(m: Membership, by_user: int) -> None:
     _default_company(m.telegram_user_id)
 
 
-def _request_contact(m: Membership, request: PendingRequest) -> Contact:
+def _request_contact(m: Membership, request: PendingRequest) -> ContactPerson:
     """The contact a confirmed request becomes: the company's contact with his *proven*
     phone when there is one (the phone is the proof), else a new row. Never a match by name:
     a stranger who typed the director's name would become the director's contact. A typed
     phone is not stored on it (it must not find anybody later)."""
     proven = request.phone_verified and request.phone == directory.get_user(m.telegram_user_id).phone
     if proven:
-        same = Contact.get_or_none((Contact.counterparty == m.counterparty_id)
-                                   & (Contact.phone == request.phone))
+        same = ContactPerson.get_or_none((ContactPerson.counterparty == m.counterparty_id)
+                                   & (ContactPerson.phone == request.phone))
         if same is not None:
             return same
-    return Contact.create(counterparty=m.counterparty_id, full_name=request.full_name,
+    return ContactPerson.create(counterparty=m.counterparty_id, full_name=request.full_name,
                           phone=request.phone if proven else None, position=request.position,
                           role=m.role)
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from engine import storage
 from engine.errors import BotError
-from helpdesk.models import Counterparty, TelegramUser, TradePoint
+from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
 from helpdesk.stats import summarize, tickets_between
 from helpdesk.tickets import Ticket
 

@@ -10,8 +10,8 @@ import statistics
 from collections import Counter
 from datetime import datetime, timedelta
 
-from helpdesk.models import CONFIRMED, Counterparty, Membership, TradePoint, utcnow
-from helpdesk.roles import PermissionDenied, Right, can
+from helpdesk.directory.roles import PermissionDenied, Right, can
+from helpdesk.directory.tables import CONFIRMED, Counterparty, Membership, TradePoint, utcnow
 from helpdesk.tickets import DONE, Ticket
 
 __all__ = ["PERIODS", "summarize", "tickets_between", "stats_companies", "for_user"]

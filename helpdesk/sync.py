@@ -40,7 +40,7 @@ from engine.errors import BotError, IntegrationError
 from engine.events import Reply
 from engine.storage import Table, write_tx
 from helpdesk import outbox
-from helpdesk.models import CONFIRMED, Contact, Counterparty, Membership, TradePoint, utcnow
+from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, TradePoint, utcnow
 from helpdesk.outbox import OutboxItem
 from helpdesk.registry import EntitySpec, registry
 from integrations.crm import Company, ContactData, CrmClient, PaymentData, TicketData
@@ -104,7 +104,7 @@ def _trade_point_parents(item: OutboxItem) -> list[tuple[str, int]]:
 
 
 def _contact_parents(item: OutboxItem) -> list[tuple[str, int]]:
-    c = Contact.get_or_none(Contact.id == item.entity_id)
+    c = ContactPerson.get_or_none(ContactPerson.id == item.entity_id)
     return [("counterparty", c.counterparty_id)] if c else []
 
 
@@ -128,9 +128,9 @@ def _trade_point_company(item: OutboxItem) -> Company:
     "contact", ContactData,
     send=lambda crm, rec, key: crm.upsert_contact(rec, idempotency_key=key),
     parents=_contact_parents,
-    write_back=lambda item, crm_id: _set_crm_id(Contact, item.entity_id, crm_id))
+    write_back=lambda item, crm_id: _set_crm_id(ContactPerson, item.entity_id, crm_id))
 def _contact(item: OutboxItem) -> ContactData:
-    c = _row(Contact, item)
+    c = _row(ContactPerson, item)
     return ContactData(full_name=c.full_name, phone=c.phone or "",
                        company_crm_id=c.counterparty.crm_id, post=c.position or "",
                        role=c.role, crm_id=c.crm_id)
@@ -144,7 +144,7 @@ def _ticket_model():
 def _author_crm_id(ticket) -> str | None:
     if ticket.counterparty_id is None:
         return None
-    m = (Membership.select(Membership, Contact).join(Contact)
+    m = (Membership.select(Membership, ContactPerson).join(ContactPerson)
          .where((Membership.telegram_user == ticket.author_id)
                 & (Membership.counterparty == ticket.counterparty_id)
                 & (Membership.status == CONFIRMED)).first())     # an unproven link is nobody

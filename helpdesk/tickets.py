@@ -3,7 +3,7 @@ API handler and sync job goes through.
 
 A ticket is saved locally first, in one `write_tx()` with its history event, the CRM outbox
 row and its notifications: a CRM outage or a crash never loses one. Every service function
-checks rights itself (`helpdesk.roles` / `directory.access_in`), whatever the dialog showed;
+checks rights itself (`helpdesk.directory.roles` / `directory.access_in`), whatever the dialog showed;
 ids arriving in callback data or slots are trusted for nothing.
 
 Concurrency: every change increments `version`. Changes are conditional UPDATEs
@@ -31,8 +31,8 @@ from engine.errors import BotError
 from engine.ids import parse_id
 from engine.storage import Table, db, write_tx
 from helpdesk import directory, outbox
-from helpdesk.models import Counterparty, TelegramUser, TradePoint, utcnow
-from helpdesk.roles import PermissionDenied, Right
+from helpdesk.directory.roles import PermissionDenied, Right
+from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint, utcnow
 
 __all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
            "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES"]

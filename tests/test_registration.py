@@ -10,7 +10,7 @@ from engine import notify
 from engine.testing import Chat
 from helpdesk import config, demo, directory, registration
 from helpdesk.app import build_app
-from helpdesk.models import Contact, Counterparty, Membership, TelegramUser
+from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TelegramUser
 from helpdesk.outbox import OutboxItem
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
@@ -168,15 +168,15 @@ def test_questionnaire_without_dadata_creates_the_company_and_an_unverified_link
     assert c.said("Организация <b>ООО «Новая»</b> добавлена")
     assert c.said("видите только свои")
     company = Counterparty.get(Counterparty.inn == "7707083893")
-    assert company.name == "ООО «Новая»" and Contact.select().where(
-        Contact.counterparty == company).count() == 0
+    assert company.name == "ООО «Новая»" and ContactPerson.select().where(
+        ContactPerson.counterparty == company).count() == 0
     assert roles_of(5020) == {"7707083893": ("USER", "unverified")}
     assert registration.current_company(5020).id == company.id       # files tickets for it
     assert {(o.entity, o.entity_id) for o in OutboxItem.select()} == {("counterparty", company.id)}
     [ask] = outgoing(990)                                     # support: the company has nobody
     chat(app, 990).press_data(button_data(ask, "Подтвердить"))
     assert roles_of(5020) == {"7707083893": ("USER", "confirmed")}
-    contact = Contact.get(Contact.counterparty == company)
+    contact = ContactPerson.get(ContactPerson.counterparty == company)
     assert (contact.full_name, contact.phone, contact.position, contact.role) == \
         ("Новиков Николай", demo.UNKNOWN_PHONE, "Кладовщик", "USER")   # shared: proven phone
     queued = {(o.entity, o.entity_id) for o in OutboxItem.select()}
@@ -204,13 +204,13 @@ def test_bad_inn_and_huge_name_are_refused_with_hints_and_nothing_stored(app):
 def test_questionnaire_with_a_known_inn_gives_an_unverified_link_the_admin_confirms(app):
     register(app, 5030, "+79000000002")                     # administrator of Ромашка
     register(app, 5031, "+79000000003")                     # a mere user of Ромашка
-    before = Contact.select().count()
+    before = ContactPerson.select().count()
     c = start_questionnaire(app, 5032)
     for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Самозванец"):
         c.send(answer)
     assert c.said("уже есть в нашей базе")
     assert roles_of(5032) == {ROMASHKA: ("USER", "unverified")}
-    assert Contact.select().count() == before               # no contact until confirmed
+    assert ContactPerson.select().count() == before               # no contact until confirmed
     assert Counterparty.get(Counterparty.inn == ROMASHKA).name == "ООО «Ромашка»"
     assert OutboxItem.select().count() == 0
     assert outgoing(5031) == []                             # a USER is not asked
@@ -234,7 +234,7 @@ def test_questionnaire_with_a_known_inn_gives_an_unverified_link_the_admin_confi
     admin.press_data(confirm)
     assert "подтверждён" in admin.last_text
     assert roles_of(5032) == {ROMASHKA: ("USER", "confirmed")}
-    contact = Contact.get(Contact.phone == demo.UNKNOWN_PHONE)
+    contact = ContactPerson.get(ContactPerson.phone == demo.UNKNOWN_PHONE)
     assert (contact.full_name, contact.position, contact.role) == ("Незнакомцев Пётр", "Менеджер", "USER")
     assert [(o.entity, o.entity_id) for o in OutboxItem.select()] == [("contact", contact.id)]
     told = [r.text for r in outgoing(5032)]
@@ -362,7 +362,7 @@ def test_a_typed_phone_that_nobody_lists_goes_to_the_questionnaire_unproven(app)
     [ask] = outgoing(990)
     assert "введён вручную" in ask.text
     chat(app, 990).press_data(button_data(ask, "Подтвердить"))
-    contact = Contact.get(Contact.full_name == "Новиков Николай")
+    contact = ContactPerson.get(ContactPerson.full_name == "Новиков Николай")
     assert contact.phone is None                            # a typed number finds nobody later
     assert TelegramUser.get_by_id(5082).phone is None
 

@@ -7,7 +7,7 @@ import pytest
 from engine import storage
 from engine.storage import ALL_MODELS, db
 from helpdesk import schema
-from helpdesk.models import Counterparty, Membership, TelegramUser
+from helpdesk.directory.tables import Counterparty, Membership, TelegramUser
 
 
 class OldCounterparty(pw.Model):

@@ -16,7 +16,7 @@ from engine.notify import Outgoing
 from engine.storage import write_tx
 from helpdesk import directory, outbox, sync
 from helpdesk.app import PROJECT_ROOT, build_app
-from helpdesk.models import Contact, Counterparty, utcnow
+from helpdesk.directory.tables import ContactPerson, Counterparty, utcnow
 from helpdesk.outbox import OutboxItem
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub
@@ -118,7 +118,7 @@ def test_drain_delivers_in_order_with_keys_and_writes_ids_back(app, rest_stub):
     assert [r.headers["idempotency-key"] for r in rest_stub.received("POST")] == keys
     cp = Counterparty.get_by_id(cp.id)
     assert cp.crm_id and rest_stub.store["counterparties"][cp.crm_id]["inn"] == INN
-    assert Contact.get_by_id(contact.id).crm_id in rest_stub.store["contacts"]
+    assert ContactPerson.get_by_id(contact.id).crm_id in rest_stub.store["contacts"]
     t = type(ticket).get_by_id(ticket.id)
     assert t.crm_id and t.crm_number == rest_stub.store["tickets"][t.crm_id]["number"]
     sent_ticket = rest_stub.store["tickets"][t.crm_id]

@@ -146,7 +146,7 @@ def test_a_restarted_process_sends_its_dead_predecessors_claims_at_start(databas
     from datetime import timedelta
 
     from helpdesk import jobs, outbox
-    from helpdesk.models import utcnow
+    from helpdesk.directory.tables import utcnow
     keys = _queue(settings, items=2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -32,7 +32,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from engine.storage import write_tx
 from helpdesk import directory
-from helpdesk.models import Counterparty, TradePoint, utcnow
+from helpdesk.directory.tables import Counterparty, TradePoint, utcnow
 
 from . import apply, limits, schemas
 from .onec_record import OneCRecord

@@ -25,8 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from helpdesk import phones
-from helpdesk.directory import clean_inn
+from helpdesk.directory import clean_inn, phones
 from helpdesk.money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 
 __all__ = ["CrmId", "Kopecks", "TradePointIn", "CounterpartyIn", "TradePointUpsert",

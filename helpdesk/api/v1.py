@@ -15,7 +15,7 @@ from engine import notify
 from engine.events import Reply
 from engine.storage import is_postgres, write_tx
 from helpdesk import directory
-from helpdesk.models import Contact, TelegramUser, utcnow
+from helpdesk.directory.tables import ContactPerson, TelegramUser, utcnow
 from helpdesk.outbox import OutboxItem
 
 from . import apply, limits, schemas, views
@@ -136,7 +136,7 @@ def _recipients(body: schemas.MessageIn) -> list[TelegramUser]:
 
 
 def _contact_users(crm_id: str):
-    c = Contact.get_or_none(Contact.crm_id == crm_id)
+    c = ContactPerson.get_or_none(ContactPerson.crm_id == crm_id)
     if c is None:
         raise apply.NotFound("contact_id", f"no contact with crm id {crm_id!r}")
     return directory.users_of_contact(c)   # confirmed links and proven phones only
