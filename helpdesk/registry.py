@@ -37,7 +37,7 @@ MODULES = (
     "helpdesk.actions.registration",      # registration actions, company callback
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
     "helpdesk.workgroup",                 # work-group callback (wg:...)
-    "helpdesk.registration",              # job registration_lookups
+    "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.reload",                    # job watch_flows
     "helpdesk.sync",                      # jobs sync_outbox, sync_reconcile; sync entities
 )

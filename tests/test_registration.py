@@ -10,6 +10,7 @@ from engine import notify
 from engine.testing import Chat
 from helpdesk import config, demo, directory, registration
 from helpdesk.app import build_app
+from helpdesk.directory.roles import PermissionDenied
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TelegramUser
 from helpdesk.outbox import OutboxItem
 
@@ -107,7 +108,7 @@ def test_registered_user_sees_already_registered_and_can_switch_company(app):
 def test_choosing_a_company_that_is_not_yours_is_refused(app):
     register(app, 5005, "+79000000003")
     stranger = Counterparty.get(Counterparty.inn == LUTIK)
-    with pytest.raises(registration.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         registration.set_current_company(5005, stranger.id)
     assert registration.current_company(5005).inn == ROMASHKA
 
@@ -414,7 +415,7 @@ def test_an_unverified_member_files_for_the_company_and_sees_only_his_own(app, r
     romashka.click(MY_TICKETS)
     assert "Колега" not in transcript_text(romashka)
     colleague = next(t for t in svc.visible(5012)[0])
-    with pytest.raises(registration.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         svc.get(STRANGER, colleague.id)
 
 
@@ -439,7 +440,7 @@ def test_company_balance_by_every_role(app, romashka, uid, company_balance):
     keys = [a.key for a in payments.accounts_of(uid)]
     assert keys == (["own", f"c{company.id}"] if company_balance else ["own"])
     if not company_balance:
-        with pytest.raises(registration.PermissionDenied):
+        with pytest.raises(PermissionDenied):
             payments.account_for(uid, f"c{company.id}", payments.Right.VIEW_OWN_BALANCE)
 
 
