@@ -17,11 +17,11 @@ from integrations.dadata import DadataClient
 
 from . import payments, schema
 from .config import PROJECT_ROOT, Settings, project_path
-from .notifications import Notifier
 from .registry import load, registry
 from .reload import Reloader
 from .services import crm_client, dadata_client
 from .tickets import TicketService
+from .tickets.notifications import Notifier
 
 __all__ = ["App", "Services", "build_app", "build_services", "build_flowset", "check",
            "PROJECT_ROOT", "project_path"]

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("seed demo data and open the terminal chat", "helpdesk.commands:demo"),
     "bot": ("run the Telegram bot (polling or webhook, see settings bot.mode)", "helpdesk.telegram_main:run"),
     "api": ("run the REST API for the CRM", "helpdesk.api.server:run"),
-    "report": ("write tickets CSV and a PNG chart for a period", "helpdesk.reports:run"),
+    "report": ("write tickets CSV and a PNG chart for a period", "helpdesk.tickets.reports:run"),
     "health": ("JSON state of the running bot/api processes and the inbox; non-zero exit when unhealthy",
                "helpdesk.health:run"),
 }

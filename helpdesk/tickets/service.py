@@ -1,25 +1,20 @@
-"""Tickets: the tables (Ticket, TicketEvent) and the service layer every dialog, callback,
-API handler and sync job goes through.
+"""TicketService: every ticket operation every dialog, callback, API handler and sync job
+goes through.
 
 A ticket is saved locally first, in one `write_tx()` with its history event, the CRM outbox
-row and its notifications: a CRM outage or a crash never loses one. Every service function
-checks rights itself (`helpdesk.directory.roles` / `directory.access_in`), whatever the dialog showed;
-ids arriving in callback data or slots are trusted for nothing.
+row and its notifications: a CRM outage or a crash never loses one. Every operation checks
+rights itself (`helpdesk.directory.roles` / `directory.access_in`), whatever the dialog
+showed; ids arriving in callback data or slots are trusted for nothing.
 
 Concurrency: every change increments `version`. Changes are conditional UPDATEs
 (`WHERE id = ? AND version = ?`, plus a status condition), so an edit of a ticket that the
 CRM, a technician or another user changed (or closed) meanwhile fails with `TicketConflict`
-carrying the current ticket instead of overwriting it.
-
-Statuses: new -> in_progress (taken) -> waiting (for the client) -> done; cancelled by the
-client with a reason. `closed` is set when a ticket reaches done or cancelled; the change
-that does it (any path: client, administrator, technician, CRM/API) also cancels the
-ticket's open payment requests, in the same transaction (helpdesk.payments).
+carrying the current ticket instead of overwriting it. The change that closes a ticket (any
+path: client, administrator, technician, CRM/API) also cancels its open payment requests,
+in the same transaction (helpdesk.payments).
 """
 from __future__ import annotations
 
-import difflib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,146 +22,48 @@ from typing import Any, Callable
 
 import peewee as pw
 
-from engine.errors import BotError
 from engine.ids import parse_id
-from engine.storage import Table, db, write_tx
+from engine.storage import db, write_tx
 from helpdesk import directory, outbox
 from helpdesk.directory.roles import PermissionDenied, Right
-from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint, utcnow
+from helpdesk.directory.tables import TelegramUser, TradePoint, utcnow
 
-__all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
-           "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES"]
+from .checks import (
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    REASON_MAX,
+    REASON_MIN,
+    clean_files,
+    clean_text,
+    similarity,
+)
+from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
+from .tables import (
+    ACTIVE,
+    CANCELLED,
+    CLOSED_STATUSES,
+    DONE,
+    IN_PROGRESS,
+    NEW,
+    STATUSES,
+    WAITING,
+    Ticket,
+    TicketEvent,
+)
+
+__all__ = ["TicketService", "Actor", "ACTIONS", "CLIENT_ACTIONS", "TECH_ACTIONS"]
 
 log = logging.getLogger(__name__)
 
-NEW, IN_PROGRESS, WAITING, DONE, CANCELLED = "new", "in_progress", "waiting", "done", "cancelled"
-STATUSES = (NEW, IN_PROGRESS, WAITING, DONE, CANCELLED)
-ACTIVE = (NEW, IN_PROGRESS, WAITING)
-CLOSED_STATUSES = (DONE, CANCELLED)
-SOURCES = ("bot", "crm", "group")
 
-
-class JSONField(pw.TextField):
-    """JSON stored as text (same on SQLite and PostgreSQL)."""
-
-    def db_value(self, value):
-        return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
-
-    def python_value(self, value):
-        return None if value is None else json.loads(value)
-
-
-class Ticket(Table):
-    """A support request. `number` is ours (#123); `crm_number` is the CRM's code once synced.
-
-    Payments and the CRM sync read: id, number, crm_number, crm_id, counterparty_id,
-    trade_point_id, author_id, type, description, status, master_name, created, closed,
-    version. Change a ticket only through this module's services (they bump `version`).
-    """
-
-    number = pw.IntegerField(unique=True)                      # sequential, shown as #123
-    crm_number = pw.CharField(max_length=32, null=True)        # 1C code, e.g. 000012345
-    crm_id = pw.CharField(max_length=64, unique=True, null=True)
-    counterparty = pw.ForeignKeyField(Counterparty, null=True, backref="tickets",
-                                      on_delete="SET NULL")
-    trade_point = pw.ForeignKeyField(TradePoint, null=True, backref="tickets",
-                                     on_delete="SET NULL")
-    author = pw.ForeignKeyField(TelegramUser, backref="tickets", on_delete="CASCADE")
-    contact_name = pw.CharField(max_length=300, null=True)    # UNAUTHORIZED authors
-    contact_phone = pw.CharField(max_length=20, null=True)    # E.164
-    type = pw.CharField(max_length=200)
-    description = pw.TextField()
-    attachments = JSONField(default=list)                      # [{file_id, kind, name}]
-    status = pw.CharField(max_length=12, default=NEW, index=True)
-    master_name = pw.CharField(max_length=300, null=True)     # technician
-    master_telegram_id = pw.BigIntegerField(null=True)         # when taken in the group
-    created = pw.DateTimeField(default=utcnow, index=True)
-    updated = pw.DateTimeField(default=utcnow)
-    closed = pw.DateTimeField(null=True)
-    version = pw.IntegerField(default=1)                       # +1 on every change
-    draft_key = pw.CharField(max_length=64, null=True, unique=True)  # one ticket per draft
-
-    class Meta:
-        table_name = "ticket"
-        indexes = ((("counterparty", "status"), False), (("author", "status"), False))
-
-    @property
-    def label(self) -> str:
-        """What users see: "#000012345" once the CRM numbered it, else "#123"."""
-        return f"#{self.crm_number or self.number}"
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-
-class TicketEvent(Table):
-    """One line of a ticket's history: who did what, when, from where."""
-
-    ticket = pw.ForeignKeyField(Ticket, backref="events", on_delete="CASCADE")
-    who = pw.CharField(max_length=64)          # Telegram id, "crm", or "tech:<id>"
-    source = pw.CharField(max_length=8)        # bot | crm | group
-    what = pw.CharField(max_length=20)         # created, edited, status, comment, taken, ...
-    details = JSONField(default=dict)
-    at = pw.DateTimeField(default=utcnow, index=True)
-
-    class Meta:
-        table_name = "ticket_event"
-
-
-# --- the service layer ----------------------------------------------------------------
-
-__all__ += ["TicketError", "TicketNotFound", "TicketConflict", "TicketInputError",
-            "NotTechnician", "TicketService", "ACTIONS", "CLIENT_ACTIONS", "TECH_ACTIONS",
-            "DESCRIPTION_MIN", "DESCRIPTION_MAX", "MAX_ATTACHMENTS", "ticket_view",
-            "supported_file"]
-
-DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 3000
-REASON_MIN, REASON_MAX = 3, 500
-COMMENT_MAX = 3000
-MAX_ATTACHMENTS = 10
-FILE_KINDS = ("photo", "document")
-BLOCKED_EXTENSIONS = (".exe", ".bat", ".cmd", ".com", ".scr", ".msi", ".js", ".vbs", ".ps1", ".jar")
 CLIENT_ACTIONS = ("view", "edit", "cancel", "close")
+
+
 TECH_ACTIONS = ("take", "done", "comment", "waiting")
+
+
 ACTIONS = CLIENT_ACTIONS + TECH_ACTIONS
-
-
-class TicketError(BotError):
-    """A ticket operation that cannot be done; `template` names the text the user sees."""
-
-    template = "ticket/error"
-
-    def __init__(self, message: str, *, template: str | None = None):
-        super().__init__(message)
-        if template:
-            self.template = template
-
-
-class TicketNotFound(TicketError):
-    template = "ticket/denied"       # same text as a refusal: ids are not an oracle
-
-
-class TicketConflict(TicketError):
-    """The ticket changed (or was closed) since the user saw it; `ticket` is its current state."""
-
-    template = "ticket/conflict"
-
-    def __init__(self, ticket: Ticket, message: str = ""):
-        self.ticket = ticket
-        super().__init__(message or f"ticket {ticket.id} is now {ticket.status} v{ticket.version}")
-
-
-class TicketInputError(TicketError, ValueError):
-    """Bad input: empty or huge description, unknown type, unsupported files..."""
-
-
-class NotTechnician(PermissionDenied):
-    """Work-group buttons are for the technicians listed in settings tickets.technicians."""
-
-    def __init__(self, who):
-        self.right, self.who, self.counterparty = None, who, None
-        BotError.__init__(self, f"user={who}: not a technician (settings tickets.technicians)")
 
 
 @dataclass(frozen=True)
@@ -179,64 +76,8 @@ class Actor:
 
 
 def _user_actor(user_id: int) -> Actor:
-    name = _person_name(TelegramUser.get_or_none(TelegramUser.id == int(user_id)))
+    name = directory.display_name(TelegramUser.get_or_none(TelegramUser.id == int(user_id)))
     return Actor(str(user_id), "bot", int(user_id), name)
-
-
-def _clean_text(text: Any, low: int, high: int, what: str) -> str:
-    value = str(text or "").strip()
-    if len(value) < low:
-        raise TicketInputError(f"{what} is too short ({len(value)} < {low})", template="ticket/too_short")
-    if len(value) > high:
-        raise TicketInputError(f"{what} is too long ({len(value)} > {high})", template="ticket/too_long")
-    return value
-
-
-def supported_file(f) -> bool:
-    """A photo or a document that is not an executable (technicians open these)."""
-    if not isinstance(f, dict) or not str(f.get("file_id") or "") or f.get("kind") not in FILE_KINDS:
-        return False
-    return not str(f.get("name") or "").lower().endswith(BLOCKED_EXTENSIONS)
-
-
-def _clean_files(files) -> list[dict]:
-    files = list(files or [])
-    if len(files) > MAX_ATTACHMENTS:
-        raise TicketInputError(f"{len(files)} files, at most {MAX_ATTACHMENTS}",
-                               template="ticket/too_many_files")
-    out = []
-    for f in files:
-        if not supported_file(f):
-            raise TicketInputError(f"unsupported attachment {str(f)[:80]!r}",
-                                   template="ticket/unsupported_file")
-        out.append({"file_id": str(f["file_id"]), "kind": f["kind"], "name": str(f.get("name") or "")})
-    return out
-
-
-def _person_name(user: TelegramUser | None) -> str:
-    if user is None:
-        return ""
-    return user.full_name or user.first_name or (f"@{user.username}" if user.username else str(user.id))
-
-
-def ticket_view(ticket: Ticket) -> dict:
-    """A ticket as plain data for templates and JSON (names resolved, times as datetimes)."""
-    author = TelegramUser.get_or_none(TelegramUser.id == ticket.author_id)
-    cp = Counterparty.get_or_none(Counterparty.id == ticket.counterparty_id) if ticket.counterparty_id else None
-    tp = TradePoint.get_or_none(TradePoint.id == ticket.trade_point_id) if ticket.trade_point_id else None
-    return {"id": ticket.id, "number": ticket.number, "label": ticket.label, "type": ticket.type,
-            "description": ticket.description, "status": ticket.status, "active": ticket.active,
-            "master": ticket.master_name or "", "author": ticket.contact_name or _person_name(author),
-            "phone": ticket.contact_phone or (author.phone if author else "") or "",
-            "counterparty": cp.name if cp else "", "trade_point": tp.name if tp else "",
-            "attachments": len(ticket.attachments or []), "created": _time(ticket.created),
-            "updated": _time(ticket.updated), "closed": _time(ticket.closed), "version": ticket.version}
-
-
-def _time(value) -> str:
-    """ISO text in UTC (views end up in JSON session slots); templates show it in the
-    display zone with the `localtime` filter (settings engine.timezone)."""
-    return value.isoformat(timespec="minutes") if value else ""
 
 
 class TicketService:
@@ -353,8 +194,8 @@ class TicketService:
             raise TicketInputError("a ticket without a counterparty needs a contact phone",
                                    template="ticket/need_phone")
         return dict(author=author.id, counterparty=cp, trade_point=tp, type=self._type(type),
-                    description=_clean_text(description, DESCRIPTION_MIN, DESCRIPTION_MAX, "description"),
-                    attachments=_clean_files(attachments),
+                    description=clean_text(description, DESCRIPTION_MIN, DESCRIPTION_MAX, "description"),
+                    attachments=clean_files(attachments),
                     contact_name=(contact_name or (author.full_name if cp is None else None) or None),
                     contact_phone=phone if cp is None else (contact_phone or None))
 
@@ -410,14 +251,14 @@ class TicketService:
                 query = query.where(Ticket.author == user_id)
         else:
             query = query.where(Ticket.counterparty.is_null() & (Ticket.author == user_id))
-        scored = [(_similarity(description, x.description), x) for x in query]
+        scored = [(similarity(description, x.description), x) for x in query]
         return [x for score, x in sorted(scored, key=lambda p: -p[0]) if score >= t.duplicate_similarity]
 
     def add_to(self, user_id: int, ticket_id, text: str) -> Ticket:
         """"Add to #123": the new description becomes a comment of an open duplicate. The
         user must be its author, or a confirmed member of its company (one `duplicates`
         would have shown it to)."""
-        text = _clean_text(text, 1, DESCRIPTION_MAX, "comment")
+        text = clean_text(text, 1, DESCRIPTION_MAX, "comment")
         ticket = self._load(ticket_id)
         if ticket.author_id != user_id:
             if ticket.counterparty_id is None:
@@ -435,7 +276,7 @@ class TicketService:
         changed or closed since `expected_version`."""
         changes: dict[str, Any] = {}
         if description is not None:
-            changes["description"] = _clean_text(description, DESCRIPTION_MIN, DESCRIPTION_MAX, "description")
+            changes["description"] = clean_text(description, DESCRIPTION_MIN, DESCRIPTION_MAX, "description")
         if type is not None:
             changes["type"] = self._type(type)
         if not changes:
@@ -448,7 +289,7 @@ class TicketService:
 
     def cancel(self, user_id: int, ticket_id, reason: str, *, expected_version: int | None = None) -> Ticket:
         """The client withdraws the ticket, saying why."""
-        reason = _clean_text(reason, REASON_MIN, REASON_MAX, "reason")
+        reason = clean_text(reason, REASON_MIN, REASON_MAX, "reason")
         ticket = self._load(ticket_id)
         self.require(user_id, ticket, "cancel")
         return self._change(ticket, _user_actor(user_id), "cancelled",
@@ -492,7 +333,7 @@ class TicketService:
 
     def comment(self, tech_id: int, name: str, ticket_id, text: str, **kw) -> Ticket:
         ticket, actor = self.technician(tech_id, name, ticket_id)
-        text = _clean_text(text, 1, COMMENT_MAX, "comment")
+        text = clean_text(text, 1, COMMENT_MAX, "comment")
         return self._change(ticket, actor, "comment", {}, {"text": text}, statuses=STATUSES, **kw)
 
     # -- the CRM ---------------------------------------------------------------------------
@@ -512,7 +353,7 @@ class TicketService:
     def crm_comment(self, ticket_id, text: str) -> Ticket:
         """A comment the CRM reports (e.g. the technician's decision): a history event
         from "crm", the author notified (notify.user.status_changed); not pushed back."""
-        text = _clean_text(text, 1, COMMENT_MAX, "comment")
+        text = clean_text(text, 1, COMMENT_MAX, "comment")
         return self._change(self._load(ticket_id), Actor("crm", "crm"), "comment", {},
                             {"text": text}, statuses=STATUSES, push=False)
 
@@ -576,8 +417,3 @@ def _crm_what(ticket: Ticket, changes: dict) -> str:
     if changes.get("master_name") and changes["master_name"] != ticket.master_name:
         return "assigned"
     return "synced"
-
-
-def _similarity(a: str, b: str) -> float:
-    norm = lambda s: " ".join(str(s or "").casefold().split())
-    return difflib.SequenceMatcher(None, norm(a), norm(b)).ratio()

@@ -16,8 +16,10 @@ from datetime import date, datetime, timedelta
 from engine import storage
 from engine.errors import BotError
 from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
-from helpdesk.stats import summarize, tickets_between
-from helpdesk.tickets import Ticket
+from helpdesk.directory.users import display_name
+
+from .stats import summarize, tickets_between
+from .tables import Ticket
 
 __all__ = ["run", "write_csv", "write_chart", "parse_period", "ReportError", "COLUMNS"]
 
@@ -53,7 +55,7 @@ def _rows(tickets: list[Ticket]):
     users = _names(TelegramUser, [t.author_id for t in tickets])
     for t in tickets:
         cp, tp, user = cps.get(t.counterparty_id), tps.get(t.trade_point_id), users.get(t.author_id)
-        author = t.contact_name or (user.full_name or user.first_name if user else "") or ""
+        author = t.contact_name or display_name(user, or_handle=False)
         yield (t.number, t.crm_number or "", t.created.isoformat(sep=" ", timespec="minutes"),
                t.closed.isoformat(sep=" ", timespec="minutes") if t.closed else "", t.status,
                t.type, cp.name if cp else "", cp.inn if cp else "", tp.name if tp else "", author,

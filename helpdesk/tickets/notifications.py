@@ -1,8 +1,8 @@
-"""Notifications about tickets, per settings notify.system (the work group) and notify.user
+"""Ticket notifications, per settings notify.system (the work group) and notify.user
 (the author and the counterparty's people).
 
 `Notifier.ticket_event()` runs inside the transaction of the change (TicketService calls it)
-and only *enqueues* (`engine.notify.enqueue`): a crash after commit loses nothing, a
+and only *queues* (`helpdesk.notices`): a crash after commit loses nothing, a
 rollback sends nothing, and the Telegram sender drains the queue within rate limits. Every
 row has a unique key `t<id>:v<version>:<what>:<recipient>`, so the same change is never
 queued twice; the group post about a new ticket has the stable key `t<id>:post`, whose
@@ -29,9 +29,11 @@ from engine import notify
 from engine.events import Reply
 from helpdesk import directory
 from helpdesk.directory.roles import Right
-from helpdesk.directory.tables import TelegramUser
-from helpdesk.tickets import Ticket, ticket_view
+from helpdesk.notices import GROUP, PERSON, queue_notice, queue_reply
 from helpdesk.workgroup import group_post, post_key
+
+from .tables import Ticket
+from .view import ticket_view
 
 __all__ = ["Notifier", "AUTHOR_SWITCHES"]
 
@@ -45,7 +47,6 @@ AUTHOR_SWITCHES = {
     "assigned": ("status_changed",), "waiting": ("status_changed",),
     "comment": ("status_changed",),
 }
-BULK, GROUP = 5, 3      # queue priorities (lower first); interactive replies use 0
 
 
 class Notifier:
@@ -83,8 +84,9 @@ class Notifier:
             return self._enqueue_post(ticket) if s.new_ticket else 0
         count = self._update_post(ticket, actor)
         if self._group_switch(what, actor):
-            text = self._render("ticket/notify_group", None, context)
-            count += self._put(Reply(s.work_group_id, text), f"{_key(ticket, what)}:group", GROUP)
+            queue_notice(self.templates, s.work_group_id, "ticket/notify_group", context,
+                         key=f"{_key(ticket, what)}:group", priority=GROUP)
+            count += 1
         return count
 
     def _group_switch(self, what: str, actor) -> bool:
@@ -98,8 +100,9 @@ class Notifier:
 
     def _enqueue_post(self, ticket: Ticket) -> int:
         text, buttons = group_post(ticket, self.templates)
-        return self._put(Reply(self.settings.notify.system.work_group_id, text, buttons=buttons),
-                         post_key(ticket.id), GROUP)
+        queue_reply(Reply(self.settings.notify.system.work_group_id, text, buttons=buttons),
+                    key=post_key(ticket.id), priority=GROUP)
+        return 1
 
     def _update_post(self, ticket: Ticket, actor) -> int:
         """Edit the group post in place (the group's own buttons edit it themselves)."""
@@ -109,7 +112,8 @@ class Notifier:
         text, buttons = group_post(ticket, self.templates)
         reply = Reply(self.settings.notify.system.work_group_id, text, buttons=buttons,
                       edit_message_id=message_id)
-        return self._put(reply, f"{_key(ticket, 'post')}", GROUP)
+        queue_reply(reply, key=_key(ticket, "post"), priority=GROUP)
+        return 1
 
     # -- people ------------------------------------------------------------------------
     def _author(self, ticket: Ticket, what: str, actor, context: dict) -> int:
@@ -132,17 +136,8 @@ class Notifier:
                    for m in people if m.telegram_user_id not in skip)
 
     def _to_person(self, user_id: int, template: str, context: dict, ticket: Ticket, what: str) -> int:
-        user = TelegramUser.get_or_none(TelegramUser.id == user_id)
-        text = self._render(template, user.language if user else None, context)
-        return self._put(Reply(user_id, text), f"{_key(ticket, what)}:{user_id}", BULK)
-
-    # -- plumbing ----------------------------------------------------------------------
-    def _render(self, name: str, language: str | None, context: dict) -> str:
-        return self.templates.render(name, language, context)
-
-    @staticmethod
-    def _put(reply: Reply, key: str, priority: int) -> int:
-        notify.enqueue(reply, key=key, priority=priority)
+        queue_notice(self.templates, user_id, template, context,
+                     key=f"{_key(ticket, what)}:{user_id}", priority=PERSON)
         return 1
 
 
