@@ -4,6 +4,7 @@
     errors.py         why an operation cannot be done (each names the text the user sees)
     checks.py         what a ticket may contain (lengths, attachments), duplicates' likeness
     view.py           a ticket as plain data for templates and JSON
+    rights.py         who may do what to a ticket; what "My tickets" lists
     service.py        TicketService: every operation, rights, history, outbox, notifications
     notifications.py  Notifier: who is told what (the work group, the author, the company)
     stats.py          /stats and the report's figures
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 from .checks import DESCRIPTION_MAX, DESCRIPTION_MIN, MAX_ATTACHMENTS, supported_file
 from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
-from .service import ACTIONS, CLIENT_ACTIONS, TECH_ACTIONS, Actor, TicketService
+from .rights import ACTIONS, CLIENT_ACTIONS, TECH_ACTIONS
+from .service import Actor, TicketService
 from .tables import (
     ACTIVE,
     CANCELLED,

@@ -28,6 +28,7 @@ from helpdesk import directory, outbox
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TelegramUser, TradePoint, utcnow
 
+from . import rights
 from .checks import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -52,7 +53,7 @@ from .tables import (
     TicketEvent,
 )
 
-__all__ = ["TicketService", "Actor", "ACTIONS", "CLIENT_ACTIONS", "TECH_ACTIONS"]
+__all__ = ["TicketService", "Actor"]
 
 log = logging.getLogger(__name__)
 
@@ -109,56 +110,22 @@ class TicketService:
         everybody; active tickets of counterparties where the user is a confirmed
         ADMINISTRATOR; every ticket of those where they are a confirmed DIRECTOR."""
         size = page_size or self.settings.tickets.page_size
-        query = Ticket.select().where(self._visible_condition(user_id))
+        query = Ticket.select().where(rights.visible_condition(user_id))
         total = query.count()
         order = (pw.Case(None, [(Ticket.status.in_(ACTIVE), 0)], 1), Ticket.created.desc(), Ticket.id.desc())
         rows = list(query.order_by(*order).offset(max(0, int(page)) * size).limit(size))
         return rows, total
 
-    def _visible_condition(self, user_id: int):
-        admin, director = self._company_ids(user_id)
-        cond = (Ticket.author == user_id) & Ticket.status.in_(ACTIVE)
-        if admin:
-            cond |= Ticket.counterparty.in_(admin) & Ticket.status.in_(ACTIVE)
-        if director:
-            cond |= Ticket.counterparty.in_(director)
-        return cond
-
-    def _company_ids(self, user_id: int) -> tuple[list[int], list[int]]:
-        """Counterparties whose active / all tickets the user may see (confirmed
-        ADMINISTRATOR+ / DIRECTOR; an unverified member sees only their own)."""
-        admin = [c.id for c in directory.companies_where(user_id, Right.VIEW_COMPANY_ACTIVE_TICKETS)]
-        director = [c.id for c in directory.companies_where(user_id, Right.VIEW_COMPANY_ALL_TICKETS)]
-        return admin, director
-
-    # -- rights --------------------------------------------------------------------------
+    # -- rights (helpdesk.tickets.rights) ---------------------------------------------------
     def allowed(self, user_id: int, ticket: Ticket, action: str) -> bool:
         """Whether `user_id` may do `action` (ACTIONS) to `ticket`, ignoring its status."""
-        if action in TECH_ACTIONS:
-            return self.is_technician(user_id)
-        if ticket.author_id == user_id:
-            return True                  # OWN rights: every role has them (roles.PERMISSIONS)
-        if ticket.counterparty_id is None:
-            return False
-        access = directory.access_in(user_id, ticket.counterparty_id)
-        return access.can(self._company_right(ticket, action))
-
-    @staticmethod
-    def _company_right(ticket: Ticket, action: str) -> Right:
-        if action == "view":
-            return Right.VIEW_COMPANY_ACTIVE_TICKETS if ticket.active else Right.VIEW_COMPANY_ALL_TICKETS
-        return Right.EDIT_COMPANY_TICKETS if action == "edit" else Right.CLOSE_COMPANY_TICKETS
+        return rights.allowed(self.settings, user_id, ticket, action)
 
     def require(self, user_id: int, ticket: Ticket, action: str) -> None:
-        if self.allowed(user_id, ticket, action):
-            return
-        if action in TECH_ACTIONS:
-            raise NotTechnician(user_id)
-        raise PermissionDenied(self._company_right(ticket, action), who=user_id,
-                               counterparty=ticket.counterparty_id, reason=f"ticket {ticket.id} {action}")
+        rights.require(self.settings, user_id, ticket, action)
 
     def is_technician(self, user_id: int) -> bool:
-        return int(user_id) in set(self.settings.tickets.technicians)
+        return rights.is_technician(self.settings, user_id)
 
     def buttons_for(self, user_id: int, ticket: Ticket) -> dict[str, bool]:
         """What the card offers: {edit, cancel, close} (the services check again)."""
