@@ -182,7 +182,7 @@ def _ticket(item: OutboxItem) -> TicketData:
 
 
 def _payment_model():
-    from helpdesk.payments import Payment
+    from helpdesk.payments.tables import Payment
     return Payment
 
 

@@ -369,8 +369,8 @@ def _closes(ticket: Ticket, changes: dict) -> bool:
 
 def _cancel_payment_requests(ticket_id: int) -> None:
     """A cancelled or closed ticket owes nothing: its open payment requests are cancelled in
-    the same transaction (helpdesk.payments imports this module, hence the late import)."""
-    from helpdesk.payments import cancel_open_requests
+    the same transaction (helpdesk.payments imports the tickets package, hence the late import)."""
+    from helpdesk.payments.requests import cancel_open_requests
     cancel_open_requests(ticket_id)
 
 
