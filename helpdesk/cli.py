@@ -37,8 +37,8 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "upgrade": ("add missing tables and columns without losing rows", "helpdesk.commands:db_upgrade"),
     }),
     "sync": ("CRM outbox: status, run", {
-        "status": ("show the outbox queue", "helpdesk.sync:status"),
-        "run": ("drain the outbox once", "helpdesk.sync:run_once"),
+        "status": ("show the outbox queue", "helpdesk.sync.cli:status"),
+        "run": ("drain the outbox once", "helpdesk.sync.cli:run_once"),
     }),
 }
 ARGUMENTS = {

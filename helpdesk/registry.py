@@ -39,7 +39,8 @@ MODULES = (
     "helpdesk.workgroup",                 # work-group callback (wg:...)
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.reload",                    # job watch_flows
-    "helpdesk.sync",                      # jobs sync_outbox, sync_reconcile; sync entities
+    "helpdesk.sync.records",              # sync entities
+    "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile
 )
 
 
@@ -55,7 +56,7 @@ class Job:
 
 @dataclass(frozen=True)
 class EntitySpec:
-    """How one outbox entity reaches the CRM (run by helpdesk.sync).
+    """How one outbox entity reaches the CRM (run by helpdesk.sync.push).
 
     build(item) -> the record to send (a dataclass of integrations.crm), or raise Skip;
     parents(item) -> [(entity, id)] whose older queued items must go first;

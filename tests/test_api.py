@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from engine.notify import Outgoing
-from helpdesk import outbox
 from helpdesk.api.server import make_server, openapi_json
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint
+from helpdesk.sync import outbox
 from tests.test_sync import make_app, new_counterparty, new_ticket
 
 TOKEN, OLD_TOKEN = "api-t0ken-1", "api-t0ken-0ld"

@@ -12,7 +12,7 @@ from helpdesk import config, demo, directory, registration
 from helpdesk.app import build_app
 from helpdesk.directory.roles import PermissionDenied
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TelegramUser
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync.outbox import OutboxItem
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
 LUTIK = demo.DEMO_COMPANIES[1]["inn"]

@@ -22,7 +22,7 @@ from helpdesk.directory.tables import (
     TradePoint,
     utcnow,
 )
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync.outbox import OutboxItem
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.fakes.dadata_stub import DadataStub

@@ -14,10 +14,12 @@ from pydantic import SecretStr
 
 from engine.notify import Outgoing
 from engine.storage import write_tx
-from helpdesk import directory, outbox, sync
+from helpdesk import directory, sync
 from helpdesk.app import PROJECT_ROOT, build_app
 from helpdesk.directory.tables import ContactPerson, Counterparty, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync import cli as sync_cli
+from helpdesk.sync import outbox
+from helpdesk.sync.outbox import OutboxItem
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub
 
@@ -250,7 +252,8 @@ _CHANGE = textwrap.dedent("""
     import os
     from engine import storage
     from engine.storage import write_tx
-    from helpdesk import directory, outbox, schema
+    from helpdesk import directory, schema
+    from helpdesk.sync import outbox
     storage.connect(os.environ["DATABASE_URL"]); schema.init()
     with write_tx():
         cp, _ = directory.upsert_counterparty(inn="7707083893", name="ООО Ромашка")
@@ -315,7 +318,7 @@ def test_sync_status_prints_counts_oldest_and_dead(app, rest_stub, capsys, setti
     rest_stub.down()
     sync.drain(app)
     capsys.readouterr()
-    sync._print_status(sync.queue_status())
+    sync_cli.print_status(sync.queue_status())
     out = capsys.readouterr().out
     assert "pending  counterparty" in out and "oldest pending: #1" in out
 
@@ -324,7 +327,7 @@ def test_sync_status_lists_dead_items_with_their_error(app, rest_stub, capsys):
     new_counterparty()
     rest_stub.fail_next(1, 400)
     sync.drain(app)
-    sync._print_status(sync.queue_status())
+    sync_cli.print_status(sync.queue_status())
     out = capsys.readouterr().out
     assert "dead     counterparty   1" in out and "dead: #1 counterparty" in out and "400" in out
 

@@ -10,7 +10,8 @@ from engine.errors import IntegrationError
 from helpdesk import sync
 from helpdesk.api.apply import tickets_service
 from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync import pull
+from helpdesk.sync.outbox import OutboxItem
 from tests.test_sync import app, make_app, new_ticket, rest_stub  # noqa: F401 - fixtures
 
 COMPANY = {"inn": "7707083893", "name": "ООО Ромашка", "kpp": "770701001",
@@ -32,7 +33,7 @@ def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811
     assert (cp.crm_id, cp.balance) == ("c-1", 50000) and TradePoint.get().crm_id == "tp-1"
     assert ContactPerson.get().role == "DIRECTOR" and sync.cursor() == "3"
     assert sync.reconcile(app) == {}                         # nothing new after the cursor
-    sync._store_cursor(None)                                  # the page delivered again
+    pull._store_cursor(None)                                  # the page delivered again
     sync.reconcile(app)
     assert Counterparty.get().balance == 50000 and ContactPerson.select().count() == 1
 

@@ -13,7 +13,7 @@ from helpdesk.app import build_app
 from helpdesk.config import load
 from helpdesk.directory.roles import PermissionDenied
 from helpdesk.directory.tables import utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync.outbox import OutboxItem
 from helpdesk.tickets import (
     CANCELLED,
     DONE,

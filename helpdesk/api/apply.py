@@ -30,9 +30,10 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import BotError
 from engine.storage import write_tx
-from helpdesk import directory, outbox
+from helpdesk import directory
 from helpdesk.directory.roles import role_from_post
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint, utcnow
+from helpdesk.sync import outbox
 
 from . import schemas
 

@@ -1,7 +1,7 @@
 """Request and answer bodies of the REST API (`/api/v1`), as pydantic models.
 
 They are the one validation of CRM data: the API validates requests with them, and the
-reconcile job (helpdesk.sync) validates the CRM's change feed with the same models, so a
+reconcile job (helpdesk.sync.pull) validates the CRM's change feed with the same models, so a
 bad value is refused the same way, naming the field, whichever way it arrived.
 
 Unknown fields are ignored (forward compatibility, as docs/crm-api.md promises). Lengths

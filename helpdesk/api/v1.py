@@ -16,7 +16,7 @@ from engine.events import Reply
 from engine.storage import is_postgres, write_tx
 from helpdesk import directory
 from helpdesk.directory.tables import ContactPerson, TelegramUser, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync.outbox import OutboxItem
 
 from . import apply, limits, schemas, views
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 from engine.ids import parse_id
 from engine.storage import write_tx
-from helpdesk import directory, outbox
+from helpdesk import directory
 from helpdesk.directory.roles import Access, PermissionDenied, Right
 from helpdesk.directory.tables import Counterparty, utcnow
+from helpdesk.sync import outbox
 
 from .errors import PaymentError
 from .tables import Payment, UserBalance

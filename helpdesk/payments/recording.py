@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import peewee as pw
 
 from engine.storage import db, write_tx
-from helpdesk import outbox
 from helpdesk.directory.tables import utcnow
+from helpdesk.sync import outbox
 
 from .accounts import credit
 from .errors import PaymentError

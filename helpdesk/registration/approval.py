@@ -9,11 +9,12 @@ import logging
 
 from engine.ids import parse_id
 from engine.storage import write_tx
-from helpdesk import directory, outbox
+from helpdesk import directory
 from helpdesk.directory import DirectoryError, NotFound
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, utcnow
 from helpdesk.notices import queue_notice
+from helpdesk.sync import outbox
 
 from .current import default_company
 from .tables import PendingRequest

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 
 from engine.storage import write_tx
-from helpdesk import directory, outbox
+from helpdesk import directory
 from helpdesk.directory import phones
 from helpdesk.directory.roles import Role
 from helpdesk.directory.tables import UNVERIFIED, Counterparty
+from helpdesk.sync import outbox
 
 from .answers import COMPANY_NAME_MAX, clean_inn, clean_name
 from .approval import company_view, notify_request

@@ -24,9 +24,10 @@ import peewee as pw
 
 from engine.ids import parse_id
 from engine.storage import db, write_tx
-from helpdesk import directory, outbox
+from helpdesk import directory
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TelegramUser, TradePoint, utcnow
+from helpdesk.sync import outbox
 
 from . import rights
 from .checks import (

@@ -1,6 +1,6 @@
 """The CRM outbox: every change the CRM must learn is a row written in the same transaction
-as the change itself (so a crash or a CRM outage loses nothing). Jobs in helpdesk/sync.py
-drain it through integrations.crm with backoff, an idempotency key per item, per-entity
+as the change itself (so a crash or a CRM outage loses nothing). helpdesk.sync.push
+drains it through integrations.crm with backoff, an idempotency key per item, per-entity
 ordering and a dead-letter state.
 
     with write_tx():
