@@ -11,11 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
-from engine import notify
-from engine.events import Reply
 from engine.storage import is_postgres, write_tx
 from helpdesk import directory
 from helpdesk.directory.tables import ContactPerson, TelegramUser, utcnow
+from helpdesk.notices import queue_notice
 from helpdesk.sync.outbox import OutboxItem
 
 from . import apply, limits, schemas, views
@@ -154,10 +153,8 @@ def send_message(app, body: schemas.MessageIn, key: str | None) -> schemas.Messa
     queued, ids = 0, []
     with write_tx():
         for user in _recipients(body):
-            text = templates.render("api/crm_message", templates.lang(user.language),
-                                    {"text": body.text})
-            row = notify.enqueue(Reply(user.id, text),
-                                 key=f"api-msg:{key}:{user.id}" if key else None)
+            row = queue_notice(templates, user.id, "api/crm_message", {"text": body.text},
+                               key=f"api-msg:{key}:{user.id}" if key else None)
             queued += 1 if row else 0
             ids.append(user.id)
     return schemas.MessageOut(queued=queued, recipients=ids)
