@@ -15,8 +15,9 @@ from engine import Engine, FlowSet, check_flowset, load_flowset, storage
 from integrations.crm import CrmClient
 from integrations.dadata import DadataClient
 
-from . import payments, schema
+from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
+from .ops import schema
 from .registry import load, registry
 from .reload import Reloader
 from .services import crm_client, dadata_client

@@ -46,7 +46,7 @@ MODULES = (
 
 @dataclass(frozen=True)
 class Job:
-    """A periodic job (run by helpdesk.jobs): `every` is seconds or settings -> seconds."""
+    """A periodic job (run by helpdesk.ops.jobs): `every` is seconds or settings -> seconds."""
     name: str
     fn: Callable[[Any], Any]
     every: Callable[[Any], float] | float

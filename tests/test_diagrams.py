@@ -11,8 +11,9 @@ import pytest
 
 from engine.checker import parse_all
 from engine.flows import parse_flow_file
-from helpdesk import cli, diagrams
+from helpdesk import diagrams
 from helpdesk.app import PROJECT_ROOT
+from helpdesk.ops import cli
 
 HERE = os.path.dirname(__file__)
 ORDER = os.path.join(HERE, "fixtures", "diagram_flows", "order.yaml")

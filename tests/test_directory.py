@@ -358,8 +358,8 @@ def test_company_people_for_notifications(company_with_request):
 # --- demo data ----------------------------------------------------------------------
 
 def test_seed_demo_is_idempotent_and_described(database):
-    from helpdesk import demo
     from helpdesk.directory.tables import TradePoint
+    from helpdesk.ops import demo
     first = demo.seed_demo()
     counts = (Counterparty.select().count(), TradePoint.select().count(), ContactPerson.select().count())
     again = demo.seed_demo()
@@ -381,7 +381,7 @@ def test_seed_demo_is_idempotent_and_described(database):
 
 
 def test_seed_demo_keeps_a_changed_balance(database):
-    from helpdesk import demo
+    from helpdesk.ops import demo
     info = demo.seed_demo()
     inn = info["counterparties"][0]["inn"]
     d.upsert_counterparty(inn=inn, balance=42)

@@ -8,10 +8,11 @@ import pytest
 
 from engine import notify
 from engine.testing import Chat
-from helpdesk import config, demo, directory, registration
+from helpdesk import config, directory, registration
 from helpdesk.app import build_app
 from helpdesk.directory.roles import PermissionDenied
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TelegramUser
+from helpdesk.ops import demo
 from helpdesk.sync.outbox import OutboxItem
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]

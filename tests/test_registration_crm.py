@@ -11,9 +11,8 @@ import pytest
 from engine import notify
 from engine.errors import SettingsError
 from engine.testing import Chat
-from helpdesk import config, directory, jobs, registration
+from helpdesk import config, directory, registration
 from helpdesk.app import build_app
-from helpdesk.demo import company_inn
 from helpdesk.directory.tables import (
     ContactPerson,
     Counterparty,
@@ -22,6 +21,8 @@ from helpdesk.directory.tables import (
     TradePoint,
     utcnow,
 )
+from helpdesk.ops import jobs
+from helpdesk.ops.demo import company_inn
 from helpdesk.sync.outbox import OutboxItem
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub

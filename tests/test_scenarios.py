@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from helpdesk import cli, scenarios
+from helpdesk import scenarios
 from helpdesk.app import PROJECT_ROOT
+from helpdesk.ops import cli
 
 SHIPPED = sorted(glob.glob(os.path.join(PROJECT_ROOT, "flows", "tests", "*.yaml")))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "scenarios")

@@ -6,8 +6,8 @@ import pytest
 
 from engine import storage
 from engine.storage import ALL_MODELS, db
-from helpdesk import schema
 from helpdesk.directory.tables import Counterparty, Membership, TelegramUser
+from helpdesk.ops import schema
 
 
 class OldCounterparty(pw.Model):
@@ -101,7 +101,7 @@ def test_every_table_keeps_its_name_in_the_database():
 _WALK = """
 import importlib, pkgutil
 from engine.storage import ALL_MODELS
-from helpdesk import schema
+from helpdesk.ops import schema
 named = {m._meta.table_name for m in schema.load_models()}
 for package in ("engine", "integrations", "helpdesk"):
     for mod in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):

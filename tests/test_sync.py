@@ -252,7 +252,8 @@ _CHANGE = textwrap.dedent("""
     import os
     from engine import storage
     from engine.storage import write_tx
-    from helpdesk import directory, schema
+    from helpdesk import directory
+    from helpdesk.ops import schema
     from helpdesk.sync import outbox
     storage.connect(os.environ["DATABASE_URL"]); schema.init()
     with write_tx():

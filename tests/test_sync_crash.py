@@ -145,8 +145,8 @@ def test_a_restarted_process_sends_its_dead_predecessors_claims_at_start(databas
     five minutes, the items a dead process had claimed still reach the CRM at once."""
     from datetime import timedelta
 
-    from helpdesk import jobs
     from helpdesk.directory.tables import utcnow
+    from helpdesk.ops import jobs
     from helpdesk.sync import outbox
     keys = _queue(settings, items=2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -14,7 +14,7 @@ from engine.telegram.inbox import InboxItem
 from engine.telegram.sender import Limits
 from helpdesk import config
 from helpdesk.app import PROJECT_ROOT
-from helpdesk.telegram_main import BugReporter
+from helpdesk.ops.bot import BugReporter
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import call, running_bot
 

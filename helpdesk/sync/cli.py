@@ -69,7 +69,7 @@ def print_status(data: dict) -> None:
 
 
 def _connect(settings) -> None:
-    from helpdesk import schema
+    from helpdesk.ops import schema
     storage.connect(settings.database.url)
     schema.init()
 

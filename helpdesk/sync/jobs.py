@@ -1,4 +1,4 @@
-"""The sync's periodic jobs, registered through the one registry and run by helpdesk.jobs:
+"""The sync's periodic jobs, registered through the one registry and run by helpdesk.ops.jobs:
 `sync_outbox` drains the outbox (at start too), `sync_reconcile` pulls the CRM's changes."""
 from __future__ import annotations
 

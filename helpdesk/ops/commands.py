@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 
 from engine.console import Console
+from helpdesk.app import build_app, check
 
 from . import logs
-from .app import build_app, check
 
 __all__ = ["console", "demo", "flows_check", "db_init", "db_upgrade"]
 
@@ -30,7 +30,7 @@ def demo(settings, args) -> int:
 
 def _seed_demo() -> str:
     try:
-        from helpdesk import demo as demo_data
+        from helpdesk.ops import demo as demo_data
     except ImportError:
         return ""
     return demo_data.banner(demo_data.seed_demo()) if hasattr(demo_data, "banner") else ""
@@ -49,7 +49,7 @@ def flows_check(settings, args) -> int:
 
 def db_init(settings, args) -> int:
     from engine import storage
-    from helpdesk import schema
+    from helpdesk.ops import schema
     storage.connect(settings.database.url)
     schema.init()
     print("database ready")
@@ -58,7 +58,7 @@ def db_init(settings, args) -> int:
 
 def db_upgrade(settings, args) -> int:
     from engine import storage
-    from helpdesk import schema
+    from helpdesk.ops import schema
     storage.connect(settings.database.url)
     for line in schema.upgrade() or []:
         print(line)

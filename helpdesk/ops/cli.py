@@ -18,23 +18,23 @@ log = logging.getLogger(__name__)
 
 # name -> (help, "module:function", extra-arguments builder)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "console": ("terminal chat on the same engine (no Telegram needed)", "helpdesk.commands:console"),
-    "demo": ("seed demo data and open the terminal chat", "helpdesk.commands:demo"),
-    "bot": ("run the Telegram bot (polling or webhook, see settings bot.mode)", "helpdesk.telegram_main:run"),
+    "console": ("terminal chat on the same engine (no Telegram needed)", "helpdesk.ops.commands:console"),
+    "demo": ("seed demo data and open the terminal chat", "helpdesk.ops.commands:demo"),
+    "bot": ("run the Telegram bot (polling or webhook, see settings bot.mode)", "helpdesk.ops.bot:run"),
     "api": ("run the REST API for the CRM", "helpdesk.api.server:run"),
     "report": ("write tickets CSV and a PNG chart for a period", "helpdesk.tickets.reports:run"),
     "health": ("JSON state of the running bot/api processes and the inbox; non-zero exit when unhealthy",
-               "helpdesk.health:run"),
+               "helpdesk.ops.health:run"),
 }
 GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "flows": ("flows: check, draw, test", {
-        "check": ("list every problem of every flow file; non-zero exit on any", "helpdesk.commands:flows_check"),
+        "check": ("list every problem of every flow file; non-zero exit on any", "helpdesk.ops.commands:flows_check"),
         "draw": ("write diagrams of every flow to docs/flows/", "helpdesk.diagrams:run"),
         "test": ("run the YAML dialog scenarios in flows/tests/", "helpdesk.scenarios:run"),
     }),
     "db": ("database: init, upgrade", {
-        "init": ("create every table (safe to re-run)", "helpdesk.commands:db_init"),
-        "upgrade": ("add missing tables and columns without losing rows", "helpdesk.commands:db_upgrade"),
+        "init": ("create every table (safe to re-run)", "helpdesk.ops.commands:db_init"),
+        "upgrade": ("add missing tables and columns without losing rows", "helpdesk.ops.commands:db_upgrade"),
     }),
     "sync": ("CRM outbox: status, run", {
         "status": ("show the outbox queue", "helpdesk.sync.cli:status"),

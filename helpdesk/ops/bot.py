@@ -1,12 +1,10 @@
-"""`python run.py bot`: the helpdesk engine behind Telegram.
+"""`python run.py bot`: the bot's entry, the helpdesk engine behind Telegram.
 
 Reads the token (settings bot.token or BOT_TOKEN), the Bot API root (bot.api_url or
 BOT_API_URL), the database (DATABASE_URL), builds the app and runs `engine.telegram`'s
 transport in long-polling or webhook mode (bot.mode), plus the helpdesk's periodic jobs
-(helpdesk.jobs: CRM sync, lookups, the flow watcher). Errors are reported to the
-`notify.bug` Telegram user, at most one message per `min_interval_seconds`, secrets removed
-(sent at once, past the queue, when the queue's database is what fails); a rejected flow
-reload is sent to `engine.admins` with its file:line:col problems. One `Supervisor` runs
+(helpdesk.ops.jobs: CRM sync, lookups, the flow watcher). Errors and rejected flow reloads
+are told to the operators (helpdesk.ops.reporting). One `Supervisor` runs
 every long-running task of the process, the transport's and the jobs' (docs/deploy.md,
 "Health").
 
@@ -19,7 +17,6 @@ With `bot.webhook.serve_api` the REST API is served on the webhook's port too.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -27,108 +24,25 @@ import os
 import signal
 import sys
 import threading
-import time
 
 from telegram.error import InvalidToken, TelegramError
 
-from engine import notify
-from engine.events import Event, Reply
-from engine.storage import write_tx
-from engine.supervisor import Supervisor
 from engine.telegram.bot import BotConfig, TelegramBot
 from engine.telegram.sender import Limits
+from helpdesk.app import build_app
 
 from . import logs
-from .app import build_app
+from .reporting import BugReporter, make_supervisor, tell_admins_about_reloads
 
-__all__ = ["run", "BugReporter", "bot_config", "command_texts", "tell_admins_about_reloads",
-           "NOT_PUBLISHED", "make_supervisor"]
+__all__ = ["run", "bot_config", "command_texts", "NOT_PUBLISHED"]
 
 log = logging.getLogger(__name__)
 NO_TOKEN = ("error: no bot token. Get one from @BotFather in Telegram (/newbot) and put it in "
             "the BOT_TOKEN environment variable or in settings.yaml as bot.token.")
-BUG_PRIORITY = 2
 # Commands only some users may run: they work, but are not offered to everyone in the menu.
 NOT_PUBLISHED = frozenset({"reload"})
 RESTART_PAUSE = 1.0           # seconds before a dead worker is started again
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-
-
-class BugReporter:
-    """Sends an error report to `notify.bug.telegram_user_id` through the outgoing queue.
-
-    Rate-limited (one report per `min_interval_seconds`; the rest are counted and mentioned
-    in the next one); every secret value of the settings is replaced by *** in the text.
-    Safe to call from the event loop (the database write goes to a worker thread). When the
-    report cannot be queued (the database is what failed), it goes to `direct(reply)` if
-    set: the transport sends it at once (thread-safe; lost only if the process dies first).
-    """
-
-    def __init__(self, settings, templates, *, clock=time.monotonic, direct=None):
-        self.cfg, self.templates, self.clock = settings.notify.bug, templates, clock
-        self.direct = direct
-        self.secrets = sorted((s for s in settings.secrets() if len(s) >= 4), key=len, reverse=True)
-        self.lang = settings.engine.default_language
-        self._lock = threading.Lock()
-        self._last: float | None = None
-        self._suppressed = 0
-
-    def on_engine_error(self, event: Event, error: BaseException) -> None:
-        self.report(f"chat {event.chat_id}, update {event.update_id}, {event.kind}", error)
-
-    def report(self, where: str, error: BaseException) -> None:
-        if not self.cfg.use or not self.cfg.telegram_user_id:
-            return
-        suppressed = self._take_turn()
-        if suppressed is None:
-            return
-        reply = Reply(self.cfg.telegram_user_id, self._text(where, error, suppressed))
-        try:
-            asyncio.get_running_loop().run_in_executor(None, self._deliver, reply)
-        except RuntimeError:                  # not on the loop: a worker thread may block
-            self._deliver(reply)
-
-    def _deliver(self, reply: Reply) -> None:
-        try:
-            with write_tx():
-                notify.enqueue(reply, priority=BUG_PRIORITY)
-            return
-        except Exception:  # reporting must never raise into the failing code
-            log.exception("bug report not queued%s", "; sending it directly" if self.direct else "")
-        if self.direct is not None:
-            try:
-                self.direct(reply)
-            except Exception:  # as above
-                log.exception("bug report not sent")
-
-    def _take_turn(self) -> int | None:
-        """How many reports were suppressed before this one; None when this one is too."""
-        with self._lock:
-            now = self.clock()
-            if self._last is not None and now - self._last < self.cfg.min_interval_seconds:
-                self._suppressed += 1
-                return None
-            self._last, suppressed, self._suppressed = now, self._suppressed, 0
-            return suppressed
-
-    def _text(self, where: str, error: BaseException, suppressed: int) -> str:
-        context = {"where": self.redact(where), "error_type": type(error).__name__,
-                   "error": self.redact(str(error))[:500], "suppressed": suppressed,
-                   "interval": int(self.cfg.min_interval_seconds)}
-        return self.templates.render("bot/bug_report", self.lang, context)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def make_supervisor(settings, on_error) -> Supervisor:
-    """The process's one supervisor, with the backoff and report interval of the settings."""
-    e = settings.engine
-    return Supervisor(on_error=on_error, backoff=e.restart_backoff_seconds,
-                      backoff_max=e.restart_backoff_max_seconds,
-                      report_interval=settings.notify.bug.min_interval_seconds)
 
 
 def command_texts(settings, templates) -> dict[str, list[tuple[str, str]]]:
@@ -139,37 +53,6 @@ def command_texts(settings, templates) -> dict[str, list[tuple[str, str]]]:
         out[lang] = [(name, templates.render(f"commands/{name}", lang, {}))
                      for name in public if templates.exists(f"commands/{name}", lang)]
     return out
-
-
-def tell_admins_about_reloads(app) -> None:
-    """Send every rejected flow reload (with its file:line:col problems) to engine.admins.
-    The queue key names the files' state and the problems, so the workers that all saw the
-    same bad edit queue one message per admin, not one each."""
-    from .config import project_path
-    from .reload import fingerprint
-
-    def listener(result) -> None:
-        admins = app.settings.engine.admins
-        if result.ok or not admins:
-            return
-        e = app.settings.engine
-        stamp = repr(fingerprint(project_path(e.flows_dir), project_path(e.templates_dir)))
-        key = hashlib.sha1((stamp + "\n".join(result.problems)).encode()).hexdigest()[:20]
-        text = _reload_text(app, result)
-        with write_tx():
-            for admin in admins:
-                notify.enqueue(Reply(admin, text), key=f"reload-rejected:{key}:{admin}",
-                               priority=BUG_PRIORITY)
-    app.services.reloader.subscribe(listener)
-
-
-def _reload_text(app, result) -> str:
-    from .actions.admin import MAX_ERRORS_SHOWN
-    templates = app.engine.flowset.templates
-    context = {"reload": {"allowed": True, "ok": False, "version": result.version,
-                          "errors": result.problems[:MAX_ERRORS_SHOWN],
-                          "count": len(result.problems)}}
-    return templates.render("admin/reload_failed", app.settings.engine.default_language, context)
 
 
 def bot_config(settings, templates, *, workers: int = 1) -> BotConfig:
@@ -238,7 +121,7 @@ def _api(app):
     """The REST API's ASGI app when it is to share the webhook's port."""
     if app.settings.bot.mode != "webhook" or not app.settings.bot.webhook.serve_api:
         return None
-    from .api.server import create_api
+    from helpdesk.api.server import create_api
     return create_api(app)                   # refuses (SettingsError) without api.tokens
 
 
