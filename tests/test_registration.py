@@ -10,7 +10,7 @@ from engine import notify
 from engine.testing import Chat
 from helpdesk import config, directory, registration
 from helpdesk.app import build_app
-from helpdesk.directory.roles import PermissionDenied
+from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TelegramUser
 from helpdesk.ops import demo
 from helpdesk.sync.outbox import OutboxItem
@@ -442,7 +442,7 @@ def test_company_balance_by_every_role(app, romashka, uid, company_balance):
     assert keys == (["own", f"c{company.id}"] if company_balance else ["own"])
     if not company_balance:
         with pytest.raises(PermissionDenied):
-            payments.account_for(uid, f"c{company.id}", payments.Right.VIEW_OWN_BALANCE)
+            payments.account_for(uid, f"c{company.id}", Right.VIEW_OWN_BALANCE)
 
 
 def test_company_notifications_skip_the_unverified_member(app, romashka):
