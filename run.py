@@ -25,5 +25,5 @@ def _in_venv_when_needed() -> None:
 
 if __name__ == "__main__":
     _in_venv_when_needed()
-    from helpdesk.cli import main
+    from helpdesk.ops.cli import main
     sys.exit(main())

@@ -42,10 +42,11 @@ from pydantic import SecretStr
 
 from engine import heap, storage
 from engine.storage import write_tx
-from helpdesk import config, schema
+from helpdesk import config
 from helpdesk.api import legacy
 from helpdesk.api.server import make_server
 from helpdesk.app import build_app
+from helpdesk.ops import schema
 
 TOKEN = "bench-api-token"
 SIZES = {1: 50, 100: 20, 2000: 7}            # contracts -> requests sent

@@ -28,9 +28,11 @@ from pydantic import SecretStr
 
 from engine import storage
 from engine.storage import write_tx
-from helpdesk import config, outbox, schema, sync
+from helpdesk import config, sync
 from helpdesk.app import build_app
-from helpdesk.models import Counterparty
+from helpdesk.directory.tables import Counterparty
+from helpdesk.ops import schema
+from helpdesk.sync import outbox
 from tests.fakes.crm_rest_stub import RestCrmStub
 
 TOKEN = "bench-token"

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 import peewee
 
 from .session import utcnow
-from .storage import BaseModel, write_tx
+from .storage import Table, write_tx
 
 __all__ = ["ProcessHealth", "beat", "beat_forever", "forget", "report", "processes", "this_process", "read", "PATH", "STALE_AFTER"]
 
@@ -38,7 +38,7 @@ STALE_AFTER = 3            # heartbeat intervals without a beat: the process is 
 FORGET_AFTER = timedelta(hours=1)
 
 
-class ProcessHealth(BaseModel):
+class ProcessHealth(Table):
     key = peewee.CharField(max_length=300, unique=True)     # host:pid
     host = peewee.CharField(max_length=255)
     pid = peewee.IntegerField()

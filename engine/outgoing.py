@@ -27,7 +27,7 @@ import peewee
 
 from .events import Button, KeyButton, Reply
 from .session import utcnow
-from .storage import BaseModel, lease_rows, write_tx
+from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "hold", "claim", "renew", "release_leases", "mark_sent",
            "mark_failed", "unsent_before", "message_id_for", "to_reply", "pending_count",
@@ -36,7 +36,7 @@ __all__ = ["Outgoing", "enqueue", "hold", "claim", "renew", "release_leases", "m
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
-class Outgoing(BaseModel):
+class Outgoing(Table):
     chat_id = peewee.BigIntegerField(index=True)
     body = peewee.TextField()                        # a Reply as JSON
     key = peewee.CharField(max_length=200, null=True, unique=True)   # dedupe / edit-in-place key

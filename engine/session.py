@@ -14,7 +14,7 @@ from typing import Any
 
 import peewee
 
-from .storage import BaseModel
+from .storage import Table
 
 __all__ = ["Conversation", "Session", "load_session", "save_session", "utcnow"]
 
@@ -23,7 +23,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class Conversation(BaseModel):
+class Conversation(Table):
     chat_id = peewee.BigIntegerField()
     user_id = peewee.BigIntegerField()
     flow = peewee.CharField(max_length=100, null=True)

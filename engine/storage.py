@@ -1,12 +1,14 @@
 """Database access shared by the engine and the domain.
 
 One `DatabaseProxy` is bound at start from a URL (`sqlite:///data/bot.db` or
-`postgresql://...`). Every model subclasses `BaseModel`, which records itself in
-`ALL_MODELS` so schema creation and upgrades see every table without a hand-kept list.
+`postgresql://...`). Every table is a subclass of `Table` (a peewee model; the name keeps it
+apart from pydantic's `BaseModel`, which the settings and the API use), which records itself
+in `ALL_MODELS` so schema creation and upgrades see every table without a hand-kept list.
 
 Writes go through `write_tx()`: on SQLite it opens an IMMEDIATE transaction (a DEFERRED
-read-then-write transaction fails with "database is locked" under concurrent writers,
-see ../shared/research/library-facts.md §3); on PostgreSQL a plain transaction.
+read-then-write transaction fails with "database is locked" under concurrent writers:
+SQLite cannot upgrade a read lock to a write lock while another writer waits, and
+busy_timeout does not apply to that case); on PostgreSQL a plain transaction.
 
 A PostgreSQL connection the server dropped (restart, `pg_terminate_backend`, a network
 cut) is reopened by peewee's `ReconnectMixin` at the next statement or BEGIN outside a
@@ -28,7 +30,7 @@ from playhouse.db_url import connect as _connect_url
 from playhouse.db_url import parse as _parse_url
 from playhouse.shortcuts import ReconnectMixin
 
-__all__ = ["db", "BaseModel", "ALL_MODELS", "connect", "write_tx", "is_sqlite",
+__all__ = ["db", "Table", "ALL_MODELS", "connect", "write_tx", "is_sqlite",
            "is_postgres", "create_schema", "close", "lease_rows", "is_database_error",
            "ReconnectingPostgresqlDatabase"]
 
@@ -88,7 +90,7 @@ class ReconnectingPostgresqlDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
     )
 
 
-class BaseModel(peewee.Model):
+class Table(peewee.Model):
     """Base of every table; subclasses register themselves for schema management."""
 
     class Meta:

@@ -16,12 +16,13 @@ from engine.tools.reload import Reloader
 from integrations.crm import CrmClient
 from integrations.dadata import DadataClient
 
-from . import payments, schema
+from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
-from .notifications import Notifier
+from .ops import schema
 from .registry import load, registry
 from .services import crm_client, dadata_client
 from .tickets import TicketService
+from .tickets.notifications import Notifier
 
 __all__ = ["App", "Services", "build_app", "build_services", "build_flowset", "check",
            "PROJECT_ROOT", "project_path"]

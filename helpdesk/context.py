@@ -22,10 +22,10 @@ from engine.session import utcnow
 from . import directory
 from .config import template_view
 from .deliveries import Deliveries
+from .directory.roles import Role
+from .directory.tables import PENDING, TelegramUser
 from .hours import WorkingHours
-from .models import PENDING, TelegramUser
 from .registry import registry
-from .roles import Role
 
 __all__ = ["user_info", "support_info"]
 
@@ -38,7 +38,7 @@ def user_info(telegram_id: int) -> dict:
     role = max((m.role_enum for m in confirmed), default=Role.UNAUTHORIZED)
     return {
         "id": telegram_id,
-        "name": (user.full_name or user.first_name or "") if user else "",
+        "name": directory.display_name(user, or_handle=False),
         "phone": user.phone if user else None,
         "unverified_phone": user.unverified_phone if user else None,
         "lang": user.language if user else None,

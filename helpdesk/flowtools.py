@@ -41,7 +41,7 @@ def scenario_project() -> scenarios.Project:
 def test(settings, args) -> int:
     """`python run.py flows test [FILE ...]`: the scenarios in flows/tests/ (or FILEs)."""
     if not logging.getLogger().handlers:       # not when embedded (pytest, an app that logs already)
-        from . import logs
+        from .ops import logs
         logs.configure(settings, console=False)   # the log file keeps tracebacks; failures print here
     paths = list(getattr(args, "files", None) or []) or \
         scenarios.scenario_files(project_path(settings.engine.flows_dir))

@@ -21,7 +21,7 @@ from stdnum.ru import inn as ru_inn
 from engine.events import Event
 from engine.registry import Registry
 
-from .phones import DEFAULT_REGION as PHONE_REGION
+from .directory.phones import DEFAULT_REGION as PHONE_REGION
 
 __all__ = ["inn", "money", "register", "INN_HINTS", "PHONE_REGION"]
 

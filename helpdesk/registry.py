@@ -41,15 +41,16 @@ MODULES = (
     "helpdesk.actions.registration",      # registration actions, company callback
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
     "helpdesk.workgroup",                 # work-group callback (wg:...)
-    "helpdesk.registration",              # job registration_lookups
+    "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
-    "helpdesk.sync",                      # jobs sync_outbox, sync_reconcile; sync entities
+    "helpdesk.sync.records",              # sync entities
+    "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile
 )
 
 
 @dataclass(frozen=True)
 class Job:
-    """A periodic job (run by helpdesk.jobs): `every` is seconds or settings -> seconds."""
+    """A periodic job (run by helpdesk.ops.jobs): `every` is seconds or settings -> seconds."""
     name: str
     fn: Callable[[Any], Any]
     every: Callable[[Any], float] | float
@@ -59,7 +60,7 @@ class Job:
 
 @dataclass(frozen=True)
 class EntitySpec:
-    """How one outbox entity reaches the CRM (run by helpdesk.sync).
+    """How one outbox entity reaches the CRM (run by helpdesk.sync.push).
 
     build(item) -> the record to send (a dataclass of integrations.crm), or raise Skip;
     parents(item) -> [(entity, id)] whose older queued items must go first;

@@ -24,8 +24,8 @@ import logging
 from engine.contracts import ActionContext
 from engine.events import Button, Reply
 from engine.ids import parse_id
+from helpdesk.directory.roles import PermissionDenied
 from helpdesk.registry import registry
-from helpdesk.roles import PermissionDenied
 from helpdesk.tickets import (
     ACTIVE,
     IN_PROGRESS,

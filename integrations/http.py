@@ -58,10 +58,11 @@ _SECRET_QUERY = re.compile(r"(?i)\b(apikey|api_key|token|key|password)=([^&\s'\"
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with secret query values and every known secret replaced by `***`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """`text` with every known secret and secret query values replaced by `***`: the one
+    redaction of the product (the clients' errors, the log filter, bug reports). The longest
+    secret goes first, so one that contains another is masked whole."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
     return _SECRET_QUERY.sub(r"\1=***", text)
 
 

@@ -63,7 +63,7 @@ def no_outside_network(network_guard):
 
 def _import_models():
     """Import every module that defines tables so ALL_MODELS is complete (no transport)."""
-    from helpdesk import schema
+    from helpdesk.ops import schema
     schema.load_models()
 
 

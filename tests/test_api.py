@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from engine.outgoing import Outgoing
-from helpdesk import outbox
 from helpdesk.api.server import make_server, openapi_json
 from helpdesk.app import PROJECT_ROOT
-from helpdesk.models import Contact, Counterparty, Membership, TradePoint
+from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint
+from helpdesk.sync import outbox
 from tests.test_sync import make_app, new_counterparty, new_ticket
 
 TOKEN, OLD_TOKEN = "api-t0ken-1", "api-t0ken-0ld"
@@ -155,7 +155,7 @@ def test_contact_role_from_post_or_given_and_linked_members_follow(api, api_app)
                                                "post": "Генеральный директор"})
     assert r.status_code == 200 and r.json()["role"] == "DIRECTOR"
     assert r.json()["phone"] == "+79991234567"
-    contact = Contact.get(Contact.crm_id == "p-1")
+    contact = ContactPerson.get(ContactPerson.crm_id == "p-1")
     directory.get_or_create_user(1001)
     directory.link_user(1001, contact.counterparty_id, "DIRECTOR", contact=contact)
     r = api.put("/api/v1/contacts/p-1", json={"counterparty_id": "c-1", "full_name": "Иванов И.",
@@ -163,7 +163,7 @@ def test_contact_role_from_post_or_given_and_linked_members_follow(api, api_app)
     assert r.json()["role"] == "USER" and Membership.get().role == "USER"
     r = api.put("/api/v1/contacts/p-1", json={"counterparty_id": "c-1", "full_name": "Иванов И.",
                                                "post": "Кладовщик", "role": "ADMINISTRATOR"})
-    assert r.json()["role"] == "ADMINISTRATOR" and Contact.select().count() == 1
+    assert r.json()["role"] == "ADMINISTRATOR" and ContactPerson.select().count() == 1
 
 
 def test_unknown_counterparty_is_404_naming_the_field(api):

@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from engine import storage
 from helpdesk import config
-from helpdesk import schema as db_schema
+from helpdesk.ops import schema as db_schema
 from tests.test_api import SPEC_FILE, TOKEN, ApiServer
 from tests.test_sync import make_app, new_ticket
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from helpdesk.api.legacy import mint_guid
-from helpdesk.models import Counterparty, TradePoint
+from helpdesk.directory.tables import Counterparty, TradePoint
 from tests.test_api import TOKEN, Client, api, api_app, server  # noqa: F401 - fixtures
 from tests.test_sync import new_counterparty, new_ticket
 

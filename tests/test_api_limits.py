@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from helpdesk.api.legacy import OneCRecord
-from helpdesk.models import Counterparty
+from helpdesk.directory.tables import Counterparty
 from tests.test_api import TOKEN, ApiServer, Client
 from tests.test_sync import make_app, new_counterparty
 

@@ -13,8 +13,8 @@ import pytest
 
 from engine.session import utcnow
 from engine.storage import write_tx
-from helpdesk import outbox
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync import outbox
+from helpdesk.sync.outbox import OutboxItem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,7 +34,7 @@ _TWIN = textwrap.dedent("""
     assert os.getpid() == target, os.getpid()
     from engine import storage
     storage.connect(sys.argv[1])
-    from helpdesk import outbox
+    from helpdesk.sync import outbox
     with outbox.holding(3):
         rows = outbox.claim(10, lease_seconds=3)
         print("claimed", [r.id for r in rows], outbox.holder(), flush=True)

@@ -10,7 +10,7 @@ from engine.session import load_session
 from engine.templates import Templates
 from engine.testing import Chat
 from helpdesk import config, directory
-from helpdesk.models import Contact, Membership
+from helpdesk.directory.tables import ContactPerson, Membership
 from helpdesk.tickets import TicketEvent
 from tests.test_callback_refusals import REFUSED, STRANGER, assert_refused, world  # noqa: F401 - pytest fixtures
 from tests.test_registration import (  # noqa: F401 - pytest fixtures
@@ -62,18 +62,18 @@ def test_attack_an_unverified_member_learns_and_touches_no_colleagues_ticket_via
 def test_attack_confirming_a_request_does_not_turn_the_requester_into_a_same_name_contact(app):  # noqa: F811 - pytest fixtures imported above
     """A stranger shares his own (unlisted) phone and fills the questionnaire with the
     director's full name and Ромашка's INN. The administrator confirms "a new USER". The
-    director's Contact row then carries the stranger's phone, his position and role USER
+    director's ContactPerson row then carries the stranger's phone, his position and role USER
     (and is queued to the CRM), so the director's contact reaches the stranger."""
     for uid, (phone, _) in STAFF.items():
         register(app, uid, phone)
-    director = Contact.get(Contact.phone == "+79000000001")
+    director = ContactPerson.get(ContactPerson.phone == "+79000000001")
     before = (director.full_name, director.phone, director.position, director.role)
     c = start_questionnaire(app, 5090)
     for answer in (director.full_name, ROMASHKA, "Менеджер", "Ромашка"):
         c.send(answer)
     chat(app, 5011).press_data(button_data(outgoing(5011)[-1], "Подтвердить"))
     assert Membership.get(Membership.telegram_user == 5090).status == "confirmed"
-    after = Contact.get_by_id(director.id)
+    after = ContactPerson.get_by_id(director.id)
     assert (after.full_name, after.phone, after.position, after.role) == before
     assert [u.id for u in directory.users_of_contact(after)] == [5010]
 
@@ -81,7 +81,7 @@ def test_attack_confirming_a_request_does_not_turn_the_requester_into_a_same_nam
 def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_he_typed(app):  # noqa: F811 - pytest fixtures imported above
     """A stranger types the director's number (the director never started the bot, so
     support is asked); support lets him into the company. He is now linked to the
-    director's Contact row (Membership.contact), so everything addressed to that contact
+    director's ContactPerson row (Membership.contact), so everything addressed to that contact
     (POST /api/v1/messages contact_id, the CRM author of his tickets) is him, on the
     strength of a number he typed."""
     c = chat(app, 5091)
@@ -90,7 +90,7 @@ def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_
     [ask] = outgoing(990)
     chat(app, 990).press_data(button_data(ask, "Подтвердить"))
     assert Membership.get(Membership.telegram_user == 5091).status == "confirmed"
-    director = Contact.get(Contact.phone == "+79000000001")
+    director = ContactPerson.get(ContactPerson.phone == "+79000000001")
     assert 5091 not in [u.id for u in directory.users_of_contact(director)]
 
 
@@ -141,13 +141,12 @@ def test_attack_flows_check_reports_settings_read_in_an_included_file_without_j2
 
 @pytest.mark.parametrize("text", ["²", "١٢", "1²"])
 def test_unicode_digits_are_no_id_anywhere(text):
-    from helpdesk import payments
     from helpdesk.directory import DirectoryError, clean_inn
-    from helpdesk.payments import PaymentError, account_for, verify_payload
+    from helpdesk.payments import PaymentError, account_for, requests, verify_payload
     assert verify_payload(f"v1.{text}.xxxxxxxxxxxxxxxxxxxxxx", b"k") is None
     with pytest.raises(PaymentError):
         account_for(1, "c" + text)
     with pytest.raises(DirectoryError):
         clean_inn(text * 10)
     with pytest.raises(PaymentError):
-        payments._requester(config.load(environ={}), text)
+        requests._requester(config.load(environ={}), text)

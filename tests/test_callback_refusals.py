@@ -18,7 +18,7 @@ from engine import outgoing, storage
 from engine.session import Conversation, load_session
 from engine.testing import Chat
 from helpdesk import payments as pay
-from helpdesk.models import Membership
+from helpdesk.directory.tables import Membership
 from helpdesk.tickets import Ticket
 from tests.test_tickets import GROUP, TECH, file_ticket, make_world
 

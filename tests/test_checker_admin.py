@@ -14,8 +14,8 @@ from engine import Registry, builtins
 from engine.checker import check_flows
 from engine.flows import parse_flow_file
 from engine.templates import Templates
-from helpdesk import cli
 from helpdesk.app import PROJECT_ROOT, check
+from helpdesk.ops import cli
 
 HERE = os.path.dirname(__file__)
 BAD = sorted(glob.glob(os.path.join(HERE, "fixtures", "bad_flows", "*.yaml")))

@@ -80,7 +80,7 @@ def test_a_database_that_stops_answering_gets_an_apology_and_the_chat_goes_on(da
 
 def run_demo(settings, lines, lang="ru"):
     """The demo's terminal chat (`python run.py demo`), fed `lines`; everything it wrote."""
-    from helpdesk.commands import demo_console
+    from helpdesk.ops.commands import demo_console
     out: list[str] = []
     feed = iter(lines)
 

@@ -178,8 +178,7 @@ def test_the_shipped_contracts_name_only_existing_templates_and_flows():
 
 # -- the domain talks to the context only ---------------------------------------------------
 DOMAIN = os.path.join(PROJECT_ROOT, "helpdesk")
-# generic flow tooling on its way to engine/ (issue 12 item 5): it runs conversations
-TOOLING = {"scenarios.py"}
+TOOLING: set[str] = set()   # scenarios.py, which runs conversations, is engine/tools' now
 CONTEXT_NAMES = {"step", "ctx"}
 
 
@@ -263,8 +262,8 @@ _NAME = re.compile(rf"^({'|'.join(TEMPLATE_DIRS)})/[a-z0-9_]+$")
 
 
 # the bot's command menu: one optional text per command of settings engine.commands, named
-# by the setting like a flow is (helpdesk/telegram_main.py command_texts)
-NAMED_BY_SETTINGS = {"helpdesk/telegram_main.py"}
+# by the setting like a flow is (helpdesk/ops/bot.py command_texts)
+NAMED_BY_SETTINGS = {"helpdesk/ops/bot.py"}
 
 
 def test_no_template_is_named_by_an_f_string():

@@ -12,8 +12,8 @@ import pytest
 from engine.checker import parse_all
 from engine.flows import parse_flow_file
 from engine.tools import diagrams
-from helpdesk import cli
 from helpdesk.app import PROJECT_ROOT
+from helpdesk.ops import cli
 
 HERE = os.path.dirname(__file__)
 ORDER = os.path.join(HERE, "fixtures", "diagram_flows", "order.yaml")

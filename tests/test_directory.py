@@ -8,9 +8,17 @@ from hypothesis import strategies as st
 from stdnum.ru import inn as inn_lib
 
 from helpdesk import directory as d
-from helpdesk import phones
-from helpdesk.models import CONFIRMED, PENDING, UNVERIFIED, Contact, Counterparty, Membership, TelegramUser
-from helpdesk.roles import PermissionDenied, Right, Role
+from helpdesk.directory import phones
+from helpdesk.directory.roles import PermissionDenied, Right, Role
+from helpdesk.directory.tables import (
+    CONFIRMED,
+    PENDING,
+    UNVERIFIED,
+    ContactPerson,
+    Counterparty,
+    Membership,
+    TelegramUser,
+)
 
 OWN_RIGHTS = {"create_ticket", "view_own_balance", "top_up_own_balance", "view_own_tickets",
               "edit_own_ticket", "close_own_ticket"}
@@ -96,6 +104,29 @@ def test_user_phone_and_name(database):
         d.get_user(404)
 
 
+def test_display_name_is_the_one_way_a_person_is_named(database):
+    d.get_or_create_user(501, username="anna", first_name="Anna")
+    assert d.display_name(d.get_user(501)) == "Anna"                 # Telegram's first name
+    d.set_user_full_name(501, "  Анна   Петрова ")
+    assert d.display_name(d.get_user(501)) == "Анна Петрова"         # the questionnaire wins
+    d.get_or_create_user(502, username="nobody")
+    assert d.display_name(d.get_user(502)) == "@nobody"              # a label is never empty
+    assert d.display_name(d.get_user(502), or_handle=False) == ""    # a name may be
+    d.get_or_create_user(503)
+    assert d.display_name(d.get_user(503)) == "503"
+    assert d.display_name(None) == ""
+
+
+def test_language_of_is_the_stored_one_and_none_for_strangers(database):
+    d.get_or_create_user(511, language="en")
+    d.get_or_create_user(511, language="ru")         # Telegram's language does not overwrite
+    assert d.language_of(511) == "en"
+    d.set_user_language(511, "ru")
+    assert d.language_of(511) == "ru"
+    assert d.language_of(-100123) is None             # a group chat
+    assert d.language_of(None) is None
+
+
 def test_a_typed_phone_is_kept_apart_and_finds_nobody(database):
     """Only a phone Telegram proved is `phone`; a typed one never replaces it, never
     finds the person, and proving it later moves it over."""
@@ -171,7 +202,7 @@ def test_trade_points_and_contacts_are_idempotent(two_companies, settings):
 def test_contact_bad_phone_is_refused(two_companies):
     with pytest.raises(phones.PhoneError):
         d.upsert_contact(two_companies[0], full_name="X", phone="12")
-    assert Contact.select().count() == 0
+    assert ContactPerson.select().count() == 0
 
 
 # --- memberships and access ---------------------------------------------------------
@@ -327,14 +358,14 @@ def test_company_people_for_notifications(company_with_request):
 # --- demo data ----------------------------------------------------------------------
 
 def test_seed_demo_is_idempotent_and_described(database):
-    from helpdesk import demo
-    from helpdesk.models import TradePoint
+    from helpdesk.directory.tables import TradePoint
+    from helpdesk.ops import demo
     first = demo.seed_demo()
-    counts = (Counterparty.select().count(), TradePoint.select().count(), Contact.select().count())
+    counts = (Counterparty.select().count(), TradePoint.select().count(), ContactPerson.select().count())
     again = demo.seed_demo()
     assert first["created"] and not again["created"]
     assert counts == (Counterparty.select().count(), TradePoint.select().count(),
-                      Contact.select().count()) == (3, 4, 6)
+                      ContactPerson.select().count()) == (3, 4, 6)
     assert {k: v for k, v in first.items() if k != "created"} == \
         {k: v for k, v in again.items() if k != "created"}
     assert all(inn_lib.is_valid(c["inn"]) for c in first["counterparties"])
@@ -350,7 +381,7 @@ def test_seed_demo_is_idempotent_and_described(database):
 
 
 def test_seed_demo_keeps_a_changed_balance(database):
-    from helpdesk import demo
+    from helpdesk.ops import demo
     info = demo.seed_demo()
     inn = info["counterparties"][0]["inn"]
     d.upsert_counterparty(inn=inn, balance=42)

@@ -19,12 +19,13 @@ from engine import Engine, Event, load_flowset
 from engine.outgoing import Outgoing, to_reply
 from engine.session import Conversation
 from engine.testing import Chat
-from helpdesk import directory, outbox
+from helpdesk import directory
 from helpdesk import payments as pay
 from helpdesk.app import PROJECT_ROOT, App, build_services
-from helpdesk.models import Counterparty
+from helpdesk.directory.roles import PermissionDenied, Right
+from helpdesk.directory.tables import Counterparty
 from helpdesk.registry import load, registry
-from helpdesk.roles import PermissionDenied, Right
+from helpdesk.sync import outbox
 from helpdesk.tickets import Ticket
 from integrations.crm import RestCrm
 from tests.fakes.crm_rest_stub import RestCrmStub

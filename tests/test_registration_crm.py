@@ -11,11 +11,19 @@ import pytest
 from engine import outgoing
 from engine.errors import SettingsError
 from engine.testing import Chat
-from helpdesk import config, directory, jobs, registration
+from helpdesk import config, directory, registration
 from helpdesk.app import build_app
-from helpdesk.demo import company_inn
-from helpdesk.models import Contact, Counterparty, Membership, TelegramUser, TradePoint, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.directory.tables import (
+    ContactPerson,
+    Counterparty,
+    Membership,
+    TelegramUser,
+    TradePoint,
+    utcnow,
+)
+from helpdesk.ops import jobs
+from helpdesk.ops.demo import company_inn
+from helpdesk.sync.outbox import OutboxItem
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.fakes.dadata_stub import DadataStub
@@ -95,7 +103,7 @@ def test_found_in_1c_with_two_companies_and_roles_from_posts(database, db_url, o
     a = Counterparty.get(Counterparty.inn == ALFA)
     assert (a.crm_id, a.balance, a.kpp) == (alfa, 150000, "770201001")
     assert TradePoint.get(TradePoint.counterparty == a).crm_id == shop
-    assert {x.phone for x in Contact.select()} == {PHONE}
+    assert {x.phone for x in ContactPerson.select()} == {PHONE}
     [req] = onec.received(path=onec.PREFIX + "userdata")
     assert req.query["phone"] == PHONE                       # the "+" arrived encoded
     assert TelegramUser.get_by_id(6001).full_name == "Орлов Олег Олегович"
@@ -123,7 +131,7 @@ def test_repeated_registration_adds_no_rows(database, db_url, onec):
         c.click("📱 Зарегистрировать другой номер")
         c.share_contact(PHONE)
     assert c.said("Номер найден")
-    counts = [m.select().count() for m in (Counterparty, Contact, Membership)]
+    counts = [m.select().count() for m in (Counterparty, ContactPerson, Membership)]
     assert counts == [1, 1, 1]
 
 

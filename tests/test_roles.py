@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from helpdesk.roles import (
+from helpdesk.directory.roles import (
     DEFAULT_POST_ROLES,
     PERMISSIONS,
     Access,

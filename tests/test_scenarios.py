@@ -9,10 +9,10 @@ import os
 import pytest
 
 from engine.tools import scenarios
-from helpdesk import cli
 from helpdesk.app import PROJECT_ROOT, project_path
 from helpdesk.flowtools import FIXTURES as PROJECT_FIXTURES
 from helpdesk.flowtools import scenario_project
+from helpdesk.ops import cli
 
 SHIPPED = sorted(glob.glob(os.path.join(PROJECT_ROOT, "flows", "tests", "*.yaml")))
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "scenarios")

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from engine.errors import SettingsError
-from helpdesk import config, logs
+from helpdesk import config
+from helpdesk.ops import logs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,10 +14,12 @@ from pydantic import SecretStr
 
 from engine.outgoing import Outgoing
 from engine.storage import write_tx
-from helpdesk import directory, outbox, sync
+from helpdesk import directory, sync
 from helpdesk.app import PROJECT_ROOT, build_app
-from helpdesk.models import Contact, Counterparty, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.directory.tables import ContactPerson, Counterparty, utcnow
+from helpdesk.sync import cli as sync_cli
+from helpdesk.sync import outbox
+from helpdesk.sync.outbox import OutboxItem
 from tests.fakes.crm_1c_stub import OneCStub
 from tests.fakes.crm_rest_stub import RestCrmStub
 
@@ -118,7 +120,7 @@ def test_drain_delivers_in_order_with_keys_and_writes_ids_back(app, rest_stub):
     assert [r.headers["idempotency-key"] for r in rest_stub.received("POST")] == keys
     cp = Counterparty.get_by_id(cp.id)
     assert cp.crm_id and rest_stub.store["counterparties"][cp.crm_id]["inn"] == INN
-    assert Contact.get_by_id(contact.id).crm_id in rest_stub.store["contacts"]
+    assert ContactPerson.get_by_id(contact.id).crm_id in rest_stub.store["contacts"]
     t = type(ticket).get_by_id(ticket.id)
     assert t.crm_id and t.crm_number == rest_stub.store["tickets"][t.crm_id]["number"]
     sent_ticket = rest_stub.store["tickets"][t.crm_id]
@@ -250,7 +252,9 @@ _CHANGE = textwrap.dedent("""
     import os
     from engine import storage
     from engine.storage import write_tx
-    from helpdesk import directory, outbox, schema
+    from helpdesk import directory
+    from helpdesk.ops import schema
+    from helpdesk.sync import outbox
     storage.connect(os.environ["DATABASE_URL"]); schema.init()
     with write_tx():
         cp, _ = directory.upsert_counterparty(inn="7707083893", name="ООО Ромашка")
@@ -315,7 +319,7 @@ def test_sync_status_prints_counts_oldest_and_dead(app, rest_stub, capsys, setti
     rest_stub.down()
     sync.drain(app)
     capsys.readouterr()
-    sync._print_status(sync.queue_status())
+    sync_cli.print_status(sync.queue_status())
     out = capsys.readouterr().out
     assert "pending  counterparty" in out and "oldest pending: #1" in out
 
@@ -324,7 +328,7 @@ def test_sync_status_lists_dead_items_with_their_error(app, rest_stub, capsys):
     new_counterparty()
     rest_stub.fail_next(1, 400)
     sync.drain(app)
-    sync._print_status(sync.queue_status())
+    sync_cli.print_status(sync.queue_status())
     out = capsys.readouterr().out
     assert "dead     counterparty   1" in out and "dead: #1 counterparty" in out and "400" in out
 

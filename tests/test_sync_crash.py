@@ -16,7 +16,7 @@ import time
 import pytest
 
 from helpdesk.app import PROJECT_ROOT
-from helpdesk.outbox import OutboxItem
+from helpdesk.sync.outbox import OutboxItem
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.test_sync import CRM_TOKEN, make_app, new_counterparty
 
@@ -145,8 +145,9 @@ def test_a_restarted_process_sends_its_dead_predecessors_claims_at_start(databas
     five minutes, the items a dead process had claimed still reach the CRM at once."""
     from datetime import timedelta
 
-    from helpdesk import jobs, outbox
-    from helpdesk.models import utcnow
+    from helpdesk.directory.tables import utcnow
+    from helpdesk.ops import jobs
+    from helpdesk.sync import outbox
     keys = _queue(settings, items=2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

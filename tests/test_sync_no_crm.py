@@ -11,9 +11,9 @@ import threading
 
 from apscheduler.events import EVENT_JOB_EXECUTED
 
-from helpdesk import jobs
 from helpdesk.app import PROJECT_ROOT
-from helpdesk.outbox import OutboxItem
+from helpdesk.ops import jobs
+from helpdesk.sync.outbox import OutboxItem
 from integrations.crm import make_crm
 from tests.fakes.crm_rest_stub import RestCrmStub
 from tests.test_sync import CRM_TOKEN, make_app, new_contact, new_counterparty, new_ticket

@@ -9,8 +9,9 @@ import pytest
 from engine.errors import IntegrationError
 from helpdesk import sync
 from helpdesk.api.apply import tickets_service
-from helpdesk.models import Contact, Counterparty, TradePoint, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint, utcnow
+from helpdesk.sync import pull
+from helpdesk.sync.outbox import OutboxItem
 from tests.test_sync import app, make_app, new_ticket, rest_stub  # noqa: F401 - fixtures
 
 COMPANY = {"inn": "7707083893", "name": "ООО Ромашка", "kpp": "770701001",
@@ -30,11 +31,11 @@ def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811
     assert counts == {"counterparty": 1, "contact": 1, "balance": 1}
     cp = Counterparty.get()
     assert (cp.crm_id, cp.balance) == ("c-1", 50000) and TradePoint.get().crm_id == "tp-1"
-    assert Contact.get().role == "DIRECTOR" and sync.cursor() == "3"
+    assert ContactPerson.get().role == "DIRECTOR" and sync.cursor() == "3"
     assert sync.reconcile(app) == {}                         # nothing new after the cursor
-    sync._store_cursor(None)                                  # the page delivered again
+    pull._store_cursor(None)                                  # the page delivered again
     sync.reconcile(app)
-    assert Counterparty.get().balance == 50000 and Contact.select().count() == 1
+    assert Counterparty.get().balance == 50000 and ContactPerson.select().count() == 1
 
 
 def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  # noqa: F811 - pytest fixtures imported above

@@ -110,7 +110,7 @@ def test_other_messages_get_a_helpful_reply(api, engine):
 
 def test_commands_menu_from_templates_and_reminders_on_timeout(api, engine, settings):
     from engine.session import utcnow
-    from helpdesk.telegram_main import command_texts
+    from helpdesk.ops.bot import command_texts
     commands = command_texts(settings, engine.flowset.templates)
     with running_bot(engine, api, commands=commands) as bot:
         assert api.commands()[0] == {"command": "start", "description": "Начать / главное меню"}

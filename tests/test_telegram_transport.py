@@ -17,7 +17,7 @@ from engine.telegram.sender import Limits
 from engine.telegram.shared_dispatcher import SharedDispatcher
 from helpdesk import config, formats
 from helpdesk.app import PROJECT_ROOT
-from helpdesk.telegram_main import BugReporter
+from helpdesk.ops.bot import BugReporter
 from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.telegram_harness import call, running_bot
 

@@ -11,9 +11,9 @@ from engine import outgoing
 from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
-from helpdesk.models import utcnow
-from helpdesk.outbox import OutboxItem
-from helpdesk.roles import PermissionDenied
+from helpdesk.directory.roles import PermissionDenied
+from helpdesk.directory.tables import utcnow
+from helpdesk.sync.outbox import OutboxItem
 from helpdesk.tickets import (
     CANCELLED,
     DONE,

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from helpdesk import reports
 from helpdesk.app import PROJECT_ROOT
-from helpdesk.stats import for_user, summarize, tickets_between
-from helpdesk.tickets import Ticket
+from helpdesk.tickets import Ticket, reports
+from helpdesk.tickets.stats import for_user, summarize, tickets_between
 from tests.test_tickets import TECH, file_ticket, make_world
 
 

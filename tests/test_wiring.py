@@ -11,11 +11,12 @@ from integrations.crm import CrmClient
 
 TRANSPORTS = ("telegram", "fastapi", "uvicorn", "aiohttp", "starlette")
 
-# What `python run.py console` runs up to the chat loop (helpdesk.commands.console), then
+# What `python run.py console` runs up to the chat loop (helpdesk.ops.commands.console), then
 # the transports among the loaded top-level packages.
 CONSOLE = """
 import sys
-from helpdesk import cli, commands, config
+from helpdesk import config
+from helpdesk.ops import cli, commands
 from helpdesk.app import build_app
 app = build_app(config.load(environ={"DATABASE__URL": sys.argv[1]}))
 print(" ".join(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))))
@@ -24,7 +25,8 @@ print(" ".join(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:])
 TEST = """
 import sys
 from engine import storage
-from helpdesk import config, schema
+from helpdesk import config
+from helpdesk.ops import schema
 from helpdesk.app import build_app
 storage.connect(sys.argv[1])
 schema.init()

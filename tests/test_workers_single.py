@@ -16,7 +16,7 @@ import pytest
 from engine import outgoing
 from engine.session import Conversation, utcnow
 from helpdesk.app import PROJECT_ROOT, build_app
-from helpdesk.telegram_main import command_texts, tell_admins_about_reloads
+from helpdesk.ops.bot import command_texts, tell_admins_about_reloads
 from tests.conftest import app_on_copied_flows
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_harness import MENU_SAMPLE, call, free_port, running_bot
@@ -194,7 +194,7 @@ def test_a_job_runs_in_one_worker_at_a_time_and_everywhere_jobs_in_all(database,
     import threading
     import time as _time
 
-    from helpdesk import jobs
+    from helpdesk.ops import jobs
     runs: list[str] = []
 
     def slow(app):

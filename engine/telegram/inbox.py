@@ -21,7 +21,7 @@ from datetime import timedelta
 import peewee
 
 from ..session import utcnow
-from ..storage import BaseModel, db, is_postgres, write_tx
+from ..storage import Table, db, is_postgres, write_tx
 
 __all__ = ["InboxItem", "store", "pending", "mark_done", "mark_failed", "prune", "chat_of",
            "lock_chat", "next_pending", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
@@ -29,7 +29,7 @@ __all__ = ["InboxItem", "store", "pending", "mark_done", "mark_failed", "prune",
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 
 
-class InboxItem(BaseModel):
+class InboxItem(Table):
     update_id = peewee.BigIntegerField(unique=True)
     chat_id = peewee.BigIntegerField(index=True)
     raw = peewee.TextField()                      # the update exactly as Telegram sent it

@@ -16,9 +16,9 @@ from engine.ids import parse_id
 from engine.templates import plain_text
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound
+from helpdesk.directory.roles import PermissionDenied
 from helpdesk.money import ROUBLES, MoneyError, parse_money
 from helpdesk.registry import registry
-from helpdesk.roles import PermissionDenied
 from integrations.payments import build_invoice, sbp_qr_png
 
 __all__ = ["PAYMENT_FLOW", "load_balance", "start_payment", "pay_accounts", "pay_amounts",

@@ -12,11 +12,11 @@ import logging
 from engine.contracts import ActionContext, Outcome
 from engine.errors import IntegrationError
 from engine.ids import parse_id
-from helpdesk import directory, phones, registration
-from helpdesk.directory import DirectoryError, NotFound
-from helpdesk.phones import PhoneError
+from helpdesk import directory, registration
+from helpdesk.directory import DirectoryError, NotFound, phones
+from helpdesk.directory.phones import PhoneError
+from helpdesk.directory.roles import PermissionDenied
 from helpdesk.registry import registry
-from helpdesk.roles import PermissionDenied
 
 __all__ = ["lookup_phone", "find_company", "submit", "company_buttons", "choose_company",
            "member_decision"]

@@ -9,16 +9,18 @@ import logging
 import uuid
 
 from engine.contracts import ActionContext, Outcome
-from helpdesk import directory, phones, stats
-from helpdesk.models import TradePoint
-from helpdesk.phones import PhoneError
+from helpdesk import directory
+from helpdesk.directory import phones
+from helpdesk.directory.phones import PhoneError
+from helpdesk.directory.roles import PermissionDenied, Right
+from helpdesk.directory.tables import TradePoint
 from helpdesk.registry import registry
-from helpdesk.roles import PermissionDenied, Right
 from helpdesk.tickets import (
     MAX_ATTACHMENTS,
     TicketConflict,
     TicketError,
     TicketNotFound,
+    stats,
     supported_file,
     ticket_view,
 )

@@ -30,9 +30,10 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import BotError
 from engine.storage import write_tx
-from helpdesk import directory, outbox
-from helpdesk.models import Contact, Counterparty, Membership, TradePoint, utcnow
-from helpdesk.roles import role_from_post
+from helpdesk import directory
+from helpdesk.directory.roles import role_from_post
+from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint, utcnow
+from helpdesk.sync import outbox
 
 from . import schemas
 
@@ -90,7 +91,7 @@ def trade_point(crm_id: str, data: schemas.TradePointUpsert) -> TradePoint:
     return TradePoint.get_by_id(tp.id)
 
 
-def contact(crm_id: str, data: schemas.ContactIn, post_rules=None) -> Contact:
+def contact(crm_id: str, data: schemas.ContactIn, post_rules=None) -> ContactPerson:
     """Upsert a contact; the role from `role`, else from `post` (role_from_post). The
     memberships of Telegram users linked to this contact take the new role too."""
     role = data.role or role_from_post(data.post, post_rules).name
@@ -104,7 +105,7 @@ def contact(crm_id: str, data: schemas.ContactIn, post_rules=None) -> Contact:
          .where((Membership.contact == c.id) & (Membership.counterparty == cp.id)
                 & (Membership.role != role)).execute())
         _confirm_listed([cp.id])
-    return Contact.get_by_id(c.id)
+    return ContactPerson.get_by_id(c.id)
 
 
 def _trade_point_of(cp: Counterparty, crm_id: str | None) -> TradePoint | None:

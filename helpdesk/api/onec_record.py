@@ -7,8 +7,8 @@ import json
 
 import peewee as pw
 
-from engine.storage import BaseModel as Table
-from helpdesk.models import utcnow
+from engine.storage import Table
+from helpdesk.directory.tables import utcnow
 
 __all__ = ["OneCRecord"]
 

@@ -1,7 +1,7 @@
 """Request and answer bodies of the REST API (`/api/v1`), as pydantic models.
 
 They are the one validation of CRM data: the API validates requests with them, and the
-reconcile job (helpdesk.sync) validates the CRM's change feed with the same models, so a
+reconcile job (helpdesk.sync.pull) validates the CRM's change feed with the same models, so a
 bad value is refused the same way, naming the field, whichever way it arrived.
 
 Unknown fields are ignored (forward compatibility, as docs/crm-api.md promises). Lengths
@@ -25,8 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from helpdesk import phones
-from helpdesk.directory import clean_inn
+from helpdesk.directory import clean_inn, phones
 from helpdesk.money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 
 __all__ = ["CrmId", "Kopecks", "TradePointIn", "CounterpartyIn", "TradePointUpsert",

@@ -200,10 +200,10 @@ def make_server(app, *, host: str | None = None, port: int | None = None):
 
 def run(settings, args) -> int:
     """`python run.py api`: the API plus the sync jobs, until interrupted."""
-    from helpdesk import jobs, logs
     from helpdesk.app import build_app
     from helpdesk.deliveries import log_undelivered
-    from helpdesk.telegram_main import BugReporter, make_supervisor
+    from helpdesk.ops import jobs, logs
+    from helpdesk.ops.reporting import BugReporter, make_supervisor
     _tokens(settings)                        # refuse before touching anything else
     logs.configure(settings)
     log_undelivered(settings)

@@ -11,12 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 
-from engine import outgoing
-from engine.events import Reply
 from engine.storage import is_postgres, write_tx
 from helpdesk import directory
-from helpdesk.models import Contact, TelegramUser, utcnow
-from helpdesk.outbox import OutboxItem
+from helpdesk.directory.tables import ContactPerson, TelegramUser, utcnow
+from helpdesk.notices import queue_notice
+from helpdesk.sync.outbox import OutboxItem
 
 from . import apply, limits, schemas, views
 
@@ -136,7 +135,7 @@ def _recipients(body: schemas.MessageIn) -> list[TelegramUser]:
 
 
 def _contact_users(crm_id: str):
-    c = Contact.get_or_none(Contact.crm_id == crm_id)
+    c = ContactPerson.get_or_none(ContactPerson.crm_id == crm_id)
     if c is None:
         raise apply.NotFound("contact_id", f"no contact with crm id {crm_id!r}")
     return directory.users_of_contact(c)   # confirmed links and proven phones only
@@ -154,10 +153,8 @@ def send_message(app, body: schemas.MessageIn, key: str | None) -> schemas.Messa
     queued, ids = 0, []
     with write_tx():
         for user in _recipients(body):
-            text = templates.render("api/crm_message", templates.lang(user.language),
-                                    {"text": body.text})
-            row = outgoing.enqueue(Reply(user.id, text),
-                                 key=f"api-msg:{key}:{user.id}" if key else None)
+            row = queue_notice(templates, user.id, "api/crm_message", {"text": body.text},
+                               key=f"api-msg:{key}:{user.id}" if key else None)
             queued += 1 if row else 0
             ids.append(user.id)
     return schemas.MessageOut(queued=queued, recipients=ids)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpdesk.models import Contact, Counterparty, TradePoint
+from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint
 
 from . import schemas
 
@@ -21,7 +21,7 @@ def counterparty(cp: Counterparty) -> schemas.CounterpartyOut:
                                    balance_kopecks=cp.balance, trade_points=points)
 
 
-def contact(c: Contact) -> schemas.ContactOut:
+def contact(c: ContactPerson) -> schemas.ContactOut:
     return schemas.ContactOut(id=c.id, crm_id=c.crm_id, counterparty_id=c.counterparty_id,
                               full_name=c.full_name, phone=c.phone, post=c.position,
                               role=c.role)
@@ -68,7 +68,7 @@ def _data(row, view) -> dict:
 VIEWS = {
     "counterparty": (lambda i: Counterparty.get_or_none(Counterparty.id == i), counterparty),
     "trade_point": (lambda i: TradePoint.get_or_none(TradePoint.id == i), trade_point),
-    "contact": (lambda i: Contact.get_or_none(Contact.id == i), contact),
+    "contact": (lambda i: ContactPerson.get_or_none(ContactPerson.id == i), contact),
     "ticket": (_ticket_row, ticket),
     "payment": (_payment_row, payment),
 }

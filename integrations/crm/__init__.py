@@ -1,7 +1,7 @@
 """CRM clients: one interface (`CrmClient`), three adapters, one factory.
 
 - `NoCrm`: standalone mode, nothing leaves the bot.
-- `OneCSeedCrm`: the original 1C:UNF HTTP service (shared/seed/1c-contract.md).
+- `OneCSeedCrm`: the original 1C:UNF HTTP service (`/hs/telegram/`, see crm/onec.py).
 - `RestCrm`: our documented contract (docs/crm-api.md).
 
 Plain dataclasses in and out; no Telegram, no database models. Calls block: run them in a

@@ -1,4 +1,4 @@
-"""A loopback stand-in for the original 1C:UNF HTTP service (shared/seed/1c-contract.md).
+"""A loopback stand-in for the original 1C:UNF HTTP service (integrations/crm/onec.py).
 
     with OneCStub(login="bot", password="p4ss", token="t0k") as c1:
         acme = c1.add_partner("ООО Ромашка", inn="7707083893", kpp="770701001", balance=150000)

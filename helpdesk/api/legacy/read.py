@@ -1,0 +1,96 @@
+"""1C's reads: bot rows as 1C objects (the stored body's extra fields kept), one by guid or
+a filtered list (`nonSync=true`: the records 1C has not accepted yet)."""
+from __future__ import annotations
+
+from helpdesk.directory.tables import Counterparty, TradePoint
+
+from ..onec_record import OneCRecord
+from .records import extras, guid_of, model_of, resolve, stored
+from .wire import DATE_FORMAT, EMPTY_DATE, ok, refused
+
+__all__ = ["get_one", "get_list", "as_1c"]
+
+
+def _date(value) -> str:
+    return value.strftime(DATE_FORMAT) if value else EMPTY_DATE
+
+
+def _partner_json(cp: Counterparty) -> dict:
+    guid = guid_of("partner", cp)
+    return extras("partner", guid) | {
+        "guid": guid, "name": cp.name, "inn": cp.inn, "kpp": cp.kpp or "",
+        "ogrn": cp.ogrn or "", "markedForDel": False}
+
+
+def _department_json(tp: TradePoint) -> dict:
+    guid = guid_of("department", tp)
+    return extras("department", guid) | {
+        "guid": guid, "name": tp.name, "guidPartner": guid_of("partner", tp.counterparty),
+        "markedForDel": False}
+
+
+def _task_json(t) -> dict:
+    guid = guid_of("task", t)
+    return extras("task", guid) | {
+        "guid": guid, "code": t.crm_number or "", "botNumber": t.number,
+        "date": _date(t.created), "description": t.description, "status": t.status,
+        "guidPartner": guid_of("partner", t.counterparty) if t.counterparty_id else "",
+        "guidDepartment": guid_of("department", t.trade_point) if t.trade_point_id else "",
+        "closingDate": _date(t.closed), "markedForDel": t.status == "cancelled"}
+
+
+_JSON = {"partner": _partner_json, "department": _department_json, "task": _task_json}
+
+
+def as_1c(entity: str, row) -> dict:
+    return _JSON[entity](row)
+
+
+def get_one(entity: str, guid: str):
+    row = resolve(entity, guid)
+    if row is not None:
+        return ok(entity=as_1c(entity, row))
+    rec = stored(entity, guid)
+    if rec is None or rec.marked_for_del:
+        return refused(404, f"{entity} {guid} not found")
+    return ok(entity=rec.body)
+
+
+def _domain_rows(entity: str, f: dict, non_sync: bool) -> list:
+    model = model_of(entity)
+    query = model.select().order_by(model.id)
+    if non_sync:
+        query = query.where(model.crm_id.is_null())
+    if entity == "partner" and f.get("inn"):
+        query = query.where(Counterparty.inn == f["inn"])
+    if entity in ("department", "task") and f.get("guidPartner"):
+        cp = resolve("partner", f["guidPartner"])
+        query = query.where(model.counterparty == (cp.id if cp else -1))
+    if entity == "task":
+        query = _task_filter(query, f)
+    return [as_1c(entity, r) for r in query.limit(5000)]
+
+
+def _task_filter(query, f: dict):
+    from helpdesk.tickets import ACTIVE, Ticket
+    query = query.where(Ticket.status.in_(ACTIVE))
+    if f.get("guidDepartment"):
+        tp = resolve("department", f["guidDepartment"])
+        query = query.where(Ticket.trade_point == (tp.id if tp else -1))
+    return query
+
+
+def _stored_rows(entity: str, f: dict) -> list:
+    rows = OneCRecord.select().where((OneCRecord.entity == entity)
+                                     & (OneCRecord.marked_for_del == False))  # peewee SQL: keep ==
+    bodies = [r.body for r in rows.order_by(OneCRecord.id).limit(5000)]
+    return [b for b in bodies if all(str(b.get(k) or "") == v for k, v in f.items() if v)]
+
+
+def get_list(entity: str, filters: dict, non_sync: bool):
+    if model_of(entity) is not None:
+        items = _domain_rows(entity, filters, non_sync)
+        if entity == "task" and filters.get("guidManager"):
+            items = [t for t in items if t.get("guidManager") == filters["guidManager"]]
+        return ok(list=items)
+    return ok(list=[] if non_sync else _stored_rows(entity, filters))

@@ -1,0 +1,119 @@
+"""1C's writes: partner -> Counterparty, department -> TradePoint, task -> an existing
+Ticket (status from closingDate / markedForDel, technician from the manager's name, 1C guid
+and code linked), each in one transaction with the body kept as sent. Tickets are created
+in the bot: a task 1C sends for a ticket the bot does not know is kept as sent only.
+"""
+from __future__ import annotations
+
+import uuid
+
+from engine.storage import write_tx
+from helpdesk import directory
+from helpdesk.directory.tables import TradePoint
+
+from .. import apply, schemas
+from .balance import put_balance
+from .records import body_row, extras, resolve, store, store_rows, stored
+from .wire import EMPTY_DATE, OneCObject, PartnerBody, ok, refused
+
+__all__ = ["upsert", "upsert_bundle", "delete"]
+
+
+def _partner(obj: OneCObject, guid: str):
+    row = resolve("partner", guid)
+    inn = obj.inn or (row.inn if row else None)
+    if not inn:
+        raise apply.ApplyError("inn", "a new partner needs its INN")
+    if row is not None and row.crm_id != guid:
+        row.crm_id = guid   # 1C accepted a record the bot created: link it
+        row.save()
+    cp, _ = directory.upsert_counterparty(inn=inn, name=obj.name or None, kpp=obj.kpp or None,
+                                          ogrn=obj.ogrn or None, crm_id=guid)
+    return cp
+
+
+def _department(obj: OneCObject, guid: str):
+    row = resolve("department", guid)
+    cp = resolve("partner", obj.guidPartner) if obj.guidPartner else (
+        row.counterparty if row else None)
+    if cp is None:
+        raise apply.NotFound("guidPartner", f"no partner {obj.guidPartner!r}")
+    if row is not None and row.crm_id != guid:
+        TradePoint.update(crm_id=guid).where(TradePoint.id == row.id).execute()
+    name = obj.name or (row.name if row else "")
+    tp, _ = directory.upsert_trade_point(cp, name=name, crm_id=guid)
+    return tp
+
+
+def _manager_name(guid: str | None) -> str | None:
+    body = extras("manager", guid) if guid else {}
+    return str(body.get("name") or "")[:300] or None
+
+
+def _task(app, obj: OneCObject, guid: str):
+    ticket = resolve("task", guid)
+    if ticket is None and obj.code:
+        from helpdesk.tickets import Ticket
+        ticket = Ticket.get_or_none(Ticket.crm_number == obj.code)
+    if ticket is None:
+        return None
+    closed = obj.closingDate and not obj.closingDate.startswith(EMPTY_DATE[:10])
+    status = "cancelled" if obj.markedForDel else ("done" if closed else None)
+    patch = schemas.TicketPatch(status=status, master=_manager_name(obj.guidManager),
+                                crm_id=guid, crm_number=obj.code or None)
+    return apply.patch_ticket(app, ticket, patch)
+
+
+def _domain(app, entity: str, obj: OneCObject, guid: str) -> None:
+    """The bot's own table, for the entities that have one."""
+    if entity == "partner":
+        _partner(obj, guid)
+    elif entity == "department":
+        _department(obj, guid)
+    elif entity == "task":
+        _task(app, obj, guid)
+
+
+def upsert(app, entity: str, obj: OneCObject) -> dict:
+    """Create or update by guid (a new guid when 1C sends none); one transaction."""
+    guid = obj.guid or str(uuid.uuid4())
+    with write_tx():
+        _domain(app, entity, obj, guid)
+        rec = store(entity, obj, guid)
+    return ok(guid=guid, code=rec.code or "")
+
+
+def upsert_bundle(app, body: PartnerBody) -> dict:
+    """The partner bundle: partners, then departments and contracts, then balances, in one
+    transaction; the bodies as sent are written in batches (`store_rows`)."""
+    with write_tx():
+        rows = []
+        for entity, items in (("partner", body.partners), ("department", body.departments),
+                              ("contract", body.contracts)):
+            for obj in items or []:
+                guid = obj.guid or str(uuid.uuid4())
+                _domain(app, entity, obj, guid)
+                rows.append(body_row(entity, obj, guid))
+        store_rows(rows)
+        for b in body.balance or []:
+            put_balance(b)
+        if body.inn or body.name:
+            return upsert(app, "partner", OneCObject.model_validate(
+                body.model_dump(exclude={"partners", "departments", "contracts", "balance"})))
+    return ok(guid="", code="")
+
+
+def delete(app, entity: str, guid: str):
+    with write_tx():
+        rec = stored(entity, guid)
+        row = resolve(entity, guid)
+        if rec is None and row is None:
+            return refused(404, f"{entity} {guid} not found")
+        if entity == "task" and row is not None and row.status != "cancelled":
+            apply.patch_ticket(app, row, schemas.TicketPatch(status="cancelled"))
+        if rec is not None:
+            rec.marked_for_del = True
+            rec.save()
+        else:
+            store(entity, OneCObject(guid=guid, markedForDel=True), guid)
+    return ok()

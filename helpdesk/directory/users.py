@@ -1,0 +1,118 @@
+"""Telegram users: the person behind a chat, their phones, name and language.
+
+`set_user_phone(verified=False)` keeps a typed number apart (`TelegramUser.unverified_phone`);
+`users_by_phone()` and `users_of_contact()`, the only phone/contact -> Telegram user lookups,
+read proven phones and confirmed links alone. `display_name()` and `language_of()` are the
+one answer to "what do we call this person" and "which language do they read".
+"""
+from __future__ import annotations
+
+import peewee as pw
+
+from engine.storage import write_tx
+
+from . import phones
+from .errors import DirectoryError, NotFound, row_id
+from .tables import CONFIRMED, ContactPerson, Membership, TelegramUser, utcnow
+
+__all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name",
+           "set_user_language", "users_by_phone", "users_of_contact", "display_name",
+           "language_of"]
+
+
+def get_or_create_user(telegram_id: int, username: str | None = None,
+                       first_name: str | None = None, language: str | None = None) -> TelegramUser:
+    """The user with this Telegram id, created on first contact; refreshes name and last_seen.
+
+    The language is taken only when none is stored yet: a language the user chose later
+    must not be overwritten by Telegram's client language on every update.
+    """
+    now = utcnow()
+    update = {TelegramUser.last_seen: now,
+              TelegramUser.language: pw.fn.COALESCE(TelegramUser.language, pw.EXCLUDED.language)}
+    if username is not None:
+        update[TelegramUser.username] = username
+    if first_name is not None:
+        update[TelegramUser.first_name] = first_name
+    with write_tx():
+        (TelegramUser.insert(id=int(telegram_id), username=username, first_name=first_name,
+                             language=language, created=now, last_seen=now)
+         .on_conflict(conflict_target=[TelegramUser.id], update=update).execute())
+    return TelegramUser.get_by_id(int(telegram_id))
+
+
+def get_user(user) -> TelegramUser:
+    """The TelegramUser for an id or instance; NotFound when unknown."""
+    found = TelegramUser.get_or_none(TelegramUser.id == row_id(user))
+    if found is None:
+        raise NotFound(f"telegram user {row_id(user)} is unknown")
+    return found
+
+
+def _set_user_field(user, **values) -> None:
+    with write_tx():
+        TelegramUser.update(**values).where(TelegramUser.id == row_id(user)).execute()
+
+
+def set_user_phone(user, phone: str, *, verified: bool = False) -> str:
+    """Store the user's phone in E.164 and return it; PhoneError for a bad number.
+
+    `verified`: Telegram proved it (the sender shared their own contact); only then it is
+    `TelegramUser.phone`, the number that finds the person. A typed one goes to
+    `unverified_phone` and leaves the proven one as it was.
+    """
+    e164 = phones.parse(phone)
+    if verified:
+        _set_user_field(user, phone=e164, unverified_phone=None)
+    else:
+        _set_user_field(user, unverified_phone=e164)
+    return e164
+
+
+def users_by_phone(phone: str) -> list[TelegramUser]:
+    """Telegram users whose *proven* phone this is (any spelling); [] for garbage."""
+    e164 = phones.normalize(phone)
+    if e164 is None:
+        return []
+    return list(TelegramUser.select().where(TelegramUser.phone == e164).order_by(TelegramUser.id))
+
+
+def users_of_contact(contact) -> list[TelegramUser]:
+    """Telegram users who are this contact: a confirmed link to it, or its phone proven."""
+    c = contact if isinstance(contact, ContactPerson) else ContactPerson.get_by_id(row_id(contact))
+    linked = Membership.select(Membership.telegram_user).where(
+        (Membership.contact == c.id) & (Membership.status == CONFIRMED))
+    by_phone = (TelegramUser.phone == c.phone) if c.phone else False
+    return list(TelegramUser.select().where(TelegramUser.id.in_(linked) | by_phone)
+                .order_by(TelegramUser.id))
+
+
+def set_user_full_name(user, full_name: str) -> None:
+    name = " ".join(str(full_name).split())
+    if not name:
+        raise DirectoryError("full name is empty")
+    _set_user_field(user, full_name=name[:300])
+
+
+def set_user_language(user, language: str) -> None:
+    _set_user_field(user, language=str(language)[:8])
+
+
+def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
+    """What a person is called: the questionnaire's full name, else Telegram's first name;
+    then (`or_handle`, for a label that must not be empty) @username, else the Telegram id.
+    Without `or_handle` a person who gave no name is "" (templates say nothing then).
+    "" for no user."""
+    if user is None:
+        return ""
+    name = user.full_name or user.first_name or ""
+    if name or not or_handle:
+        return name
+    return f"@{user.username}" if user.username else str(user.id)
+
+
+def language_of(user_id: int | None) -> str | None:
+    """The language a Telegram user reads (stored on first contact or chosen); None when
+    unknown (a group chat, a stranger): templates then use their default language."""
+    user = TelegramUser.get_or_none(TelegramUser.id == user_id) if user_id is not None else None
+    return user.language if user else None

@@ -1,0 +1,221 @@
+"""`python run.py bot`: the bot's entry, the helpdesk engine behind Telegram.
+
+Reads the token (settings bot.token or BOT_TOKEN), the Bot API root (bot.api_url or
+BOT_API_URL), the database (DATABASE_URL), builds the app and runs `engine.telegram`'s
+transport in long-polling or webhook mode (bot.mode), plus the helpdesk's periodic jobs
+(helpdesk.ops.jobs: CRM sync, lookups, the flow watcher). Errors and rejected flow reloads
+are told to the operators (helpdesk.ops.reporting). One `Supervisor` runs
+every long-running task of the process, the transport's and the jobs' (docs/deploy.md,
+"Health").
+
+`--workers N` (or bot.workers) forks N worker processes that serve one webhook port
+(SO_REUSEPORT) on one PostgreSQL database and restarts a worker that dies; it is refused on
+SQLite (one writing process) and in polling mode (one getUpdates caller). N processes
+started by hand (systemd, docs/deploy.md) with the same settings work the same way.
+With `bot.webhook.serve_api` the REST API is served on the webhook's port too.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import threading
+
+from telegram.error import InvalidToken, TelegramError
+
+from engine import heap
+from engine.telegram.bot import BotConfig, TelegramBot
+from engine.telegram.sender import Limits
+from helpdesk.app import build_app
+
+from ..deliveries import log_undelivered
+from . import logs
+from .reporting import BugReporter, make_supervisor, tell_admins_about_reloads
+
+__all__ = ["run", "bot_config", "command_texts", "NOT_PUBLISHED"]
+
+log = logging.getLogger(__name__)
+NO_TOKEN = ("error: no bot token. Get one from @BotFather in Telegram (/newbot) and put it in "
+            "the BOT_TOKEN environment variable or in settings.yaml as bot.token.")
+# Commands only some users may run: they work, but are not offered to everyone in the menu.
+NOT_PUBLISHED = frozenset({"reload"})
+RESTART_PAUSE = 1.0           # seconds before a dead worker is started again
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def command_texts(settings, templates) -> dict[str, list[tuple[str, str]]]:
+    """lang -> [(command, description)] from templates/<lang>/commands/<name>.j2."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    public = [name for name in settings.engine.commands if name not in NOT_PUBLISHED]
+    for lang in settings.engine.languages:
+        out[lang] = [(name, templates.render(f"commands/{name}", lang, {}))
+                     for name in public if templates.exists(f"commands/{name}", lang)]
+    return out
+
+
+def bot_config(settings, templates, *, workers: int = 1) -> BotConfig:
+    """The transport's settings; with `workers` processes each takes its share of
+    Telegram's overall message rate."""
+    b, w = settings.bot, settings.bot.webhook
+    sqlite = settings.database.url.startswith("sqlite")
+    limits = Limits(overall_per_second=Limits().overall_per_second / workers)
+    return BotConfig(token=b.token.get_secret_value(), api_url=b.api_url, mode=b.mode,
+                     poll_timeout=b.poll_timeout, webhook_url=w.url, listen=w.listen, port=w.port,
+                     path=w.path, secret_token=w.secret_token.get_secret_value(),
+                     provider_token=b.payment.get_secret_value(),
+                     timeout_check_seconds=settings.engine.timeout_check_seconds,
+                     commands=command_texts(settings, templates),
+                     default_language=settings.engine.default_language, limits=limits,
+                     lease_seconds=b.lease_seconds, reuse_port=not sqlite,
+                     heartbeat_seconds=settings.engine.heartbeat_seconds,
+                     max_inbox_age=settings.engine.health_max_inbox_age_seconds)
+
+
+def run(settings, args) -> int:
+    workers = getattr(args, "workers", None) or settings.bot.workers
+    problem = _refusal(settings, workers)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if workers > 1:
+        return _supervise(settings, workers)
+    return _worker(settings)
+
+
+def _worker(settings, workers: int = 1) -> int:
+    """One bot process: the transport, the jobs, until SIGTERM/SIGINT."""
+    from . import jobs
+    logs.configure(settings)
+    # Engine steps run in a worker thread and release the GIL at every database call; with
+    # the default 5 ms switch interval each re-acquisition can wait 5 ms behind the event
+    # loop (a convoy, measured in bench/e2e.py). 0.1 ms measured best of 5, 1 and 0.1 ms.
+    sys.setswitchinterval(0.0001)
+    log_undelivered(settings)
+    app = build_app(settings)
+    templates = app.engine.flowset.templates
+    reporter = BugReporter(settings, templates)
+    app.engine.on_error = reporter.on_engine_error
+    tell_admins_about_reloads(app)
+    supervisor = make_supervisor(settings, reporter.report)
+    bot = TelegramBot(app.engine, bot_config(settings, templates, workers=workers),
+                      on_error=reporter.report, extra_app=_api(app), supervisor=supervisor)
+    reporter.direct = bot.send_soon
+    scheduler = jobs.start(app, supervisor)
+    heap.freeze_startup()                    # full collections must not stall the loop
+    try:
+        asyncio.run(_serve(bot))
+    except InvalidToken:
+        print(f"error: the Bot API server at {settings.bot.api_url} refused the token; check "
+              "BOT_TOKEN (or bot.token) against @BotFather", file=sys.stderr)
+        return 2
+    except TelegramError as e:
+        print(f"error: Telegram Bot API at {settings.bot.api_url}: {reporter.redact(str(e))}",
+              file=sys.stderr)
+        return 1
+    finally:
+        scheduler.shutdown(wait=False)
+    return 0
+
+
+def _api(app):
+    """The REST API's ASGI app when it is to share the webhook's port."""
+    if app.settings.bot.mode != "webhook" or not app.settings.bot.webhook.serve_api:
+        return None
+    from helpdesk.api.server import create_api
+    return create_api(app)                   # refuses (SettingsError) without api.tokens
+
+
+# -- several workers -------------------------------------------------------------------------
+def _supervise(settings, workers: int) -> int:
+    """Fork `workers` processes and keep them running until SIGTERM/SIGINT; a worker that
+    dies is started again (its unfinished rows are meanwhile taken over by the others)."""
+    ctx = multiprocessing.get_context("fork")    # nothing is connected or threaded yet
+    stopping = threading.Event()
+    logs.configure(settings)                     # the supervisor's own lines (restarts)
+
+    def stop(signum, frame) -> None:
+        stopping.set()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+    procs = {i: _spawn_worker(ctx, settings, i, workers) for i in range(workers)}
+    print(f"{workers} webhook workers on port {settings.bot.webhook.port}: "
+          f"pids {', '.join(str(p.pid) for p in procs.values())}", flush=True)
+    code = _watch(ctx, settings, procs, workers, stopping)
+    for proc in procs.values():
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGTERM)
+    for proc in procs.values():
+        proc.join(60)
+    return code
+
+
+def _watch(ctx, settings, procs: dict, workers: int, stopping: threading.Event) -> int:
+    while not stopping.is_set():
+        multiprocessing.connection.wait([p.sentinel for p in procs.values()], timeout=0.5)
+        for i, proc in list(procs.items()):
+            if proc.is_alive() or stopping.is_set():
+                continue
+            if proc.exitcode == 2:               # bad settings or token: restarting is pointless
+                print(f"error: worker {i} refused to start (exit code 2)", file=sys.stderr)
+                return 2
+            log.error("worker %s (pid %s) exited with %s; starting it again", i, proc.pid, proc.exitcode)
+            if stopping.wait(RESTART_PAUSE):
+                break
+            procs[i] = _spawn_worker(ctx, settings, i, workers)
+    return 0
+
+
+def _spawn_worker(ctx, settings, index: int, workers: int):
+    proc = ctx.Process(target=_worker_main, args=(settings, index, workers),
+                       name=f"bot-worker-{index}", daemon=False)
+    # A SIGTERM arriving between the fork and the child's own handlers would reach the
+    # supervisor's handler copied into the child and be lost: hold signals over the fork.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return proc
+
+
+def _worker_main(settings, index: int, workers: int) -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)     # until the bot's loop takes them over
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    sys.exit(_worker(_own_log_file(settings, index), workers))
+
+
+def _own_log_file(settings, index: int):
+    """Each worker writes its own log file (bot.log -> bot.1.log): a rotating file handler
+    rotates one file from one process only."""
+    if not settings.logging.file:
+        return settings
+    root, ext = os.path.splitext(settings.logging.file)
+    log_settings = settings.logging.model_copy(update={"file": f"{root}.{index}{ext}"})
+    return settings.model_copy(update={"logging": log_settings})
+
+def _refusal(settings, workers: int) -> str | None:
+    if not settings.bot.token.get_secret_value():
+        return NO_TOKEN
+    if workers > 1 and settings.database.url.startswith("sqlite"):
+        return (f"error: --workers {workers} needs PostgreSQL (DATABASE_URL=postgresql://...): "
+                "SQLite allows one writing process")
+    if workers > 1 and settings.bot.mode != "webhook":
+        return (f"error: --workers {workers} needs webhook mode (bot.mode: webhook): only one "
+                "process may call getUpdates, so long polling runs one worker")
+    if settings.bot.mode == "webhook" and not (settings.bot.webhook.url and
+                                               settings.bot.webhook.secret_token.get_secret_value()):
+        return ("error: webhook mode needs bot.webhook.url (the public HTTPS address) and "
+                "bot.webhook.secret_token (any 1-256 characters A-Z a-z 0-9 _ -)")
+    return None
+
+
+async def _serve(bot: TelegramBot) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, bot.stop)
+    await bot.run()

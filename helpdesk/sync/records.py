@@ -1,0 +1,153 @@
+"""What each outbox entity sends to the CRM: the current rows of a counterparty, trade
+point, contact person, ticket or payment as an integrations.crm record, the parents whose
+older items must go first (a ticket never reaches the CRM before its company), and the ids
+the CRM's answer writes back. Registered through the one registry (`registry.sync_entity`).
+"""
+from __future__ import annotations
+
+from engine.errors import IntegrationError
+from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, TradePoint
+from helpdesk.registry import registry
+from integrations.crm import Company, ContactData, PaymentData, TicketData
+from integrations.crm import TradePoint as CrmTradePoint
+
+from . import outbox
+from .outbox import OutboxItem
+from .push import Skip
+
+__all__ = ["company_record"]
+
+
+def _row(model, item: OutboxItem):
+    row = model.get_or_none(model.id == item.entity_id)
+    if row is None:
+        raise Skip(f"{item.entity} {item.entity_id} no longer exists")
+    return row
+
+
+def company_record(cp: Counterparty) -> Company:
+    points = [CrmTradePoint(t.crm_id, t.name, t.address or "")
+              for t in cp.trade_points.order_by(TradePoint.id)]
+    return Company(name=cp.name, inn=cp.inn, kpp=cp.kpp or "", ogrn=cp.ogrn or "",
+                   address=cp.legal_address or "", crm_id=cp.crm_id, trade_points=points)
+
+
+def _set_crm_id(model, row_id: int, crm_id: str | None) -> None:
+    """Store the CRM's id; one already taken by another row is a conflict the operator sees."""
+    if not crm_id:
+        return
+    owner = model.get_or_none(model.crm_id == crm_id)
+    if owner is not None and owner.id != row_id:
+        raise IntegrationError("crm", f"crm id {crm_id} already belongs to "
+                                      f"{model.__name__} {owner.id}", retryable=False)
+    model.update(crm_id=crm_id).where(model.id == row_id).execute()
+
+
+def _trade_point_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    tp = TradePoint.get_or_none(TradePoint.id == item.entity_id)
+    return [("counterparty", tp.counterparty_id)] if tp else []
+
+
+def _contact_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    c = ContactPerson.get_or_none(ContactPerson.id == item.entity_id)
+    return [("counterparty", c.counterparty_id)] if c else []
+
+
+@registry.sync_entity(
+    "counterparty", Company,
+    send=lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
+    write_back=lambda item, crm_id: _set_crm_id(Counterparty, item.entity_id, crm_id))
+def _counterparty(item: OutboxItem) -> Company:
+    return company_record(_row(Counterparty, item))
+
+
+@registry.sync_entity(
+    "trade_point", Company,
+    send=lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
+    parents=_trade_point_parents)
+def _trade_point_company(item: OutboxItem) -> Company:
+    return company_record(_row(TradePoint, item).counterparty)
+
+
+@registry.sync_entity(
+    "contact", ContactData,
+    send=lambda crm, rec, key: crm.upsert_contact(rec, idempotency_key=key),
+    parents=_contact_parents,
+    write_back=lambda item, crm_id: _set_crm_id(ContactPerson, item.entity_id, crm_id))
+def _contact(item: OutboxItem) -> ContactData:
+    c = _row(ContactPerson, item)
+    return ContactData(full_name=c.full_name, phone=c.phone or "",
+                       company_crm_id=c.counterparty.crm_id, post=c.position or "",
+                       role=c.role, crm_id=c.crm_id)
+
+
+def _ticket_model():
+    from helpdesk.tickets import Ticket
+    return Ticket
+
+
+def _author_crm_id(ticket) -> str | None:
+    if ticket.counterparty_id is None:
+        return None
+    m = (Membership.select(Membership, ContactPerson).join(ContactPerson)
+         .where((Membership.telegram_user == ticket.author_id)
+                & (Membership.counterparty == ticket.counterparty_id)
+                & (Membership.status == CONFIRMED)).first())     # an unproven link is nobody
+    return m.contact.crm_id if m else None
+
+
+def _ticket_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    t = _ticket_model().get_or_none(_ticket_model().id == item.entity_id)
+    return [("counterparty", t.counterparty_id)] if t and t.counterparty_id else []
+
+
+def _ticket_write_back(item: OutboxItem, answer) -> None:
+    if not answer:
+        return
+    crm_id, number = answer
+    Ticket = _ticket_model()
+    _set_crm_id(Ticket, item.entity_id, crm_id)
+    if number:   # the CRM's number users see; not a change of the ticket's content
+        Ticket.update(crm_number=number).where(Ticket.id == item.entity_id).execute()
+
+
+@registry.sync_entity(
+    "ticket", TicketData,
+    send=lambda crm, rec, key: crm.upsert_ticket(rec, idempotency_key=key),
+    parents=_ticket_parents, write_back=_ticket_write_back)
+def _ticket(item: OutboxItem) -> TicketData:
+    t = _row(_ticket_model(), item)
+    cp, tp = t.counterparty, t.trade_point
+    return TicketData(
+        description=t.description, company_crm_id=cp.crm_id if cp else None,
+        trade_point_crm_id=tp.crm_id if tp else None, author_crm_id=_author_crm_id(t),
+        crm_id=t.crm_id, number=t.crm_number, status=t.status, type=None,
+        comment=outbox.payload_of(item).get("comment") or "", created_at=t.created,
+        closed_at=t.closed)
+
+
+def _payment_model():
+    from helpdesk.payments.tables import Payment
+    return Payment
+
+
+def _payment_parents(item: OutboxItem) -> list[tuple[str, int]]:
+    p = _payment_model().get_or_none(_payment_model().id == item.entity_id)
+    ids = [("counterparty", p.counterparty_id), ("ticket", p.ticket_id)] if p else []
+    return [(e, i) for e, i in ids if i is not None]
+
+
+@registry.sync_entity(
+    "payment", PaymentData,
+    send=lambda crm, rec, key: crm.report_payment(rec, idempotency_key=key),
+    parents=_payment_parents)
+def _payment(item: OutboxItem) -> PaymentData:
+    """A recorded payment (helpdesk.payments.Payment), reported once: the reference is
+    Telegram's charge id, the ticket's number is the CRM's when it has one."""
+    p = _row(_payment_model(), item)
+    t, cp = p.ticket, p.counterparty
+    return PaymentData(
+        amount_kopecks=p.amount, company_crm_id=cp.crm_id if cp else None,
+        paid_at=p.paid_at or p.created, ticket_number=(t.crm_number or str(t.number)) if t else None,
+        ticket_crm_id=t.crm_id if t else None, reference=p.telegram_payment_charge_id or "",
+        method=p.method, comment=p.note or "")

@@ -1,0 +1,151 @@
+"""`python run.py report --from 2026-01-01 --to 2026-12-31 [--out DIR]`: every ticket
+created in the period (both days included) as tickets.csv, and a PNG chart of tickets per
+status and per type; prints both paths. An operator's tool: all counterparties, no rights
+check (whoever can run it can read the database anyway).
+
+The CSV is UTF-8 with a BOM and ';' separators, so Excel with a Russian locale opens it
+with the columns split and Cyrillic intact; its header and status column are the data's own
+identifiers (for import). The chart is for people: its title, axes and status names come
+from templates `report/*` in `--lang` (default: the templates' default language), counts
+are whole numbers, long labels are wrapped and nothing is cut at the edges.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+import textwrap
+from datetime import date, datetime, timedelta
+
+from engine import storage
+from engine.errors import BotError
+from helpdesk.app import build_flowset
+from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
+from helpdesk.directory.users import display_name
+
+from .stats import summarize, tickets_between
+from .tables import Ticket
+
+__all__ = ["run", "write_csv", "write_chart", "chart_figure", "chart_labels", "parse_period",
+           "ReportError", "COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("number", "crm_number", "created", "closed", "status", "type", "counterparty",
+           "inn", "trade_point", "author", "phone", "master", "description")
+
+
+INSTALL_CHART = f"{sys.executable} -m pip install 'matplotlib>=3.8,<4'   (or: pip install -e '.[report]')"
+
+
+class ReportError(BotError):
+    """Bad report arguments (the message names the argument)."""
+
+
+def parse_period(date_from: str, date_to: str) -> tuple[datetime, datetime]:
+    """[from 00:00, the day after `to` 00:00); ReportError for bad or reversed dates."""
+    try:
+        start, end = date.fromisoformat(str(date_from)), date.fromisoformat(str(date_to))
+    except ValueError as e:
+        raise ReportError(f"--from/--to must be YYYY-MM-DD dates ({e})") from None
+    if end < start:
+        raise ReportError(f"--to {end} is before --from {start}")
+    return datetime.combine(start, datetime.min.time()), datetime.combine(end + timedelta(days=1), datetime.min.time())
+
+
+def _names(model, ids) -> dict:
+    ids = {i for i in ids if i}
+    return {row.id: row for row in model.select().where(model.id.in_(ids))} if ids else {}
+
+
+def _rows(tickets: list[Ticket]):
+    cps = _names(Counterparty, [t.counterparty_id for t in tickets])
+    tps = _names(TradePoint, [t.trade_point_id for t in tickets])
+    users = _names(TelegramUser, [t.author_id for t in tickets])
+    for t in tickets:
+        cp, tp, user = cps.get(t.counterparty_id), tps.get(t.trade_point_id), users.get(t.author_id)
+        author = t.contact_name or display_name(user, or_handle=False)
+        yield (t.number, t.crm_number or "", t.created.isoformat(sep=" ", timespec="minutes"),
+               t.closed.isoformat(sep=" ", timespec="minutes") if t.closed else "", t.status,
+               t.type, cp.name if cp else "", cp.inn if cp else "", tp.name if tp else "", author,
+               t.contact_phone or (user.phone if user else "") or "", t.master_name or "",
+               t.description)
+
+
+def write_csv(tickets: list[Ticket], path: str) -> str:
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f, delimiter=";")
+        writer.writerow(COLUMNS)
+        writer.writerows(_rows(tickets))
+    return path
+
+
+def chart_labels(templates, lang: str | None, since: date, until: date, summary: dict) -> dict:
+    """The chart's words in `lang`: {title, by_status, by_type, count, statuses: {code: name}}."""
+    say = lambda name, **ctx: templates.render_label(name, lang, ctx)
+    return {"title": say("report/chart_title", since=since, until=until, total=summary["total"]),
+            "by_status": say("report/by_status"), "by_type": say("report/by_type"),
+            "count": say("report/count"),
+            "statuses": {code: say("report/status", status=code) for code, _ in summary["by_status"]}}
+
+
+def chart_figure(summary: dict, labels: dict):
+    """Two bar charts side by side, tickets per status and per type (a matplotlib Figure)."""
+    import matplotlib
+    matplotlib.use("Agg")                       # no display on a server
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    names = {"by_status": labels["statuses"], "by_type": {}}
+    for ax, key in zip(axes, ("by_status", "by_type"), strict=True):
+        pairs = summary[key] or [["—", 0]]
+        ax.bar([_wrap(names[key].get(k, k)) for k, _ in pairs], [v for _, v in pairs],
+               color="#4a7ebb")
+        ax.set_title(labels[key])
+        ax.set_ylabel(labels["count"])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))     # no 0.5 of a ticket
+        ax.tick_params(axis="x", labelrotation=30)
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
+    fig.suptitle(labels["title"])
+    fig.tight_layout()
+    return fig
+
+
+def write_chart(summary: dict, labels: dict, path: str) -> str:
+    import matplotlib.pyplot as plt
+    fig = chart_figure(summary, labels)
+    fig.savefig(path, dpi=100, bbox_inches="tight")        # the canvas grows to fit every label
+    plt.close(fig)
+    return path
+
+
+def _wrap(label) -> str:
+    return "\n".join(textwrap.wrap(str(label) or "—", 18)) or "—"
+
+
+def run(settings, args) -> int:
+    """The `report` command: write the files, print their paths; 2 on bad arguments."""
+    try:
+        since, until = parse_period(args.date_from, args.date_to)
+    except ReportError as e:
+        print(f"error: {e}")
+        return 2
+    storage.connect(settings.database.url)
+    tickets = tickets_between(since, until)
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
+    summary = summarize(tickets)
+    print(csv_path)
+    try:
+        import matplotlib  # noqa: F401 - only whether it is installed
+    except ImportError:
+        print(f"error: the chart needs matplotlib, an optional extra: {INSTALL_CHART} "
+              "(the CSV above is written)", file=sys.stderr)
+        return 1
+    templates = build_flowset(settings).templates            # the bot's own, with its filters
+    labels = chart_labels(templates, args.lang, since.date(), (until - timedelta(days=1)).date(),
+                          summary)
+    print(write_chart(summary, labels, os.path.join(args.out, "tickets.png")))
+    return 0

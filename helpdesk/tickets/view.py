@@ -1,0 +1,29 @@
+"""A ticket as plain data for templates and JSON: names resolved, times as ISO text."""
+from __future__ import annotations
+
+from helpdesk import directory
+from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
+
+from .tables import Ticket
+
+__all__ = ["ticket_view"]
+
+
+def ticket_view(ticket: Ticket) -> dict:
+    """A ticket as plain data for templates and JSON (names resolved, times as datetimes)."""
+    author = TelegramUser.get_or_none(TelegramUser.id == ticket.author_id)
+    cp = Counterparty.get_or_none(Counterparty.id == ticket.counterparty_id) if ticket.counterparty_id else None
+    tp = TradePoint.get_or_none(TradePoint.id == ticket.trade_point_id) if ticket.trade_point_id else None
+    return {"id": ticket.id, "number": ticket.number, "label": ticket.label, "type": ticket.type,
+            "description": ticket.description, "status": ticket.status, "active": ticket.active,
+            "master": ticket.master_name or "", "author": ticket.contact_name or directory.display_name(author),
+            "phone": ticket.contact_phone or (author.phone if author else "") or "",
+            "counterparty": cp.name if cp else "", "trade_point": tp.name if tp else "",
+            "attachments": len(ticket.attachments or []), "created": _time(ticket.created),
+            "updated": _time(ticket.updated), "closed": _time(ticket.closed), "version": ticket.version}
+
+
+def _time(value) -> str:
+    """ISO text in UTC (views end up in JSON session slots); templates show it in the
+    display zone with the `localtime` filter (settings engine.timezone)."""
+    return value.isoformat(timespec="minutes") if value else ""
