@@ -225,10 +225,6 @@ def _quote(text: str, limit: int = 300) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
-
-
-
-
 # -- files ---------------------------------------------------------------------------------
 def scenario_files(flows_dir: str) -> list[str]:
     """The scenario files of a flows folder: `<flows_dir>/tests/*.yaml`."""
