@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -307,8 +308,11 @@ def test_a_vanished_row_is_skipped(app, rest_stub):
 
 def test_an_expired_lease_is_sent_again(app, rest_stub):
     new_counterparty()
-    (item,) = outbox.claim(10, lease_seconds=0)        # a drainer took it and died
-    assert outbox.claim(10) == []
+    (item,) = outbox.claim(10, lease_seconds=60)       # a drainer took it and died
+    assert outbox.claim(10) == []                       # held: nobody else takes it
+    # its lease runs out (set, not waited for: a 0 s lease could also run out before the
+    # second claim on a busy machine and be released by anything that expires leases)
+    OutboxItem.update(next_at=utcnow() - timedelta(seconds=1)).where(OutboxItem.id == item.id).execute()
     sync.drain(app)
     assert OutboxItem.get_by_id(item.id).status == "done" and len(rest_stub.items) == 1
 
