@@ -110,3 +110,20 @@ def app_on_copied_flows(settings, tmp_path, **engine_updates):
     notify = settings.notify.model_copy(update={"system": settings.notify.system.model_copy(
         update={"work_group_id": settings.notify.system.work_group_id or -100777})})
     return build_app(settings.model_copy(update={"engine": engine, "notify": notify}), connect=False)
+
+
+ENGINE_TEXTS = os.path.join(os.path.dirname(__file__), "fixtures", "engine_templates", "ru")
+
+
+def engine_project(tmp_path, flow: str, texts: dict[str, str]):
+    """A one-flow project for engine tests: flows/main.yaml, the engine's own Russian texts
+    (common/, console/) and `texts` (name -> source). Returns (flows dir, templates dir, ru)."""
+    import shutil
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "main.yaml").write_text(flow, encoding="utf-8")
+    ru = tmp_path / "templates" / "ru"
+    for folder in ("common", "console"):
+        shutil.copytree(os.path.join(ENGINE_TEXTS, folder), ru / folder)
+    for name, source in texts.items():
+        (ru / f"{name}.j2").write_text(source, encoding="utf-8")
+    return str(tmp_path / "flows"), str(tmp_path / "templates"), ru

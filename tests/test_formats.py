@@ -6,7 +6,6 @@ hint templates every registered input type declares."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
@@ -16,10 +15,9 @@ from engine.templates import Templates
 from helpdesk import formats
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.registry import new_registry
+from tests.conftest import engine_project
 
 HERE = os.path.dirname(__file__)
-COMMON = os.path.join(HERE, "fixtures", "engine_templates", "ru", "common")
-CONSOLE = os.path.join(HERE, "fixtures", "engine_templates", "ru", "console")
 
 
 def typed(text: str) -> Event:
@@ -110,13 +108,7 @@ states:
 
 @pytest.fixture
 def project(tmp_path):
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
-    ru = tmp_path / "templates" / "ru"
-    shutil.copytree(COMMON, ru / "common")
-    shutil.copytree(CONSOLE, ru / "console")           # the engine's own texts, like common/
-    (ru / "ask.j2").write_text("Yes?", encoding="utf-8")
-    return str(tmp_path / "flows"), str(tmp_path / "templates"), ru
+    return engine_project(tmp_path, FLOW, {"ask": "Yes?"})
 
 
 def _problems(project, reg):

@@ -4,7 +4,6 @@ registry they are given; helpdesk.registry.MODULES lists every registering modul
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,11 +13,11 @@ import pytest
 from engine import Engine, Registry, builtins, check_flowset, load_flowset
 from engine.testing import Chat
 from helpdesk.registry import HelpdeskRegistry, Job, new_registry
+from tests.conftest import engine_project
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.dirname(HERE)
 COMMON = os.path.join(HERE, "fixtures", "engine_templates", "ru", "common")
-CONSOLE = os.path.join(HERE, "fixtures", "engine_templates", "ru", "console")
 
 
 def _fn(*args, **kwargs):
@@ -95,14 +94,9 @@ states:
 
 @pytest.fixture
 def flowset_dirs(tmp_path):
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
-    ru = tmp_path / "templates" / "ru"
-    shutil.copytree(COMMON, ru / "common")
-    shutil.copytree(CONSOLE, ru / "console")           # the engine's own texts, like common/
-    (ru / "ask_colour.j2").write_text("Which colour?", encoding="utf-8")
-    (ru / "shown.j2").write_text("{{ colour | shout }}", encoding="utf-8")
-    return str(tmp_path / "flows"), str(tmp_path / "templates")
+    flows, templates, _ = engine_project(tmp_path, FLOW, {"ask_colour": "Which colour?",
+                                                          "shown": "{{ colour | shout }}"})
+    return flows, templates
 
 
 def _colour(event, spec):
