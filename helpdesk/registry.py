@@ -40,7 +40,7 @@ MODULES = (
     "helpdesk.actions.payments",          # payment actions, pay callback, payment events
     "helpdesk.actions.registration",      # registration actions, company callback
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
-    "helpdesk.workgroup",                 # work-group callback (wg:...)
+    "helpdesk.tickets.workgroup",         # work-group callback (wg:...)
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities

@@ -1,7 +1,7 @@
 """The inbox: every raw Telegram update is stored here before Telegram is told we have it.
 
 python-telegram-bot's Updater confirms a getUpdates batch (the next offset) before any handler
-runs, and its webhook answers 200 before handling (../shared/research/library-facts.md §4), so
+runs, and its webhook answers 200 before handling (so measured with PTB 22), so
 a crash there loses updates. We store first, acknowledge second: the poller writes a whole
 batch in one transaction and only then asks for the next offset; the webhook route answers
 200 only after the row is committed. `update_id` is unique, so a re-delivered update is

@@ -10,7 +10,9 @@
     stats.py          /stats and the report's figures
     reports.py        `run.py report`: tickets CSV and a PNG chart
 
-The work group's buttons are in helpdesk/workgroup.py. The names below are re-exported so
+    workgroup.py      the work group's buttons (Take, Wait, Done, Comment)
+
+The names below are re-exported so
 `from helpdesk.tickets import Ticket, TicketService` reads as before; notifications, stats
 and reports are imported from their modules (they import the work group and matplotlib).
 """

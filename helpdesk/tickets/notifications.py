@@ -30,10 +30,10 @@ from engine.events import Reply
 from helpdesk import directory
 from helpdesk.directory.roles import Right
 from helpdesk.notices import GROUP, PERSON, queue_notice, queue_reply
-from helpdesk.workgroup import group_post, post_key
 
 from .tables import Ticket
 from .view import ticket_view
+from .workgroup import group_post, post_key
 
 __all__ = ["Notifier", "AUTHOR_SWITCHES"]
 
