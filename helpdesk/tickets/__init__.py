@@ -9,7 +9,6 @@
     notifications.py  Notifier: who is told what (the work group, the author, the company)
     stats.py          /stats and the report's figures
     reports.py        `run.py report`: tickets CSV and a PNG chart
-
     workgroup.py      the work group's buttons (Take, Wait, Done, Comment)
 
 The names below are re-exported so
