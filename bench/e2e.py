@@ -255,7 +255,8 @@ def run_ours(users: int, db: str | None, tmp: str, think: float) -> dict:
     log_file = os.path.join(tmp, "bot.log")
     env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db or f"sqlite:///{tmp}/bench.db",
            "LOGGING__FILE": log_file, "BOT__POLL_TIMEOUT": "1", "NOTIFY__BUG__USE": "false",
-           "BOT__MODE": "polling"}
+           "BOT__MODE": "polling",
+           "NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777"}    # the call-back is offered only then
     with FakeTelegramAPI() as api:
         env.update(BOT_TOKEN=api.token, BOT_API_URL=api.url)
         proc = subprocess.Popen([sys.executable, "run.py", "bot"], cwd=ROOT, env=env,
@@ -394,7 +395,8 @@ def run_workers(users: int, db: str, workers: int, think: float, first_id: int) 
                "LOGGING__FILE": os.path.join(tmp, "bot.log"), "NOTIFY__BUG__USE": "false",
                "BOT__MODE": "webhook", "BOT__WEBHOOK__URL": f"http://127.0.0.1:{port}/tg",
                "BOT__WEBHOOK__PORT": str(port), "BOT__WEBHOOK__PATH": "/tg",
-               "BOT__WEBHOOK__SECRET_TOKEN": SECRET, "ENGINE__WATCH_SECONDS": "0"}
+               "BOT__WEBHOOK__SECRET_TOKEN": SECRET, "ENGINE__WATCH_SECONDS": "0",
+               "NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777"}    # the call-back is offered only then
         with open(os.path.join(tmp, "supervisor.out"), "wb") as out:
             proc = subprocess.Popen([sys.executable, "run.py", "bot", "--workers", str(workers)],
                                     cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

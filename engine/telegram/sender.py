@@ -54,6 +54,7 @@ from .marks import MarkWriter, SendResult
 __all__ = ["Sender", "Limits", "SendResult"]
 
 log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 10.0       # seconds a stopping sender lets started sends finish
 
 
 @dataclass(frozen=True)
@@ -324,11 +325,26 @@ class Sender:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def wait_idle(self) -> None:
-        """Wait for sends started by `drain_once`, then stop the mark writer (used at
-        shutdown; a later mark starts it again)."""
+    async def wait_idle(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Wait for sends started by `drain_once`, for `grace` seconds at most, then stop the
+        mark writer (used at shutdown; a later mark starts it again). A chat with a backlog
+        behind its rate limit (a work group takes 20 messages a minute) would otherwise hold
+        the shutdown for minutes: what is left is cancelled and stays queued under its
+        lease, sent again by the next start (at most the one message in flight per chat
+        twice, as after a crash)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                left = list(self._tasks)
+                log.info("stopping with %d chat(s) still sending: the rest is sent after the "
+                         "restart", len(left))
+                for task in left:
+                    task.cancel()
+                await asyncio.gather(*left, return_exceptions=True)
+                break
+            await asyncio.wait(list(self._tasks), timeout=remaining)
         await asyncio.to_thread(self._marks.close)
 
     def _prune_lanes(self) -> None:
