@@ -1,6 +1,6 @@
 """End-to-end benchmark of the Telegram transport against the fake Bot API on loopback.
 
-    .venv/bin/python bench/e2e.py [--users 200] [--db URL]
+    .venv/bin/python bench/e2e.py [--users 200] [--db URL] [--aiogram-python PYTHON]
     .venv/bin/python bench/e2e.py --db postgresql://... --workers 1,2,4 [--users 200]
 
 N simulated users each walk the shipped menu -> sample dialog (6 updates: /start, a button,
@@ -8,9 +8,15 @@ a name, a shared contact, two buttons) against `python run.py bot` (a subprocess
 temporary folder unless --db). Then the same number of users send 6 texts each to a bare
 python-telegram-bot echo bot (`Application` + `MessageHandler`, run_polling) on the same kind
 of fake server: once with PTB's defaults (updates one at a time) and once with
-`concurrent_updates(True)`. Prints JSON: updates_per_s, p50_ms and p99_ms (user action to the
-first bot message answering it), the echo bots' figures, ratio = ours / default echo, and our
-bot's event-loop lag while it ran (a blocking call on the loop would show up there).
+`concurrent_updates(True)`; then the baseline users would pick instead, a bare aiogram 3 echo
+bot (bench/aiogram_echo.py) on the same mix, sequential and in its default concurrent mode.
+Prints JSON: updates_per_s, p50_ms and p99_ms (user action to the first bot message
+answering it), bot CPU ms per update, the echo bots' figures, `ratios` (ours / each echo
+bot; ratio = ours / PTB's default echo), and our bot's event-loop lag while it ran (a
+blocking call on the loop would show up there).
+
+aiogram is a bench-only dependency (`pip install '.[bench]'`); `--aiogram-python` runs its
+bot with another interpreter (a venv of its own: aiogram pins pydantic below our newest).
 
 The fake server and the simulated users share this process; each bot runs in its own.
 
@@ -291,6 +297,36 @@ def run_echo(users: int, concurrent: bool, think: float, mix: str = "mixed") -> 
             stop(proc)
 
 
+def run_aiogram(users: int, python: str, concurrent: bool, think: float) -> dict:
+    script = os.path.join(ROOT, "bench", "aiogram_echo.py")
+    with FakeTelegramAPI() as api:
+        args = [python, script, api.url, api.token] + ["--sequential"] * (not concurrent)
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            return _both_loads(api, proc, users, echo_walk, think)
+        finally:
+            stop(proc)
+
+
+AIOGRAM_MISSING = """aiogram is not installed for {python}: the baseline bot needs it.
+  pip install '.[bench]'                      (aiogram>=3.13,<4, into this environment)
+or, where aiogram's pydantic pin clashes with this environment's, a venv of its own:
+  python3 -m venv /tmp/aiogram-venv && /tmp/aiogram-venv/bin/pip install 'aiogram>=3.13,<4'
+  python bench/e2e.py --aiogram-python /tmp/aiogram-venv/bin/python ...
+(--ours-only skips every baseline)"""
+
+
+def check_aiogram(python: str) -> None:
+    """Say how to install aiogram before the long runs, not after them."""
+    found = subprocess.run([python, "-c", "import aiogram"], capture_output=True).returncode == 0
+    if not found:
+        sys.exit(AIOGRAM_MISSING.format(python=python))
+
+
+def cpu_ms_per_update(run: dict) -> float:
+    return round(1000 * run["bot_cpu_s"] / max(1, run["updates"]), 2)
+
+
 def echo_bot(url: str, token: str, concurrent: bool) -> None:
     """The baseline: the smallest python-telegram-bot bot that answers our update mix: texts
     are echoed, a contact is acknowledged, a button press is answered (answerCallbackQuery,
@@ -446,6 +482,8 @@ def main(argv=None) -> None:
     p.add_argument("--workers", help="comma-separated worker counts, e.g. 1,2,4 (webhook, PostgreSQL)")
     p.add_argument("--ours-only", action="store_true",
                    help="skip the echo bots (quick iterations on our bot's figures)")
+    p.add_argument("--aiogram-python", default=sys.executable,
+                   help="the interpreter that runs the aiogram echo bot (default: this one)")
     p.add_argument("--echo-bot", nargs=2, metavar=("API_URL", "TOKEN"), help=argparse.SUPPRESS)
     p.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -453,16 +491,24 @@ def main(argv=None) -> None:
         return echo_bot(*args.echo_bot, args.concurrent)
     if args.workers:
         return main_workers(args)
+    if not args.ours_only:
+        check_aiogram(args.aiogram_python)
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_ours(args.users, args.db, tmp, args.think)
     if args.ours_only:
         return print(json.dumps({k: ours["saturated"][k] for k in ("updates_per_s", "bot_cpu_s", "updates")}
-                                | {"p50_ms": ours["paced"]["p50_ms"], "p99_ms": ours["paced"]["p99_ms"],
+                                | {"bot_cpu_ms_per_update": cpu_ms_per_update(ours["saturated"]),
+                                   "p50_ms": ours["paced"]["p50_ms"], "p99_ms": ours["paced"]["p99_ms"],
                                    "loop_lag_ms": ours["loop_lag"]}, indent=2))
     echo = run_echo(args.users, False, args.think)
     echo_c = run_echo(args.users, True, args.think)
     echo_t = run_echo(args.users, False, args.think, "text")
+    aio = run_aiogram(args.users, args.aiogram_python, False, args.think)
+    aio_c = run_aiogram(args.users, args.aiogram_python, True, args.think)
     o, e, ec, et = ours["saturated"], echo["saturated"], echo_c["saturated"], echo_t["saturated"]
+    ac, a = aio_c["saturated"], aio["saturated"]
+    rate = {"ours": o, "ptb_echo": e, "ptb_echo_concurrent": ec, "aiogram_echo": a,
+            "aiogram_echo_concurrent": ac}
     print(json.dumps({
         "users": args.users, "db": (args.db or "sqlite (temp file)").split("@")[-1],
         "baseline": "echo bot gets the same update mix as ours (per user: text, button press, "
@@ -474,6 +520,14 @@ def main(argv=None) -> None:
         "ratio_vs_concurrent_echo": round(o["updates_per_s"] / ec["updates_per_s"], 2),
         "echo_text_only_updates_per_s": et["updates_per_s"],
         "ratio_vs_text_only_echo": round(o["updates_per_s"] / et["updates_per_s"], 2),
+        "aiogram_updates_per_s": a["updates_per_s"],
+        "aiogram_concurrent_updates_per_s": ac["updates_per_s"],
+        "ratios": {f"ours/{name}": round(o["updates_per_s"] / r["updates_per_s"], 2)
+                   for name, r in rate.items() if name != "ours"}
+        | {"aiogram_echo_concurrent/ptb_echo": round(ac["updates_per_s"] / e["updates_per_s"], 2),
+           "aiogram_echo_concurrent/ptb_echo_concurrent":
+               round(ac["updates_per_s"] / ec["updates_per_s"], 2)},
+        "bot_cpu_ms_per_update": {name: cpu_ms_per_update(r) for name, r in rate.items()},
         "p50_ms": ours["paced"]["p50_ms"], "p99_ms": ours["paced"]["p99_ms"],
         "paced_offered_updates_per_s": ours["paced"]["updates_per_s"],
         "echo_p50_ms": echo["paced"]["p50_ms"], "echo_p99_ms": echo["paced"]["p99_ms"],
@@ -481,9 +535,9 @@ def main(argv=None) -> None:
         "echo_saturated_p50_ms": e["p50_ms"], "echo_saturated_p99_ms": e["p99_ms"],
         "users_left_without_reply": o["users_left_without_reply"] + ours["paced"]["users_left_without_reply"],
         "echo_users_left_without_reply": e["users_left_without_reply"] + ec["users_left_without_reply"]
-        + et["users_left_without_reply"],
+        + et["users_left_without_reply"] + a["users_left_without_reply"] + ac["users_left_without_reply"],
         "loop_lag_ms": ours["loop_lag"], "ours": ours, "echo": echo, "echo_concurrent": echo_c,
-        "echo_text_only": echo_t,
+        "echo_text_only": echo_t, "aiogram": aio, "aiogram_concurrent": aio_c,
     }, indent=2))
 
 

@@ -4,7 +4,8 @@ same flow on a bare `transitions` machine (no persistence, no templates) as a ba
 
     python bench/engine.py [--events 20000] [--users 200] [--sessions 10000,100000]
 
-Prints one JSON object. The engine/baseline ratio shows what persistence + templates +
+Prints one JSON object; `fire_us` is one `FlowSet.fire` alone (the machine's share of a
+step), `baseline_trigger_us` one trigger on models kept attached. The engine/baseline ratio shows what persistence + templates +
 checking cost on top of the state machine itself.
 """
 from __future__ import annotations
@@ -40,7 +41,8 @@ def write_flow(root: str) -> tuple[str, str]:
     common = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
     for lang in ("ru", "en"):
         os.makedirs(os.path.join(templates, lang))
-        os.symlink(os.path.join(common, lang, "common"), os.path.join(templates, lang, "common"))
+        for folder in ("common", "console"):     # texts the engine itself needs
+            os.symlink(os.path.join(common, lang, folder), os.path.join(templates, lang, folder))
         with open(os.path.join(templates, lang, "step.j2"), "w") as f:
             f.write("Step {{ event.kind }} for <b>{{ lang }}</b>\n")
         with open(os.path.join(templates, lang, "go.j2"), "w") as f:
@@ -84,6 +86,15 @@ def baseline_run(users: int, events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
+def fire_run(fs, events: int) -> float:
+    """µs per `FlowSet.fire` alone (a button's trigger, no condition): the state machine's
+    share of a step."""
+    started = time.perf_counter()
+    for i in range(events):
+        fs.fire("bench", STATES[i % len(STATES)], "go_" + STATES[(i + 1) % len(STATES)], None)
+    return (time.perf_counter() - started) / events * 1e6
+
+
 def grow_sessions(engine: Engine, target: int, start_id: int) -> None:
     for u in range(start_id, start_id + target):
         engine.handle(Event(u, u, "command", "/start"))
@@ -103,12 +114,14 @@ def main() -> None:
     engine = Engine(load_flowset(flows, templates, reg, languages=["ru", "en"], default_language="ru",
                                  menu_flow="bench", commands={"start": "bench"}), reg)
     baseline = baseline_run(args.users, args.events)
+    fire_us = fire_run(engine.flowset, args.events)
     eps, lat = engine_run(engine, args.users, args.events)
     q = statistics.quantiles(lat, n=100)
     out = {"flow_states": len(STATES), "events": args.events, "users": args.users,
            "database": "sqlite (WAL, IMMEDIATE transactions, file on disk)",
            "events_per_s": round(eps), "step_ms_p50": round(q[49], 3), "step_ms_p99": round(q[98], 3),
-           "baseline_events_per_s": round(baseline), "ratio_engine_to_baseline": round(eps / baseline, 4)}
+           "baseline_events_per_s": round(baseline), "ratio_engine_to_baseline": round(eps / baseline, 4),
+           "fire_us": round(fire_us, 1), "baseline_trigger_us": round(1e6 / baseline, 1)}
     gc.collect()
     out["rss_mb_start"] = round(rss_mb(), 1)
     stored = args.users
