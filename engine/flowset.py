@@ -1,7 +1,7 @@
 """A checked, compiled set of flows: what the engine runs and what hot reload swaps.
 
 Each flow is compiled once into one `transitions.Machine` shared by every conversation
-(no Machine per user: see ../shared/research/library-facts.md §1). The conversation's
+(no Machine per user: one per user costs memory and start-up per user). The conversation's
 state lives in the database, so the machine moves a stand-in: each thread keeps its own
 cursors, attached to the machine once and set to the conversation's state before each
 trigger (`fire`). Attaching a model for every trigger and detaching it after cost 85-266 µs
