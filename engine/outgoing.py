@@ -98,6 +98,20 @@ def renew(row_id: int, until: datetime, lease_seconds: float) -> datetime | None
     return new if changed else None
 
 
+def release_held(leases: dict[int, datetime]) -> int:
+    """A stopping sender gives back the rows it holds and will not send (row id -> its lease
+    as claimed): they are due at once for whichever sender runs next; a row marked meanwhile
+    or claimed again by another sender is left alone. How many."""
+    released = 0
+    with write_tx():
+        for row_id, until in leases.items():
+            released += (Outgoing.update(next_at=utcnow())
+                         .where((Outgoing.id == row_id) & (Outgoing.status == SENDING)
+                                & (Outgoing.next_at == until))
+                         .execute())
+    return released
+
+
 def release_leases() -> int:
     """Every leased row is due now: for a process that knows it is the only sender (its
     previous run was killed with rows leased); how many."""

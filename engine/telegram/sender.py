@@ -331,7 +331,8 @@ class Sender:
         behind its rate limit (a work group takes 20 messages a minute) would otherwise hold
         the shutdown for minutes: what is left is cancelled and stays queued under its
         lease, sent again by the next start (at most the one message in flight per chat
-        twice, as after a crash)."""
+        twice, as after a crash): its rows are given back at once, not at the end of their
+        lease, so another worker or the next start sends them."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while self._tasks:
@@ -345,7 +346,11 @@ class Sender:
                 await asyncio.gather(*left, return_exceptions=True)
                 break
             await asyncio.wait(list(self._tasks), timeout=remaining)
-        await asyncio.to_thread(self._marks.close)
+        await asyncio.to_thread(self._marks.close)          # what was sent is marked first
+        held = {row_id: until for row_id, (until, _) in self._leases.items()}
+        self._leases.clear()
+        if held:
+            await asyncio.to_thread(outgoing.release_held, held)
 
     def _prune_lanes(self) -> None:
         old = self.clock() - 300
