@@ -8,12 +8,16 @@ Jinja environment (`pass_environment`), where Templates puts it with `Environmen
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
 from jinja2 import pass_environment
 
-__all__ = ["localtime", "plural"]
+__all__ = ["localtime", "plural", "locale"]
+
+# Babel builds a new Locale per parse; a template language is one of two or three.
+locale = lru_cache(maxsize=32)(Locale.parse)
 
 # CLDR's plural categories in the order a template gives the forms (`plural` below).
 _CATEGORIES = ("zero", "one", "two", "few", "many", "other")
@@ -47,7 +51,7 @@ def plural(env, count: Any, *forms: str) -> str:
         number = int(count) if float(count).is_integer() else float(count)
     except (TypeError, ValueError):
         return f"{count} {forms[-1]}"
-    rule = Locale.parse(getattr(env, "language", "en")).plural_form
+    rule = locale(getattr(env, "language", "en")).plural_form
     categories = [c for c in _CATEGORIES if c in rule.tags or c == "other"]
     index = categories.index(rule(number))
     return f"{count} {forms[min(index, len(forms) - 1)]}"

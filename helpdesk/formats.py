@@ -19,6 +19,7 @@ from jinja2 import pass_environment
 from stdnum.ru import inn as ru_inn
 
 from engine.events import Event
+from engine.filters import locale
 from engine.registry import Registry
 
 from .directory.phones import DEFAULT_REGION as PHONE_REGION
@@ -49,7 +50,7 @@ def money(env, kopecks: Any) -> str:
     except (TypeError, ValueError):
         return str(kopecks)
     text = format_decimal(Decimal(value) / 100, format="#,##0.00",
-                          locale=getattr(env, "language", "ru"))
+                          locale=locale(getattr(env, "language", "ru")))
     return text.translate(_SPACES)
 
 

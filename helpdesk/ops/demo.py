@@ -109,12 +109,18 @@ def personas(seed_result: dict, templates, lang: str, you: int) -> list[Persona]
     def title(kind: str, person: dict | None = None) -> str:
         return templates.render_label("registration/demo_persona", lang,
                                       {"kind": kind, "person": person or {}})
-    people = [Persona(str(n), PERSON_ID_BASE + n, p["full_name"].split()[1], phone=p["phone"],
+    people = [Persona(str(n), PERSON_ID_BASE + n, _first_name(p["full_name"]), phone=p["phone"],
                       title=title("person", p))
               for n, p in enumerate(seed_result["people"], 1)]
     return [Persona("0", you, "Console", title=title("you")), *people,
             Persona("group", TECHNICIAN_ID, TECHNICIAN_NAME, chat_id=GROUP_ID, title=title("group")),
             Persona("tech", TECHNICIAN_ID, TECHNICIAN_NAME, title=title("tech"))]
+
+
+def _first_name(full_name: str) -> str:
+    """"Иванов Иван Иванович" -> "Иван" (Telegram's first name); a one-word name as it is."""
+    words = full_name.split()
+    return words[1] if len(words) > 1 else full_name
 
 
 def _phones() -> list[str]:
