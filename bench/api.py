@@ -204,8 +204,8 @@ def run(url: str) -> dict:
 
 def _pg_answers(url: str) -> bool:
     try:
-        import psycopg2
-        psycopg2.connect(url, connect_timeout=3).close()
+        import psycopg
+        psycopg.connect(url, connect_timeout=3).close()
         return True
     except Exception:  # noqa: BLE001 - any failure means "skip PostgreSQL"
         return False

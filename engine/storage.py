@@ -52,10 +52,10 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     """Driver errors that may escape peewee's wrapper (raised outside a statement)."""
     errors: list[type[BaseException]] = [sqlite3.OperationalError]
     try:
-        import psycopg2
+        import psycopg
     except ImportError:
         return tuple(errors)
-    return (*errors, psycopg2.OperationalError, psycopg2.InterfaceError)
+    return (*errors, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 # OperationalError: locked/busy, disk full or I/O, connection lost, server shutting down;
@@ -77,7 +77,7 @@ def is_database_error(error: BaseException) -> bool:
 
 
 class ReconnectingPostgresqlDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
-    """PostgreSQL that reopens a connection the server dropped (psycopg2's messages; the
+    """PostgreSQL that reopens a connection the server dropped (psycopg 3's messages; the
     mixin ships MySQL's only). Outside a transaction the statement is retried once on the
     new connection; inside one the error is raised, since the work before it is lost."""
     reconnect_errors = (
@@ -86,6 +86,9 @@ class ReconnectingPostgresqlDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
         (peewee.OperationalError, "connection not open"),
         (peewee.OperationalError, "could not receive data from server"),
         (peewee.OperationalError, "ssl syscall error"),
+        (peewee.OperationalError, "consuming input failed"),
+        (peewee.OperationalError, "the connection is closed"),
+        (peewee.InterfaceError, "the connection is closed"),
         (peewee.InterfaceError, "connection already closed"),
     )
 
@@ -115,7 +118,9 @@ def connect(url: str) -> peewee.Database:
         database = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS,
                                          check_same_thread=False)
     elif url.startswith(("postgres://", "postgresql://")):
-        database = ReconnectingPostgresqlDatabase(**_parse_url(url))
+        # prefer_psycopg3: the driver pyproject installs; peewee would fall back to psycopg2
+        # only where someone installed it by hand
+        database = ReconnectingPostgresqlDatabase(prefer_psycopg3=True, **_parse_url(url))
     else:
         database = _connect_url(url)
     db.initialize(database)

@@ -19,11 +19,10 @@ def _own_database(url: str) -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not url or not worker:
         return url
-    import psycopg2
+    import psycopg
     base, _, name = url.rpartition("/")
     own = f"{name}_{worker}"
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
+    admin = psycopg.connect(url, autocommit=True)
     with admin.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (own,))
         if cur.fetchone() is None:

@@ -5,7 +5,7 @@ Allowed: 127.0.0.0/8, ::1 (and ::ffff:127.x), the name `localhost`, unix sockets
 to any address (servers under test listen on loopback or on all interfaces). The guard patches
 Python's `socket` module, so it covers everything that opens sockets in this process (requests,
 aiohttp, httpx, asyncio, uvicorn); it cannot reach subprocesses or C libraries that open their
-own sockets (libpq under psycopg2 connects to the test database itself).
+own sockets (libpq under psycopg connects to the test database itself).
 
 A refusal is not an OSError, so client code that retries or swallows connection errors does
 not hide it; and every refusal is recorded, so a test whose code caught it still fails.

@@ -52,10 +52,9 @@ FINAL = "Спасибо, Иван"
 @pytest.fixture
 def scratch_url():
     """A database of its own: the workers' schema, rows and locks touch nobody else's."""
-    import psycopg2
+    import psycopg
     name = f"workers_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(PG_URL)
-    admin.autocommit = True
+    admin = psycopg.connect(PG_URL, autocommit=True)
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     try:
         yield PG_URL.rsplit("/", 1)[0] + "/" + name
@@ -137,7 +136,9 @@ def post(port: int, update: dict, secret: str = SECRET) -> int:
         conn.close()
 
 
-def wait_serving(port: int, proc, timeout: float = 30) -> None:
+def wait_serving(port: int, proc, timeout: float = 120) -> None:
+    # a liveness bound, not a speed check: a worker starts in ~3 s, but 20-30 s on a
+    # 2-core machine under load 15-20 (seen with several test runs at once)
     deadline = time.monotonic() + timeout
     while True:
         if proc is not None and proc.poll() is not None:
