@@ -10,7 +10,7 @@ rows still pending at start are replayed.
 
 Several worker processes (PostgreSQL) share the inbox: `lock_chat` takes a per-chat advisory
 lock for the rest of the transaction, and whoever holds it applies that chat's
-`next_pending` row, so one chat's updates are applied one at a time, in update_id order,
+`pending_head` row, so one chat's updates are applied one at a time, in update_id order,
 whichever worker stored them (see `SharedDispatcher`).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..session import utcnow
 from ..storage import Table, db, is_postgres, write_tx
 
 __all__ = ["InboxItem", "store", "pending", "mark_done", "mark_failed", "prune", "chat_of",
-           "lock_chat", "next_pending", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
+           "lock_chat", "pending_head", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 
@@ -109,10 +109,13 @@ def lock_chat(chat_id: int) -> None:
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (chat_id,))
 
 
-def next_pending(chat_id: int) -> InboxItem | None:
-    """The chat's oldest row not yet applied (call under `lock_chat`)."""
-    return (InboxItem.select().where((InboxItem.chat_id == chat_id) & (InboxItem.status == PENDING))
-            .order_by(InboxItem.update_id).first())
+def pending_head(chat_id: int) -> tuple[InboxItem | None, bool]:
+    """The chat's oldest row not yet applied and whether another one waits behind it (call
+    under `lock_chat`): one statement tells a drainer it may stop after this row."""
+    rows = list(InboxItem.select()
+                .where((InboxItem.chat_id == chat_id) & (InboxItem.status == PENDING))
+                .order_by(InboxItem.update_id).limit(2))
+    return (rows[0] if rows else None), len(rows) > 1
 
 
 def stale_chats(older_than: timedelta, limit: int = 1000) -> list[int]:

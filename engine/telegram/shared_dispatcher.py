@@ -2,8 +2,8 @@
 
 `submit` only wakes the chat's task, which then, one transaction per row, takes the chat's
 advisory lock (`inbox.lock_chat`), reads the chat's oldest pending row (stored by this
-worker or any other) and applies it, until none is left. Whoever holds the lock drains the
-chat in update_id order; a worker whose row was taken by another finds nothing and stops.
+worker or any other) and applies it, until no row waited behind the last one. Whoever
+holds the lock drains the chat in update_id order; a worker whose row was taken by another finds nothing and stops.
 A row stored while another worker drains the chat is not stranded: its own worker wakes
 the chat after the row is committed and waits for the lock, so it looks after the other
 one's last look. Rows of a worker that died are found by `TelegramBot`'s periodic sweep
@@ -70,7 +70,7 @@ class SharedDispatcher(Dispatcher):
         left (or the database failed: the sweep or the next update looks again)."""
         try:
             async with self._slots:
-                applied = await asyncio.to_thread(self._apply_locked, chat_id)
+                applied, more = await asyncio.to_thread(self._apply_locked, chat_id)
         except _RowFailed as e:
             return await self._row_failed(e.item, e.error)
         except Exception as e:  # noqa: BLE001 - the database: leave the rows pending
@@ -82,19 +82,22 @@ class SharedDispatcher(Dispatcher):
             await self._deliver(*applied)
         else:
             self.stats["applied"] += 1
-        return True
+        return more
 
     def _apply_locked(self, chat_id: int):
         """In a worker thread, one transaction: lock the chat, apply its oldest pending row.
-        (event, hook, replies); (None, None, None) for an update without an event; None
-        when nothing is pending."""
+        Returns (applied, more): applied is (event, hook, replies), (None, None, None) for an
+        update without an event, None when nothing is pending; `more` says whether another
+        row was waiting behind it. Stopping when none was saves a transaction per update
+        and strands nothing: a row this worker stores later wakes the chat again (`_dirty`),
+        and another worker's row is looked after by that worker, which waits for the lock."""
         with write_tx():
             inbox.lock_chat(chat_id)
-            item = inbox.next_pending(chat_id)
+            item, more = inbox.pending_head(chat_id)
             if item is None:
-                return None
+                return None, False
             try:
-                return self._apply_row(item)
+                return self._apply_row(item), more
             except Exception as e:
                 if is_database_error(e):
                     raise                     # not the row's fault: it stays pending
