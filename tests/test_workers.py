@@ -361,10 +361,13 @@ def test_workers_option_runs_workers_on_one_port_and_restarts_a_dead_one(scratch
             assert f"Child process [{first}] died" in (tmp_path / "bot.log").read_text(encoding="utf-8")
             dialogs.walk_all(w, CHATS[6:10])
             wait_finished(api, CHATS[6:10])
+            control = texts(api, CHATS[0])
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
         assert proc.returncode == 0, out_path.read_text(encoding="utf-8")[-3000:]
+        for chat in CHATS[1:10]:              # one chat's answers in order, before and after
+            assert texts(api, chat)[:len(control)] == control, chat
         assert restarted not in (first, second)
         assert serving_pids(tmp_path / "bot.1.log") == [second]      # the other one untouched
         for pid in (restarted, second):

@@ -3,7 +3,7 @@
 What the parent refuses before it starts any worker (a bad token, the REST API without
 tokens: exit code 2), what it does when every worker fails at start (stops, exit code 1,
 no restart loop), and, on PostgreSQL, a worker killed by SIGKILL mid-run: uvicorn starts it
-again and nothing is lost, doubled or reordered.
+again and nothing is lost or doubled.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import time
 import pytest
 
 from helpdesk.app import PROJECT_ROOT
+from helpdesk.ops.workers import claim_number
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_harness import free_port
 from tests.test_workers import (
@@ -91,10 +92,19 @@ def test_workers_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp
     assert "Application startup failed" in (tmp_path / "bot.0.log").read_text(encoding="utf-8")
 
 
-def _once(sent: list[str]) -> list[str]:
-    """The chat's messages with a repeat of the one before dropped: a message the killed
-    worker had sent but not marked is sent again by another before the chat's next one."""
-    return [t for i, t in enumerate(sent) if i == 0 or sent[i - 1] != t]
+def test_a_worker_takes_the_lowest_number_no_live_worker_holds(tmp_path):
+    """bot.log -> bot.0.log, bot.1.log: a number is held by its lock for the worker's life,
+    so the worker that replaces a dead one writes the dead one's log file."""
+    log = str(tmp_path / "logs" / "bot.log")
+    first, first_lock = claim_number(log)
+    second, second_lock = claim_number(log)
+    assert (first, second) == (0, 1)
+    first_lock.close()                                       # worker 0 died
+    again, again_lock = claim_number(log)
+    assert again == 0
+    assert claim_number("") == (0, None)                     # no log file: nothing to share
+    for lock in (second_lock, again_lock):
+        lock.close()
 
 
 class Supervised:
@@ -170,8 +180,11 @@ def test_a_supervised_worker_killed_mid_run_is_restarted_and_loses_nothing(scrat
         assert [t for t, n in got.items() if n == 0] == []           # nothing lost
         doubled = sum(n - 1 for n in got.values())
         assert doubled <= in_flight["outgoing sending"], got     # only what was mid-send
-        control = texts(api, CONTROL)
-        for chat in CHATS:         # same answers, same order (one sent twice: mid-send at the kill)
-            assert _once(texts(api, chat))[:len(control)] == control, chat
+        # Every answer of the undisturbed dialog reached every chat. Not their order: a chat
+        # whose replies the killed worker held waits at most 3 s for them (docs/deploy.md),
+        # then its next replies go first (order is tested without a kill, test_workers.py).
+        control = collections.Counter(texts(api, CONTROL))
+        for chat in CHATS:
+            assert control - collections.Counter(texts(api, chat)) == collections.Counter(), chat
         assert set(group_posts(api)) == {str(c) for c in [CONTROL, *CHATS]}
         assert collections.Counter(group_posts(api))[str(CONTROL)] == 1
