@@ -325,6 +325,15 @@ def _in_flight() -> dict[str, int]:
             .where(outgoing.Outgoing.status == outgoing.SENDING).count()}
 
 
+def healthz(port: int) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", "/healthz")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
 def serving_pids(log_path, count: int = 1, timeout: float = 60) -> list[int]:
     """The pids a worker's own log file names as serving, once `count` are there."""
     deadline = time.monotonic() + timeout
@@ -353,6 +362,8 @@ def test_workers_option_runs_workers_on_one_port_and_restarts_a_dead_one(scratch
         try:
             wait_serving(port, proc)
             first, second = (serving_pids(tmp_path / f"bot.{i}.log")[0] for i in (0, 1))
+            health = healthz(port)
+            assert health["status"] == "ok", health
             dialogs = Dialogs(api)
             dialogs.walk_all(w, CHATS[:6])                   # a new connection per update
             wait_finished(api, CHATS[:6])
@@ -370,6 +381,8 @@ def test_workers_option_runs_workers_on_one_port_and_restarts_a_dead_one(scratch
             assert texts(api, chat)[:len(control)] == control, chat
         assert restarted not in (first, second)
         assert serving_pids(tmp_path / "bot.1.log") == [second]      # the other one untouched
+        for i in (0, 1):                        # each worker's bot shut down (not just killed)
+            assert "stopped; event loop lag" in (tmp_path / f"bot.{i}.log").read_text(encoding="utf-8")
         for pid in (restarted, second):
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
