@@ -1,7 +1,7 @@
 """A whole bot as one ASGI application, for a server that runs it (uvicorn's worker
 processes, `helpdesk.ops.workers`).
 
-`bot_asgi(running)` is a Starlette application whose lifespan enters `running()`: an async
+`bot_asgi(running)` is an ASGI application whose lifespan enters `running()`: an async
 context manager that starts a `TelegramBot` in webhook mode without a server of its own
 (`BotConfig.serve_webhook` False) and yields it, and stops it when left. Its requests go to
 that bot's webhook app (the update path, `/healthz`, the extra app such as the REST API).
@@ -16,38 +16,42 @@ from __future__ import annotations
 import contextlib
 from typing import AsyncContextManager, Callable
 
-from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
-from starlette.routing import Mount
+from starlette.routing import Router
 
 from .bot import TelegramBot
 
-__all__ = ["bot_asgi"]
+__all__ = ["bot_asgi", "BotASGI"]
 
 
-class _Routes:
-    """The started bot's webhook app; 503 before the start (a server that accepts early)."""
+class BotASGI:
+    """The ASGI app of one bot process; see the module docstring. Requests go straight to
+    the started bot's webhook app (no second routing layer on every update); before the
+    start they get 503 (a server that accepts early)."""
 
-    def __init__(self):
-        self.app = None
+    def __init__(self, running: Callable[[], AsyncContextManager[TelegramBot]]):
+        self._running = running
+        self._lifespan = Router(lifespan=self._serve)    # Starlette speaks the lifespan protocol
+        self._app = None
 
     async def __call__(self, scope, receive, send) -> None:
-        if self.app is None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+        elif self._app is None:
             await PlainTextResponse("Service Unavailable: the bot is starting", 503)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def bot_asgi(running: Callable[[], AsyncContextManager[TelegramBot]]) -> Starlette:
-    """The ASGI app of one bot process; see the module docstring."""
-    routes = _Routes()
+        else:
+            await self._app(scope, receive, send)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
-        async with running() as bot:
-            routes.app = bot.webhook_app()
+    async def _serve(self, _app):
+        async with self._running() as bot:
+            self._app = bot.webhook_app()
             try:
                 yield
             finally:
-                routes.app = None
-    return Starlette(routes=[Mount("/", app=routes)], lifespan=lifespan)
+                self._app = None
+
+
+def bot_asgi(running: Callable[[], AsyncContextManager[TelegramBot]]) -> BotASGI:
+    """The ASGI app of one bot process whose lifespan is `running()`."""
+    return BotASGI(running)
