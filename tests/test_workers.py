@@ -334,8 +334,9 @@ def healthz(port: int) -> dict:
         conn.close()
 
 
-def serving_pids(log_path, count: int = 1, timeout: float = 60) -> list[int]:
-    """The pids a worker's own log file names as serving, once `count` are there."""
+def serving_pids(log_path, count: int = 1, timeout: float = 120) -> list[int]:
+    """The pids a worker's own log file names as serving, once `count` are there (a
+    liveness bound, like wait_serving's)."""
     deadline = time.monotonic() + timeout
     while True:
         text = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
