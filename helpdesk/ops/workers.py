@@ -19,7 +19,8 @@ uvicorn's supervisor, as this relies on it (uvicorn 0.54, supervisors/multiproce
   0.5 s, forever): the work is in the lifespan, and `run_workers` turns a startup failure
   into exit code 1 (uvicorn's own `run()` would have returned 0);
 - a bad token would fail every worker's start the same way: the parent asks Telegram
-  (getMe) before it starts any and refuses with exit code 2, like one process does;
+  (getMe) before it starts any and refuses with exit code 2, like one process does (a token
+  revoked between that check and a worker's start is that worker's startup failure: 1);
 - SIGTERM/SIGINT: the parent sends SIGTERM to each worker and waits for it; a worker stops
   accepting, answers what it has, then its lifespan shutdown runs the bot's bounded
   shutdown (Sender.wait_idle's grace, outgoing.release_held). SIGHUP replaces the workers
