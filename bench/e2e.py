@@ -21,7 +21,7 @@ bot with another interpreter (a venv of its own: aiogram pins pydantic below our
 The fake server and the simulated users share this process; each bot runs in its own.
 
 `--workers 1,2,4` (PostgreSQL): for each count, `python run.py bot --workers N` in webhook
-mode on one port (SO_REUSEPORT), and this process plays Telegram's side of the webhook: the
+mode on one port (N > 1: uvicorn's supervisor, one listening socket), and this process plays Telegram's side of the webhook: the
 users' updates are posted over 32 parallel keep-alive connections (Telegram's default
 max_connections is 40), the secret header set. No echo bot then; the JSON has per worker
 count: updates/s at saturation, p50/p99 of paced users, the CPU seconds of the workers, of
@@ -415,12 +415,28 @@ def wait_port(port: int, proc, timeout: float = 60) -> None:
     raise RuntimeError("the webhook did not come up")
 
 
-def worker_pids(proc, workers: int, tmp: str) -> list[int]:
+def worker_pids(proc, workers: int, tmp: str, timeout: float = 60) -> list[int]:
+    """The bot's pid, or each worker's as its own log file (bot.N.log) names it."""
     if workers == 1:
         return [proc.pid]
-    with open(os.path.join(tmp, "supervisor.out"), encoding="utf-8") as f:
-        line = next(x for x in f if "pids" in x)
-    return [int(p) for p in re.findall(r"\d+", line.split("pids")[1])]
+    deadline = time.monotonic() + timeout
+    pids: list[int] = []
+    for n in range(workers):
+        path = os.path.join(tmp, f"bot.{n}.log")
+        while not (found := _serving_pid(path)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker {n} did not say it serves ({path})")
+            time.sleep(0.1)
+        pids.append(found)
+    return pids
+
+
+def _serving_pid(path: str) -> int | None:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        found = re.findall(r"worker \d+ \(pid (\d+)\) serving", f.read())
+    return int(found[-1]) if found else None
 
 
 def run_workers(users: int, db: str, workers: int, think: float, first_id: int) -> dict:

@@ -325,8 +325,32 @@ def _in_flight() -> dict[str, int]:
             .where(outgoing.Outgoing.status == outgoing.SENDING).count()}
 
 
-@pytest.mark.timeout(120)
-def test_workers_option_forks_workers_on_one_port_and_restarts_a_dead_one(scratch_url, tmp_path):
+def healthz(port: int) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", "/healthz")
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+
+
+def serving_pids(log_path, count: int = 1, timeout: float = 120) -> list[int]:
+    """The pids a worker's own log file names as serving, once `count` are there (a
+    liveness bound, like wait_serving's)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+        pids = [int(p) for p in re.findall(r"worker \d+ \(pid (\d+)\) serving", text)]
+        if len(pids) >= count:
+            return pids
+        assert time.monotonic() < deadline, f"{log_path.name} names {len(pids)} serving pid(s)"
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(180)
+def test_workers_option_runs_workers_on_one_port_and_restarts_a_dead_one(scratch_url, tmp_path):
+    """`--workers 2`: uvicorn's supervisor runs two workers on one port, each logging to its
+    own file; a worker killed by SIGKILL is started again under its number (same log file)."""
     with FakeTelegramAPI() as api:
         port = free_port()
         w = Workers(api, scratch_url, tmp_path, 1)
@@ -338,25 +362,28 @@ def test_workers_option_forks_workers_on_one_port_and_restarts_a_dead_one(scratc
                                     stderr=subprocess.STDOUT)
         try:
             wait_serving(port, proc)
-            line = next(x for x in out_path.read_text(encoding="utf-8").splitlines() if "pids" in x)
-            pids = [int(p) for p in re.findall(r"\d+", line.split("pids")[1])]
-            assert len(pids) == 2
+            first, second = (serving_pids(tmp_path / f"bot.{i}.log")[0] for i in (0, 1))
+            health = healthz(port)
+            assert health["status"] == "ok", health
             dialogs = Dialogs(api)
             dialogs.walk_all(w, CHATS[:6])                   # a new connection per update
             wait_finished(api, CHATS[:6])
-            os.kill(pids[0], signal.SIGKILL)
-            deadline = time.monotonic() + 20
-            while "starting it again" not in (tmp_path / "bot.log").read_text(encoding="utf-8"):
-                assert time.monotonic() < deadline, "the dead worker was not restarted"
-                time.sleep(0.1)
+            os.kill(first, signal.SIGKILL)
+            restarted = serving_pids(tmp_path / "bot.0.log", count=2)[1]
+            assert f"Child process [{first}] died" in (tmp_path / "bot.log").read_text(encoding="utf-8")
             dialogs.walk_all(w, CHATS[6:10])
             wait_finished(api, CHATS[6:10])
+            control = texts(api, CHATS[0])
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
         assert proc.returncode == 0, out_path.read_text(encoding="utf-8")[-3000:]
-        logs = [(tmp_path / f"bot.{i}.log").read_text(encoding="utf-8") for i in (0, 1)]
-        assert all("webhook server on" in text for text in logs)
-        for pid in pids[1:]:
+        for chat in CHATS[1:10]:              # one chat's answers in order, before and after
+            assert texts(api, chat)[:len(control)] == control, chat
+        assert restarted not in (first, second)
+        assert serving_pids(tmp_path / "bot.1.log") == [second]      # the other one untouched
+        for i in (0, 1):                        # each worker's bot shut down (not just killed)
+            assert "stopped; event loop lag" in (tmp_path / f"bot.{i}.log").read_text(encoding="utf-8")
+        for pid in (restarted, second):
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)

@@ -70,6 +70,8 @@ class BotConfig:
     shared: bool | None = None                  # several workers on one database; None: on PostgreSQL
     lease_seconds: float = 60                   # a claimed outgoing row is another worker's after this
     reuse_port: bool = False                    # webhook: SO_REUSEPORT (several processes, one port)
+    serve_webhook: bool = True                  # webhook: bind and serve the port here; False: a
+                                                # server outside the bot serves webhook_app()
     sweep_seconds: float = 5                    # shared: apply inbox rows pending longer than this
     backoff_seconds: float = 0.5                # a failed task restarts after this, doubled per failure
     backoff_max_seconds: float = 10             # ... up to this
@@ -165,6 +167,13 @@ class TelegramBot:
         await self._start_intake()
         self.started.set()
 
+    def webhook_app(self):
+        """The webhook's ASGI app (its update path, /healthz, the extra app) once started,
+        for a server outside the bot to serve (`BotConfig.serve_webhook` False)."""
+        if self.webhook is None:
+            raise RuntimeError("the webhook's app exists once the bot has started in webhook mode")
+        return self.webhook.app()
+
     @property
     def shared(self) -> bool:
         return self.config.shared if self.config.shared is not None else not is_sqlite()
@@ -201,7 +210,8 @@ class TelegramBot:
                                          listen=c.listen, port=c.port, path=c.path,
                                          extra_app=self.extra_app, reuse_port=c.reuse_port,
                                          supervisor=self.supervisor, health=self.health)
-            await self.webhook.start()
+            if c.serve_webhook:
+                await self.webhook.start()
             await self.bot.set_webhook(c.webhook_url, secret_token=c.secret_token,
                                        allowed_updates=ALLOWED_UPDATES)
             log.info("webhook set to %s", c.webhook_url)

@@ -10,8 +10,9 @@ It is a Starlette route served by uvicorn on the bot's own event loop (both come
 FastAPI, which the REST API uses), so another ASGI application (the REST API) can share the
 port: requests to `path` go to the route, everything else to that application.
 
-Several worker processes can listen on one port (`reuse_port`: SO_REUSEPORT, the kernel
-spreads connections over them); that is how `run.py bot --workers N` shares one address.
+Several processes started by hand can listen on one port (`reuse_port`: SO_REUSEPORT, the
+kernel spreads connections over them). Under `run.py bot --workers N` the bot does not serve
+itself: uvicorn's worker processes serve `app()` (engine.telegram.asgi, helpdesk.ops.workers).
 
 `serve()` is the supervised task (engine.supervisor): the socket is bound once in `start()`
 (a port in use fails the start), and a server that dies is served again on the same port.

@@ -2,7 +2,8 @@
 
     cli.py        `python run.py ...`: one CLI, each command imported when it runs
     commands.py   console, demo, flows check, db init|upgrade
-    bot.py        `python run.py bot`: the Telegram transport, its workers
+    bot.py        `python run.py bot`: the Telegram transport in one process
+    workers.py    `python run.py bot --workers N`: N webhook workers under uvicorn's supervisor
     reporting.py  error reports to notify.bug, rejected flow reloads to engine.admins
     jobs.py       the periodic jobs of the one registry, in worker threads
     health.py     `python run.py health`: the processes' heartbeats as JSON

@@ -8,22 +8,19 @@ are told to the operators (helpdesk.ops.reporting). One `Supervisor` runs
 every long-running task of the process, the transport's and the jobs' (docs/deploy.md,
 "Health").
 
-`--workers N` (or bot.workers) forks N worker processes that serve one webhook port
-(SO_REUSEPORT) on one PostgreSQL database and restarts a worker that dies; it is refused on
-SQLite (one writing process) and in polling mode (one getUpdates caller). N processes
-started by hand (systemd, docs/deploy.md) with the same settings work the same way.
+`--workers N` (or bot.workers) runs N webhook worker processes on one port and one
+PostgreSQL database under uvicorn's supervisor, which restarts a worker that dies
+(helpdesk.ops.workers); it is refused on SQLite (one writing process) and in polling mode
+(one getUpdates caller). N processes started by hand (systemd, docs/deploy.md) with the same
+settings, one port each or one port with SO_REUSEPORT, work the same way.
 With `bot.webhook.serve_api` the REST API is served on the webhook's port too.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import multiprocessing.connection
-import os
 import signal
 import sys
-import threading
 
 from telegram.error import InvalidToken, TelegramError
 
@@ -34,17 +31,16 @@ from helpdesk.app import build_app
 
 from ..deliveries import log_undelivered
 from . import logs
+from .logs import redact, redactable_secrets
 from .reporting import BugReporter, make_supervisor, tell_admins_about_reloads
 
-__all__ = ["run", "bot_config", "command_texts", "NOT_PUBLISHED"]
+__all__ = ["run", "assemble", "bot_config", "command_texts", "token_refused", "NOT_PUBLISHED"]
 
 log = logging.getLogger(__name__)
 NO_TOKEN = ("error: no bot token. Get one from @BotFather in Telegram (/newbot) and put it in "
             "the BOT_TOKEN environment variable or in settings.yaml as bot.token.")
 # Commands only some users may run: they work, but are not offered to everyone in the menu.
 NOT_PUBLISHED = frozenset({"reload"})
-RESTART_PAUSE = 1.0           # seconds before a dead worker is started again
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def command_texts(settings, templates) -> dict[str, list[tuple[str, str]]]:
@@ -82,14 +78,35 @@ def run(settings, args) -> int:
         print(problem, file=sys.stderr)
         return 2
     if workers > 1:
-        return _supervise(settings, workers)
+        from .workers import run_workers
+        return run_workers(settings, workers)
     return _worker(settings)
 
 
-def _worker(settings, workers: int = 1) -> int:
+def _worker(settings) -> int:
     """One bot process: the transport, the jobs, until SIGTERM/SIGINT."""
-    from . import jobs
     logs.configure(settings)
+    bot, scheduler = assemble(settings)
+    heap.freeze_startup()                    # full collections must not stall the loop
+    try:
+        asyncio.run(_serve(bot))
+    except InvalidToken:
+        print(token_refused(settings), file=sys.stderr)
+        return 2
+    except TelegramError as e:
+        print(f"error: Telegram Bot API at {settings.bot.api_url}: {redact(str(e), redactable_secrets(settings))}",
+              file=sys.stderr)
+        return 1
+    finally:
+        scheduler.shutdown(wait=False)
+    return 0
+
+
+def assemble(settings, *, workers: int = 1, serve_webhook: bool = True):
+    """The parts of one bot process, built and not started: the app, the transport and the
+    jobs' scheduler (started: the jobs run from now on). `workers` processes share
+    Telegram's rate; without `serve_webhook` a server outside the bot serves its webhook."""
+    from . import jobs
     # Engine steps run in a worker thread and release the GIL at every database call; with
     # the default 5 ms switch interval each re-acquisition can wait 5 ms behind the event
     # loop (a convoy, measured in bench/e2e.py). 0.1 ms measured best of 5, 1 and 0.1 ms.
@@ -101,24 +118,17 @@ def _worker(settings, workers: int = 1) -> int:
     app.engine.on_error = reporter.on_engine_error
     tell_admins_about_reloads(app)
     supervisor = make_supervisor(settings, reporter.report)
-    bot = TelegramBot(app.engine, bot_config(settings, templates, workers=workers),
-                      on_error=reporter.report, extra_app=_api(app), supervisor=supervisor)
+    config = bot_config(settings, templates, workers=workers)
+    config.serve_webhook = serve_webhook
+    bot = TelegramBot(app.engine, config, on_error=reporter.report, extra_app=_api(app),
+                      supervisor=supervisor)
     reporter.direct = bot.send_soon
-    scheduler = jobs.start(app, supervisor)
-    heap.freeze_startup()                    # full collections must not stall the loop
-    try:
-        asyncio.run(_serve(bot))
-    except InvalidToken:
-        print(f"error: the Bot API server at {settings.bot.api_url} refused the token; check "
-              "BOT_TOKEN (or bot.token) against @BotFather", file=sys.stderr)
-        return 2
-    except TelegramError as e:
-        print(f"error: Telegram Bot API at {settings.bot.api_url}: {reporter.redact(str(e))}",
-              file=sys.stderr)
-        return 1
-    finally:
-        scheduler.shutdown(wait=False)
-    return 0
+    return bot, jobs.start(app, supervisor)
+
+
+def token_refused(settings) -> str:
+    return (f"error: the Bot API server at {settings.bot.api_url} refused the token; check "
+            "BOT_TOKEN (or bot.token) against @BotFather")
 
 
 def _api(app):
@@ -128,75 +138,6 @@ def _api(app):
     from helpdesk.api.server import create_api
     return create_api(app)                   # refuses (SettingsError) without api.tokens
 
-
-# -- several workers -------------------------------------------------------------------------
-def _supervise(settings, workers: int) -> int:
-    """Fork `workers` processes and keep them running until SIGTERM/SIGINT; a worker that
-    dies is started again (its unfinished rows are meanwhile taken over by the others)."""
-    ctx = multiprocessing.get_context("fork")    # nothing is connected or threaded yet
-    stopping = threading.Event()
-    logs.configure(settings)                     # the supervisor's own lines (restarts)
-
-    def stop(signum, frame) -> None:
-        stopping.set()
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, stop)
-    procs = {i: _spawn_worker(ctx, settings, i, workers) for i in range(workers)}
-    print(f"{workers} webhook workers on port {settings.bot.webhook.port}: "
-          f"pids {', '.join(str(p.pid) for p in procs.values())}", flush=True)
-    code = _watch(ctx, settings, procs, workers, stopping)
-    for proc in procs.values():
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGTERM)
-    for proc in procs.values():
-        proc.join(60)
-    return code
-
-
-def _watch(ctx, settings, procs: dict, workers: int, stopping: threading.Event) -> int:
-    while not stopping.is_set():
-        multiprocessing.connection.wait([p.sentinel for p in procs.values()], timeout=0.5)
-        for i, proc in list(procs.items()):
-            if proc.is_alive() or stopping.is_set():
-                continue
-            if proc.exitcode == 2:               # bad settings or token: restarting is pointless
-                print(f"error: worker {i} refused to start (exit code 2)", file=sys.stderr)
-                return 2
-            log.error("worker %s (pid %s) exited with %s; starting it again", i, proc.pid, proc.exitcode)
-            if stopping.wait(RESTART_PAUSE):
-                break
-            procs[i] = _spawn_worker(ctx, settings, i, workers)
-    return 0
-
-
-def _spawn_worker(ctx, settings, index: int, workers: int):
-    proc = ctx.Process(target=_worker_main, args=(settings, index, workers),
-                       name=f"bot-worker-{index}", daemon=False)
-    # A SIGTERM arriving between the fork and the child's own handlers would reach the
-    # supervisor's handler copied into the child and be lost: hold signals over the fork.
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        proc.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-    return proc
-
-
-def _worker_main(settings, index: int, workers: int) -> None:
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)     # until the bot's loop takes them over
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    sys.exit(_worker(_own_log_file(settings, index), workers))
-
-
-def _own_log_file(settings, index: int):
-    """Each worker writes its own log file (bot.log -> bot.1.log): a rotating file handler
-    rotates one file from one process only."""
-    if not settings.logging.file:
-        return settings
-    root, ext = os.path.splitext(settings.logging.file)
-    log_settings = settings.logging.model_copy(update={"file": f"{root}.{index}{ext}"})
-    return settings.model_copy(update={"logging": log_settings})
 
 def _refusal(settings, workers: int) -> str | None:
     if not settings.bot.token.get_secret_value():
