@@ -3,7 +3,6 @@ a filtered list (`nonSync=true`: the records 1C has not accepted yet)."""
 from __future__ import annotations
 
 from helpdesk.directory.tables import Counterparty, TradePoint
-
 from helpdesk.sync.references import ReferenceBook
 from integrations.crm.onec import task_body
 
