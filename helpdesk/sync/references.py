@@ -243,7 +243,11 @@ def bot_status(settings, value: str | None) -> str | None:
 
 
 def ticket_types(settings) -> list[str]:
-    """The ticket types to offer and accept: 1C's (taskTypes) once read, else settings."""
+    """The ticket types to offer and accept: 1C's (taskTypes) once read while 1C is the
+    CRM (lists kept from an earlier 1C are not offered under another crm.kind), else
+    settings tickets.types."""
+    if settings.crm.kind != "1c-seed":
+        return list(settings.tickets.types)
     names = [n for (n,) in CrmReference.select(CrmReference.name)
              .where(CrmReference.kind == "type").order_by(CrmReference.id).tuples()]
     return names or list(settings.tickets.types)
@@ -263,16 +267,28 @@ def manager_guid(name: str | None) -> str | None:
 
 class ReferenceBook:
     """The stored references as integrations.crm.onec wants them (its `References`
-    protocol): what a task posted to 1C carries instead of the bot's words."""
+    protocol): what a task posted to 1C carries instead of the bot's words.
 
-    def __init__(self, settings):
+    `memo=True` remembers each answer for the book's life: for one request that shapes
+    thousands of tasks (`GET /api/tasks?nonSync=true`), not for the CRM client, which
+    lives as long as the process and must see a new read."""
+
+    def __init__(self, settings, *, memo: bool = False):
         self.settings = settings
+        self._memo: dict | None = {} if memo else None
+
+    def _cached(self, key: tuple, compute):
+        if self._memo is None:
+            return compute()
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def status_guid(self, status: str | None) -> str | None:
-        return status_guid(self.settings, status)
+        return self._cached(("status", status), lambda: status_guid(self.settings, status))
 
     def type_guid(self, name: str | None) -> str | None:
-        return type_guid(name)
+        return self._cached(("type", name), lambda: type_guid(name))
 
     def default(self, name: str) -> str | None:
-        return default(name)
+        return self._cached(("default", name), lambda: default(name))

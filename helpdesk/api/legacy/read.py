@@ -31,7 +31,7 @@ def _department_json(tp: TradePoint) -> dict:
         "markedForDel": False}
 
 
-def _task_json(t, settings=None) -> dict:
+def _task_json(t, refs: ReferenceBook) -> dict:
     """The original's Task, built by the same function as the task posted to 1C
     (integrations.crm.onec.task_body), with the bot's guids for records 1C has not
     accepted; a value the bot does not know ("") leaves the one 1C last sent."""
@@ -40,27 +40,27 @@ def _task_json(t, settings=None) -> dict:
     record = ticket_record(t)
     record.company_crm_id = guid_of("partner", t.counterparty) if t.counterparty_id else None
     record.trade_point_crm_id = guid_of("department", t.trade_point) if t.trade_point_id else None
-    shape = task_body(record, guid, ReferenceBook(settings), _date)
+    shape = task_body(record, guid, refs, _date)
     sent = extras("task", guid)
     known = {k: v for k, v in shape.items() if v not in ("", None) or k not in sent}
     return sent | known | {"botNumber": t.number, "status": t.status}
 
 
 
-_JSON = {"partner": _partner_json, "department": _department_json, "task": _task_json}
+_JSON = {"partner": _partner_json, "department": _department_json}     # tasks: _task_json
 
 
-def as_1c(entity: str, row, settings=None) -> dict:
-    """A bot row as 1C's object; `settings` give crm.statuses (tasks' guidStatus)."""
+def as_1c(entity: str, row, refs: ReferenceBook | None = None) -> dict:
+    """A bot row as 1C's object; `refs` map a task's status and type to 1C's guids."""
     if entity == "task":
-        return _task_json(row, settings)
+        return _task_json(row, refs or ReferenceBook(None))
     return _JSON[entity](row)
 
 
 def get_one(entity: str, guid: str, settings=None):
     row = resolve(entity, guid)
     if row is not None:
-        return ok(entity=as_1c(entity, row, settings))
+        return ok(entity=as_1c(entity, row, ReferenceBook(settings, memo=True)))
     rec = stored(entity, guid)
     if rec is None or rec.marked_for_del:
         return refused(404, f"{entity} {guid} not found")
@@ -79,7 +79,8 @@ def _domain_rows(entity: str, f: dict, non_sync: bool, settings=None) -> list:
         query = query.where(model.counterparty == (cp.id if cp else -1))
     if entity == "task":
         query = _task_filter(query, f)
-    return [as_1c(entity, r, settings) for r in query.limit(5000)]
+    refs = ReferenceBook(settings, memo=True)        # one request: read each mapping once
+    return [as_1c(entity, r, refs) for r in query.limit(5000)]
 
 
 def _task_filter(query, f: dict):
