@@ -31,6 +31,8 @@ from engine.errors import IntegrationError
 from engine.storage import Table, write_tx
 from helpdesk.directory.tables import utcnow
 
+from .pull import SyncState
+
 __all__ = ["CrmReference", "CrmDefault", "References", "parse", "store", "refresh", "due",
            "status_guid", "bot_status", "ticket_types", "type_guid", "manager_name",
            "manager_guid", "default", "ReferenceBook", "KINDS", "DEFAULTS", "MAX_ITEMS"]
@@ -49,6 +51,7 @@ DEFAULTS = {"guidInitialStatus": "initial_status", "guidClosedStatus": "closed_s
 
 MAX_ITEMS = 5000          # rows per list; more is refused (a reference is dozens, not millions)
 _GUID_MAX, _NAME_MAX = 64, 300
+_TYPE_MAX = 200           # ticket.type's column: a longer 1C type name is not offered
 _STORED_AT = "references_at"     # sync_state: when defaultData was last stored
 _BATCH = 100
 
@@ -153,12 +156,11 @@ def store(refs: References) -> None:
 def _unique_rows(refs: References, now) -> dict:
     """One row per (kind, guid): the last of several with one guid wins, as if sent in turn."""
     return {(kind, guid): dict(kind=kind, guid=guid, name=name, updated=now,
-                               data=json.dumps(row, ensure_ascii=False, default=str)[:20000])
+                               data=json.dumps(row, ensure_ascii=False, default=str))
             for kind, items in refs.rows.items() for guid, name, row in items}
 
 
 def _mark_stored(now) -> None:
-    from .pull import SyncState
     (SyncState.insert(name=_STORED_AT, value=now.isoformat(), updated=now)
      .on_conflict(conflict_target=[SyncState.name],
                   update={SyncState.value: now.isoformat(), SyncState.updated: now}).execute())
@@ -166,7 +168,6 @@ def _mark_stored(now) -> None:
 
 def due(settings) -> bool:
     """True when the stored lists are older than sync.references_seconds (or absent)."""
-    from .pull import SyncState
     row = SyncState.get_or_none(SyncState.name == _STORED_AT)
     return row is None or row.updated <= utcnow() - timedelta(
         seconds=settings.sync.references_seconds)
@@ -249,7 +250,8 @@ def ticket_types(settings) -> list[str]:
     if settings.crm.kind != "1c-seed":
         return list(settings.tickets.types)
     names = [n for (n,) in CrmReference.select(CrmReference.name)
-             .where(CrmReference.kind == "type").order_by(CrmReference.id).tuples()]
+             .where(CrmReference.kind == "type").order_by(CrmReference.id).tuples()
+             if len(n) <= _TYPE_MAX]
     return names or list(settings.tickets.types)
 
 
