@@ -134,6 +134,8 @@ class Crm(_Strict):
     timeout: float = Field(10, gt=0)
     retries: int = Field(3, ge=0, le=10)
     post_roles: dict[Literal["DIRECTOR", "ADMINISTRATOR"], list[str]] = {}
+    # 1C status name (defaultData taskStatuses[].name) -> the bot's status (both ways)
+    statuses: dict[str, Literal["new", "in_progress", "waiting", "done", "cancelled"]] = {}
 
 
 class Pay(_Strict):
@@ -218,6 +220,8 @@ class Sync(_Strict):
     backoff_base_seconds: float = Field(2, gt=0)
     backoff_max_seconds: float = Field(600, gt=0)
     lease_seconds: float = Field(15, ge=1, le=600)   # a claim its drainer stops renewing: freed after this
+    references_seconds: float = Field(3600, gt=0)          # 1C defaultData read again after this
+    references_retry_seconds: float = Field(60, gt=0)      # a failed read tried again after this
 
 
 class Hours(_Strict):

@@ -44,7 +44,7 @@ MODULES = (
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities
-    "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile
+    "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile, sync_references
 )
 
 

@@ -16,6 +16,7 @@ errors and logs).
 from __future__ import annotations
 
 from engine.errors import SettingsError
+from helpdesk.sync.references import ReferenceBook
 from integrations.crm import CrmClient, make_crm
 from integrations.dadata import DEFAULT_URL, DadataClient
 
@@ -34,7 +35,8 @@ def crm_client(settings, *, interactive: bool = False) -> CrmClient:
         retries, timeout = _INTERACTIVE_RETRIES, min(c.timeout, _INTERACTIVE_TIMEOUT)
     try:
         return make_crm(c.kind, c.url, c.login, c.password.get_secret_value(),
-                        c.token.get_secret_value(), timeout=timeout, retries=retries)
+                        c.token.get_secret_value(), timeout=timeout, retries=retries,
+                        references=ReferenceBook(settings))
     except ValueError as e:
         raise SettingsError([f"settings crm: {e}"]) from e
 

@@ -15,6 +15,7 @@ from helpdesk.directory.phones import PhoneError
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TradePoint
 from helpdesk.registry import registry
+from helpdesk.sync import references
 from helpdesk.tickets import (
     MAX_ATTACHMENTS,
     TicketConflict,
@@ -136,7 +137,8 @@ def point_buttons(ctx: ActionContext) -> list[dict]:
 
 @registry.action("ticket_types")
 def type_buttons(ctx: ActionContext) -> list[dict]:
-    return [{"text": t, "value": t} for t in ctx.services.settings.tickets.types]
+    """1C's task types once read (defaultData), else settings tickets.types."""
+    return [{"text": t, "value": t} for t in references.ticket_types(ctx.services.settings)]
 
 
 @registry.action("ticket_draft_check", reads=("attachments", "counterparty_id", "trade_point_id",

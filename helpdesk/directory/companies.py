@@ -86,7 +86,7 @@ def _upsert(model, lookups: list, values: dict, required: str):
 def upsert_counterparty(*, inn: str, name: str | None = None, kpp: str | None = None,
                         ogrn: str | None = None, legal_address: str | None = None,
                         crm_id: str | None = None, balance: int | None = None,
-                        ) -> tuple[Counterparty, bool]:
+                        contract_crm_id: str | None = None) -> tuple[Counterparty, bool]:
     """Create or update a counterparty matched by crm_id, then INN. Returns (row, created).
 
     `balance` is absolute, in kopecks (the CRM's PUT balance sets it, never adds).
@@ -97,24 +97,28 @@ def upsert_counterparty(*, inn: str, name: str | None = None, kpp: str | None = 
     lookups = [Counterparty.crm_id == crm_id if crm_id else None, Counterparty.inn == inn]
     return _upsert(Counterparty, lookups, dict(inn=inn, name=name, kpp=kpp, ogrn=ogrn,
                                                legal_address=legal_address, crm_id=crm_id,
-                                               balance=balance), "name")
+                                               balance=balance, contract_crm_id=contract_crm_id),
+                   "name")
 
 
 def upsert_trade_point(counterparty, *, name: str, address: str | None = None,
-                       crm_id: str | None = None) -> tuple[TradePoint, bool]:
+                       crm_id: str | None = None,
+                       contract_crm_id: str | None = None) -> tuple[TradePoint, bool]:
     """Create or update a trade point matched by crm_id, then (counterparty, name)."""
     if not (name or "").strip():
         raise DirectoryError(f"trade point name is empty (counterparty {row_id(counterparty)})")
     by_name = (TradePoint.counterparty == row_id(counterparty)) & (TradePoint.name == name)
     lookups = [TradePoint.crm_id == crm_id if crm_id else None, by_name]
     return _upsert(TradePoint, lookups, dict(counterparty=row_id(counterparty), name=name,
-                                             address=address, crm_id=crm_id), "name")
+                                             address=address, crm_id=crm_id,
+                                             contract_crm_id=contract_crm_id), "name")
 
 
 def upsert_contact(counterparty, *, full_name: str, phone: str | None = None,
                    position: str | None = None, role: Role | str | None = None,
                    trade_point=None, crm_id: str | None = None,
-                   post_rules: Mapping | None = None) -> tuple[ContactPerson, bool]:
+                   post_rules: Mapping | None = None,
+                   person_crm_id: str | None = None) -> tuple[ContactPerson, bool]:
     """Create or update a contact matched by crm_id, then phone, then full name.
 
     `role` defaults to the one the position gives (`role_from_post` with `post_rules`,
@@ -132,7 +136,8 @@ def upsert_contact(counterparty, *, full_name: str, phone: str | None = None,
     return _upsert(ContactPerson, lookups, dict(
         counterparty=row_id(counterparty), full_name=full_name, phone=e164, position=position,
         role=parse_role(role).name if role is not None else None,
-        trade_point=row_id(trade_point), crm_id=crm_id), "full_name")
+        trade_point=row_id(trade_point), crm_id=crm_id, person_crm_id=person_crm_id),
+        "full_name")
 
 
 def find_counterparty_by_inn(inn: str) -> Counterparty | None:

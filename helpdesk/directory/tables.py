@@ -44,6 +44,7 @@ class Counterparty(Table):
     legal_address = pw.TextField(null=True)
     balance = pw.BigIntegerField(default=0)                  # kopecks
     crm_id = pw.CharField(max_length=64, unique=True, null=True)
+    contract_crm_id = pw.CharField(max_length=64, null=True)   # 1C default contract's guid
     created = pw.DateTimeField(default=utcnow)
     updated = pw.DateTimeField(default=utcnow)
 
@@ -62,6 +63,7 @@ class TradePoint(Table):
     name = pw.CharField(max_length=500)
     address = pw.TextField(null=True)
     crm_id = pw.CharField(max_length=64, unique=True, null=True)
+    contract_crm_id = pw.CharField(max_length=64, null=True)   # 1C Department.guidContract
     created = pw.DateTimeField(default=utcnow)
     updated = pw.DateTimeField(default=utcnow)
 
@@ -81,6 +83,9 @@ class ContactPerson(Table):
     position = pw.CharField(max_length=300, null=True)
     role = pw.CharField(max_length=20, default=Role.USER.name)      # Role name
     crm_id = pw.CharField(max_length=64, unique=True, null=True)
+    # The person's 1C guid (userdata `guid`): one person, a contact row per company, so
+    # not unique; what tasks posted to 1C carry as guidAuthor.
+    person_crm_id = pw.CharField(max_length=64, null=True, index=True)
     created = pw.DateTimeField(default=utcnow)
     updated = pw.DateTimeField(default=utcnow)
 

@@ -44,17 +44,19 @@ def _import_membership(person, ms, phone: str, rules) -> ContactPerson | None:
     try:
         company, _ = directory.upsert_counterparty(
             inn=c.inn, name=c.name or None, kpp=c.kpp or None, ogrn=c.ogrn or None,
-            legal_address=c.address or None, crm_id=c.crm_id or None, balance=c.balance_kopecks)
+            legal_address=c.address or None, crm_id=c.crm_id or None, balance=c.balance_kopecks,
+            contract_crm_id=c.contract_crm_id or None)
     except DirectoryError as e:
         log.warning("CRM company %r skipped: %s", c.crm_id, e)
         return None
     for point in c.trade_points:
         if (point.name or "").strip():
             directory.upsert_trade_point(company, name=point.name, address=point.address or None,
-                                         crm_id=point.crm_id or None)
-    contact, _ = directory.upsert_contact(
+                                         crm_id=point.crm_id or None,
+                                         contract_crm_id=point.contract_crm_id or None)
+    contact, _ = directory.upsert_contact(     # the person's 1C guid: the author of their tasks
         company, full_name=person.full_name or phone, phone=phone, position=ms.post or None,
-        role=_crm_role(ms.post, ms.role, rules))
+        role=_crm_role(ms.post, ms.role, rules), person_crm_id=person.crm_id or None)
     return contact
 
 

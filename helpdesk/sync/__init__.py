@@ -4,7 +4,8 @@
     records.py  what each outbox entity sends (registered: registry.sync_entity)
     push.py     drain the outbox to the CRM: frozen bodies, backoff, dead letters
     pull.py     reconcile: pull the CRM's change feed, cursor in `sync_state`
-    jobs.py     the periodic jobs sync_outbox and sync_reconcile (registered)
+    references.py  1C's reference lists (defaultData) kept: statuses both ways, types, managers
+    jobs.py     the periodic jobs sync_outbox, sync_reconcile, sync_references (registered)
     cli.py      `python run.py sync status|run`
 
 records and jobs register through the one registry and are imported by

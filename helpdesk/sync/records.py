@@ -15,7 +15,7 @@ from . import outbox
 from .outbox import OutboxItem
 from .push import Skip
 
-__all__ = ["company_record"]
+__all__ = ["company_record", "ticket_record"]
 
 
 def _row(model, item: OutboxItem):
@@ -26,10 +26,11 @@ def _row(model, item: OutboxItem):
 
 
 def company_record(cp: Counterparty) -> Company:
-    points = [CrmTradePoint(t.crm_id, t.name, t.address or "")
+    points = [CrmTradePoint(t.crm_id, t.name, t.address or "", contract_crm_id=t.contract_crm_id)
               for t in cp.trade_points.order_by(TradePoint.id)]
     return Company(name=cp.name, inn=cp.inn, kpp=cp.kpp or "", ogrn=cp.ogrn or "",
-                   address=cp.legal_address or "", crm_id=cp.crm_id, trade_points=points)
+                   address=cp.legal_address or "", crm_id=cp.crm_id, trade_points=points,
+                   contract_crm_id=cp.contract_crm_id)
 
 
 def _set_crm_id(model, row_id: int, crm_id: str | None) -> None:
@@ -93,7 +94,7 @@ def _author_crm_id(ticket) -> str | None:
          .where((Membership.telegram_user == ticket.author_id)
                 & (Membership.counterparty == ticket.counterparty_id)
                 & (Membership.status == CONFIRMED)).first())     # an unproven link is nobody
-    return m.contact.crm_id if m else None
+    return (m.contact.person_crm_id or m.contact.crm_id) if m else None
 
 
 def _ticket_parents(item: OutboxItem) -> list[tuple[str, int]]:
@@ -116,14 +117,46 @@ def _ticket_write_back(item: OutboxItem, answer) -> None:
     send=lambda crm, rec, key: crm.upsert_ticket(rec, idempotency_key=key),
     parents=_ticket_parents, write_back=_ticket_write_back)
 def _ticket(item: OutboxItem) -> TicketData:
-    t = _row(_ticket_model(), item)
+    return ticket_record(_row(_ticket_model(), item),
+                         comment=outbox.payload_of(item).get("comment") or "")
+
+
+def ticket_record(t, comment: str = "") -> TicketData:
+    """A ticket as the CRM record (pushes, and the 1C `/api` task reads): the bot's status
+    and type name (the 1C adapter maps them to 1C's guids), the technician as 1C's
+    manager, the contract of its trade point or company, and what 1C last said of it
+    (decision, isBilling) from the body 1C last sent."""
     cp, tp = t.counterparty, t.trade_point
+    sent = _sent_body("task", t.crm_id)
     return TicketData(
         description=t.description, company_crm_id=cp.crm_id if cp else None,
         trade_point_crm_id=tp.crm_id if tp else None, author_crm_id=_author_crm_id(t),
-        crm_id=t.crm_id, number=t.crm_number, status=t.status, type=None,
-        comment=outbox.payload_of(item).get("comment") or "", created_at=t.created,
-        closed_at=t.closed)
+        crm_id=t.crm_id, number=t.crm_number, status=t.status, type=t.type,
+        master_crm_id=_master_crm_id(t, sent), decision=str(sent.get("decision") or ""),
+        comment=comment, created_at=t.created, closed_at=t.closed,
+        contract_crm_id=(tp.contract_crm_id if tp else None) or (cp.contract_crm_id if cp else None),
+        is_billing=bool(sent.get("isBilling")), high_priority=bool(sent.get("highPriority")))
+
+
+def _sent_body(entity: str, guid: str | None) -> dict:
+    """The object as 1C last sent it to the bot's /api ({} when it never did)."""
+    from helpdesk.api.onec_record import OneCRecord
+    rec = OneCRecord.get_or_none((OneCRecord.entity == entity) & (OneCRecord.guid == guid)) \
+        if guid else None
+    body = rec.body if rec else {}
+    return body if isinstance(body, dict) else {}
+
+
+def _master_crm_id(t, sent: dict) -> str | None:
+    """The technician as 1C's manager: the one 1C assigned, while the name is still theirs,
+    else the manager of 1C's list with the ticket's technician's name."""
+    from . import references
+    if not t.master_name:
+        return None
+    assigned = str(sent.get("guidManager") or "") or None
+    if assigned and references.manager_name(assigned) in (t.master_name, None):
+        return assigned
+    return references.manager_guid(t.master_name)
 
 
 def _payment_model():

@@ -27,7 +27,7 @@ from engine.storage import db, write_tx
 from helpdesk import directory
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TelegramUser, TradePoint, utcnow
-from helpdesk.sync import outbox
+from helpdesk.sync import outbox, references
 
 from . import rights
 from .checks import (
@@ -182,9 +182,10 @@ class TicketService:
         return int(counterparty_id), tp.id
 
     def _type(self, value: str) -> str:
-        types = list(self.settings.tickets.types)
-        if str(value) not in types:
-            raise TicketInputError(f"ticket type {str(value)[:50]!r} is not in settings tickets.types",
+        """One of the types offered: 1C's task types once read, else settings tickets.types."""
+        if str(value) not in references.ticket_types(self.settings):
+            raise TicketInputError(f"ticket type {str(value)[:50]!r} is not one offered "
+                                   "(1C's task types, else settings tickets.types)",
                                    template="ticket/bad_type")
         return str(value)
 

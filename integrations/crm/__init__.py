@@ -22,8 +22,10 @@ KINDS = ("none", "1c-seed", "rest")
 
 
 def make_crm(kind: str, url: str = "", login: str = "", password: str = "", token: str = "",
-             timeout: float = 10, retries: int = 3, *, backoff: float = 0.5) -> CrmClient:
-    """The client for settings `crm.*` (pass SecretStr values unwrapped).
+             timeout: float = 10, retries: int = 3, *, backoff: float = 0.5,
+             references=None) -> CrmClient:
+    """The client for settings `crm.*` (pass SecretStr values unwrapped); `references`
+    are 1C's lists as the bot keeps them (onec.References, 1c-seed only).
 
     Raises:
         ValueError: an unknown kind, or a kind that needs a url without one.
@@ -32,7 +34,7 @@ def make_crm(kind: str, url: str = "", login: str = "", password: str = "", toke
         return NoCrm()
     if kind == "1c-seed":
         return OneCSeedCrm(url, login, password, token, timeout=timeout, retries=retries,
-                           backoff=backoff)
+                           backoff=backoff, references=references)
     if kind == "rest":
         return RestCrm(url, token, timeout=timeout, retries=retries, backoff=backoff)
     raise ValueError(f"crm.kind must be one of {', '.join(KINDS)}, not {kind!r}")

@@ -19,6 +19,7 @@ class TradePoint:
     crm_id: str | None
     name: str
     address: str = ""
+    contract_crm_id: str | None = None     # 1C Department.guidContract
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Company:
     crm_id: str | None = None
     balance_kopecks: int | None = None
     trade_points: list[TradePoint] = field(default_factory=list)
+    contract_crm_id: str | None = None     # 1C guidDefaultContract, else its one contract
 
 
 @dataclass
@@ -72,7 +74,9 @@ class ContactData:
 class TicketData:
     """A ticket to push (or read back). `number` is what users see once the CRM gave one.
 
-    `status`, `type` and `master_crm_id` are CRM ids; None leaves the CRM's default.
+    `status` is the bot's status and `type` the type's name (the 1C adapter turns both
+    into 1C's guids through its references); `master_crm_id`, `contract_crm_id` are CRM
+    ids; None leaves the CRM's default. Read back from 1C, `status` is 1C's guidStatus.
     """
 
     description: str
@@ -89,6 +93,8 @@ class TicketData:
     high_priority: bool = False
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    contract_crm_id: str | None = None
+    is_billing: bool = False
 
 
 @dataclass

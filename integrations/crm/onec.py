@@ -16,6 +16,12 @@ Choices where the contract is silent (the 1C stub follows them):
 - 1C has no contact endpoint: `upsert_contact` sends nothing and returns None. 1C pushes its
   changes to the bot's `/api`, so `changes_since` returns no changes.
 - `statusList` gives a post per partner; the role is left None for the caller to derive.
+- A task posted to 1C has every field of the original's Task (`task_body`, also the bot's
+  `/api` task reads): the bot's status and type name become 1C's guids through the
+  `References` the caller passes (the bot's copy of defaultData); unknown, they go as "",
+  1C's empty reference, never the bot's own word. `name` is the description's first line,
+  `totalAmount` "0" and `guidCreator` "" (no 1C user created it), `isOutsourcing` false.
+- A partner's contract is its `guidDefaultContract`, else its one contract in the bundle.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ import logging
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from engine.errors import IntegrationError
 
@@ -31,7 +37,7 @@ from ..http import IDEMPOTENCY_HEADER, JsonHttp, make_session
 from ..money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
 from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
 
-__all__ = ["OneCSeedCrm", "DATE_FORMAT"]
+__all__ = ["OneCSeedCrm", "DATE_FORMAT", "References", "task_body"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,33 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 _EMPTY_DATE = "0001-01-01T00:00:00"
 _GUID_NS = uuid.UUID("6f1c0a52-5d7e-4c55-9a43-1c0de0000001")
 _MISSING_WORDS = ("not found", "не найден")
+_NAME_MAX = 100
+
+
+class References(Protocol):
+    """What the 1C adapter asks of the bot's copy of 1C's reference lists (defaultData)."""
+
+    def status_guid(self, status: str | None) -> str | None:
+        """The bot's status as 1C's status guid; None when 1C's lists do not map it."""
+
+    def type_guid(self, name: str | None) -> str | None:
+        """A task type name as 1C's type guid; None when unknown."""
+
+    def default(self, name: str) -> str | None:
+        """One of 1C's defaults by name: company, division, initial_status, ..."""
+
+
+class NoReferences:
+    """No reference lists read (yet): every guid they would give is unknown."""
+
+    def status_guid(self, status):
+        return None
+
+    def type_guid(self, name):
+        return None
+
+    def default(self, name):
+        return None
 
 
 class OneCSeedCrm:
@@ -51,13 +84,14 @@ class OneCSeedCrm:
         timeout: seconds per connect / read; retries: attempts after the first on
             idempotent calls; backoff: urllib3 backoff factor (seconds, doubled each time).
         tz: converts aware datetimes to the 1C server's zone (default: this machine's).
+        references: 1C's lists as the bot keeps them (References); default: none known.
     """
 
     kind = "1c-seed"
 
     def __init__(self, url: str, login: str, password: str, token: str, *,
                  timeout: float = 10, retries: int = 3, backoff: float = 0.5,
-                 tz: tzinfo | None = None):
+                 tz: tzinfo | None = None, references: References | None = None):
         if not url:
             raise ValueError("crm.url is required when crm.kind is 1c-seed")
         session = make_session(retries, backoff)
@@ -65,6 +99,7 @@ class OneCSeedCrm:
         session.headers["token"] = token
         self._token = token
         self._tz = tz
+        self.references = references or NoReferences()
         self._http = JsonHttp("crm", url, session, timeout, secrets=(password, token))
 
     # ---- reads -------------------------------------------------------------------------
@@ -158,14 +193,7 @@ class OneCSeedCrm:
         return value.strftime(DATE_FORMAT)
 
     def _task_body(self, t: TicketData, guid: str) -> dict[str, Any]:
-        return {
-            "guid": guid, "code": t.number or "", "markedForDel": False,
-            "date": self._date(t.created_at), "description": t.description,
-            "comment": t.comment, "decision": t.decision, "guidPartner": t.company_crm_id,
-            "guidDepartment": t.trade_point_crm_id, "guidAuthor": t.author_crm_id,
-            "guidManager": t.master_crm_id, "guidStatus": t.status, "type": t.type,
-            "highPriority": t.high_priority, "closingDate": self._date(t.closed_at),
-        }
+        return task_body(t, guid, self.references, self._date)
 
     def _card_doc(self, p: PaymentData, guid: str) -> dict[str, Any]:
         return {
@@ -174,6 +202,28 @@ class OneCSeedCrm:
             "ticketNumber": p.ticket_number or "", "referenceNumber": p.reference,
             "paymentTypeString": p.method, "comment": p.comment,
         }
+
+
+def task_body(t: TicketData, guid: str, refs: References,
+              date: Callable[[datetime | None], str | None]) -> dict[str, Any]:
+    """The original's Task (common + document + task fields), as posted to 1C and as the
+    bot's `/api` answers task reads: one shape for both. Unknown guids are "" (1C's empty)."""
+    return {
+        "guid": guid, "code": t.number or "", "name": _first_line(t.description),
+        "markedForDel": t.status == "cancelled", "guidAuthor": t.author_crm_id or "",
+        "date": date(t.created_at), "comment": t.comment, "guidCompany": refs.default("company") or "",
+        "guidDepartment": t.trade_point_crm_id or "", "guidPartner": t.company_crm_id or "",
+        "guidContract": t.contract_crm_id or "", "guidDivision": refs.default("division") or "",
+        "guidManager": t.master_crm_id or "", "totalAmount": "0", "guidCreator": "",
+        "description": t.description, "decision": t.decision,
+        "guidStatus": refs.status_guid(t.status) or "", "closingDate": date(t.closed_at),
+        "type": refs.type_guid(t.type) or "", "isOutsourcing": False,
+        "highPriority": t.high_priority, "isBilling": t.is_billing,
+    }
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().split("\n", 1)[0][:_NAME_MAX]
 
 
 def _guid(crm_id: str | None, key: str) -> str:
@@ -203,14 +253,29 @@ def _person(body: dict) -> Person:
 
 def _company(partner: dict, bundle: dict) -> Company:
     guid = partner.get("guid")
-    points = [TradePoint(d.get("guid"), d.get("name") or "")
+    points = [TradePoint(d.get("guid"), d.get("name") or "",
+                         contract_crm_id=_guid_text(d.get("guidContract")))
               for d in bundle.get("departments") or []
               if d.get("guidPartner") == guid and not d.get("markedForDel")]
     amounts = [b.get("amount") for b in bundle.get("balance") or [] if b.get("guid") == guid]
     return Company(name=partner.get("name") or "", inn=partner.get("inn") or "",
                    kpp=partner.get("kpp") or "", ogrn=partner.get("ogrn") or "", crm_id=guid,
                    balance_kopecks=_kopecks(amounts[0], "balance.amount") if amounts else None,
-                   trade_points=points)
+                   trade_points=points, contract_crm_id=_contract_of(partner, bundle))
+
+
+def _contract_of(partner: dict, bundle: dict) -> str | None:
+    """The partner's default contract, else its one live contract in the bundle."""
+    if default := _guid_text(partner.get("guidDefaultContract")):
+        return default
+    own = [c.get("guid") for c in bundle.get("contracts") or []
+           if c.get("guidPartner") == partner.get("guid") and not c.get("markedForDel")]
+    return _guid_text(own[0]) if len(own) == 1 else None
+
+
+def _guid_text(value: Any) -> str | None:
+    """A guid 1C sent, or None for empty / not text / longer than a guid column."""
+    return value.strip() if isinstance(value, str) and 0 < len(value.strip()) <= 64 else None
 
 
 def _ticket(e: dict) -> TicketData:
@@ -222,7 +287,8 @@ def _ticket(e: dict) -> TicketData:
         type=e.get("type") or None, master_crm_id=e.get("guidManager") or None,
         decision=e.get("decision") or "", comment=e.get("comment") or "",
         high_priority=bool(e.get("highPriority")), created_at=_parse_date(e.get("date")),
-        closed_at=_parse_date(e.get("closingDate")))
+        closed_at=_parse_date(e.get("closingDate")),
+        contract_crm_id=_guid_text(e.get("guidContract")), is_billing=bool(e.get("isBilling")))
 
 
 def _parse_date(text: str | None) -> datetime | None:

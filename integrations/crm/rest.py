@@ -119,8 +119,11 @@ def _wire(record) -> dict:
     return {_WIRE_NAMES.get(k, k): v for k, v in _jsonable(asdict(record)).items()}
 
 
+_ONEC_ONLY = ("contract_crm_id", "is_billing")    # 1C's task fields docs/crm-api.md has not
+
+
 def _ticket_json(t: TicketData) -> dict:
-    return _wire(t)
+    return {k: v for k, v in _wire(t).items() if k not in _ONEC_ONLY}
 
 
 def _payment_json(p: PaymentData) -> dict:

@@ -18,6 +18,10 @@ Besides the shared API of `http_stub.StubServer` (requests, faults, down/up):
 - POST/PUT partner, task, cardDoc upsert by guid (a new guid when none is sent); a new
   object gets the next 9-digit `code`; a repeat keeps it. Answer `{result, error, guid, code}`.
 - `add_task(...)` seeds tickets for `task` / `taskList` (active = no closingDate).
+- `defaultData` answers `c1.default_data` (statuses Новая / В работе / Закрыта, one task
+  type, one manager, a company and a division, with the default ids); a test replaces or
+  edits it (a malformed answer, more managers). `add_contract` seeds a partner's contract
+  (in `legal` / `userdata` bundles).
 """
 from __future__ import annotations
 
@@ -41,6 +45,19 @@ def _refused(message: str) -> dict:
     return {"result": False, "error": message}
 
 
+def _default_data() -> dict:
+    return _ok(taskStatuses=[{"guid": "st-new", "name": "Новая"},
+                             {"guid": "st-work", "name": "В работе"},
+                             {"guid": "st-closed", "name": "Закрыта"}],
+               taskTypes=[{"guid": "tt-default", "name": "Обращение"}],
+               managers=[{"guid": "mgr-petrov", "name": "Петров Пётр"}],
+               companies=[{"guid": "org-main", "name": "ООО Сервис"}],
+               divisions=[{"guid": "div-main", "name": "Техподдержка"}],
+               banks=[], bankAccounts=[], payTerminals=[], cashDeskKkms=[], cashDesks=[],
+               guidInitialStatus="st-new", guidClosedStatus="st-closed",
+               guidCompany="org-main", guidDivision="div-main", defaultTaskType="Обращение")
+
+
 class OneCStub(StubServer):
     PREFIX = "/base/hs/telegram/"
 
@@ -56,6 +73,7 @@ class OneCStub(StubServer):
         self.card_docs: dict[str, dict] = {}
         self.pushed: list[tuple[str, dict]] = []
         self._codes = 0
+        self.default_data: Any = _default_data()
 
     @property
     def url(self) -> str:
@@ -72,11 +90,25 @@ class OneCStub(StubServer):
                 self.balances[guid] = balance
         return guid
 
-    def add_department(self, partner: str, name: str, guid: str | None = None) -> str:
+    def add_department(self, partner: str, name: str, guid: str | None = None,
+                       contract: str | None = None) -> str:
         guid = guid or str(uuid.uuid4())
         with self._lock:
             self.departments[guid] = {"guid": guid, "code": self._next_code(), "name": name,
-                                      "guidPartner": partner, "markedForDel": False}
+                                      "guidPartner": partner, "markedForDel": False,
+                                      "guidContract": contract or ""}
+        return guid
+
+    def add_contract(self, partner: str, name: str, guid: str | None = None,
+                     default: bool = False) -> str:
+        """A contract of `partner`; `default` makes it the partner's guidDefaultContract."""
+        guid = guid or str(uuid.uuid4())
+        with self._lock:
+            self.contracts[guid] = {"guid": guid, "code": self._next_code(), "name": name,
+                                    "guidPartner": partner, "markedForDel": False,
+                                    "isBilling": False}
+            if default:
+                self.partners[partner]["guidDefaultContract"] = guid
         return guid
 
     def add_person(self, phone: str, fio: str, statuses: list[tuple[str, str]],
@@ -121,13 +153,8 @@ class OneCStub(StubServer):
             return 404, _refused(f"no method {req.method} {req.path}")
         return 200, route(req.query)
 
-    def _get_defaultData(self, q: dict) -> dict:
-        return _ok(taskStatuses=[{"guid": "st-new", "name": "Новая"},
-                                 {"guid": "st-closed", "name": "Закрыта"}],
-                   taskTypes=[{"guid": "tt-default", "name": "Обращение"}], managers=[],
-                   companies=[], divisions=[], banks=[], bankAccounts=[], payTerminals=[],
-                   cashDeskKkms=[], cashDesks=[], guidInitialStatus="st-new",
-                   guidClosedStatus="st-closed", defaultTaskType="Обращение")
+    def _get_defaultData(self, q: dict) -> Any:
+        return self.default_data
 
     def _get_legal(self, q: dict) -> dict:
         if q.get("guid"):

@@ -3,6 +3,8 @@ a filtered list (`nonSync=true`: the records 1C has not accepted yet)."""
 from __future__ import annotations
 
 from helpdesk.directory.tables import Counterparty, TradePoint
+from helpdesk.sync.references import ReferenceBook
+from integrations.crm.onec import task_body
 
 from ..onec_record import OneCRecord
 from .records import extras, guid_of, model_of, resolve, stored
@@ -29,34 +31,43 @@ def _department_json(tp: TradePoint) -> dict:
         "markedForDel": False}
 
 
-def _task_json(t) -> dict:
+def _task_json(t, refs: ReferenceBook) -> dict:
+    """The original's Task, built by the same function as the task posted to 1C
+    (integrations.crm.onec.task_body), with the bot's guids for records 1C has not
+    accepted; a value the bot does not know ("") leaves the one 1C last sent."""
+    from helpdesk.sync.records import ticket_record
     guid = guid_of("task", t)
-    return extras("task", guid) | {
-        "guid": guid, "code": t.crm_number or "", "botNumber": t.number,
-        "date": _date(t.created), "description": t.description, "status": t.status,
-        "guidPartner": guid_of("partner", t.counterparty) if t.counterparty_id else "",
-        "guidDepartment": guid_of("department", t.trade_point) if t.trade_point_id else "",
-        "closingDate": _date(t.closed), "markedForDel": t.status == "cancelled"}
+    record = ticket_record(t)
+    record.company_crm_id = guid_of("partner", t.counterparty) if t.counterparty_id else None
+    record.trade_point_crm_id = guid_of("department", t.trade_point) if t.trade_point_id else None
+    shape = task_body(record, guid, refs, _date)
+    sent = extras("task", guid)
+    known = {k: v for k, v in shape.items() if v not in ("", None) or k not in sent}
+    return sent | known | {"botNumber": t.number, "status": t.status}
 
 
-_JSON = {"partner": _partner_json, "department": _department_json, "task": _task_json}
+
+_JSON = {"partner": _partner_json, "department": _department_json}     # tasks: _task_json
 
 
-def as_1c(entity: str, row) -> dict:
+def as_1c(entity: str, row, refs: ReferenceBook | None = None) -> dict:
+    """A bot row as 1C's object; `refs` map a task's status and type to 1C's guids."""
+    if entity == "task":
+        return _task_json(row, refs or ReferenceBook(None))
     return _JSON[entity](row)
 
 
-def get_one(entity: str, guid: str):
+def get_one(entity: str, guid: str, settings=None):
     row = resolve(entity, guid)
     if row is not None:
-        return ok(entity=as_1c(entity, row))
+        return ok(entity=as_1c(entity, row, ReferenceBook(settings, memo=True)))
     rec = stored(entity, guid)
     if rec is None or rec.marked_for_del:
         return refused(404, f"{entity} {guid} not found")
     return ok(entity=rec.body)
 
 
-def _domain_rows(entity: str, f: dict, non_sync: bool) -> list:
+def _domain_rows(entity: str, f: dict, non_sync: bool, settings=None) -> list:
     model = model_of(entity)
     query = model.select().order_by(model.id)
     if non_sync:
@@ -68,7 +79,8 @@ def _domain_rows(entity: str, f: dict, non_sync: bool) -> list:
         query = query.where(model.counterparty == (cp.id if cp else -1))
     if entity == "task":
         query = _task_filter(query, f)
-    return [as_1c(entity, r) for r in query.limit(5000)]
+    refs = ReferenceBook(settings, memo=True)        # one request: read each mapping once
+    return [as_1c(entity, r, refs) for r in query.limit(5000)]
 
 
 def _task_filter(query, f: dict):
@@ -87,9 +99,9 @@ def _stored_rows(entity: str, f: dict) -> list:
     return [b for b in bodies if all(str(b.get(k) or "") == v for k, v in f.items() if v)]
 
 
-def get_list(entity: str, filters: dict, non_sync: bool):
+def get_list(entity: str, filters: dict, non_sync: bool, settings=None):
     if model_of(entity) is not None:
-        items = _domain_rows(entity, filters, non_sync)
+        items = _domain_rows(entity, filters, non_sync, settings)
         if entity == "task" and filters.get("guidManager"):
             items = [t for t in items if t.get("guidManager") == filters["guidManager"]]
         return ok(list=items)

@@ -53,16 +53,16 @@ def _entity_routes(r: APIRouter, entity: str) -> None:
     body_model = PartnerBody if entity == "partner" else OneCObject
 
     @r.get(f"/{entity}", summary=f"One {entity} by guid", operation_id=f"get_{entity}")
-    def one(guid: GuidQuery):
-        return get_one(entity, guid)
+    def one(guid: GuidQuery, request: Request):
+        return get_one(entity, guid, _hd(request).settings)
 
     @r.get(f"/{entity}s", summary=f"{entity} list (filters; nonSync=true: not in 1C yet)",
            operation_id=f"list_{entity}s")
-    def many(inn: Filter = None, guidPartner: Filter = None, guidManager: Filter = None,
+    def many(request: Request, inn: Filter = None, guidPartner: Filter = None, guidManager: Filter = None,
              guidDepartment: Filter = None, nonSync: bool = False):
         filters = {"inn": inn, "guidPartner": guidPartner, "guidManager": guidManager,
                    "guidDepartment": guidDepartment}
-        return get_list(entity, filters, nonSync)
+        return get_list(entity, filters, nonSync, _hd(request).settings)
 
     def write(body, request: Request):
         limits.check(body, _hd(request).settings.api)

@@ -1,6 +1,8 @@
 """1C's writes: partner -> Counterparty, department -> TradePoint, task -> an existing
-Ticket (status from closingDate / markedForDel, technician from the manager's name, 1C guid
-and code linked), each in one transaction with the body kept as sent. Tickets are created
+Ticket (status from markedForDel, closingDate, else guidStatus through 1C's status list and
+crm.statuses; technician from the manager's name in 1C's list; 1C guid and code linked),
+each in one transaction with the body kept as sent. Partners and departments keep their
+contract's guid (guidDefaultContract, guidContract). Tickets are created
 in the bot: a task 1C sends for a ticket the bot does not know is kept as sent only.
 """
 from __future__ import annotations
@@ -9,7 +11,8 @@ import uuid
 
 from engine.storage import write_tx
 from helpdesk import directory
-from helpdesk.directory.tables import TradePoint
+from helpdesk.directory.tables import Counterparty, TradePoint
+from helpdesk.sync import references
 
 from .. import apply, schemas
 from .balance import put_balance
@@ -28,8 +31,23 @@ def _partner(obj: OneCObject, guid: str):
         row.crm_id = guid   # 1C accepted a record the bot created: link it
         row.save()
     cp, _ = directory.upsert_counterparty(inn=inn, name=obj.name or None, kpp=obj.kpp or None,
-                                          ogrn=obj.ogrn or None, crm_id=guid)
+                                          ogrn=obj.ogrn or None, crm_id=guid,
+                                          contract_crm_id=_guid_field(obj, "guidDefaultContract"))
     return cp
+
+
+def _guid_field(obj: OneCObject, name: str) -> str | None:
+    """A guid among the fields kept as sent (not checked by OneCObject): text up to 64."""
+    value = getattr(obj, name, None)
+    return value.strip() if isinstance(value, str) and 0 < len(value.strip()) <= 64 else None
+
+
+def _contract(obj: OneCObject) -> None:
+    """A contract of a partner that names none as its default becomes its contract."""
+    cp = resolve("partner", obj.guidPartner) if obj.guidPartner else None
+    if cp is not None and not cp.contract_crm_id and obj.guid and not obj.markedForDel:
+        (Counterparty.update(contract_crm_id=obj.guid)
+         .where((Counterparty.id == cp.id) & Counterparty.contract_crm_id.is_null()).execute())
 
 
 def _department(obj: OneCObject, guid: str):
@@ -41,13 +59,26 @@ def _department(obj: OneCObject, guid: str):
     if row is not None and row.crm_id != guid:
         TradePoint.update(crm_id=guid).where(TradePoint.id == row.id).execute()
     name = obj.name or (row.name if row else "")
-    tp, _ = directory.upsert_trade_point(cp, name=name, crm_id=guid)
+    tp, _ = directory.upsert_trade_point(cp, name=name, crm_id=guid,
+                                         contract_crm_id=_guid_field(obj, "guidContract"))
     return tp
 
 
 def _manager_name(guid: str | None) -> str | None:
-    body = extras("manager", guid) if guid else {}
-    return str(body.get("name") or "")[:300] or None
+    """The technician 1C assigned: its manager list (defaultData), else a manager it pushed."""
+    if not guid:
+        return None
+    body = extras("manager", guid)
+    return references.manager_name(guid) or str(body.get("name") or "")[:300] or None
+
+
+def _status(app, obj: OneCObject) -> str | None:
+    """markedForDel cancels, a closingDate closes, else 1C's guidStatus (crm.statuses)."""
+    if obj.markedForDel:
+        return "cancelled"
+    if obj.closingDate and not obj.closingDate.startswith(EMPTY_DATE[:10]):
+        return "done"
+    return references.bot_status(getattr(app, "settings", None), _guid_field(obj, "guidStatus"))
 
 
 def _task(app, obj: OneCObject, guid: str):
@@ -57,9 +88,7 @@ def _task(app, obj: OneCObject, guid: str):
         ticket = Ticket.get_or_none(Ticket.crm_number == obj.code)
     if ticket is None:
         return None
-    closed = obj.closingDate and not obj.closingDate.startswith(EMPTY_DATE[:10])
-    status = "cancelled" if obj.markedForDel else ("done" if closed else None)
-    patch = schemas.TicketPatch(status=status, master=_manager_name(obj.guidManager),
+    patch = schemas.TicketPatch(status=_status(app, obj), master=_manager_name(obj.guidManager),
                                 crm_id=guid, crm_number=obj.code or None)
     return apply.patch_ticket(app, ticket, patch)
 
@@ -72,6 +101,8 @@ def _domain(app, entity: str, obj: OneCObject, guid: str) -> None:
         _department(obj, guid)
     elif entity == "task":
         _task(app, obj, guid)
+    elif entity == "contract":
+        _contract(obj)
 
 
 def upsert(app, entity: str, obj: OneCObject) -> dict:
