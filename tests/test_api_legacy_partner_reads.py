@@ -82,3 +82,11 @@ def test_a_balance_nobody_is_named_by_is_refused_naming_the_field(server):  # no
     unknown = c.put("/api/balance", json={"guid": "no-such-guid", "amount": "1"})
     assert unknown.status_code == 404 and unknown.json()["error"].startswith("guid:")
     assert Counterparty.get(Counterparty.inn == OTHER["inn"]).balance == 0
+
+
+def test_departments_and_contracts_by_inn_are_those_of_the_partner_with_that_inn(server):  # noqa: F811
+    c = one_c(server)
+    c.post("/api/partner", json=BUNDLE)
+    for path, expected in (("/api/departments", ["d-2"]), ("/api/contracts", ["k-2"])):
+        assert guids(c.get(path, params={"inn": OTHER["inn"]}).json()["list"]) == expected
+        assert c.get(path, params={"inn": "7702070139"}).json()["list"] == []   # nobody's INN

@@ -9,6 +9,7 @@ original: 200 with `result: false`, "Data not found"); a list with nothing in it
 filter, `nonSync`) is an empty bundle."""
 from __future__ import annotations
 
+from helpdesk import directory
 from helpdesk.directory.tables import Counterparty, TradePoint
 
 from ..onec_record import OneCRecord
@@ -150,9 +151,25 @@ def _stored_rows(entity: str, f: dict) -> list:
     return [b for b in bodies if all(str(b.get(k) or "") == v for k, v in f.items() if v)]
 
 
+_BY_PARTNER = ("department", "contract", "bankDoc", "cardDoc", "cashDoc")
+
+
+_NO_PARTNER = "(no partner with this INN)"    # a guidPartner nothing has: an empty list
+
+
+def _inn_as_partner(entity: str, f: dict) -> dict:
+    """`inn=` on a partner's departments, contracts and documents means "of the partner with
+    this INN", as the original read it (their bodies carry guidPartner, not the INN)."""
+    if entity not in _BY_PARTNER or not f.get("inn"):
+        return f
+    cp = directory.find_counterparty_by_inn(f["inn"])
+    return f | {"inn": None, "guidPartner": guid_of("partner", cp) if cp else _NO_PARTNER}
+
+
 def get_list(entity: str, filters: dict, non_sync: bool):
     if entity == "partner":
         return get_partners(filters, non_sync)
+    filters = _inn_as_partner(entity, filters)
     if model_of(entity) is not None:
         items = _domain_rows(entity, filters, non_sync)
         if entity == "task" and filters.get("guidManager"):
