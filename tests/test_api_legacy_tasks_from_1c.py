@@ -15,6 +15,7 @@ from tests.test_api_legacy import one_c
 
 DIRECTOR, ACCOUNTANT, USER_PHONE = "+79000000001", "+79000000002", "+79000000003"
 REGISTER, MY_TICKETS = "🔑 Зарегистрироваться", "📋 Мои заявки"
+REGISTER_EN, MY_TICKETS_EN = "🔑 Register", "📋 My tickets"
 COMPANY = {"inn": "7707083893", "name": "ООО Ромашка", "kpp": "770701001",
            "trade_points": [{"id": "d-1", "name": "Магазин на Ленина"}]}
 TASK = {"guid": "a1c-task-1", "code": "000000555", "guidPartner": "c-1",
@@ -23,7 +24,7 @@ TASK = {"guid": "a1c-task-1", "code": "000000555", "guidPartner": "c-1",
         "comment": "Мастер приедет в четверг после обеда", "markedForDel": False}
 
 
-def the_company_with_people(api, app):  # noqa: F811 - pytest fixtures imported above
+def the_company_with_people(api, app, accountant_reads: str = "ru"):  # noqa: F811 - fixtures
     """1C lists a director and an accountant of ООО Ромашка; both use the bot."""
     assert api.put("/api/v1/counterparties/c-1", json=COMPANY).status_code == 200
     for crm_id, name, phone, post in (("p-dir", "Иванов И.", DIRECTOR, "Директор"),
@@ -32,10 +33,10 @@ def the_company_with_people(api, app):  # noqa: F811 - pytest fixtures imported 
                                                         "phone": phone, "post": post})
         assert r.status_code == 200
     chats = {}
-    for uid, phone in ((2001, DIRECTOR), (2002, ACCOUNTANT)):
-        chats[uid] = Chat(app.engine, user_id=uid)
+    for uid, phone, lang in ((2001, DIRECTOR, "ru"), (2002, ACCOUNTANT, accountant_reads)):
+        chats[uid] = Chat(app.engine, user_id=uid, language=lang)
         chats[uid].send("/start")
-        chats[uid].click(REGISTER)
+        chats[uid].click(REGISTER if lang == "ru" else REGISTER_EN)
         chats[uid].share_contact(phone)
     return chats
 
@@ -47,7 +48,7 @@ def told(uid: int) -> list[str]:
 
 def open_my_tickets(chat: Chat, label: str) -> str:
     chat.send("/start")
-    chat.click(MY_TICKETS)
+    chat.click(MY_TICKETS if chat.language == "ru" else MY_TICKETS_EN)
     item = next(b for b in chat.buttons if b.startswith(label))
     chat.click(item)
     return chat.last_text
@@ -145,3 +146,13 @@ def test_a_task_for_people_who_do_not_use_the_bot_is_kept_as_sent_only(api, api_
     assert c.post("/api/task", json=task).json()["result"] is True
     assert Ticket.select().count() == 0
     assert c.get("/api/task", params={"guid": TASK["guid"]}).json()["entity"]["code"] == "000000555"
+
+
+def test_a_person_who_reads_english_is_told_and_sees_the_note_in_english(api, api_app, server):  # noqa: F811
+    chats = the_company_with_people(api, api_app, accountant_reads="en")
+    one_c(server).post("/api/task", json=TASK | {"decision": "Replaced"})
+    news = told(2002)[-1]
+    assert "Support created a ticket for you: <b>#000000555</b>" in news
+    assert "Note: Мастер приедет в четверг после обеда" in news and "Decision: Replaced" in news
+    card = open_my_tickets(chats[2002], "#000000555")
+    assert "Note: Мастер приедет в четверг после обеда" in card and "Decision: Replaced" in card
