@@ -23,7 +23,7 @@ def guids(items: list[dict]) -> list[str]:
     return [i["guid"] for i in items]
 
 
-def test_partner_by_guid_and_by_inn_answer_the_bundle_of_that_partner(server):  # noqa: F811
+def test_partner_by_guid_and_by_inn_answer_the_bundle_of_that_partner(server):  # noqa: F811 - pytest fixtures imported above
     c = one_c(server)
     assert c.post("/api/partner", json=BUNDLE).json()["result"] is True
     for path, params in (("/api/partner", {"guid": PARTNER["guid"]}),
@@ -38,7 +38,7 @@ def test_partner_by_guid_and_by_inn_answer_the_bundle_of_that_partner(server):  
                                    "kpp": PARTNER["kpp"], "amount": "150000"}]
 
 
-def test_non_sync_partners_answer_the_bundle_of_what_1c_has_not_accepted(server):  # noqa: F811
+def test_non_sync_partners_answer_the_bundle_of_what_1c_has_not_accepted(server):  # noqa: F811 - pytest fixtures imported above
     c = one_c(server)
     c.post("/api/partner", json=BUNDLE)                      # 1C's own: accepted
     cp = new_counterparty(inn="7702070139", name="ООО Новая")       # registered in the bot
@@ -48,7 +48,7 @@ def test_non_sync_partners_answer_the_bundle_of_what_1c_has_not_accepted(server)
     assert got["balance"][0]["amount"] == "0" and got["contracts"] == []
 
 
-def test_a_lookup_that_finds_no_partner_is_a_404_envelope(server):  # noqa: F811
+def test_a_lookup_that_finds_no_partner_is_a_404_envelope(server):  # noqa: F811 - pytest fixtures imported above
     c = one_c(server)
     for path, params in (("/api/partner", {"guid": "nobody"}), ("/api/partners", {"inn": "7707083893"})):
         r = c.get(path, params=params)
@@ -57,7 +57,7 @@ def test_a_lookup_that_finds_no_partner_is_a_404_envelope(server):  # noqa: F811
     assert empty.status_code == 200 and empty.json()["partners"] == []
 
 
-def test_a_balance_with_an_empty_guid_finds_its_partner_by_inn_and_kpp(server):  # noqa: F811
+def test_a_balance_with_an_empty_guid_finds_its_partner_by_inn_and_kpp(server):  # noqa: F811 - pytest fixtures imported above
     c = one_c(server)
     c.post("/api/partner", json=BUNDLE)
     r = c.put("/api/balance", json={"guid": "", "inn": OTHER["inn"], "kpp": OTHER["kpp"], "amount": "4200"})
@@ -71,7 +71,7 @@ def test_a_balance_with_an_empty_guid_finds_its_partner_by_inn_and_kpp(server): 
     assert Counterparty.get(Counterparty.inn == PARTNER["inn"]).balance == 150000
 
 
-def test_a_balance_nobody_is_named_by_is_refused_naming_the_field(server):  # noqa: F811
+def test_a_balance_nobody_is_named_by_is_refused_naming_the_field(server):  # noqa: F811 - pytest fixtures imported above
     c = one_c(server)
     c.post("/api/partner", json=BUNDLE)
     branch = c.put("/api/balance", json={"guid": "", "inn": OTHER["inn"], "kpp": "773602001",
@@ -84,7 +84,7 @@ def test_a_balance_nobody_is_named_by_is_refused_naming_the_field(server):  # no
     assert Counterparty.get(Counterparty.inn == OTHER["inn"]).balance == 0
 
 
-def test_departments_and_contracts_by_inn_are_those_of_the_partner_with_that_inn(server):  # noqa: F811
+def test_departments_and_contracts_by_inn_are_those_of_the_partner_with_that_inn(server):  # noqa: F811 - pytest fixtures imported above
     c = one_c(server)
     c.post("/api/partner", json=BUNDLE)
     for path, expected in (("/api/departments", ["d-2"]), ("/api/contracts", ["k-2"])):

@@ -24,7 +24,7 @@ TASK = {"guid": "a1c-task-1", "code": "000000555", "guidPartner": "c-1",
         "comment": "Мастер приедет в четверг после обеда", "markedForDel": False}
 
 
-def the_company_with_people(api, app, accountant_reads: str = "ru"):  # noqa: F811 - fixtures
+def the_company_with_people(api, app, accountant_reads: str = "ru"):  # noqa: F811 - pytest fixtures imported above
     """1C lists a director and an accountant of ООО Ромашка; both use the bot."""
     assert api.put("/api/v1/counterparties/c-1", json=COMPANY).status_code == 200
     for crm_id, name, phone, post in (("p-dir", "Иванов И.", DIRECTOR, "Директор"),
@@ -54,7 +54,7 @@ def open_my_tickets(chat: Chat, label: str) -> str:
     return chat.last_text
 
 
-def test_a_task_1c_creates_for_the_accountant_is_in_her_list_and_she_is_told(api, api_app, server):  # noqa: F811
+def test_a_task_1c_creates_for_the_accountant_is_in_her_list_and_she_is_told(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     chats = the_company_with_people(api, api_app)
     before = told(2002)
     pushes = outbox.OutboxItem.select().count()
@@ -75,7 +75,7 @@ def test_a_task_1c_creates_for_the_accountant_is_in_her_list_and_she_is_told(api
     assert "#000000555" in open_my_tickets(chats[2001], "#000000555")
 
 
-def test_1c_decision_and_a_new_comment_are_shown_and_told_once(api, api_app, server):  # noqa: F811
+def test_1c_decision_and_a_new_comment_are_shown_and_told_once(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     chats = the_company_with_people(api, api_app)
     c = one_c(server)
     c.post("/api/task", json=TASK)
@@ -94,7 +94,7 @@ def test_1c_decision_and_a_new_comment_are_shown_and_told_once(api, api_app, ser
     assert Ticket.select().count() == 1
 
 
-def test_a_task_for_the_company_goes_to_its_senior_person_and_colleagues_are_told(api, api_app, server):  # noqa: F811
+def test_a_task_for_the_company_goes_to_its_senior_person_and_colleagues_are_told(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     api_app.settings.notify.user.company_new_tickets = True
     the_company_with_people(api, api_app)
     before = len(told(2002))
@@ -106,7 +106,7 @@ def test_a_task_for_the_company_goes_to_its_senior_person_and_colleagues_are_tol
     assert "Поддержка создала заявку <b>#000000555</b> для ООО Ромашка" in news
 
 
-def test_the_comment_on_a_ticket_the_bot_created_reaches_its_author(api, api_app, server):  # noqa: F811
+def test_the_comment_on_a_ticket_the_bot_created_reaches_its_author(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     from tests.test_sync import new_ticket
     ticket = new_ticket(api_app)
     guid = "b0700003-0000-4000-8000-%012x" % ticket.id           # the minted guid 1C pulled
@@ -124,7 +124,7 @@ def _nothing_written(r, field: str, status: int) -> None:
     assert not OneCRecord.select().where(OneCRecord.entity == "task").exists()
 
 
-def test_refusals_name_the_field_and_write_nothing(api, api_app, server):  # noqa: F811
+def test_refusals_name_the_field_and_write_nothing(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     the_company_with_people(api, api_app)
     c = one_c(server)
     _nothing_written(c.post("/api/task", json=TASK | {"guidAuthor": "p-nobody"}), "guidAuthor", 404)
@@ -139,7 +139,7 @@ def test_refusals_name_the_field_and_write_nothing(api, api_app, server):  # noq
     _nothing_written(c.post("/api/task", json=TASK | {"guidPartner": "c-2"}), "guidAuthor", 422)
 
 
-def test_a_task_for_people_who_do_not_use_the_bot_is_kept_as_sent_only(api, api_app, server):  # noqa: F811
+def test_a_task_for_people_who_do_not_use_the_bot_is_kept_as_sent_only(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     assert api.put("/api/v1/counterparties/c-1", json=COMPANY).status_code == 200
     c = one_c(server)
     task = {k: v for k, v in TASK.items() if k != "guidAuthor"}
@@ -148,7 +148,7 @@ def test_a_task_for_people_who_do_not_use_the_bot_is_kept_as_sent_only(api, api_
     assert c.get("/api/task", params={"guid": TASK["guid"]}).json()["entity"]["code"] == "000000555"
 
 
-def test_a_person_who_reads_english_is_told_and_sees_the_note_in_english(api, api_app, server):  # noqa: F811
+def test_a_person_who_reads_english_is_told_and_sees_the_note_in_english(api, api_app, server):  # noqa: F811 - pytest fixtures imported above
     chats = the_company_with_people(api, api_app, accountant_reads="en")
     one_c(server).post("/api/task", json=TASK | {"decision": "Replaced"})
     news = told(2002)[-1]

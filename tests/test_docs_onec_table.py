@@ -43,7 +43,7 @@ def _tables() -> tuple[str, str]:
     return to_bot, to_1c
 
 
-def test_every_api_route_of_the_first_table_is_served_and_none_is_missing(api_app):  # noqa: F811
+def test_every_api_route_of_the_first_table_is_served_and_none_is_missing(api_app):  # noqa: F811 - pytest fixtures imported above
     paths = create_api(api_app).openapi()["paths"]       # every route the API serves
     served = {(method.upper(), path) for path, ops in paths.items()
               if path.startswith("/api/") and not path.startswith("/api/v1") for method in ops}

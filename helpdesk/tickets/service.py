@@ -40,6 +40,7 @@ from .checks import (
     clean_text,
     similarity,
 )
+from .crm_created import CrmCreated
 from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
 from .tables import (
     ACTIVE,
@@ -82,7 +83,7 @@ def _user_actor(user_id: int) -> Actor:
     return Actor(str(user_id), "bot", int(user_id), name)
 
 
-class TicketService:
+class TicketService(CrmCreated):
     """Every ticket operation, with its rights check, history event, CRM outbox row and
     notifications in one transaction.
 
@@ -326,35 +327,6 @@ class TicketService:
         text = clean_text(text, 1, COMMENT_MAX, "comment")
         return self._change(self._load(ticket_id), Actor("crm", "crm"), "comment", {},
                             {"text": text, "kind": kind}, statuses=STATUSES, push=False)
-
-    def crm_create(self, author_id: int, *, description: str, type: str, counterparty_id=None,
-                   trade_point_id=None, crm_id: str, crm_number: str | None = None,
-                   status: str = NEW, master_name: str | None = None,
-                   notes: tuple[tuple[str, str], ...] = ()) -> Ticket:
-        """A ticket the CRM created for a person who uses the bot (the caller checked who
-        that is): saved with the CRM's id and number, history "created" by "crm" and the
-        CRM's `notes` ((kind, text): see crm_comment), the people told as of any new
-        ticket (notify.*), the notes in the same message; no outbox row (from the CRM)."""
-        if status not in STATUSES:
-            raise TicketInputError(f"unknown status {status!r}")
-        values = dict(author=int(author_id), counterparty=counterparty_id,
-                      trade_point=trade_point_id, type=str(type)[:200],
-                      description=clean_text(description, 1, DESCRIPTION_MAX, "description"),
-                      crm_id=crm_id, crm_number=crm_number, status=status,
-                      master_name=master_name, closed=self.clock() if status in CLOSED_STATUSES else None)
-        actor = Actor("crm", "crm")
-        with write_tx():
-            if Ticket.get_or_none(Ticket.crm_id == crm_id) is not None:
-                raise TicketInputError(f"a ticket with crm id {crm_id[:64]!r} exists")
-            ticket = self._insert(values)
-            self._record(ticket, actor, "created", {"type": ticket.type, "crm_id": crm_id})
-            for kind, text in notes:
-                self._record(ticket, actor, "comment",
-                             {"text": clean_text(text, 1, COMMENT_MAX, "comment"), "kind": kind})
-            self._notify(ticket, "created", actor, {"from_crm": True})
-        log.info("ticket %s (#%s) created by the CRM as %s for %s", ticket.id, ticket.number,
-                 crm_id, author_id)
-        return ticket
 
     # -- the one write path ----------------------------------------------------------------
     def _load(self, ticket_id) -> Ticket:
