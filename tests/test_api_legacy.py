@@ -21,10 +21,10 @@ def test_partner_post_get_list_and_unknown_fields_round_trip(server):  # noqa: F
     c = one_c(server)
     r = c.post("/api/partner", json=PARTNER)
     assert r.json() == {"result": True, "error": "", "guid": PARTNER["guid"], "code": "000000101"}
-    got = c.get("/api/partner", params={"guid": PARTNER["guid"]}).json()
-    assert got["result"] and got["entity"]["okpo"] == "12345678"        # kept as sent
-    assert got["entity"]["inn"] == PARTNER["inn"]
-    listed = c.get("/api/partners", params={"inn": PARTNER["inn"]}).json()["list"]
+    got = c.get("/api/partner", params={"guid": PARTNER["guid"]}).json()    # the bundle
+    assert got["result"] and got["partners"][0]["okpo"] == "12345678"        # kept as sent
+    assert got["partners"][0]["inn"] == PARTNER["inn"]
+    listed = c.get("/api/partners", params={"inn": PARTNER["inn"]}).json()["partners"]
     assert [p["guid"] for p in listed] == [PARTNER["guid"]]
     c.put("/api/partner", json=PARTNER | {"name": "ООО Ромашка и К"})
     assert Counterparty.get().name == "ООО Ромашка и К" and Counterparty.select().count() == 1
@@ -50,7 +50,7 @@ def test_non_sync_pull_then_1c_writes_back_under_the_minted_guid(server, api_app
     c = one_c(server)
     cp = new_counterparty()
     ticket = new_ticket(api_app, cp=cp)
-    partners = c.get("/api/partners", params={"nonSync": "true"}).json()["list"]
+    partners = c.get("/api/partners", params={"nonSync": "true"}).json()["partners"]
     assert [p["guid"] for p in partners] == [mint_guid("partner", cp.id)]
     tasks = c.get("/api/tasks", params={"nonSync": "true"}).json()["list"]
     assert tasks[0]["guid"] == mint_guid("task", ticket.id) and tasks[0]["botNumber"] == ticket.number
@@ -58,7 +58,7 @@ def test_non_sync_pull_then_1c_writes_back_under_the_minted_guid(server, api_app
     c.put("/api/partner", json={"guid": partners[0]["guid"], "name": cp.name, "inn": cp.inn})
     c.put("/api/task", json={"guid": tasks[0]["guid"], "code": "000012345",
                              "description": ticket.description})
-    assert c.get("/api/partners", params={"nonSync": "true"}).json()["list"] == []
+    assert c.get("/api/partners", params={"nonSync": "true"}).json()["partners"] == []
     assert c.get("/api/tasks", params={"nonSync": "true"}).json()["list"] == []
     t = type(ticket).get_by_id(ticket.id)
     assert t.crm_id == tasks[0]["guid"] and t.label == "#000012345"

@@ -39,7 +39,7 @@ from . import schemas
 
 __all__ = ["ApplyError", "NotFound", "counterparty", "trade_point", "contact",
            "set_balance", "ticket_by_crm_id", "ticket_by_number", "patch_ticket",
-           "apply_change", "tickets_service", "CONFLICT_EVENT"]
+           "apply_change", "tickets_service", "crm_note", "CONFLICT_EVENT"]
 
 log = logging.getLogger(__name__)
 CONFLICT_EVENT = "conflict"
@@ -190,6 +190,27 @@ def _crm_comment(app, ticket, text: str) -> None:
             .order_by(TicketEvent.id.desc()).first())
     if seen is None or seen.details.get("text") != text:
         tickets_service(app).crm_comment(ticket.id, text)
+
+
+_NOTE_SEEN = 50     # events of a ticket a CRM note is compared with (its recent history)
+
+
+def crm_note(app, ticket, kind: str, text: str) -> bool:
+    """1C's comment or decision on a ticket (`kind` "note" / "decision"): recorded and the
+    author told (TicketService.crm_comment), unless it is a repeat: the same as the last
+    one of its kind (1C re-sends its task whole), or a text the bot itself wrote into the
+    ticket's recent history (1C echoes back what the bot sent it). True when recorded."""
+    from helpdesk.tickets import TicketEvent
+    recent = list(TicketEvent.select().where((TicketEvent.ticket == ticket.id)
+                                             & TicketEvent.what.in_(("comment", "added")))
+                  .order_by(TicketEvent.id.desc()).limit(_NOTE_SEEN))
+    same_kind = [e for e in recent if e.source == "crm" and (e.details or {}).get("kind") == kind]
+    if same_kind and same_kind[0].details.get("text") == text:
+        return False
+    if any(e.source != "crm" and (e.details or {}).get("text") == text for e in recent):
+        return False
+    tickets_service(app).crm_comment(ticket.id, text, kind)
+    return True
 
 
 def _require_payment(app, ticket, amount: int) -> None:

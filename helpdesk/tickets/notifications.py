@@ -13,9 +13,10 @@ Who gets what (the seed's system.* / user.* switches):
   comment added by the client (edit_ticket), closed or cancelled by the client
   (user_closed_ticket), done by a technician or closed by the CRM (closed_ticket); the
   group post is also updated in place on every change;
-- author: created (new_ticket), edited (edit_ticket), closed/cancelled/done (closed_ticket),
-  taken / technician assigned / waiting for the client / technician comment / done
-  (status_changed); never about what they just did themselves in the dialog;
+- author: created (new_ticket; also a task the CRM created for them, `details.from_crm`),
+  edited (edit_ticket), closed/cancelled/done (closed_ticket), taken / technician
+  assigned / waiting for the client / technician comment / the CRM's note or decision /
+  done (status_changed); never about what they just did themselves in the dialog;
 - the counterparty's confirmed people with the company-notifications right: new tickets
   (company_new_tickets); a pending member gets nothing.
 Texts are templates (ticket/notify_*) in the recipient's language (TelegramUser.language).

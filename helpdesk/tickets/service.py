@@ -40,6 +40,7 @@ from .checks import (
     clean_text,
     similarity,
 )
+from .crm_created import CrmCreated
 from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
 from .tables import (
     ACTIVE,
@@ -82,7 +83,7 @@ def _user_actor(user_id: int) -> Actor:
     return Actor(str(user_id), "bot", int(user_id), name)
 
 
-class TicketService:
+class TicketService(CrmCreated):
     """Every ticket operation, with its rights check, history event, CRM outbox row and
     notifications in one transaction.
 
@@ -319,12 +320,14 @@ class TicketService:
         return self._change(ticket, Actor("crm", "crm"), what, changes,
                             {k: str(v) for k, v in changes.items()}, statuses=STATUSES, push=False)
 
-    def crm_comment(self, ticket_id, text: str) -> Ticket:
-        """A comment the CRM reports (e.g. the technician's decision): a history event
-        from "crm", the author notified (notify.user.status_changed); not pushed back."""
+    def crm_comment(self, ticket_id, text: str, kind: str = "comment") -> Ticket:
+        """A comment the CRM reports: a history event from "crm", the author notified
+        (notify.user.status_changed); not pushed back. `kind` says which of 1C's texts it
+        is: "note" (the task's comment, the card's "Примечание"), "decision" (the
+        technician's решение) or a plain "comment"."""
         text = clean_text(text, 1, COMMENT_MAX, "comment")
         return self._change(self._load(ticket_id), Actor("crm", "crm"), "comment", {},
-                            {"text": text}, statuses=STATUSES, push=False)
+                            {"text": text, "kind": kind}, statuses=STATUSES, push=False)
 
     # -- the one write path ----------------------------------------------------------------
     def _load(self, ticket_id) -> Ticket:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from helpdesk import directory
 from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
 
-from .tables import Ticket
+from .tables import Ticket, TicketEvent
 
 __all__ = ["ticket_view"]
 
@@ -20,7 +20,26 @@ def ticket_view(ticket: Ticket) -> dict:
             "phone": ticket.contact_phone or (author.phone if author else "") or "",
             "counterparty": cp.name if cp else "", "trade_point": tp.name if tp else "",
             "attachments": len(ticket.attachments or []), "created": _time(ticket.created),
-            "updated": _time(ticket.updated), "closed": _time(ticket.closed), "version": ticket.version}
+            "updated": _time(ticket.updated), "closed": _time(ticket.closed), "version": ticket.version,
+            **crm_notes(ticket)}
+
+
+_NOTE_KINDS = {"note": "note", "decision": "decision"}     # event kind -> view key
+
+
+def crm_notes(ticket: Ticket) -> dict:
+    """The CRM's latest note ("Примечание") and decision on the ticket ("" when none): the
+    newest `comment` event by "crm" of each kind (helpdesk.api.legacy.incoming)."""
+    found = {key: "" for key in _NOTE_KINDS.values()}
+    events = (TicketEvent.select(TicketEvent.details)
+              .where((TicketEvent.ticket == ticket.id) & (TicketEvent.source == "crm")
+                     & (TicketEvent.what == "comment"))
+              .order_by(TicketEvent.id.desc()).limit(50))
+    for e in events:
+        key = _NOTE_KINDS.get((e.details or {}).get("kind"))
+        if key and not found[key]:
+            found[key] = str(e.details.get("text") or "")
+    return found
 
 
 def _time(value) -> str:

@@ -32,6 +32,14 @@ def _opt(n: int):
     return Annotated[str | None, Field(None, max_length=n)]
 
 
+def _blank_is_none(value):
+    """1C sends an empty string for "no reference" (e.g. the balance's `guid`)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptGuid = Annotated[Guid | None, BeforeValidator(_blank_is_none)]
+
+
 class OneCObject(BaseModel):
     """Any 1C object: the common fields are checked, every other field is kept as sent."""
     model_config = ConfigDict(extra="allow")
@@ -45,7 +53,11 @@ class OneCObject(BaseModel):
     guidPartner: _opt(64) = None
     guidDepartment: _opt(64) = None
     guidManager: _opt(64) = None
+    guidAuthor: _opt(64) = None
     description: _opt(3000) = None
+    comment: _opt(3000) = None
+    decision: _opt(3000) = None
+    type: _opt(200) = None
     closingDate: _opt(40) = None
 
     @field_validator("*", mode="after")
@@ -65,8 +77,10 @@ class PartnerBody(OneCObject):
 
 
 class BalanceBody(BaseModel):
+    """A partner's balance; an empty `guid` means "find the partner by INN and KPP", as the
+    original did."""
     model_config = ConfigDict(extra="allow")
-    guid: Guid | None = None
+    guid: OptGuid = None
     inn: _opt(20) = None
     kpp: _opt(9) = None
     amount: Annotated[int | str, BeforeValidator(schemas.kopecks)] = Field(

@@ -1,9 +1,10 @@
-"""1C's writes: partner -> Counterparty, department -> TradePoint, task -> an existing
-Ticket (status from markedForDel, closingDate, else guidStatus through 1C's status list and
-crm.statuses; technician from the manager's name in 1C's list; 1C guid and code linked),
-each in one transaction with the body kept as sent. Partners and departments keep their
-contract's guid (guidDefaultContract, guidContract). Tickets are created
-in the bot: a task 1C sends for a ticket the bot does not know is kept as sent only.
+"""1C's writes: partner -> Counterparty, department -> TradePoint, task -> a Ticket
+(status from markedForDel, closingDate, else guidStatus through 1C's status list and
+crm.statuses; technician from the manager's name in 1C's list; 1C guid and code linked;
+1C's comment and decision on the card), each in one transaction with the body kept as
+sent. Partners and departments keep their contract's guid (guidDefaultContract,
+guidContract). A task 1C created for people who use the bot becomes their ticket
+(incoming.py); one for nobody the bot knows is kept as sent only.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from helpdesk.directory.tables import Counterparty, TradePoint
 from helpdesk.sync import references
 
 from .. import apply, schemas
+from . import incoming
 from .balance import put_balance
 from .records import body_row, extras, resolve, store, store_rows, stored
 from .wire import EMPTY_DATE, OneCObject, PartnerBody, ok, refused
@@ -86,11 +88,14 @@ def _task(app, obj: OneCObject, guid: str):
     if ticket is None and obj.code:
         from helpdesk.tickets import Ticket
         ticket = Ticket.get_or_none(Ticket.crm_number == obj.code)
-    if ticket is None:
-        return None
-    patch = schemas.TicketPatch(status=_status(app, obj), master=_manager_name(obj.guidManager),
-                                crm_id=guid, crm_number=obj.code or None)
-    return apply.patch_ticket(app, ticket, patch)
+    status, master = _status(app, obj), _manager_name(obj.guidManager)
+    if ticket is None:       # created in 1C: a ticket when it is for people of the bot
+        return incoming.new_task(app, obj, guid, status=status or "new", master=master)
+    patch = schemas.TicketPatch(status=status, master=master, crm_id=guid,
+                                crm_number=obj.code or None)
+    ticket = apply.patch_ticket(app, ticket, patch)
+    incoming.record_notes(app, ticket, obj)
+    return ticket
 
 
 def _domain(app, entity: str, obj: OneCObject, guid: str) -> None:
