@@ -296,11 +296,17 @@ def ticket_close(ctx: ActionContext) -> Outcome:
     return _change(ctx, "closed", _svc(ctx).close)
 
 
-@registry.action("ticket_reopen", reads=("ticket_id", "ticket"), outcomes=("reopened", REFUSED),
-                 templates=REFUSALS)
+@registry.action("ticket_reopen", reads=("ticket_id", "ticket"), gives=("ticket", "tickets_closed"),
+                 outcomes=("reopened", REFUSED), templates=REFUSALS)
 def ticket_reopen(ctx: ActionContext) -> Outcome:
-    """The author reopens a closed ticket (TicketService checks who and how long ago)."""
-    return _change(ctx, "reopened", _svc(ctx).reopen)
+    """The author reopens a closed ticket (TicketService checks who and how long ago);
+    `ticket` is then its new state (the text says where it went back to) and the card's
+    way back leads to the active list, where the ticket now is."""
+    try:
+        ticket = _svc(ctx).reopen(ctx.user_id, ctx.slots.get("ticket_id"), expected_version=_version(ctx))
+    except (TicketError, PermissionDenied) as e:
+        return _refused(ctx, e)
+    return Outcome("reopened", ticket=ticket_view(ticket), tickets_closed=False)
 
 
 # --- statistics -------------------------------------------------------------------------
