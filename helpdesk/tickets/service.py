@@ -41,7 +41,7 @@ from .checks import (
     similarity,
 )
 from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
-from .states import WORKED_ON, client_may_close, reopen_status, reopenable
+from .states import WORKED_ON, client_may_close, closes, reopen_status, reopenable
 from .tables import (
     ACTIVE,
     CANCELLED,
@@ -337,6 +337,8 @@ class TicketService:
             raise TicketInputError(f"unknown status {changes['status']!r}")
         if changes.get("status") in CLOSED_STATUSES and not ticket.closed:
             changes["closed"] = self.clock()
+        elif changes.get("status") in ACTIVE and ticket.closed:
+            changes["closed"] = None         # the CRM reopened it: it is in the active list again
         return self._change(ticket, Actor("crm", "crm"), history.crm_what(ticket, changes), changes,
                             history.crm_details(ticket, changes), statuses=STATUSES, push=False)
 
@@ -369,7 +371,7 @@ class TicketService:
                 raise TicketConflict(current)
             history.record(current, actor, what, {**history.status_change(ticket, changes), **details},
                            self.clock())
-            if _closes(ticket, changes):
+            if closes(ticket.status, changes.get("status")):
                 _cancel_payment_requests(current.id)
             if push:
                 outbox.push("ticket", current.id)
@@ -380,11 +382,6 @@ class TicketService:
     def _notify(self, ticket: Ticket, what: str, actor: Actor, details: dict | None = None) -> None:
         if self.notifier is not None:
             self.notifier.ticket_event(ticket, what, actor=actor, details=details or {})
-
-
-def _closes(ticket: Ticket, changes: dict) -> bool:
-    """This change moves the ticket into done or cancelled (from another status)."""
-    return changes.get("status") in CLOSED_STATUSES and changes["status"] != ticket.status
 
 
 def _cancel_payment_requests(ticket_id: int) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 __all__ = ["NEW", "IN_PROGRESS", "WAITING", "DONE", "CANCELLED", "STATUSES", "ACTIVE",
-           "CLOSED_STATUSES", "WORKED_ON", "client_may_close", "reopen_status", "reopen_deadline",
+           "CLOSED_STATUSES", "WORKED_ON", "client_may_close", "closes", "reopen_status", "reopen_deadline",
            "reopenable"]
 
 
@@ -38,6 +38,12 @@ def client_may_close(status: str) -> bool:
     """"Close (the work is done)": only when there is work to confirm. A new ticket nobody
     took has none; the client cancels it instead (with a reason)."""
     return status in WORKED_ON
+
+
+def closes(old: str, new: str | None) -> bool:
+    """A change from `old` to `new` closes the ticket (it owes nothing after: its open
+    payment requests are cancelled with it)."""
+    return new in CLOSED_STATUSES and new != old
 
 
 def reopen_status(master_name: str | None) -> str:
