@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from engine import outgoing
 from engine.console import Console
 from engine.session import load_session, save_session
 from engine.templates import plain_text
@@ -204,3 +205,15 @@ def test_preset_amount_buttons_use_the_texts_money_format(database, lang, label)
     assert label in c.buttons
     c.click(label)
     assert label in shown(c)
+
+
+@pytest.mark.parametrize("token,buttons", [(True, ["💳 Оплатить 2 500,00 ₽"]), (False, [])])
+def test_the_needs_payment_notice_has_pay_only_when_a_method_works(database, token, buttons):
+    s = pay_settings(token=token)
+    s.notify.user.need_to_pay_task = True
+    w = make_world(s)
+    t = file_ticket(w, 101)
+    pay.require_payment(w.app, t.id, 250000, by="crm")
+    [notice] = [outgoing.to_reply(r) for r in outgoing.Outgoing.select() if "payreq" in (r.key or "")]
+    assert "ожидает оплаты: 2 500,00 ₽" in plain_text(notice.text)
+    assert [b.text for row in notice.buttons for b in row] == buttons
