@@ -31,7 +31,8 @@ def project_path(path: str) -> str:
 # The default of engine.template_settings: what the shipped flows and templates read.
 TEMPLATE_SETTINGS = ("pay.use", "pay.balance_visible", "pay.add_balance", "pay.card",
                      "pay.sbp_static", "pay.currency", "pay.amounts", "pay.min_amount",
-                     "pay.max_amount", "tickets.types", "tickets.page_size")
+                     "pay.max_amount", "tickets.types", "tickets.page_size", "tickets.closed_days",
+                     "tickets.reopen_days")
 
 
 class _Strict(BaseModel):
@@ -202,6 +203,8 @@ class Tickets(_Strict):
     duplicate_similarity: float = Field(0.6, ge=0, le=1)
     page_size: int = Field(5, ge=1, le=20)
     technicians: list[int] = []
+    closed_days: int = Field(90, ge=1, le=3660)       # the closed-tickets list looks this far back
+    reopen_days: int = Field(14, ge=0, le=3660)       # 0: a closed ticket is never reopened
 
 
 class Api(_Strict):

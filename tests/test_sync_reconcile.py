@@ -77,11 +77,11 @@ def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):  # noqa: F81
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     sync_tickets = tickets_service(app)
-    sync_tickets.close(1001, t.id)                             # the client closed it just now
-    earlier = iso(utcnow() - timedelta(minutes=5))
+    sync_tickets.cancel(1001, t.id, "Сами починили")          # the client withdrew it just now
+    earlier = iso(utcnow() - timedelta(minutes=5))             # (a new ticket is cancelled, not closed as done)
     rest_stub.append_change("ticket", t.crm_id, {"status": "in_progress"}, at=earlier)
     assert sync.reconcile(app) == {"conflict_bot_won": 1}
-    assert type(t).get_by_id(t.id).status == "done"
+    assert type(t).get_by_id(t.id).status == "cancelled"
     (event,) = TicketEvent.select().where(TicketEvent.what == "conflict")
     assert event.details["winner"] == "bot" and event.details["lost"] == {"status": "in_progress"}
 

@@ -52,7 +52,7 @@ def test_user_files_a_ticket_with_files_and_the_group_is_told(world):
     c.send_file("photo-1")
     c.send_file("doc-1", kind="document", name="log.txt")
     c.click("✅ Готово")
-    assert "Тверская" in c.last_text and "Файлов: 2" in c.last_text
+    assert "Тверская" in c.last_text and "Вложения: 2 файла" in c.last_text
     c.click("📨 Отправить")
     assert c.said("Заявка <b>#1</b> создана")
     ticket = Ticket.get()
@@ -138,7 +138,7 @@ def test_unsupported_files_are_refused(world):
     c.send_file("x1", kind="document", name="setup.EXE")
     c.send_file("ok1", kind="document", name="act.pdf")
     c.click("✅ Готово")
-    assert c.said("не подходит") and "Файлов: 1" in c.last_text
+    assert c.said("не подходит") and "Вложения: 1 файл" in c.last_text
     c.click("📨 Отправить")
     assert [f["file_id"] for f in Ticket.get().attachments] == ["ok1"]
 
@@ -171,8 +171,8 @@ def test_my_tickets_pages_edit_in_place(database):
     c = chat(w, 101)
     c.click(MINE)
     assert "5" in c.last_text and "1 из 3" in c.last_text
-    assert c.buttons[-2:] == ["Далее ▶️", "🏠 В меню"] and len(c.buttons) == 4
-    next_data = c.last.buttons[-2][0].data
+    assert c.buttons[-3:] == ["Далее ▶️", "🗂 Закрытые заявки", "🏠 В меню"] and len(c.buttons) == 5
+    next_data = c.last.buttons[-3][0].data
     c.event(kind="button", data=next_data, message_id=77)   # Chat gives edits no message id
     assert c.last.edit_message_id == 77 and "2 из 3" in c.last_text
     assert "◀️ Назад" in c.buttons
@@ -189,7 +189,7 @@ def test_card_buttons_follow_rights_and_admin_edits_a_colleagues_ticket(world):
     admin.click(MINE)
     admin.click(admin.buttons[0])
     assert "#1" in admin.last_text
-    assert admin.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "✅ Закрыть (работа выполнена)", "📋 К списку"]
+    assert admin.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "📋 К списку"]   # new: nothing done to confirm
     admin.click("✏️ Изменить")
     admin.click("Тип")
     admin.click("ЕГАИС")
@@ -226,6 +226,7 @@ def test_edit_of_a_ticket_closed_meanwhile_shows_current_state(world):
 def test_cancel_with_reason_and_confirm_close(world):
     t1 = file_ticket(world, 101)
     t2 = file_ticket(world, 101, description="Вторая проблема: сканер не читает коды")
+    world.svc.take(TECH, "Петров", t1.id)             # "done" is confirmed for work being done
     c = chat(world, 101)
     c.click(MINE)
     c.click(c.buttons[0])
@@ -354,6 +355,6 @@ def test_a_draft_refuses_the_file_past_its_limit_when_it_arrives(world):
         assert "Готово" in str(c.buttons)                     # the way on is still offered
     assert len(load_session(101, 101).slots["attachments"]) == 10   # nothing past it stored
     c.click("✅ Готово")
-    assert "Файлов: 10" in c.last_text and not c.said("лишние не сохранены")
+    assert "Вложения: 10 файлов" in c.last_text and not c.said("лишние не сохранены")
     c.click("📨 Отправить")
     assert [f["file_id"] for f in Ticket.get().attachments] == [f"photo-{i}" for i in range(10)]

@@ -26,6 +26,7 @@ __all__ = ["PAYMENT_FLOW", "load_balance", "start_payment", "pay_accounts", "pay
 
 log = logging.getLogger(__name__)
 PAYMENT_FLOW = "payment"      # the flow the Pay button of a ticket starts
+DEBT = "debt"                 # pay.kind of paying what an account owes (a top-up by that amount)
 
 
 def _settings(ctx: ActionContext):
@@ -38,21 +39,38 @@ def _crm(ctx: ActionContext):
 
 # --- balance ------------------------------------------------------------------------------
 
-@registry.action("load_balance", gives=("balance",))
+@registry.action("load_balance", gives=("balance", "pay_request", "pay_debt"))
 def load_balance(ctx: ActionContext) -> dict:
     """Gives `balance`: {visible, accounts: [{key, kind, title, amount, stale, can_top_up}],
-    can_top_up, stale}. Amounts are left out when pay.balance_visible is off."""
+    can_top_up, debts: [{key, kind, title, amount}], stale}. Amounts are left out when
+    pay.balance_visible is off. A debt (a negative balance the person may pay into) is
+    offered for payment whenever a method can take money (pay.payable), whatever
+    pay.add_balance says; nothing is offered when none can. Clears the slots a ticket's
+    or an earlier debt's payment left (this is a new payment)."""
     s = _settings(ctx)
     if not s.pay.use:
-        return {"balance": {"visible": False, "accounts": [], "can_top_up": False, "stale": False}}
+        return {"balance": {"visible": False, "accounts": [], "can_top_up": False, "debts": [],
+                            "stale": False}, "pay_request": None, "pay_debt": None}
     timeout = min(pay.BALANCE_TIMEOUT, s.crm.timeout)
     accounts = [a.as_dict() for a in pay.accounts_of(ctx.user_id, crm=_crm(ctx), timeout=timeout)]
+    payable = pay.payable(s)
+    debts = [{**a, "amount": -a["amount"]} for a in accounts
+             if payable and a["can_top_up"] and a["amount"] < 0]
     if not s.pay.balance_visible:
         for a in accounts:
             a["amount"] = None
-    return {"balance": {"visible": s.pay.balance_visible, "accounts": accounts,
-                        "can_top_up": s.pay.add_balance and any(a["can_top_up"] for a in accounts),
-                        "stale": any(a["stale"] for a in accounts)}}
+    return {"balance": {"visible": s.pay.balance_visible, "accounts": accounts, "debts": debts,
+                        "can_top_up": payable and s.pay.add_balance and any(a["can_top_up"] for a in accounts),
+                        "stale": any(a["stale"] for a in accounts)},
+            "pay_request": None, "pay_debt": None}
+
+
+@registry.action("pay_debt_buttons", reads=("balance",), templates=("pay/btn_pay_debt",))
+def pay_debt_buttons(ctx: ActionContext) -> list[dict]:
+    """Buttons: one "Pay the debt" per account in debt (load_balance's `debts`)."""
+    debts = (ctx.slots.get("balance") or {}).get("debts") or []
+    return [{"text": ctx.label("pay/btn_pay_debt", debt=d, several=len(debts) > 1), "value": d["key"]}
+            for d in debts]
 
 
 # --- the payment flow ---------------------------------------------------------------------
@@ -67,13 +85,14 @@ def _refused(info: dict, error: str) -> Outcome:
     return Outcome("refused", pay={**info, "error": error}, amount=None, account=None)
 
 
-@registry.action("start_payment", reads=("pay_request",), gives=("pay", "amount", "account"),
-                 outcomes=("accounts", "one_account", "ticket", "refused"))
+@registry.action("start_payment", reads=("pay_request", "pay_debt"), gives=("pay", "amount", "account"),
+                 outcomes=("accounts", "one_account", "ticket", "debt", "refused"))
 def start_payment(ctx: ActionContext) -> Outcome:
     """A top-up (outcome accounts, or one_account when there is one balance to top up), a
-    ticket's request (ticket), or refused (`pay.error` says why). Gives `pay`: {error, kind
-    (topup|ticket), ticket, card, sbp, accounts, min, max, currency}, `amount` (kopecks; the
-    request's for a ticket) and `account` (the default)."""
+    ticket's request (ticket), a debt (debt: slot pay_debt names the account), or refused
+    (`pay.error` says why). Gives `pay`: {error, kind (topup|ticket|debt), ticket, card,
+    sbp, accounts, min, max, currency}, `amount` (kopecks; the request's for a ticket, the
+    debt for a debt) and `account` (the default)."""
     s = _settings(ctx)
     info = _pay_info(s)
     if not s.pay.use:
@@ -82,6 +101,8 @@ def start_payment(ctx: ActionContext) -> Outcome:
         return _refused(info, "no_methods")
     if ctx.slots.get("pay_request"):
         return _ticket_payment(ctx, info)
+    if ctx.slots.get("pay_debt"):
+        return _debt_payment(ctx, info)
     if not s.pay.add_balance:
         return _refused(info, "no_top_up")
     info["accounts"] = [a.as_dict() for a in pay.accounts_of(ctx.user_id) if a.can_top_up]
@@ -104,6 +125,20 @@ def _ticket_payment(ctx: ActionContext, info: dict) -> Outcome:
         return _refused(info, _NOT_OPEN.get(request.status, "request_closed"))
     info.update(kind=pay.TICKET, ticket=pay.request_vars(request)["ticket"])
     return Outcome("ticket", pay=info, amount=request.amount, account=None)
+
+
+def _debt_payment(ctx: ActionContext, info: dict) -> Outcome:
+    """The debt of the account in slot pay_debt (rights checked again: the key may be forged)."""
+    key = str(ctx.slots["pay_debt"])[:20]
+    try:
+        debt = pay.debt_of(ctx.user_id, key)
+    except (NotFound, PermissionDenied, pay.PaymentError) as e:
+        log.warning("user %s cannot pay the debt of %r: %s", ctx.user_id, key, e)
+        return _refused(info, "request_unknown")
+    if not debt:
+        return _refused(info, "no_debt")
+    info.update(kind=DEBT)
+    return Outcome("debt", pay=info, amount=debt, account=key)
 
 
 @registry.action("pay_accounts", templates=("pay/account_label",))
@@ -138,7 +173,7 @@ def check_amount(ctx: ActionContext, rub=None) -> Outcome:
 _INVOICE_TEXTS = ("pay/invoice_title", "pay/invoice_description", "pay/invoice_label")
 
 
-@registry.action("send_invoice", reads=("pay_request", "amount", "account"), gives=("invoice",),
+@registry.action("send_invoice", reads=("pay_request", "pay_debt", "amount", "account"), gives=("invoice",),
                  outcomes=("sent", "refused"), templates=_INVOICE_TEXTS)
 def send_invoice(ctx: ActionContext) -> Outcome:
     """Store the payment and send the Telegram invoice (sent), or refused: `invoice.error`
@@ -164,11 +199,18 @@ def send_invoice(ctx: ActionContext) -> Outcome:
 
 def _invoice_payment(ctx: ActionContext, s) -> pay.Payment:
     request_id = ctx.slots.get("pay_request")
-    if request_id is None and not s.pay.add_balance:
-        raise pay.PaymentError("top-ups are off (pay.add_balance)")
+    if request_id is None and not s.pay.add_balance and not _pays_the_debt(ctx):
+        raise pay.PaymentError("top-ups are off (pay.add_balance) and this is not the account's debt")
     return pay.create_invoice_payment(ctx.user_id, amount=ctx.slots.get("amount"),
                                       currency=s.pay.currency, secret=pay.payload_secret(s),
                                       account_key=ctx.slots.get("account"), request_id=request_id)
+
+
+def _pays_the_debt(ctx: ActionContext) -> bool:
+    """The invoice is for exactly what the account in slot pay_debt owes now (checked again:
+    a debt paid meanwhile, or another amount, is a top-up and follows pay.add_balance)."""
+    key, amount = ctx.slots.get("pay_debt"), ctx.slots.get("amount")
+    return bool(key) and key == ctx.slots.get("account") and amount == pay.debt_of(ctx.user_id, key)
 
 
 def _invoice(ctx: ActionContext, payment: pay.Payment) -> dict:

@@ -10,7 +10,8 @@ import uuid
 
 from engine.contracts import ActionContext, Outcome
 from helpdesk import directory
-from helpdesk.directory import phones
+from helpdesk import payments as pay
+from helpdesk.directory import NotFound, phones
 from helpdesk.directory.phones import PhoneError
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TradePoint
@@ -25,6 +26,8 @@ from helpdesk.tickets import (
     supported_file,
     ticket_view,
 )
+from helpdesk.tickets.history import event_view
+from helpdesk.tickets.states import reopen_deadline
 
 __all__: list[str] = []
 
@@ -36,7 +39,7 @@ DRAFT_SLOTS = ("draft_key", "counterparty_id", "trade_point_id", "type", "descri
 # what a refusal may say: the service's errors name their template (helpdesk.tickets)
 REFUSALS = ("ticket/conflict", "ticket/denied", "ticket/error", "ticket/too_short",
             "ticket/too_long", "ticket/too_many_files", "ticket/unsupported_file",
-            "ticket/need_phone", "ticket/bad_type")
+            "ticket/need_phone", "ticket/bad_type", "ticket/reopen_expired")
 REFUSED = "refused"
 
 
@@ -204,19 +207,21 @@ def add_to_duplicate(ctx: ActionContext) -> Outcome:
 # --- my tickets -------------------------------------------------------------------------
 @registry.action("tickets_load", reads=("page", "page_delta"),
                  gives=("page", "page_delta", "tickets_items", "tickets_total", "tickets_page_size",
-                        "tickets_pages"), templates=("ticket/list_item",))
-def tickets_load(ctx: ActionContext) -> dict:
+                        "tickets_pages", "tickets_closed"), templates=("ticket/list_item",))
+def tickets_load(ctx: ActionContext, closed: bool = False) -> dict:
     """A page of the tickets the person may see, moved by `page_delta` (a paging button);
-    back to the first page when that one is empty now."""
-    size = ctx.services.settings.tickets.page_size
+    back to the first page when that one is empty now. Active ones ("My tickets"), or with
+    `closed` those closed in the last tickets.closed_days days; `tickets_closed` tells the
+    card which list to go back to."""
+    size, closed = ctx.services.settings.tickets.page_size, bool(closed)
     page = max(0, int(ctx.slots.get("page") or 0) + int(ctx.slots.get("page_delta") or 0))
-    rows, total = _svc(ctx).visible(ctx.user_id, page=page, page_size=size)
+    rows, total = _svc(ctx).visible(ctx.user_id, page=page, page_size=size, closed=closed)
     if not rows and page:
         page = 0
-        rows, total = _svc(ctx).visible(ctx.user_id, page=0, page_size=size)
+        rows, total = _svc(ctx).visible(ctx.user_id, page=0, page_size=size, closed=closed)
     items = [{"text": ctx.label("ticket/list_item", ticket=ticket_view(t)), "value": t.id} for t in rows]
     return {"page": page, "page_delta": None, "tickets_items": items, "tickets_total": total,
-            "tickets_page_size": size, "tickets_pages": -(-total // size)}
+            "tickets_page_size": size, "tickets_pages": -(-total // size), "tickets_closed": closed}
 
 
 @registry.action("tickets_buttons", reads=("tickets_items",))
@@ -225,23 +230,38 @@ def tickets_buttons(ctx: ActionContext) -> list[dict]:
 
 
 @registry.action("ticket_open", reads=("ticket_id",),
-                 gives=("ticket", "ticket_events", "can_edit", "can_cancel", "can_close"),
+                 gives=("ticket", "ticket_events", "can_edit", "can_cancel", "can_close", "can_reopen",
+                        "reopen_until", "pay_request", "pay_amount"),
                  outcomes=("opened", REFUSED), templates=REFUSALS)
 def ticket_open(ctx: ActionContext) -> Outcome:
-    """The card of slot ticket_id (checked again: the id may be forged)."""
+    """The card of slot ticket_id (checked again: the id may be forged): what it offers
+    follows the rights and the state (helpdesk.tickets.states); an open payment request
+    the person may pay is offered (pay_request, pay_amount) when a method can take money."""
     svc = _svc(ctx)
     try:
         ticket = svc.get(ctx.user_id, ctx.slots.get("ticket_id"))
     except (TicketError, PermissionDenied) as e:
         return _refused(ctx, e)
     rights = svc.buttons_for(ctx.user_id, ticket)
-    return Outcome("opened", ticket=ticket_view(ticket), ticket_events=[_event(e) for e in svc.events(ticket)],
-                   can_edit=rights["edit"], can_cancel=rights["cancel"], can_close=rights["close"])
+    until = reopen_deadline(ticket.closed, ctx.services.settings.tickets.reopen_days)
+    request = _payable_request(ctx, ticket)
+    return Outcome("opened", ticket=ticket_view(ticket), ticket_events=[event_view(e) for e in svc.events(ticket)],
+                   can_edit=rights["edit"], can_cancel=rights["cancel"], can_close=rights["close"],
+                   can_reopen=rights["reopen"], reopen_until=until.isoformat(timespec="minutes") if until else "",
+                   pay_request=request.id if request else None, pay_amount=request.amount if request else None)
 
 
-def _event(e) -> dict:
-    return {"at": e.at.isoformat(timespec="minutes"), "what": e.what, "source": e.source,
-            "text": str((e.details or {}).get("text") or (e.details or {}).get("reason") or "")[:200]}
+def _payable_request(ctx: ActionContext, ticket):
+    """The ticket's open payment request, if this person may pay it and a method can."""
+    if not ticket.active or not pay.payable(ctx.services.settings):
+        return None
+    request = pay.open_request_for(ticket.id)
+    if request is None:
+        return None
+    try:
+        return pay.request_for_payer(ctx.user_id, request.id)
+    except (NotFound, PermissionDenied):
+        return None                 # a colleague who may see the ticket but not pay for it
 
 
 def _version(ctx: ActionContext) -> int | None:
@@ -276,6 +296,19 @@ def ticket_cancel(ctx: ActionContext) -> Outcome:
                  templates=REFUSALS)
 def ticket_close(ctx: ActionContext) -> Outcome:
     return _change(ctx, "closed", _svc(ctx).close)
+
+
+@registry.action("ticket_reopen", reads=("ticket_id", "ticket"), gives=("ticket", "tickets_closed"),
+                 outcomes=("reopened", REFUSED), templates=REFUSALS)
+def ticket_reopen(ctx: ActionContext) -> Outcome:
+    """The author reopens a closed ticket (TicketService checks who and how long ago);
+    `ticket` is then its new state (the text says where it went back to) and the card's
+    way back leads to the active list, where the ticket now is."""
+    try:
+        ticket = _svc(ctx).reopen(ctx.user_id, ctx.slots.get("ticket_id"), expected_version=_version(ctx))
+    except (TicketError, PermissionDenied) as e:
+        return _refused(ctx, e)
+    return Outcome("reopened", ticket=ticket_view(ticket), tickets_closed=False)
 
 
 # --- statistics -------------------------------------------------------------------------

@@ -30,10 +30,19 @@ The names below are re-exported so `from helpdesk import payments as pay` reads 
 """
 from __future__ import annotations
 
-from .accounts import BALANCE_TIMEOUT, OWN, Account, account_for, accounts_of, balance_of, may_pay_for
+from .accounts import (
+    BALANCE_TIMEOUT,
+    OWN,
+    Account,
+    account_for,
+    accounts_of,
+    balance_of,
+    debt_of,
+    may_pay_for,
+)
 from .errors import PaymentError, RequestNotOpen
 from .invoices import check_pre_checkout, create_invoice_payment
-from .methods import card_ready, sbp_ready, warn_unusable_options
+from .methods import card_ready, payable, sbp_ready, warn_unusable_options
 from .notifications import PAY_CALLBACK, notify_paid, payment_vars, request_vars
 from .payload import payload_secret, sign_payload, verify_payload
 from .recording import Recorded, record_payment
@@ -62,8 +71,8 @@ from .tables import (
 __all__ = ["Payment", "PaymentRequest", "UserBalance", "PaySecret", "PaymentError", "Account",
            "Recorded", "TOPUP", "TICKET", "INVOICED", "PAID", "UNMATCHED", "OPEN", "CANCELLED",
            "OWN", "BALANCE_TIMEOUT", "PAY_CALLBACK", "payload_secret", "sign_payload",
-           "verify_payload", "accounts_of", "account_for", "card_ready", "sbp_ready",
+           "verify_payload", "accounts_of", "account_for", "card_ready", "sbp_ready", "payable",
            "create_invoice_payment", "check_pre_checkout", "record_payment", "require_payment",
            "settle_request", "request_for_payer", "open_request_for", "balance_of",
-           "may_pay_for", "cancel_open_requests", "LATE_NOTE", "RequestNotOpen",
+           "may_pay_for", "debt_of", "cancel_open_requests", "LATE_NOTE", "RequestNotOpen",
            "payment_vars", "request_vars", "notify_paid", "warn_unusable_options"]

@@ -34,7 +34,7 @@ from .errors import PaymentError
 from .tables import Payment, UserBalance
 
 __all__ = ["Account", "OWN", "BALANCE_TIMEOUT", "balance_of", "may_pay_for", "accounts_of",
-           "account_for", "credit"]
+           "account_for", "debt_of", "credit"]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,13 @@ def account_for(user_id: int, key: str, right: Right = Right.TOP_UP_OWN_BALANCE)
                                reason="may not pay for this company")
     access.require(needed)
     return _company(cp, access)
+
+
+def debt_of(user_id: int, key: str) -> int:
+    """What the account `key` owes, in kopecks (0 when its balance is not negative), if
+    `user_id` may pay into it (account_for's check: PermissionDenied otherwise). Paying a
+    debt is allowed whatever pay.add_balance says: it is settling a bill, not a top-up."""
+    return max(0, -account_for(user_id, key).amount)
 
 
 def _refreshed(account: Account, crm, timeout: float) -> Account:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["card_ready", "sbp_ready", "warn_unusable_options"]
+__all__ = ["card_ready", "sbp_ready", "payable", "warn_unusable_options"]
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,12 @@ def card_ready(settings) -> bool:
 def sbp_ready(settings) -> bool:
     from integrations.payments import is_payment_link
     return bool(settings.pay.sbp_static and is_payment_link(settings.pay.sbp_static_link))
+
+
+def payable(settings) -> bool:
+    """Payments are on and at least one method can take money: only then does a debt or an
+    unpaid ticket offer Pay (a button that can only be refused is a promise not kept)."""
+    return bool(settings.pay.use and (card_ready(settings) or sbp_ready(settings)))
 
 
 def warn_unusable_options(settings) -> None:

@@ -12,6 +12,7 @@ from helpdesk.directory.roles import Right
 from helpdesk.notices import queue_notice
 from helpdesk.tickets.tables import Ticket
 
+from .methods import payable
 from .tables import LATE_NOTE, TICKET, TOPUP, Payment, PaymentRequest
 
 if TYPE_CHECKING:      # recording imports requests, which imports this module
@@ -39,9 +40,11 @@ def notify_need_to_pay(app, request: PaymentRequest, ticket: Ticket) -> None:
     s = app.settings
     if not (s.pay.use and s.notify.user.use and s.notify.user.need_to_pay_task):
         return
+    # the Pay button only when a method can take money (payable): else the notice informs
+    buttons = [[("pay/btn_pay", f"{PAY_CALLBACK}:{request.id}")]] if payable(s) else []
     queue_notice(_templates(app), ticket.author_id, "pay/notify_need_to_pay",
                  {"request": request_vars(request)}, key=f"payreq:{request.id}:{request.amount}",
-                 buttons=[[("pay/btn_pay", f"{PAY_CALLBACK}:{request.id}")]])
+                 buttons=buttons)
 
 
 def notify_author(app, ticket: Ticket, template: str, key: str, enabled: bool, **vars_) -> None:

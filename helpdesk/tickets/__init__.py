@@ -1,6 +1,8 @@
 """Tickets: a client's support request from filing to closing, and what is reported on them.
 
-    tables.py         Ticket, TicketEvent, the statuses
+    states.py         the statuses and the moves between them (close, reopen): the one place
+    tables.py         Ticket, TicketEvent (the statuses re-exported)
+    history.py        what an event records (who, old -> new) and how it reads on the card
     errors.py         why an operation cannot be done (each names the text the user sees)
     checks.py         what a ticket may contain (lengths, attachments), duplicates' likeness
     view.py           a ticket as plain data for templates and JSON
@@ -21,6 +23,7 @@ from .checks import DESCRIPTION_MAX, DESCRIPTION_MIN, MAX_ATTACHMENTS, supported
 from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
 from .rights import ACTIONS, CLIENT_ACTIONS, TECH_ACTIONS
 from .service import Actor, TicketService
+from .states import WORKED_ON
 from .tables import (
     ACTIVE,
     CANCELLED,
@@ -38,7 +41,7 @@ from .tables import (
 from .view import ticket_view
 
 __all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
-           "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES",
+           "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "WORKED_ON", "SOURCES",
            "TicketError", "TicketNotFound", "TicketConflict", "TicketInputError",
            "NotTechnician", "TicketService", "Actor", "ACTIONS", "CLIENT_ACTIONS", "TECH_ACTIONS",
            "DESCRIPTION_MIN", "DESCRIPTION_MAX", "MAX_ATTACHMENTS", "ticket_view",

@@ -11,7 +11,8 @@ Telegram message id (`outgoing.message_id_for`) lets later changes edit it in pl
 Who gets what (the seed's system.* / user.* switches):
 - work group: new ticket (new_ticket, with Take/Done/Comment buttons), edited or a
   comment added by the client (edit_ticket), closed or cancelled by the client
-  (user_closed_ticket), done by a technician or closed by the CRM (closed_ticket); the
+  (user_closed_ticket), reopened by its author (new_ticket: it is work again), done by a
+  technician or closed by the CRM (closed_ticket); the
   group post is also updated in place on every change;
 - author: created (new_ticket; also a task the CRM created for them, `details.from_crm`),
   edited (edit_ticket), closed/cancelled/done (closed_ticket), taken / technician
@@ -97,6 +98,8 @@ class Notifier:
             return s.edit_ticket
         if what in ("cancelled", "closed") and by_client:
             return s.user_closed_ticket
+        if what == "reopened":
+            return s.new_ticket          # work again, as a new ticket is
         return what in ("done", "cancelled", "closed") and s.closed_ticket
 
     def _enqueue_post(self, ticket: Ticket) -> int:

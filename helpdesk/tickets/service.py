@@ -29,7 +29,7 @@ from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TelegramUser, TradePoint, utcnow
 from helpdesk.sync import outbox, references
 
-from . import rights
+from . import history, rights
 from .checks import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -42,6 +42,7 @@ from .checks import (
 )
 from .crm_created import CrmCreated
 from .errors import NotTechnician, TicketConflict, TicketError, TicketInputError, TicketNotFound
+from .states import WORKED_ON, client_may_close, closes, reopen_status, reopenable
 from .tables import (
     ACTIVE,
     CANCELLED,
@@ -58,15 +59,6 @@ from .tables import (
 __all__ = ["TicketService", "Actor"]
 
 log = logging.getLogger(__name__)
-
-
-CLIENT_ACTIONS = ("view", "edit", "cancel", "close")
-
-
-TECH_ACTIONS = ("take", "done", "comment", "waiting")
-
-
-ACTIONS = CLIENT_ACTIONS + TECH_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -107,14 +99,21 @@ class TicketService(CrmCreated):
         rows = list(ticket.events.order_by(TicketEvent.at.desc(), TicketEvent.id.desc()).limit(limit))
         return rows[::-1]
 
-    def visible(self, user_id: int, *, page: int = 0, page_size: int | None = None) -> tuple[list[Ticket], int]:
-        """The tickets "My tickets" shows: (one page, total count). Own active tickets for
-        everybody; active tickets of counterparties where the user is a confirmed
-        ADMINISTRATOR; every ticket of those where they are a confirmed DIRECTOR."""
+    def visible(self, user_id: int, *, page: int = 0, page_size: int | None = None,
+                closed: bool = False) -> tuple[list[Ticket], int]:
+        """The tickets "My tickets" shows: (one page, total count), newest first. Active ones
+        only: the user's own and, for a confirmed ADMINISTRATOR or DIRECTOR, the company's.
+        `closed`: "Closed tickets" instead, those closed or cancelled in the last
+        tickets.closed_days days (own; all of the company's for a DIRECTOR), latest closed first."""
         size = page_size or self.settings.tickets.page_size
-        query = Ticket.select().where(rights.visible_condition(user_id))
+        if closed:
+            since = self.clock() - timedelta(days=self.settings.tickets.closed_days)
+            query = Ticket.select().where(rights.closed_condition(user_id, since))
+            order = (Ticket.closed.desc(), Ticket.id.desc())
+        else:
+            query = Ticket.select().where(rights.visible_condition(user_id))
+            order = (Ticket.created.desc(), Ticket.id.desc())
         total = query.count()
-        order = (pw.Case(None, [(Ticket.status.in_(ACTIVE), 0)], 1), Ticket.created.desc(), Ticket.id.desc())
         rows = list(query.order_by(*order).offset(max(0, int(page)) * size).limit(size))
         return rows, total
 
@@ -130,8 +129,17 @@ class TicketService(CrmCreated):
         return rights.is_technician(self.settings, user_id)
 
     def buttons_for(self, user_id: int, ticket: Ticket) -> dict[str, bool]:
-        """What the card offers: {edit, cancel, close} (the services check again)."""
-        return {a: ticket.active and self.allowed(user_id, ticket, a) for a in ("edit", "cancel", "close")}
+        """What the card offers: {edit, cancel, close, reopen} (the services check again).
+        Close ("the work is done") only while someone works on it (states.client_may_close);
+        reopen while the ticket is within tickets.reopen_days of closing."""
+        offered = {a: ticket.active and self.allowed(user_id, ticket, a) for a in ("edit", "cancel")}
+        offered["close"] = client_may_close(ticket.status) and self.allowed(user_id, ticket, "close")
+        offered["reopen"] = self.may_reopen(ticket) and self.allowed(user_id, ticket, "reopen")
+        return offered
+
+    def may_reopen(self, ticket: Ticket) -> bool:
+        """Closed or cancelled at most tickets.reopen_days ago (states.reopenable)."""
+        return reopenable(ticket.status, ticket.closed, self.clock(), self.settings.tickets.reopen_days)
 
     # -- creating ------------------------------------------------------------------------
     def create(self, user_id: int, *, type: str, description: str, counterparty_id=None,
@@ -148,7 +156,7 @@ class TicketService(CrmCreated):
             ticket = self._insert(dict(values, draft_key=draft_key or None))
             if ticket is None:                                   # the same draft won a race
                 return Ticket.get(Ticket.draft_key == draft_key), False
-            self._record(ticket, _user_actor(user_id), "created", {"type": ticket.type})
+            history.record(ticket, _user_actor(user_id), "created", {"type": ticket.type}, self.clock())
             outbox.push("ticket", ticket.id)
             self._notify(ticket, "created", _user_actor(user_id))
         log.info("ticket %s (#%s) created by %s", ticket.id, ticket.number, user_id)
@@ -267,12 +275,27 @@ class TicketService(CrmCreated):
                             statuses=ACTIVE, expected=expected_version)
 
     def close(self, user_id: int, ticket_id, *, expected_version: int | None = None) -> Ticket:
-        """The client confirms the work is done and closes the ticket."""
+        """The client confirms the work is done and closes the ticket: only one that is being
+        worked on (a new ticket nobody took has no work to confirm: TicketConflict)."""
         ticket = self._load(ticket_id)
         self.require(user_id, ticket, "close")
         return self._change(ticket, _user_actor(user_id), "closed",
                             {"status": DONE, "closed": self.clock()}, {},
-                            statuses=ACTIVE, expected=expected_version)
+                            statuses=WORKED_ON, expected=expected_version)
+
+    def reopen(self, user_id: int, ticket_id, *, expected_version: int | None = None) -> Ticket:
+        """The author says the problem is back: a closed or cancelled ticket within
+        tickets.reopen_days goes back to its technician (in progress) or, if nobody had it,
+        to new; a history event and the CRM outbox like any change. Later than that:
+        TicketInputError (ticket/reopen_expired); not closed: TicketConflict."""
+        ticket = self._load(ticket_id)
+        self.require(user_id, ticket, "reopen")
+        if ticket.status in CLOSED_STATUSES and not self.may_reopen(ticket):
+            raise TicketInputError(f"ticket {ticket.id} closed {ticket.closed}: past tickets.reopen_days",
+                                   template="ticket/reopen_expired")
+        return self._change(ticket, _user_actor(user_id), "reopened",
+                            {"status": reopen_status(ticket.master_name), "closed": None}, {},
+                            statuses=CLOSED_STATUSES, expected=expected_version)
 
     # -- technicians (work group) ----------------------------------------------------------
     def technician(self, tech_id: int, name: str, ticket_id) -> tuple[Ticket, Actor]:
@@ -316,9 +339,10 @@ class TicketService(CrmCreated):
             raise TicketInputError(f"unknown status {changes['status']!r}")
         if changes.get("status") in CLOSED_STATUSES and not ticket.closed:
             changes["closed"] = self.clock()
-        what = _crm_what(ticket, changes)
-        return self._change(ticket, Actor("crm", "crm"), what, changes,
-                            {k: str(v) for k, v in changes.items()}, statuses=STATUSES, push=False)
+        elif changes.get("status") in ACTIVE and ticket.closed:
+            changes["closed"] = None         # the CRM reopened it: it is in the active list again
+        return self._change(ticket, Actor("crm", "crm"), history.crm_what(ticket, changes), changes,
+                            history.crm_details(ticket, changes), statuses=STATUSES, push=False)
 
     def crm_comment(self, ticket_id, text: str, kind: str = "comment") -> Ticket:
         """A comment the CRM reports: a history event from "crm", the author notified
@@ -349,8 +373,9 @@ class TicketService(CrmCreated):
             current = Ticket.get_by_id(ticket.id)
             if not updated:
                 raise TicketConflict(current)
-            self._record(current, actor, what, details)
-            if _closes(ticket, changes):
+            history.record(current, actor, what, {**history.status_change(ticket, changes), **details},
+                           self.clock())
+            if closes(ticket.status, changes.get("status")):
                 _cancel_payment_requests(current.id)
             if push:
                 outbox.push("ticket", current.id)
@@ -358,18 +383,9 @@ class TicketService(CrmCreated):
                 self._notify(current, what, actor, details)
         return current
 
-    def _record(self, ticket: Ticket, actor: Actor, what: str, details: dict) -> None:
-        TicketEvent.create(ticket=ticket.id, who=actor.who, source=actor.source, what=what,
-                           details=details, at=self.clock())
-
     def _notify(self, ticket: Ticket, what: str, actor: Actor, details: dict | None = None) -> None:
         if self.notifier is not None:
             self.notifier.ticket_event(ticket, what, actor=actor, details=details or {})
-
-
-def _closes(ticket: Ticket, changes: dict) -> bool:
-    """This change moves the ticket into done or cancelled (from another status)."""
-    return changes.get("status") in CLOSED_STATUSES and changes["status"] != ticket.status
 
 
 def _cancel_payment_requests(ticket_id: int) -> None:
@@ -381,11 +397,3 @@ def _cancel_payment_requests(ticket_id: int) -> None:
 
 _CRM_FIELDS = ("status", "master_name", "crm_id", "crm_number", "type", "description")
 
-
-def _crm_what(ticket: Ticket, changes: dict) -> str:
-    status = changes.get("status")
-    if status and status != ticket.status:
-        return {IN_PROGRESS: "taken", WAITING: "waiting", DONE: "done", CANCELLED: "cancelled"}.get(status, "status")
-    if changes.get("master_name") and changes["master_name"] != ticket.master_name:
-        return "assigned"
-    return "synced"

@@ -1,8 +1,8 @@
 """Tickets' tables: Ticket (a support request, with its `version` bumped on every change)
 and TicketEvent (its history: who did what, when, from where), and the statuses.
 
-Statuses: new -> in_progress (taken) -> waiting (for the client) -> done; cancelled by the
-client with a reason. `closed` is set when a ticket reaches done or cancelled.
+The statuses and the moves between them live in states.py (re-exported here); `closed` is
+set when a ticket reaches done or cancelled and cleared when it is reopened.
 """
 from __future__ import annotations
 
@@ -13,20 +13,10 @@ import peewee as pw
 from engine.storage import Table
 from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint, utcnow
 
+from .states import ACTIVE, CANCELLED, CLOSED_STATUSES, DONE, IN_PROGRESS, NEW, STATUSES, WAITING
+
 __all__ = ["Ticket", "TicketEvent", "JSONField", "NEW", "IN_PROGRESS", "WAITING", "DONE",
            "CANCELLED", "STATUSES", "ACTIVE", "CLOSED_STATUSES", "SOURCES"]
-
-
-NEW, IN_PROGRESS, WAITING, DONE, CANCELLED = "new", "in_progress", "waiting", "done", "cancelled"
-
-
-STATUSES = (NEW, IN_PROGRESS, WAITING, DONE, CANCELLED)
-
-
-ACTIVE = (NEW, IN_PROGRESS, WAITING)
-
-
-CLOSED_STATUSES = (DONE, CANCELLED)
 
 
 SOURCES = ("bot", "crm", "group")
