@@ -168,9 +168,9 @@ def test_questionnaire_without_dadata_creates_the_company_and_an_unverified_link
     c.send("Новиков Николай")
     c.send("7707083893")
     c.send("Кладовщик")
-    assert "Напишите название вашей организации" in c.last_text
+    assert "Напишите название вашей компании" in c.last_text
     c.send("ООО «Новая»")
-    assert c.said("Организация <b>ООО «Новая»</b> добавлена")
+    assert c.said("Компания <b>ООО «Новая»</b> добавлена")
     assert c.said("видите только свои")
     company = Counterparty.get(Counterparty.inn == "7707083893")
     assert company.name == "ООО «Новая»" and ContactPerson.select().where(

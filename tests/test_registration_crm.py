@@ -152,7 +152,7 @@ def test_not_found_in_crm_dadata_fills_the_company(database, db_url, onec, dadat
     c = questionnaire(app, 6010)
     assert "<b>ООО «НОВАЯ»</b>" in c.last_text and "ул Новая" in c.last_text
     c.click("✅ Да")
-    assert c.said("Организация <b>ООО «НОВАЯ»</b> добавлена")
+    assert c.said("Компания <b>ООО «НОВАЯ»</b> добавлена")
     assert not c.said("Мы передали запрос")      # no support configured: nothing promised
     company = Counterparty.get(Counterparty.inn == NEW)
     assert (company.kpp, company.ogrn, company.legal_address) == \
