@@ -295,3 +295,33 @@ def test_the_change_button_in_english(app):
     c.click("📝 Create ticket")
     assert c.last_text == "The ticket is from <b>ООО «Лютик»</b>.\nChoose the ticket type."
     assert "🏢 Another company" in c.buttons
+
+
+def test_a_question_added_as_docs_flows_md_says_is_counted_by_the_intro(database, settings, tmp_path):
+    """The walk-through "добавить вопрос в анкету регистрации": e-mail after the position.
+    Nobody touches a number: the intro reads the flow (engine/ahead.py)."""
+    import shutil
+
+    from helpdesk.app import PROJECT_ROOT
+    shutil.copytree(f"{PROJECT_ROOT}/flows", tmp_path / "flows", ignore=shutil.ignore_patterns("tests"))
+    shutil.copytree(f"{PROJECT_ROOT}/templates", tmp_path / "templates")
+    flows = tmp_path / "flows" / "registration.yaml"
+    source = flows.read_text(encoding="utf-8")
+    old = "    ask: {type: text, min: 2, max: 200, save: position}\n    next: confirm_company\n"
+    assert old in source
+    flows.write_text(source.replace(old, (
+        "    ask: {type: text, min: 2, max: 200, save: position}\n    next: ask_email\n\n"
+        "  ask_email:\n    say: registration/ask_email\n"
+        "    ask: {type: text, min: 5, max: 100, save: email}\n    next: confirm_company\n")),
+        encoding="utf-8")
+    for lang, text in (("ru", "Ваш e-mail для уведомлений?"), ("en", "Your e-mail for notifications?")):
+        (tmp_path / "templates" / lang / "registration" / "ask_email.j2").write_text(text, encoding="utf-8")
+    engine = settings.engine.model_copy(update={"flows_dir": str(tmp_path / "flows"),
+                                                "templates_dir": str(tmp_path / "templates")})
+    app = build_app(settings.model_copy(update={"engine": engine}), connect=False)
+    demo.seed_demo()
+    c = register(app, 5140, demo.UNKNOWN_PHONE)
+    assert c.said("короткую анкету: 4 вопроса (ФИО, ИНН компании, должность)")
+    for answer in ("Новиков Николай", NEW_INN, "Кладовщик"):
+        c.send(answer)
+    assert c.last_text == "Ваш e-mail для уведомлений?"

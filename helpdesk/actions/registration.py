@@ -74,14 +74,15 @@ def lookup_phone(ctx: ActionContext) -> Outcome:
     return Outcome(found["status"], lookup=lookup, phone_verified=verified)
 
 
-@registry.action("reg_questionnaire_plan", reads=("full_name",), gives=("plan",))
-def questionnaire_plan(ctx: ActionContext) -> dict:
-    """What the questionnaire will ask, for its intro to count: `plan.questions`, the name
-    unless `full_name` is known (the flow's `when` on ask_name reads the same slot), the
-    INN and the position. The company's name (or a confirmation of DaData's) follows only
-    for an INN our directory does not know, which nobody can tell before the INN: the
-    intro says so in words instead of counting it."""
-    questions = (["name"] if not ctx.slots.get("full_name") else []) + ["inn", "position"]
+@registry.action("reg_questionnaire_plan", gives=("plan",))
+def questionnaire_plan(ctx: ActionContext, first: str = "ask_name") -> dict:
+    """What the questionnaire will ask, for its intro to count: `plan.questions`, the
+    states with a question the flow reaches from `first` with what is known now (a name
+    already given skips ask_name by its `when`), read from the flow itself, so a question
+    added to the YAML is counted. The walk stops at the company: its name is asked only
+    for an INN our directory and DaData do not know, which nobody can tell before the
+    INN, so the intro says it in words instead of counting it."""
+    questions = ctx.asks_ahead(str(first))
     return {"plan": {"questions": questions, "count": len(questions)}}
 
 
