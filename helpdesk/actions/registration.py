@@ -35,7 +35,7 @@ NOTIFIES = ("registration/request_notify", "registration/btn_confirm", "registra
 _LOOKUP_OUTCOMES = ("found", "requested", "not_found", "deferred")
 
 
-@registry.action("reg_phone_given", reads=("phone",), gives=("phone_verified", "full_name"))
+@registry.action("reg_phone_given", gives=("phone_verified", "full_name"))
 def phone_given(ctx: ActionContext) -> dict:
     """Right after the phone answer (its event is the proof): `phone_verified` (shared as
     the sender's own contact) and `full_name`, the name the bot already knows (the CRM's,
