@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import screen
+from .ahead import asks_ahead
 from .contracts import Outcome, Texts, results_of
 from .errors import ActionError
 from .events import Button, Event, Reply
@@ -112,6 +113,11 @@ class Step:
 
     def has_flow(self, name: str) -> bool:
         return name in self.fs.flows
+
+    def asks_ahead(self, start: str) -> list[str]:
+        """The questions this flow asks from state `start` on, as far as known now
+        (engine/ahead.py): what a text announcing "N questions" counts."""
+        return asks_ahead(self.fs.flows[self.session.flow], start, self.condition)
 
     def start_flow(self, name: str, slots: Mapping[str, Any] | None = None, *,
                    chat_id: int | None = None) -> None:

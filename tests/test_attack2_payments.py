@@ -17,7 +17,7 @@ def test_card_pressed_after_the_ticket_was_cancelled_sends_no_invoice(app):  # n
     request = pay.require_payment(app, ticket.id, 100000, by="crm")
     c = chat(app)
     c.press_data(f"pay:{request.id}")
-    assert "Оплата обращения #1" in c.last_text
+    assert "Оплата заявки #1" in c.last_text
     TicketService(app.settings).cancel(PAYER, ticket.id, "передумал")
     assert pay.PaymentRequest.get_by_id(request.id).status == pay.CANCELLED
     replies = c.click("💳 Картой")

@@ -123,6 +123,7 @@ def test_a_ticket_travels_from_the_client_to_the_work_group_and_back(database, s
 def test_the_access_request_reaches_the_director_who_can_press_it(database, settings):
     out = run_demo(settings, [
         "1", "+7 900 000-00-03",               # you: register, type Смирнов's phone by hand
+        "Олег Новичков",                       # and say who you are
         "/as 1"])                              # Иванов, the director of ООО «Ромашка»
     director = after(out, "— в чате: Иванов")
     assert "+79000000003" in director and "просит доступ" in director

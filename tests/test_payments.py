@@ -450,7 +450,7 @@ def test_ticket_payment_request_notifies_and_pays_once(app):
     assert Outgoing.select().where(Outgoing.chat_id == PAYER).count() == 1
     c = chat(app)
     c.press_data(button.data)
-    assert "Оплата обращения #1" in c.last_text
+    assert "Оплата заявки #1" in c.last_text
     inv = invoice_of(c.click("💳 Картой"))
     assert inv["prices"][0]["amount"] == 250000 and "#1" in inv["title"]
     assert pre_checkout(c, inv)["ok"] is True
@@ -459,7 +459,7 @@ def test_ticket_payment_request_notifies_and_pays_once(app):
     assert pay.balance_of(PAYER) == 0                # a ticket payment settles, not credits
     # a second invoice for the same (now paid) ticket is refused at pre-checkout
     c.press_data(button.data)
-    assert c.said("уже оплачено")
+    assert c.said("уже оплачена")
 
 
 def test_already_paid_ticket_is_refused_at_pre_checkout(app):

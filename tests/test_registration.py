@@ -138,6 +138,8 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     c = chat(app, 5008)
     c.click(REGISTER)
     c.send("8 (900) 000-00-03")
+    assert "Как вас зовут?" in c.last_text                  # typed: the company is told who asks
+    c.send("Олег Новичков")
     assert roles_of(5008) == {ROMASHKA: ("USER", "pending")}
     user = TelegramUser.get_by_id(5008)
     assert (user.phone, user.unverified_phone) == (None, "+79000000003")
@@ -145,7 +147,8 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     asks = outgoing(5010)
     assert len(asks) == 1 and "Запрос на доступ" in asks[0].text
     assert "введён вручную" in asks[0].text and "Смирнов" not in asks[0].text
-    assert TelegramUser.get_by_id(5008).full_name is None    # not the number owner's name
+    assert "Олег Новичков просит доступ к компании ООО «Ромашка»" in asks[0].text
+    assert TelegramUser.get_by_id(5008).full_name == "Олег Новичков"   # his, not the owner's
     assert REGISTER not in c.buttons and PROFILE in c.buttons
 
 
@@ -165,9 +168,9 @@ def test_questionnaire_without_dadata_creates_the_company_and_an_unverified_link
     c.send("Новиков Николай")
     c.send("7707083893")
     c.send("Кладовщик")
-    assert "Напишите название вашей организации" in c.last_text
+    assert "Напишите название вашей компании" in c.last_text
     c.send("ООО «Новая»")
-    assert c.said("Организация <b>ООО «Новая»</b> добавлена")
+    assert c.said("Компания <b>ООО «Новая»</b> добавлена")
     assert c.said("видите только свои")
     company = Counterparty.get(Counterparty.inn == "7707083893")
     assert company.name == "ООО «Новая»" and ContactPerson.select().where(
@@ -208,7 +211,7 @@ def test_questionnaire_with_a_known_inn_gives_an_unverified_link_the_admin_confi
     register(app, 5031, "+79000000003")                     # a mere user of Ромашка
     before = ContactPerson.select().count()
     c = start_questionnaire(app, 5032)
-    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Самозванец"):
+    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер"):   # a known INN: no name asked
         c.send(answer)
     assert c.said("уже есть в нашей базе")
     assert roles_of(5032) == {ROMASHKA: ("USER", "unverified")}
@@ -249,7 +252,7 @@ def test_questionnaire_with_a_known_inn_gives_an_unverified_link_the_admin_confi
 def test_reject_deletes_the_request_and_tells_the_requester(app):
     register(app, 5040, "+79000000001")
     c = start_questionnaire(app, 5041)
-    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Самозванец"):
+    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер"):
         c.send(answer)
     [ask] = outgoing(5040)
     director = chat(app, 5040)
@@ -262,7 +265,7 @@ def test_reject_deletes_the_request_and_tells_the_requester(app):
 
 def test_support_is_asked_when_the_company_has_no_admins_and_may_confirm(app):
     c = start_questionnaire(app, 5050)
-    for answer in ("Незнакомцев Пётр", LUTIK, "Официант", "Кафе"):
+    for answer in ("Незнакомцев Пётр", LUTIK, "Официант"):
         c.send(answer)
     [ask] = outgoing(990)                                     # settings tickets.technicians
     support = chat(app, 990)
@@ -276,7 +279,7 @@ def test_questionnaire_by_a_member_of_that_company_keeps_the_confirmed_link(app)
     c.click(PROFILE)
     c.click("📱 Зарегистрировать другой номер")
     c.share_contact(demo.UNKNOWN_PHONE)
-    for answer in ("Смирнов Олег", ROMASHKA, "Продавец", "Ромашка"):
+    for answer in (ROMASHKA, "Продавец"):               # his name is the CRM's: not asked
         c.send(answer)
     assert c.said("Вы уже зарегистрированы в <b>ООО «Ромашка»</b>")
     assert roles_of(5060) == {ROMASHKA: ("USER", "confirmed")}
@@ -296,6 +299,8 @@ def test_english_texts_of_a_typed_phone(app):
     c.send("/start")
     c.click("🔑 Register")
     c.send("+79000000002")
+    assert "What is your full name?" in c.last_text
+    c.send("John Smith")
     assert c.said("You typed the number") and not c.said("Ромашка")
 
 
@@ -320,8 +325,9 @@ def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
     c = chat(app, 5080)
     c.click(REGISTER)
     c.send("+7 900 000-00-01")                              # typed, not shared
+    c.send("Пётр Незнакомцев")                              # who he says he is
     user = TelegramUser.get_by_id(5080)
-    assert (user.phone, user.unverified_phone, user.full_name) == (None, "+79000000001", None)
+    assert (user.phone, user.unverified_phone, user.full_name) == (None, "+79000000001", "Пётр Незнакомцев")
     assert roles_of(5080) == {ROMASHKA: ("USER", "pending")}   # a request for a USER, nothing more
     assert c.said("Мы передали запрос компании")
     c.click(PROFILE)
@@ -333,6 +339,7 @@ def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
     assert registration.company_choices(5080) == [] and registration.current_company(5080) is None
     [ask] = outgoing(5010)                                  # the director sees who asks
     assert "введён вручную" in ask.text and "+79000000001" in ask.text
+    assert "Пётр Незнакомцев просит доступ" in ask.text and "Иванов" not in ask.text
 
 
 def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
@@ -340,9 +347,8 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
     c = chat(app, 5081)
     c.click(REGISTER)
     c.send("+79000000001")
+    c.send("Пётр")                                          # his name: asked with a typed phone
     c.click("📝 Создать заявку")
-    assert "Как к вам обращаться" in c.last_text            # his phone is kept, a name is not lent
-    c.send("Пётр")
     assert "Без точки" not in c.buttons and "ООО «Ромашка»" not in c.buttons
     c.click("Другое")
     c.send("Не печатает чек на кассе")
@@ -351,6 +357,7 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
     c.click("📨 Отправить")
     [ticket] = app.services.tickets.visible(5081)[0]
     assert ticket.counterparty_id is None and ticket.contact_phone == "+79000000001"
+    assert ticket.contact_name == "Пётр"                    # the owner's name is not lent
     assert outgoing(5010) and all("Новая заявка" not in r.text for r in outgoing(5010))
 
 
@@ -358,8 +365,9 @@ def test_a_typed_phone_that_nobody_lists_goes_to_the_questionnaire_unproven(app)
     c = chat(app, 5082)
     c.click(REGISTER)
     c.send(demo.UNKNOWN_PHONE)
-    assert c.said("короткую анкету")
-    for answer in ("Новиков Николай", "7707083893", "Кладовщик", "ООО «Новая»"):
+    c.send("Новиков Николай")                               # typed: the name comes first
+    assert c.said("короткую анкету: 2 вопроса (ИНН компании, должность)")
+    for answer in ("7707083893", "Кладовщик", "ООО «Новая»"):
         c.send(answer)
     [ask] = outgoing(990)
     assert "введён вручную" in ask.text
@@ -395,7 +403,7 @@ def romashka(app):
     for uid, (phone, _) in STAFF.items():
         register(app, uid, phone)
     c = start_questionnaire(app, STRANGER)
-    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Ромашка"):
+    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер"):
         c.send(answer)
     assert roles_of(STRANGER) == {ROMASHKA: ("USER", "unverified")}
     Outgoing.delete().execute()

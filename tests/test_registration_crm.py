@@ -152,7 +152,7 @@ def test_not_found_in_crm_dadata_fills_the_company(database, db_url, onec, dadat
     c = questionnaire(app, 6010)
     assert "<b>ООО «НОВАЯ»</b>" in c.last_text and "ул Новая" in c.last_text
     c.click("✅ Да")
-    assert c.said("Организация <b>ООО «НОВАЯ»</b> добавлена")
+    assert c.said("Компания <b>ООО «НОВАЯ»</b> добавлена")
     assert not c.said("Мы передали запрос")      # no support configured: nothing promised
     company = Counterparty.get(Counterparty.inn == NEW)
     assert (company.kpp, company.ogrn, company.legal_address) == \
@@ -281,6 +281,7 @@ def type_phone(app, user_id: int, phone: str = PHONE) -> Chat:
     c.send("/start")
     c.click(REGISTER)
     c.send(phone)
+    c.send("Гость Гостев")                                  # typed: his own name is asked
     return c
 
 
@@ -295,7 +296,7 @@ def test_a_typed_phone_found_in_1c_gives_a_pending_request_and_tells_nothing(dat
     c = type_phone(app, 6040)
     assert roles_of(6040) == {ALFA: ("USER", "pending")}   # a request for a USER: approving it is no proof of being that contact
     user = TelegramUser.get_by_id(6040)
-    assert (user.phone, user.unverified_phone, user.full_name) == (None, PHONE, None)
+    assert (user.phone, user.unverified_phone, user.full_name) == (None, PHONE, "Гость Гостев")
     for secret in ("Альфа", ALFA, "директор", "Орлов", "1 500"):
         assert secret not in _texts(c), secret
     assert "Мы передали запрос компании" in _texts(c)

@@ -107,7 +107,7 @@ def test_choose_company_when_several(world):
     c.click(CREATE)
     assert c.buttons == ["ООО Лютик", "ООО Ромашка"]
     c.click("ООО Лютик")                      # B has no trade points: straight to the type
-    assert c.buttons == ["Касса", "ЕГАИС", "Другое"]
+    assert c.buttons == ["Касса", "ЕГАИС", "Другое", "🏢 Другая компания"]
 
 
 @pytest.mark.parametrize("text,hint", [("коротко", "Слишком коротко"), ("x" * 3001, "Слишком длинно")])

@@ -18,8 +18,8 @@ from helpdesk.directory.phones import PhoneError
 from helpdesk.directory.roles import PermissionDenied
 from helpdesk.registry import registry
 
-__all__ = ["lookup_phone", "find_company", "submit", "company_buttons", "choose_company",
-           "member_decision"]
+__all__ = ["phone_given", "lookup_phone", "questionnaire_plan", "find_company", "submit",
+           "company_buttons", "choose_company", "member_decision"]
 
 log = logging.getLogger(__name__)
 
@@ -35,37 +35,66 @@ NOTIFIES = ("registration/request_notify", "registration/btn_confirm", "registra
 _LOOKUP_OUTCOMES = ("found", "requested", "not_found", "deferred")
 
 
-@registry.action("reg_lookup_phone", reads=("phone",), gives=("lookup", "phone_verified"),
-                 outcomes=_LOOKUP_OUTCOMES, templates=NOTIFIES)
+@registry.action("reg_phone_given", gives=("phone_verified", "full_name"))
+def phone_given(ctx: ActionContext) -> dict:
+    """Right after the phone answer (its event is the proof): `phone_verified` (shared as
+    the sender's own contact) and `full_name`, the name the bot already knows (the CRM's,
+    else the one he typed) or none: the dialog asks only for what it does not know."""
+    _ensure_user(ctx)
+    user = directory.get_user(ctx.user_id)
+    known = directory.known_name(user) or directory.introduced_name(user)
+    return {"phone_verified": phones.is_own_contact(ctx.event), "full_name": known or None}
+
+
+@registry.action("reg_lookup_phone", reads=("phone", "phone_verified", "full_name"),
+                 gives=("lookup", "phone_verified"), outcomes=_LOOKUP_OUTCOMES, templates=NOTIFIES)
 def lookup_phone(ctx: ActionContext) -> Outcome:
-    """Look the shared phone up (CRM, else the local directory) and link the user.
+    """Look the phone up (CRM, else the local directory) and link the user; a typed one
+    comes with the name the person introduced himself with (`full_name`).
 
     Outcomes: found | requested (typed and listed: a request went to the company, nothing
     of it is told) | not_found | deferred (the CRM failed; a job retries it).
     """
     _ensure_user(ctx)
     phone = ctx.slots["phone"]
-    verified = phones.is_own_contact(ctx.event)
+    verified = bool(ctx.slots.get("phone_verified"))      # reg_phone_given saw the contact
     settings = ctx.services.settings
     crm = ctx.services.crm_lookup
     try:
         person = crm.find_person(phone) if crm.kind != "none" else None
     except IntegrationError as e:
+        registration.introduce(ctx.user_id, ctx.slots.get("full_name"))   # the retry's request names him
         registration.defer_lookup(ctx.user_id, ctx.chat_id, phone, verified=verified,
                                   lang=ctx.lang, error=str(e))
         return Outcome("deferred", lookup={"companies": [], "pending": False}, phone_verified=verified)
     found = registration.register_by_phone(
-        ctx.user_id, phone, verified=verified, person=person,
+        ctx.user_id, phone, verified=verified, person=person, full_name=ctx.slots.get("full_name"),
         post_rules=settings.crm.post_roles, templates=ctx.templates, settings=settings)
     lookup = {k: v for k, v in found.items() if k not in ("new_pending", "status")}
     return Outcome(found["status"], lookup=lookup, phone_verified=verified)
 
 
+@registry.action("reg_questionnaire_plan", gives=("plan",))
+def questionnaire_plan(ctx: ActionContext, first: str = "ask_name") -> dict:
+    """What the questionnaire will ask, for its intro to count: `plan.questions`, the
+    states with a question the flow reaches from `first` with what is known now (a name
+    already given skips ask_name by its `when`), read from the flow itself, so a question
+    added to the YAML is counted. The walk stops at the company: its name is asked only
+    for an INN our directory and DaData do not know, which nobody can tell before the
+    INN, so the intro says it in words instead of counting it."""
+    questions = ctx.asks_ahead(str(first))
+    return {"plan": {"questions": questions, "count": len(questions)}}
+
+
 @registry.action("reg_find_company", reads=("inn",), gives=("company", "dadata"),
-                 outcomes=("found", "manual"))
+                 outcomes=("found", "known", "manual"))
 def find_company(ctx: ActionContext) -> Outcome:
-    """The company of the typed INN from DaData (found), or the name is typed (manual);
-    `dadata` says why: found | unknown | off | down."""
+    """The company of the typed INN: already in our directory (known: nothing to ask, the
+    request goes to it), from DaData (found: confirmed by the person), or its name is typed
+    (manual); `dadata` says why: found | known | unknown | off | down."""
+    existing = directory.find_counterparty_by_inn(ctx.slots["inn"])
+    if existing is not None:
+        return Outcome("known", company={"inn": existing.inn, "name": existing.name}, dadata="known")
     client = ctx.services.dadata
     if not client.enabled:
         return Outcome("manual", company=None, dadata="off")

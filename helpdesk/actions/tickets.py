@@ -9,7 +9,7 @@ import logging
 import uuid
 
 from engine.contracts import ActionContext, Outcome
-from helpdesk import directory
+from helpdesk import directory, registration
 from helpdesk import payments as pay
 from helpdesk.directory import NotFound, phones
 from helpdesk.directory.phones import PhoneError
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 DRAFT_SLOTS = ("draft_key", "counterparty_id", "trade_point_id", "type", "description",
                "attachments", "duplicate", "created", "contact_phone", "contact_name",
-               "create_anyway")
+               "create_anyway", "draft_company", "company_count")
 # what a refusal may say: the service's errors name their template (helpdesk.tickets)
 REFUSALS = ("ticket/conflict", "ticket/denied", "ticket/error", "ticket/too_short",
             "ticket/too_long", "ticket/too_many_files", "ticket/unsupported_file",
@@ -101,13 +101,18 @@ def save_name(ctx: ActionContext) -> None:
         directory.set_user_full_name(ctx.user_id, ctx.slots["contact_name"])
 
 
-@registry.action("ticket_company_prepare", gives=("company_count", "counterparty_id"),
+@registry.action("ticket_company_prepare", gives=("company_count", "counterparty_id", "draft_company"),
                  outcomes=("choose", "chosen"))
 def company_prepare(ctx: ActionContext) -> Outcome:
-    """Several companies: the dialog asks; one is taken (none: the ticket is the person's)."""
+    """The current company is taken (chosen in "👤 Мои компании", or the only one; the
+    dialog offers to change it when there are several); several and none chosen: the
+    dialog asks; none: the ticket is the person's."""
     companies = _companies(ctx.user_id)
-    return Outcome("choose" if len(companies) > 1 else "chosen", company_count=len(companies),
-                   counterparty_id=companies[0].id if len(companies) == 1 else None)
+    current = registration.current_company(ctx.user_id)
+    if current is None and len(companies) > 1:
+        return Outcome("choose", company_count=len(companies), counterparty_id=None, draft_company=None)
+    return Outcome("chosen", company_count=len(companies), counterparty_id=current.id if current else None,
+                   draft_company=current.name if current else None)
 
 
 @registry.action("ticket_companies")
@@ -125,12 +130,16 @@ def _points(ctx: ActionContext) -> list[TradePoint]:
 
 
 @registry.action("ticket_points_prepare", reads=("counterparty_id",),
-                 gives=("point_count", "trade_point_id"), outcomes=("choose", "chosen"))
+                 gives=("point_count", "trade_point_id", "draft_company"), outcomes=("choose", "chosen"))
 def points_prepare(ctx: ActionContext) -> Outcome:
-    """Several trade points: the dialog asks; one is taken (none: no trade point)."""
+    """Several trade points: the dialog asks; one is taken (none: no trade point).
+    `draft_company` names the company the draft is for (it may just have been changed),
+    only when the user may file for it."""
     points = _points(ctx)
+    cp = str(ctx.slots.get("counterparty_id") or "")
+    name = next((c.name for c in _companies(ctx.user_id) if str(c.id) == cp), None)
     return Outcome("choose" if len(points) > 1 else "chosen", point_count=len(points),
-                   trade_point_id=points[0].id if len(points) == 1 else None)
+                   trade_point_id=points[0].id if len(points) == 1 else None, draft_company=name)
 
 
 @registry.action("ticket_points", reads=("counterparty_id",))

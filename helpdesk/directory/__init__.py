@@ -39,6 +39,8 @@ from .users import (
     display_name,
     get_or_create_user,
     get_user,
+    introduced_name,
+    known_name,
     language_of,
     set_user_full_name,
     set_user_language,
@@ -49,7 +51,8 @@ from .users import (
 
 __all__ = ["DirectoryError", "NotFound", "row_id", "clean_inn", "get_or_create_user", "get_user",
            "set_user_phone", "set_user_full_name", "set_user_language", "memberships_of",
-           "users_by_phone", "users_of_contact", "display_name", "language_of", "access_of",
+           "users_by_phone", "users_of_contact", "display_name", "known_name", "introduced_name",
+           "language_of", "access_of",
            "companies_where", "access_in", "role_in", "link_user", "listed_unproven",
            "upsert_counterparty", "upsert_trade_point", "upsert_contact",
            "find_counterparty_by_inn", "contacts_by_phone", "confirm_membership",

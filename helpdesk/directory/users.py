@@ -17,7 +17,7 @@ from .tables import CONFIRMED, ContactPerson, Membership, TelegramUser, utcnow
 
 __all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name",
            "set_user_language", "users_by_phone", "users_of_contact", "display_name",
-           "language_of"]
+           "known_name", "introduced_name", "language_of"]
 
 
 def get_or_create_user(telegram_id: int, username: str | None = None,
@@ -98,14 +98,32 @@ def set_user_language(user, language: str) -> None:
     _set_user_field(user, language=str(language)[:8])
 
 
+def known_name(user: TelegramUser) -> str | None:
+    """The CRM's name of the person: the contact a confirmed link is (the CRM or the
+    directory lists him under that name; the latest link when there are several), else
+    None. It wins over whatever the person typed (issue 14 point 2)."""
+    row = (ContactPerson.select(ContactPerson.full_name)
+           .join(Membership, on=(Membership.contact == ContactPerson.id))
+           .where((Membership.telegram_user == user.id) & (Membership.status == CONFIRMED))
+           .order_by(Membership.id.desc()).first())
+    return row.full_name if row else None
+
+
+def introduced_name(user: TelegramUser | None) -> str:
+    """The name the person gave the bot (questionnaire, access request, ticket; the CRM's
+    once it named him), "" for none: Telegram's first name is not an introduction."""
+    return (user.full_name or "") if user is not None else ""
+
+
 def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
-    """What a person is called: the questionnaire's full name, else Telegram's first name;
-    then (`or_handle`, for a label that must not be empty) @username, else the Telegram id.
-    Without `or_handle` a person who gave no name is "" (templates say nothing then).
-    "" for no user."""
+    """What a person is called: the CRM's name once a confirmed link names him
+    (`known_name`), else the name he typed (a typed name is kept only until then), else
+    Telegram's first name; then (`or_handle`, for a label that must not be empty)
+    @username, else the Telegram id. Without `or_handle` a person who gave no name is ""
+    (templates say nothing then). "" for no user."""
     if user is None:
         return ""
-    name = user.full_name or user.first_name or ""
+    name = known_name(user) or introduced_name(user) or user.first_name or ""
     if name or not or_handle:
         return name
     return f"@{user.username}" if user.username else str(user.id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .answers import NAME_MAX, NAME_MIN, RegistrationError, clean_inn, clean_name
 from .approval import CALLBACK_PREFIX, confirm_listed, decide, is_support, notify_request
-from .by_phone import defer_lookup, local_contacts, register_by_phone, summary
+from .by_phone import defer_lookup, introduce, local_contacts, register_by_phone, summary
 from .current import company_choices, current_company, set_current_company
 from .lookups import retry_lookups
 from .questionnaire import company_from_dadata, submit_questionnaire
@@ -26,7 +26,7 @@ from .tables import CurrentCompany, PendingLookup, PendingRequest
 
 __all__ = ["RegistrationError", "PendingLookup", "PendingRequest", "CurrentCompany",
            "CALLBACK_PREFIX", "NAME_MIN", "NAME_MAX", "clean_name", "clean_inn",
-           "local_contacts", "register_by_phone", "summary", "defer_lookup",
+           "local_contacts", "register_by_phone", "introduce", "summary", "defer_lookup",
            "submit_questionnaire", "notify_request", "decide", "is_support", "confirm_listed",
            "current_company", "set_current_company", "company_choices",
            "retry_lookups", "company_from_dadata"]

@@ -50,7 +50,8 @@ def notify_request(membership_id: int, templates, settings) -> int:
     request = PendingRequest.get_or_none(PendingRequest.membership == m.id)
     who = directory.get_user(m.telegram_user_id)
     phone = request.phone if request else (who.unverified_phone or who.phone)
-    data = {"person": {"name": request.full_name if request else directory.display_name(who, or_handle=False),
+    data = {"person": {"name": request.full_name if request else directory.introduced_name(who),
+                       "telegram_name": who.first_name or "",
                        "phone": phone, "position": request.position if request else None,
                        "phone_verified": bool(phone) and phone == who.phone,
                        "username": who.username, "role": m.role},
@@ -168,6 +169,7 @@ def confirm_listed(counterparty_ids, templates=None) -> int:
         for m, contact in pairs:
             m.status, m.role, m.contact, m.confirmed_at = CONFIRMED, contact.role, contact.id, utcnow()
             m.save()
+            directory.set_user_full_name(m.telegram_user_id, contact.full_name)  # the CRM names him
             PendingRequest.delete().where(PendingRequest.membership == m.id).execute()
             default_company(m.telegram_user_id)
             if templates is not None:

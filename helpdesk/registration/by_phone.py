@@ -19,7 +19,7 @@ from .approval import notify_request
 from .current import default_company
 from .tables import PendingLookup, PendingRequest
 
-__all__ = ["local_contacts", "register_by_phone", "summary", "defer_lookup"]
+__all__ = ["local_contacts", "register_by_phone", "introduce", "summary", "defer_lookup"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def _import_person(person, phone: str, rules) -> list[ContactPerson]:
 
 
 def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
-                      post_rules=None, templates=None, settings=None) -> dict:
+                      full_name: str | None = None, post_rules=None, templates=None,
+                      settings=None) -> dict:
     """Register the user by `phone`; returns `summary()` with a status:
 
     - "found": `verified` and some company lists the phone: linked, confirmed, roles as
@@ -79,6 +80,8 @@ def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
         person: the CRM's answer (integrations.crm.Person); its companies, trade points
             and contact are upserted first. None: the local directory alone decides.
         verified: the phone came from the user's own shared contact (Telegram proved it).
+        full_name: the name the person introduced himself with (asked with a typed phone):
+            kept until the CRM names him, and what a request to a company shows.
         templates, settings: to notify the companies' approvers of pending requests.
     """
     phone = phones.parse(phone)
@@ -87,6 +90,7 @@ def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
         contacts = contacts or local_contacts(phone)
         PendingLookup.delete().where(PendingLookup.telegram_user == user_id).execute()
         directory.set_user_phone(user_id, phone, verified=verified)
+        introduce(user_id, full_name)
         if not contacts:
             return {"status": "not_found", "companies": [], "pending": False, "new_pending": []}
         if not verified:
@@ -96,10 +100,19 @@ def register_by_phone(user_id: int, phone: str, *, verified: bool, person=None,
         return {**summary(user_id), "status": "found", "new_pending": []}
 
 
+def introduce(user_id: int, full_name: str | None) -> None:
+    """Keep the typed name, unless the CRM already names the person (its name wins)."""
+    name = " ".join(str(full_name or "").split())
+    if name and directory.known_name(directory.get_user(user_id)) is None:
+        with write_tx():
+            directory.set_user_full_name(user_id, name)
+
+
 def _link_contacts(user_id: int, contacts: list[ContactPerson]) -> None:
-    """Proven phone: confirmed links to each contact's company, with its role."""
-    if not directory.get_user(user_id).full_name:
-        directory.set_user_full_name(user_id, contacts[0].full_name)
+    """Proven phone: confirmed links to each contact's company, with its role. From now on
+    the contact's name is the person's, whatever he typed before (`directory.display_name`
+    reads the contact's name too, so a later rename by the CRM is followed)."""
+    directory.set_user_full_name(user_id, contacts[0].full_name)
     for contact in contacts:
         m = directory.link_user(user_id, contact.counterparty_id, contact.role, contact,
                                 status=CONFIRMED)

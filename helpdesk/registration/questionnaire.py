@@ -76,7 +76,8 @@ def _create_company(inn, name, details: dict) -> Counterparty:
 
 def _request_link(user_id, request: dict, company, status: str, templates, settings) -> dict:
     directory.set_user_phone(user_id, request["phone"], verified=request["phone_verified"])
-    directory.set_user_full_name(user_id, request["full_name"])
+    if directory.known_name(directory.get_user(user_id)) is None:    # the CRM's name wins
+        directory.set_user_full_name(user_id, request["full_name"])
     m = directory.link_user(user_id, company, Role.USER, status=UNVERIFIED)
     if m.is_confirmed:
         return {"status": "member", "company": company_view(company)}
