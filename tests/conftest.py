@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh database per test (SQLite file, or PostgreSQL when
 TEST_DATABASE_URL is set), settings loaded from the real settings.yaml, and a guard that fails
-any test reaching beyond loopback (tests/network_guard.py)."""
+any test reaching beyond loopback (tests/support/network_guard.py)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
-from tests.network_guard import NetworkGuard
+from tests.support.network_guard import NetworkGuard
 
 
 def _own_database(url: str) -> str:
@@ -111,7 +111,7 @@ def app_on_copied_flows(settings, tmp_path, **engine_updates):
     return build_app(settings.model_copy(update={"engine": engine, "notify": notify}), connect=False)
 
 
-ENGINE_TEXTS = os.path.join(os.path.dirname(__file__), "fixtures", "engine_templates", "ru")
+ENGINE_TEXTS = os.path.join(os.path.dirname(__file__), "engine", "fixtures", "engine_templates", "ru")
 
 
 def engine_project(tmp_path, flow: str, texts: dict[str, str]):

@@ -1,4 +1,4 @@
-"""What `flows check` tells an admin: every broken fixture in tests/fixtures/bad_flows/
+"""What `flows check` tells an admin: every broken fixture in tests/engine/fixtures/bad_flows/
 gives exactly its `# expect:` lines (file:line:col: message); a template missing in one
 language is reported; every shipped template exists in ru and en."""
 from __future__ import annotations

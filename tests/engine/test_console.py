@@ -10,8 +10,7 @@ import pytest
 from engine.console import Console
 from helpdesk import config
 from helpdesk.app import build_app
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support.paths import ROOT
 
 
 def run_console(engine, lines):
@@ -58,7 +57,7 @@ def test_a_database_that_stops_answering_gets_an_apology_and_the_chat_goes_on(da
     from engine import storage
     if not storage.is_sqlite():
         pytest.skip("a dropped table is SQLite's OperationalError (an outage); on PostgreSQL it "
-                    "is a ProgrammingError, a bug: its outages are in tests/test_nothing_dies.py")
+                    "is a ProgrammingError, a bug: its outages are in tests/helpdesk/ops/test_nothing_dies.py")
     from engine.session import Conversation
     engine = build_app(config.load(environ={}), connect=False).engine
     apology = engine.flowset.templates.render("common/error", "ru", {})

@@ -33,7 +33,8 @@ import re
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support.paths import ROOT
+
 ENGINE = os.path.join(ROOT, "engine")
 
 FORBIDDEN_PACKAGES = {"helpdesk", "integrations", "tests"}
@@ -194,7 +195,7 @@ def test_function_local_and_relative_imports_are_seen(tmp_path):
     path.write_text("from .. import storage\n"
                     "def f():\n    from helpdesk.app import build_app\n"
                     "    import integrations.crm\n"
-                    "    importlib.import_module('tests.fakes')\n", encoding="utf-8")
+                    "    importlib.import_module('tests.support.fakes')\n", encoding="utf-8")
     found = imported_modules(str(path), str(tmp_path))
     assert sorted(name for _, name in found) == ["engine.storage", "helpdesk.app",
-                                                 "integrations.crm", "tests.fakes"]
+                                                 "integrations.crm", "tests.support.fakes"]

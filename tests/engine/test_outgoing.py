@@ -14,7 +14,8 @@ import re
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support.paths import ROOT
+
 PRODUCT = ("engine", "helpdesk", "integrations", "run.py", "dev.py")
 OWNER = os.path.join("engine", "outgoing.py")
 WRITES = {"update", "insert", "insert_many", "insert_from", "replace", "replace_many", "delete",

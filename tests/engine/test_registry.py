@@ -14,9 +14,9 @@ from engine import Engine, Registry, builtins, check_flowset, load_flowset
 from engine.testing import Chat
 from helpdesk.registry import HelpdeskRegistry, Job, new_registry
 from tests.conftest import engine_project
+from tests.support.paths import ROOT
 
 HERE = os.path.dirname(__file__)
-ROOT = os.path.dirname(HERE)
 COMMON = os.path.join(HERE, "fixtures", "engine_templates", "ru", "common")
 
 

@@ -20,8 +20,8 @@ from engine import storage
 from engine.supervisor import Supervisor
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import build_app
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import free_port, running_bot
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import free_port, running_bot
 
 
 class Flaky:

@@ -16,8 +16,8 @@ from engine.errors import FlowConfigError, SettingsError
 from helpdesk import config
 from helpdesk.app import build_app, check
 from tests.conftest import app_on_copied_flows
+from tests.support.paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEAL = "{{ settings.pay.payload_secret.get_secret_value() }}"
 
 

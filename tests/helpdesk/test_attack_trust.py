@@ -12,8 +12,8 @@ from engine.testing import Chat
 from helpdesk import config, directory
 from helpdesk.directory.tables import ContactPerson, Membership
 from helpdesk.tickets import TicketEvent
-from tests.test_callback_refusals import REFUSED, STRANGER, assert_refused, world  # noqa: F401 - pytest fixtures
-from tests.test_registration import (  # noqa: F401 - pytest fixtures
+from tests.engine.test_template_secrets import checked, copied
+from tests.helpdesk.registration.test_registration import (  # noqa: F401 - pytest fixtures
     CREATE,
     ROMASHKA,
     STAFF,
@@ -26,9 +26,9 @@ from tests.test_registration import (  # noqa: F401 - pytest fixtures
     start_questionnaire,
     transcript_text,
 )
-from tests.test_registration import STRANGER as INN_STRANGER
-from tests.test_template_secrets import checked, copied
-from tests.test_tickets import GROUP
+from tests.helpdesk.registration.test_registration import STRANGER as INN_STRANGER
+from tests.helpdesk.test_callback_refusals import REFUSED, STRANGER, assert_refused, world  # noqa: F401 - pytest fixtures
+from tests.helpdesk.tickets.test_tickets import GROUP
 
 # --- item 3: an unverified member sees none of his colleagues' tickets --------------------
 

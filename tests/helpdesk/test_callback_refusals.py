@@ -20,7 +20,7 @@ from engine.testing import Chat
 from helpdesk import payments as pay
 from helpdesk.directory.tables import Membership
 from helpdesk.tickets import Ticket
-from tests.test_tickets import GROUP, TECH, file_ticket, make_world
+from tests.helpdesk.tickets.test_tickets import GROUP, TECH, file_ticket, make_world
 
 REFUSED = "Эта кнопка устарела или недоступна"
 STRANGER, USER, ADMIN, DIRECTOR, PENDING, OTHER_ADMIN = 555, 101, 102, 103, 104, 105
@@ -155,8 +155,8 @@ def test_the_author_starts_paying_the_request(world):
 # --- through the real Telegram transport --------------------------------------------------
 
 def test_a_forged_press_over_telegram_gets_the_answer_and_not_a_single_message(world):
-    from tests.fakes.telegram_api import FakeTelegramAPI
-    from tests.telegram_harness import running_bot
+    from tests.support.fakes.telegram_api import FakeTelegramAPI
+    from tests.support.telegram_harness import running_bot
     with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
         stranger = api.user(STRANGER, "Злоумышленник")
         stranger.send("/start")

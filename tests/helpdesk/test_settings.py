@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 
@@ -11,8 +10,7 @@ import pytest
 from engine.errors import SettingsError
 from helpdesk import config
 from helpdesk.ops import logs
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support.paths import ROOT
 
 
 def write(tmp_path, text: str) -> str:

@@ -12,8 +12,8 @@ import pytest
 from engine.errors import IntegrationError
 from integrations.crm import make_crm
 from integrations.dadata import DadataClient
-from tests.fakes.dadata_stub import DadataStub
-from tests.test_crm_client import LOGIN, PASSWORD, TOKEN, c1  # noqa: F401 - the 1C stub fixture
+from tests.integrations.crm.test_client import LOGIN, PASSWORD, TOKEN, c1  # noqa: F401 - the 1C stub fixture
+from tests.support.fakes.dadata_stub import DadataStub
 
 INN = "7707083893"
 
@@ -54,7 +54,7 @@ def test_1c_person_lookup_with_an_exponent_balance_is_refused(c1, onec):  # noqa
 # ---- REST CRM: a JSON integer of any size is a balance --------------------------------------
 
 def test_rest_crm_balance_beyond_any_bound_is_refused():
-    from tests.fakes.crm_rest_stub import RestCrmStub
+    from tests.support.fakes.crm_rest_stub import RestCrmStub
     with RestCrmStub("tok") as stub:
         cp = stub.add_counterparty("ООО Ромашка", INN, balance=10 ** 30)
         crm = make_crm("rest", stub.url, token="tok", timeout=1, retries=0, backoff=0.01)

@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import IntegrationError
 from integrations.dadata import DadataClient
-from tests.fakes.dadata_stub import DadataStub
+from tests.support.fakes.dadata_stub import DadataStub
 
 KEY = "DaData-KEY-SECRET"
 INN = "7707083893"

@@ -2,7 +2,7 @@
 through the real JsonHttp against a loopback server that writes raw HTTP answers.
 
 The reproductions (a trickling body, a 32 MB body with Content-Length) are in
-tests/test_attack2_outside_answers.py; these cover what the bound must also get right: a
+tests/integrations/test_attack2_outside_answers.py; these cover what the bound must also get right: a
 huge body with no Content-Length, the connection closed when refused, a huge error body
 still reported with its status, and a 1C-style UTF-8 BOM still parsed."""
 from __future__ import annotations

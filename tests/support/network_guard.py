@@ -47,7 +47,7 @@ class NetworkGuard:
         if host in (None, "", b"") or is_loopback(host):
             return
         message = (f"tests may only use loopback: {what} {host!r} refused before any packet "
-                   f"(use a fake on 127.0.0.1, see tests/fakes/)")
+                   f"(use a fake on 127.0.0.1, see tests/support/fakes/)")
         self.refused.append(message)
         raise OutsideNetworkRefused(message)
 

@@ -29,7 +29,12 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits, run_polling_in_thread, run_webhook_in_thread
+from tests.support.fakes.telegram_api import (
+    FakeTelegramAPI,
+    RateLimits,
+    run_polling_in_thread,
+    run_webhook_in_thread,
+)
 
 CHAT = 1001
 # PTB 22.2+ itself warns, whenever it builds a RetryAfter, that retry_after becomes a timedelta.

@@ -7,7 +7,7 @@ import socket
 import pytest
 import requests
 
-from tests.network_guard import OutsideNetworkRefused
+from tests.support.network_guard import OutsideNetworkRefused
 
 
 def test_a_connect_outside_is_refused_naming_the_address(network_guard):
@@ -29,7 +29,7 @@ def test_a_client_that_catches_connection_errors_cannot_hide_it(network_guard):
         requests.get("http://192.0.2.1/", timeout=60)
     assert network_guard.refused == [
         "tests may only use loopback: name lookup of '192.0.2.1' refused before any packet "
-        "(use a fake on 127.0.0.1, see tests/fakes/)"]
+        "(use a fake on 127.0.0.1, see tests/support/fakes/)"]
     network_guard.refused.clear()
 
 

@@ -8,7 +8,7 @@ import pytest
 from telegram.error import NetworkError
 
 from engine.telegram.bot import BotConfig, make_bot
-from tests.telegram_harness import free_port
+from tests.support.telegram_harness import free_port
 
 TOKEN = "123456:SECRET-TOKEN-abc"
 

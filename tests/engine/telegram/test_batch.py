@@ -8,9 +8,9 @@ from engine.session import Conversation
 from engine.storage import write_tx
 from engine.telegram.inbox import InboxItem
 from engine.telegram.sender import Limits
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
-from tests.telegram_harness import running_bot
-from tests.test_telegram_transport import api, echoes, engine_db, test_engine  # noqa: F401 - fixtures
+from tests.engine.telegram.test_transport import api, echoes, engine_db, test_engine  # noqa: F401 - fixtures
+from tests.support.fakes.telegram_api import FakeTelegramAPI, RateLimits
+from tests.support.telegram_harness import running_bot
 
 
 def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api, test_engine):  # noqa: F811 - pytest fixtures imported above

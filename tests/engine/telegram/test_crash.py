@@ -14,8 +14,8 @@ import time
 import pytest
 
 from helpdesk.app import PROJECT_ROOT
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import MENU_SAMPLE
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import MENU_SAMPLE
 
 CHATS = [5001 + i for i in range(20)]
 CONTROL = 5000

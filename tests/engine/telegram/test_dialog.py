@@ -12,8 +12,8 @@ from engine import outgoing
 from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import build_app
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import MENU_SAMPLE, call, free_port, running_bot, walk_sample
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import MENU_SAMPLE, call, free_port, running_bot, walk_sample
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from engine import outgoing
 from engine.events import Reply
 from engine.storage import write_tx
 from helpdesk.app import build_app
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import running_bot
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import running_bot
 
 GROUP = -100777
 POSTS = 60          # three minutes of a group's rate limit

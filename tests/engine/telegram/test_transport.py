@@ -18,8 +18,8 @@ from engine.telegram.shared_dispatcher import SharedDispatcher
 from helpdesk import config, formats
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.ops.bot import BugReporter
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
-from tests.telegram_harness import call, running_bot
+from tests.support.fakes.telegram_api import FakeTelegramAPI, RateLimits
+from tests.support.telegram_harness import call, running_bot
 
 # the engine's builtins and the helpdesk's formats: the test serves the shipped templates
 registry = formats.register(builtins.register(Registry()))

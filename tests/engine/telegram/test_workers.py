@@ -32,8 +32,8 @@ from engine.events import Reply
 from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import PROJECT_ROOT
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import MENU_SAMPLE, free_port
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import MENU_SAMPLE, free_port
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(

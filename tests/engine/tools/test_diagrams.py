@@ -21,7 +21,7 @@ ORDER = os.path.join(HERE, "fixtures", "diagram_flows", "order.yaml")
 
 @pytest.fixture
 def order():
-    flow, problems = parse_flow_file(ORDER, "tests/fixtures/diagram_flows/order.yaml")
+    flow, problems = parse_flow_file(ORDER, "tests/engine/tools/fixtures/diagram_flows/order.yaml")
     assert problems == []
     return flow
 

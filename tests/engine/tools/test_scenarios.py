@@ -43,14 +43,14 @@ def test_failure_names_file_line_step_expected_and_got(settings):
     outcomes, _ = scenarios.run_file(os.path.join(FIXTURES, "failing.yaml"), settings, PROJECT)
     (o,) = outcomes
     assert not o.ok and o.steps_passed == 2
-    assert o.failure == ("tests/fixtures/scenarios/failing.yaml:8: scenario 'broken expectations', "
+    assert o.failure == ("tests/engine/tools/fixtures/scenarios/failing.yaml:8: scenario 'broken expectations', "
                          "step 3 (send \"И\"): expected text containing 'Отлично'; got: "
                          "'Слишком коротко: нужно не меньше 2 символов. Попробуйте ещё раз.'")
 
 
 def test_format_mistakes_are_listed_with_line_and_col(settings):
     _, problems = scenarios.run_file(os.path.join(FIXTURES, "bad_format.yaml"), settings, PROJECT)
-    f = "tests/fixtures/scenarios/bad_format.yaml"
+    f = "tests/engine/tools/fixtures/scenarios/bad_format.yaml"
     assert problems == [
         f"{f}:2:3: unknown key 'usr' in a scenario; did you mean 'user'?",
         f"{f}:4:7: unknown key 'sen' in a step; did you mean 'send'?",
@@ -67,8 +67,8 @@ def test_run_paths_exit_code_and_report(settings):
     code = scenarios.run_paths([PASSING, os.path.join(FIXTURES, "failing.yaml")], settings, PROJECT, out)
     text = out.getvalue()
     assert code == 1
-    assert "ok    tests/fixtures/scenarios/passing.yaml: the menu answers (1 steps)" in text
-    assert "FAIL  tests/fixtures/scenarios/failing.yaml:8:" in text
+    assert "ok    tests/engine/tools/fixtures/scenarios/passing.yaml: the menu answers (1 steps)" in text
+    assert "FAIL  tests/engine/tools/fixtures/scenarios/failing.yaml:8:" in text
     assert text.rstrip().endswith("1 scenario(s) passed, 1 failed")
 
 

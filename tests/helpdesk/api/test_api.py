@@ -16,7 +16,7 @@ from helpdesk.api.server import make_server, openapi_json
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint
 from helpdesk.sync import outbox
-from tests.test_sync import make_app, new_counterparty, new_ticket
+from tests.helpdesk.sync.test_sync import make_app, new_counterparty, new_ticket
 
 TOKEN, OLD_TOKEN = "api-t0ken-1", "api-t0ken-0ld"
 SPEC_FILE = os.path.join(PROJECT_ROOT, "docs", "openapi.json")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from helpdesk.api.legacy import OneCRecord
-from tests.test_api_limits import limited_app, live, one_c  # noqa: F401 - pytest fixtures
+from tests.helpdesk.api.test_limits import limited_app, live, one_c  # noqa: F401 - pytest fixtures
 
 
 def test_a_list_nested_in_an_object_is_bounded_too(live):  # noqa: F811 - the pytest fixture imported above

@@ -5,9 +5,9 @@ from __future__ import annotations
 import requests
 
 from helpdesk.registry import registry
-from tests.fakes.crm_rest_stub import RestCrmStub
-from tests.test_api import ApiServer
-from tests.test_sync import CRM_TOKEN, make_app
+from tests.helpdesk.api.test_api import ApiServer
+from tests.helpdesk.sync.test_sync import CRM_TOKEN, make_app
+from tests.support.fakes.crm_rest_stub import RestCrmStub
 
 PHONE = "+79991234567"
 

@@ -18,8 +18,8 @@ from schemathesis.checks import not_a_server_error
 from engine import storage
 from helpdesk import config
 from helpdesk.ops import schema as db_schema
-from tests.test_api import SPEC_FILE, TOKEN, ApiServer
-from tests.test_sync import make_app, new_ticket
+from tests.helpdesk.api.test_api import SPEC_FILE, TOKEN, ApiServer
+from tests.helpdesk.sync.test_sync import make_app, new_ticket
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 REQUEST_TIMEOUT = 60       # seconds; a bundle PUT costs milliseconds (bench/api.py)

@@ -11,8 +11,8 @@ import pytest
 
 from helpdesk.api.legacy import OneCRecord
 from helpdesk.directory.tables import Counterparty
-from tests.test_api import TOKEN, ApiServer, Client
-from tests.test_sync import make_app, new_counterparty
+from tests.helpdesk.api.test_api import TOKEN, ApiServer, Client
+from tests.helpdesk.sync.test_sync import make_app, new_counterparty
 
 PARTNER = {"guid": "p-1", "name": "ООО Ромашка", "inn": "7707083893"}
 

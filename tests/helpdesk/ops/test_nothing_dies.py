@@ -17,7 +17,7 @@ import pytest
 
 from helpdesk.app import PROJECT_ROOT
 from tests.conftest import PG_URL
-from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.support.fakes.telegram_api import FakeTelegramAPI
 
 BUG_USER = 777
 DEADLINE = 60                # generous: answers come within seconds on an idle machine

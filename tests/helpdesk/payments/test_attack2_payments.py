@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpdesk import payments as pay
 from helpdesk.tickets import TicketService
-from tests.test_payments import app, cfg, chat, invoice_of, make_ticket, paid, pre_checkout  # noqa: F401 - pytest fixtures
+from tests.helpdesk.payments.test_payments import app, cfg, chat, invoice_of, make_ticket, paid, pre_checkout  # noqa: F401 - pytest fixtures
 
 PAYER = 5001
 

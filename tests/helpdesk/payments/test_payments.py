@@ -28,7 +28,7 @@ from helpdesk.registry import load, registry
 from helpdesk.sync import outbox
 from helpdesk.tickets import Ticket
 from integrations.crm import RestCrm
-from tests.fakes.crm_rest_stub import RestCrmStub
+from tests.support.fakes.crm_rest_stub import RestCrmStub
 
 PAYER, OTHER, GROUP = 5001, 5002, -100777
 SBP_LINK = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100000000001&cur=RUB"

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 
 from helpdesk import payments as pay
-from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.telegram_harness import running_bot
-from tests.test_payments import GROUP, build, cfg  # noqa: F401 - the settings fixture
+from tests.helpdesk.payments.test_payments import GROUP, build, cfg  # noqa: F401 - the settings fixture
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import running_bot
 
 TOKEN = "284685063:TEST:provider"
 USER = 6001
@@ -105,7 +105,7 @@ def app(built):
 
 
 def _ticket_with_request(app, amount=250000, author=USER, cp=None):
-    from tests.test_payments import make_ticket
+    from tests.helpdesk.payments.test_payments import make_ticket
     ticket = make_ticket(author=author, cp=cp)
     return ticket, pay.require_payment(app, ticket.id, amount, by="crm")
 
@@ -161,7 +161,7 @@ def test_a_stranger_paying_a_forwarded_invoice_is_refused(api, app):
 
 
 def test_a_confirmed_administrator_may_pay_a_colleagues_company_invoice(api, app):
-    from tests.test_payments import company, member
+    from tests.helpdesk.payments.test_payments import company, member
     cp = company()
     member(USER, cp, "USER")
     member(ADMIN, cp, "ADMINISTRATOR")

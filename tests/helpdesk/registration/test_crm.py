@@ -24,9 +24,9 @@ from helpdesk.directory.tables import (
 from helpdesk.ops import jobs
 from helpdesk.ops.demo import company_inn
 from helpdesk.sync.outbox import OutboxItem
-from tests.fakes.crm_1c_stub import OneCStub
-from tests.fakes.crm_rest_stub import RestCrmStub
-from tests.fakes.dadata_stub import DadataStub
+from tests.support.fakes.crm_1c_stub import OneCStub
+from tests.support.fakes.crm_rest_stub import RestCrmStub
+from tests.support.fakes.dadata_stub import DadataStub
 
 PHONE = "+79161234567"
 ALFA, BETA, NEW = company_inn("770211111"), company_inn("770222222"), company_inn("771333333")

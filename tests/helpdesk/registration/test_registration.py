@@ -22,7 +22,7 @@ PROFILE = "👤 Мои компании"
 
 
 def refused(replies) -> bool:
-    """Answered on the button only: no message, no edit (tests/test_callback_refusals.py)."""
+    """Answered on the button only: no message, no edit (tests/helpdesk/test_callback_refusals.py)."""
     return [r.answer_only for r in replies] == [True]
 
 

@@ -15,8 +15,7 @@ from engine.session import utcnow
 from engine.storage import write_tx
 from helpdesk.sync import outbox
 from helpdesk.sync.outbox import OutboxItem
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support.paths import ROOT
 
 # A live drainer in another PID namespace with the same hostname (two containers of one
 # compose service with `hostname:` set, or sharing the host's UTS namespace): its bot

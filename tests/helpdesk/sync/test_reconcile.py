@@ -12,7 +12,7 @@ from helpdesk.api.apply import tickets_service
 from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint, utcnow
 from helpdesk.sync import pull
 from helpdesk.sync.outbox import OutboxItem
-from tests.test_sync import app, make_app, new_ticket, rest_stub  # noqa: F401 - fixtures
+from tests.helpdesk.sync.test_sync import app, make_app, new_ticket, rest_stub  # noqa: F401 - fixtures
 
 COMPANY = {"inn": "7707083893", "name": "ООО Ромашка", "kpp": "770701001",
            "trade_points": [{"id": "tp-1", "name": "Магазин"}]}

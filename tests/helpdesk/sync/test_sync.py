@@ -21,8 +21,8 @@ from helpdesk.directory.tables import ContactPerson, Counterparty, utcnow
 from helpdesk.sync import cli as sync_cli
 from helpdesk.sync import outbox
 from helpdesk.sync.outbox import OutboxItem
-from tests.fakes.crm_1c_stub import OneCStub
-from tests.fakes.crm_rest_stub import RestCrmStub
+from tests.support.fakes.crm_1c_stub import OneCStub
+from tests.support.fakes.crm_rest_stub import RestCrmStub
 
 CRM_TOKEN = "crm-t0ken-for-tests"
 BUG_USER = 4242

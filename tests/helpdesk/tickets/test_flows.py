@@ -11,7 +11,15 @@ from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
 from helpdesk.tickets import DONE, IN_PROGRESS, Ticket, TicketEvent
-from tests.test_tickets import DESC, GROUP, TECH, TECH2, file_ticket, make_settings, make_world
+from tests.helpdesk.tickets.test_tickets import (
+    DESC,
+    GROUP,
+    TECH,
+    TECH2,
+    file_ticket,
+    make_settings,
+    make_world,
+)
 
 CREATE, MINE = "📝 Создать заявку", "📋 Мои заявки"
 

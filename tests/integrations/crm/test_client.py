@@ -21,8 +21,8 @@ from integrations.crm import (
     make_crm,
 )
 from integrations.http import JsonHttp, make_session
-from tests.fakes.crm_1c_stub import OneCStub
-from tests.fakes.crm_rest_stub import RestCrmStub
+from tests.support.fakes.crm_1c_stub import OneCStub
+from tests.support.fakes.crm_rest_stub import RestCrmStub
 
 LOGIN, PASSWORD, TOKEN = "bot", "Pa55-w0rd-SECRET", "T0ken-SECRET-1c"
 REST_TOKEN = "Bearer-SECRET-rest"

@@ -2,7 +2,7 @@
 
 How a test uses it::
 
-    from tests.fakes.telegram_api import FakeTelegramAPI, run_polling_in_thread
+    from tests.support.fakes.telegram_api import FakeTelegramAPI, run_polling_in_thread
 
     with FakeTelegramAPI() as api:                       # port 0: a random free port
         app = (ApplicationBuilder().token(api.token)
@@ -21,7 +21,7 @@ process: ``run_polling_in_thread`` does that for a PTB Application. Everything a
 
 Standalone, for benchmarks (rate limits on by default)::
 
-    python -m tests.fakes.telegram_api --port 8081 [--token T] [--no-rate-limits]
+    python -m tests.support.fakes.telegram_api --port 8081 [--token T] [--no-rate-limits]
 
 plus a small control API for a driver in another process: ``POST /_fake/send``
 ``{"user_id", "text"}``, ``POST /_fake/update`` (a raw update), ``GET /_fake/sent?chat_id=``,

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from helpdesk.api.legacy import mint_guid
 from helpdesk.directory.tables import Counterparty, TradePoint
-from tests.test_api import TOKEN, Client, api, api_app, server  # noqa: F401 - fixtures
-from tests.test_sync import new_counterparty, new_ticket
+from tests.helpdesk.api.test_api import TOKEN, Client, api, api_app, server  # noqa: F401 - fixtures
+from tests.helpdesk.sync.test_sync import new_counterparty, new_ticket
 
 PARTNER = {"guid": "6f1c-partner-1", "code": "000000101", "name": "ООО Ромашка",
            "inn": "7707083893", "kpp": "770701001", "okpo": "12345678", "markedForDel": False}
