@@ -7,45 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from engine import Engine, Outcome, Registry, builtins, load_flowset
+from engine import Outcome, Registry, builtins, load_flowset
 from engine.errors import FlowConfigError
 from engine.session import Conversation, load_session, utcnow
 from engine.testing import Chat
+from tests.support.engine import COMMANDS, FLOWS, TEMPLATES, make_engine, make_registry
 
 HERE = os.path.dirname(__file__)
-FLOWS = os.path.join(HERE, "fixtures", "engine_flows")
-TEMPLATES = os.path.join(HERE, "fixtures", "engine_templates")
-COMMANDS = {"start": "main", "menu": "main", "cancel": "main"}
-
-
-def make_registry(vip_ids=(), fail=False):
-    reg = builtins.register(Registry())
-    placed = []
-
-    @reg.predicate("is_vip")
-    def is_vip(step):
-        return step.user_id in vip_ids
-
-    @reg.action("list_items")
-    def list_items(step):
-        return [{"text": f"Item {i}", "value": i} for i in (1, 2)]
-
-    @reg.action("place_order", reads=["qty"], gives=["order_no"], outcomes=["placed", "failed"])
-    def place_order(step, qty):
-        if fail == "raise":
-            raise RuntimeError("warehouse is down")
-        placed.append(qty)
-        return Outcome("failed" if fail else "placed", order_no=len(placed))
-
-    reg.placed = placed
-    return reg
-
-
-def make_engine(reg=None, flows=FLOWS, templates=TEMPLATES):
-    reg = reg or make_registry()
-    fs = load_flowset(flows, templates, reg, languages=["ru", "en"], default_language="ru",
-                      menu_flow="main", commands=COMMANDS)
-    return Engine(fs, reg)
 
 
 @pytest.fixture

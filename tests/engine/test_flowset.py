@@ -8,7 +8,7 @@ import threading
 import pytest
 from transitions import MachineError
 
-from tests.engine.test_engine import make_engine
+from tests.support.engine import make_engine
 
 
 class Scope:

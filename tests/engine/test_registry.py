@@ -13,8 +13,8 @@ import pytest
 from engine import Engine, Registry, builtins, check_flowset, load_flowset
 from engine.testing import Chat
 from helpdesk.registry import HelpdeskRegistry, Job, new_registry
-from tests.conftest import engine_project
 from tests.support.paths import ROOT
+from tests.support.projects import engine_project
 
 HERE = os.path.dirname(__file__)
 COMMON = os.path.join(HERE, "fixtures", "engine_templates", "ru", "common")

@@ -4,7 +4,6 @@ or a condition that reads any other setting, at its file and line."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -15,8 +14,8 @@ from pydantic import BaseModel, SecretStr
 from engine.errors import FlowConfigError, SettingsError
 from helpdesk import config
 from helpdesk.app import build_app, check
-from tests.conftest import app_on_copied_flows
 from tests.support.paths import ROOT
+from tests.support.projects import _pointed, app_on_copied_flows, checked, copied
 
 STEAL = "{{ settings.pay.payload_secret.get_secret_value() }}"
 
@@ -36,23 +35,6 @@ def secrets_in(value) -> list:
 def with_secrets():
     return config.load(environ={"PAY__PAYLOAD_SECRET": "hmac-key-123", "BOT_TOKEN": "1:tok",
                                 "CRM__PASSWORD": "pw-456", "DADATA__API_KEY": "dd-789"})
-
-
-def copied(tmp_path):
-    """Copies of the shipped flows and templates under tmp_path (tests edit them)."""
-    shutil.copytree(os.path.join(ROOT, "flows"), tmp_path / "flows", ignore=shutil.ignore_patterns("tests"))
-    shutil.copytree(os.path.join(ROOT, "templates"), tmp_path / "templates")
-    return tmp_path / "templates", tmp_path / "flows"
-
-
-def _pointed(settings, tmp_path):
-    engine = settings.engine.model_copy(update={"flows_dir": str(tmp_path / "flows"),
-                                                "templates_dir": str(tmp_path / "templates")})
-    return settings.model_copy(update={"engine": engine})
-
-
-def checked(settings, tmp_path) -> list[str]:
-    return check(_pointed(settings, tmp_path))
 
 
 def test_the_settings_variable_holds_no_secret_and_only_the_listed_paths():

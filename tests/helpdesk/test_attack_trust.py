@@ -12,27 +12,42 @@ from engine.testing import Chat
 from helpdesk import config, directory
 from helpdesk.directory.tables import ContactPerson, Membership
 from helpdesk.tickets import TicketEvent
-from tests.engine.test_template_secrets import checked, copied
-from tests.helpdesk.registration.test_registration import (  # noqa: F401 - pytest fixtures
+from tests.support.projects import checked, copied
+from tests.support.refusals import STRANGER, assert_refused, refusal_world
+from tests.support.registration import (
     CREATE,
     ROMASHKA,
     STAFF,
-    app,
     button_data,
     chat,
     outgoing,
     register,
-    romashka,
+    registration_app,
+    romashka_world,
     start_questionnaire,
-    transcript_text,
 )
-from tests.helpdesk.registration.test_registration import STRANGER as INN_STRANGER
-from tests.helpdesk.test_callback_refusals import REFUSED, STRANGER, assert_refused, world  # noqa: F401 - pytest fixtures
-from tests.helpdesk.tickets.test_tickets import GROUP
+from tests.support.registration import STRANGER as INN_STRANGER
+from tests.support.tickets import GROUP
+
+
+@pytest.fixture
+def app(database, db_url):
+    return registration_app(db_url)
+
+
+@pytest.fixture
+def romashka(app):
+    return romashka_world(app)
+
+
+@pytest.fixture
+def world(database, monkeypatch):
+    return refusal_world(monkeypatch)
+
 
 # --- item 3: an unverified member sees none of his colleagues' tickets --------------------
 
-def test_attack_an_unverified_member_learns_and_touches_no_colleagues_ticket_via_duplicates(app, romashka):  # noqa: F811 - pytest fixtures imported above
+def test_attack_an_unverified_member_learns_and_touches_no_colleagues_ticket_via_duplicates(app, romashka):
     """He typed Ромашка's INN; a confirmed colleague filed "Колега: не печатает чек". He
     files the same text: the bot tells him ticket #1 exists (number, time, type) and lets
     him append his text to it (an "added" event on the colleague's ticket, a notification
@@ -59,7 +74,7 @@ def test_attack_an_unverified_member_learns_and_touches_no_colleagues_ticket_via
 
 # --- items 2/3: confirming a request must not rewrite somebody else's contact -------------
 
-def test_attack_confirming_a_request_does_not_turn_the_requester_into_a_same_name_contact(app):  # noqa: F811 - pytest fixtures imported above
+def test_attack_confirming_a_request_does_not_turn_the_requester_into_a_same_name_contact(app):
     """A stranger shares his own (unlisted) phone and fills the questionnaire with the
     director's full name and Ромашка's INN. The administrator confirms "a new USER". The
     director's ContactPerson row then carries the stranger's phone, his position and role USER
@@ -78,7 +93,7 @@ def test_attack_confirming_a_request_does_not_turn_the_requester_into_a_same_nam
     assert [u.id for u in directory.users_of_contact(after)] == [5010]
 
 
-def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_he_typed(app):  # noqa: F811 - pytest fixtures imported above
+def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_he_typed(app):
     """A stranger types the director's number (the director never started the bot, so
     support is asked); support lets him into the company. He is now linked to the
     director's ContactPerson row (Membership.contact), so everything addressed to that contact
@@ -98,7 +113,7 @@ def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_
 
 @pytest.mark.parametrize("chat_id", [STRANGER, GROUP])
 @pytest.mark.parametrize("data", ["f1.0", "f2.3"])
-def test_attack_a_forged_flow_button_from_someone_with_no_dialog_is_answered_only(world, caplog, data, chat_id):  # noqa: F811 - pytest fixtures imported above
+def test_attack_a_forged_flow_button_from_someone_with_no_dialog_is_answered_only(world, caplog, data, chat_id):
     """Nobody ever showed this person a flow button, yet `f1.0` on any bot message (in his
     chat, or on a post in the work group) sends him the main menu as a new message (into
     the group, for the group) and writes a conversation row."""
@@ -110,7 +125,7 @@ def test_attack_a_forged_flow_button_from_someone_with_no_dialog_is_answered_onl
 @pytest.mark.parametrize("spell", [lambda s: s.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
                                    lambda s: s.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
                                    lambda s: s + "\n"], ids=["arabic", "fullwidth", "newline"])
-def test_attack_a_flow_button_with_non_ascii_digits_is_not_a_press(world, spell):  # noqa: F811 - pytest fixtures imported above
+def test_attack_a_flow_button_with_non_ascii_digits_is_not_a_press(world, spell):
     """`engine.runtime._FLOW_DATA` is `^f(\\d+)\\.(\\d+)$`: `\\d` takes any Unicode digit and
     `$` a trailing newline, so `f٣.٠` presses the button of step 3 (not parse_id's rule)."""
     c = Chat(world.app.engine, STRANGER)

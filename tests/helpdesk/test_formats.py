@@ -15,7 +15,7 @@ from engine.templates import Templates
 from helpdesk import formats
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.registry import new_registry
-from tests.conftest import engine_project
+from tests.support.projects import engine_project
 
 HERE = os.path.dirname(__file__)
 

@@ -12,8 +12,7 @@ from engine.testing import Chat
 from helpdesk import config
 from helpdesk.context import support_info
 from helpdesk.hours import WorkingHours
-from tests.helpdesk.tickets.test_flows import CREATE, file_through_dialog
-from tests.helpdesk.tickets.test_flows import world as world  # the fixture, shared (an explicit re-export)
+from tests.support.tickets import CREATE, file_through_dialog
 
 MSK = ZoneInfo("Europe/Moscow")
 WEEKDAYS = WorkingHours(frozenset({1, 2, 3, 4, 5}), time(9), time(18), MSK,
@@ -51,7 +50,7 @@ def test_impossible_hours_are_refused_with_the_reason(hours, problem):
 
 
 def _settings(**support):
-    from tests.helpdesk.tickets.test_tickets import make_settings
+    from tests.support.tickets import make_settings
     s = make_settings()
     for key, value in support.items():
         setattr(s.support, key, value)

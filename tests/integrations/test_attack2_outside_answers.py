@@ -12,14 +12,14 @@ import pytest
 from engine.errors import IntegrationError
 from integrations.crm import make_crm
 from integrations.dadata import DadataClient
-from tests.integrations.crm.test_client import LOGIN, PASSWORD, TOKEN, c1  # noqa: F401 - the 1C stub fixture
+from tests.support.crm import LOGIN, PASSWORD, TOKEN
 from tests.support.fakes.dadata_stub import DadataStub
 
 INN = "7707083893"
 
 
 @pytest.fixture
-def onec(c1):  # noqa: F811 - the 1C stub fixture imported above
+def onec(c1):
     crm = make_crm("1c-seed", c1.url, LOGIN, PASSWORD, TOKEN, timeout=1, retries=0, backoff=0.01)
     yield crm
     crm.close()
@@ -32,7 +32,7 @@ def onec(c1):  # noqa: F811 - the 1C stub fixture imported above
     "12.5",          # silently truncated to 12 kopecks
     "Infinity",      # OverflowError, not an IntegrationError
 ])
-def test_1c_balance_amount_is_parsed_by_the_bounded_money_parser(c1, onec, amount):  # noqa: F811 - the 1C stub fixture imported above
+def test_1c_balance_amount_is_parsed_by_the_bounded_money_parser(c1, onec, amount):
     acme = c1.add_partner("ООО Ромашка", INN)
     c1.set_balance(acme, amount)                          # 1C answers {"amount": "<amount>"}
     with pytest.raises(IntegrationError):
@@ -40,7 +40,7 @@ def test_1c_balance_amount_is_parsed_by_the_bounded_money_parser(c1, onec, amoun
         pytest.fail(f"1C amount {amount!r} accepted as an int of {value.bit_length()} bits")
 
 
-def test_1c_person_lookup_with_an_exponent_balance_is_refused(c1, onec):  # noqa: F811 - the 1C stub fixture imported above
+def test_1c_person_lookup_with_an_exponent_balance_is_refused(c1, onec):
     """The registration lookup (find_person -> _company -> _kopecks) expands it too."""
     acme = c1.add_partner("ООО Ромашка", INN)
     c1.set_balance(acme, "1E100000")
@@ -199,7 +199,7 @@ def test_a_huge_crm_answer_is_refused_not_read_whole():
         f"a {size // 2**20} MB answer was read and parsed whole (got {outcome!r})"
 
 
-def test_1c_answer_of_the_wrong_shape_is_an_integration_error(c1):  # noqa: F811 - the 1C stub fixture imported above
+def test_1c_answer_of_the_wrong_shape_is_an_integration_error(c1):
     """A balance row that is not an object, a partner that is a string: the CRM's fault,
     an IntegrationError (the dialog goes on), not an AttributeError (an apology)."""
     acme = c1.add_partner("ООО Ромашка", INN)

@@ -8,12 +8,12 @@ from engine.session import Conversation
 from engine.storage import write_tx
 from engine.telegram.inbox import InboxItem
 from engine.telegram.sender import Limits
-from tests.engine.telegram.test_transport import api, echoes, engine_db, test_engine  # noqa: F401 - fixtures
+from tests.support.echo_bot import echoes
 from tests.support.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.support.telegram_harness import running_bot
 
 
-def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api, test_engine):  # noqa: F811 - pytest fixtures imported above
+def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api, test_engine):
     chats = [4001 + i for i in range(12)]
     with running_bot(test_engine, api) as bot:
         users = [api.user(c) for c in chats]
@@ -44,7 +44,7 @@ def test_steps_of_many_chats_share_commits_and_a_failure_undoes_only_itself(api,
     assert Conversation.select().count() >= len(chats)
 
 
-def test_bulk_fan_out_keeps_inside_the_overall_window_without_429(test_engine):  # noqa: F811 - pytest fixtures imported above
+def test_bulk_fan_out_keeps_inside_the_overall_window_without_429(test_engine):
     """Paced at exactly the server's limit, a window stamped when requests leave lets the
     next window's first send arrive before the server's window has moved on (429s at every
     edge); stamped when the answer arrives, none is refused and the pace stays near the limit."""

@@ -3,156 +3,18 @@ order per chat, every callback answered, long texts split, media/invoices/paymen
 reported and apologised for, webhook secret and duplicates, 429 for one chat only."""
 from __future__ import annotations
 
-import random
-import shutil
-import time
 from types import SimpleNamespace
 
-import pytest
-
-from engine import Engine, Registry, Reply, builtins, load_flowset, outgoing
+from engine import Reply, outgoing
 from engine.telegram.inbox import InboxItem
 from engine.telegram.local_dispatcher import LocalDispatcher
 from engine.telegram.sender import Limits
 from engine.telegram.shared_dispatcher import SharedDispatcher
-from helpdesk import config, formats
-from helpdesk.app import PROJECT_ROOT
+from helpdesk import config
 from helpdesk.ops.bot import BugReporter
+from tests.support.echo_bot import echoes
 from tests.support.fakes.telegram_api import FakeTelegramAPI, RateLimits
 from tests.support.telegram_harness import call, running_bot
-
-# the engine's builtins and the helpdesk's formats: the test serves the shipped templates
-registry = formats.register(builtins.register(Registry()))
-FLOW = """
-flow: menu
-start: main
-states:
-  main:
-    say: t/main
-    buttons:
-      - {text: t/btn_boom, go: boom}
-      - {text: t/btn_long, go: long}
-      - {text: t/btn_media, go: media}
-      - {text: t/btn_pay, go: pay}
-    ask: {type: text, save: msg}
-    next: echo
-  echo:
-    do: jitter
-    say: t/echo
-    next: main
-  boom:
-    do: boom
-    next: main
-  long:
-    do: long_text
-    next: main
-  media:
-    do: media
-    next: main
-  pay:
-    do: invoice
-    next: main
-"""
-TEXTS = {"main": "Меню", "btn_boom": "Сломать", "btn_long": "Длинно", "btn_media": "Файлы",
-         "btn_pay": "Оплатить", "echo": "echo:{{ msg }}", "paid": "paid:{{ amount }}",
-         "contact": "contact:{{ owner }}", "file": "file:{{ kind }}:{{ name }}",
-         "refused": "отказ проекта"}
-
-
-@registry.action("jitter")
-def _jitter(step):
-    time.sleep(random.random() * 0.01)      # in a worker thread: shuffles timing across chats
-
-
-@registry.action("boom")
-def _boom(step):
-    raise RuntimeError(f"database said no to {step.services['token']}")
-
-
-@registry.action("long_text")
-def _long(step):
-    text = "\n".join(f"{i:04d} " + "ж" * 95 for i in range(50))       # 5,000 characters
-    step.reply(Reply(step.chat_id, text))
-
-
-@registry.action("media")
-def _media(step):
-    step.reply(Reply(step.chat_id, "<b>фото</b>", photo=b"\xff\xd8\xff\xe0 jpeg"))
-    step.reply(Reply(step.chat_id, "отчёт", document=b"a;b\n1;2\n", filename="report.csv"))
-
-
-@registry.action("invoice")
-def _invoice(step):
-    step.reply(Reply(step.chat_id, invoice={"title": "Счёт", "description": "Оплата заявки",
-                                            "payload": "t-1", "currency": "RUB",
-                                            "prices": [{"label": "Заявка", "amount": 50000}]}))
-
-
-@registry.on_event("pre_checkout")
-def _pre_checkout(step):
-    if step.event.payment["invoice_payload"] == "boom":
-        raise RuntimeError("the check failed")          # the step rolls back: the fallback answers
-    step.reply(Reply(step.chat_id, pre_checkout={"id": step.event.payment["id"], "ok": True}))
-
-
-@registry.fallback("pre_checkout")
-def _refuse(event, templates):
-    error = templates.render("t/refused", event.language, {})
-    return [Reply(event.chat_id, pre_checkout={"id": event.payment["id"], "ok": False, "error": error})]
-
-
-@registry.on_event("payment")
-def _payment(step):
-    step.say("t/paid", amount=step.event.payment["total_amount"])
-
-
-@registry.on_event("contact")
-def _contact(step):
-    step.say("t/contact", owner=step.event.contact.user_id)
-
-
-@registry.on_event("file")
-def _file(step):
-    f = step.event.files[0]
-    step.say("t/file", kind=f.kind, name=f.name)
-
-
-@pytest.fixture
-def api():
-    with FakeTelegramAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def engine_db(tmp_path):
-    """Only the engine's tables: these tests need no helpdesk module."""
-    import engine.outgoing  # each of these imports registers its table
-    import engine.session
-    import engine.telegram.inbox  # noqa: F401 - imported for that, the name is unused
-    from engine import storage
-    storage.connect(f"sqlite:///{tmp_path}/transport.db")
-    storage.create_schema()
-    yield
-    storage.close()
-
-
-@pytest.fixture
-def test_engine(engine_db, tmp_path, api):
-    (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "menu.yaml").write_text(FLOW, encoding="utf-8")
-    shutil.copytree(f"{PROJECT_ROOT}/templates", tmp_path / "templates")
-    for lang in ("ru", "en"):
-        (tmp_path / "templates" / lang / "t").mkdir()
-        for name, text in TEXTS.items():
-            (tmp_path / "templates" / lang / "t" / f"{name}.j2").write_text(text, encoding="utf-8")
-    flowset = load_flowset(str(tmp_path / "flows"), str(tmp_path / "templates"), registry,
-                           languages=["ru", "en"], default_language="ru", menu_flow="menu",
-                           commands={"start": "menu"}, root=str(tmp_path))
-    return Engine(flowset, registry, services={"token": api.token})
-
-
-def echoes(api, chat):
-    return [m.text[5:] for m in api.messages(chat) if (m.text or "").startswith("echo:")]
 
 
 def test_one_chat_in_order_many_chats_concurrently(api, test_engine):

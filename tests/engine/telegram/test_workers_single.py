@@ -17,10 +17,10 @@ from engine import outgoing
 from engine.session import Conversation, utcnow
 from helpdesk.app import PROJECT_ROOT, build_app
 from helpdesk.ops.bot import command_texts, tell_admins_about_reloads
-from tests.conftest import app_on_copied_flows
-from tests.engine.telegram.test_workers import SECRET, Dialogs, wait_finished, wait_serving
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.projects import app_on_copied_flows
 from tests.support.telegram_harness import MENU_SAMPLE, call, free_port, running_bot
+from tests.support.workers import SECRET, Dialogs, wait_finished, wait_serving
 
 API_TOKEN = "api-token-0123456789"
 
@@ -80,7 +80,7 @@ def test_rest_api_shares_the_webhook_port(tmp_path):
             class One:                               # Dialogs posts through a worker set
                 @staticmethod
                 def post(index, update):
-                    from tests.engine.telegram.test_workers import post
+                    from tests.support.workers import post
                     return post(port, update)
             Dialogs(api).walk(One, 7001)
             wait_finished(api, [7001])

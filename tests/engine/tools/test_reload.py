@@ -12,7 +12,7 @@ from engine.testing import Chat
 from engine.tools.reload import ReloadResult
 from helpdesk.flowtools import watch_flows
 from helpdesk.registry import registry
-from tests.conftest import app_on_copied_flows
+from tests.support.projects import app_on_copied_flows
 
 ADMIN = 9001
 

@@ -4,72 +4,15 @@ changes feed, the committed OpenAPI spec."""
 from __future__ import annotations
 
 import json
-import os
-import threading
-import time
 
 import pytest
-import requests
 
 from engine.outgoing import Outgoing
 from helpdesk.api.server import make_server, openapi_json
-from helpdesk.app import PROJECT_ROOT
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint
 from helpdesk.sync import outbox
-from tests.helpdesk.sync.test_sync import make_app, new_counterparty, new_ticket
-
-TOKEN, OLD_TOKEN = "api-t0ken-1", "api-t0ken-0ld"
-SPEC_FILE = os.path.join(PROJECT_ROOT, "docs", "openapi.json")
-
-
-class ApiServer:
-    """uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, app):
-        self.server = make_server(app, host="127.0.0.1", port=0)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert time.monotonic() < deadline, "API server did not start"
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.base = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(5)
-
-
-class Client:
-    def __init__(self, base: str, token: str | None = TOKEN):
-        self.base, self.http = base, requests.Session()
-        if token:
-            self.http.headers["Authorization"] = f"Bearer {token}"
-
-    def __getattr__(self, method):
-        return lambda path, **kw: self.http.request(method.upper(), self.base + path,
-                                                    timeout=60, **kw)
-
-
-@pytest.fixture
-def api_app(database, settings):
-    return make_app(settings, "none", api_tokens=(TOKEN, OLD_TOKEN))
-
-
-@pytest.fixture
-def server(api_app):
-    with ApiServer(api_app) as s:
-        yield s
-
-
-@pytest.fixture
-def api(server):
-    return Client(server.base)
-
+from tests.support.api import OLD_TOKEN, SPEC_FILE, TOKEN, Client
+from tests.support.sync import make_app, new_counterparty, new_ticket
 
 COMPANY = {"inn": "7707083893", "name": "ООО Ромашка", "kpp": "770701001",
            "balance_kopecks": 150000,

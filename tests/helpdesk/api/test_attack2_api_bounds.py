@@ -6,10 +6,10 @@ import json
 import pytest
 
 from helpdesk.api.legacy import OneCRecord
-from tests.helpdesk.api.test_limits import limited_app, live, one_c  # noqa: F401 - pytest fixtures
+from tests.support.api import one_c
 
 
-def test_a_list_nested_in_an_object_is_bounded_too(live):  # noqa: F811 - the pytest fixture imported above
+def test_a_list_nested_in_an_object_is_bounded_too(live):
     """api.max_list_items (2,500 here) is checked on lists reached through lists and models
     only: the same list one object deeper in a 1C body (extra fields are kept as sent) passes."""
     body = {"guid": "k-1", "name": "Договор", "extra": {"rows": list(range(100_000))}}
@@ -20,7 +20,7 @@ def test_a_list_nested_in_an_object_is_bounded_too(live):  # noqa: F811 - the py
 
 
 @pytest.mark.parametrize("depth", [300, 900])
-def test_deeply_nested_json_is_a_4xx_not_a_500(live, depth):  # noqa: F811 - the pytest fixture imported above
+def test_deeply_nested_json_is_a_4xx_not_a_500(live, depth):
     body = '{"guid": "k-1", "name": "x", "deep": ' + "[" * depth + "]" * depth + "}"
     r = one_c(live).put("/api/contract", data=body, headers={"Content-Type": "application/json"})
     assert 400 <= r.status_code < 500, f"depth {depth}: {r.status_code} {r.text[:200]}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import requests
 
 from helpdesk.registry import registry
-from tests.helpdesk.api.test_api import ApiServer
-from tests.helpdesk.sync.test_sync import CRM_TOKEN, make_app
+from tests.support.api import ApiServer
 from tests.support.fakes.crm_rest_stub import RestCrmStub
+from tests.support.sync import CRM_TOKEN, make_app
 
 PHONE = "+79991234567"
 

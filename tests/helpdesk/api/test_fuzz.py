@@ -1,5 +1,5 @@
 """Schemathesis fuzzes every operation of the committed OpenAPI spec (docs/openapi.json,
-which test_api.py keeps equal to the code's) against a live loopback server: valid and
+which tests/helpdesk/api/test_api.py keeps equal to the code's) against a live loopback server: valid and
 invalid input alike never gets a 5xx, and no operation answers anything but 401 without a
 token. Examples per operation are few (FUZZ_EXAMPLES, default 4) to keep CI short; raise it
 locally for a deeper run. Derandomized (the same examples every run) and with a generous
@@ -18,8 +18,8 @@ from schemathesis.checks import not_a_server_error
 from engine import storage
 from helpdesk import config
 from helpdesk.ops import schema as db_schema
-from tests.helpdesk.api.test_api import SPEC_FILE, TOKEN, ApiServer
-from tests.helpdesk.sync.test_sync import make_app, new_ticket
+from tests.support.api import SPEC_FILE, TOKEN, ApiServer
+from tests.support.sync import make_app, new_ticket
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "4"))
 REQUEST_TIMEOUT = 60       # seconds; a bundle PUT costs milliseconds (bench/api.py)

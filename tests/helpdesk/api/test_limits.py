@@ -11,30 +11,10 @@ import pytest
 
 from helpdesk.api.legacy import OneCRecord
 from helpdesk.directory.tables import Counterparty
-from tests.helpdesk.api.test_api import TOKEN, ApiServer, Client
-from tests.helpdesk.sync.test_sync import make_app, new_counterparty
+from tests.support.api import TOKEN, Client, one_c
+from tests.support.sync import new_counterparty
 
 PARTNER = {"guid": "p-1", "name": "ООО Ромашка", "inn": "7707083893"}
-
-
-@pytest.fixture
-def limited_app(database, settings):
-    settings.api.max_list_items = 2500
-    settings.api.max_amount_kopecks = 10 ** 9
-    settings.api.max_body_bytes = 1024 * 1024
-    return make_app(settings, "none", api_tokens=(TOKEN,))
-
-
-@pytest.fixture
-def live(limited_app):
-    with ApiServer(limited_app) as server:
-        yield server
-
-
-def one_c(server) -> Client:
-    client = Client(server.base, None)
-    client.http.headers["token"] = TOKEN
-    return client
 
 
 def _error(response) -> str:

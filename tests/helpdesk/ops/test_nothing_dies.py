@@ -16,7 +16,7 @@ import time
 import pytest
 
 from helpdesk.app import PROJECT_ROOT
-from tests.conftest import PG_URL
+from tests.support.database import PG_URL
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 
 BUG_USER = 777

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from helpdesk import payments as pay
 from helpdesk.tickets import TicketService
-from tests.helpdesk.payments.test_payments import app, cfg, chat, invoice_of, make_ticket, paid, pre_checkout  # noqa: F401 - pytest fixtures
+from tests.support.payments import chat, invoice_of, make_ticket, paid, pre_checkout
 
 PAYER = 5001
 
 
-def test_card_pressed_after_the_ticket_was_cancelled_sends_no_invoice(app):  # noqa: F811 - the pytest fixture imported above
+def test_card_pressed_after_the_ticket_was_cancelled_sends_no_invoice(app):
     """The Pay flow was started while the request was open; the client cancels the ticket
     (which cancels the request); pressing "Картой" in the still-open dialog must not issue
     an invoice for a request that is not open."""
@@ -25,7 +25,7 @@ def test_card_pressed_after_the_ticket_was_cancelled_sends_no_invoice(app):  # n
     assert pay.Payment.select().count() == 0
 
 
-def test_a_request_raised_after_pre_checkout_is_not_settled_by_the_old_amount(app):  # noqa: F811 - the pytest fixture imported above
+def test_a_request_raised_after_pre_checkout_is_not_settled_by_the_old_amount(app):
     """Invoice for 1 000 ₽, pre-checkout ok, then the CRM raises the bill to 1 200 ₽ (the open
     request is updated in place) before Telegram's successful_payment arrives: the 1 000 ₽
     must not mark the 1 200 ₽ request paid."""
@@ -42,7 +42,7 @@ def test_a_request_raised_after_pre_checkout_is_not_settled_by_the_old_amount(ap
         f"request of {after.amount} kopecks marked {after.status} by a payment of 100000"
 
 
-def test_the_card_button_of_a_cancelled_request_says_nothing_is_due(app):  # noqa: F811 - the pytest fixture imported above
+def test_the_card_button_of_a_cancelled_request_says_nothing_is_due(app):
     ticket = make_ticket()
     request = pay.require_payment(app, ticket.id, 100000, by="crm")
     c = chat(app)

@@ -13,101 +13,36 @@ import pytest
 import zxingcpp
 from PIL import Image
 from pydantic import SecretStr
-from ruamel.yaml import YAML
 
-from engine import Engine, Event, load_flowset
+from engine import Event
 from engine.outgoing import Outgoing, to_reply
 from engine.session import Conversation
 from engine.testing import Chat
 from helpdesk import directory
 from helpdesk import payments as pay
-from helpdesk.app import PROJECT_ROOT, App, build_services
+from helpdesk.app import PROJECT_ROOT
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import Counterparty
-from helpdesk.registry import load, registry
+from helpdesk.registry import registry
 from helpdesk.sync import outbox
 from helpdesk.tickets import Ticket
 from integrations.crm import RestCrm
 from tests.support.fakes.crm_rest_stub import RestCrmStub
-
-PAYER, OTHER, GROUP = 5001, 5002, -100777
-SBP_LINK = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100000000001&cur=RUB"
-INN = "7707083893"
-# wg_comment: the work group's callback (registered with the rest) declares it starts it
-FLOWS = ("balance.yaml", "payment.yaml", "wg_comment.yaml")
-
-
-def _menu_with_balance_only(dest: str) -> None:
-    """The real menu.yaml, keeping only its balance button and state (others' flows may be
-    work in progress; this keeps the test about payments)."""
-    yaml = YAML(typ="rt")
-    with open(os.path.join(PROJECT_ROOT, "flows", "menu.yaml"), encoding="utf-8") as f:
-        menu = yaml.load(f)
-    main = menu["states"]["main"]
-    main["buttons"] = [b for b in main["buttons"] if b.get("go") == "balance"]
-    assert main["buttons"], "flows/menu.yaml lost its balance button"
-    menu["states"] = {"main": main, "balance": menu["states"]["balance"]}
-    with open(dest, "w", encoding="utf-8") as f:
-        yaml.dump(menu, f)
-
-
-def build(settings, tmp_path, crm=None) -> App:
-    flows = tmp_path / "flows"
-    flows.mkdir(exist_ok=True)
-    for name in FLOWS:
-        (flows / name).write_text(open(os.path.join(PROJECT_ROOT, "flows", name), encoding="utf-8").read(),
-                                  encoding="utf-8")
-    _menu_with_balance_only(str(flows / "menu.yaml"))
-    load()                       # every registering module (helpdesk.registry.MODULES)
-    fs = load_flowset(str(flows), os.path.join(PROJECT_ROOT, "templates"), registry,
-                      languages=["ru", "en"], default_language="ru", menu_flow="menu",
-                      commands={"start": "menu", "menu": "menu", "cancel": "menu"}, root=PROJECT_ROOT)
-    app = App(settings)
-    app.services = build_services(app)
-    if crm is not None:
-        app.services.crm = crm
-    app.engine = Engine(fs, registry, services=app.services)
-    return app
-
-
-@pytest.fixture
-def cfg(settings):
-    s = settings.model_copy(deep=True)
-    s.pay.use, s.pay.add_balance, s.pay.card, s.pay.sbp_static = True, True, True, True
-    s.pay.sbp_static_link = SBP_LINK
-    s.pay.amounts, s.pay.min_amount, s.pay.max_amount = [500, 1000], 100, 50000
-    s.pay.payload_secret = SecretStr("test-secret")
-    s.bot.payment = SecretStr("284685063:TEST:provider")
-    s.notify.system.use, s.notify.system.work_group_id = True, GROUP
-    s.notify.user.use, s.notify.user.need_to_pay_task, s.notify.user.task_is_paid = True, True, True
-    s.notify.user.balance_replenished = True
-    s.tickets.technicians = [777]
-    return s
-
-
-@pytest.fixture
-def app(database, cfg, tmp_path):
-    return build(cfg, tmp_path)
-
-
-def chat(app, user_id=PAYER, lang="ru") -> Chat:
-    directory.get_or_create_user(user_id, first_name="Payer", language=lang)
-    return Chat(app.engine, user_id=user_id, language=lang)
-
-
-def company(balance=0, crm_id=None) -> Counterparty:
-    return directory.upsert_counterparty(inn=INN, name="ООО Ромашка", balance=balance, crm_id=crm_id)[0]
-
-
-def member(user_id, cp, role, status="confirmed"):
-    directory.get_or_create_user(user_id, first_name=f"U{user_id}")
-    directory.link_user(user_id, cp, role, status=status)
-
-
-def invoice_of(replies):
-    found = [r.invoice for r in replies if r.invoice]
-    assert found, f"no invoice in {[r.text for r in replies]}"
-    return found[-1]
+from tests.support.payments import (
+    GROUP,
+    INN,
+    OTHER,
+    PAYER,
+    SBP_LINK,
+    build,
+    chat,
+    company,
+    invoice_of,
+    make_ticket,
+    member,
+    paid,
+    pre_checkout,
+)
 
 
 def top_up(c: Chat, amount_label="500,00 ₽", account=None):
@@ -118,20 +53,6 @@ def top_up(c: Chat, amount_label="500,00 ₽", account=None):
         c.click(account)
     c.click(amount_label)
     return c.click("💳 Картой")
-
-
-def pre_checkout(c: Chat, inv: dict, **changes):
-    query = {"id": "pcq-1", "currency": inv["currency"], "total_amount": inv["prices"][0]["amount"],
-             "invoice_payload": inv["payload"], **changes}
-    [answer] = [r.pre_checkout for r in c.event(kind="pre_checkout", payment=query) if r.pre_checkout]
-    return answer
-
-
-def paid(c: Chat, inv: dict, charge="tg-charge-1", **changes):
-    data = {"currency": inv["currency"], "total_amount": inv["prices"][0]["amount"],
-            "invoice_payload": inv["payload"], "telegram_payment_charge_id": charge,
-            "provider_payment_charge_id": "prov-" + charge, **changes}
-    return c.event(kind="payment", payment=data)
 
 
 # --- invoices -----------------------------------------------------------------------------
@@ -427,11 +348,6 @@ def test_sbp_not_offered_without_a_link(app):
 
 
 # --- tickets that need payment ------------------------------------------------------------
-
-def make_ticket(author=PAYER, cp=None) -> Ticket:
-    directory.get_or_create_user(author, first_name="Author")
-    return Ticket.create(number=Ticket.select().count() + 1, author=author, type="Ремонт",
-                         description="Касса не печатает чек", counterparty=cp)
 
 
 def pay_button(user_id):

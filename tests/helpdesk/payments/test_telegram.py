@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 
 from helpdesk import payments as pay
-from tests.helpdesk.payments.test_payments import GROUP, build, cfg  # noqa: F401 - the settings fixture
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.payments import GROUP, build
 from tests.support.telegram_harness import running_bot
 
 TOKEN = "284685063:TEST:provider"
@@ -23,7 +23,7 @@ def api():
 
 
 @pytest.fixture
-def built(database, cfg, tmp_path):  # noqa: F811 - cfg is the imported fixture
+def built(database, cfg, tmp_path):
     assert cfg.bot.payment.get_secret_value() == TOKEN
     return build(cfg, tmp_path)
 
@@ -105,7 +105,7 @@ def app(built):
 
 
 def _ticket_with_request(app, amount=250000, author=USER, cp=None):
-    from tests.helpdesk.payments.test_payments import make_ticket
+    from tests.support.payments import make_ticket
     ticket = make_ticket(author=author, cp=cp)
     return ticket, pay.require_payment(app, ticket.id, amount, by="crm")
 
@@ -161,7 +161,7 @@ def test_a_stranger_paying_a_forwarded_invoice_is_refused(api, app):
 
 
 def test_a_confirmed_administrator_may_pay_a_colleagues_company_invoice(api, app):
-    from tests.helpdesk.payments.test_payments import company, member
+    from tests.support.payments import company, member
     cp = company()
     member(USER, cp, "USER")
     member(ADMIN, cp, "ADMINISTRATOR")

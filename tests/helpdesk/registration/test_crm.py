@@ -11,7 +11,7 @@ import pytest
 from engine import outgoing
 from engine.errors import SettingsError
 from engine.testing import Chat
-from helpdesk import config, directory, registration
+from helpdesk import config, registration
 from helpdesk.app import build_app
 from helpdesk.directory.tables import (
     ContactPerson,
@@ -27,6 +27,7 @@ from helpdesk.sync.outbox import OutboxItem
 from tests.support.fakes.crm_1c_stub import OneCStub
 from tests.support.fakes.crm_rest_stub import RestCrmStub
 from tests.support.fakes.dadata_stub import DadataStub
+from tests.support.registration import roles_of
 
 PHONE = "+79161234567"
 ALFA, BETA, NEW = company_inn("770211111"), company_inn("770222222"), company_inn("771333333")
@@ -76,10 +77,6 @@ def share_phone(app, user_id: int, phone: str = PHONE) -> Chat:
     c.click(REGISTER)
     c.share_contact(phone)
     return c
-
-
-def roles_of(user_id: int) -> dict[str, tuple[str, str]]:
-    return {m.counterparty.inn: (m.role, m.status) for m in directory.memberships_of(user_id)}
 
 
 def told(chat_id: int) -> list[str]:

@@ -1,23 +1,36 @@
 """Registration dialogs on the real app (flows, templates, actions), standalone mode with
 the demo directory: every role, several companies, typed phones, bad input, join requests
 confirmed by the company; a typed phone or INN proves nothing (issue 17 items 2 and 3).
-CRM and DaData runs are in test_registration_crm.py, the CRM API's side in test_api.py."""
+CRM and DaData runs are in test_crm.py here, the CRM API's side in tests/helpdesk/api/test_api.py."""
 from __future__ import annotations
 
 import pytest
 
-from engine.outgoing import Outgoing, to_reply
+from engine.outgoing import Outgoing
 from engine.testing import Chat
-from helpdesk import config, directory, registration
-from helpdesk.app import build_app
+from helpdesk import directory, registration
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TelegramUser
 from helpdesk.ops import demo
 from helpdesk.sync.outbox import OutboxItem
+from tests.support.registration import (
+    MY_TICKETS,
+    NOBODY,
+    REGISTER,
+    ROMASHKA,
+    STRANGER,
+    button_data,
+    chat,
+    outgoing,
+    register,
+    registration_app,
+    roles_of,
+    romashka_world,
+    start_questionnaire,
+    transcript_text,
+)
 
-ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
 LUTIK = demo.DEMO_COMPANIES[1]["inn"]
-REGISTER = "🔑 Зарегистрироваться"
 PROFILE = "👤 Мои компании"
 
 
@@ -28,37 +41,7 @@ def refused(replies) -> bool:
 
 @pytest.fixture
 def app(database, db_url):
-    settings = config.load(environ={"DATABASE_URL": db_url, "TICKETS__TECHNICIANS": "[990]",
-                                    "NOTIFY__USER__COMPANY_NEW_TICKETS": "true"})
-    app = build_app(settings)
-    demo.seed_demo()
-    return app
-
-
-def chat(app, user_id: int, **kw) -> Chat:
-    c = Chat(app.engine, user_id=user_id, **kw)
-    c.send("/start")
-    return c
-
-
-def register(app, user_id: int, phone: str) -> Chat:
-    c = chat(app, user_id)
-    c.click(REGISTER)
-    c.share_contact(phone)
-    return c
-
-
-def roles_of(user_id: int) -> dict[str, tuple[str, str]]:
-    return {m.counterparty.inn: (m.role, m.status) for m in directory.memberships_of(user_id)}
-
-
-def outgoing(chat_id: int) -> list:
-    rows = Outgoing.select().where(Outgoing.chat_id == chat_id)
-    return [to_reply(r) for r in rows.order_by(Outgoing.id)]
-
-
-def button_data(reply, label_part: str) -> str:
-    return next(b.data for row in reply.buttons for b in row if label_part in b.text)
+    return registration_app(db_url)
 
 
 # --- found by phone ----------------------------------------------------------------
@@ -150,11 +133,6 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
 
 
 # --- questionnaire (standalone: no DaData key, manual company name) -----------------
-
-def start_questionnaire(app, user_id: int) -> Chat:
-    c = register(app, user_id, demo.UNKNOWN_PHONE)
-    assert c.said("Заполните, пожалуйста, короткую анкету")
-    return c
 
 
 def test_questionnaire_without_dadata_creates_the_company_and_an_unverified_link(app):
@@ -311,9 +289,6 @@ def test_demo_banner_lists_every_phone_with_its_roles(app):
 
 # --- issue 17 item 2: a typed phone proves nothing ------------------------------------
 
-def transcript_text(c: Chat) -> str:
-    return "\n".join(r.text + " " + " ".join(r.button_texts()) for r in c.transcript)
-
 
 def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
     register(app, 5010, "+79000000001")                     # the real director of Ромашка
@@ -371,37 +346,10 @@ def test_a_typed_phone_that_nobody_lists_goes_to_the_questionnaire_unproven(app)
 
 # --- issue 17 item 3: an INN proves nothing ---------------------------------------------
 
-CREATE, MY_TICKETS = "📝 Создать заявку", "📋 Мои заявки"
-STRANGER, NOBODY = 5090, 5099
-STAFF = {5010: ("+79000000001", "DIRECTOR"), 5011: ("+79000000002", "ADMINISTRATOR"),
-         5012: ("+79000000003", "USER")}
-
-
-def file_ticket(c: Chat, text: str) -> None:
-    c.click(CREATE)
-    if "Без точки" in c.buttons:
-        c.click("Без точки")
-    c.click("Другое")
-    c.send(text)
-    c.click("✅ Готово")
-    c.click("📨 Отправить")
-    assert c.said("✅ Заявка <b>#")                            # filed (recorded: no work group here)
-
 
 @pytest.fixture
 def romashka(app):
-    """Ромашка's director, administrator and user registered by shared contact; a stranger
-    who typed its INN in the questionnaire; tickets of the user and of the stranger."""
-    for uid, (phone, _) in STAFF.items():
-        register(app, uid, phone)
-    c = start_questionnaire(app, STRANGER)
-    for answer in ("Незнакомцев Пётр", ROMASHKA, "Менеджер", "Ромашка"):
-        c.send(answer)
-    assert roles_of(STRANGER) == {ROMASHKA: ("USER", "unverified")}
-    Outgoing.delete().execute()
-    file_ticket(chat(app, 5012), "Колега: не печатает чек")
-    file_ticket(c, "Незнакомец: сломался сканер")
-    return c
+    return romashka_world(app)
 
 
 def tickets_of(app, uid: int) -> set[str]:

@@ -17,8 +17,8 @@ import pytest
 
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.sync.outbox import OutboxItem
-from tests.helpdesk.sync.test_sync import CRM_TOKEN, make_app, new_counterparty
 from tests.support.fakes.crm_rest_stub import RestCrmStub
+from tests.support.sync import CRM_TOKEN, make_app, new_counterparty
 
 ITEMS = 6
 SLOW = 1.5                 # seconds the CRM takes per request: longer than the lease below

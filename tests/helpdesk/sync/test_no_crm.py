@@ -15,8 +15,8 @@ from helpdesk.app import PROJECT_ROOT
 from helpdesk.ops import jobs
 from helpdesk.sync.outbox import OutboxItem
 from integrations.crm import make_crm
-from tests.helpdesk.sync.test_sync import CRM_TOKEN, make_app, new_contact, new_counterparty, new_ticket
 from tests.support.fakes.crm_rest_stub import RestCrmStub
+from tests.support.sync import CRM_TOKEN, make_app, new_contact, new_counterparty, new_ticket
 
 
 def _cli(db_url, *args, **env):

@@ -12,7 +12,7 @@ from helpdesk.api.apply import tickets_service
 from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint, utcnow
 from helpdesk.sync import pull
 from helpdesk.sync.outbox import OutboxItem
-from tests.helpdesk.sync.test_sync import app, make_app, new_ticket, rest_stub  # noqa: F401 - fixtures
+from tests.support.sync import new_ticket
 
 COMPANY = {"inn": "7707083893", "name": "ООО Ромашка", "kpp": "770701001",
            "trade_points": [{"id": "tp-1", "name": "Магазин"}]}
@@ -22,7 +22,7 @@ def iso(dt) -> str:
     return dt.isoformat() + "+00:00"
 
 
-def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):
     rest_stub.append_change("counterparty", "c-1", COMPANY)
     rest_stub.append_change("contact", "p-1", {"counterparty_id": "c-1", "full_name": "Иванов",
                                                "phone": "+79991234567", "post": "Директор"})
@@ -38,7 +38,7 @@ def test_feed_is_applied_once_and_the_cursor_kept(app, rest_stub):  # noqa: F811
     assert Counterparty.get().balance == 50000 and ContactPerson.select().count() == 1
 
 
-def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):
     rest_stub.append_change("counterparty", "c-1", COMPANY | {"inn": "12"})
     rest_stub.append_change("counterparty", "c-2", COMPANY | {"inn": "7736050003"})
     rest_stub.append_change("balance", "c-404", {"balance_kopecks": 1})
@@ -46,7 +46,7 @@ def test_a_bad_change_is_refused_and_does_not_block_the_feed(app, rest_stub):  #
     assert [c.crm_id for c in Counterparty.select()] == ["c-2"] and sync.cursor() == "3"
 
 
-def test_feed_down_keeps_the_cursor(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def test_feed_down_keeps_the_cursor(app, rest_stub):
     rest_stub.append_change("counterparty", "c-1", COMPANY)
     rest_stub.garbage_next(1)
     with pytest.raises(IntegrationError, match="GET .*/changes.*invalid JSON") as caught:
@@ -55,13 +55,13 @@ def test_feed_down_keeps_the_cursor(app, rest_stub):  # noqa: F811 - pytest fixt
     assert sync.reconcile(app) == {"counterparty": 1}
 
 
-def _synced_ticket(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def _synced_ticket(app, rest_stub):
     ticket = new_ticket(app)
     sync.drain(app)
     return type(ticket).get_by_id(ticket.id)
 
 
-def test_a_newer_crm_change_wins(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def test_a_newer_crm_change_wins(app, rest_stub):
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     later = iso(utcnow() + timedelta(minutes=5))
@@ -73,7 +73,7 @@ def test_a_newer_crm_change_wins(app, rest_stub):  # noqa: F811 - pytest fixture
     assert not TicketEvent.select().where(TicketEvent.what == "conflict").exists()
 
 
-def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     sync_tickets = tickets_service(app)
@@ -86,7 +86,7 @@ def test_an_older_crm_change_loses_and_is_recorded(app, rest_stub):  # noqa: F81
     assert event.details["winner"] == "bot" and event.details["lost"] == {"status": "in_progress"}
 
 
-def test_a_newer_crm_change_over_an_unsent_local_one_wins_and_is_sent_back(app, rest_stub):  # noqa: F811 - pytest fixtures imported above
+def test_a_newer_crm_change_over_an_unsent_local_one_wins_and_is_sent_back(app, rest_stub):
     from helpdesk.tickets import TicketEvent
     t = _synced_ticket(app, rest_stub)
     rest_stub.down()

@@ -11,69 +11,28 @@ import textwrap
 from datetime import timedelta
 
 import pytest
-from pydantic import SecretStr
 
 from engine.outgoing import Outgoing
 from engine.storage import write_tx
 from helpdesk import directory, sync
-from helpdesk.app import PROJECT_ROOT, build_app
+from helpdesk.app import PROJECT_ROOT
 from helpdesk.directory.tables import ContactPerson, Counterparty, utcnow
 from helpdesk.sync import cli as sync_cli
 from helpdesk.sync import outbox
 from helpdesk.sync.outbox import OutboxItem
 from tests.support.fakes.crm_1c_stub import OneCStub
-from tests.support.fakes.crm_rest_stub import RestCrmStub
-
-CRM_TOKEN = "crm-t0ken-for-tests"
-BUG_USER = 4242
-INN = "7707083893"
-
+from tests.support.sync import (
+    BUG_USER,
+    CRM_TOKEN,
+    INN,
+    make_app,
+    new_contact,
+    new_counterparty,
+    new_ticket,
+    sync_tickets,
+)
 
 # ---- helpers (other sync/api test modules import them) ---------------------------------------
-
-def make_app(settings, kind: str = "rest", url: str = "", *, timeout: float = 1.0,
-             max_attempts: int = 8, api_tokens=("api-t0ken-1",)):
-    settings.crm.kind, settings.crm.url = kind, url
-    settings.crm.token = SecretStr(CRM_TOKEN)
-    settings.crm.login, settings.crm.password = "bot", SecretStr("p4ss-1c")
-    settings.crm.retries, settings.crm.timeout = 0, timeout
-    settings.sync.max_attempts = max_attempts
-    settings.sync.backoff_base_seconds, settings.sync.backoff_max_seconds = 1, 10
-    settings.notify.bug.use, settings.notify.bug.telegram_user_id = True, BUG_USER
-    settings.api.tokens = [SecretStr(t) for t in api_tokens]
-    return build_app(settings, connect=False)
-
-
-def new_counterparty(inn: str = INN, name: str = "ООО Ромашка"):
-    with write_tx():
-        cp, _ = directory.upsert_counterparty(inn=inn, name=name, kpp="770701001")
-        directory.upsert_trade_point(cp, name="Магазин на Ленина")
-        outbox.push("counterparty", cp.id)
-    return cp
-
-
-def new_contact(cp, phone: str = "+79991234567"):
-    with write_tx():
-        c, _ = directory.upsert_contact(cp, full_name="Иванов Иван", phone=phone,
-                                        position="Бухгалтер")
-        outbox.push("contact", c.id)
-    return c
-
-
-def new_ticket(app, user_id: int = 1001, cp=None, text: str = "Не печатает чек с самого утра"):
-    directory.get_or_create_user(user_id, first_name="Иван")
-    directory.set_user_phone(user_id, "+79991234567", verified=True)
-    if cp is not None:
-        directory.link_user(user_id, cp, "DIRECTOR")
-    ticket, _ = sync_tickets(app).create(user_id, type=app.settings.tickets.types[0],
-                                         description=text,
-                                         counterparty_id=cp.id if cp else None)
-    return ticket
-
-
-def sync_tickets(app):
-    from helpdesk.api.apply import tickets_service
-    return tickets_service(app)
 
 
 def due_now() -> None:
@@ -93,17 +52,6 @@ def drain_all(app, rounds: int = 20) -> list[sync.DrainReport]:
 
 def statuses() -> list[str]:
     return [i.status for i in OutboxItem.select().order_by(OutboxItem.id)]
-
-
-@pytest.fixture
-def rest_stub():
-    with RestCrmStub(token=CRM_TOKEN) as stub:
-        yield stub
-
-
-@pytest.fixture
-def app(database, settings, rest_stub):
-    return make_app(settings, "rest", rest_stub.url)
 
 
 # ---- delivery -------------------------------------------------------------------------------

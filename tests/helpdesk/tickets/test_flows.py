@@ -11,22 +11,18 @@ from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
 from helpdesk.tickets import DONE, IN_PROGRESS, Ticket, TicketEvent
-from tests.helpdesk.tickets.test_tickets import (
+from tests.support.tickets import (
+    CREATE,
     DESC,
     GROUP,
+    MINE,
     TECH,
     TECH2,
+    file_through_dialog,
     file_ticket,
     make_settings,
     make_world,
 )
-
-CREATE, MINE = "📝 Создать заявку", "📋 Мои заявки"
-
-
-@pytest.fixture
-def world(database):
-    return make_world()
 
 
 def chat(world, uid, **kw) -> Chat:
@@ -39,15 +35,6 @@ def queued(chat_id=None, key_part: str = "") -> list:
     rows = outgoing.Outgoing.select().order_by(outgoing.Outgoing.id)
     return [outgoing.to_reply(r) for r in rows
             if (chat_id is None or r.chat_id == chat_id) and key_part in (r.key or "")]
-
-
-def file_through_dialog(c: Chat, *, point: str | None = "Тверская", text: str = DESC) -> None:
-    c.click(CREATE)
-    if point:
-        c.click(point)
-    c.click("Касса")
-    c.send(text)
-    c.click("✅ Готово")
 
 
 def test_user_files_a_ticket_with_files_and_the_group_is_told(world):

@@ -11,7 +11,7 @@ import pytest
 from helpdesk.app import PROJECT_ROOT
 from helpdesk.tickets import Ticket, reports
 from helpdesk.tickets.stats import for_user, summarize, tickets_between
-from tests.helpdesk.tickets.test_tickets import TECH, file_ticket, make_world
+from tests.support.tickets import TECH, file_ticket, make_world
 
 
 @pytest.fixture

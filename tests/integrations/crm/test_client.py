@@ -21,18 +21,12 @@ from integrations.crm import (
     make_crm,
 )
 from integrations.http import JsonHttp, make_session
+from tests.support.crm import LOGIN, PASSWORD, TOKEN
 from tests.support.fakes.crm_1c_stub import OneCStub
 from tests.support.fakes.crm_rest_stub import RestCrmStub
 
-LOGIN, PASSWORD, TOKEN = "bot", "Pa55-w0rd-SECRET", "T0ken-SECRET-1c"
 REST_TOKEN = "Bearer-SECRET-rest"
 PHONE = "+79991234567"
-
-
-@pytest.fixture
-def c1():
-    with OneCStub(LOGIN, PASSWORD, TOKEN) as stub:
-        yield stub
 
 
 @pytest.fixture

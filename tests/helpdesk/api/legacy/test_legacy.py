@@ -3,21 +3,14 @@ from __future__ import annotations
 
 from helpdesk.api.legacy import mint_guid
 from helpdesk.directory.tables import Counterparty, TradePoint
-from tests.helpdesk.api.test_api import TOKEN, Client, api, api_app, server  # noqa: F401 - fixtures
-from tests.helpdesk.sync.test_sync import new_counterparty, new_ticket
+from tests.support.api import one_c
+from tests.support.sync import new_counterparty, new_ticket
 
 PARTNER = {"guid": "6f1c-partner-1", "code": "000000101", "name": "ООО Ромашка",
            "inn": "7707083893", "kpp": "770701001", "okpo": "12345678", "markedForDel": False}
 
 
-def one_c(server):  # noqa: F811 - pytest fixtures imported above
-    """The extension's way: the `token` header, no Bearer."""
-    client = Client(server.base, None)
-    client.http.headers["token"] = TOKEN
-    return client
-
-
-def test_partner_post_get_list_and_unknown_fields_round_trip(server):  # noqa: F811 - pytest fixtures imported above
+def test_partner_post_get_list_and_unknown_fields_round_trip(server):
     c = one_c(server)
     r = c.post("/api/partner", json=PARTNER)
     assert r.json() == {"result": True, "error": "", "guid": PARTNER["guid"], "code": "000000101"}
@@ -30,7 +23,7 @@ def test_partner_post_get_list_and_unknown_fields_round_trip(server):  # noqa: F
     assert Counterparty.get().name == "ООО Ромашка и К" and Counterparty.select().count() == 1
 
 
-def test_bundle_partner_departments_contracts_balance(server):  # noqa: F811 - pytest fixtures imported above
+def test_bundle_partner_departments_contracts_balance(server):
     c = one_c(server)
     bundle = {"partners": [PARTNER],
               "departments": [{"guid": "d-1", "name": "Магазин", "guidPartner": PARTNER["guid"]}],
@@ -46,7 +39,7 @@ def test_bundle_partner_departments_contracts_balance(server):  # noqa: F811 - p
         "name"] == "Магазин"
 
 
-def test_non_sync_pull_then_1c_writes_back_under_the_minted_guid(server, api_app):  # noqa: F811 - pytest fixtures imported above
+def test_non_sync_pull_then_1c_writes_back_under_the_minted_guid(server, api_app):
     c = one_c(server)
     cp = new_counterparty()
     ticket = new_ticket(api_app, cp=cp)
@@ -64,7 +57,7 @@ def test_non_sync_pull_then_1c_writes_back_under_the_minted_guid(server, api_app
     assert t.crm_id == tasks[0]["guid"] and t.label == "#000012345"
 
 
-def test_task_closing_and_manager_reach_the_ticket_and_delete_cancels(server, api_app):  # noqa: F811 - pytest fixtures imported above
+def test_task_closing_and_manager_reach_the_ticket_and_delete_cancels(server, api_app):
     c = one_c(server)
     ticket = new_ticket(api_app)
     c.post("/api/manager", json={"guid": "m-1", "name": "Петров Пётр"})
@@ -80,7 +73,7 @@ def test_task_closing_and_manager_reach_the_ticket_and_delete_cancels(server, ap
     assert type(ticket).get_by_id(ticket.id).status == "cancelled"
 
 
-def test_delete_marks_and_hides(server):  # noqa: F811 - pytest fixtures imported above
+def test_delete_marks_and_hides(server):
     c = one_c(server)
     c.post("/api/taskType", json={"guid": "tt-1", "name": "Обращение"})
     assert len(c.get("/api/taskTypes").json()["list"]) == 1
@@ -91,7 +84,7 @@ def test_delete_marks_and_hides(server):  # noqa: F811 - pytest fixtures importe
     assert c.delete("/api/taskType", params={"guid": "nope"}).status_code == 404
 
 
-def test_bad_1c_input_answers_the_envelope_naming_the_field(server):  # noqa: F811 - pytest fixtures imported above
+def test_bad_1c_input_answers_the_envelope_naming_the_field(server):
     c = one_c(server)
     r = c.put("/api/balance", json={"guid": "x", "amount": "12abc"})
     assert r.status_code == 422 and r.json()["result"] is False and "amount" in r.json()["error"]
