@@ -50,7 +50,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.support.fakes.telegram_api import FakeTelegramAPI
 
 MENU_SAMPLE = "📞 Заказать обратный звонок"
 
@@ -440,7 +440,7 @@ def _serving_pid(path: str) -> int | None:
 
 
 def run_workers(users: int, db: str, workers: int, think: float, first_id: int) -> dict:
-    from tests.telegram_harness import free_port
+    from tests.support.telegram_harness import free_port
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as api:
         env = {**os.environ, "BOT_TOKEN": api.token, "BOT_API_URL": api.url, "DATABASE_URL": db,

@@ -1,5 +1,5 @@
 """Notification fan-out through the real sending path, against the fake Bot API enforcing
-Telegram's limits with 429s (tests/fakes/telegram_api.py, RateLimits()).
+Telegram's limits with 429s (tests/support/fakes/telegram_api.py, RateLimits()).
 
 What is measured: N tickets of N different authors are taken by a technician (TicketService
 -> Notifier -> engine.outgoing queue: N notifications to N private chats), and G tickets are
@@ -44,7 +44,7 @@ from engine.telegram.sender import Limits, Sender
 from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
-from tests.fakes.telegram_api import FakeTelegramAPI, RateLimits
+from tests.support.fakes.telegram_api import FakeTelegramAPI, RateLimits
 
 GROUP = -1009000000001
 TECH = 5_000_000

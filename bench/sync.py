@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How fast the outbox drains to a loopback CRM (tests/fakes/crm_rest_stub.py), and how the
+"""How fast the outbox drains to a loopback CRM (tests/support/fakes/crm_rest_stub.py), and how the
 time grows with the queue length. Prints JSON.
 
     .venv/bin/python bench/sync.py                      # 1k, 10k, 50k (see "sizes")
@@ -33,7 +33,7 @@ from helpdesk.app import build_app
 from helpdesk.directory.tables import Counterparty
 from helpdesk.ops import schema
 from helpdesk.sync import outbox
-from tests.fakes.crm_rest_stub import RestCrmStub
+from tests.support.fakes.crm_rest_stub import RestCrmStub
 
 TOKEN = "bench-token"
 

@@ -2,7 +2,7 @@
 `outgoing` table (interactive replies, notifications, group posts, bug reports).
 
 This module is the table's only writer: whoever else needs a row's status or lease changed
-calls a function here, so the life of a row reads in one place (tests/test_outgoing.py
+calls a function here, so the life of a row reads in one place (tests/engine/test_outgoing.py
 fails on any other module that writes it):
 
     enqueue ──> pending ──claim──> sending (leased until next_at) ──mark_sent──> sent

@@ -21,7 +21,7 @@ __all__ = ["draw", "test", "scenario_project", "FIXTURES", "FIXTURE_MODULES", "w
 # Scenario fixtures (`fixtures: [crm]` in a scenario): `@FIXTURES.fixture("crm")`.
 FIXTURES = scenarios.Fixtures()
 # Modules that register fixtures, imported (when present) before scenarios run.
-FIXTURE_MODULES = ("tests.fakes.scenario_fixtures",)
+FIXTURE_MODULES = ("tests.support.fakes.scenario_fixtures",)
 
 
 def draw(settings, args) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support.paths import ROOT
+
 SKIP = {".venv", ".git", "build", "data", "logs", "__pycache__"}
 NOQA = re.compile(r"#\s*noqa\b")
 JUSTIFIED = re.compile(r"#\s*noqa: [A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)* - \S")

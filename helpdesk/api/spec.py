@@ -2,7 +2,7 @@
 
     .venv/bin/python -m helpdesk.api.spec > docs/openapi.json
 
-(tests/test_api.py fails when the committed file differs from what the code generates)."""
+(tests/helpdesk/api/test_api.py fails when the committed file differs from what the code generates)."""
 from __future__ import annotations
 
 import sys

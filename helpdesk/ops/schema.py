@@ -4,7 +4,7 @@ Every table is a `Table` subclass registered in `engine.storage.ALL_MODELS`; imp
 the modules named in TABLE_MODULES makes that list complete. They are named, not found by
 walking the packages, because a walk imports the transports too (python-telegram-bot,
 FastAPI), and the console or a test that creates the schema needs none of them;
-tests/test_schema.py checks that a walk finds no table outside this list.
+tests/helpdesk/ops/test_schema.py checks that a walk finds no table outside this list.
 
 `upgrade()` compares the models with the database (db.get_tables / db.get_columns) and adds
 what is missing: tables, columns (with playhouse.migrate), indexes. It never

@@ -1,12 +1,13 @@
 """A ticket the CRM created (1C's task for a person of the bot): TicketService.crm_create,
 apart from service.py to keep that module small; it uses the service's one write path
-(`_insert`, `_record`, `_notify`)."""
+(`_insert`, `history.record`, `_notify`)."""
 from __future__ import annotations
 
 import logging
 
 from engine.storage import write_tx
 
+from . import history
 from .checks import COMMENT_MAX, DESCRIPTION_MAX, clean_text
 from .errors import TicketInputError
 from .tables import CLOSED_STATUSES, NEW, STATUSES, Ticket
@@ -40,10 +41,12 @@ class CrmCreated:
             if Ticket.get_or_none(Ticket.crm_id == crm_id) is not None:
                 raise TicketInputError(f"a ticket with crm id {crm_id[:64]!r} exists")
             ticket = self._insert(values)
-            self._record(ticket, actor, "created", {"type": ticket.type, "crm_id": crm_id})
+            history.record(ticket, actor, "created", {"type": ticket.type, "crm_id": crm_id},
+                           self.clock())
             for kind, text in notes:
-                self._record(ticket, actor, "comment",
-                             {"text": clean_text(text, 1, COMMENT_MAX, "comment"), "kind": kind})
+                history.record(ticket, actor, "comment",
+                               {"text": clean_text(text, 1, COMMENT_MAX, "comment"), "kind": kind},
+                               self.clock())
             self._notify(ticket, "created", actor, {"from_crm": True})
         log.info("ticket %s (#%s) created by the CRM as %s for %s", ticket.id, ticket.number,
                  crm_id, author_id)

@@ -1,5 +1,5 @@
 """Adapter for the original product's 1C:UNF HTTP service (`/hs/telegram/`); its wire facts
-are below, and tests/fakes/crm_1c_stub.py serves them for the tests.
+are below, and tests/support/fakes/crm_1c_stub.py serves them for the tests.
 
 Wire facts: HTTP Basic (1C login/password) plus header `token`, and `?apiKey=<token>` on
 `defaultData`; every answer is `{result, error, ...}`; dates `yyyy-MM-ddTHH:mm:ss` (1C's
