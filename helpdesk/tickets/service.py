@@ -325,6 +325,25 @@ class TicketService:
         return self._change(self._load(ticket_id), Actor("crm", "crm"), "comment", {},
                             {"text": text}, statuses=STATUSES, push=False)
 
+    def crm_numbered(self, ticket_id, number: str) -> bool:
+        """The CRM's number (1C's code) of the ticket, recorded in its history (`numbered`,
+        "old → new" when it changes) so a ticket never moves silently; True when it was new.
+        Not a change of the content: no version bump (a user's open card stays valid), no
+        push back, nobody notified. Of two answers racing, one records it."""
+        number = str(number)[:32]
+        with write_tx():
+            old = self._load(ticket_id).crm_number
+            changed = (Ticket.update(crm_number=number)
+                       .where((Ticket.id == ticket_id)
+                              & (Ticket.crm_number.is_null() | (Ticket.crm_number != number)))
+                       .execute())
+            if changed:
+                text = f"{old} → {number}" if old else number
+                TicketEvent.create(ticket=ticket_id, who="crm", source="crm", what="numbered",
+                                   details={"text": text, "old": old or "", "number": number},
+                                   at=self.clock())
+        return bool(changed)
+
     # -- the one write path ----------------------------------------------------------------
     def _load(self, ticket_id) -> Ticket:
         number = parse_id(ticket_id)

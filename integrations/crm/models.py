@@ -73,6 +73,8 @@ class TicketData:
     """A ticket to push (or read back). `number` is what users see once the CRM gave one.
 
     `status`, `type` and `master_crm_id` are CRM ids; None leaves the CRM's default.
+    `bot_guid` is the ticket's one identity for a CRM that takes the client's id (1C's
+    guid): crm_id once linked, else the guid the bot minted; the same in every push.
     """
 
     description: str
@@ -89,6 +91,7 @@ class TicketData:
     high_priority: bool = False
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    bot_guid: str | None = None
 
 
 @dataclass
