@@ -12,6 +12,7 @@ stub); the stub counts tasks by guid and records a ticket posted under a second 
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
@@ -206,3 +207,22 @@ def _view(t):
 def _events(app, t):
     from helpdesk.actions.tickets import _event
     return [_event(e) for e in app.services.tickets.events(t, limit=10)]
+
+
+def test_a_retry_frozen_before_the_upgrade_goes_under_the_ticket_guid(bot, one_c):
+    """An item queued across the upgrade: its body was frozen without the ticket's guid;
+    1C accepted the pulled ticket meanwhile; the retry still lands on that task."""
+    app, cp, api = bot
+    ticket = new_ticket(app, cp=cp)
+    one_c.down()
+    sync.drain(app)                                           # body frozen, send refused
+    one_c.up()
+    item = OutboxItem.get(OutboxItem.entity == "ticket")
+    payload = json.loads(item.payload)
+    del payload["_body"]["bot_guid"]                          # as an older version froze it
+    OutboxItem.update(payload=json.dumps(payload)).where(OutboxItem.id == item.id).execute()
+    one_c.confirm(api, one_c.take_non_sync(api))
+    _backoff_passes()
+    assert sync.drain(app).sent == 1
+    assert list(one_c.tasks) == [identity.mint_guid("task", ticket.id)]
+    assert one_c.duplicates == []
