@@ -61,25 +61,34 @@ def link_ticket(ticket_id: int, crm_id: str | None, number: str | None, tickets=
     """Store what the CRM answered about a ticket (call inside a write_tx): its crm_id once
     (IdentityConflict for a different one), its number with a history event when new or
     changed. `tickets` is the TicketService (a bare one when None)."""
-    if crm_id:
-        _link_crm_id(ticket_id, crm_id)
-    if number:
+    Ticket = _ticket_model()
+    known = (Ticket.select(Ticket.crm_id, Ticket.crm_number)
+             .where(Ticket.id == ticket_id).tuples().first())
+    if known is None:
+        return                              # the ticket is gone: nothing to link
+    current_id, current_number = known
+    if crm_id and crm_id != current_id:     # a repeat (every retry, every edit) reads only
+        _link_crm_id(ticket_id, crm_id, current_id)
+    if number and number != current_number:
         _service(tickets).crm_numbered(ticket_id, number)
 
 
-def _link_crm_id(ticket_id: int, crm_id: str) -> None:
+def _link_crm_id(ticket_id: int, crm_id: str, current: str | None) -> None:
     Ticket = _ticket_model()
-    owner = Ticket.get_or_none(Ticket.crm_id == crm_id)
-    if owner is not None and owner.id != ticket_id:
-        raise IdentityConflict(f"crm id {crm_id} already belongs to ticket {owner.number}")
-    # Conditional: of two answers racing (a push's write-back, 1C's confirmation), the
-    # second sees the first's crm_id and is checked against it, not written over it.
-    (Ticket.update(crm_id=crm_id)
-     .where((Ticket.id == ticket_id) & Ticket.crm_id.is_null()).execute())
-    current = Ticket.get_by_id(ticket_id).crm_id
-    if current != crm_id:
-        raise IdentityConflict(f"ticket {ticket_id} is {current} in the CRM; an answer "
-                               f"named it {crm_id}: kept {current}")
+    if current is None:
+        owner = Ticket.select(Ticket.number).where(Ticket.crm_id == crm_id).tuples().first()
+        if owner is not None:
+            raise IdentityConflict(f"crm id {crm_id} already belongs to ticket {owner[0]}")
+        # Conditional: of two answers racing (a push's write-back, 1C's confirmation), the
+        # second sees the first's crm_id and is checked against it, not written over it.
+        if (Ticket.update(crm_id=crm_id)
+                .where((Ticket.id == ticket_id) & Ticket.crm_id.is_null()).execute()):
+            return
+        current = Ticket.select(Ticket.crm_id).where(Ticket.id == ticket_id).scalar()
+        if current == crm_id:
+            return
+    raise IdentityConflict(f"ticket {ticket_id} is {current} in the CRM; an answer "
+                           f"named it {crm_id}: kept {current}")
 
 
 def _service(tickets):

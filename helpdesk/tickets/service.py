@@ -332,7 +332,7 @@ class TicketService:
         push back, nobody notified. Of two answers racing, one records it."""
         number = str(number)[:32]
         with write_tx():
-            old = self._load(ticket_id).crm_number
+            old = Ticket.select(Ticket.crm_number).where(Ticket.id == ticket_id).scalar()
             changed = (Ticket.update(crm_number=number)
                        .where((Ticket.id == ticket_id)
                               & (Ticket.crm_number.is_null() | (Ticket.crm_number != number)))

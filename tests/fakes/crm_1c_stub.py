@@ -88,6 +88,7 @@ class OneCStub(StubServer):
         self.pushed: list[tuple[str, dict]] = []
         self.duplicates: list[tuple[str, str]] = []
         self._other_guids: list[str] = []
+        self._task_of: dict[tuple, str] = {}     # _same_ticket(task) -> its first guid
         self._codes = 0
 
     @property
@@ -148,6 +149,8 @@ class OneCStub(StubServer):
     def handle(self, req: Received) -> tuple[int, Any]:
         name = req.path[len(self.PREFIX):] if req.path.startswith(self.PREFIX) else ""
         if req.method in ("POST", "PUT") and name in _PUSHABLE:
+            if not isinstance(req.json, dict):      # a body cut short by down()
+                return 400, _refused("the body is not an object")
             return 200, self._upsert(name, req.json)
         route = getattr(self, f"_get_{name}", None) if req.method == "GET" else None
         if route is None:
@@ -210,9 +213,9 @@ class OneCStub(StubServer):
         """Upsert by guid, as 1C does; a task new by guid but known by content is a duplicate."""
         old = store.get(guid, {})
         if not old and store is self.tasks:
-            earlier = [g for g, t in self.tasks.items() if _same_ticket(t) == _same_ticket(body)]
-            if earlier:
-                self.duplicates.append((guid, earlier[0]))
+            earlier = self._task_of.setdefault(_same_ticket(body), guid)
+            if earlier != guid:
+                self.duplicates.append((guid, earlier))
         code = old.get("code") or self._next_code()
         store[guid] = {**old, **body, "guid": guid, "code": code}
 
