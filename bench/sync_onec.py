@@ -116,9 +116,10 @@ def _check(n: int, stub: OneCStub) -> dict:
         task = stub.tasks.get(t.crm_id or "")
         if t.crm_id != identity.mint_guid("task", t.id) or not task or task["code"] != t.crm_number:
             wrong += 1
-    dead = OutboxItem.select().where(OutboxItem.status == outbox.DEAD).count()
+    dead = list(OutboxItem.select().where(OutboxItem.status == outbox.DEAD))
     return {"tickets": n, "tasks_in_1c": len(stub.tasks), "duplicates": len(stub.duplicates),
-            "tickets_not_matching_1c": wrong, "dead_items": dead}
+            "tickets_not_matching_1c": wrong, "dead_items": len(dead),
+            "dead_errors": [f"{i.attempts} attempts: {i.last_error}"[:300] for i in dead[:5]]}
 
 
 def _fresh_db(url: str | None, folder: str, n: int) -> str:

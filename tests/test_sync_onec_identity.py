@@ -226,3 +226,16 @@ def test_a_retry_frozen_before_the_upgrade_goes_under_the_ticket_guid(bot, one_c
     assert sync.drain(app).sent == 1
     assert list(one_c.tasks) == [identity.mint_guid("task", ticket.id)]
     assert one_c.duplicates == []
+
+
+def test_a_confirmation_without_a_code_links_and_the_push_brings_the_number(bot, one_c):
+    app, cp, api = bot
+    ticket = new_ticket(app, cp=cp)
+    accepted = one_c.take_non_sync(api)
+    one_c.confirm(api, [{"guid": a["guid"]} for a in accepted])    # 1C names no code yet
+    t = Ticket.get_by_id(ticket.id)
+    assert (t.crm_id, t.crm_number, t.label) == (accepted[0]["guid"], None, f"#{t.number}")
+    assert sync.drain(app).sent == 1
+    t = Ticket.get_by_id(ticket.id)
+    assert (t.crm_id, t.crm_number) == (accepted[0]["guid"], accepted[0]["code"])
+    assert list(one_c.tasks) == [t.crm_id] and one_c.duplicates == []
