@@ -326,22 +326,16 @@ class TicketService:
                             {"text": text}, statuses=STATUSES, push=False)
 
     def crm_numbered(self, ticket_id, number: str) -> bool:
-        """The CRM's number (1C's code) of the ticket, recorded in its history (`numbered`,
-        "old → new" when it changes) so a ticket never moves silently; True when it was new.
-        Not a change of the content: no version bump (a user's open card stays valid), no
-        push back, nobody notified. Of two answers racing, one records it."""
+        """The CRM's number (1C code), in the history (`numbered`, "old → new"): a ticket never
+        moves silently. Not a content change: no version bump, push or notice. True if new."""
         number = str(number)[:32]
         with write_tx():
             old = Ticket.select(Ticket.crm_number).where(Ticket.id == ticket_id).scalar()
-            changed = (Ticket.update(crm_number=number)
-                       .where((Ticket.id == ticket_id)
-                              & (Ticket.crm_number.is_null() | (Ticket.crm_number != number)))
-                       .execute())
+            changed = (Ticket.update(crm_number=number).where((Ticket.id == ticket_id) & (
+                Ticket.crm_number.is_null() | (Ticket.crm_number != number))).execute())
             if changed:
-                text = f"{old} → {number}" if old else number
-                TicketEvent.create(ticket=ticket_id, who="crm", source="crm", what="numbered",
-                                   details={"text": text, "old": old or "", "number": number},
-                                   at=self.clock())
+                TicketEvent.create(ticket=ticket_id, who="crm", source="crm", what="numbered", at=self.clock(),
+                                   details={"text": f"{old} → {number}" if old else number, "old": old or ""})
         return bool(changed)
 
     # -- the one write path ----------------------------------------------------------------
