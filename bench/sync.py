@@ -11,6 +11,20 @@ items queued (each its own entity, as after an outage), then one `sync.drain(app
 end to end: claim, freeze the body, HTTP POST with an idempotency key, write back the CRM
 id, mark done. The stub is a single-process threaded http.server: it is part of the
 measured time. Linearity: seconds per 1,000 items at each size should stay flat.
+
+    .venv/bin/python bench/sync.py --onec               # 10,000 tickets to a flapping 1C
+    .venv/bin/python bench/sync.py --onec --sizes 1000 --down-share 0.3 --pull-every 3
+
+`--onec`: the 1C-shaped run (docs/sync.md, "One task per ticket"). N tickets of a company
+1C knows are queued; the drain runs again and again (as the job does) against the 1C stub
+(tests/support/fakes/crm_1c_stub.py) while its HTTP service flaps: down `--down-share` of every
+`--flap-seconds` cycle (connections refused, in-flight answers cut). Meanwhile "1C" pulls
+`GET /api/tasks?nonSync=true` from the bot's real API (loopback uvicorn) every
+`--pull-every` seconds, accepts each ticket under the guid shown and confirms it with
+`PUT /api/task {guid, code}`. The run ends when no ticket item waits and `nonSync` is
+empty. Printed: tasks in 1C (must equal tickets), duplicates (a ticket under a second
+guid: must be 0), tickets whose guid or code differ from 1C's, dead items, items/s.
+The sync settings are the product's defaults (settings.yaml), except the drain interval.
 """
 from __future__ import annotations
 
@@ -87,22 +101,38 @@ def measure(n: int, pg_url: str | None, folder: str) -> dict:
             "seconds_per_1000": round(seconds / n * 1000, 3)}
 
 
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cpu, Python {platform.python_version()}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="1000,10000,50000")
+    p.add_argument("--sizes", default=None, help="default 1000,10000,50000; --onec: 10000")
+    p.add_argument("--onec", action="store_true", help="tickets to a flapping 1C, nonSync pulled")
+    p.add_argument("--down-share", type=float, default=0.3, help="--onec: share of time 1C is down")
+    p.add_argument("--flap-seconds", type=float, default=2.0, help="--onec: one down+up cycle")
+    p.add_argument("--pull-every", type=float, default=3.0, help="--onec: seconds between nonSync pulls")
     args = p.parse_args()
-    sizes = [int(x) for x in args.sizes.split(",")]
+    sizes = [int(x) for x in (args.sizes or ("10000" if args.onec else "1000,10000,50000")).split(",")]
     pg_url = os.environ.get("DATABASE_URL", "") if os.environ.get(
         "DATABASE_URL", "").startswith("postgres") else None
     import logging
     logging.disable(logging.WARNING)
+    if args.onec:
+        from bench.sync_onec import measure_onec
+        with tempfile.TemporaryDirectory() as folder:
+            runs = [measure_onec(n, pg_url, folder, args) for n in sizes]
+        print(json.dumps({"benchmark": "tickets to a flapping 1C stub, nonSync pulled meanwhile",
+                          "database": "postgresql" if pg_url else "sqlite (WAL)",
+                          "machine": _machine(), "runs": runs}, ensure_ascii=False, indent=2))
+        return 0 if all(r["ok"] for r in runs) else 1
     with tempfile.TemporaryDirectory() as folder:
         runs = [measure(n, pg_url, folder) for n in sizes]
     per_k = [r["seconds_per_1000"] for r in runs]
     result = {
         "benchmark": "outbox drain to a loopback REST CRM stub",
         "database": "postgresql" if pg_url else "sqlite (WAL)",
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpu, Python {platform.python_version()}",
+        "machine": _machine(),
         "runs": runs,
         "growth": {"seconds_per_1000_min": min(per_k), "seconds_per_1000_max": max(per_k),
                    "max_over_min": round(max(per_k) / min(per_k), 2)},

@@ -64,7 +64,9 @@ class EntitySpec:
 
     build(item) -> the record to send (a dataclass of integrations.crm), or raise Skip;
     parents(item) -> [(entity, id)] whose older queued items must go first;
-    send(crm, record, key) -> what the CRM answered; write_back(item, answer) stores ids.
+    send(crm, record, key) -> what the CRM answered; write_back(item, answer) stores ids;
+    refresh(item, record) -> the frozen record of a retry with what it lacks filled in
+    (a ticket frozen before its guid was part of the body gets the ticket's fixed guid).
     """
     name: str
     record: type
@@ -72,6 +74,7 @@ class EntitySpec:
     send: Callable[[Any, Any, str], Any]
     parents: Callable[[Any], list[tuple[str, int]]] = lambda item: []
     write_back: Callable[[Any, Any], None] = lambda item, answer: None
+    refresh: Callable[[Any, Any], Any] = lambda item, record: record
 
 
 @dataclass
@@ -95,9 +98,10 @@ class HelpdeskRegistry(Registry):
         return deco
 
     def sync_entity(self, name: str, record: type, *, send: Callable, parents: Callable | None = None,
-                    write_back: Callable | None = None):
+                    write_back: Callable | None = None, refresh: Callable | None = None):
         """Decorator over the entity's build(item): teaches the drain an outbox entity."""
-        extra = {k: v for k, v in (("parents", parents), ("write_back", write_back)) if v}
+        extra = {k: v for k, v in (("parents", parents), ("write_back", write_back),
+                                   ("refresh", refresh)) if v}
 
         def deco(build):
             self.register_sync_entity(EntitySpec(name, record, build, send, **extra))

@@ -13,6 +13,9 @@ Rules:
   else confirms anybody: a company or its other people arriving change no link.
 - A balance from the CRM is absolute: it replaces the stored value, never adds to it, so a
   repeated or replayed message cannot count money twice.
+- A ticket's CRM id and number go through helpdesk.sync.identity.link_ticket: the id is
+  set once (another one for a linked ticket is refused, 409), a new or changed number is
+  a `numbered` event in the ticket's history.
 - Ticket changes go through `TicketService.crm_update` (history event "crm",
   notifications, no outbox echo back to the CRM). Fields equal to the stored ones are
   dropped first, so a re-sent ticket changes nothing and notifies nobody.
@@ -33,13 +36,13 @@ from engine.storage import write_tx
 from helpdesk import directory
 from helpdesk.directory.roles import role_from_post
 from helpdesk.directory.tables import ContactPerson, Counterparty, Membership, TradePoint, utcnow
-from helpdesk.sync import outbox
+from helpdesk.sync import identity, outbox
 
 from . import schemas
 
 __all__ = ["ApplyError", "NotFound", "counterparty", "trade_point", "contact",
            "set_balance", "ticket_by_crm_id", "ticket_by_number", "patch_ticket",
-           "apply_change", "tickets_service", "crm_note", "CONFLICT_EVENT"]
+           "apply_change", "tickets_service", "crm_note", "CONFLICT_EVENT", "IdentityConflict"]
 
 log = logging.getLogger(__name__)
 CONFLICT_EVENT = "conflict"
@@ -157,10 +160,25 @@ def ticket_by_number(number: int):
     return found
 
 
-def _changed_fields(ticket, patch: schemas.TicketPatch) -> dict[str, Any]:
-    wanted = {"status": patch.status, "master_name": patch.master, "crm_id": patch.crm_id,
-              "crm_number": patch.crm_number}
+class IdentityConflict(ApplyError):
+    """The CRM names a linked ticket by another id (helpdesk.sync.identity): refused."""
+    status = 409
+
+
+def _changed_fields(ticket, patch: schemas.TicketPatch, *, ids: bool = True) -> dict[str, Any]:
+    wanted = {"status": patch.status, "master_name": patch.master}
+    if ids:
+        wanted |= {"crm_id": patch.crm_id, "crm_number": patch.crm_number}
     return {k: v for k, v in wanted.items() if v is not None and getattr(ticket, k) != v}
+
+
+def _link(app, ticket, patch: schemas.TicketPatch) -> None:
+    """The ticket's CRM id and number by the identity rule: set once, a number change in
+    the history, another id for a linked ticket refused (409)."""
+    try:
+        identity.link_ticket(ticket.id, patch.crm_id, patch.crm_number, tickets_service(app))
+    except identity.IdentityConflict as e:
+        raise IdentityConflict("crm_id", str(e)) from None
 
 
 def patch_ticket(app, ticket, patch: schemas.TicketPatch):
@@ -170,7 +188,8 @@ def patch_ticket(app, ticket, patch: schemas.TicketPatch):
     with write_tx():
         if patch.version is not None and patch.version != ticket.version:
             raise TicketConflict(ticket)
-        changes = _changed_fields(ticket, patch)
+        _link(app, ticket, patch)
+        changes = _changed_fields(ticket, patch, ids=False)
         if changes:
             ticket = tickets_service(app).crm_update(ticket.id, **changes)
         if patch.comment:

@@ -115,7 +115,7 @@ def _prepare(item: OutboxItem, spec: EntitySpec, report: DrainReport):
     has nothing to send (already handled here)."""
     payload = outbox.payload_of(item)
     if _BODY in payload:
-        return _from_json(spec.record, payload[_BODY])
+        return spec.refresh(item, _from_json(spec.record, payload[_BODY]))
     if _parent_waiting(item, spec):
         outbox.release(item.id, delay=PARENT_WAIT_SECONDS)
         report.waiting += 1

@@ -5,13 +5,15 @@ the CRM's answer writes back. Registered through the one registry (`registry.syn
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.errors import IntegrationError
 from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, TradePoint
 from helpdesk.registry import registry
 from integrations.crm import Company, ContactData, PaymentData, TicketData
 from integrations.crm import TradePoint as CrmTradePoint
 
-from . import outbox
+from . import identity, outbox
 from .outbox import OutboxItem
 from .push import Skip
 
@@ -103,19 +105,31 @@ def _ticket_parents(item: OutboxItem) -> list[tuple[str, int]]:
 
 
 def _ticket_write_back(item: OutboxItem, answer) -> None:
+    """The CRM's id and number through the one identity rule (helpdesk.sync.identity): an
+    answer naming another id than the ticket's is an IdentityConflict (the item goes dead,
+    the operator is told), a new or changed number a history event."""
     if not answer:
         return
     crm_id, number = answer
-    Ticket = _ticket_model()
-    _set_crm_id(Ticket, item.entity_id, crm_id)
-    if number:   # the CRM's number users see; not a change of the ticket's content
-        Ticket.update(crm_number=number).where(Ticket.id == item.entity_id).execute()
+    try:
+        identity.link_ticket(item.entity_id, crm_id, number)
+    except identity.IdentityConflict as e:
+        raise IntegrationError("crm", str(e), retryable=False) from None
+
+
+def _ticket_refresh(item: OutboxItem, record: TicketData) -> TicketData:
+    """A body frozen before tickets carried their guid (an item queued across the upgrade)
+    is sent under the ticket's fixed guid too, the one `nonSync` has shown 1C."""
+    if record.bot_guid:
+        return record
+    t = _ticket_model().get_or_none(_ticket_model().id == item.entity_id)
+    return replace(record, bot_guid=identity.ticket_guid(t)) if t else record
 
 
 @registry.sync_entity(
     "ticket", TicketData,
     send=lambda crm, rec, key: crm.upsert_ticket(rec, idempotency_key=key),
-    parents=_ticket_parents, write_back=_ticket_write_back)
+    parents=_ticket_parents, write_back=_ticket_write_back, refresh=_ticket_refresh)
 def _ticket(item: OutboxItem) -> TicketData:
     return ticket_record(_row(_ticket_model(), item),
                          comment=outbox.payload_of(item).get("comment") or "")
@@ -135,7 +149,8 @@ def ticket_record(t, comment: str = "") -> TicketData:
         master_crm_id=_master_crm_id(t, sent), decision=str(sent.get("decision") or ""),
         comment=comment, created_at=t.created, closed_at=t.closed,
         contract_crm_id=(tp.contract_crm_id if tp else None) or (cp.contract_crm_id if cp else None),
-        is_billing=bool(sent.get("isBilling")), high_priority=bool(sent.get("highPriority")))
+        is_billing=bool(sent.get("isBilling")), high_priority=bool(sent.get("highPriority")),
+        bot_guid=identity.ticket_guid(t))
 
 
 def _sent_body(entity: str, guid: str | None) -> dict:

@@ -10,7 +10,7 @@ from engine.storage import write_tx
 from . import history
 from .checks import COMMENT_MAX, DESCRIPTION_MAX, clean_text
 from .errors import TicketInputError
-from .tables import CLOSED_STATUSES, NEW, STATUSES, Ticket
+from .tables import CLOSED_STATUSES, NEW, STATUSES, Ticket, TicketEvent
 
 __all__ = ["CrmCreated"]
 
@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class CrmCreated:
-    """TicketService's operation for tickets the CRM creates."""
+    """TicketService's operations for what the CRM alone decides: tickets it creates, and
+    the number it gives a ticket."""
 
     def crm_create(self, author_id: int, *, description: str, type: str, counterparty_id=None,
                    trade_point_id=None, crm_id: str, crm_number: str | None = None,
@@ -51,3 +52,16 @@ class CrmCreated:
         log.info("ticket %s (#%s) created by the CRM as %s for %s", ticket.id, ticket.number,
                  crm_id, author_id)
         return ticket
+
+    def crm_numbered(self, ticket_id, number: str) -> bool:
+        """The CRM's number (1C code), in the history (`numbered`, "old → new"): a ticket never
+        moves silently. Not a content change: no version bump, push or notice. True if new."""
+        number = str(number)[:32]
+        with write_tx():
+            old = Ticket.select(Ticket.crm_number).where(Ticket.id == ticket_id).scalar()
+            changed = (Ticket.update(crm_number=number).where((Ticket.id == ticket_id) & (
+                Ticket.crm_number.is_null() | (Ticket.crm_number != number))).execute())
+            if changed:
+                TicketEvent.create(ticket=ticket_id, who="crm", source="crm", what="numbered", at=self.clock(),
+                                   details={"text": f"{old} → {number}" if old else number, "old": old or ""})
+        return bool(changed)

@@ -77,6 +77,8 @@ class TicketData:
     `status` is the bot's status and `type` the type's name (the 1C adapter turns both
     into 1C's guids through its references); `master_crm_id`, `contract_crm_id` are CRM
     ids; None leaves the CRM's default. Read back from 1C, `status` is 1C's guidStatus.
+    `bot_guid` is the ticket's one identity for a CRM that takes the client's id (1C's
+    guid): crm_id once linked, else the guid the bot minted; the same in every push.
     """
 
     description: str
@@ -95,6 +97,7 @@ class TicketData:
     closed_at: datetime | None = None
     contract_crm_id: str | None = None
     is_billing: bool = False
+    bot_guid: str | None = None
 
 
 @dataclass

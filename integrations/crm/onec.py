@@ -11,8 +11,10 @@ are URL-encoded (the original did not, and `+7...` phones broke).
 Choices where the contract is silent (the 1C stub follows them):
 - `userdata` for an unknown phone answers `result: false` with an error saying "not found"
   ("не найден"); any other `result: false` is a non-retryable IntegrationError.
-- Pushes carry a guid: the record's crm_id, else one derived from the idempotency key, so a
-  repeated POST upserts the same 1C object; that is why POSTs here are retried.
+- Pushes carry a guid: the record's crm_id, else (a ticket) the ticket's fixed `bot_guid`,
+  else one derived from the idempotency key, so a repeated POST upserts the same 1C object;
+  that is why POSTs here are retried. A ticket's guid is the one `nonSync` shows, so 1C
+  accepting the pulled ticket and the bot's push of it are one task (docs/sync.md).
 - 1C has no contact endpoint: `upsert_contact` sends nothing and returns None. 1C pushes its
   changes to the bot's `/api`, so `changes_since` returns no changes.
 - `statusList` gives a post per partner; the role is left None for the caller to derive.
@@ -153,7 +155,10 @@ class OneCSeedCrm:
         return None
 
     def upsert_ticket(self, ticket: TicketData, *, idempotency_key: str) -> tuple[str, str | None]:
-        body = self._task_body(ticket, _guid(ticket.crm_id, idempotency_key))
+        # The ticket's one guid (helpdesk.sync.identity), never one per outbox item: 1C
+        # may already hold the task under it (accepted from nonSync, or an earlier push
+        # whose answer was lost), and a post under another guid would be a second task.
+        body = self._task_body(ticket, _guid(ticket.crm_id or ticket.bot_guid, idempotency_key))
         answer = self._push("PUT" if ticket.crm_id else "POST", "task", body, idempotency_key)
         return answer["guid"], answer.get("code") or None
 

@@ -1,33 +1,22 @@
 """Which bot row a 1C guid means, and the 1C bodies kept as sent (table `onec_record`).
 
 Records the bot created and 1C has not accepted (`nonSync=true`) carry a bot-minted guid
-`b07000NN-0000-4000-8000-<id hex>`; when 1C writes one back under that guid, the record is
+`b07000NN-0000-4000-8000-<id hex>` (helpdesk.sync.identity: the same guid the pushes send); when 1C writes one back under that guid, the record is
 linked (its crm_id becomes it). Every object 1C sends is also kept as sent, so entities and
 fields the bot has no column for read back unchanged.
 """
 from __future__ import annotations
 
 import json
-import re
 
 from helpdesk.directory.tables import Counterparty, TradePoint, utcnow
+from helpdesk.sync.identity import mint_guid, minted_id
 
 from ..onec_record import OneCRecord
 from .wire import OneCObject
 
 __all__ = ["mint_guid", "model_of", "resolve", "guid_of", "stored", "store", "store_rows", "body_row",
            "extras"]
-
-
-_MINT = {"partner": 1, "department": 2, "task": 3}
-
-
-_MINTED = re.compile(r"^b07000(\d\d)-0000-4000-8000-([0-9a-f]{12})$")
-
-
-def mint_guid(entity: str, row_id: int) -> str:
-    """The guid a bot record shows 1C before 1C has accepted it."""
-    return f"b07000{_MINT[entity]:02d}-0000-4000-8000-{row_id:012x}"
 
 
 def model_of(entity: str):
@@ -43,9 +32,9 @@ def resolve(entity: str, guid: str | None):
     if model is None or not guid:
         return None
     row = model.get_or_none(model.crm_id == guid)
-    minted = _MINTED.match(guid)
-    if row is None and minted and int(minted.group(1)) == _MINT[entity]:
-        row = model.get_or_none(model.id == int(minted.group(2), 16))
+    row_id = minted_id(entity, guid)
+    if row is None and row_id is not None:
+        row = model.get_or_none(model.id == row_id)
     return row
 
 

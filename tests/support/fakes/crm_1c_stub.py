@@ -22,6 +22,14 @@ Besides the shared API of `http_stub.StubServer` (requests, faults, down/up):
   type, one manager, a company and a division, with the default ids); a test replaces or
   edits it (a malformed answer, more managers). `add_contract` seeds a partner's contract
   (in `legal` / `userdata` bundles).
+- Tasks are counted the way 1C would see them: one per guid. A new guid carrying a ticket
+  1C already holds (same partner, date and description) is recorded in `duplicates` as
+  (new guid, earlier guid): the bug of a second task for one ticket, made visible.
+- 1C's side of `nonSync` (1C calls the bot): `take_non_sync(bot)` reads the bot's
+  `GET /api/tasks?nonSync=true` over HTTP and accepts each item under its guid (a known
+  guid keeps its task and code); `confirm(bot, accepted)` posts them back to the bot's
+  `PUT /api/task` with their codes. Both work while this stub is `down()` (1C's HTTP
+  service is down, 1C itself is not). `bot` is a `BotApi(base, token)`.
 """
 from __future__ import annotations
 
@@ -29,9 +37,11 @@ import base64
 import uuid
 from typing import Any
 
+import requests
+
 from .http_stub import Received, StubServer
 
-__all__ = ["OneCStub"]
+__all__ = ["OneCStub", "BotApi"]
 
 _EMPTY_DATE = "0001-01-01T00:00:00"
 _PUSHABLE = {"partner": "partners", "task": "tasks", "cardDoc": "card_docs"}
@@ -56,6 +66,25 @@ def _default_data() -> dict:
                banks=[], bankAccounts=[], payTerminals=[], cashDeskKkms=[], cashDesks=[],
                guidInitialStatus="st-new", guidClosedStatus="st-closed",
                guidCompany="org-main", guidDivision="div-main", defaultTaskType="Обращение")
+def _same_ticket(task: dict) -> tuple:
+    """What a 1C operator would call the same ticket, whatever its guid."""
+    return (task.get("guidPartner") or "", str(task.get("date") or "")[:19],
+            (task.get("description") or "").strip())
+
+
+class BotApi:
+    """The bot's `/api` as the 1C extension calls it (the `token` header), over HTTP."""
+
+    def __init__(self, base: str, token: str):
+        self.base, self.http = base.rstrip("/"), requests.Session()
+        self.http.headers["token"] = token
+
+    def call(self, method: str, path: str, **kw) -> dict:
+        r = self.http.request(method, self.base + path, timeout=60, **kw)
+        return r.json()
+
+    def close(self) -> None:
+        self.http.close()
 
 
 class OneCStub(StubServer):
@@ -72,6 +101,9 @@ class OneCStub(StubServer):
         self.tasks: dict[str, dict] = {}
         self.card_docs: dict[str, dict] = {}
         self.pushed: list[tuple[str, dict]] = []
+        self.duplicates: list[tuple[str, str]] = []
+        self._other_guids: list[str] = []
+        self._task_of: dict[tuple, str] = {}     # _same_ticket(task) -> its first guid
         self._codes = 0
         self.default_data: Any = _default_data()
 
@@ -147,6 +179,8 @@ class OneCStub(StubServer):
     def handle(self, req: Received) -> tuple[int, Any]:
         name = req.path[len(self.PREFIX):] if req.path.startswith(self.PREFIX) else ""
         if req.method in ("POST", "PUT") and name in _PUSHABLE:
+            if not isinstance(req.json, dict):      # a body cut short by down()
+                return 400, _refused("the body is not an object")
             return 200, self._upsert(name, req.json)
         route = getattr(self, f"_get_{name}", None) if req.method == "GET" else None
         if route is None:
@@ -194,11 +228,40 @@ class OneCStub(StubServer):
     def _upsert(self, name: str, body: dict) -> dict:
         store = getattr(self, _PUSHABLE[name])
         guid = body.get("guid") or str(uuid.uuid4())
+        if name == "task" and self._other_guids:
+            guid = self._other_guids.pop(0)
+        self._store(store, guid, body)
+        self.pushed.append((name, body))
+        return _ok(guid=guid, code=store[guid]["code"])
+
+    def _store(self, store: dict, guid: str, body: dict) -> None:
+        """Upsert by guid, as 1C does; a task new by guid but known by content is a duplicate."""
         old = store.get(guid, {})
+        if not old and store is self.tasks:
+            earlier = self._task_of.setdefault(_same_ticket(body), guid)
+            if earlier != guid:
+                self.duplicates.append((guid, earlier))
         code = old.get("code") or self._next_code()
         store[guid] = {**old, **body, "guid": guid, "code": code}
-        self.pushed.append((name, body))
-        return _ok(guid=guid, code=code)
+
+    def store_next_task_under(self, guid: str) -> None:
+        """A misbehaving 1C: the next task posted is kept and answered under `guid`."""
+        with self._lock:
+            self._other_guids.append(guid)
+
+    # ---- 1C calling the bot (nonSync) ---------------------------------------------------
+    def take_non_sync(self, bot: BotApi) -> list[dict]:
+        """Read the bot's tickets 1C has not accepted and accept each under its own guid;
+        returns [{guid, code}] to confirm. Items are read over HTTP from the bot."""
+        items = bot.call("GET", "/api/tasks", params={"nonSync": "true"})["list"]
+        with self._lock:
+            for item in items:
+                self._store(self.tasks, item["guid"], {k: v for k, v in item.items() if k != "code"})
+            return [{"guid": i["guid"], "code": self.tasks[i["guid"]]["code"]} for i in items]
+
+    def confirm(self, bot: BotApi, accepted: list[dict]) -> list[dict]:
+        """Tell the bot 1C accepted them (`PUT /api/task {guid, code}`); the answers."""
+        return [bot.call("PUT", "/api/task", json=a) for a in accepted]
 
     def _next_code(self) -> str:
         self._codes += 1
