@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from engine.errors import BotError, IntegrationError
-from engine.storage import write_tx
+from engine.storage import is_database_error, write_tx
 from helpdesk.notices import GROUP, queue_notice
 from helpdesk.registry import EntitySpec, registry
 from integrations.crm import Company, CrmClient
@@ -168,8 +168,27 @@ def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool
             outbox.mark_done(item.id, note=f"skipped: {e}")
         report.skipped += 1
     except Exception as e:  # noqa: BLE001 - any failure of one item is recorded on it
+        if is_database_error(e):
+            return _database_failed(app, item, e, report)
         return _fail(app, item, e, report)
     return False
+
+
+def _database_failed(app, item: OutboxItem, error: BaseException, report: DrainReport) -> bool:
+    """Our own database failed around the send (locked, gone): not the CRM's refusal, so
+    the item is never dead for it. It goes back untried, due after the backoff's first
+    step (the CRM answers the same key and body once more); if even that write fails, its
+    lease runs out and the next drain takes it. The run stops: the database is in trouble."""
+    text = f"{type(error).__name__}: {error}"[:500]
+    report.errors.append(f"item {item.id} ({item.entity} {item.entity_id}): database: {text}")
+    log.warning("outbox item %s (%s %s): the database failed around its send, it is sent "
+                "again later: %s", item.id, item.entity, item.entity_id, text)
+    try:
+        outbox.release(item.id, delay=app.settings.sync.backoff_base_seconds)
+        report.retried += 1
+    except Exception:  # noqa: BLE001 - still failing: the lease returns the item
+        log.warning("outbox item %s stays claimed until its lease runs out", item.id)
+    return True
 
 
 def drain(app, *, max_items: int | None = None) -> DrainReport:
