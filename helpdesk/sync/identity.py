@@ -70,7 +70,20 @@ def link_ticket(ticket_id: int, crm_id: str | None, number: str | None, tickets=
     if crm_id and crm_id != current_id:     # a repeat (every retry, every edit) reads only
         _link_crm_id(ticket_id, crm_id, current_id)
     if number and number != current_number:
+        _check_number_free(ticket_id, number)
         _service(tickets).crm_numbered(ticket_id, number)
+
+
+def _check_number_free(ticket_id: int, number: str) -> None:
+    """A CRM number is what people see and what 1C looks tickets up by: two tickets with one
+    number would show one label and be found at random, so another ticket's is refused."""
+    Ticket = _ticket_model()
+    owner = (Ticket.select(Ticket.number)
+             .where((Ticket.crm_number == str(number)[:32]) & (Ticket.id != ticket_id))
+             .tuples().first())
+    if owner is not None:
+        raise IdentityConflict(f"crm number {str(number)[:32]} already belongs to ticket "
+                               f"{owner[0]}")
 
 
 def _link_crm_id(ticket_id: int, crm_id: str, current: str | None) -> None:

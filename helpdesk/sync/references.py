@@ -255,6 +255,11 @@ def ticket_types(settings) -> list[str]:
     return names or list(settings.tickets.types)
 
 
+def type_name(guid: str | None) -> str | None:
+    """The name of 1C's ticket type `guid` (taskTypes), None when 1C has not listed it."""
+    return _name_of("type", guid)
+
+
 def type_guid(name: str | None) -> str | None:
     return _guid_of("type", name)
 

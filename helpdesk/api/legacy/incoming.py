@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from helpdesk import directory
 from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint
+from helpdesk.sync import references
 
 from .. import apply
 from .records import extras, resolve
@@ -81,10 +82,12 @@ def _author(contact: ContactPerson | None, cp: Counterparty | None) -> int | Non
 
 
 def _type_name(app, obj: OneCObject) -> str:
-    """The type's name as 1C calls it (its taskType record), else the type as sent when it
-    is one of settings tickets.types, else the last of those (the catch-all)."""
-    types = list(app.settings.tickets.types) if app is not None else []
-    name = str(extras("taskType", obj.type).get("name") or "") if obj.type else ""
+    """The type's name as 1C calls it (1C's taskTypes read from defaultData, else a taskType
+    record it pushed), else the type as sent when it is one the bot offers (references.
+    ticket_types), else the last of those (the catch-all)."""
+    types = references.ticket_types(app.settings) if app is not None else []
+    name = (references.type_name(obj.type)
+            or str(extras("taskType", obj.type).get("name") or "")) if obj.type else ""
     if name:
         return name[:200]
     if obj.type in types:

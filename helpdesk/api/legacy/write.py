@@ -9,6 +9,7 @@ guidContract). A task 1C created for people who use the bot becomes their ticket
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from engine.storage import write_tx
 from helpdesk import directory
@@ -74,11 +75,21 @@ def _manager_name(guid: str | None) -> str | None:
     return references.manager_name(guid) or str(body.get("name") or "")[:300] or None
 
 
+def _is_date(value: str | None) -> bool:
+    """A closingDate that is a date (1C's `2024-05-01T10:00:00`): blanks, "null" and junk
+    close nothing."""
+    try:
+        datetime.fromisoformat(str(value or "").strip()[:19])
+    except ValueError:
+        return False
+    return True
+
+
 def _status(app, obj: OneCObject) -> str | None:
     """markedForDel cancels, a closingDate closes, else 1C's guidStatus (crm.statuses)."""
     if obj.markedForDel:
         return "cancelled"
-    if obj.closingDate and not obj.closingDate.startswith(EMPTY_DATE[:10]):
+    if _is_date(obj.closingDate) and not obj.closingDate.strip().startswith(EMPTY_DATE[:10]):
         return "done"
     return references.bot_status(getattr(app, "settings", None), _guid_field(obj, "guidStatus"))
 
@@ -111,12 +122,24 @@ def _domain(app, entity: str, obj: OneCObject, guid: str) -> None:
 
 
 def upsert(app, entity: str, obj: OneCObject) -> dict:
-    """Create or update by guid (a new guid when 1C sends none); one transaction."""
-    guid = obj.guid or str(uuid.uuid4())
+    """Create or update by guid (a new guid when 1C sends none); one transaction. A task
+    comes with its guid or the code of a ticket that has one: a task minted a new guid on
+    every replay would be a new ticket each time."""
+    guid = obj.guid or (_task_guid_by_code(obj.code) if entity == "task" else str(uuid.uuid4()))
+    if guid is None:
+        return refused(422, "guid: a task is sent with its 1C guid (or the code of a known one)")
     with write_tx():
         _domain(app, entity, obj, guid)
         rec = store(entity, obj, guid)
     return ok(guid=guid, code=rec.code or "")
+
+
+def _task_guid_by_code(code: str | None) -> str | None:
+    if not code:
+        return None
+    from helpdesk.tickets import Ticket
+    found = Ticket.select(Ticket.crm_id).where(Ticket.crm_number == str(code)[:32]).scalar()
+    return found or None
 
 
 def upsert_bundle(app, body: PartnerBody) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine.outgoing import Outgoing
 from engine.testing import Chat
 from helpdesk.api.onec_record import OneCRecord
@@ -155,3 +157,49 @@ def test_a_person_who_reads_english_is_told_and_sees_the_note_in_english(api, ap
     assert "Note: Мастер приедет в четверг после обеда" in news and "Decision: Replaced" in news
     card = open_my_tickets(chats[2002], "#000000555")
     assert "Note: Мастер приедет в четверг после обеда" in card and "Decision: Replaced" in card
+
+
+# --- found by an outside attack on this feature -------------------------------------------
+
+def test_a_code_another_ticket_holds_is_refused_and_both_keep_their_own(api, api_app, server):
+    the_company_with_people(api, api_app)
+    c = one_c(server)
+    assert c.post("/api/task", json=TASK).status_code == 200
+    assert c.post("/api/task", json=dict(TASK, guid="a1c-task-2", code="000000556",
+                                         comment="второй")).status_code == 200
+    r = c.post("/api/task", json=dict(TASK, guid="a1c-task-2", code="000000555", comment="второй"))
+    assert r.status_code == 409 and "000000555" in r.json()["error"]
+    assert [t.crm_number for t in Ticket.select().order_by(Ticket.id)] == ["000000555", "000000556"]
+
+
+def test_a_task_1c_creates_takes_its_type_from_1c_s_list(api, api_app, server):
+    from helpdesk.sync import references
+    the_company_with_people(api, api_app)
+    api_app.settings.crm.kind = "1c-seed"
+    references.store(references.parse({"taskTypes": [{"guid": "tt-1", "name": "Ремонт ККТ"}]}))
+    assert one_c(server).post("/api/task", json=dict(TASK, type="tt-1")).status_code == 200
+    assert Ticket.get().type == "Ремонт ККТ"
+
+
+def test_a_task_without_a_guid_is_refused_and_a_replay_makes_no_second_ticket(api, api_app, server):
+    the_company_with_people(api, api_app)
+    no_guid = {k: v for k, v in TASK.items() if k not in ("guid", "code")}
+    c = one_c(server)
+    for _ in range(2):
+        r = c.post("/api/task", json=no_guid)
+        assert r.status_code == 422 and r.json()["error"].startswith("guid")
+    assert Ticket.select().count() == 0
+    assert c.post("/api/task", json=TASK).status_code == 200
+    by_code = {k: v for k, v in TASK.items() if k != "guid"}          # its code finds it
+    r = c.post("/api/task", json=by_code)
+    assert r.status_code == 200 and r.json()["guid"] == TASK["guid"]
+    assert Ticket.select().count() == 1
+
+
+@pytest.mark.parametrize("closing", [" ", "null", "вчера"])
+def test_a_closing_date_that_is_no_date_closes_nothing(api, api_app, server, closing):
+    the_company_with_people(api, api_app)
+    c = one_c(server)
+    c.post("/api/task", json=TASK)
+    assert c.post("/api/task", json=dict(TASK, closingDate=closing)).status_code == 200
+    assert Ticket.get().status == "new"
