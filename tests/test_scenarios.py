@@ -42,9 +42,9 @@ def test_every_shipped_flow_has_scenarios(settings):
 def test_failure_names_file_line_step_expected_and_got(settings):
     outcomes, _ = scenarios.run_file(os.path.join(FIXTURES, "failing.yaml"), settings, PROJECT)
     (o,) = outcomes
-    assert not o.ok and o.steps_passed == 2
-    assert o.failure == ("tests/fixtures/scenarios/failing.yaml:8: scenario 'broken expectations', "
-                         "step 3 (send \"И\"): expected text containing 'Отлично'; got: "
+    assert not o.ok and o.steps_passed == 3
+    assert o.failure == ("tests/fixtures/scenarios/failing.yaml:9: scenario 'broken expectations', "
+                         "step 4 (send \"И\"): expected text containing 'Отлично'; got: "
                          "'Слишком коротко: нужно не меньше 2 символов. Попробуйте ещё раз.'")
 
 

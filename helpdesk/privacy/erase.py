@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine import outgoing
-from engine.session import Conversation
+from engine import outgoing, session
 from engine.storage import is_postgres, write_tx
 from engine.telegram import inbox
 from helpdesk.directory.errors import DirectoryError
@@ -148,14 +147,9 @@ def _drop_sessions(uid: int, keep_chat: int | None) -> int:
     """Conversations (their slots hold phones and names) of this person in every other
     chat; the raw updates of their private chat and the messages already sent to it (the
     queue keeps sent rows for edits)."""
-    query = Conversation.delete().where(Conversation.user_id == uid)
-    if keep_chat is not None:
-        query = query.where(Conversation.chat_id != int(keep_chat))
-    n = query.execute()
-    inbox.InboxItem.delete().where((inbox.InboxItem.chat_id == uid)
-                                   & (inbox.InboxItem.status != inbox.PENDING)).execute()
-    outgoing.Outgoing.delete().where((outgoing.Outgoing.chat_id == uid)
-                                     & (outgoing.Outgoing.status == outgoing.SENT)).execute()
+    n = session.drop_conversations(uid, except_chat=keep_chat)
+    inbox.drop_handled(uid)
+    outgoing.drop_sent(uid)
     return n
 
 
