@@ -86,6 +86,7 @@ def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_
     strength of a number he typed."""
     c = chat(app, 5091)
     c.click("🔑 Зарегистрироваться")
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("+79000000001")
     [ask] = outgoing(990)
     chat(app, 990).press_data(button_data(ask, "Подтвердить"))

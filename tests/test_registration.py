@@ -44,6 +44,7 @@ def chat(app, user_id: int, **kw) -> Chat:
 def register(app, user_id: int, phone: str) -> Chat:
     c = chat(app, user_id)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.share_contact(phone)
     return c
 
@@ -117,6 +118,7 @@ def test_choosing_a_company_that_is_not_yours_is_refused(app):
 def test_someone_elses_contact_is_refused(app):
     c = chat(app, 5006)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.share_contact("+79000000001", user_id=777)
     assert "Это не ваш контакт" in c.last_text
     assert roles_of(5006) == {}
@@ -126,6 +128,7 @@ def test_someone_elses_contact_is_refused(app):
 def test_garbage_phone_gets_a_hint(app):
     c = chat(app, 5007)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("позвоните мне")
     assert "Не похоже на номер телефона" in c.last_text
     c.send("12345")
@@ -137,6 +140,7 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     register(app, 5010, "+79000000001")                     # the director of Ромашка
     c = chat(app, 5008)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("8 (900) 000-00-03")
     assert roles_of(5008) == {ROMASHKA: ("USER", "pending")}
     user = TelegramUser.get_by_id(5008)
@@ -286,6 +290,7 @@ def test_english_texts(app):
     c = Chat(app.engine, user_id=5070, language="en")
     c.send("/start")
     c.click("🔑 Register")
+    c.click("✅ I agree")             # the consent comes first (152-ФЗ)
     assert "Registration" in c.last_text
     c.share_contact("+79000000002")
     assert c.said("Number found") and c.said("administrator")
@@ -295,6 +300,7 @@ def test_english_texts_of_a_typed_phone(app):
     c = Chat(app.engine, user_id=5071, language="en")
     c.send("/start")
     c.click("🔑 Register")
+    c.click("✅ I agree")             # the consent comes first (152-ФЗ)
     c.send("+79000000002")
     assert c.said("You typed the number") and not c.said("Ромашка")
 
@@ -319,6 +325,7 @@ def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
     register(app, 5010, "+79000000001")                     # the real director of Ромашка
     c = chat(app, 5080)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("+7 900 000-00-01")                              # typed, not shared
     user = TelegramUser.get_by_id(5080)
     assert (user.phone, user.unverified_phone, user.full_name) == (None, "+79000000001", None)
@@ -339,6 +346,7 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
     register(app, 5010, "+79000000001")
     c = chat(app, 5081)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("+79000000001")
     c.click("📝 Создать заявку")
     assert "Как к вам обращаться" in c.last_text            # his phone is kept, a name is not lent
@@ -357,6 +365,7 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
 def test_a_typed_phone_that_nobody_lists_goes_to_the_questionnaire_unproven(app):
     c = chat(app, 5082)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send(demo.UNKNOWN_PHONE)
     assert c.said("короткую анкету")
     for answer in ("Новиков Николай", "7707083893", "Кладовщик", "ООО «Новая»"):
