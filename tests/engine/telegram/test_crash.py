@@ -15,6 +15,7 @@ import pytest
 
 from helpdesk.app import PROJECT_ROOT
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.privacy import AGREE
 from tests.support.telegram_harness import MENU_SAMPLE
 
 CHATS = [5001 + i for i in range(20)]
@@ -43,6 +44,7 @@ def _dialog(user):
     """The whole menu -> sample dialog, sent at once (typed button labels)."""
     user.send("/start")
     user.send(MENU_SAMPLE)
+    user.send(AGREE["ru"])                     # the consent comes first (152-ФЗ)
     user.send("Иван")
     user.share_contact()
     user.send("🌅 Утром")
