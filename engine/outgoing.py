@@ -29,7 +29,7 @@ from .events import Button, KeyButton, Reply
 from .session import utcnow
 from .storage import Table, lease_rows, write_tx
 
-__all__ = ["Outgoing", "enqueue", "hold", "claim", "renew", "release_leases", "mark_sent",
+__all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
            "mark_failed", "unsent_before", "message_id_for", "to_reply", "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
 
@@ -170,3 +170,10 @@ def _encode(reply: Reply) -> dict:
         if isinstance(data[field], bytes):
             data[field] = {"b64": base64.b64encode(data[field]).decode()}
     return data
+
+
+def drop_sent(chat_id: int) -> int:
+    """Delete the rows already sent to `chat_id` (kept for edits in place): their texts may
+    hold what the person asked to forget; returns how many."""
+    return Outgoing.delete().where((Outgoing.chat_id == int(chat_id))
+                                   & (Outgoing.status == SENT)).execute()

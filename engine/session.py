@@ -16,7 +16,7 @@ import peewee
 
 from .storage import Table
 
-__all__ = ["Conversation", "Session", "load_session", "save_session", "utcnow"]
+__all__ = ["Conversation", "Session", "load_session", "save_session", "drop_conversations", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -114,3 +114,12 @@ def _dt(value: datetime | None):
 def _supports_for_update() -> bool:
     from .storage import is_postgres
     return is_postgres()
+
+
+def drop_conversations(user_id: int, *, except_chat: int | None = None) -> int:
+    """Delete every conversation of `user_id` (their slots may hold what they typed), but
+    the one in `except_chat` (a dialog running now saves its own); returns how many."""
+    query = Conversation.delete().where(Conversation.user_id == int(user_id))
+    if except_chat is not None:
+        query = query.where(Conversation.chat_id != int(except_chat))
+    return query.execute()

@@ -253,6 +253,18 @@ class Support(_Strict):
     hours: Hours = Hours()
 
 
+class Privacy(_Strict):
+    operator: str = Field("", max_length=500)
+    policy_url: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+    text_version: str = Field("1", min_length=1, max_length=40, pattern=r"^[\w.\-]+$")
+
+    @field_validator("text_version", mode="before")
+    @classmethod
+    def _version_text(cls, value):
+        """`text_version: 2` (YAML reads a number) is the version "2"."""
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
 class Settings(_Strict):
     bot: Bot = Bot()
     database: Database = Database()
@@ -266,6 +278,7 @@ class Settings(_Strict):
     api: Api = Api()
     sync: Sync = Sync()
     support: Support = Support()
+    privacy: Privacy = Privacy()
 
     def secrets(self) -> list[str]:
         """Every non-empty secret value, for the log redaction filter."""

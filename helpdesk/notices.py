@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from engine import outgoing
 from engine.events import Button, Reply
 from helpdesk.directory import language_of
+from helpdesk.directory.tables import ERASED_USER_ID
 
 __all__ = ["queue_notice", "queue_reply", "OPS", "GROUP", "PERSON"]
 
@@ -44,5 +45,8 @@ def queue_notice(templates, chat_id: int, template: str, context: Mapping, *, ke
 
 
 def queue_reply(reply: Reply, *, key: str | None = None, priority: int = PERSON) -> int | None:
-    """Queue a message already built (in the caller's transaction)."""
+    """Queue a message already built (in the caller's transaction); nothing for the author
+    of the tickets of people who erased their data (ERASED_USER_ID: nobody is there)."""
+    if reply.chat_id == ERASED_USER_ID:
+        return None
     return outgoing.enqueue(reply, key=key, priority=priority)

@@ -40,10 +40,12 @@ MODULES = (
     "helpdesk.actions.payments",          # payment actions, pay callback, payment events
     "helpdesk.actions.registration",      # registration actions, company callback
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
+    "helpdesk.actions.privacy",           # consent and /forget actions, provider privacy
     "helpdesk.tickets.workgroup",         # work-group callback (wg:...)
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities
+    "helpdesk.privacy.crm",               # sync entity person (erase)
     "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile, sync_references
 )
 

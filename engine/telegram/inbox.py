@@ -23,8 +23,8 @@ import peewee
 from ..session import utcnow
 from ..storage import Table, db, is_postgres, write_tx
 
-__all__ = ["InboxItem", "store", "pending", "mark_done", "mark_failed", "prune", "chat_of",
-           "lock_chat", "pending_head", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
+__all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_failed", "prune",
+           "chat_of", "lock_chat", "pending_head", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 
@@ -143,3 +143,10 @@ def prune(older_than: timedelta = timedelta(days=2)) -> int:
         return (InboxItem.delete()
                 .where(InboxItem.status.in_([DONE, FAILED]) & (InboxItem.received_at < utcnow() - older_than))
                 .execute())
+
+
+def drop_handled(chat_id: int) -> int:
+    """Delete the handled raw updates of `chat_id` (they hold what was typed or shared);
+    pending ones are left to be applied; returns how many."""
+    return InboxItem.delete().where((InboxItem.chat_id == int(chat_id))
+                                    & (InboxItem.status != PENDING)).execute()

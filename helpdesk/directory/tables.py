@@ -19,7 +19,7 @@ from engine.storage import Table
 
 from .roles import Role
 
-__all__ = ["utcnow", "Counterparty", "TradePoint", "ContactPerson", "TelegramUser", "Membership",
+__all__ = ["utcnow", "ERASED_USER_ID", "Counterparty", "TradePoint", "ContactPerson", "TelegramUser", "Membership",
            "CONFIRMED", "UNVERIFIED", "PENDING", "MEMBERSHIP_STATUSES", "DIRECTORY_MODELS"]
 
 # How far a membership is proven. Only CONFIRMED gives company rights (roles.Scope).
@@ -27,6 +27,11 @@ CONFIRMED = "confirmed"    # the CRM lists the person's verified phone, or the c
 UNVERIFIED = "unverified"  # the person typed the company's INN: own tickets for it, nothing else
 PENDING = "pending"        # a request made from a typed phone: no rights, nothing shown to them
 MEMBERSHIP_STATUSES = (CONFIRMED, UNVERIFIED, PENDING)
+
+# The author of the tickets of people who erased their data (helpdesk.privacy.forget): a
+# TelegramUser row with no name, phone or link. Telegram never gives a person the id 0;
+# nothing is ever sent to it (helpdesk.notices) and it belongs to no company.
+ERASED_USER_ID = 0
 
 
 def utcnow() -> datetime:

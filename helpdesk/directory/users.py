@@ -13,7 +13,7 @@ from engine.storage import write_tx
 
 from . import phones
 from .errors import DirectoryError, NotFound, row_id
-from .tables import CONFIRMED, ContactPerson, Membership, TelegramUser, utcnow
+from .tables import CONFIRMED, ERASED_USER_ID, ContactPerson, Membership, TelegramUser, utcnow
 
 __all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name",
            "set_user_language", "users_by_phone", "users_of_contact", "display_name",
@@ -120,8 +120,8 @@ def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
     (`known_name`), else the name he typed (a typed name is kept only until then), else
     Telegram's first name; then (`or_handle`, for a label that must not be empty)
     @username, else the Telegram id. Without `or_handle` a person who gave no name is ""
-    (templates say nothing then). "" for no user."""
-    if user is None:
+    (templates say nothing then). "" for no user and for the author of erased people's tickets."""
+    if user is None or user.id == ERASED_USER_ID:    # the author of erased people's tickets
         return ""
     name = known_name(user) or introduced_name(user) or user.first_name or ""
     if name or not or_handle:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from helpdesk import directory
-from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
+from helpdesk.directory.tables import ERASED_USER_ID, Counterparty, TelegramUser, TradePoint
 
 from .tables import Ticket, TicketEvent
 
@@ -17,6 +17,7 @@ def ticket_view(ticket: Ticket) -> dict:
     return {"id": ticket.id, "number": ticket.number, "label": ticket.label, "type": ticket.type,
             "description": ticket.description, "status": ticket.status, "active": ticket.active,
             "master": ticket.master_name or "", "author": ticket.contact_name or directory.display_name(author),
+            "author_erased": ticket.author_id == ERASED_USER_ID,   # helpdesk.privacy.forget
             "phone": ticket.contact_phone or (author.phone if author else "") or "",
             "counterparty": cp.name if cp else "", "trade_point": tp.name if tp else "",
             "attachments": len(ticket.attachments or []), "created": _time(ticket.created),

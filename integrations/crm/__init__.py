@@ -10,13 +10,22 @@ worker thread. Failures raise `engine.errors.IntegrationError("crm", ..., retrya
 from __future__ import annotations
 
 from .base import CrmClient, NoCrm
-from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
+from .models import (
+    Company,
+    ContactData,
+    Membership,
+    PaymentData,
+    Person,
+    PersonErasure,
+    TicketData,
+    TradePoint,
+)
 from .onec import OneCSeedCrm
 from .rest import RestCrm
 
 __all__ = ["CrmClient", "NoCrm", "OneCSeedCrm", "RestCrm", "make_crm", "KINDS",
-           "Company", "ContactData", "Membership", "PaymentData", "Person", "TicketData",
-           "TradePoint"]
+           "Company", "ContactData", "Membership", "PaymentData", "Person", "PersonErasure",
+           "TicketData", "TradePoint"]
 
 KINDS = ("none", "1c-seed", "rest")
 

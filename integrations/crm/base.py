@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from .models import Company, ContactData, PaymentData, Person, TicketData
+from .models import Company, ContactData, PaymentData, Person, PersonErasure, TicketData
 
 __all__ = ["CrmClient", "NoCrm"]
 
@@ -39,6 +39,10 @@ class CrmClient(Protocol):
     def report_payment(self, payment: PaymentData, *, idempotency_key: str) -> str | None:
         """Report a received payment once; return the CRM document id."""
 
+    def forget_person(self, erasure: PersonErasure, *, idempotency_key: str) -> str | None:
+        """Ask the CRM to erase a person who erased their data in the bot; return the CRM's
+        id of the request (None: nothing to tell)."""
+
     def get_balance(self, inn: str, crm_id: str | None) -> int | None:
         """The counterparty's balance in kopecks; None when the CRM has none."""
 
@@ -68,6 +72,9 @@ class NoCrm:
         return None
 
     def report_payment(self, payment: PaymentData, *, idempotency_key: str) -> str | None:
+        return None
+
+    def forget_person(self, erasure: PersonErasure, *, idempotency_key: str) -> str | None:
         return None
 
     def get_balance(self, inn: str, crm_id: str | None) -> int | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = ["TradePoint", "Company", "Membership", "Person", "ContactData", "TicketData",
-           "PaymentData"]
+           "PaymentData", "PersonErasure"]
 
 
 @dataclass
@@ -117,3 +117,17 @@ class PaymentData:
     method: str = "card"
     comment: str = ""
     crm_id: str | None = None
+
+
+@dataclass
+class PersonErasure:
+    """A person who withdrew their consent and had the bot erase their data (152-ФЗ): the
+    CRM is asked to erase or anonymise them too. Carries no name: the person is their
+    Telegram id, the phone Telegram proved to be theirs (the CRM found them by it; a typed
+    number is never sent, it proves nothing) and the CRM's ids of their contacts.
+    """
+
+    telegram_user_id: int
+    phones: list[str] = field(default_factory=list)
+    contact_crm_ids: list[str] = field(default_factory=list)
+    requested_at: datetime | None = None

@@ -15,7 +15,12 @@ Choices where the contract is silent (the 1C stub follows them):
   else one derived from the idempotency key, so a repeated POST upserts the same 1C object;
   that is why POSTs here are retried. A ticket's guid is the one `nonSync` shows, so 1C
   accepting the pulled ticket and the bot's push of it are one task (docs/sync.md).
-- 1C has no contact endpoint: `upsert_contact` sends nothing and returns None. 1C pushes its
+- 1C has no contact endpoint: `upsert_contact` sends nothing and returns None.
+- 1C has no call that erases or anonymises a person (the contract's `DELETE` is on the
+  bot's side, for 1C to call): `forget_person` only looks the person's guid up
+  (`userdata` by the proven phone) and raises a non-retryable error naming it, so the
+  item goes dead and the notify.bug user is told to erase them in 1C by hand (None when
+  1C does not know them). 1C pushes its
   changes to the bot's `/api`, so `changes_since` returns no changes.
 - `statusList` gives a post per partner; the role is left None for the caller to derive.
 - A task posted to 1C has every field of the original's Task (`task_body`, also the bot's
@@ -37,7 +42,16 @@ from engine.errors import IntegrationError
 
 from ..http import IDEMPOTENCY_HEADER, JsonHttp, make_session
 from ..money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
-from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
+from .models import (
+    Company,
+    ContactData,
+    Membership,
+    PaymentData,
+    Person,
+    PersonErasure,
+    TicketData,
+    TradePoint,
+)
 
 __all__ = ["OneCSeedCrm", "DATE_FORMAT", "References", "task_body"]
 
@@ -165,6 +179,20 @@ class OneCSeedCrm:
     def report_payment(self, payment: PaymentData, *, idempotency_key: str) -> str | None:
         body = self._card_doc(payment, _guid(payment.crm_id, idempotency_key))
         return self._push("POST", "cardDoc", body, idempotency_key)["guid"]
+
+    def forget_person(self, erasure: PersonErasure, *, idempotency_key: str) -> str | None:
+        """1C cannot be told: find the person's guid (`userdata`, the one call the contract
+        has for people) and fail naming it, for the operator to erase by hand."""
+        guids = set(erasure.contact_crm_ids)
+        for phone in erasure.phones:
+            person = self.find_person(phone)
+            if person is not None and person.crm_id:
+                guids.add(person.crm_id)
+        if not guids:
+            return None                 # 1C does not know them
+        raise IntegrationError("crm", "the 1C seed contract has no call to erase a person: "
+                                      f"erase 1C contact(s) {', '.join(sorted(guids))} (Telegram "
+                                      f"id {erasure.telegram_user_id}) by hand", retryable=False)
 
     def close(self) -> None:
         self._http.close()

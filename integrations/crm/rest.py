@@ -13,7 +13,16 @@ from engine.errors import IntegrationError
 
 from ..http import IDEMPOTENCY_HEADER, JsonHttp, make_session
 from ..money import KOPECKS, MAX_KOPECKS, MoneyError, parse_money
-from .models import Company, ContactData, Membership, PaymentData, Person, TicketData, TradePoint
+from .models import (
+    Company,
+    ContactData,
+    Membership,
+    PaymentData,
+    Person,
+    PersonErasure,
+    TicketData,
+    TradePoint,
+)
 
 __all__ = ["RestCrm", "CHANGES_PAGE"]
 
@@ -73,6 +82,9 @@ class RestCrm:
     def report_payment(self, payment: PaymentData, *, idempotency_key: str) -> str | None:
         return self._upsert("payments", None, _payment_json(payment), idempotency_key)["id"]
 
+    def forget_person(self, erasure: PersonErasure, *, idempotency_key: str) -> str | None:
+        return self._upsert("erasures", None, _wire(erasure), idempotency_key)["id"]
+
     def close(self) -> None:
         self._http.close()
 
@@ -111,7 +123,8 @@ def _contact_json(c: ContactData) -> dict:
 
 _WIRE_NAMES = {"crm_id": "id", "company_crm_id": "counterparty_id",
                "trade_point_crm_id": "trade_point_id", "author_crm_id": "author_id",
-               "master_crm_id": "master_id", "ticket_crm_id": "ticket_id"}
+               "master_crm_id": "master_id", "ticket_crm_id": "ticket_id",
+               "contact_crm_ids": "contact_ids"}
 
 
 def _wire(record) -> dict:

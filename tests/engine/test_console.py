@@ -36,7 +36,7 @@ def test_sample_flow_through_the_console(database):
     def press_sample(out):
         line = next(x for x in reversed(out) if x.endswith(menu_sample))
         return line.strip()[1:line.strip().index("]")]
-    out = run_console(engine, ["99", press_sample, "Иван", "abc", "/contact +7 912 345-67-89", "2", "1"])
+    out = run_console(engine, ["99", press_sample, "1", "Иван", "abc", "/contact +7 912 345-67-89", "2", "1"])
     assert any(line.endswith(menu_sample) and line.strip().startswith("[") for line in out)
     text = "\n".join(out)
     assert "Не похоже на номер телефона" in text                # "abc" re-asked
@@ -121,7 +121,7 @@ def test_a_ticket_travels_from_the_client_to_the_work_group_and_back(database, s
 
 def test_the_access_request_reaches_the_director_who_can_press_it(database, settings):
     out = run_demo(settings, [
-        "1", "+7 900 000-00-03",               # you: register, type Смирнов's phone by hand
+        "1", "1", "+7 900 000-00-03",          # you: register, [1] ✅ Согласен, type Смирнов's phone
         "Олег Новичков",                       # and say who you are
         "/as 1"])                              # Иванов, the director of ООО «Ромашка»
     director = after(out, "— в чате: Иванов")
@@ -130,7 +130,7 @@ def test_the_access_request_reaches_the_director_who_can_press_it(database, sett
 
 
 def test_the_contact_button_is_pressed_by_its_number(database, settings):
-    out = run_demo(settings, ["1", "1", "+79000000009"])   # register, press «📱 …», the number
+    out = run_demo(settings, ["1", "1", "1", "+79000000009"])   # register, [1] ✅ Согласен, press «📱 …», the number
     text = "\n".join(out)
     assert any(line.strip().startswith("[1] 📱") for line in out)
     assert "Ваш номер телефона:" in text
@@ -139,7 +139,7 @@ def test_the_contact_button_is_pressed_by_its_number(database, settings):
 
 
 def test_hints_speak_the_users_language(database, settings):
-    out = run_demo(settings, ["1", "/as nobody"], lang="en")
+    out = run_demo(settings, ["1", "1", "/as nobody"], lang="en")   # register, [1] ✅ I agree
     text = "\n".join(out)
     assert "(share your phone: press the button or type /contact +79001234567)" in text
     assert 'Nobody is called "nobody". Type /as to see the list.' in text

@@ -101,6 +101,7 @@ def test_attack_a_confirmed_typed_phone_request_is_not_the_contact_whose_number_
     strength of a number he typed."""
     c = chat(app, 5091)
     c.click("🔑 Зарегистрироваться")
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("+79000000001")
     c.send("Пётр Незнакомцев")                              # typed: he names himself
     [ask] = outgoing(990)

@@ -11,6 +11,7 @@ from engine.testing import Chat
 from helpdesk import config
 from helpdesk.app import build_app
 from helpdesk.deliveries import Deliveries, log_undelivered
+from tests.support.privacy import agree
 
 CALL_BACK = "📞 Заказать обратный звонок"
 
@@ -66,6 +67,7 @@ def test_a_call_back_that_reaches_nobody_says_how_to_get_help_instead(database):
     from engine.outgoing import pending_count
     c = _chat(database, NOTIFY__SYSTEM__WORK_GROUP_ID="-100123")
     c.click(CALL_BACK)
+    agree(c)                                      # the consent comes first (152-ФЗ)
     c.send("Иван")
     c.share_contact("+79123456789")
     c.click("🌇 Вечером")

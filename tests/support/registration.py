@@ -7,6 +7,7 @@ from engine.testing import Chat
 from helpdesk import config, directory
 from helpdesk.app import build_app
 from helpdesk.ops import demo
+from tests.support.privacy import agree
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
 REGISTER = "🔑 Зарегистрироваться"
@@ -21,6 +22,7 @@ def chat(app, user_id: int, **kw) -> Chat:
 def register(app, user_id: int, phone: str) -> Chat:
     c = chat(app, user_id)
     c.click(REGISTER)
+    agree(c)                        # the consent comes first (152-ФЗ)
     c.share_contact(phone)
     return c
 

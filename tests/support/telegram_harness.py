@@ -9,6 +9,7 @@ import threading
 
 from engine.telegram.bot import BotConfig, TelegramBot
 from engine.telegram.sender import Limits
+from tests.support.privacy import AGREE
 
 __all__ = ["running_bot", "free_port", "MENU_SAMPLE", "walk_sample"]
 
@@ -55,12 +56,20 @@ def call(bot, coro, timeout: float = 10):
     return asyncio.run_coroutine_threadsafe(coro, bot.loop).result(timeout)
 
 
+def open_sample(user) -> None:
+    """From the menu into the sample flow: the consent comes first (152-ФЗ), then the name
+    question."""
+    user.press(MENU_SAMPLE)
+    user.wait_for(contains="Согласие на обработку персональных данных")
+    user.press(AGREE["ru"])
+    user.wait_for(contains="Как к вам обращаться")
+
+
 def walk_sample(user, name: str = "Иван") -> None:
     """The shipped menu -> sample flow, step by step, asserting each answer."""
     user.send("/start")
     user.wait_for(contains="Главное меню")
-    user.press(MENU_SAMPLE)
-    user.wait_for(contains="Как к вам обращаться")
+    open_sample(user)
     user.send(name)
     asked = user.wait_for(contains="номер телефона")
     assert any(b.get("request_contact") for b in asked.keyboard), asked.describe()

@@ -24,6 +24,7 @@ from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import PROJECT_ROOT
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.privacy import AGREE
 from tests.support.telegram_harness import MENU_SAMPLE, free_port
 
 SECRET = "workers-S3cret"
@@ -67,7 +68,7 @@ class Dialogs:
 
     def updates(self, chat: int) -> list:
         user = self.api.user(chat, "Иван", phone_number="+79990000000")   # same answers for all
-        texts = ["/start", MENU_SAMPLE, "Иван", None, "🌅 Утром", "✅ Да"]
+        texts = ["/start", MENU_SAMPLE, AGREE["ru"], "Иван", None, "🌅 Утром", "✅ Да"]   # consent: 152-ФЗ
         return [self._message(user, text) for text in texts]
 
     def _message(self, user, text: str | None):

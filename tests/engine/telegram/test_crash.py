@@ -15,6 +15,7 @@ import pytest
 
 from helpdesk.app import PROJECT_ROOT
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.privacy import AGREE
 from tests.support.telegram_harness import MENU_SAMPLE
 
 CHATS = [5001 + i for i in range(20)]
@@ -43,6 +44,7 @@ def _dialog(user):
     """The whole menu -> sample dialog, sent at once (typed button labels)."""
     user.send("/start")
     user.send(MENU_SAMPLE)
+    user.send(AGREE["ru"])                     # the consent comes first (152-ФЗ)
     user.send("Иван")
     user.share_contact()
     user.send("🌅 Утром")
@@ -89,7 +91,7 @@ def test_sigkill_mid_dialog_then_restart_applies_every_update_once(tmp_path):
             assert proc.wait(20) == 0, proc.stdout.read().decode()[-3000:]
         pushed = 1 + len(CHATS)
     inbox = _rows(db_path, "select status, count(*) from telegram_inbox group by status")
-    assert inbox == [("done", pushed * 6)]
+    assert inbox == [("done", pushed * 7)]          # 7 updates a dialog (_dialog, with the consent)
     steps = dict(_rows(db_path, "select chat_id, step from conversation"))
     assert {steps[c] for c in CHATS} == {steps[CONTROL]}, steps      # no update lost or doubled
     states = set(_rows(db_path, "select flow, state from conversation"))

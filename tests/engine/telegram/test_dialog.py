@@ -13,7 +13,7 @@ from engine.session import Conversation
 from engine.telegram.inbox import InboxItem
 from helpdesk.app import build_app
 from tests.support.fakes.telegram_api import FakeTelegramAPI
-from tests.support.telegram_harness import MENU_SAMPLE, call, free_port, running_bot, walk_sample
+from tests.support.telegram_harness import call, free_port, open_sample, running_bot, walk_sample
 
 
 @pytest.fixture
@@ -120,8 +120,7 @@ def test_commands_menu_from_templates_and_reminders_on_timeout(api, engine, sett
         user = api.user(1005)
         user.send("/start")
         user.wait_for(contains="Главное меню")
-        user.press(MENU_SAMPLE)
-        user.wait_for(contains="Как к вам обращаться")
+        open_sample(user)
         Conversation.update(remind_at=utcnow()).where(Conversation.chat_id == 1005).execute()
         assert call(bot, bot.check_timeouts()) == 1
         api.wait_for(1005, contains="Вы не закончили", since=0)

@@ -67,7 +67,7 @@ def test_three_workers_apply_one_chat_in_order_and_send_everything_once(scratch_
             got = delivered(api, notes)
         finally:
             workers.stop()
-        check_database(scratch_url, 6 * (1 + len(CHATS)))
+        check_database(scratch_url, 7 * (1 + len(CHATS)))
         assert {t: n for t, n in got.items() if n != 1} == {}          # each once
         for chat in CHATS:                                   # same answers, same order, once each
             assert texts(api, chat)[:len(texts(api, CONTROL))] == texts(api, CONTROL), chat
@@ -86,7 +86,7 @@ def test_a_worker_killed_mid_run_loses_nothing(scratch_url, tmp_path):
             notes = queue_notes(scratch_url, CHATS)
             walking = threading.Thread(target=dialogs.walk_all, args=(workers, CHATS))
             walking.start()
-            while dialogs.posted < 6 * len(CHATS) // 3:     # a third of the updates are in
+            while dialogs.posted < 7 * len(CHATS) // 3:     # a third of the updates are in
                 time.sleep(0.001)
             workers.kill(0)
             in_flight = rows_in_flight()
@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_run_loses_nothing(scratch_url, tmp_path):
         finally:
             workers.stop()
         assert sum(in_flight.values()) > 0, "killed too late to prove a take-over"
-        check_database(scratch_url, 6 * (1 + len(CHATS)))
+        check_database(scratch_url, 7 * (1 + len(CHATS)))
         assert [t for t, n in got.items() if n == 0] == []               # nothing lost
         doubled = sum(n - 1 for n in got.values())
         assert doubled <= in_flight["outgoing sending"], got        # only what was mid-send

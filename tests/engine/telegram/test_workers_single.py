@@ -19,7 +19,7 @@ from helpdesk.app import PROJECT_ROOT, build_app
 from helpdesk.ops.bot import command_texts, tell_admins_about_reloads
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.projects import app_on_copied_flows
-from tests.support.telegram_harness import MENU_SAMPLE, call, free_port, running_bot
+from tests.support.telegram_harness import call, free_port, open_sample, running_bot
 from tests.support.workers import SECRET, Dialogs, wait_finished, wait_serving
 
 API_TOKEN = "api-token-0123456789"
@@ -103,8 +103,7 @@ def test_a_reminder_and_its_conversation_commit_together(engine):
         user = api.user(7101)
         user.send("/start")
         user.wait_for(contains="Главное меню")
-        user.press(MENU_SAMPLE)
-        user.wait_for(contains="Как к вам обращаться")
+        open_sample(user)
         due = utcnow()
         Conversation.update(remind_at=due).where(Conversation.chat_id == 7101).execute()
         outgoing.Outgoing.drop_table()

@@ -160,7 +160,7 @@ def test_a_supervised_worker_killed_mid_run_is_restarted_and_loses_nothing(scrat
             notes = queue_notes(scratch_url, CHATS)
             walking = threading.Thread(target=dialogs.walk_all, args=(workers, CHATS))
             walking.start()
-            while dialogs.posted < 6 * len(CHATS) // 3:    # a third of the updates are in
+            while dialogs.posted < 7 * len(CHATS) // 3:    # a third of the updates are in
                 time.sleep(0.001)
             killed = workers.kill(0)
             in_flight = rows_in_flight()
@@ -176,7 +176,7 @@ def test_a_supervised_worker_killed_mid_run_is_restarted_and_loses_nothing(scrat
         assert restarted != killed
         assert f"Child process [{killed}] died" in (tmp_path / "bot.log").read_text(encoding="utf-8")
         assert sum(in_flight.values()) > 0, "killed too late to prove a take-over"
-        check_database(scratch_url, 6 * (1 + len(CHATS)))          # each update applied once
+        check_database(scratch_url, 7 * (1 + len(CHATS)))          # each update applied once
         assert [t for t, n in got.items() if n == 0] == []           # nothing lost
         doubled = sum(n - 1 for n in got.values())
         assert doubled <= in_flight["outgoing sending"], got     # only what was mid-send

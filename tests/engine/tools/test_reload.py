@@ -12,6 +12,7 @@ from engine.testing import Chat
 from engine.tools.reload import ReloadResult
 from helpdesk.flowtools import watch_flows
 from helpdesk.registry import registry
+from tests.support.privacy import agree
 from tests.support.projects import app_on_copied_flows
 
 ADMIN = 9001
@@ -37,6 +38,7 @@ def at_phone_question(app, user_id=1):
     chat = Chat(app.engine, user_id)
     chat.send("/start")
     chat.click("📞 Заказать обратный звонок")
+    agree(chat)                                   # the consent comes first (152-ФЗ)
     chat.send("Иван")
     assert "Укажите номер телефона" in chat.last_text
     return chat

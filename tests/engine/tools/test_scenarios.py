@@ -42,9 +42,9 @@ def test_every_shipped_flow_has_scenarios(settings):
 def test_failure_names_file_line_step_expected_and_got(settings):
     outcomes, _ = scenarios.run_file(os.path.join(FIXTURES, "failing.yaml"), settings, PROJECT)
     (o,) = outcomes
-    assert not o.ok and o.steps_passed == 2
-    assert o.failure == ("tests/engine/tools/fixtures/scenarios/failing.yaml:8: scenario 'broken expectations', "
-                         "step 3 (send \"И\"): expected text containing 'Отлично'; got: "
+    assert not o.ok and o.steps_passed == 3
+    assert o.failure == ("tests/engine/tools/fixtures/scenarios/failing.yaml:9: scenario 'broken expectations', "
+                         "step 4 (send \"И\"): expected text containing 'Отлично'; got: "
                          "'Слишком коротко: нужно не меньше 2 символов. Попробуйте ещё раз.'")
 
 
@@ -68,7 +68,7 @@ def test_run_paths_exit_code_and_report(settings):
     text = out.getvalue()
     assert code == 1
     assert "ok    tests/engine/tools/fixtures/scenarios/passing.yaml: the menu answers (1 steps)" in text
-    assert "FAIL  tests/engine/tools/fixtures/scenarios/failing.yaml:8:" in text
+    assert "FAIL  tests/engine/tools/fixtures/scenarios/failing.yaml:9:" in text
     assert text.rstrip().endswith("1 scenario(s) passed, 1 failed")
 
 
@@ -103,9 +103,9 @@ def test_each_scenario_gets_a_fresh_database(settings):
     """The same user id in two scenarios: the second starts with no conversation."""
     path = os.path.join(FIXTURES, "failing.yaml")
     first = scenarios.load_file(path)[0][0]
-    first.steps = first.steps[:2]               # leaves the user in the questionnaire
+    first.steps = first.steps[:3]               # leaves the user in the questionnaire
     assert scenarios.run_scenario(first, settings, PROJECT).ok
     second = scenarios.load_file(path)[0][0]
-    second.steps = second.steps[2:3]            # "И" as a first message: the menu, not "too short"
+    second.steps = second.steps[3:4]            # "И" as a first message: the menu, not "too short"
     second.steps[0].expect = {"text": "Главное меню"}
     assert scenarios.run_scenario(second, settings, PROJECT).ok

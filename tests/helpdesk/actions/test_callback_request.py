@@ -5,12 +5,14 @@ from engine.outgoing import Outgoing
 from engine.testing import Chat
 from helpdesk import config
 from helpdesk.app import build_app
+from tests.support.privacy import agree
 
 
 def walk(engine, user_id=5150):
     chat = Chat(engine, user_id)
     chat.send("/start")
     chat.click("📞 Заказать обратный звонок")
+    agree(chat)                                   # the consent comes first (152-ФЗ)
     chat.send("Пётр")
     chat.share_contact("+79123456780")
     chat.click("🌇 Вечером")

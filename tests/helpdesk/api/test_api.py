@@ -239,6 +239,7 @@ def _bot_chat(app, uid: int):
     c = Chat(app.engine, user_id=uid)
     c.send("/start")
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     return c
 
 

@@ -86,7 +86,7 @@ def test_load_models_finds_every_helpdesk_table():
 # (Contact -> ContactPerson, BaseModel -> Table) must not rename its table.
 TABLE_NAMES = {"process_health", "outgoing", "conversation", "telegram_inbox", "onec_record",
                "contact", "counterparty", "membership", "telegram_user", "trade_point", "outbox",
-               "pay_secret", "payment", "payment_request", "user_balance", "current_company",
+               "pay_secret", "payment", "privacy_consent", "payment_request", "user_balance", "current_company",
                "registration_lookup", "registration_request", "schema_version", "sync_state",
                "ticket", "ticket_event", "crm_reference", "crm_default"}
 

@@ -75,6 +75,7 @@ def share_phone(app, user_id: int, phone: str = PHONE) -> Chat:
     c = Chat(app.engine, user_id=user_id)
     c.send("/start")
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.share_contact(phone)
     return c
 
@@ -249,7 +250,7 @@ def test_registering_again_after_an_outage_drops_the_pending_lookup(database, db
     onec.up()
     c = Chat(app.engine, user_id=6022)
     c.send("/start")
-    c.click(REGISTER)
+    c.click(REGISTER)                 # the consent was given the first time: not asked again
     c.share_contact(PHONE)
     assert roles_of(6022) == {ALFA: ("DIRECTOR", "confirmed")}
     _due_now()
@@ -277,6 +278,7 @@ def type_phone(app, user_id: int, phone: str = PHONE) -> Chat:
     c = Chat(app.engine, user_id=user_id)
     c.send("/start")
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send(phone)
     c.send("Гость Гостев")                                  # typed: his own name is asked
     return c

@@ -19,6 +19,7 @@ from helpdesk.directory.tables import TelegramUser
 from helpdesk.ops import demo
 from helpdesk.tickets.tables import Ticket
 from tests.support.fakes.dadata_stub import DadataStub
+from tests.support.privacy import agree
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
 LUTIK = demo.DEMO_COMPANIES[1]["inn"]
@@ -47,6 +48,7 @@ def chat(app, user_id: int, language: str = "ru") -> Chat:
 def register(app, user_id: int, phone: str) -> Chat:
     c = chat(app, user_id)
     c.click(REGISTER)
+    agree(c)                                                  # the consent comes first (152-ФЗ)
     c.share_contact(phone)
     return c
 
@@ -101,6 +103,7 @@ def test_a_typed_name_is_kept_until_the_crm_names_the_person(app):
     register(app, DIRECTOR, "+79000000001")
     c = chat(app, 5102)
     c.click(REGISTER)
+    agree(c)
     c.send("+7 900 000-00-03")                                # Смирнов's phone, typed
     assert "Как вас зовут?" in c.last_text
     c.send("Олег Смирнов")
@@ -132,6 +135,7 @@ def test_the_access_request_for_a_typed_phone_reads_as_one_sentence(app):
     c = Chat(app.engine, user_id=5104, username="oleg_n", first_name="Console")
     c.send("/start")
     c.click(REGISTER)
+    agree(c)
     c.send("+7 900 000-00-03")
     c.send("Олег Новичков")
     [ask] = outgoing(DIRECTOR)
@@ -162,6 +166,7 @@ def test_the_access_request_in_english(app):
     TelegramUser.update(language="en").where(TelegramUser.id == DIRECTOR).execute()
     c = chat(app, 5106, language="en")
     c.click("🔑 Register")
+    agree(c, "en")
     c.send("+79000000003")
     c.send("John Smith")
     [ask] = outgoing(DIRECTOR)
@@ -197,7 +202,8 @@ def press(label: str):
 
 
 def test_the_head_sees_and_presses_the_request_in_the_demo(database, settings):
-    out = run_demo(settings, ["1", "+7 900 000-00-03", "Олег Новичков",   # you: typed phone, name
+    out = run_demo(settings, ["1", press("Согласен"),                   # you: register, consent (152-ФЗ)
+                              "+7 900 000-00-03", "Олег Новичков",        # typed phone, name
                               "/as 1", press("Подтвердить"),                # Иванов confirms
                               "/as 0"])
     text = "\n".join(out)

@@ -100,6 +100,7 @@ def test_choosing_a_company_that_is_not_yours_is_refused(app):
 def test_someone_elses_contact_is_refused(app):
     c = chat(app, 5006)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.share_contact("+79000000001", user_id=777)
     assert "Это не ваш контакт" in c.last_text
     assert roles_of(5006) == {}
@@ -109,6 +110,7 @@ def test_someone_elses_contact_is_refused(app):
 def test_garbage_phone_gets_a_hint(app):
     c = chat(app, 5007)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("позвоните мне")
     assert "Не похоже на номер телефона" in c.last_text
     c.send("12345")
@@ -120,6 +122,7 @@ def test_typed_phone_is_normalised_but_its_links_wait_for_the_company(app):
     register(app, 5010, "+79000000001")                     # the director of Ромашка
     c = chat(app, 5008)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("8 (900) 000-00-03")
     assert "Как вас зовут?" in c.last_text                  # typed: the company is told who asks
     c.send("Олег Новичков")
@@ -267,6 +270,7 @@ def test_english_texts(app):
     c = Chat(app.engine, user_id=5070, language="en")
     c.send("/start")
     c.click("🔑 Register")
+    c.click("✅ I agree")             # the consent comes first (152-ФЗ)
     assert "Registration" in c.last_text
     c.share_contact("+79000000002")
     assert c.said("Number found") and c.said("administrator")
@@ -276,6 +280,7 @@ def test_english_texts_of_a_typed_phone(app):
     c = Chat(app.engine, user_id=5071, language="en")
     c.send("/start")
     c.click("🔑 Register")
+    c.click("✅ I agree")             # the consent comes first (152-ФЗ)
     c.send("+79000000002")
     assert "What is your full name?" in c.last_text
     c.send("John Smith")
@@ -299,6 +304,7 @@ def test_a_stranger_typing_the_directors_phone_learns_and_gets_nothing(app):
     register(app, 5010, "+79000000001")                     # the real director of Ромашка
     c = chat(app, 5080)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("+7 900 000-00-01")                              # typed, not shared
     c.send("Пётр Незнакомцев")                              # who he says he is
     user = TelegramUser.get_by_id(5080)
@@ -321,6 +327,7 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
     register(app, 5010, "+79000000001")
     c = chat(app, 5081)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send("+79000000001")
     c.send("Пётр")                                          # his name: asked with a typed phone
     c.click("📝 Создать заявку")
@@ -339,6 +346,7 @@ def test_a_stranger_typing_the_directors_phone_files_tickets_for_nobody(app):
 def test_a_typed_phone_that_nobody_lists_goes_to_the_questionnaire_unproven(app):
     c = chat(app, 5082)
     c.click(REGISTER)
+    c.click("✅ Согласен")          # the consent comes first (152-ФЗ)
     c.send(demo.UNKNOWN_PHONE)
     c.send("Новиков Николай")                               # typed: the name comes first
     assert c.said("короткую анкету: 2 вопроса (ИНН компании, должность)")

@@ -11,6 +11,7 @@ from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
 from helpdesk.tickets import DONE, IN_PROGRESS, Ticket, TicketEvent
+from tests.support.privacy import agree
 from tests.support.tickets import (
     CREATE,
     DESC,
@@ -71,6 +72,7 @@ def test_draft_key_survives_a_repeated_submit_action(world):
 def test_unauthorized_is_asked_phone_and_name_first(world):
     c = world_chat(world, 777, first_name="Гость")
     c.click(CREATE)
+    agree(c)                                      # the consent comes first (152-ФЗ)
     assert "телефон" in c.last_text
     c.share_contact("+79161234567")
     assert "обращаться" in c.last_text

@@ -15,7 +15,9 @@ Besides the shared API of `http_stub.StubServer` (requests, faults, down/up):
 - checks `Authorization: Bearer <token>` (401 otherwise);
 - POST/PUT require `Idempotency-Key` (400 without); a repeated key with the same body gets
   the first answer without applying again; with another body: 422 idempotency_mismatch;
-- tickets get numbers `000000001`, ...; `changes` cursors are decimal offsets.
+- tickets get numbers `000000001`, ...; `changes` cursors are decimal offsets;
+- POST erasures (a person who erased their data in the bot) removes the persons and
+  contacts it names by id or phone, as a CRM that honours it would.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from .http_stub import Received, StubServer
 
 __all__ = ["RestCrmStub"]
 
-_COLLECTIONS = ("counterparties", "contacts", "tickets", "payments")
+_COLLECTIONS = ("counterparties", "contacts", "tickets", "payments", "erasures")
 
 
 class RestCrmStub(StubServer):
@@ -134,10 +136,18 @@ class RestCrmStub(StubServer):
             record["number"] = old.get("number") or f"{len(store) + 1:09d}"
         if collection == "payments" and record.get("counterparty_id") in self.balances:
             self.balances[record["counterparty_id"]] += int(record["amount_kopecks"])
+        if collection == "erasures":
+            self._erase(set(record.get("contact_ids") or []), set(record.get("phones") or []))
         store[id] = record
         self.items.append((collection, method, body))
         answer = {"id": id, "number": record["number"]} if collection == "tickets" else {"id": id}
         return (201 if method == "POST" else 200), answer
+
+    def _erase(self, ids: set[str], phones: set[str]) -> None:
+        self.persons = [p for p in self.persons if p["id"] not in ids and p["phone"] not in phones]
+        for cid, contact in list(self.store["contacts"].items()):
+            if cid in ids or contact.get("phone") in phones:
+                del self.store["contacts"][cid]
 
     def _new_id(self, prefix: str) -> str:
         self._ids += 1

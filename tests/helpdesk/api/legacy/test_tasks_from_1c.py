@@ -13,6 +13,7 @@ from helpdesk.api.onec_record import OneCRecord
 from helpdesk.sync import outbox
 from helpdesk.tickets import Ticket, TicketEvent
 from tests.support.api import one_c
+from tests.support.privacy import agree
 
 DIRECTOR, ACCOUNTANT, USER_PHONE = "+79000000001", "+79000000002", "+79000000003"
 REGISTER, MY_TICKETS = "🔑 Зарегистрироваться", "📋 Мои заявки"
@@ -38,6 +39,7 @@ def the_company_with_people(api, app, accountant_reads: str = "ru"):
         chats[uid] = Chat(app.engine, user_id=uid, language=lang)
         chats[uid].send("/start")
         chats[uid].click(REGISTER if lang == "ru" else REGISTER_EN)
+        agree(chats[uid], lang)                   # the consent comes first (152-ФЗ)
         chats[uid].share_contact(phone)
     return chats
 
