@@ -42,13 +42,13 @@ def make_app(db_url, **env):
 
 def rest_env(stub: RestCrmStub) -> dict:
     return {"CRM__KIND": "rest", "CRM__URL": stub.url, "CRM__TOKEN": stub.token,
-            "CRM__TIMEOUT": "0.5", "CRM__RETRIES": "0"}
+            "CRM__TIMEOUT": "10", "CRM__RETRIES": "0"}
 
 
 def onec_env(stub: OneCStub) -> dict:
     return {"CRM__KIND": "1c-seed", "CRM__URL": stub.url, "CRM__LOGIN": stub.login,
             "CRM__PASSWORD": stub.password, "CRM__TOKEN": stub.token,
-            "CRM__TIMEOUT": "0.5", "CRM__RETRIES": "0"}
+            "CRM__TIMEOUT": "10", "CRM__RETRIES": "0"}
 
 
 @pytest.fixture
