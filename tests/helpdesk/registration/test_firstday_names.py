@@ -20,6 +20,7 @@ from helpdesk.ops import demo
 from helpdesk.tickets.tables import Ticket
 from tests.support.fakes.dadata_stub import DadataStub
 from tests.support.privacy import agree
+from tests.support.registration import chat, register
 
 ROMASHKA = demo.DEMO_COMPANIES[0]["inn"]
 LUTIK = demo.DEMO_COMPANIES[1]["inn"]
@@ -37,20 +38,6 @@ def app(database, db_url):
     app = build_app(settings)
     demo.seed_demo()
     return app
-
-
-def chat(app, user_id: int, language: str = "ru") -> Chat:
-    c = Chat(app.engine, user_id=user_id, language=language)
-    c.send("/start")
-    return c
-
-
-def register(app, user_id: int, phone: str) -> Chat:
-    c = chat(app, user_id)
-    c.click(REGISTER)
-    agree(c)                                                  # the consent comes first (152-ФЗ)
-    c.share_contact(phone)
-    return c
 
 
 def outgoing(chat_id: int) -> list:
