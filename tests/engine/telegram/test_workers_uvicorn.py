@@ -157,6 +157,12 @@ def test_a_supervised_worker_killed_mid_run_is_restarted_and_loses_nothing(scrat
             dialogs = Dialogs(api)
             dialogs.walk(workers, CONTROL)                  # alone: what every dialog must show
             wait_finished(api, [CONTROL])
+            # its group post too: sent before the kill, it must then never be sent again (one
+            # still in flight at the kill could be, like any reply mid-send)
+            deadline = time.monotonic() + 60
+            while str(CONTROL) not in group_posts(api):
+                assert time.monotonic() < deadline, "the control dialog's group post never came"
+                time.sleep(0.05)
             notes = queue_notes(scratch_url, CHATS)
             walking = threading.Thread(target=dialogs.walk_all, args=(workers, CHATS))
             walking.start()
