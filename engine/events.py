@@ -40,7 +40,7 @@ class Event:
     kind: EventKind = "text"
     text: str = ""
     data: str = ""                   # callback data of a pressed inline button
-    message_id: int | None = None    # the message a pressed button was on
+    message_id: int | None = None    # the message a pressed button was on; a message's own id
     contact: Contact | None = None
     files: tuple[FileRef, ...] = ()
     payment: dict[str, Any] | None = None
@@ -49,6 +49,12 @@ class Event:
     first_name: str | None = None
     update_id: int | None = None
     callback_id: str | None = None
+    chat_type: str = "private"       # private | group | supergroup | channel
+    thread_id: int | None = None     # the forum topic a group message was written in
+    reply_to_message_id: int | None = None   # the message this one answers (Telegram's reply)
+    last_name: str | None = None
+    topic: dict[str, Any] | None = None   # a forum topic service message: {"op": "created" |
+                                          # "edited" | "closed" | "reopened", "name": ...}
 
     @property
     def command(self) -> str | None:
@@ -87,11 +93,23 @@ class Reply:
     invoice: dict[str, Any] | None = None
     callback_answer: str | None = None    # text shown on the pressed button's spinner
     pre_checkout: dict[str, Any] | None = None   # {"id":..., "ok": bool, "error": str}
+    # -- forum topics and relays (the support desk) --
+    thread_id: int | None = None          # send into this forum topic (message_thread_id)
+    thread_key: str | None = None         # ...or into the topic an outgoing row of this key
+                                          # created (resolved when sent; waits for it)
+    reply_to_message_id: int | None = None
+    topic: dict[str, Any] | None = None   # a forum topic operation instead of a message:
+                                          # {"op": "create" | "edit" | "close" | "reopen" |
+                                          # "delete", "name": str, "icon_custom_emoji_id": str}
+                                          # (edit/close/reopen/delete act on thread_key's topic)
+    copy_from: dict[str, Any] | None = None   # copyMessage: {"chat_id": int, "message_id": int};
+                                              # `text`, when set, is the copy's caption
 
     @property
     def answer_only(self) -> bool:
         """Only the pressed button's answer: no message to send or edit (a refused press)."""
         return (self.callback_answer is not None and not self.text and self.photo is None
+                and self.topic is None and self.copy_from is None
                 and self.document is None and self.invoice is None and self.pre_checkout is None
                 and self.edit_message_id is None and not self.buttons and not self.keyboard
                 and not self.remove_keyboard)

@@ -15,7 +15,7 @@ MAX_LINES = 400
 MOVING = {"helpdesk/scenarios.py"}
 CONTEXTS = ("helpdesk.directory.", "helpdesk.registration.", "helpdesk.tickets.",
             "helpdesk.payments.", "helpdesk.privacy.", "helpdesk.sync.", "helpdesk.api.",
-            "helpdesk.ops.")
+            "helpdesk.ops.", "helpdesk.desk.")
 
 
 def modules() -> list[str]:

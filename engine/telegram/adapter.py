@@ -50,18 +50,38 @@ def to_event(update: Update) -> Event | None:
     return _message_event(update, message)
 
 
-def _base(update: Update, chat_id: int, user) -> dict:
+def _base(update: Update, chat_id: int, user, chat=None) -> dict:
     return dict(chat_id=chat_id, user_id=user.id, language=user.language_code,
-                username=user.username, first_name=user.first_name, update_id=update.update_id)
+                username=user.username, first_name=user.first_name, last_name=user.last_name,
+                update_id=update.update_id, chat_type=chat.type if chat else "private")
+
+
+_TOPIC_SERVICE = (("forum_topic_created", "created"), ("forum_topic_edited", "edited"),
+                  ("forum_topic_closed", "closed"), ("forum_topic_reopened", "reopened"))
+
+
+def _thread(m: Message) -> dict:
+    """Where in a group the message sits: its forum topic (Telegram sets message_thread_id on
+    replies too, so only a topic message's counts) and the message it replies to."""
+    reply = m.reply_to_message
+    topic = None
+    for attr, op in _TOPIC_SERVICE:
+        service = getattr(m, attr, None)
+        if service is not None:
+            topic = {"op": op, "name": getattr(service, "name", None) or ""}
+    return dict(thread_id=m.message_thread_id if m.is_topic_message else None,
+                reply_to_message_id=reply.message_id if reply else None, topic=topic)
 
 
 def _callback(update: Update) -> Event:
     q = update.callback_query
     message = q.message
     chat_id = message.chat.id if message else q.from_user.id
+    thread = _thread(message) if isinstance(message, Message) else {}
+    thread.pop("topic", None)
     return Event(kind="button", data=q.data or "", callback_id=q.id,
                  message_id=message.message_id if message else None,
-                 **_base(update, chat_id, q.from_user))
+                 **thread, **_base(update, chat_id, q.from_user, message.chat if message else None))
 
 
 def _pre_checkout(update: Update) -> Event:
@@ -72,7 +92,8 @@ def _pre_checkout(update: Update) -> Event:
 
 
 def _message_event(update: Update, m: Message) -> Event:
-    base = _base(update, m.chat.id, m.from_user)
+    base = {**_base(update, m.chat.id, m.from_user, m.chat), **_thread(m),
+            "message_id": m.message_id}
     if m.successful_payment:
         sp = m.successful_payment
         return Event(kind="payment", payment={f: getattr(sp, f, None) for f in PAYMENT_FIELDS}, **base)

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 TABLE_MODULES = ("engine.session", "engine.outgoing", "engine.health", "engine.telegram.inbox",
                  "helpdesk.directory.tables", "helpdesk.registration.tables", "helpdesk.tickets.tables",
                  "helpdesk.payments.tables", "helpdesk.privacy.tables", "helpdesk.sync.outbox",
-                 "helpdesk.sync.pull", "helpdesk.sync.references", "helpdesk.api.onec_record")
+                 "helpdesk.sync.pull", "helpdesk.sync.references", "helpdesk.api.onec_record",
+                 "helpdesk.desk.tables")
 SCHEMA_LOCK_CLASS = 0x736368           # advisory lock space (two-int4 keys) of upgrades
 
 

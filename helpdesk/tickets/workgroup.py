@@ -24,6 +24,7 @@ import logging
 from engine.contracts import ActionContext
 from engine.events import Button, Reply
 from engine.ids import parse_id
+from helpdesk.desk.topics import post_key
 from helpdesk.directory.roles import PermissionDenied
 from helpdesk.registry import registry
 from helpdesk.tickets import (
@@ -42,11 +43,6 @@ __all__ = ["post_key", "group_post", "group_buttons", "on_group_button", "COMMEN
 log = logging.getLogger(__name__)
 COMMENT_FLOW = "wg_comment"
 PREFIX = "wg"
-
-
-def post_key(ticket_id: int) -> str:
-    """The outgoing-queue key of the group post about a ticket (to edit it later)."""
-    return f"t{ticket_id}:post"
 
 
 _ACTIONS = {"take": "take", "wait": "set_waiting", "done": "done"}

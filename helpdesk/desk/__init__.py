@@ -1,0 +1,17 @@
+"""The support desk in Telegram: the staff side of tickets (issue 16).
+
+The work group (`notify.system.work_group_id`) is the desk. When it is a forum supergroup
+every ticket has a topic of its own, opened by the ticket card with the staff buttons; in
+a plain group the card (the group post) is the thread and replies to it are the
+conversation. Everything the desk sends goes through the durable outgoing queue
+(`engine.outgoing`), topics included, so a crash or a 429 never makes two of anything.
+
+Modules (one concern each):
+
+    topics.py        a ticket's thread in the work group: the topic's outgoing key, the
+                     ticket a thread / a card belongs to, a reply aimed into the thread
+    staff.py         who is staff (technician, dispatcher), stored in the database
+    conversation.py  messages both ways between a ticket's client and its thread
+    sla.py           first-response and resolution targets in working time; timers as rows
+    ratings.py       the client's 1-5 rating of a done ticket
+"""
