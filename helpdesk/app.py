@@ -92,6 +92,10 @@ def build_app(settings: Settings, *, connect: bool = True) -> App:
     return app
 
 
+# The support desk's reactions to a ticket change (helpdesk/desk), in this order.
+DESK_LISTENERS: tuple = ()
+
+
 def build_services(app: App) -> Services:
     """Every service of `app`, each built from settings and the ones above it.
 
@@ -103,7 +107,8 @@ def build_services(app: App) -> Services:
     crm = crm_client(settings)
     crm_lookup = crm_client(settings, interactive=True)
     dadata = dadata_client(settings)
-    notifier = Notifier(settings, lambda: app.engine.flowset.templates)
+    notifier = Notifier(settings, lambda: app.engine.flowset.templates,
+                        listeners=DESK_LISTENERS)
     tickets = TicketService(settings, notifier)
     e = settings.engine
     reloader = Reloader(lambda: app.engine, lambda: build_flowset(app.settings),

@@ -58,10 +58,14 @@ class Notifier:
         settings: the Settings (notify.*).
         templates: a callable returning the current `engine.templates.Templates` (flows
             can be reloaded, so it is looked up at each use).
+        listeners: more reactions to every ticket change, in the change's transaction:
+            `fn(notifier, ticket, what, actor, context) -> int | None` (messages queued);
+            the support desk's topic, SLA timers and rating request (helpdesk/app.py).
     """
 
-    def __init__(self, settings, templates: Callable):
+    def __init__(self, settings, templates: Callable, listeners: tuple[Callable, ...] = ()):
         self.settings, self._templates = settings, templates
+        self.listeners = listeners
 
     @property
     def templates(self):
@@ -75,6 +79,8 @@ class Notifier:
         count = self._group(ticket, what, actor, context)
         count += self._author(ticket, what, actor, context)
         count += self._company(ticket, what, actor, context)
+        for listener in self.listeners:   # the desk's parts (topic, SLA, rating): same tx
+            count += listener(self, ticket, what, actor, context) or 0
         return count
 
     # -- the work group ----------------------------------------------------------------
