@@ -111,7 +111,7 @@ class TelegramBot:
 
     def __init__(self, engine: Engine, config: BotConfig, *,
                  on_error: Callable[[str, BaseException], None] | None = None, extra_app=None,
-                 supervisor: Supervisor | None = None):
+                 supervisor: Supervisor | None = None, scheduler: AsyncIOScheduler | None = None):
         self.engine, self.config, self.on_error = engine, config, on_error
         self.extra_app = extra_app
         self.supervisor = supervisor or Supervisor(
@@ -123,7 +123,8 @@ class TelegramBot:
         self.webhook: WebhookServer | None = None
         self.lag = LagMonitor()
         self._intake: asyncio.Task | None = None
-        self._scheduler: AsyncIOScheduler | None = None
+        # the process's one scheduler: the caller's (carrying its own jobs) or the bot's own
+        self._scheduler: AsyncIOScheduler = scheduler or AsyncIOScheduler(timezone="UTC")
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = asyncio.Event()
@@ -227,7 +228,6 @@ class TelegramBot:
             await self.bot.set_my_commands([BotCommand(n, d) for n, d in commands], language_code=code)
 
     def _start_scheduler(self) -> None:
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(self._timeouts, "interval", seconds=self.config.timeout_check_seconds,
                                 id="timeouts", coalesce=True, max_instances=1)
         self._scheduler.add_job(asyncio.to_thread, "interval", args=[inbox.prune], hours=6, id="inbox_prune")
@@ -292,7 +292,7 @@ class TelegramBot:
             await asyncio.gather(self._intake, return_exceptions=True)
         if self.dispatcher:
             await asyncio.wait_for(self.dispatcher.wait_idle(), 30)
-        if self._scheduler:
+        if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         await self.supervisor.stop()
         if self.sender:

@@ -30,7 +30,7 @@ from engine.telegram.sender import Limits
 from helpdesk.app import build_app
 
 from ..deliveries import log_undelivered
-from . import logs
+from . import jobs, logs
 from .logs import redact, redactable_secrets
 from .reporting import BugReporter, make_supervisor, tell_admins_about_reloads
 
@@ -98,15 +98,14 @@ def _worker(settings) -> int:
               file=sys.stderr)
         return 1
     finally:
-        scheduler.shutdown(wait=False)
+        jobs.stop(scheduler)
     return 0
 
 
 def assemble(settings, *, workers: int = 1, serve_webhook: bool = True):
     """The parts of one bot process, built and not started: the app, the transport and the
-    jobs' scheduler (started: the jobs run from now on). `workers` processes share
+    process's one scheduler, carrying the helpdesk's jobs (the bot starts it with its own). `workers` processes share
     Telegram's rate; without `serve_webhook` a server outside the bot serves its webhook."""
-    from . import jobs
     # Engine steps run in a worker thread and release the GIL at every database call; with
     # the default 5 ms switch interval each re-acquisition can wait 5 ms behind the event
     # loop (a convoy, measured in bench/e2e.py). 0.1 ms measured best of 5, 1 and 0.1 ms.
@@ -120,10 +119,12 @@ def assemble(settings, *, workers: int = 1, serve_webhook: bool = True):
     supervisor = make_supervisor(settings, reporter.report)
     config = bot_config(settings, templates, workers=workers)
     config.serve_webhook = serve_webhook
+    scheduler = jobs.process_scheduler()
+    jobs.add_jobs(scheduler, app)
     bot = TelegramBot(app.engine, config, on_error=reporter.report, extra_app=_api(app),
-                      supervisor=supervisor)
+                      supervisor=supervisor, scheduler=scheduler)
     reporter.direct = bot.send_soon
-    return bot, jobs.start(app, supervisor)
+    return bot, scheduler
 
 
 def token_refused(settings) -> str:

@@ -1,11 +1,16 @@
 """Periodic jobs (CRM outbox drain, reconcile, retried lookups ...), registered in the one
-registry (helpdesk.registry) and run by APScheduler's BackgroundScheduler in worker threads,
-so a slow CRM never blocks the bot's event loop.
+registry (helpdesk.registry) and run by APScheduler in worker threads of their own (the
+executor "jobs"), so a slow CRM never blocks the bot's event loop nor its engine threads.
 
     @registry.job("sync_outbox", every=lambda s: s.sync.interval_seconds)
     def drain(app): ...
 
-`start(app, supervisor)` starts every registered one (the bot and the api commands call it); a failed
+One scheduler per process: the bot adds these jobs to its AsyncIOScheduler (`add_jobs`,
+called by helpdesk/ops/bot.py:assemble; the bot starts it with its own jobs: timeouts,
+inbox prune and sweep), whose executor "jobs" is a thread pool: on SQLite the event loop's
+own executor has one thread, which engine steps need, and a CRM call must not hold it.
+`start(app, supervisor)` is for a process without the bot (`run.py api`): a
+BackgroundScheduler with the same jobs. A failed
 run is the supervisor's (engine.supervisor: logged with its traceback, reported to
 notify.bug, shown as `job:<name>` `restarting` in health until a run succeeds; the next
 run is the retry). `run_once(app, name)` runs one now (tests, `python run.py sync run`).
@@ -25,18 +30,23 @@ import zlib
 from datetime import datetime, timezone
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 
 from engine import storage
 from engine.supervisor import Supervisor
 from helpdesk.registry import Job, registry
 
-__all__ = ["Job", "start", "run_once"]
+__all__ = ["Job", "start", "stop", "add_jobs", "process_scheduler", "run_once"]
 
 log = logging.getLogger(__name__)
 
 
 LOCK_CLASS = 0x6A6F62                 # advisory lock space (two-int4 keys) of the jobs
+EXECUTOR = "jobs"                     # the scheduler's thread pool for these jobs
+JOB_THREADS = 4                       # jobs that may run at once (sync, reconcile, ...)
 
 
 def run_once(app, name: str) -> Any:
@@ -79,16 +89,35 @@ def _locked(name: str) -> bool:
     return False
 
 
-def start(app, supervisor: Supervisor | None = None) -> BackgroundScheduler:
-    """Start every registered job under `supervisor` (default: one that logs only);
-    returns the scheduler (call .shutdown() to stop)."""
-    scheduler = BackgroundScheduler(timezone="UTC")
+def process_scheduler() -> AsyncIOScheduler:
+    """The bot process's one scheduler (not started: the bot starts it on its loop)."""
+    return AsyncIOScheduler(timezone="UTC")
+
+
+def add_jobs(scheduler: BaseScheduler, app) -> None:
+    """Every registered job on `scheduler`, run in its thread pool `EXECUTOR`."""
+    if EXECUTOR not in getattr(scheduler, "_executors", {}):
+        scheduler.add_executor(ThreadPoolExecutor(JOB_THREADS), EXECUTOR)
     for j in registry.jobs.values():
         seconds = j.every(app.settings) if callable(j.every) else j.every
         first = {"next_run_time": datetime.now(timezone.utc)} if j.at_start else {}
         scheduler.add_job(_scheduled, "interval", seconds=seconds, args=(app, j), id=j.name,
-                          max_instances=1, coalesce=True, **first)
+                          max_instances=1, coalesce=True, executor=EXECUTOR, **first)
+    log.info("jobs scheduled: %s", ", ".join(sorted(registry.jobs)) or "none")
+
+
+def start(app, supervisor: Supervisor | None = None) -> BackgroundScheduler:
+    """Start every registered job under `supervisor` (default: one that logs only), in a
+    process without the bot; returns the scheduler (`stop` it at the end)."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    add_jobs(scheduler, app)
     (supervisor or Supervisor()).watch(scheduler)
     scheduler.start()
-    log.info("jobs started: %s", ", ".join(sorted(registry.jobs)) or "none")
     return scheduler
+
+
+def stop(scheduler: BaseScheduler) -> None:
+    """Shut `scheduler` down if it runs (a bot that failed to start never started it, and
+    a bot that stopped has shut it down already)."""
+    if scheduler.running:
+        scheduler.shutdown(wait=False)

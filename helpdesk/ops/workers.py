@@ -52,7 +52,7 @@ from engine import heap
 from engine.telegram.asgi import bot_asgi
 from engine.telegram.bot import BotConfig, make_bot
 
-from . import logs
+from . import jobs, logs
 from .bot import assemble, token_refused
 from .logs import redact, redactable_secrets
 
@@ -157,7 +157,7 @@ async def _running(settings, workers: int):
             finally:
                 await bot.shutdown()
         finally:
-            scheduler.shutdown(wait=False)
+            jobs.stop(scheduler)
     finally:
         if lock is not None:
             lock.close()
