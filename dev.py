@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Set up and run, with nothing installed but Python 3.10+:
+"""Set up and run, with nothing installed but Python 3.11:
 
     python3 dev.py demo    # venv + dependencies, demo data, the terminal chat
     python3 dev.py test    # venv + test dependencies, the whole test suite
+    python3 dev.py lock    # re-resolve .ci/constraints.txt (after changing a dependency)
+
+Both install the exact versions of .ci/constraints.txt (pip's constraints file), so what
+runs here is what CI ran; pyproject.toml's floors are those versions (tests/test_lint.py).
 
 `test` runs the linter first (ruff, configured in pyproject.toml: pyflakes, bugbear, import
 order) and stops on any finding, then the suite on SQLite, then again on PostgreSQL when
@@ -23,6 +27,8 @@ import venv
 ROOT = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(ROOT, ".venv")
 PY = os.path.join(VENV, "Scripts" if os.name == "nt" else "bin", "python")
+CONSTRAINTS = os.path.join(ROOT, ".ci", "constraints.txt")
+EXTRAS = "test,postgres,report,bench"      # every extra, so each has its versions locked
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Most tests wait on sockets and subprocesses, not the CPU: three workers on two cores took the
 # suite from ~13 to ~5.5 minutes per backend, measured on this project's 2-core machine.
@@ -30,18 +36,42 @@ PARALLEL = ["-n", "3", "--dist", "loadfile"]
 
 
 def setup(extra: str) -> None:
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"Python 3.11 is what CI runs and pyproject.toml admits; this is "
+                 f"{sys.version.split()[0]}: run it with python3.11")
     if not os.path.exists(PY):
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     spec = f".[{extra}]" if extra else "."
     marker = os.path.join(VENV, f".installed-{extra or 'base'}")
-    stamp = str(os.path.getmtime(os.path.join(ROOT, "pyproject.toml")))
+    stamp = " ".join(str(os.path.getmtime(p)) for p in (os.path.join(ROOT, "pyproject.toml"), CONSTRAINTS))
     if os.path.exists(marker) and open(marker).read() == stamp:
         return
     print(f"installing {spec} ...", flush=True)
-    run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", spec])
+    run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", CONSTRAINTS,
+         "-e", spec])
     with open(marker, "w") as f:
         f.write(stamp)
+
+
+def lock() -> None:
+    """Resolve every extra afresh (pip's dry run, nothing installed) into CONSTRAINTS."""
+    import json
+    import tempfile
+    setup("")
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--dry-run",
+             "--ignore-installed", "--report", report, "-e", f".[{EXTRAS}]"])
+        with open(report) as f:
+            found = [i["metadata"] for i in json.load(f)["install"]]
+    pins = sorted((m["name"], m["version"]) for m in found if m["name"] != "helpdesk-bot")
+    with open(CONSTRAINTS) as f:
+        head = [line for line in f if line.startswith("#")]
+    with open(CONSTRAINTS, "w") as f:
+        f.writelines(head)
+        f.writelines(f"{name}=={version}\n" for name, version in sorted(pins, key=lambda p: p[0].lower()))
+    print(f"{len(pins)} versions in {CONSTRAINTS}; raise pyproject.toml's floors to them")
 
 
 def run(cmd: list[str], env: dict | None = None) -> int:
@@ -88,7 +118,7 @@ def demo(args: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    commands = {"test": test, "demo": demo}
+    commands = {"test": test, "demo": demo, "lock": lambda args: lock()}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])
