@@ -55,6 +55,7 @@ def database(db_url):
     database = storage.connect(db_url)
     if storage.is_postgres():
         database.drop_tables(storage.ALL_MODELS, safe=True, cascade=True)
+        database.execute_sql('DROP TABLE IF EXISTS "schema_migration"')   # peewee-migrate's history
     storage.create_schema()
     yield database
     storage.close()

@@ -32,9 +32,12 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "draw": ("write diagrams of every flow to docs/flows/", "helpdesk.flowtools:draw"),
         "test": ("run the YAML dialog scenarios in flows/tests/", "helpdesk.flowtools:test"),
     }),
-    "db": ("database: init, upgrade", {
+    "db": ("database: init, upgrade, makemigration", {
         "init": ("create every table (safe to re-run)", "helpdesk.ops.commands:db_init"),
-        "upgrade": ("add missing tables and columns without losing rows", "helpdesk.ops.commands:db_upgrade"),
+        "upgrade": ("apply the migrations the database has not had, without losing rows",
+                    "helpdesk.ops.commands:db_upgrade"),
+        "makemigration": ("write the next migration for what the models changed",
+                          "helpdesk.ops.commands:db_makemigration"),
     }),
     "sync": ("CRM outbox: status, run", {
         "status": ("show the outbox queue", "helpdesk.sync.cli:status"),
@@ -47,6 +50,7 @@ ARGUMENTS = {
                (("--to",), dict(dest="date_to", required=True, help="YYYY-MM-DD")),
                (("--out",), dict(default="reports", help="output folder")),
                (("--lang",), dict(default=None, help="the chart's language (default: the templates' default)"))],
+    "db makemigration": [(("name",), dict(help="what it changes, e.g. desk_sla"))],
     "flows test": [(("files",), dict(nargs="*", help="scenario files (default: flows/tests/*.yaml)"))],
     "console": [(("--user-id",), dict(type=int, default=700000001, help="your Telegram id in the chat")),
                 (("--lang",), dict(default="ru", help="ru or en"))],

@@ -69,6 +69,20 @@ def db_init(settings, args) -> int:
     return 0
 
 
+def db_makemigration(settings, args) -> int:
+    """Write the next migration for what the models changed (a scratch database lends
+    peewee-migrate its dialect: the configured one is not touched)."""
+    import os
+
+    from engine import storage
+    from helpdesk.ops import migrations, schema
+    storage.connect("sqlite:///:memory:")
+    name = schema.make_migration(args.name, os.path.dirname(migrations.__file__))
+    print(f"wrote helpdesk/ops/migrations/{name}.py: read it, commit it with the model"
+          if name else "the migrations already match the models: nothing written")
+    return 0
+
+
 def db_upgrade(settings, args) -> int:
     from engine import storage
     from helpdesk.ops import schema

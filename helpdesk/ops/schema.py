@@ -6,10 +6,20 @@ walking the packages, because a walk imports the transports too (python-telegram
 FastAPI), and the console or a test that creates the schema needs none of them;
 tests/helpdesk/ops/test_schema.py checks that a walk finds no table outside this list.
 
-`upgrade()` compares the models with the database (db.get_tables / db.get_columns) and adds
-what is missing: tables, columns (with playhouse.migrate), indexes. It never
-drops or rewrites anything, so rows survive. A new column must be nullable or have a
-default, since existing rows need a value.
+Schema changes are peewee-migrate migrations, modules of `helpdesk/ops/migrations/`
+(`001_baseline.py`, `002_...`), written by `python run.py db makemigration NAME` from the
+difference between the models and the migrations so far, reviewed, committed. `upgrade()`
+applies the ones a database has not had (peewee-migrate's history table `schema_migration`),
+each in the upgrade's transaction, under a PostgreSQL advisory lock so workers starting
+together upgrade one after another. A model that no migration matches is refused by name
+(`table.column`), never papered over.
+
+A database from before migrations (tables, no history) first takes the legacy path, the
+one every earlier release used: it compares the models with the database (db.get_tables /
+db.get_columns) and adds what is missing (tables, columns with playhouse.migrate, indexes),
+never dropping or rewriting anything, so rows survive; then every migration is recorded as
+applied. The same path upgrades scratch tables given explicitly (`upgrade([Model])`). A new
+column must be nullable or have a default, since existing rows need a value.
 
 Each change of the schema is recorded as a `schema_version` row: a counter, a fingerprint
 of the models' tables and columns, and what was changed. A re-run with nothing to do adds
@@ -22,9 +32,12 @@ import hashlib
 import importlib
 import json
 import logging
+import pkgutil
+import re
 from collections.abc import Iterable
 
 import peewee as pw
+from peewee_migrate.router import ModuleRouter
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from engine import storage
@@ -33,7 +46,7 @@ from engine.storage import ALL_MODELS, Table, db, write_tx
 from helpdesk.directory.tables import utcnow
 
 __all__ = ["SchemaError", "SchemaVersion", "load_models", "init", "upgrade", "current_version",
-           "TABLE_MODULES"]
+           "make_migration", "unmigrated", "TABLE_MODULES", "MIGRATIONS", "MIGRATION_TABLE"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +58,9 @@ TABLE_MODULES = ("engine.session", "engine.outgoing", "engine.health", "engine.t
                  "helpdesk.sync.pull", "helpdesk.sync.references", "helpdesk.api.onec_record",
                  "helpdesk.desk.tables")
 SCHEMA_LOCK_CLASS = 0x736368           # advisory lock space (two-int4 keys) of upgrades
+MIGRATIONS = "helpdesk.ops.migrations"  # the package of migration modules, applied in name order
+MIGRATION_TABLE = "schema_migration"   # peewee-migrate's history: one row per applied migration
+_MIGRATION_NAME = re.compile(r"\d{3}_\w+")
 
 
 class SchemaError(BotError):
@@ -84,22 +100,93 @@ def upgrade(models: Iterable[type[pw.Model]] | None = None) -> list[str]:
     """Bring the connected database to the models' schema without losing rows.
 
     Args:
-        models: the tables to manage; default every registered one (see load_models).
+        models: scratch tables to upgrade by the legacy comparison; default every
+            registered table, through the migrations.
     Returns:
-        what was done, e.g. ["created table ticket", "added column counterparty.kpp"].
+        what was done, e.g. ["applied migration 002_desk"] or, on the legacy path,
+        ["created table ticket", "added column counterparty.kpp", ...].
     """
-    models = list(models) if models is not None else load_models()
+    explicit = models is not None
+    models = list(models) if explicit else load_models()
     with _connected(), write_tx():
         if storage.is_postgres():     # workers starting together upgrade one after another
             db.execute_sql("SELECT pg_advisory_xact_lock(%s, 1)", (SCHEMA_LOCK_CLASS,))
-        existing = set(db.get_tables())
-        changes = _create_tables([m for m in models if _table(m) not in existing])
-        changes += _add_columns([m for m in models if _table(m) in existing])
-        db.create_tables(models, safe=True)       # indexes of the new columns, if any
+        if explicit:
+            changes = _legacy_upgrade(models)
+        else:
+            changes = _migrate(models)
         _record(models, changes)
     for change in changes:
         log.info("schema: %s", change)
     return changes
+
+
+def _migrate(models: list) -> list[str]:
+    router = _router()
+    existing = set(db.get_tables())
+    if MIGRATION_TABLE not in existing and existing & {_table(m) for m in models}:
+        changes = _legacy_upgrade(models)              # a database from before migrations
+        done = router.todo
+        router.model.insert_many([{"name": name} for name in done]).execute()
+        changes.append(f"recorded as applied: migrations {', '.join(done)}")
+    else:
+        changes = [f"applied migration {name}" for name in router.run()]
+    missing = unmigrated(models)
+    if missing:
+        raise SchemaError(f"no migration creates {', '.join(missing)}: write one with "
+                          "`python run.py db makemigration NAME` (helpdesk/ops/migrations/)")
+    return changes
+
+
+def _legacy_upgrade(models: list) -> list[str]:
+    existing = set(db.get_tables())
+    changes = _create_tables([m for m in models if _table(m) not in existing])
+    changes += _add_columns([m for m in models if _table(m) in existing])
+    db.create_tables(models, safe=True)       # indexes of the new columns, if any
+    return changes
+
+
+class _PackageRouter(ModuleRouter):
+    """peewee-migrate's router over a package's modules, imported (not read and exec'd)."""
+
+    @property
+    def todo(self) -> list[str]:
+        return sorted(name for _, name, is_pkg in pkgutil.iter_modules(self.migrate_module.__path__)
+                      if not is_pkg and _MIGRATION_NAME.fullmatch(name))
+
+    def read(self, name: str):
+        module = importlib.import_module(f"{self.migrate_module.__name__}.{name}")
+        return module.migrate, getattr(module, "rollback", lambda *a, **k: None)
+
+
+def _router() -> _PackageRouter:
+    return _PackageRouter(db.obj, migrate_module=MIGRATIONS, migrate_table=MIGRATION_TABLE,
+                          logger=log)
+
+
+def unmigrated(models: Iterable[type[pw.Model]] | None = None) -> list[str]:
+    """The tables and columns the models have and the connected database lacks."""
+    models = list(models) if models is not None else load_models()
+    existing, missing = set(db.get_tables()), []
+    for model in models:
+        if _table(model) not in existing:
+            missing.append(f"table {_table(model)}")
+            continue
+        present = {c.name for c in db.get_columns(_table(model))}
+        missing += [f"{_table(model)}.{f.column_name}" for f in model._meta.sorted_fields
+                    if f.column_name not in present]
+    return missing
+
+
+def make_migration(name: str, folder: str) -> str | None:
+    """Write the next migration (into `folder`, the migrations package's directory) for the
+    difference between the models and the migrations so far; its name, None when nothing
+    changed. The connected database only lends peewee-migrate a dialect."""
+    from peewee_migrate import Router
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
+        raise SchemaError(f"migration name {name!r}: lowercase letters, digits and _ (e.g. desk_sla)")
+    router = Router(db.obj, migrate_dir=folder, migrate_table=MIGRATION_TABLE, logger=log)
+    return router.create(name, auto=load_models())
 
 
 def current_version() -> int:
