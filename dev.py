@@ -11,7 +11,7 @@ runs here is what CI ran; pyproject.toml's floors are those versions (tests/test
 `test` runs the linter first (ruff, configured in pyproject.toml: pyflakes, bugbear, import
 order) and stops on any finding, then the suite on SQLite, then again on PostgreSQL when
 TEST_DATABASE_URL is set or a local server answers at 127.0.0.1:5432 (database `test`, trust
-auth). Each run uses PARALLEL pytest-xdist workers, a test file per worker (its module
+auth), with only the tests that can meet PostgreSQL (tests/conftest.py says which). Each run uses PARALLEL pytest-xdist workers, a test file per worker (its module
 fixtures stay together), each worker with a PostgreSQL database of its own; `-n 0` runs
 serially. It exits non-zero on any failure, and also when no test ran at all. Extra
 arguments go to pytest.
@@ -109,7 +109,9 @@ def test(args: list[str]) -> None:
         print("== PostgreSQL: skipped (no TEST_DATABASE_URL and nothing answers at 127.0.0.1:5432) ==")
         return
     print("== test suite on PostgreSQL ==", flush=True)
-    run([PY, "-m", "pytest", "-q", *PARALLEL, *args], {**env, "TEST_DATABASE_URL": url})
+    # only the tests that can meet PostgreSQL (tests/conftest.py): the rest just ran on SQLite
+    run([PY, "-m", "pytest", "-q", *PARALLEL, *args],
+        {**env, "TEST_DATABASE_URL": url, "TEST_BACKEND_PASS": "postgresql"})
 
 
 def demo(args: list[str]) -> None:
