@@ -25,6 +25,7 @@ def engine_db(tmp_path):
     """Only the engine's tables: these tests need no helpdesk module."""
     import engine.outgoing  # each of these imports registers its table
     import engine.session
+    import engine.telegram.forum
     import engine.telegram.inbox  # noqa: F401 - imported for that, the name is unused
     from engine import storage
     storage.connect(f"sqlite:///{tmp_path}/transport.db")
