@@ -53,9 +53,8 @@ class UpdateTx:
     """The engine's `in_tx` hook for one update (runs in the engine's transaction)."""
 
     def __init__(self, update_id: int, event: Event, unanswered: Callable[[Event], list[Reply]],
-                 lease: timedelta = LEASE, bot_id: int = 0):
+                 lease: timedelta = LEASE):
         self.update_id, self.event, self.unanswered, self.lease = update_id, event, unanswered, lease
-        self.bot_id = bot_id
         self.own: list[tuple[int, Reply]] = []    # (row id, reply) to the update's own chat
         self.others = 0                            # replies queued for other chats
         self.earlier: list[int] = []               # shared: earlier replies of the chat not out yet
@@ -63,7 +62,6 @@ class UpdateTx:
     def __call__(self, replies: list[Reply]) -> None:
         if not inbox.mark_done(self.update_id):
             log.warning("update %s was already applied", self.update_id)
-        _topic_seen(self.event, self.bot_id)
         replies.extend(self.unanswered(self.event) if not _answered(self.event, replies) else [])
         self.own, self.others = [], 0         # a second call (after a rollback) starts afresh
         for reply in replies:
@@ -76,16 +74,6 @@ class UpdateTx:
                 self.others += 1
         if self.own:                          # ours to send now; the queue leaves them alone
             outgoing.hold([r for r, _ in self.own], self.lease)
-
-
-def _topic_seen(event: Event, bot_id: int) -> None:
-    """A forum topic's creation, as Telegram announced it: the exactly-once protocol of topic
-    creation adopts or deletes by it (engine/telegram/forum.py)."""
-    if event.topic and event.topic.get("op") == "created" and event.thread_id:
-        if forum.seen(event.chat_id, event.thread_id, event.topic.get("name") or "",
-                      event.user_id, bot_id):
-            log.warning("chat %s: topic %s duplicates one already created: deleting it",
-                        event.chat_id, event.thread_id)
 
 
 def _answered(event: Event, replies: list[Reply]) -> bool:
@@ -170,14 +158,29 @@ class Dispatcher(abc.ABC):
             self._idle.set()
 
     def _event(self, item: inbox.InboxItem) -> Event | None:
-        return to_event(Update.de_json(json.loads(item.raw), self.bot))
-
-    def _hook(self, item: inbox.InboxItem, event: Event) -> UpdateTx:
-        return UpdateTx(item.update_id, event, self._unanswered, self.lease, self._bot_id())
+        """The update's event; None when no user is behind it, or the bot itself is (the
+        service message of a topic it created: news for the transport, not for the flows)."""
+        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        return None if event is None or event.user_id == self._bot_id() else event
 
     def _bot_id(self) -> int:
-        token = str(self.bot.token)
-        return int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 0
+        head = str(self.bot.token).split(":", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+    def _without_effect(self, item: inbox.InboxItem) -> None:
+        """Done, in the caller's transaction, with no step run; the bot's own topic
+        creation is recorded for the exactly-once protocol (engine/telegram/forum.py)."""
+        inbox.mark_done(item.update_id)
+        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        topic = event.topic if event is not None else None
+        if topic and topic.get("op") == "created" and event.thread_id:
+            if forum.seen(event.chat_id, event.thread_id, topic.get("name") or "",
+                          event.user_id, self._bot_id()):
+                log.warning("chat %s: topic %s duplicates one already created: deleting it",
+                            event.chat_id, event.thread_id)
+
+    def _hook(self, item: inbox.InboxItem, event: Event) -> UpdateTx:
+        return UpdateTx(item.update_id, event, self._unanswered, self.lease)
 
     def _unanswered(self, event: Event) -> list[Reply]:
         """The answer the project registered for an event its handler left unanswered (it

@@ -129,8 +129,9 @@ class Threads:
                     self.stats["topics_adopted"] += 1
                     return SendResult(row_id, found)
                 left = self.grace - (utcnow() - tried).total_seconds()
-                if left > 0:
-                    return SendResult(row_id, defer=left, reason="topic creation unconfirmed")
+                if left > 0:                  # look again soon: its news may be on the way
+                    return SendResult(row_id, defer=min(left, self.wait),
+                                      reason="topic creation unconfirmed")
             forum.record_attempt(row_id, reply.chat_id, name)
         return None
 
