@@ -3,7 +3,7 @@
 The console delivers queued rows as a transport would (engine/console.py); this is its
 forum half. A topic row (`Reply.topic` create) gets a thread id (the message number the
 console gives it, as Telegram gives the service message's), kept as the row's message_id
-so the domain finds the ticket of a thread as it does with Telegram; edits, closes,
+so the domain finds what a thread is about as it does with Telegram; edits, closes,
 reopens and deletes change the topic shown. A message into a topic (`thread_id`, or
 `thread_key` resolved through the topic row) is shown under a header naming its topic.
 In a group, `/topic` lists the topics and `/topic N` picks one to write into: the events

@@ -30,7 +30,7 @@ The protocol (engine/telegram/threads.py runs the sender's half):
    posted into it: messages find their thread through the row, which names the kept topic.
 
 A topic's creation name identifies it among the pending creations of one chat (the domain
-names topics after their ticket, "#12 · ..."); topics created by people are never touched.
+names each topic after what it is about, "#12 · ..."); topics created by people are never touched.
 """
 from __future__ import annotations
 
