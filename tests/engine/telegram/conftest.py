@@ -36,6 +36,17 @@ def engine_db(tmp_path):
 
 @pytest.fixture
 def test_engine(engine_db, tmp_path, api):
+    return _echo_engine(tmp_path, api)
+
+
+@pytest.fixture
+def forum_engine(database, tmp_path, api):
+    """The echo bot's engine on the test's database (PostgreSQL with TEST_DATABASE_URL):
+    the forum tables' upserts and joins run on both."""
+    return _echo_engine(tmp_path, api)
+
+
+def _echo_engine(tmp_path, api):
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "menu.yaml").write_text(FLOW, encoding="utf-8")
     shutil.copytree(f"{PROJECT_ROOT}/templates", tmp_path / "templates")

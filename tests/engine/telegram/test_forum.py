@@ -46,9 +46,9 @@ def settled(ids: list[int], timeout: float = 30) -> list[outgoing.Outgoing]:
         time.sleep(0.05)
 
 
-def test_a_topic_is_created_and_its_messages_land_in_it_in_order(api, test_engine):
+def test_a_topic_is_created_and_its_messages_land_in_it_in_order(api, forum_engine):
     group = api.group(GROUP, "Заявки", forum=True)
-    with running_bot(test_engine, api) as bot:
+    with running_bot(forum_engine, api) as bot:
         # the messages are queued ahead of the topic (priority 0): they wait for it, in order
         ids = queue(bot, create(), into("карточка", 0), into("первое", 0), into("второе", 5))
         rows = settled(ids)
@@ -62,9 +62,9 @@ def test_a_topic_is_created_and_its_messages_land_in_it_in_order(api, test_engin
     assert api.requests["createForumTopic"] == 1
 
 
-def test_a_dead_topic_row_sends_its_messages_to_the_group_itself(api, test_engine):
+def test_a_dead_topic_row_sends_its_messages_to_the_group_itself(api, forum_engine):
     group = api.group(GROUP, "Заявки")                      # not a forum
-    with running_bot(test_engine, api) as bot:
+    with running_bot(forum_engine, api) as bot:
         ids = queue(bot, create(), into("карточка"),
                     (Reply(GROUP, thread_key=TOPIC, topic={"op": "close"}), None, 5))
         rows = settled(ids)
@@ -75,9 +75,9 @@ def test_a_dead_topic_row_sends_its_messages_to_the_group_itself(api, test_engin
     assert group.topics() == [] and forum.TopicAttempt.select().count() == 0
 
 
-def test_a_deleted_topic_or_a_group_turned_plain_gets_its_messages_in_the_group(api, test_engine):
+def test_a_deleted_topic_or_a_group_turned_plain_gets_its_messages_in_the_group(api, forum_engine):
     group = api.group(GROUP, "Заявки", forum=True)
-    with running_bot(test_engine, api) as bot:
+    with running_bot(forum_engine, api) as bot:
         settled(queue(bot, create(), into("в теме")))
         thread = group.topics()[0].thread_id
         group.set_forum(False)                              # "turned plain meanwhile"
@@ -89,17 +89,17 @@ def test_a_deleted_topic_or_a_group_turned_plain_gets_its_messages_in_the_group(
     assert [m.text for m in group.in_topic(thread)] == ["в теме"]
 
 
-def test_a_429_on_create_is_not_a_topic_and_is_retried(api, test_engine):
+def test_a_429_on_create_is_not_a_topic_and_is_retried(api, forum_engine):
     group = api.group(GROUP, "Заявки", forum=True)
     api.fail_next("createForumTopic", 429, "Too Many Requests: retry after 1", retry_after=1)
-    with running_bot(test_engine, api) as bot:
+    with running_bot(forum_engine, api) as bot:
         rows = settled(queue(bot, create(), into("карточка")))
     assert [r.status for r in rows] == ["sent", "sent"]
     assert len(group.topics()) == 1 and api.requests["createForumTopic"] == 2
     assert [m.text for m in group.in_topic(rows[0].message_id)] == ["карточка"]
 
 
-def test_a_crash_after_telegram_created_the_topic_adopts_it(api, test_engine):
+def test_a_crash_after_telegram_created_the_topic_adopts_it(api, forum_engine):
     """The earlier run called createForumTopic (its attempt is written), Telegram made the
     topic and announced it, the run died before the mark: no second topic."""
     group = api.group(GROUP, "Заявки", forum=True)
@@ -107,7 +107,7 @@ def test_a_crash_after_telegram_created_the_topic_adopts_it(api, test_engine):
         row_id = outgoing.enqueue(create()[0], key=TOPIC)
         forum.record_attempt(row_id, GROUP, NAME)
     made = api.call(api.token, "createForumTopic", {"chat_id": GROUP, "name": NAME})
-    with running_bot(test_engine, api, topic_grace=60) as bot:
+    with running_bot(forum_engine, api, topic_grace=60) as bot:
         rows = settled(queue(bot, into("карточка")) + [row_id])
     assert [r.status for r in rows] == ["sent", "sent"]
     assert rows[1].message_id == made["message_thread_id"] and len(group.topics()) == 1
@@ -115,7 +115,7 @@ def test_a_crash_after_telegram_created_the_topic_adopts_it(api, test_engine):
     assert [m.text for m in group.in_topic(made["message_thread_id"])] == ["карточка"]
 
 
-def test_a_lost_answer_whose_news_comes_late_leaves_one_topic(api, test_engine):
+def test_a_lost_answer_whose_news_comes_late_leaves_one_topic(api, forum_engine):
     """The earlier attempt's topic was made but neither its answer nor (in time) its service
     update arrived: after the grace a new topic is made; when the old one's news comes, the
     old one is deleted and nothing was ever posted into it."""
@@ -126,7 +126,7 @@ def test_a_lost_answer_whose_news_comes_late_leaves_one_topic(api, test_engine):
     api.topic_service_updates = False
     lost = api.call(api.token, "createForumTopic", {"chat_id": GROUP, "name": NAME})["message_thread_id"]
     api.topic_service_updates = True
-    with running_bot(test_engine, api, topic_grace=1) as bot:
+    with running_bot(forum_engine, api, topic_grace=1) as bot:
         rows = settled(queue(bot, into("карточка")) + [row_id])
         api.push_update({"message": {
             "message_id": lost, "from": api.bot_user, "date": int(time.time()),
@@ -142,9 +142,9 @@ def test_a_lost_answer_whose_news_comes_late_leaves_one_topic(api, test_engine):
     assert [m.text for m in group.in_topic(kept)] == ["карточка"]
 
 
-def test_an_edit_that_changes_nothing_is_not_sent(api, test_engine):
+def test_an_edit_that_changes_nothing_is_not_sent(api, forum_engine):
     buttons = [[Button("Взять", "tk:1")]]
-    with running_bot(test_engine, api) as bot:
+    with running_bot(forum_engine, api) as bot:
         [first] = settled(queue(bot, (Reply(GROUP, "карточка", buttons=buttons), None, 5)))
         same = Reply(GROUP, "карточка", buttons=buttons, edit_message_id=first.message_id)
         changed = Reply(GROUP, "карточка: в работе", buttons=buttons, edit_message_id=first.message_id)
@@ -159,9 +159,9 @@ def test_an_edit_that_changes_nothing_is_not_sent(api, test_engine):
     assert bot.sender.threads.stats["edits_skipped"] == 2
 
 
-def test_a_kicked_bot_gives_rows_up_and_other_chats_go_on(api, test_engine):
+def test_a_kicked_bot_gives_rows_up_and_other_chats_go_on(api, forum_engine):
     group = api.group(GROUP, "Заявки", forum=True)
-    with running_bot(test_engine, api) as bot:
+    with running_bot(forum_engine, api) as bot:
         group.kick_bot()
         rows = settled(queue(bot, create(), into("карточка"), (Reply(3101, "клиенту"), None, 5)))
     assert [r.status for r in rows] == ["dead", "dead", "sent"]
