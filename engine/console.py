@@ -110,6 +110,8 @@ class Console:
         self.me, self.buttons = persona, []
         self.topic_here, self._header = None, None
         self.write(self._say("console/now_as", persona=persona))
+        if persona.chat_id is not None and self.topics.listing(persona.chat):
+            self.write(self._say("console/topics", topics=self.topics.listing(persona.chat)))
         if first_visit and persona.chat_id is None:      # opening a private chat: /start
             self._visited.add(persona.chat)
             self.show(self.handle(self.event(kind="command", text="/start")))

@@ -23,6 +23,10 @@ crash). Each row is marked sent or failed as soon as Telegram answered it, while
 lane stays locked (`marks.MarkWriter`): a crash repeats at most the one message in flight
 in each chat.
 
+Forum topics (engine/telegram/threads.py, asked before every send): a row aimed at a topic
+by key waits for the topic's row, a gone topic's message goes to the group itself, topics
+are created exactly once, and an edit that changes nothing is not sent.
+
 Leases (several workers on one database): a claimed row is `sending` until its lease runs
 out; then any worker may claim it again (that is how a killed worker's rows get sent). So a
 row must not outlive its lease waiting here: a row claimed by `drain_once` is remembered

@@ -24,7 +24,7 @@ Standalone, for benchmarks (rate limits on by default)::
     python -m tests.support.fakes.telegram_api --port 8081 [--token T] [--no-rate-limits]
 
 plus a small control API for a driver in another process: ``POST /_fake/send``
-``{"user_id", "text"}``, ``POST /_fake/update`` (a raw update), ``GET /_fake/sent?chat_id=``,
+``{"user_id", "text"}`` (with ``"chat_id"``, ``"thread_id"``, ``"reply_to"``: in a group), ``POST /_fake/update`` (a raw update), ``GET /_fake/sent?chat_id=``,
 ``GET /_fake/stats``.
 
 Deliberate simplifications: webhooks may use plain ``http://`` (loopback) and are delivered one
@@ -766,7 +766,10 @@ class FakeTelegramAPI(ForumMixin):
         params = {**_parse_form(query), **(json.loads(body) if body else {})}
         if action == "send":
             user = self.user(int(params["user_id"]), params.get("first_name", "Bench"))
-            return user.send(params.get("text", "/start"))
+            if params.get("chat_id"):         # a member writing in a group (a topic, a reply)
+                group = self.group(int(params["chat_id"]))
+                user = group.member(user.id, user.user["first_name"]).in_topic(params.get("thread_id"))
+            return user.send(params.get("text", "/start"), reply_to=params.get("reply_to"))
         if action == "update":
             return self.push_update(params)
         if action == "sent":
