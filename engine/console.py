@@ -10,6 +10,8 @@ With `personas` (the demo), `/as KEY` switches to another person or chat, and qu
 messages (notifications, group posts, requests to other people) are delivered as a
 transport would: marked sent, kept in their chat's mailbox and shown when you are there.
 Only the demo delivers: a console opened on a live bot's database must not take its queue.
+A group's forum topics are threads of its chat (engine/console_topics.py): messages into a
+topic are shown under its name, `/topic` lists them and `/topic N` writes into one.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from . import outgoing
+from .console_topics import Topics
 from .events import Contact, Event, FileRef, Reply
 from .runtime import Engine
 from .storage import is_database_error
@@ -62,6 +65,9 @@ class Console:
         self.mailbox: dict[int, list[Reply]] = {}
         self._file_no = self._message_no = 0
         self._visited = {self.me.chat}
+        self.topics = Topics()
+        self.topic_here: int | None = None          # the topic of a group you write into
+        self._header: tuple[int, int | None] | None = None   # the topic shown last
 
     @property
     def user_id(self) -> int:
@@ -84,6 +90,9 @@ class Console:
             if line == "/as" or line.startswith("/as "):
                 self.switch(line[3:].strip())
                 continue
+            if self.me.chat < 0 and (line == "/topic" or line.startswith("/topic ")):
+                self.pick_topic(line[6:].strip())
+                continue
             event = self.parse(line)
             if event is not None:
                 self.show(self.handle(event))
@@ -99,10 +108,23 @@ class Console:
             return
         first_visit = persona.chat not in self._visited
         self.me, self.buttons = persona, []
+        self.topic_here, self._header = None, None
         self.write(self._say("console/now_as", persona=persona))
+        if persona.chat_id is not None and self.topics.listing(persona.chat):
+            self.write(self._say("console/topics", topics=self.topics.listing(persona.chat)))
         if first_visit and persona.chat_id is None:      # opening a private chat: /start
             self._visited.add(persona.chat)
             self.show(self.handle(self.event(kind="command", text="/start")))
+
+    def pick_topic(self, arg: str) -> None:
+        """`/topic N`: write into topic N of this group (0: the group itself); `/topic` lists."""
+        topic = self.topics.pick(self.me.chat, int(arg)) if arg.isdigit() else None
+        if topic is None and arg != "0":
+            self.write(self._say("console/topics", topics=self.topics.listing(self.me.chat)))
+            return
+        self.topic_here = topic.thread_id if topic else None
+        self._header = (self.me.chat, self.topic_here)
+        self.write(self._say("console/in_topic", title=topic.name if topic else ""))
 
     # ---- the queue, as a transport would deliver it ------------------------------------
 
@@ -114,7 +136,8 @@ class Console:
             for row in rows:
                 reply = outgoing.to_reply(row)
                 self._message_no += 1
-                outgoing.mark_sent(row.id, self._message_no)
+                sent_as = self.topics.apply(reply, self._message_no) if reply.topic else self._message_no
+                outgoing.mark_sent(row.id, sent_as)
                 self.mailbox.setdefault(reply.chat_id, []).append(reply)
         except Exception as e:  # only database errors are kept here
             if not is_database_error(e):
@@ -156,8 +179,15 @@ class Console:
         return [Reply(self.me.chat, self._say("common/error"))]
 
     def event(self, **kw) -> Event:
-        return Event(chat_id=self.me.chat, user_id=self.me.user_id, language=self.language,
-                     username="console", first_name=self.me.name, **kw)
+        if self.me.chat < 0:                    # a group: a forum supergroup's topic, if picked
+            kw.update(chat_type="supergroup", thread_id=self.topic_here)
+        if kw.get("kind") in ("text", "command", "file", "contact"):
+            self._message_no += 1               # a message of its own (a copy may name it)
+            kw["message_id"] = self._message_no
+        event = Event(chat_id=self.me.chat, user_id=self.me.user_id, language=self.language,
+                      username="console", first_name=self.me.name, **kw)
+        self.topics.remember(event)
+        return event
 
     def parse(self, line: str) -> Event | None:
         if line.isdigit() and 1 <= int(line) <= len(self.buttons):
@@ -185,12 +215,32 @@ class Console:
             if reply.answer_only:
                 self.write(f"({plain_text(reply.callback_answer or '')})")
                 continue
-            self.write(("(edited) " if reply.edit_message_id else "") + plain_text(reply.text))
-            if reply.photo is not None:
+            if reply.topic is not None:
+                self._topic_op(reply)
+                continue
+            self._thread_header(reply)
+            copied = self.topics.copied(reply) if reply.copy_from else None
+            text = reply.text or (copied.text if copied else "")
+            self.write(("(edited) " if reply.edit_message_id else "") + plain_text(text))
+            if reply.photo is not None or (copied and copied.files):
                 self.write("[picture]")
             if reply.invoice:
                 self.write(f"[invoice: {reply.invoice.get('title', '')}]")
             self._buttons(reply)
+
+    def _topic_op(self, reply: Reply) -> None:
+        thread = self.topics.thread_of(reply)
+        name = reply.topic.get("name") or self.topics.name(reply.chat_id, thread)
+        self.write(self._say("console/topic_op", op=reply.topic.get("op"), title=name))
+
+    def _thread_header(self, reply: Reply) -> None:
+        """A group's message under the name of its topic, when it changes."""
+        if reply.chat_id >= 0:
+            return
+        where = (reply.chat_id, self.topics.thread_of(reply))
+        if where != self._header and (where[1] is not None or self._header is not None):
+            self.write(self._say("console/topic_header", title=self.topics.name(*where)))
+        self._header = where
 
     def _buttons(self, reply: Reply) -> None:
         for row in reply.buttons:

@@ -7,6 +7,7 @@ fails on any other module that writes it):
 
     enqueue ──> pending ──claim──> sending (leased until next_at) ──mark_sent──> sent
                    ^                   │
+                   ├──── defer ────────┤    (not sent yet: waits for its forum topic)
                    └──── mark_failed ──┴──> dead (given up)
 
 `enqueue()` writes a row in the caller's transaction, so a domain change and the message it
@@ -30,7 +31,8 @@ from .session import utcnow
 from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
-           "mark_failed", "unsent_before", "message_id_for", "to_reply", "pending_count",
+           "mark_failed", "defer", "waiting_before", "last_content", "row_state",
+           "unsent_before", "message_id_for", "to_reply", "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
@@ -51,6 +53,8 @@ class Outgoing(Table):
 
     class Meta:
         table_name = "outgoing"
+        # what was last sent as a message (to skip an edit that changes nothing)
+        indexes = ((("chat_id", "message_id"), False),)
 
 
 # -- queueing (in the caller's transaction) -----------------------------------------------
@@ -135,7 +139,45 @@ def mark_failed(row_id: int, error: str, *, retry_in: float | None, max_attempts
         .where(Outgoing.id == row_id).execute()
 
 
+def defer(row_id: int, seconds: float, reason: str) -> None:
+    """Not sent yet, and not a failure (no attempt counted): due again in `seconds`. The
+    reason stays in `error` ("waits for t5:topic"): later rows of the chat waiting for the
+    same find it there and keep their order behind it."""
+    Outgoing.update(status=PENDING, error=reason[:2000],
+                    next_at=utcnow() + timedelta(seconds=seconds)) \
+        .where(Outgoing.id == row_id).execute()
+
+
 # -- reads ---------------------------------------------------------------------------------
+def row_state(key: str) -> tuple[str, int | None] | None:
+    """(status, message_id) of the row queued under `key`; None when there is none."""
+    row = Outgoing.select(Outgoing.status, Outgoing.message_id).where(Outgoing.key == key).first()
+    return (row.status, row.message_id) if row else None
+
+
+def waiting_before(chat_id: int, row_id: int, reason: str) -> bool:
+    """An older row of the chat, not sent yet, deferred for the same reason."""
+    O = Outgoing
+    return O.select().where((O.chat_id == chat_id) & (O.id < row_id) & (O.error == reason)
+                            & O.status.in_([PENDING, SENDING])).exists()
+
+
+def last_content(chat_id: int, message_id: int, before: int) -> tuple[str, list] | None:
+    """(text, buttons as JSON) of what the queue last put into message `message_id` of the
+    chat (its send or its latest edit, rows older than `before`); None when unknown."""
+    O = Outgoing
+    row = (O.select(O.body).where((O.chat_id == chat_id) & (O.message_id == message_id)
+                                  & (O.status == SENT) & (O.id < before))
+           .order_by(O.sent_at.desc(), O.id.desc()).first())
+    if row is None:
+        return None
+    body = json.loads(row.body)
+    if body.get("photo") is not None or body.get("document") is not None or body.get("topic"):
+        return None
+    return body.get("text") or "", body.get("buttons") or []
+
+
+
 def unsent_before(chat_id: int, row_id: int, limit: int = 20) -> list[int]:
     """Interactive rows of this chat older than `row_id` that are still being sent."""
     O = Outgoing

@@ -2,8 +2,12 @@
 
 `to_event` turns a python-telegram-bot `Update` into an `Event`; `send_reply` performs one
 `Reply` with the Bot API (send, edit in place, keyboards, photo, document, invoice,
-pre-checkout answer) and returns the id of the message the user sees. Texts longer than
+pre-checkout answer, a copy, a forum topic operation) and returns the id of the message the
+user sees (for a topic operation: the topic's message_thread_id). Texts longer than
 Telegram's 4096 characters are split on line boundaries, buttons go on the last part.
+A reply with `thread_id` goes into that forum topic, with `reply_to_message_id` it answers
+that message (sent anyway when the message is gone); `thread_key` is resolved before this
+(engine/telegram/threads.py).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from telegram import (
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    ReplyParameters,
     Update,
 )
 from telegram.constants import MessageLimit, ParseMode
@@ -69,8 +74,10 @@ def _thread(m: Message) -> dict:
         service = getattr(m, attr, None)
         if service is not None:
             topic = {"op": op, "name": getattr(service, "name", None) or ""}
-    return dict(thread_id=m.message_thread_id if m.is_topic_message else None,
-                reply_to_message_id=reply.message_id if reply else None, topic=topic)
+    thread_id = m.message_thread_id if m.is_topic_message else None
+    # in a topic Telegram makes every message a reply to the topic's creation: not a reply
+    replied = reply.message_id if reply and reply.message_id != thread_id else None
+    return dict(thread_id=thread_id, reply_to_message_id=replied, topic=topic)
 
 
 def _callback(update: Update) -> Event:
@@ -128,6 +135,10 @@ async def send_reply(bot: Bot, reply: Reply, *, provider_token: str = "") -> int
         await bot.answer_pre_checkout_query(p["id"], ok=bool(p.get("ok")),
                                             error_message=p.get("error") or None)
         return None
+    if reply.topic is not None:
+        return await _topic(bot, reply)
+    if reply.copy_from is not None:
+        return await _copy(bot, reply)
     if reply.invoice:
         return (await _invoice(bot, reply, provider_token)).message_id
     if reply.photo is not None or reply.document is not None:
@@ -147,7 +158,7 @@ async def _text(bot: Bot, reply: Reply) -> int:
         first, last = i == 0, i == len(parts) - 1
         markup = keyboard if first and keyboard else (inline if last else None)
         message = await bot.send_message(reply.chat_id, part, parse_mode=ParseMode.HTML,
-                                         reply_markup=markup)
+                                         reply_markup=markup, **_where(reply, first))
     if keyboard and inline and len(parts) == 1:
         # one reply_markup per message: the reply keyboard (or its removal) went with the
         # text, the inline buttons are attached to the same message right after
@@ -178,16 +189,66 @@ async def _media(bot: Bot, reply: Reply) -> int:
     markup = markup or (_keyboard_markup(reply) if caption is not None else None)
     if reply.photo is not None:
         message = await bot.send_photo(reply.chat_id, reply.photo, caption=caption or None,
-                                       parse_mode=ParseMode.HTML, reply_markup=markup)
+                                       parse_mode=ParseMode.HTML, reply_markup=markup,
+                                       **_where(reply))
     else:
         message = await bot.send_document(reply.chat_id, reply.document, caption=caption or None,
                                           filename=reply.filename or None,
-                                          parse_mode=ParseMode.HTML, reply_markup=markup)
+                                          parse_mode=ParseMode.HTML, reply_markup=markup,
+                                          **_where(reply))
     if caption is None and reply.text:
         # a caption may hold 1024 characters only: the text follows as its own message
         return await _text(bot, Reply(reply.chat_id, reply.text, buttons=reply.buttons,
-                                      keyboard=reply.keyboard, remove_keyboard=reply.remove_keyboard))
+                                      keyboard=reply.keyboard, remove_keyboard=reply.remove_keyboard,
+                                      thread_id=reply.thread_id))
     return message.message_id
+
+
+def _where(reply: Reply, first: bool = True) -> dict:
+    """The forum topic and the replied message of a send (the reply only on a first part)."""
+    where = {"message_thread_id": reply.thread_id}
+    if reply.reply_to_message_id and first:
+        where["reply_parameters"] = ReplyParameters(reply.reply_to_message_id,
+                                                    allow_sending_without_reply=True)
+    return where
+
+
+async def _copy(bot: Bot, reply: Reply) -> int:
+    """copyMessage: a relay (a staff message to a client, a client's into a topic); the
+    text, when set, replaces the caption."""
+    source = reply.copy_from
+    copied = await bot.copy_message(reply.chat_id, source["chat_id"], source["message_id"],
+                                    caption=reply.text or None,
+                                    parse_mode=ParseMode.HTML if reply.text else None,
+                                    reply_markup=inline_markup(reply), **_where(reply))
+    return copied.message_id
+
+
+_TOPIC_OPS = {"close": "close_forum_topic", "reopen": "reopen_forum_topic",
+              "delete": "delete_forum_topic"}
+
+
+async def _topic(bot: Bot, reply: Reply) -> int:
+    """A forum topic operation; the topic's message_thread_id. An edit, close or reopen that
+    changes nothing ("TOPIC_NOT_MODIFIED") is done already."""
+    topic, op = reply.topic, reply.topic.get("op")
+    if op == "create":
+        created = await bot.create_forum_topic(reply.chat_id, topic["name"],
+                                               icon_color=topic.get("icon_color"),
+                                               icon_custom_emoji_id=topic.get("icon_custom_emoji_id"))
+        return created.message_thread_id
+    if reply.thread_id is None or (op != "edit" and op not in _TOPIC_OPS):
+        raise ValueError(f"topic operation {topic!r} in chat {reply.chat_id} names no topic")
+    try:
+        if op == "edit":
+            await bot.edit_forum_topic(reply.chat_id, reply.thread_id, name=topic.get("name"),
+                                       icon_custom_emoji_id=topic.get("icon_custom_emoji_id"))
+        else:
+            await getattr(bot, _TOPIC_OPS[op])(reply.chat_id, reply.thread_id)
+    except BadRequest as e:
+        if "not_modified" not in str(e).lower() and "not modified" not in str(e).lower():
+            raise
+    return reply.thread_id
 
 
 async def _invoice(bot: Bot, reply: Reply, provider_token: str) -> Message:

@@ -78,6 +78,8 @@ class BotConfig:
     report_interval: float = 60                 # at most one bug report per task per this many seconds
     heartbeat_seconds: float = 0                # write the health row this often (0: never)
     max_inbox_age: float = 60                   # health: an update pending longer is unhealthy
+    topic_grace: float = 15                     # an unconfirmed topic creation waits this long for
+                                                # its service update before trying again (forum.py)
     health_role: str = "bot"                    # what the heartbeat row says this process is
 
 
@@ -149,7 +151,8 @@ class TelegramBot:
         log.info("bot @%s via %s%s", self.bot.username, c.api_url,
                  " (shared database: several workers allowed)" if self.shared else "")
         self.sender = Sender(self.bot, limits=c.limits, provider_token=c.provider_token,
-                             on_error=self.on_error, lease_seconds=c.lease_seconds)
+                             on_error=self.on_error, lease_seconds=c.lease_seconds,
+                             topic_grace=c.topic_grace)
         # the one choice of strategy: several workers on one database, or a process alone
         strategy = SharedDispatcher if self.shared else LocalDispatcher
         self.dispatcher = strategy(self.engine, self.bot, self.sender, concurrency=c.concurrency,

@@ -39,7 +39,7 @@ from telegram import Bot, Update
 from .. import outgoing
 from ..events import Event, Reply
 from ..runtime import Engine
-from . import inbox
+from . import forum, inbox
 from .adapter import to_event
 from .sender import Sender
 
@@ -158,7 +158,26 @@ class Dispatcher(abc.ABC):
             self._idle.set()
 
     def _event(self, item: inbox.InboxItem) -> Event | None:
-        return to_event(Update.de_json(json.loads(item.raw), self.bot))
+        """The update's event; None when no user is behind it, or the bot itself is (the
+        service message of a topic it created: news for the transport, not for the flows)."""
+        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        return None if event is None or event.user_id == self._bot_id() else event
+
+    def _bot_id(self) -> int:
+        head = str(self.bot.token).split(":", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+    def _without_effect(self, item: inbox.InboxItem) -> None:
+        """Done, in the caller's transaction, with no step run; the bot's own topic
+        creation is recorded for the exactly-once protocol (engine/telegram/forum.py)."""
+        inbox.mark_done(item.update_id)
+        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        topic = event.topic if event is not None else None
+        if topic and topic.get("op") == "created" and event.thread_id:
+            if forum.seen(event.chat_id, event.thread_id, topic.get("name") or "",
+                          event.user_id, self._bot_id()):
+                log.warning("chat %s: topic %s duplicates one already created: deleting it",
+                            event.chat_id, event.thread_id)
 
     def _hook(self, item: inbox.InboxItem, event: Event) -> UpdateTx:
         return UpdateTx(item.update_id, event, self._unanswered, self.lease)

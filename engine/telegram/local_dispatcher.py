@@ -83,7 +83,7 @@ class LocalDispatcher(Dispatcher):
     async def _apply(self, item: inbox.InboxItem) -> None:
         event = self._event(item)
         if event is None:
-            await asyncio.to_thread(_done_without_effect, item.update_id)
+            await asyncio.to_thread(self._done_without_effect, item)
             return
         hook = self._hook(item, event)
         replies = await self._step(event, hook)
@@ -93,7 +93,6 @@ class LocalDispatcher(Dispatcher):
         async with self._slots:
             return await asyncio.to_thread(self.engine.handle, event, in_tx=hook)
 
-
-def _done_without_effect(update_id: int) -> None:
-    with write_tx():
-        inbox.mark_done(update_id)
+    def _done_without_effect(self, item: inbox.InboxItem) -> None:
+        with write_tx():
+            self._without_effect(item)

@@ -34,6 +34,8 @@ class SendResult:
     error: str | None = None
     retry_in: float | None = None         # None with an error: give up (dead row)
     lost: bool = False                    # the lease passed to another sender: record nothing
+    defer: float | None = None            # not sent yet (waits for its topic): due again in s
+    reason: str = ""                      # why it waits (kept in the row's error)
 
     @property
     def ok(self) -> bool:
@@ -125,7 +127,9 @@ def _record(outcomes: list[SendResult]) -> None:
         return
     with write_tx():
         for o in rows:
-            if o.ok:
+            if o.defer is not None:
+                outgoing.defer(o.row_id, o.defer, o.reason)
+            elif o.ok:
                 outgoing.mark_sent(o.row_id, o.message_id)
             else:
                 outgoing.mark_failed(o.row_id, o.error or "", retry_in=o.retry_in)

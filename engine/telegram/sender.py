@@ -23,6 +23,10 @@ crash). Each row is marked sent or failed as soon as Telegram answered it, while
 lane stays locked (`marks.MarkWriter`): a crash repeats at most the one message in flight
 in each chat.
 
+Forum topics (engine/telegram/threads.py, asked before every send): a row aimed at a topic
+by key waits for the topic's row, a gone topic's message goes to the group itself, topics
+are created exactly once, and an edit that changes nothing is not sent.
+
 Leases (several workers on one database): a claimed row is `sending` until its lease runs
 out; then any worker may claim it again (that is how a killed worker's rows get sent). So a
 row must not outlive its lease waiting here: a row claimed by `drain_once` is remembered
@@ -48,8 +52,8 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from .. import outgoing
 from ..events import Reply
-from .adapter import send_reply
 from .marks import MarkWriter, SendResult
+from .threads import Threads, TopicGone
 
 __all__ = ["Sender", "Limits", "SendResult"]
 
@@ -89,7 +93,8 @@ class Sender:
 
     def __init__(self, bot: Bot, *, limits: Limits = Limits(), provider_token: str = "",
                  on_error: Callable[[str, BaseException], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, lease_seconds: float = 60):
+                 clock: Callable[[], float] = time.monotonic, lease_seconds: float = 60,
+                 topic_grace: float = 15.0):
         if limits.max_retry_after > lease_seconds / 2:
             limits = dataclasses.replace(limits, max_retry_after=lease_seconds / 2)
         self.bot, self.limits, self.provider_token = bot, limits, provider_token
@@ -105,6 +110,7 @@ class Sender:
         self._tasks: set[asyncio.Task] = set()
         self._recording: set[int] = set()     # rows sent here whose outcome is being written
         self._marks = MarkWriter()
+        self.threads = Threads(bot, grace=topic_grace)   # forum topics, no-op edits (threads.py)
         self.stats = collections.Counter()
 
     # -- the interactive path ------------------------------------------------------------
@@ -157,7 +163,11 @@ class Sender:
                 if not await self._still_ours(row_id):
                     counted = False
                     return SendResult(row_id, lost=True)
-                message_id = await send_reply(self.bot, reply, provider_token=self.provider_token)
+                ready, outcome = await self.threads.prepare(reply, row_id)
+                if outcome is not None:       # deferred, skipped or adopted: no request
+                    counted = False
+                    return outcome
+                message_id = await self.threads.send(ready, row_id, self.provider_token)
             except RetryAfter as e:
                 counted = False               # refused: not in Telegram's window
                 wait = _seconds(e)
@@ -182,7 +192,7 @@ class Sender:
     def _failure(self, reply: Reply, row_id: int | None, e: Exception, failures: int) -> SendResult | None:
         """What to do after an error: None = retry now, else the outcome to record."""
         where = f"sending to chat {reply.chat_id} (outgoing row {row_id})"
-        if isinstance(e, Forbidden):
+        if isinstance(e, (Forbidden, TopicGone)):
             log.info("%s: %s (the user blocked the bot or left)", where, e)
             return SendResult(row_id, error=str(e))
         if isinstance(e, NetworkError) and not isinstance(e, BadRequest):

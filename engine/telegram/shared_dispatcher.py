@@ -106,7 +106,7 @@ class SharedDispatcher(Dispatcher):
     def _apply_row(self, item: inbox.InboxItem):
         event = self._event(item)
         if event is None:
-            inbox.mark_done(item.update_id)
+            self._without_effect(item)
             return None, None, None
         hook = self._hook(item, event)
         replies = self.engine.handle(event, in_tx=hook)      # nests as a savepoint

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 # Every module that defines a table (the engine keeps sessions, the outgoing queue, process
 # health and the inbox); none of them imports a transport.
 TABLE_MODULES = ("engine.session", "engine.outgoing", "engine.health", "engine.telegram.inbox",
+                 "engine.telegram.forum",
                  "helpdesk.directory.tables", "helpdesk.registration.tables", "helpdesk.tickets.tables",
                  "helpdesk.payments.tables", "helpdesk.privacy.tables", "helpdesk.sync.outbox",
                  "helpdesk.sync.pull", "helpdesk.sync.references", "helpdesk.api.onec_record",

@@ -216,3 +216,72 @@ def test_the_printed_commands_work_from_a_python_without_the_dependencies(tmp_pa
                          capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "— в чате: Иванов Иван Иванович" in out.stdout
+
+
+# --- issue 16 item 8: the work group's forum topics in the terminal -------------------------
+
+def test_the_groups_topics_are_threads_of_it_and_you_can_write_into_one(database, settings):
+    """Queued topic rows become threads of the group's chat, shown under their names;
+    `/topic N` writes into one (the event carries its thread), and a copy of that message
+    reaches the client's chat, as the conversation loop runs through Telegram."""
+    from engine import outgoing
+    from engine.console import Persona
+    from engine.events import Reply
+    from engine.storage import write_tx
+    group, client = -1000000000001, 700000011
+    engine = build_app(settings, connect=False).engine
+    events = []
+
+    class Recorded:                                  # the real engine; its events kept
+        flowset = engine.flowset
+
+        def handle(self, event, **kw):
+            events.append(event)
+            return engine.handle(event, **kw)
+
+        def due_timeouts(self):
+            return engine.due_timeouts()
+
+    def open_topics(out):
+        with write_tx():
+            outgoing.enqueue(Reply(group, topic={"op": "create", "name": "#12 · Касса · ООО «Лютик»"}),
+                             key="t12:topic")
+            outgoing.enqueue(Reply(group, "Заявка #12 · Новая", thread_key="t12:topic"))
+            outgoing.enqueue(Reply(group, topic={"op": "create", "name": "#13 · Весы"}), key="t13:topic")
+            outgoing.enqueue(Reply(group, "Заявка #13 · Новая", thread_key="t13:topic"))
+            outgoing.enqueue(Reply(group, "Сводка за день"))
+            outgoing.enqueue(Reply(group, thread_key="t13:topic", topic={"op": "close"}))
+        return "/as group"
+
+    def relay(out):
+        said = events[-1]
+        with write_tx():
+            outgoing.enqueue(Reply(client, "", copy_from={"chat_id": group, "message_id": said.message_id}))
+        return "/as 1"
+    out: list[str] = []
+    feed = iter([open_topics, "/topic", "/topic 1", "Проверьте кабель", relay, "/as group", "/topic 9"])
+
+    def read(prompt):
+        try:
+            line = next(feed)
+        except StopIteration:
+            raise EOFError from None
+        return line(out) if callable(line) else line
+    people = [Persona("0", 700000001, "Console"), Persona("1", client, "Иван"),
+              Persona("group", 700000100, "Сергей", chat_id=group, title="рабочая группа")]
+    Console(Recorded(), user_id=700000001, read=read, write=out.append, personas=people,
+            deliver_queued=True).run()
+    shown = after(out, "— в чате: рабочая группа")
+    first = "\n".join(out[out.index("— в чате: рабочая группа —") + 1:])
+    assert first.split("\nТемы группы")[0].splitlines() == [
+        "[новая тема: #12 · Касса · ООО «Лютик»]", "[#12 · Касса · ООО «Лютик»]", "Заявка #12 · Новая",
+        "[новая тема: #13 · Весы]", "[#13 · Весы]", "Заявка #13 · Новая", "[общий чат группы]",
+        "Сводка за день", "[тема закрыта: #13 · Весы]"]
+    assert "  1. #12 · Касса · ООО «Лютик»\n  2. #13 · Весы (закрыта)" in first
+    assert "— в теме: #12 · Касса · ООО «Лютик» —" in out
+    typed = next(e for e in events if e.text == "Проверьте кабель")
+    assert (typed.chat_id, typed.chat_type) == (group, "supergroup")
+    thread = outgoing.Outgoing.get(outgoing.Outgoing.key == "t12:topic").message_id
+    assert typed.thread_id == thread and typed.message_id
+    assert "Проверьте кабель" in after(out, "— в чате: Иван")          # the copy, in the client's chat
+    assert "Темы группы" in shown and "/topic N" in shown              # /topic 9: the list again

@@ -25,6 +25,7 @@ def engine_db(tmp_path):
     """Only the engine's tables: these tests need no helpdesk module."""
     import engine.outgoing  # each of these imports registers its table
     import engine.session
+    import engine.telegram.forum
     import engine.telegram.inbox  # noqa: F401 - imported for that, the name is unused
     from engine import storage
     storage.connect(f"sqlite:///{tmp_path}/transport.db")
@@ -35,6 +36,17 @@ def engine_db(tmp_path):
 
 @pytest.fixture
 def test_engine(engine_db, tmp_path, api):
+    return _echo_engine(tmp_path, api)
+
+
+@pytest.fixture
+def forum_engine(database, tmp_path, api):
+    """The echo bot's engine on the test's database (PostgreSQL with TEST_DATABASE_URL):
+    the forum tables' upserts and joins run on both."""
+    return _echo_engine(tmp_path, api)
+
+
+def _echo_engine(tmp_path, api):
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "menu.yaml").write_text(FLOW, encoding="utf-8")
     shutil.copytree(f"{PROJECT_ROOT}/templates", tmp_path / "templates")

@@ -24,7 +24,7 @@ Standalone, for benchmarks (rate limits on by default)::
     python -m tests.support.fakes.telegram_api --port 8081 [--token T] [--no-rate-limits]
 
 plus a small control API for a driver in another process: ``POST /_fake/send``
-``{"user_id", "text"}``, ``POST /_fake/update`` (a raw update), ``GET /_fake/sent?chat_id=``,
+``{"user_id", "text"}`` (with ``"chat_id"``, ``"thread_id"``, ``"reply_to"``: in a group), ``POST /_fake/update`` (a raw update), ``GET /_fake/sent?chat_id=``,
 ``GET /_fake/stats``.
 
 Deliberate simplifications: webhooks may use plain ``http://`` (loopback) and are delivered one
@@ -55,6 +55,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .telegram_errors import ApiError, bad
+from .telegram_forum import ForumMixin
+
 __all__ = [
     "DEFAULT_TOKEN",
     "ApiError",
@@ -77,7 +80,7 @@ NOT_MODIFIED = ("Bad Request: message is not modified: specified new message con
 MAX_TEXT, MAX_CAPTION, MAX_CALLBACK_DATA = 4096, 1024, 64
 # Telegram leaves these out unless allowed_updates names them explicitly.
 NOT_DEFAULT_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
-SEND_METHODS = {"sendmessage", "sendphoto", "senddocument", "sendinvoice"}
+SEND_METHODS = {"sendmessage", "sendphoto", "senddocument", "sendinvoice", "copymessage"}
 CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
                 "upload_voice", "upload_document", "choose_sticker", "find_location",
                 "record_video_note", "upload_video_note"}
@@ -87,25 +90,12 @@ STRING_PARAMS = {
     "provider_token", "currency", "start_parameter", "error_message", "action", "language_code",
     "file_id", "callback_query_id", "pre_checkout_query_id", "ip_address", "photo", "document",
     "provider_data", "business_connection_id", "message_effect_id", "shipping_query_id",
+    "name", "icon_custom_emoji_id",
 }
 
 
-class ApiError(Exception):
-    """A Bot API error answer: ``{"ok": false, "error_code": status, "description": ...}``."""
-
-    def __init__(self, status: int, description: str, retry_after: int | None = None):
-        super().__init__(f"{status} {description}")
-        self.status, self.description, self.retry_after = status, description, retry_after
-
-    def to_json(self) -> dict:
-        body = {"ok": False, "error_code": self.status, "description": self.description}
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return body
-
-
 def _bad(description: str) -> ApiError:
-    return ApiError(400, f"Bad Request: {description}")
+    return bad(description)
 
 
 # ---------------------------------------------------------------- rate limits
@@ -200,6 +190,8 @@ class SentMessage:
     params: dict = dataclasses.field(default_factory=dict, repr=False)
     history: list[dict] = dataclasses.field(default_factory=list)  # versions before each edit
     deleted: bool = False
+    thread_id: int | None = None      # the forum topic it was sent into
+    reply_to: int | None = None       # the message it replies to
     received: float = 0.0             # time.monotonic() when the server stored it (pacing checks)
 
     @property
@@ -420,10 +412,10 @@ def _check_inline_button(button: dict) -> None:
             raise _bad("BUTTON_DATA_INVALID")
 
 
-def _chat_id(params: dict):
-    value = params.get("chat_id")
+def _chat_id(params: dict, field: str = "chat_id"):
+    value = params.get(field)
     if value in (None, ""):
-        raise _bad("chat_id is empty")
+        raise _bad(f"{field} is empty")
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
         return int(value)
     return value
@@ -435,7 +427,7 @@ def _update_type(update: dict) -> str | None:
 
 # ---------------------------------------------------------------- the server
 
-class FakeTelegramAPI:
+class FakeTelegramAPI(ForumMixin):
     """The fake Bot API server plus the test driver's view of it.
 
     Args:
@@ -491,6 +483,7 @@ class FakeTelegramAPI:
         self.refused: list[Refusal] = []
         self.webhook_deliveries: list[dict] = []   # every POST: update_id and error (None = 2xx)
         self.requests: collections.Counter = collections.Counter()
+        self._reset_forum()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -646,11 +639,18 @@ class FakeTelegramAPI:
             chat["username"] = username
         return FakeUser(self, user, self._register_chat(chat), phone_number)
 
-    def group(self, chat_id: int, title: str = "Test group") -> "FakeGroup":
+    def group(self, chat_id: int, title: str = "Test group", *, forum: bool = False) -> "FakeGroup":
+        """A group (a supergroup when the id starts with -100); ``forum`` needs a supergroup."""
         if chat_id >= 0:
             raise ValueError(f"group chat ids are negative, got {chat_id}")
         kind = "supergroup" if str(chat_id).startswith("-100") else "group"
-        return FakeGroup(self, self._register_chat({"id": chat_id, "type": kind, "title": title}))
+        if forum and kind != "supergroup":
+            raise ValueError(f"only a supergroup (-100...) can be a forum, got {chat_id}")
+        with self._cond:
+            chat = self._chats.get(chat_id) or {"id": chat_id, "type": kind, "title": title}
+            if forum:
+                chat["is_forum"] = True
+        return FakeGroup(self, self._register_chat(chat))
 
     def _register_chat(self, chat: dict) -> dict:
         with self._cond:
@@ -682,12 +682,19 @@ class FakeTelegramAPI:
             update["update_id"] = self.push_update(update)
             return update
 
-    def _new_user_message(self, user: dict, chat: dict, **content) -> dict:
+    def _new_user_message(self, user: dict, chat: dict, thread_id: int | None = None,
+                          reply_to: int | None = None, **content) -> dict:
         with self._cond:
             message_id = self._take_message_id(chat["id"])
             self._user_messages.add((chat["id"], message_id))
-        return {"message_id": message_id, "from": user, "chat": chat,
-                "date": int(time.time()), **content}
+            message = {"message_id": message_id, "from": user, "chat": chat,
+                       "date": int(time.time()), **content,
+                       **self._thread_json(chat["id"], thread_id, reply_to)}
+            self._user_content[(chat["id"], message_id)] = message
+            return message
+
+    def _chat_id_param(self, params: dict, field: str = "chat_id"):
+        return _chat_id(params, field)
 
     def _take_message_id(self, chat_id) -> int:
         message_id = self._next_message_id[chat_id]
@@ -742,6 +749,7 @@ class FakeTelegramAPI:
             self.requests[method] += 1
             if self._faults[name]:
                 raise self._faults[name].popleft()
+            self._check_chat_access(name, params)
         return self._methods[name](params)
 
     def _serve_file(self, token: str, file_path: str) -> tuple[int, str, bytes]:
@@ -758,7 +766,10 @@ class FakeTelegramAPI:
         params = {**_parse_form(query), **(json.loads(body) if body else {})}
         if action == "send":
             user = self.user(int(params["user_id"]), params.get("first_name", "Bench"))
-            return user.send(params.get("text", "/start"))
+            if params.get("chat_id"):         # a member writing in a group (a topic, a reply)
+                group = self.group(int(params["chat_id"]))
+                user = group.member(user.id, user.user["first_name"]).in_topic(params.get("thread_id"))
+            return user.send(params.get("text", "/start"), reply_to=params.get("reply_to"))
         if action == "update":
             return self.push_update(params)
         if action == "sent":
@@ -957,8 +968,10 @@ class FakeTelegramAPI:
         """Checks markup and rate limits, then stores the message; returns its Message JSON."""
         markup = _parse_markup(params.get("reply_markup"))
         with self._cond:
+            thread_id, reply_to = self._thread_of(chat_id, params), self._reply_to_of(chat_id, params)
             self._check_rate(method, chat_id)
-            msg = SentMessage(method=method, chat_id=chat_id,
+            msg = SentMessage(method=method, chat_id=chat_id, thread_id=thread_id,
+                              reply_to=reply_to,
                               message_id=self._take_message_id(chat_id), date=int(time.time()),
                               parse_mode=params.get("parse_mode"), reply_markup=markup,
                               params=dict(params), received=time.monotonic(), **content)
@@ -1003,6 +1016,7 @@ class FakeTelegramAPI:
         if msg.caption:
             data["caption"] = msg.plain_text
         data.update(self._media_json(msg))
+        data.update(self._thread_json(msg.chat_id, msg.thread_id, msg.reply_to))
         if msg.history:
             data["edit_date"] = int(time.time())
         if msg.reply_markup and "inline_keyboard" in msg.reply_markup:
@@ -1236,9 +1250,14 @@ class FakeUser:
     """
 
     def __init__(self, api: FakeTelegramAPI, user: dict, chat: dict,
-                 phone_number: str | None = None):
+                 phone_number: str | None = None, thread_id: int | None = None):
         self.api, self.user, self.chat = api, user, chat
         self.phone_number = phone_number or f"+7999{user['id'] % 10**7:07d}"
+        self.thread_id = thread_id        # the forum topic this user writes in (groups)
+
+    def in_topic(self, thread_id: int | None) -> "FakeUser":
+        """The same user writing in forum topic ``thread_id`` of the group (None: outside)."""
+        return FakeUser(self.api, self.user, self.chat, self.phone_number, thread_id)
 
     @property
     def id(self) -> int:
@@ -1248,13 +1267,15 @@ class FakeUser:
     def chat_id(self):
         return self.chat["id"]
 
-    def _message(self, **content) -> dict:
-        message = self.api._new_user_message(self.user, self.chat, **content)
+    def _message(self, reply_to: int | None = None, **content) -> dict:
+        message = self.api._new_user_message(self.user, self.chat, self.thread_id, reply_to,
+                                             **content)
         return self.api._user_action(self.chat_id, {"message": message})
 
-    def send(self, text: str) -> dict:
-        """A text message; a leading /command gets a bot_command entity."""
-        content = {"text": text}
+    def send(self, text: str, *, reply_to: int | None = None) -> dict:
+        """A text message (a reply to message ``reply_to``); a leading /command gets a
+        bot_command entity."""
+        content = {"text": text, "reply_to": reply_to}
         command = re.match(r"/[A-Za-z0-9_]+(@\w+)?", text)
         if command:
             content["entities"] = [{"type": "bot_command", "offset": 0,
@@ -1326,18 +1347,20 @@ class FakeUser:
         return self._message(contact=contact)
 
     def send_photo(self, data: bytes = b"\xff\xd8\xff\xe0fake-jpeg",
-                   caption: str | None = None) -> dict:
+                   caption: str | None = None, *, reply_to: int | None = None) -> dict:
         stored = self.api._store_file(data, "photos", ".jpg", mime_type="image/jpeg")
         sizes = [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
                   "width": 640, "height": 480, "file_size": len(data)}]
-        return self._message(photo=sizes, **({"caption": caption} if caption else {}))
+        return self._message(reply_to, photo=sizes, **({"caption": caption} if caption else {}))
 
     def send_document(self, name: str = "document.pdf", data: bytes = b"%PDF-1.4 fake",
-                      mime_type: str = "application/pdf", caption: str | None = None) -> dict:
+                      mime_type: str = "application/pdf", caption: str | None = None, *,
+                      reply_to: int | None = None) -> dict:
         stored = self.api._store_file(data, "documents", "", file_name=name, mime_type=mime_type)
         document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
                     "file_name": name, "mime_type": mime_type, "file_size": len(data)}
-        return self._message(document=document, **({"caption": caption} if caption else {}))
+        return self._message(reply_to, document=document,
+                             **({"caption": caption} if caption else {}))
 
     def pay(self, invoice: SentMessage | None = None, *, order_info: dict | None = None,
             timeout: float | None = 5.0) -> dict:
@@ -1400,7 +1423,8 @@ def _keyboard_buttons(keyboard: dict | None) -> list[dict]:
 
 
 class FakeGroup:
-    """A group chat (negative id); ``member(user_id)`` acts in it as that user."""
+    """A group chat (negative id); ``member(user_id)`` acts in it as that user (and
+    ``.in_topic(thread_id)`` in one of its forum topics)."""
 
     def __init__(self, api: FakeTelegramAPI, chat: dict):
         self.api, self.chat = api, chat
@@ -1409,10 +1433,28 @@ class FakeGroup:
     def chat_id(self) -> int:
         return self.chat["id"]
 
-    def member(self, user_id: int, first_name: str = "Member", *,
-               language_code: str | None = "ru", username: str | None = None) -> FakeUser:
-        user = _user_json(user_id, first_name, language_code, username, None)
+    def member(self, user_id: int, first_name: str = "Member", *, last_name: str | None = None,
+               language_code: str | None = "ru", username: str | None = None,
+               status: str = "member") -> FakeUser:
+        """A member (``status``: member, administrator, creator, left, kicked) as getChatMember
+        and getChatAdministrators report them."""
+        user = _user_json(user_id, first_name, language_code, username, last_name)
+        self.api.set_member(self.chat_id, user, status)
         return FakeUser(self.api, user, self.chat)
+
+    def set_forum(self, on: bool) -> None:
+        """Topics on or off, at any time (existing topics survive, unreachable while off)."""
+        self.api.set_forum(self.chat_id, on)
+
+    def kick_bot(self) -> None:
+        """The bot is removed: every call aimed at the group answers 403."""
+        self.api.kick_bot(self.chat_id)
+
+    def topics(self) -> list:
+        return self.api.topics(self.chat_id)
+
+    def in_topic(self, thread_id: int) -> list[SentMessage]:
+        return self.api.in_topic(self.chat_id, thread_id)
 
 
 # ---------------------------------------------------------------- PTB in a thread

@@ -1,0 +1,88 @@
+"""Group and topic messages as the fake Bot API words them (like Telegram), turned into
+`Event`s by the adapter; and relays out: copies and replies into topics, sent by the real
+transport."""
+from __future__ import annotations
+
+import time
+
+from telegram import Update
+
+from engine import Reply, outgoing
+from engine.storage import write_tx
+from engine.telegram.adapter import to_event
+from tests.support.telegram_harness import running_bot
+
+GROUP = -1005002
+CLIENT = 3201
+
+
+def event_of(update: dict):
+    return to_event(Update.de_json(update, None))
+
+
+def sent_rows(ids: list[int], timeout: float = 30) -> list[outgoing.Outgoing]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [outgoing.Outgoing.get_by_id(i) for i in ids]
+        if all(r.status in ("sent", "dead") for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_a_topic_message_a_reply_and_a_photo_become_events_with_their_thread(api):
+    group = api.group(GROUP, "Заявки", forum=True)
+    thread = api.call(api.token, "createForumTopic", {"chat_id": GROUP, "name": "#3"})["message_thread_id"]
+    created = event_of(api.pending_updates()[-1])
+    staff = group.member(7, "Анна", last_name="Петрова").in_topic(thread)
+    text = event_of(staff.send("Проверьте кабель"))
+    reply = event_of(staff.send("Это ответ", reply_to=text.message_id))
+    photo = event_of(staff.send_photo(caption="схема"))
+    outside = event_of(group.member(8, "Олег").send("в общий чат"))
+
+    assert created.topic == {"op": "created", "name": "#3"} and created.thread_id == thread
+    assert (text.chat_type, text.thread_id, text.reply_to_message_id) == ("supergroup", thread, None)
+    assert (text.first_name, text.last_name) == ("Анна", "Петрова")
+    assert reply.thread_id == thread and reply.reply_to_message_id == text.message_id
+    assert photo.kind == "file" and photo.thread_id == thread and photo.text == "схема"
+    assert outside.thread_id is None and outside.reply_to_message_id is None
+
+
+def test_topic_service_messages_name_their_operation(api):
+    api.group(GROUP, forum=True)
+    thread = api.call(api.token, "createForumTopic", {"chat_id": GROUP, "name": "#3"})["message_thread_id"]
+    for method, extra in (("editForumTopic", {"name": "✅ #3"}), ("closeForumTopic", {}),
+                          ("reopenForumTopic", {})):
+        api.call(api.token, method, {"chat_id": GROUP, "message_thread_id": thread, **extra})
+    ops = [event_of(u).topic for u in api.pending_updates()]
+    assert ops == [{"op": "created", "name": "#3"}, {"op": "edited", "name": "✅ #3"},
+                   {"op": "closed", "name": ""}, {"op": "reopened", "name": ""}]
+
+
+def test_copies_and_replies_go_where_they_are_aimed(api, forum_engine):
+    group = api.group(GROUP, "Заявки", forum=True)
+    with running_bot(forum_engine, api) as bot:
+        with write_tx():
+            topic = outgoing.enqueue(Reply(GROUP, topic={"op": "create", "name": "#3"}), key="t3:topic")
+            card = outgoing.enqueue(Reply(GROUP, "карточка", thread_key="t3:topic"))
+        bot.loop.call_soon_threadsafe(bot.sender.kick)
+        thread, card_id = [r.message_id for r in sent_rows([topic, card])]
+        staff = group.member(7, "Анна").in_topic(thread)
+        said = staff.send_photo(caption="фото")["message"]["message_id"]
+        client = api.user(CLIENT).send("спасибо")["message"]["message_id"]
+        with write_tx():
+            ids = [outgoing.enqueue(Reply(CLIENT, "Анна: фото", copy_from={"chat_id": GROUP, "message_id": said})),
+                   outgoing.enqueue(Reply(GROUP, "", copy_from={"chat_id": CLIENT, "message_id": client},
+                                          thread_key="t3:topic")),
+                   outgoing.enqueue(Reply(GROUP, "ответ на карточку", reply_to_message_id=card_id,
+                                          thread_id=thread)),
+                   outgoing.enqueue(Reply(GROUP, "на удалённое", reply_to_message_id=9999))]
+        bot.loop.call_soon_threadsafe(bot.sender.kick)
+        rows = sent_rows(ids)
+    assert [r.status for r in rows] == ["sent"] * 4
+    [to_client] = [m for m in api.messages(CLIENT) if m.method == "copyMessage"]
+    assert to_client.photo and to_client.caption == "Анна: фото"
+    in_topic = group.in_topic(thread)
+    assert [m.content for m in in_topic] == ["карточка", "спасибо", "ответ на карточку"]
+    assert in_topic[2].reply_to == card_id
+    [gone] = [m for m in api.messages(GROUP) if m.content == "на удалённое"]
+    assert gone.reply_to is None                         # the replied message is gone: sent anyway
