@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from engine import outgoing
 from engine.events import Event
-from engine.testing import Chat
 from engine.outgoing import Outgoing
+from engine.testing import Chat
 from helpdesk import directory
 from helpdesk.desk import staff, topics
 from helpdesk.tickets import Ticket
