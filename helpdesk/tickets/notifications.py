@@ -28,10 +28,12 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from engine.events import Reply
 from helpdesk import directory
 from helpdesk.desk import cards
+from helpdesk.desk.topics import into_thread
 from helpdesk.directory.roles import Right
-from helpdesk.notices import GROUP, PERSON, queue_notice
+from helpdesk.notices import GROUP, PERSON, queue_notice, queue_reply
 
 from .tables import Ticket
 from .view import ticket_view
@@ -91,9 +93,10 @@ class Notifier:
         if what == "created":
             return self._enqueue_post(ticket, context) if s.new_ticket else 0
         count = self._update_post(ticket, actor)
-        if self._group_switch(what, actor):
-            queue_notice(self.templates, s.work_group_id, "ticket/notify_group", context,
-                         key=f"{_key(ticket, what)}:group", priority=GROUP)
+        if self._group_switch(what, actor):      # into the ticket's thread (topic, or card)
+            text = self.templates.render("ticket/notify_group", None, dict(context))
+            queue_reply(into_thread(ticket.id, Reply(s.work_group_id, text)),
+                        key=f"{_key(ticket, what)}:group", priority=GROUP)
             count += 1
         return count
 

@@ -74,6 +74,8 @@ def test_a_cancelled_ticket_closes_its_topic_once(forum):
     t = file_ticket(forum, 101)
     forum.svc.cancel(101, t.id, "Уже не нужно, разобрались сами")
     assert topic_ops(t.id)[1:] == [("edit", "❌ #1 · Касса · ООО Ромашка"), ("close", "")]
+    told = dict(group_rows())[f"t{t.id}:v2:cancelled:group"]          # the group is told...
+    assert "разобрались сами" in told.text and told.thread_key == f"t{t.id}:topic"   # ...in it
     forum.svc.crm_update(t.id, master_name="Сидоров")       # a later change of a closed ticket
     assert topic_ops(t.id)[1:] == [("edit", "❌ #1 · Касса · ООО Ромашка"), ("close", "")]
 
@@ -144,6 +146,11 @@ def test_a_plain_group_has_no_topic_and_the_card_is_the_thread(database):
     press(w, TECH, f"wg:take:{t.id}")
     press(w, TECH, f"wg:done:{t.id}")
     assert topic_ops(t.id) == [] and [k for k, _ in group_rows()] == [key]
+    t2 = file_ticket(w, 102, description="Не работает ЕГАИС УТМ")
+    send(f"t{t2.id}:post", CARD_ID + 1)
+    w.svc.cancel(102, t2.id, "Уже не нужно, разобрались сами")
+    told = dict(group_rows())[f"t{t2.id}:v2:cancelled:group"]
+    assert told.reply_to_message_id == CARD_ID + 1 and told.thread_key is None   # a reply to the card
 
 
 def test_a_topic_telegram_refused_gets_no_more_topic_rows(forum):
