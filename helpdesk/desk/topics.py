@@ -6,6 +6,16 @@ The topic of ticket N is created by the outgoing row keyed `t<N>:topic` (a `Repl
 `message_id` is the card's message. So both directions are one indexed lookup on a unique
 key, and a message aimed at a topic that is not created yet names the topic by its key
 (`Reply.thread_key`): the sender resolves it when the topic exists.
+
+The topic's life (settings desk.topics; a forum work group): `open_topic` queues it with the
+ticket, just before the card that goes into it (helpdesk.desk.cards); `follow_ticket`, a
+Notifier listener, renames it when its name or icon would change (settings
+desk.topic_icons / topic_icon_ids, template desk/topic_name), closes it when the ticket is
+done or cancelled and reopens it on reopen. Every row is keyed by the ticket and its
+version (`t<N>:v<version>:topic-<op>`), so a change is never queued twice, and what was
+queued is kept in `DeskThread`, so a name that would not change queues nothing. A topic row
+the transport gave up ("the chat is not a forum") gets no operations after it: the card in
+the group is the thread then, as in a plain group.
 """
 from __future__ import annotations
 
