@@ -87,6 +87,8 @@ class Reply:
     keyboard: list[list[KeyButton]] = field(default_factory=list)   # reply keyboard rows
     remove_keyboard: bool = False
     edit_message_id: int | None = None
+    edit_key: str | None = None           # ...or edit the message an outgoing row of this key
+                                          # sent (resolved when sent; waits for that row)
     photo: bytes | str | None = None      # bytes, or a file_id already on Telegram
     document: bytes | str | None = None
     filename: str = ""
@@ -111,7 +113,8 @@ class Reply:
         return (self.callback_answer is not None and not self.text and self.photo is None
                 and self.topic is None and self.copy_from is None
                 and self.document is None and self.invoice is None and self.pre_checkout is None
-                and self.edit_message_id is None and not self.buttons and not self.keyboard
+                and self.edit_message_id is None and self.edit_key is None
+                and not self.buttons and not self.keyboard
                 and not self.remove_keyboard)
 
     def button_texts(self) -> list[str]:

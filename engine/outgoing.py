@@ -32,7 +32,8 @@ from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
            "mark_failed", "defer", "waiting_before", "last_content", "row_state",
-           "unsent_before", "message_id_for", "to_reply", "pending_count",
+           "unsent_before", "message_id_for", "key_state", "replace_pending", "to_reply",
+           "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
@@ -66,6 +67,15 @@ def enqueue(reply: Reply, *, key: str | None = None, priority: int = 5) -> int |
     if key is not None:
         query = query.on_conflict_ignore()
     return query.execute()
+
+
+def replace_pending(key: str, reply: Reply) -> bool:
+    """The row of `key`, while no sender has claimed it yet, is to send `reply` instead (in
+    the current transaction): a message changed before it went out is sent as it is now,
+    with no edit after it. False when the row is claimed, sent or gone (then edit it)."""
+    body = json.dumps(_encode(reply), ensure_ascii=False)
+    return bool(Outgoing.update(body=body)
+                .where((Outgoing.key == key) & (Outgoing.status == PENDING)).execute())
 
 
 def hold(row_ids: list[int], lease: timedelta) -> None:
@@ -190,6 +200,12 @@ def message_id_for(key: str) -> int | None:
     """Telegram's id of the message sent for `key` (to edit it in place later)."""
     row = Outgoing.select(Outgoing.message_id).where(Outgoing.key == key).first()
     return row.message_id if row else None
+
+
+def key_state(key: str) -> tuple[str | None, int | None]:
+    """(status, Telegram's message id) of the row of `key`; (None, None) when there is none."""
+    row = Outgoing.select(Outgoing.status, Outgoing.message_id).where(Outgoing.key == key).first()
+    return (row.status, row.message_id) if row else (None, None)
 
 
 def pending_count() -> int:

@@ -207,6 +207,25 @@ class Tickets(_Strict):
     reopen_days: int = Field(14, ge=0, le=3660)       # 0: a closed ticket is never reopened
 
 
+_TICKET_STATUSES = ("new", "in_progress", "waiting", "done", "cancelled")   # helpdesk.tickets.states
+
+
+class Desk(_Strict):
+    topics: bool = False
+    topic_icons: dict[str, str] = {"new": "🆕", "in_progress": "🛠", "waiting": "⏳",
+                                   "done": "✅", "cancelled": "❌"}
+    topic_icon_ids: dict[str, str] = {}
+
+    @field_validator("topic_icons", "topic_icon_ids")
+    @classmethod
+    def _statuses(cls, value: dict[str, str], info) -> dict[str, str]:
+        unknown = sorted(set(value) - set(_TICKET_STATUSES))
+        if unknown:
+            raise ValueError(f"desk.{info.field_name}: unknown status {', '.join(unknown)}; "
+                             f"the statuses are {', '.join(_TICKET_STATUSES)}")
+        return value
+
+
 class Api(_Strict):
     listen: str = "127.0.0.1"
     port: int = Field(8181, ge=1, le=65535)
@@ -275,6 +294,7 @@ class Settings(_Strict):
     pay: Pay = Pay()
     notify: Notify = Notify()
     tickets: Tickets = Tickets()
+    desk: Desk = Desk()
     api: Api = Api()
     sync: Sync = Sync()
     support: Support = Support()

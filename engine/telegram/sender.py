@@ -150,9 +150,29 @@ class Sender:
     async def send(self, reply: Reply, *, row_id: int | None = None, bulk: bool = False) -> SendResult:
         lane = self._lane(reply.chat_id)
         async with lane.lock:
+            reply = await self._resolve_edit_key(reply)
+            if reply is None:             # its message is not sent yet: due again after the lease
+                return SendResult(row_id, lost=True)
             outcome = await self._attempts(lane, reply, row_id, bulk)
             await self._mark(outcome)
             return outcome
+
+    async def _resolve_edit_key(self, reply: Reply) -> Reply | None:
+        """An edit that names its message by an outgoing key (`Reply.edit_key`: it was queued
+        before that message went out) edits the message that row was sent as; None while
+        that row is still to be sent (the edit waits for it: its lease runs out, then it is
+        due again); a row given up or gone: sent as a message of its own (as an edit of a
+        message that is gone is)."""
+        if not reply.edit_key or reply.edit_message_id:
+            return reply
+        status, message_id = await asyncio.to_thread(outgoing.key_state, reply.edit_key)
+        if message_id:
+            return dataclasses.replace(reply, edit_message_id=message_id)
+        if status in (outgoing.PENDING, outgoing.SENDING):
+            log.info("edit of %s waits: that message is not sent yet", reply.edit_key)
+            self.stats["edit_waits"] += 1
+            return None
+        return dataclasses.replace(reply, edit_key=None)
 
     async def _attempts(self, lane: _Lane, reply: Reply, row_id: int | None, bulk: bool) -> SendResult:
         failures = 0

@@ -11,6 +11,7 @@ import uuid
 from engine.contracts import ActionContext, Outcome
 from helpdesk import directory, registration
 from helpdesk import payments as pay
+from helpdesk.desk.names import staff_name
 from helpdesk.directory import NotFound, phones
 from helpdesk.directory.phones import PhoneError
 from helpdesk.directory.roles import PermissionDenied, Right
@@ -340,8 +341,7 @@ def stats_compute(ctx: ActionContext) -> Outcome:
 @registry.action("wg_save_comment", reads=("wg_ticket_id", "wg_comment"), outcomes=("saved", REFUSED),
                  templates=REFUSALS)
 def wg_save_comment(ctx: ActionContext) -> Outcome:
-    ev = ctx.event
-    name = ev.first_name or ev.username or str(ctx.user_id)
+    name = staff_name(ctx.event)           # the CRM's or the full name, not a first name
     try:
         _svc(ctx).comment(ctx.user_id, name, ctx.slots.get("wg_ticket_id"), ctx.slots.get("wg_comment") or "")
     except (TicketError, PermissionDenied) as e:

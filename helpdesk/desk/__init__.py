@@ -9,7 +9,11 @@ conversation. Everything the desk sends goes through the durable outgoing queue
 Modules (one concern each):
 
     topics.py        a ticket's thread in the work group: the topic's outgoing key, the
-                     ticket a thread / a card belongs to, a reply aimed into the thread
+                     ticket a thread / a card belongs to, a reply aimed into the thread;
+                     the topic's life (opened, renamed, closed, reopened with the ticket)
+    cards.py         the ticket's card in the group: queued once, edited only when it
+                     changes, also before it went out (Reply.edit_key)
+    names.py         what a staff member is called: the CRM's name, else the full name
     staff.py         who is staff (technician, dispatcher), stored in the database
     conversation.py  messages both ways between a ticket's client and its thread
     sla.py           first-response and resolution targets in working time; timers as rows

@@ -1,4 +1,5 @@
-"""The desk's tables: the staff roster (SLA timers and ratings add theirs here)."""
+"""The desk's tables: the staff roster, what a ticket's thread last showed (SLA timers and
+ratings add theirs here)."""
 from __future__ import annotations
 
 import peewee as pw
@@ -6,7 +7,7 @@ import peewee as pw
 from engine.storage import Table
 from helpdesk.directory.tables import utcnow
 
-__all__ = ["StaffMember"]
+__all__ = ["StaffMember", "DeskThread"]
 
 
 class StaffMember(Table):
@@ -19,3 +20,17 @@ class StaffMember(Table):
 
     class Meta:
         table_name = "desk_staff"
+
+
+class DeskThread(Table):
+    """What the desk last queued for a ticket's card and topic, so an edit that would change
+    nothing is not queued (helpdesk/desk/cards.py, topics.py). No foreign key: a ticket's
+    thread outlives nothing it needs, and its row is one lookup by the ticket id."""
+    ticket_id = pw.IntegerField(primary_key=True)
+    card = pw.CharField(max_length=64, default="")          # digest of the card's text + buttons
+    topic = pw.CharField(max_length=300, default="")        # the topic's name + icon id as queued
+    topic_closed = pw.BooleanField(default=False)           # a close queued (no reopen after it)
+    updated = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "desk_thread"

@@ -6,16 +6,32 @@ The topic of ticket N is created by the outgoing row keyed `t<N>:topic` (a `Repl
 `message_id` is the card's message. So both directions are one indexed lookup on a unique
 key, and a message aimed at a topic that is not created yet names the topic by its key
 (`Reply.thread_key`): the sender resolves it when the topic exists.
+
+The topic's life (settings desk.topics; a forum work group): `open_topic` queues it with the
+ticket, just before the card that goes into it (helpdesk.desk.cards); `follow_ticket`, a
+Notifier listener, renames it when its name or icon would change (settings
+desk.topic_icons / topic_icon_ids, template desk/topic_name), closes it when the ticket is
+done or cancelled and reopens it on reopen. Every row is keyed by the ticket and its
+version (`t<N>:v<version>:topic-<op>`), so a change is never queued twice, and what was
+queued is kept in `DeskThread`, so a name that would not change queues nothing. A topic row
+the transport gave up ("the chat is not a forum") gets no operations after it: the card in
+the group is the thread then, as in a plain group.
 """
 from __future__ import annotations
 
 import re
 
+from engine import outgoing
 from engine.events import Reply
-from engine.outgoing import SENT, Outgoing
+from engine.outgoing import DEAD, SENT, Outgoing
+from helpdesk.directory.tables import utcnow
+from helpdesk.notices import GROUP, queue_reply
+
+from .tables import DeskThread
 
 __all__ = ["topic_key", "post_key", "ticket_of_thread", "ticket_of_post", "thread_id_of",
-           "into_thread"]
+           "into_thread", "has_topic", "topic_name", "open_topic", "follow_ticket",
+           "remember"]
 
 _KEY = re.compile(r"t(\d+):(topic|post)")
 
@@ -31,14 +47,19 @@ def post_key(ticket_id: int) -> str:
 
 
 def _ticket_by(chat_id: int, message_id: int | None, suffix: str) -> int | None:
+    """The ticket of the row keyed `t<N>:<suffix>` sent as `message_id`. Edits of the card
+    (`t<N>:v<version>:post`) carry the same message id, so every candidate is looked at."""
     if message_id is None:
         return None
-    row = (Outgoing.select(Outgoing.key)
-           .where((Outgoing.chat_id == int(chat_id)) & (Outgoing.message_id == int(message_id))
-                  & (Outgoing.status == SENT) & Outgoing.key.endswith(f":{suffix}"))
-           .first())
-    m = _KEY.fullmatch(row.key) if row else None
-    return int(m.group(1)) if m and m.group(2) == suffix else None
+    keys = (Outgoing.select(Outgoing.key)
+            .where((Outgoing.chat_id == int(chat_id)) & (Outgoing.message_id == int(message_id))
+                   & (Outgoing.status == SENT) & Outgoing.key.endswith(f":{suffix}"))
+            .order_by(Outgoing.id).limit(50).tuples())
+    for (key,) in keys:
+        m = _KEY.fullmatch(key)
+        if m and m.group(2) == suffix:
+            return int(m.group(1))
+    return None
 
 
 def ticket_of_thread(chat_id: int, thread_id: int | None) -> int | None:
@@ -63,7 +84,7 @@ def into_thread(ticket_id: int, reply: Reply) -> Reply:
     """`reply` (to the work group) aimed into the ticket's thread: its topic when one was
     queued (resolved by key when sent), else a reply to its card when the card was sent,
     else the group itself."""
-    if Outgoing.select().where(Outgoing.key == topic_key(ticket_id)).exists():
+    if has_topic(ticket_id):
         reply.thread_key = topic_key(ticket_id)
         return reply
     card = (Outgoing.select(Outgoing.message_id)
@@ -71,3 +92,90 @@ def into_thread(ticket_id: int, reply: Reply) -> Reply:
     if card is not None and card.message_id:
         reply.reply_to_message_id = card.message_id
     return reply
+
+
+# -- the topic's life: opened with the ticket, named after its status, closed and reopened --
+def topic_name(settings, templates, view: dict) -> tuple[str, str | None]:
+    """The topic's name ("🛠 #12 · Касса · ООО «Лютик»", plain text, at most Telegram's 128
+    characters) and its icon's custom emoji id (None: no ids configured, the emoji in the
+    name is the icon)."""
+    desk = settings.desk
+    icon = desk.topic_icons.get(view["status"], "")
+    name = templates.render_label("desk/topic_name", None, {"ticket": view, "icon": icon})
+    ids = desk.topic_icon_ids
+    return " ".join(name.split())[:TOPIC_NAME_MAX], (ids.get(view["status"], "") if ids else None)
+
+
+def open_topic(settings, templates, view: dict) -> int:
+    """Queue the creation of the ticket's topic, before its card (which goes into it and
+    opens it); 1 when queued, 0 when topics are off. The row's key is the ticket's, so the
+    topic is never queued twice; the transport makes one topic of it (or none, and sends
+    the card to the group itself, when the group is not a forum)."""
+    if not settings.desk.topics:
+        return 0
+    name, icon_id = topic_name(settings, templates, view)
+    _queue(settings, view["id"], {"op": "create", **_looks(name, icon_id)}, topic_key(view["id"]))
+    remember(view["id"], topic=_state(name, icon_id), topic_closed=False)
+    return 1
+
+
+def follow_ticket(notifier, ticket, what: str, actor, context: dict) -> int:
+    """A Notifier listener (helpdesk/app.py DESK_LISTENERS): the ticket's topic follows its
+    status, in the change's transaction. Reopened before it is renamed, closed after (a
+    closed topic shows its final name); each row keyed by the ticket's version, so a change
+    is never queued twice; nothing when the name would not change. No topic (topics off,
+    a plain group, a topic Telegram refused): nothing."""
+    view = context["ticket"]
+    if what == "created" or not has_topic(view["id"]):
+        return 0
+    thread = DeskThread.get_or_none(DeskThread.ticket_id == view["id"])
+    closed = bool(thread and thread.topic_closed)
+    settings = notifier.settings
+    count = 0
+    if closed and view["status"] in _OPEN:
+        count += _op(settings, view, "reopen", topic_closed=False)
+    name, icon_id = topic_name(settings, notifier.templates, view)
+    if (thread.topic if thread else "") != _state(name, icon_id):
+        count += _op(settings, view, "edit", looks=_looks(name, icon_id), topic=_state(name, icon_id))
+    if not closed and view["status"] not in _OPEN:
+        count += _op(settings, view, "close", topic_closed=True)
+    return count
+
+
+TOPIC_NAME_MAX = 128                       # Telegram's limit on a topic's name
+_OPEN = ("new", "in_progress", "waiting")  # helpdesk.tickets.states.ACTIVE
+
+
+def has_topic(ticket_id: int) -> bool:
+    """A topic was queued for the ticket and not given up ("the chat is not a forum")."""
+    status, _ = outgoing.key_state(topic_key(ticket_id))
+    return status is not None and status != DEAD
+
+
+def _op(settings, view: dict, op: str, *, looks: dict | None = None, **state) -> int:
+    key = f"t{int(view['id'])}:v{view['version']}:topic-{op}"
+    _queue(settings, view["id"], {"op": op, **(looks or {})}, key, thread_key=topic_key(view["id"]))
+    remember(view["id"], **state)
+    return 1
+
+
+def _queue(settings, ticket_id: int, topic: dict, key: str, thread_key: str | None = None) -> None:
+    group = settings.notify.system.work_group_id
+    queue_reply(Reply(group, topic=topic, thread_key=thread_key), key=key, priority=GROUP)
+
+
+def _looks(name: str, icon_id: str | None) -> dict:
+    return {"name": name} if icon_id is None else {"name": name, "icon_custom_emoji_id": icon_id}
+
+
+def _state(name: str, icon_id: str | None) -> str:
+    return f"{name}\n{icon_id or ''}"[:300]
+
+
+def remember(ticket_id: int, **fields) -> None:
+    """Record what was queued for the ticket's thread (in the caller's transaction)."""
+    fields["updated"] = utcnow()
+    (DeskThread.insert(ticket_id=int(ticket_id), **fields)
+     .on_conflict(conflict_target=[DeskThread.ticket_id],
+                  update={getattr(DeskThread, k): v for k, v in fields.items()})
+     .execute())

@@ -5,8 +5,9 @@
 and only *queues* (`helpdesk.notices`): a crash after commit loses nothing, a
 rollback sends nothing, and the Telegram sender drains the queue within rate limits. Every
 row has a unique key `t<id>:v<version>:<what>:<recipient>`, so the same change is never
-queued twice; the group post about a new ticket has the stable key `t<id>:post`, whose
-Telegram message id (`outgoing.message_id_for`) lets later changes edit it in place.
+queued twice; the group post about a new ticket (the ticket's card) has the stable key
+`t<id>:post`, which lets later changes edit it in place (helpdesk.desk.cards: only when it
+changes, also before it went out; with topics on, in the ticket's own topic).
 
 Who gets what (the seed's system.* / user.* switches):
 - work group: new ticket (new_ticket, with Take/Done/Comment buttons), edited or a
@@ -27,15 +28,16 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from engine import outgoing
 from engine.events import Reply
 from helpdesk import directory
+from helpdesk.desk import cards
+from helpdesk.desk.topics import into_thread
 from helpdesk.directory.roles import Right
 from helpdesk.notices import GROUP, PERSON, queue_notice, queue_reply
 
 from .tables import Ticket
 from .view import ticket_view
-from .workgroup import group_post, post_key
+from .workgroup import group_post
 
 __all__ = ["Notifier", "AUTHOR_SWITCHES"]
 
@@ -89,11 +91,12 @@ class Notifier:
         if not (s.use and s.work_group_id):
             return 0
         if what == "created":
-            return self._enqueue_post(ticket) if s.new_ticket else 0
+            return self._enqueue_post(ticket, context) if s.new_ticket else 0
         count = self._update_post(ticket, actor)
-        if self._group_switch(what, actor):
-            queue_notice(self.templates, s.work_group_id, "ticket/notify_group", context,
-                         key=f"{_key(ticket, what)}:group", priority=GROUP)
+        if self._group_switch(what, actor):      # into the ticket's thread (topic, or card)
+            text = self.templates.render("ticket/notify_group", None, dict(context))
+            queue_reply(into_thread(ticket.id, Reply(s.work_group_id, text)),
+                        key=f"{_key(ticket, what)}:group", priority=GROUP)
             count += 1
         return count
 
@@ -108,22 +111,18 @@ class Notifier:
             return s.new_ticket          # work again, as a new ticket is
         return what in ("done", "cancelled", "closed") and s.closed_ticket
 
-    def _enqueue_post(self, ticket: Ticket) -> int:
+    def _enqueue_post(self, ticket: Ticket, context: dict) -> int:
+        """The ticket's card, in its own topic when topics are on (helpdesk.desk.cards)."""
         text, buttons = group_post(ticket, self.templates)
-        queue_reply(Reply(self.settings.notify.system.work_group_id, text, buttons=buttons),
-                    key=post_key(ticket.id), priority=GROUP)
-        return 1
+        return cards.queue_card(self.settings, self.templates, context["ticket"], text, buttons)
 
     def _update_post(self, ticket: Ticket, actor) -> int:
-        """Edit the group post in place (the group's own buttons edit it themselves)."""
-        message_id = outgoing.message_id_for(post_key(ticket.id))
-        if message_id is None or getattr(actor, "source", "") == "group":
+        """Edit the card in place, also before it went out; an edit that changes nothing is
+        not queued (the group's own buttons edit it themselves)."""
+        if getattr(actor, "source", "") == "group":
             return 0
         text, buttons = group_post(ticket, self.templates)
-        reply = Reply(self.settings.notify.system.work_group_id, text, buttons=buttons,
-                      edit_message_id=message_id)
-        queue_reply(reply, key=_key(ticket, "post"), priority=GROUP)
-        return 1
+        return cards.update_card(self.settings, ticket.id, text, buttons, key=_key(ticket, "post"))
 
     # -- people ------------------------------------------------------------------------
     def _author(self, ticket: Ticket, what: str, actor, context: dict) -> int:

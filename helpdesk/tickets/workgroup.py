@@ -24,6 +24,8 @@ import logging
 from engine.contracts import ActionContext
 from engine.events import Button, Reply
 from engine.ids import parse_id
+from helpdesk.desk import cards
+from helpdesk.desk.names import staff_name
 from helpdesk.desk.topics import post_key
 from helpdesk.directory.roles import PermissionDenied
 from helpdesk.registry import registry
@@ -69,11 +71,13 @@ def group_post(ticket: Ticket, templates, lang: str | None = None) -> tuple[str,
 
 
 def _technician_name(ctx: ActionContext) -> str:
-    ev = ctx.event
-    return ev.first_name or (f"@{ev.username}" if ev.username else str(ev.user_id))
+    """The CRM's name of the presser, else Telegram's first and last name (helpdesk.desk.names):
+    two technicians called Иван are told apart on the card and in the history."""
+    return staff_name(ctx.event)
 
 
-@registry.callback(PREFIX, templates=("ticket/group_post", *LABELS.values(), *ANSWERS.values()),
+@registry.callback(PREFIX, templates=("ticket/group_post", "desk/topic_name", *LABELS.values(),
+                                      *ANSWERS.values()),
                    flows=(COMMENT_FLOW,), gives=("wg_ticket_id", "wg_ticket_label"))
 def on_group_button(ctx: ActionContext, payload: str) -> None:
     """A technician pressed a button on a group post (callback data `wg:<what>:<id>`).
@@ -100,11 +104,21 @@ def on_group_button(ctx: ActionContext, payload: str) -> None:
 
 
 def _edit_post(ctx: ActionContext, ticket: Ticket, answer: str) -> None:
+    """Show the ticket as it is now on the pressed message and answer the press. The card
+    itself is edited only when that changes it (helpdesk.desk.cards): a press that changes
+    nothing (a late Take, Comment) is answered and nothing else. A press elsewhere (the
+    technician's private chat) edits that message and the card too."""
     templates = ctx.templates
     text, buttons = group_post(ticket, templates)
-    view = ticket_view(ticket)
+    said = templates.render_label(answer, None, {"ticket": ticket_view(ticket)})
+    if not cards.is_card(ticket.id, ctx.chat_id, ctx.event.message_id):
+        cards.update_card(ctx.services.settings, ticket.id, text, buttons,
+                          key=f"t{ticket.id}:v{ticket.version}:post")
+    elif not cards.card_changed(ticket.id, text, buttons):
+        ctx.reply(Reply(ctx.chat_id, callback_answer=said))
+        return
     ctx.reply(Reply(ctx.chat_id, text, buttons=buttons, edit_message_id=ctx.event.message_id,
-                    callback_answer=templates.render_label(answer, None, {"ticket": view})))
+                    callback_answer=said))
 
 
 def _start_comment(ctx: ActionContext, service, ticket_id) -> None:

@@ -88,3 +88,11 @@ def test_cli_refuses_to_start_on_bad_settings(tmp_path):
 def test_settings_file_from_environment(tmp_path):
     path = write(tmp_path, "bot:\n  name: from_env_file\n")
     assert config.load(environ={"SETTINGS_FILE": path}).bot.name == "from_env_file"
+
+
+def test_desk_topic_icons_name_only_ticket_statuses(tmp_path):
+    path = write(tmp_path, "desk:\n  topics: true\n  topic_icons:\n    new: \"🆕\"\n    solved: \"✅\"\n")
+    with pytest.raises(SettingsError) as info:
+        config.load(path, environ={})
+    assert any("desk.topic_icons" in p and "unknown status solved" in p for p in info.value.problems)
+    assert config.load(environ={}).desk.topic_icons["done"] == "✅"
