@@ -187,7 +187,28 @@ def make_migration(name: str, folder: str) -> str | None:
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", name):
         raise SchemaError(f"migration name {name!r}: lowercase letters, digits and _ (e.g. desk_sla)")
     router = Router(db.obj, migrate_dir=folder, migrate_table=MIGRATION_TABLE, logger=log)
-    return router.create(name, auto=load_models())
+    written = router.create(name, auto=load_models())
+    if written:
+        _tidy(f"{folder}/{written}.py", written)
+    return written
+
+
+_BOILERPLATE = re.compile(r'\A""".*?"""\s*', re.S)
+_UNUSED_IMPORT = re.compile(r"from contextlib import suppress\n|with suppress\(ImportError\):\n"
+                            r"\s+import playhouse.postgres_ext as pw_pext\n")
+
+
+def _tidy(path: str, name: str) -> None:
+    """peewee-migrate's file, with a docstring of ours instead of its cheat sheet, without
+    its unused import and trailing blanks (ruff runs on it like on any module)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    text = _UNUSED_IMPORT.sub("", _BOILERPLATE.sub("", text, count=1))
+    text = re.sub(r"\n{3,}", "\n\n\n", "\n".join(line.rstrip() for line in text.splitlines()))
+    doc = (f'"""Migration {name}: written by `python run.py db makemigration` from the models; '
+           'read, committed,\nnever edited after release."""\n\n')
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(doc + text.strip() + "\n")
 
 
 def current_version() -> int:
