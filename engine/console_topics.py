@@ -62,8 +62,8 @@ class Topics:
         None for the group itself (also when that topic was never created)."""
         if reply.thread_id is not None or not reply.thread_key:
             return reply.thread_id
-        state = outgoing.row_state(reply.thread_key)
-        return state[1] if state and state[0] == outgoing.SENT else None
+        status, thread_id = outgoing.key_state(reply.thread_key)
+        return thread_id if status == outgoing.SENT else None
 
     def name(self, chat_id: int, thread_id: int | None) -> str:
         topic = self.chats.get(chat_id, {}).get(thread_id) if thread_id is not None else None

@@ -31,7 +31,7 @@ from .session import utcnow
 from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
-           "mark_failed", "defer", "waiting_before", "last_content", "row_state",
+           "mark_failed", "defer", "waiting_before", "last_content",
            "unsent_before", "message_id_for", "key_state", "replace_pending", "to_reply",
            "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
@@ -159,12 +159,6 @@ def defer(row_id: int, seconds: float, reason: str) -> None:
 
 
 # -- reads ---------------------------------------------------------------------------------
-def row_state(key: str) -> tuple[str, int | None] | None:
-    """(status, message_id) of the row queued under `key`; None when there is none."""
-    row = Outgoing.select(Outgoing.status, Outgoing.message_id).where(Outgoing.key == key).first()
-    return (row.status, row.message_id) if row else None
-
-
 def waiting_before(chat_id: int, row_id: int, reason: str) -> bool:
     """An older row of the chat, not sent yet, deferred for the same reason."""
     O = Outgoing

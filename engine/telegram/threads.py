@@ -92,17 +92,17 @@ class Threads:
         key, reason = reply.thread_key, f"waits for {reply.thread_key}"
         if row_id is not None and outgoing.waiting_before(reply.chat_id, row_id, reason):
             return reply, SendResult(row_id, defer=self.wait, reason=reason)
-        state = outgoing.row_state(key)
-        if state is not None and state[0] == outgoing.SENT and state[1]:
-            return dataclasses.replace(reply, thread_id=state[1]), None
-        if state is not None and state[0] != outgoing.DEAD and row_id is not None:
+        status, thread_id = outgoing.key_state(key)
+        if status == outgoing.SENT and thread_id:
+            return dataclasses.replace(reply, thread_id=thread_id), None
+        if status is not None and status != outgoing.DEAD and row_id is not None:
             return reply, SendResult(row_id, defer=self.wait, reason=reason)
         if reply.topic is not None:
             log.info("outgoing row %s: topic %s was never created; %s given up", row_id, key,
                      reply.topic.get("op"))
             return reply, SendResult(row_id, error=f"topic {key} was never created")
         log.warning("outgoing row %s: topic %s is %s: sent to the group %s itself", row_id, key,
-                    state[0] if state else "gone", reply.chat_id)
+                    status or "gone", reply.chat_id)
         self.stats["thread_fallbacks"] += 1
         return reply, None
 
