@@ -21,10 +21,41 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         class Meta:
             table_name = "desk_thread"
 
+    @migrator.create_model
+    class SeenTopic(pw.Model):
+        id = pw.AutoField()
+        chat_id = pw.BigIntegerField()
+        thread_id = pw.BigIntegerField()
+        name = pw.CharField(max_length=255)
+        creator = pw.BigIntegerField(null=True)
+        owner_row = pw.BigIntegerField(null=True)
+        duplicate = pw.BooleanField(default=False)
+        at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "seen_topic"
+            indexes = [(('chat_id', 'thread_id'), True), (('chat_id', 'name'), False)]
+
+    @migrator.create_model
+    class TopicAttempt(pw.Model):
+        id = pw.AutoField()
+        row_id = pw.BigIntegerField(unique=True)
+        chat_id = pw.BigIntegerField()
+        name = pw.CharField(max_length=255)
+        at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "topic_attempt"
+            indexes = [(('chat_id', 'name'), False)]
+
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     """Write your rollback migrations here."""
 
     migrator.drop_index('outgoing', 'chat_id', 'message_id')
+
+    migrator.remove_model('topic_attempt')
+
+    migrator.remove_model('seen_topic')
 
     migrator.remove_model('desk_thread')
