@@ -485,6 +485,7 @@ class FakeTelegramAPI:
         self._faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._webhook: dict | None = None
         self._commands: dict = {}
+        self._admins: dict = {}
         self.callback_answers: list[dict] = []
         self.pre_checkout_answers: list[dict] = []
         self.chat_actions: list[dict] = []
@@ -1136,6 +1137,22 @@ class FakeTelegramAPI:
                 raise _bad("invalid file_id")
             return stored.file_json()
 
+    def set_admins(self, chat_id, admins: list[dict]) -> None:
+        """What getChatAdministrators answers for `chat_id`: user dicts (`FakeUser.user`),
+        the first one the group's creator (the minimal stand-in until the fake keeps
+        members)."""
+        with self._cond:
+            self._admins[chat_id] = [dict(u) for u in admins]
+
+    def _api_getChatAdministrators(self, params):
+        chat_id = _chat_id(params)
+        with self._cond:
+            if chat_id not in self._chats:
+                raise _bad("chat not found")
+            users = self._admins.get(chat_id, [])
+            return [{"status": "creator" if i == 0 else "administrator", "user": u,
+                     "is_anonymous": False} for i, u in enumerate(users)]
+
     def _api_sendChatAction(self, params):
         chat_id = _chat_id(params)
         if params.get("action") not in CHAT_ACTIONS:
@@ -1252,9 +1269,12 @@ class FakeUser:
         message = self.api._new_user_message(self.user, self.chat, **content)
         return self.api._user_action(self.chat_id, {"message": message})
 
-    def send(self, text: str) -> dict:
-        """A text message; a leading /command gets a bot_command entity."""
+    def send(self, text: str, *, reply_to: dict | None = None) -> dict:
+        """A text message; a leading /command gets a bot_command entity; `reply_to` (a
+        message dict, e.g. what another member's `send` returned) makes it a reply."""
         content = {"text": text}
+        if reply_to is not None:
+            content["reply_to_message"] = reply_to.get("message", reply_to)
         command = re.match(r"/[A-Za-z0-9_]+(@\w+)?", text)
         if command:
             content["entities"] = [{"type": "bot_command", "offset": 0,
@@ -1410,8 +1430,9 @@ class FakeGroup:
         return self.chat["id"]
 
     def member(self, user_id: int, first_name: str = "Member", *,
-               language_code: str | None = "ru", username: str | None = None) -> FakeUser:
-        user = _user_json(user_id, first_name, language_code, username, None)
+               language_code: str | None = "ru", username: str | None = None,
+               last_name: str | None = None) -> FakeUser:
+        user = _user_json(user_id, first_name, language_code, username, last_name)
         return FakeUser(self.api, user, self.chat)
 
 
