@@ -18,7 +18,7 @@ from integrations.dadata import DadataClient
 
 from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
-from .desk import staff
+from .desk import assign, staff
 from .ops import schema
 from .registry import load, registry
 from .services import crm_client, dadata_client
@@ -95,7 +95,7 @@ def build_app(settings: Settings, *, connect: bool = True) -> App:
 
 
 # The support desk's reactions to a ticket change (helpdesk/desk), in this order.
-DESK_LISTENERS: tuple = ()
+DESK_LISTENERS: tuple = (assign.notify_assignee,)
 
 
 def build_services(app: App) -> Services:

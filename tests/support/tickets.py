@@ -8,8 +8,8 @@ from engine import outgoing
 from engine.testing import Chat
 from helpdesk import directory
 from helpdesk.app import build_app
-from helpdesk.desk import staff
 from helpdesk.config import load
+from helpdesk.desk import staff
 
 GROUP = -1001234
 TECH, TECH2 = 900, 901
