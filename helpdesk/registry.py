@@ -43,6 +43,8 @@ MODULES = (
     "helpdesk.actions.privacy",           # consent and /forget actions, provider privacy
     "helpdesk.tickets.workgroup",         # work-group callback (wg:...)
     "helpdesk.desk.assign",               # the dispatcher's assign callback (as:...)
+    "helpdesk.desk.commands",             # /staff, /technician, /dispatcher, /unstaff
+    "helpdesk.desk.admins",               # job desk_admins (the work group's admins)
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities
