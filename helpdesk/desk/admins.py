@@ -76,7 +76,7 @@ def _is_lost(error: Exception) -> bool:
 def group_lost(app, group: int, reason: str) -> int:
     """Tell each dispatcher privately that the work group is out of reach; once per outage."""
     last = GroupAdmin.select(GroupAdmin.seen_at).order_by(GroupAdmin.seen_at.desc()).scalar()
-    since = last.isoformat(timespec="seconds") if last else "never"
+    since = last.isoformat() if last else "never"
     templates = app.engine.flowset.templates
     told = 0
     with write_tx():

@@ -1150,8 +1150,7 @@ class FakeTelegramAPI:
             if chat_id not in self._chats:
                 raise _bad("chat not found")
             users = self._admins.get(chat_id, [])
-            return [{"status": "creator" if i == 0 else "administrator", "user": u,
-                     "is_anonymous": False} for i, u in enumerate(users)]
+            return [_admin_json(u, creator=i == 0) for i, u in enumerate(users)]
 
     def _api_sendChatAction(self, params):
         chat_id = _chat_id(params)
@@ -1192,6 +1191,19 @@ def _post_update(url: str, update: dict, secret: str | None) -> str | None:
         return f"Wrong response from the webhook: {err.code} {err.reason}"
     except (OSError, ValueError) as err:
         return f"Connection failed: {err}"
+
+
+_ADMIN_RIGHTS = ("can_be_edited", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                 "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+                 "can_post_stories", "can_edit_stories", "can_delete_stories")
+
+
+def _admin_json(user: dict, *, creator: bool) -> dict:
+    """A ChatMember of getChatAdministrators, with every field Telegram always sends."""
+    if creator:
+        return {"status": "creator", "user": user, "is_anonymous": False}
+    return {"status": "administrator", "user": user, "is_anonymous": False,
+            **{right: right != "can_be_edited" for right in _ADMIN_RIGHTS}}
 
 
 def _user_json(user_id, first_name, language_code, username, last_name) -> dict:
