@@ -45,6 +45,7 @@ MODULES = (
     "helpdesk.desk.assign",               # the dispatcher's assign callback (as:...)
     "helpdesk.desk.commands",             # /staff, /technician, /dispatcher, /unstaff
     "helpdesk.desk.admins",               # job desk_admins (the work group's admins)
+    "helpdesk.desk.mine",                 # staff's "assigned to me": action, provider staff
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities
