@@ -58,10 +58,13 @@ TEMPLATES = ("desk/btn_assign", "desk/btn_assign_back", "desk/assign_choice", "d
              "desk/assigned_to_you")
 
 
-def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_version) -> Ticket:
+def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_version, *,
+           source: str = "group") -> Ticket:
     """`dispatcher_id` gives ticket `ticket_id` (as seen at `expected_version`) to staff
     member `user_id`. NotTechnician when the presser is no dispatcher, TicketInputError for
-    a person who is not staff, TicketConflict when the ticket moved on (or is closed)."""
+    a person who is not staff, TicketConflict when the ticket moved on (or is closed).
+    `source` "group": pressed on the group's card (which the press edits itself); "bot":
+    in a private chat (the group's card is then edited by the notifier)."""
     if not staff.is_dispatcher(dispatcher_id):
         raise NotTechnician(dispatcher_id)
     assignee = parse_id(user_id)
@@ -71,7 +74,7 @@ def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_
     master = staff.full_name(assignee) or _member_name(assignee)
     if ticket.master_telegram_id == assignee:
         raise TicketConflict(ticket, f"ticket {ticket.id} is assigned to {assignee} already")
-    actor = Actor(f"disp:{int(dispatcher_id)}", "group", int(dispatcher_id), name or str(dispatcher_id))
+    actor = Actor(f"disp:{int(dispatcher_id)}", source, int(dispatcher_id), name or str(dispatcher_id))
     changes = {"master_name": master, "master_telegram_id": assignee}
     if ticket.status == NEW:
         changes["status"] = IN_PROGRESS      # someone works on it now, as after Take
@@ -120,13 +123,18 @@ def on_assign_button(ctx: ActionContext, payload: str) -> None:
             return _edit(ctx, service._load(ticket_id), "desk/answer_pick", pick=True)
         if len(parts) == 2:
             return _back(ctx, service, ticket_id, parts[1])
-        ticket = assign(service, ctx.user_id, _name(ctx), ticket_id, parts[1], parts[2])
+        ticket = assign(service, ctx.user_id, _name(ctx), ticket_id, parts[1], parts[2],
+                        source="group" if _on_group_card(ctx) else "bot")
         _edit(ctx, ticket, "desk/answer_assigned")
     except TicketConflict as e:
         _edit(ctx, e.ticket, "desk/answer_assign_conflict")
     except (PermissionDenied, TicketError) as e:
         log.info("assign button %r of user %s refused: %s", payload[:40], ctx.user_id, e)
         ctx.answer()
+
+
+def _on_group_card(ctx: ActionContext) -> bool:
+    return ctx.chat_id == ctx.services.settings.notify.system.work_group_id
 
 
 def _back(ctx: ActionContext, service, ticket_id: int, what: str) -> None:

@@ -31,4 +31,5 @@ def group_press(world, uid: int, data: str, *, in_group: bool = True, name: str 
     """`uid` presses a button with callback `data` on the card (in the work group, or the
     same data sent from their private chat: a forged press)."""
     chat = Chat(world.app.engine, uid, chat_id=GROUP if in_group else uid, first_name=name)
-    return chat.event(kind="button", data=data, message_id=CARD)
+    return chat.event(kind="button", data=data, message_id=CARD,
+                      chat_type="supergroup" if in_group else "private")

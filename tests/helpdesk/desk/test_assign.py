@@ -191,3 +191,16 @@ def test_the_card_in_the_group_carries_the_assign_button(desk_world):
     t = file_ticket(desk_world, CLIENT)
     [post] = queued(GROUP, f"t{t.id}:post")
     assert post.buttons[-1][0].data == f"as:{t.id}" and post.buttons[-1][0].text == "👤 Назначить"
+
+
+def test_an_assignment_from_a_private_chat_edits_the_groups_card(desk_world):
+    from engine import outgoing
+    t = file_ticket(desk_world, CLIENT)
+    post = outgoing.Outgoing.get(outgoing.Outgoing.key == f"t{t.id}:post")
+    outgoing.mark_sent(post.id, 4242)
+    from engine.testing import Chat
+    private = Chat(desk_world.app.engine, DISPATCHER, first_name="Диана")
+    private.event(kind="button", data=f"as:{t.id}:{TECH}:{t.version}", message_id=12,
+                  chat_type="private")
+    edits = [r for r in queued(GROUP) if r.edit_message_id == 4242]
+    assert edits and "Мастер: Пётр Петров" in edits[-1].text
