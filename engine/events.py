@@ -55,6 +55,8 @@ class Event:
     last_name: str | None = None
     topic: dict[str, Any] | None = None   # a forum topic service message: {"op": "created" |
                                           # "edited" | "closed" | "reopened", "name": ...}
+    reply_to_user: dict[str, Any] | None = None   # who wrote the message this one answers:
+                                          # {"id", "first_name", "last_name", "username", "is_bot"}
 
     @property
     def command(self) -> str | None:

@@ -1,5 +1,6 @@
 """Names a flow may use, in one registry: actions, predicates, context providers,
-callback-prefix handlers, handlers of events that are not dialog input, the fallback answers
+callback-prefix handlers, commands answered in code (not a dialog: `/staff` in a group),
+handlers of events that are not dialog input, the fallback answers
 of events a handler left unanswered, input types of `ask` (with the hint templates each may
 answer with) and template filters.
 
@@ -56,12 +57,14 @@ class Registry:
     predicates: dict[str, Callable[..., bool]] = _table()
     providers: dict[str, Callable[..., Any]] = _table()
     callbacks: dict[str, Callable[..., Any]] = _table()
+    commands: dict[str, Callable[..., Any]] = _table()     # name -> fn(ctx, args: str)
     event_handlers: dict[str, Callable[..., Any]] = _table()
     fallbacks: dict[str, Callable[..., list]] = _table()
     input_types: dict[str, InputType] = _table()
     input_hints: dict[str, tuple[str, ...]] = _table()   # type -> templates it may answer with
     filters: dict[str, Callable[..., Any]] = _table()
     contracts: dict[str, Contract] = _table()    # "action NAME" / "callback PREFIX" / "event KIND"
+                                                 # / "command NAME"
     frozen: bool = False
 
     # -- register_* : the one way in -------------------------------------------------------
@@ -81,6 +84,13 @@ class Registry:
         """`contract`: templates, flows (and the gives of the flows it starts)."""
         self._add(self.callbacks, _callback_prefix(prefix), fn)
         self._add(self.contracts, f"callback {prefix}", contract_of(fn, **contract))
+
+    def register_command(self, name: str, fn: Callable[..., Any], **contract) -> None:
+        """`fn(ctx, args)` answers `/name args` in any chat, before settings' commands (which
+        start a flow): a one-shot command with no dialog to end in (a flow's end shows the
+        menu, which a group must not get). `contract`: templates, flows."""
+        self._add(self.commands, name.lower(), fn)
+        self._add(self.contracts, f"command {name.lower()}", contract_of(fn, **contract))
 
     def register_event_handler(self, kind: str, fn: Callable[..., Any], **contract) -> None:
         self._add(self.event_handlers, kind, fn)
@@ -115,6 +125,10 @@ class Registry:
         """Decorator for inline buttons outside dialogs, e.g. `wg:take:12` in a group."""
         _callback_prefix(prefix)                        # refused at the decorator's line
         return _decorator(lambda fn: self.register_callback(prefix, fn, **contract))
+
+    def command(self, name: str, **contract):
+        """Decorator for a command answered in code: `@registry.command("staff")`."""
+        return _decorator(lambda fn: self.register_command(name, fn, **contract))
 
     def on_event(self, kind: str, **contract):
         """Decorator for events that are not dialog input, by `Event.kind`."""

@@ -163,6 +163,10 @@ class Step:
         return all(self.fs.has_state(f, st) for f, st in frames)
 
     def _command(self, name: str) -> None:
+        handler = self.engine.registry.commands.get(name)
+        if handler is not None:          # answered in code: the dialog, if any, waits on
+            parts = self.event.text.split(maxsplit=1)
+            return handler(self, parts[1] if len(parts) > 1 else "")
         flow = self.fs.commands.get(name)
         if flow is None:
             self.say("common/unknown_command")

@@ -18,7 +18,7 @@ from integrations.dadata import DadataClient
 
 from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
-from .desk import topics
+from .desk import assign, staff, topics
 from .ops import schema
 from .registry import load, registry
 from .services import crm_client, dadata_client
@@ -86,6 +86,7 @@ def build_app(settings: Settings, *, connect: bool = True) -> App:
     if connect:
         storage.connect(settings.database.url)
         schema.init()
+        staff.seed(settings)          # settings tickets.technicians only seed the roster
     app = App(settings)
     app.services = build_services(app)
     app.engine = Engine(build_flowset(settings), registry, services=app.services,
@@ -96,6 +97,7 @@ def build_app(settings: Settings, *, connect: bool = True) -> App:
 # The support desk's reactions to a ticket change (helpdesk/desk), in this order.
 DESK_LISTENERS: tuple = (
     topics.follow_ticket,             # the ticket's topic: renamed, closed, reopened
+    assign.notify_assignee,           # the technician a dispatcher assigned is told
 )
 
 

@@ -202,7 +202,8 @@ class Tickets(_Strict):
     duplicate_window_hours: float = Field(24, ge=0)
     duplicate_similarity: float = Field(0.6, ge=0, le=1)
     page_size: int = Field(5, ge=1, le=20)
-    technicians: list[int] = []
+    technicians: list[int] = []                      # only seeds the desk's roster (desk/staff.py)
+    admins_refresh_seconds: float = Field(300, ge=10, le=86400)   # the work group's admins re-read
     closed_days: int = Field(90, ge=1, le=3660)       # the closed-tickets list looks this far back
     reopen_days: int = Field(14, ge=0, le=3660)       # 0: a closed ticket is never reopened
 

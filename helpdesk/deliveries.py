@@ -36,8 +36,9 @@ class Deliveries:
         return cls(
             callbacks=group,
             tickets_seen=(group and system.new_ticket) or crm,
-            status_notices=bool(user.use and user.status_changed
-                                and ((group and settings.tickets.technicians) or crm)),
+            # a work group always has staff who may take a ticket: its Telegram admins are
+            # dispatchers (helpdesk/desk/staff.py), whatever tickets.technicians seeds
+            status_notices=bool(user.use and user.status_changed and (group or crm)),
             bug_reports=bool(settings.notify.bug.use and settings.notify.bug.telegram_user_id),
             card_payments=not (settings.pay.use and settings.pay.card)
             or bool(settings.bot.payment.get_secret_value()))
@@ -53,8 +54,8 @@ class Deliveries:
             "tickets_seen": "new tickets: no staff sees them (set notify.system.work_group_id, "
                             "crm.kind or api.tokens); clients are told their ticket is recorded, "
                             "nothing more",
-            "status_notices": "ticket status notices: nobody can take a ticket (work group "
-                              "technicians: tickets.technicians; or a CRM) or notify.user is off; "
+            "status_notices": "ticket status notices: nobody can take a ticket (no work group, "
+                              "whose admins and staff take them; no CRM) or notify.user is off; "
                               "no text promises them",
             "bug_reports": "error reports: no recipient (notify.bug.telegram_user_id); errors "
                            "are in the log only",

@@ -42,6 +42,10 @@ MODULES = (
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
     "helpdesk.actions.privacy",           # consent and /forget actions, provider privacy
     "helpdesk.tickets.workgroup",         # work-group callback (wg:...)
+    "helpdesk.desk.assign",               # the dispatcher's assign callback (as:...)
+    "helpdesk.desk.commands",             # /staff, /technician, /dispatcher, /unstaff
+    "helpdesk.desk.admins",               # job desk_admins (the work group's admins)
+    "helpdesk.desk.mine",                 # staff's "assigned to me": action, provider staff
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities

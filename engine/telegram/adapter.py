@@ -77,7 +77,14 @@ def _thread(m: Message) -> dict:
     thread_id = m.message_thread_id if m.is_topic_message else None
     # in a topic Telegram makes every message a reply to the topic's creation: not a reply
     replied = reply.message_id if reply and reply.message_id != thread_id else None
-    return dict(thread_id=thread_id, reply_to_message_id=replied, topic=topic)
+    return dict(thread_id=thread_id, reply_to_message_id=replied, topic=topic,
+                reply_to_user=_who(reply.from_user) if replied and reply.from_user else None)
+
+
+def _who(user) -> dict:
+    """A person as plain data (whom a staff command answering their message names)."""
+    return {"id": user.id, "first_name": user.first_name or "", "last_name": user.last_name or "",
+            "username": user.username or "", "is_bot": bool(user.is_bot)}
 
 
 def _callback(update: Update) -> Event:
@@ -86,6 +93,7 @@ def _callback(update: Update) -> Event:
     chat_id = message.chat.id if message else q.from_user.id
     thread = _thread(message) if isinstance(message, Message) else {}
     thread.pop("topic", None)
+    thread.pop("reply_to_user", None)
     return Event(kind="button", data=q.data or "", callback_id=q.id,
                  message_id=message.message_id if message else None,
                  **thread, **_base(update, chat_id, q.from_user, message.chat if message else None))

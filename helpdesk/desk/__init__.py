@@ -15,6 +15,10 @@ Modules (one concern each):
                      changes, also before it went out (Reply.edit_key)
     names.py         what a staff member is called: the CRM's name, else the full name
     staff.py         who is staff (technician, dispatcher), stored in the database
+    admins.py        the work group's Telegram admins (dispatchers), asked of Telegram
+    commands.py      /staff, /technician, /dispatcher, /unstaff in the work group
+    assign.py        a dispatcher assigns a ticket from its card (as:...)
+    mine.py          a staff member's "Assigned to me" in the private chat
     conversation.py  messages both ways between a ticket's client and its thread
     sla.py           first-response and resolution targets in working time; timers as rows
     ratings.py       the client's 1-5 rating of a done ticket

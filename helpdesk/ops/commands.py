@@ -6,6 +6,7 @@ import sys
 from engine.console import Console
 from helpdesk.app import build_app, check
 from helpdesk.deliveries import log_undelivered
+from helpdesk.desk import staff
 
 from . import logs
 
@@ -36,6 +37,7 @@ def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
     _tell_undelivered(settings, write)
     app = build_app(settings, connect=connect)
     seeded = demo_data.seed_demo()
+    staff.seed(settings)                 # the demo technician on the roster (connect=False too)
     demo_data.register_people()
     people = demo_data.personas(seeded, app.engine.flowset.templates, lang, user_id)
     write(demo_data.banner(seeded, lang, people))

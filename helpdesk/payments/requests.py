@@ -1,7 +1,7 @@
 """Tickets that need payment.
 
 `require_payment(app, ticket_id, amount, by)` (the CRM sync with by="crm", a technician
-with by=<their Telegram id>, who must be in `tickets.technicians`) opens a PaymentRequest
+with by=<their Telegram id>, who must be the desk's staff: helpdesk/desk/staff.py) opens a PaymentRequest
 and notifies the ticket's author with a Pay button (callback data "pay:<request id>")
 when `notify.user.use` and `notify.user.need_to_pay_task` are on. Repeating the call with
 the same amount changes nothing (the CRM re-sends tickets); a new amount updates the open
@@ -20,6 +20,7 @@ from typing import Any
 from engine.ids import parse_id
 from engine.storage import write_tx
 from helpdesk import directory
+from helpdesk.desk import staff
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import utcnow
 from helpdesk.tickets.tables import Ticket
@@ -45,10 +46,10 @@ def _requester(settings, by) -> str:
     if str(by) == "crm":
         return "crm"
     tech = parse_id(by)
-    if tech is not None and tech in settings.tickets.technicians:
+    if tech is not None and staff.is_staff(tech):
         return f"tech:{tech}"
-    raise PaymentError(f"payment request by {str(by)[:30]!r}: only 'crm' or a technician "
-                       "listed in settings tickets.technicians may ask for or settle payment")
+    raise PaymentError(f"payment request by {str(by)[:30]!r}: only 'crm' or the desk's staff "
+                       "(technician or dispatcher) may ask for or settle payment")
 
 
 def require_payment(app, ticket_id: int, amount: int, by) -> PaymentRequest:

@@ -10,6 +10,7 @@ import logging
 from engine.ids import parse_id
 from engine.storage import write_tx
 from helpdesk import directory
+from helpdesk.desk import staff
 from helpdesk.directory import DirectoryError, NotFound
 from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, utcnow
@@ -33,15 +34,16 @@ def company_view(company: Counterparty) -> dict:
 
 
 def is_support(user_id: int, settings) -> bool:
-    """Support staff (settings tickets.technicians) may confirm any company's requests."""
-    return settings is not None and int(user_id) in set(settings.tickets.technicians)
+    """Support staff (the desk's roster: helpdesk/desk/staff.py) may confirm any company's
+    requests. `settings` is kept for the callers; the roster is the one answer."""
+    return staff.is_staff(user_id)
 
 
 def _approvers(m: Membership, settings) -> list[int]:
     people = directory.company_people(m.counterparty_id, right=Right.CONFIRM_MEMBERS)
     ids = [p.telegram_user_id for p in people
            if p.role_enum >= m.role_enum and p.telegram_user_id != m.telegram_user_id]
-    return ids or list(settings.tickets.technicians if settings else [])
+    return ids or staff.staff_ids()
 
 
 def notify_request(membership_id: int, templates, settings) -> int:

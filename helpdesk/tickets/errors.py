@@ -39,8 +39,8 @@ class TicketInputError(TicketError, ValueError):
 
 
 class NotTechnician(PermissionDenied):
-    """Work-group buttons are for the technicians listed in settings tickets.technicians."""
+    """Work-group buttons are for the desk's staff (helpdesk/desk/staff.py roster)."""
 
     def __init__(self, who):
         self.right, self.who, self.counterparty = None, who, None
-        BotError.__init__(self, f"user={who}: not a technician (settings tickets.technicians)")
+        BotError.__init__(self, f"user={who}: not staff of the desk (technician or dispatcher)")

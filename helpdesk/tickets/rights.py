@@ -1,11 +1,12 @@
 """Who may do what to a ticket: the author always (OWN rights), a company's confirmed
 ADMINISTRATOR/DIRECTOR per helpdesk.directory.roles, the work-group actions only the
-technicians of settings tickets.technicians, reopening only the author. `visible_condition`
+desk's staff (helpdesk/desk/staff.py roster), reopening only the author. `visible_condition`
 is what "My tickets" lists (active tickets only), `closed_condition` what "Closed tickets" lists.
 """
 from __future__ import annotations
 
 from helpdesk import directory
+from helpdesk.desk import staff
 from helpdesk.directory.roles import PermissionDenied, Right
 
 from .errors import NotTechnician
@@ -81,5 +82,6 @@ def require(settings, user_id: int, ticket: Ticket, action: str) -> None:
 
 
 def is_technician(settings, user_id: int) -> bool:
-    """Work-group rights: the people listed in settings tickets.technicians."""
-    return int(user_id) in set(settings.tickets.technicians)
+    """Work-group rights: staff on the desk's roster (technician or dispatcher), read from
+    the database at every call (helpdesk/desk/staff.py; settings only seed it)."""
+    return staff.is_staff(user_id)

@@ -1,10 +1,11 @@
 """The support work group (standalone mode, no CRM needed): the post about a ticket carries
-inline buttons for technicians (settings tickets.technicians):
+inline buttons for the desk's staff (helpdesk/desk/staff.py roster):
 
     wg:take:<ticket id>     take a new ticket (of two technicians at once, one wins)
     wg:wait:<ticket id>     waiting for the client
     wg:done:<ticket id>     the work is done (closes the ticket)
     wg:comment:<ticket id>  write a comment for the client
+    as:<ticket id>          a dispatcher assigns it to a technician (helpdesk/desk/assign.py)
 
 Each press goes through TicketService (which checks the technician list again, records the
 event and notifies the client), edits the pressed post in place and answers the button with
@@ -60,8 +61,10 @@ def group_buttons(ticket: Ticket, templates, lang: str | None = None) -> list[li
     """The technicians' buttons for the ticket's current status (none once closed)."""
     names = {NEW: ("take", "wait", "comment"), IN_PROGRESS: ("done", "wait", "comment"),
              WAITING: ("done", "comment")}.get(ticket.status, ())
-    return [[Button(templates.render_label(LABELS[n], lang, {}), f"{PREFIX}:{n}:{ticket.id}")]
+    rows = [[Button(templates.render_label(LABELS[n], lang, {}), f"{PREFIX}:{n}:{ticket.id}")]
             for n in names]
+    from helpdesk.desk.assign import assign_button  # the desk builds on this module
+    return rows + [row for row in [assign_button(ticket, templates, lang)] if row]
 
 
 def group_post(ticket: Ticket, templates, lang: str | None = None) -> tuple[str, list[list[Button]]]:

@@ -44,7 +44,7 @@ def test_a_work_group_with_technicians_and_a_bug_recipient_leave_nothing_to_warn
 @pytest.mark.parametrize("env,seen,notices", [
     ({"CRM__KIND": "rest", "CRM__URL": "http://127.0.0.1:9/"}, True, True),   # a CRM takes tickets
     ({"API__TOKENS": '["t-1234567890abcdef"]'}, True, True),                  # a CRM pulls them
-    ({"NOTIFY__SYSTEM__WORK_GROUP_ID": "-1"}, True, False),                   # seen, nobody may take
+    ({"NOTIFY__SYSTEM__WORK_GROUP_ID": "-1"}, True, True),                    # its admins take them
     ({"NOTIFY__SYSTEM__WORK_GROUP_ID": "-1", "NOTIFY__SYSTEM__USE": "false"}, False, False),
 ])
 def test_who_sees_tickets_and_who_can_move_them(env, seen, notices):

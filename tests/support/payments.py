@@ -11,6 +11,7 @@ from engine import Engine, load_flowset
 from engine.testing import Chat
 from helpdesk import directory
 from helpdesk.app import PROJECT_ROOT, App, build_services
+from helpdesk.desk import staff
 from helpdesk.directory.tables import Counterparty
 from helpdesk.registry import load, registry
 from helpdesk.tickets import Ticket
@@ -52,6 +53,7 @@ def build(settings, tmp_path, crm=None) -> App:
                       commands={"start": "menu", "menu": "menu", "cancel": "menu"}, root=PROJECT_ROOT)
     app = App(settings)
     app.services = build_services(app)
+    staff.seed(settings)             # the settings' technicians on this database's roster
     if crm is not None:
         app.services.crm = crm
     app.engine = Engine(fs, registry, services=app.services)

@@ -9,6 +9,7 @@ from engine.testing import Chat
 from helpdesk import directory
 from helpdesk.app import build_app
 from helpdesk.config import load
+from helpdesk.desk import staff
 
 GROUP = -1001234
 TECH, TECH2 = 900, 901
@@ -52,6 +53,7 @@ def shared_app():
 
 def make_world(settings=None) -> World:
     app = build_app(settings, connect=False) if settings else shared_app()
+    staff.seed(app.settings)          # the technicians of the settings, on this database's roster
     a, _ = directory.upsert_counterparty(inn="7701123456", name="ООО Ромашка")
     b, _ = directory.upsert_counterparty(inn="5002233445", name="ООО Лютик")
     p1, _ = directory.upsert_trade_point(a, name="Тверская")

@@ -412,7 +412,7 @@ def test_a_stranger_cannot_pay_someone_elses_ticket(app):
 
 def test_only_crm_or_technicians_may_require_payment(app):
     ticket = make_ticket()
-    with pytest.raises(pay.PaymentError, match="tickets.technicians"):
+    with pytest.raises(pay.PaymentError, match="desk's staff"):
         pay.require_payment(app, ticket.id, 100000, by=PAYER)
     with pytest.raises(pay.PaymentError, match="positive"):
         pay.require_payment(app, ticket.id, -5, by="crm")

@@ -14,6 +14,7 @@ from engine.errors import IntegrationError
 from engine.testing import Chat
 from helpdesk import directory, registration, sync
 from helpdesk.api.legacy import mint_guid
+from helpdesk.desk import staff
 from helpdesk.directory.tables import ContactPerson, Counterparty, TradePoint
 from helpdesk.ops import jobs
 from helpdesk.registry import registry
@@ -193,7 +194,7 @@ def test_a_taken_ticket_goes_to_1c_as_1c_s_in_work_status_and_done_as_its_closed
     register(app)
     ticket = file_ticket(app)
     sync.drain(app)
-    app.settings.tickets.technicians = [555]
+    staff.grant(555, staff.TECHNICIAN)
     svc = sync_tickets(app)
     svc.take(555, "Петров Пётр", ticket.id)
     sync.drain(app)

@@ -3,6 +3,7 @@ and a ticket the CRM reopens is active again: the REST CRM stub over loopback, t
 client and drain."""
 from __future__ import annotations
 
+from helpdesk.desk import staff
 from helpdesk.tickets import DONE, IN_PROGRESS, Ticket, TicketEvent
 from tests.support.sync import drain_all, new_ticket, sync_tickets
 
@@ -10,7 +11,7 @@ TECH = 9001
 
 
 def test_the_authors_reopen_is_pushed_to_the_crm(app, rest_stub):
-    app.settings.tickets.technicians = [TECH]
+    staff.grant(TECH, staff.TECHNICIAN)
     svc = sync_tickets(app)
     ticket = new_ticket(app)
     svc.take(TECH, "Петров", ticket.id)

@@ -1150,6 +1150,18 @@ class FakeTelegramAPI(ForumMixin):
                 raise _bad("invalid file_id")
             return stored.file_json()
 
+    def set_admins(self, chat_id, admins: list[dict]) -> None:
+        """The group's Telegram admins (user dicts, `FakeUser.user`), the first its creator,
+        as getChatAdministrators will answer; an admin left out is a plain member again."""
+        ids = {u["id"] for u in admins}
+        with self._cond:
+            members = self._members.setdefault(chat_id, {})
+            for member in members.values():
+                if member["status"] in ("creator", "administrator") and member["user"]["id"] not in ids:
+                    member["status"] = "member"
+        for i, user in enumerate(admins):
+            self.set_member(chat_id, dict(user), "creator" if i == 0 else "administrator")
+
     def _api_sendChatAction(self, params):
         chat_id = _chat_id(params)
         if params.get("action") not in CHAT_ACTIONS:
@@ -1272,9 +1284,12 @@ class FakeUser:
                                              **content)
         return self.api._user_action(self.chat_id, {"message": message})
 
-    def send(self, text: str, *, reply_to: int | None = None) -> dict:
-        """A text message (a reply to message ``reply_to``); a leading /command gets a
-        bot_command entity."""
+    def send(self, text: str, *, reply_to: int | dict | None = None) -> dict:
+        """A text message; a leading /command gets a bot_command entity; `reply_to` (a
+        message id, or a message dict such as what another member's `send` returned) makes
+        it a reply."""
+        if isinstance(reply_to, dict):
+            reply_to = reply_to.get("message", reply_to)["message_id"]
         content = {"text": text, "reply_to": reply_to}
         command = re.match(r"/[A-Za-z0-9_]+(@\w+)?", text)
         if command:

@@ -1,0 +1,35 @@
+"""Builders for the desk's staff tests: a ticket world whose roster has a person in every
+role the staff buttons know (a client, a group member, a technician, a dispatcher, an
+admin of the work group), and a press on the ticket's card in the work group."""
+from __future__ import annotations
+
+from engine.testing import Chat
+from helpdesk.desk import staff
+from tests.support.tickets import GROUP, TECH, TECH2
+
+__all__ = ["ROLES", "CLIENT", "MEMBER", "DISPATCHER", "DISPATCHER2", "ADMIN", "TECH", "TECH2",
+           "GROUP", "CARD", "staff_roles", "group_press"]
+
+CLIENT, MEMBER, DISPATCHER, DISPATCHER2, ADMIN = 101, 930, 910, 911, 920
+CARD = 555            # the card's message id in the work group
+# who -> (Telegram id, pressing from the work group)
+ROLES = {"non-member": (CLIENT, False), "member": (MEMBER, True), "technician": (TECH, True),
+         "dispatcher": (DISPATCHER, True), "admin": (ADMIN, True)}
+
+
+def staff_roles() -> None:
+    """The roster: TECH and TECH2 (seeded from settings), two granted dispatchers, and the
+    group's Telegram admin (a dispatcher by that status)."""
+    staff.grant(TECH, staff.TECHNICIAN, first_name="Пётр", last_name="Петров")
+    staff.grant(TECH2, staff.TECHNICIAN, first_name="Сидор", last_name="Сидоров")
+    staff.grant(DISPATCHER, staff.DISPATCHER, first_name="Диана", last_name="Диспетчерова")
+    staff.grant(DISPATCHER2, staff.DISPATCHER, first_name="Дмитрий", last_name="Второв")
+    staff.set_admins(GROUP, [{"id": ADMIN, "first_name": "Анна", "last_name": "Админова"}])
+
+
+def group_press(world, uid: int, data: str, *, in_group: bool = True, name: str = "Тест"):
+    """`uid` presses a button with callback `data` on the card (in the work group, or the
+    same data sent from their private chat: a forged press)."""
+    chat = Chat(world.app.engine, uid, chat_id=GROUP if in_group else uid, first_name=name)
+    return chat.event(kind="button", data=data, message_id=CARD,
+                      chat_type="supergroup" if in_group else "private")
