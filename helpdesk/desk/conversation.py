@@ -25,8 +25,16 @@ from helpdesk import directory
 from helpdesk.directory.tables import TelegramUser, utcnow
 from helpdesk.notices import GROUP, PERSON, queue_reply
 from helpdesk.sync import outbox
-from helpdesk.tickets import Actor, NotTechnician, Ticket, TicketConflict, TicketEvent, ticket_view
-from helpdesk.tickets import history, rights
+from helpdesk.tickets import (
+    Actor,
+    NotTechnician,
+    Ticket,
+    TicketConflict,
+    TicketEvent,
+    history,
+    rights,
+    ticket_view,
+)
 from helpdesk.tickets.checks import COMMENT_MAX
 
 from . import staff
