@@ -12,6 +12,7 @@ Modules (one concern each):
                      ticket a thread / a card belongs to, a reply aimed into the thread
     staff.py         who is staff (technician, dispatcher), stored in the database
     conversation.py  messages both ways between a ticket's client and its thread
+    talk.py          the group's and the private chats' messages for it; flow ticket_write
     sla.py           first-response and resolution targets in working time; timers as rows
     ratings.py       the client's 1-5 rating of a done ticket
 """

@@ -35,7 +35,6 @@ from helpdesk.tickets import (
     rights,
     ticket_view,
 )
-from helpdesk.tickets.checks import COMMENT_MAX
 
 from . import staff
 from .topics import into_thread, ticket_of_post, ticket_of_thread
@@ -45,7 +44,7 @@ __all__ = ["Message", "Conversation", "message_of", "ticket_of_message", "ticket
 
 MESSAGE, NOTE = "message", "note"                       # the ticket events' names
 RELAYED, NOTED, CLOSED, GONE, IGNORED = "relayed", "noted", "closed", "gone", "ignored"
-TEXT_MAX = 4000             # Telegram's own bound is 4096; the signature needs the rest
+TEXT_MAX = 4096             # Telegram's own bound (the console and the API know none)
 _TICKET_KEY = re.compile(r"t([0-9]{1,18}):")
 _SEEN_WINDOW = 50           # a replayed message is found among the ticket's latest events
 
@@ -199,7 +198,7 @@ class Conversation:
     def _record(self, ticket: Ticket, actor: Actor, what: str, msg: Message) -> None:
         """The ticket event, the CRM's comment and the desk's listeners (SLA: a first
         response), in the caller's transaction."""
-        details = {"text": msg.text[:COMMENT_MAX], "src": msg.key,
+        details = {"text": msg.text, "src": msg.key,
                    "files": [msg.file] if msg.file else []}
         history.record(ticket, actor, what, details, utcnow())
         comment = self.templates.render_label("desk/crm_comment", self.templates.lang(None), {
