@@ -1,6 +1,7 @@
 """Names a flow may use, in one registry: actions, predicates, context providers,
 callback-prefix handlers, commands answered in code (not a dialog: `/staff` in a group),
-handlers of events that are not dialog input, the fallback answers
+handlers of events that are not dialog input, handlers of the messages of a kind of chat (a
+group's chatter is no dialog input), the fallback answers
 of events a handler left unanswered, input types of `ask` (with the hint templates each may
 answer with) and template filters.
 
@@ -59,12 +60,13 @@ class Registry:
     callbacks: dict[str, Callable[..., Any]] = _table()
     commands: dict[str, Callable[..., Any]] = _table()     # name -> fn(ctx, args: str)
     event_handlers: dict[str, Callable[..., Any]] = _table()
+    chat_handlers: dict[str, Callable[..., bool]] = _table()    # chat type -> fn(ctx) -> taken
     fallbacks: dict[str, Callable[..., list]] = _table()
     input_types: dict[str, InputType] = _table()
     input_hints: dict[str, tuple[str, ...]] = _table()   # type -> templates it may answer with
     filters: dict[str, Callable[..., Any]] = _table()
     contracts: dict[str, Contract] = _table()    # "action NAME" / "callback PREFIX" / "event KIND"
-                                                 # / "command NAME"
+                                                 # / "command NAME" / "chat TYPE"
     frozen: bool = False
 
     # -- register_* : the one way in -------------------------------------------------------
@@ -95,6 +97,13 @@ class Registry:
     def register_event_handler(self, kind: str, fn: Callable[..., Any], **contract) -> None:
         self._add(self.event_handlers, kind, fn)
         self._add(self.contracts, f"event {kind}", contract_of(fn, **contract))
+
+    def register_chat_handler(self, chat_type: str, fn: Callable[..., bool], **contract) -> None:
+        """`fn(ctx)` sees every message of a chat of `chat_type` (Event.chat_type) before the
+        dialogs do, except commands and button presses (they keep their ordinary ways); it
+        returns True when it took the message, False to leave it to the dialogs."""
+        self._add(self.chat_handlers, chat_type, fn)
+        self._add(self.contracts, f"chat {chat_type}", contract_of(fn, **contract))
 
     def register_fallback(self, kind: str, fn: Callable[..., list]) -> None:
         self._add(self.fallbacks, kind, fn)
@@ -133,6 +142,11 @@ class Registry:
     def on_event(self, kind: str, **contract):
         """Decorator for events that are not dialog input, by `Event.kind`."""
         return _decorator(lambda fn: self.register_event_handler(kind, fn, **contract))
+
+    def on_chat(self, chat_type: str, **contract):
+        """Decorator for the messages of chats of a type: `@registry.on_chat("group")`, so
+        a group's chatter never starts a dialog (see register_chat_handler)."""
+        return _decorator(lambda fn: self.register_chat_handler(chat_type, fn, **contract))
 
     def fallback(self, kind: str):
         """Decorator for the answer to an event of `kind` that must be answered when its

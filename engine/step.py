@@ -1,6 +1,6 @@
 """One event applied to one conversation: `Step`.
 
-A step dispatches the event (a registered event handler, a callback prefix, a command, or
+A step dispatches the event (the handler of its kind of chat, a registered event handler, a callback prefix, a command, or
 input to the waiting state), moves between states until one waits for the user, and runs
 the actions of the states it enters, holding each to its contract (engine.contracts).
 
@@ -139,6 +139,18 @@ class Step:
         self._providers = None
 
     def run(self) -> None:
+        if not self._by_chat():
+            self._dispatch()
+        screen.finish_keyboard(self)
+
+    def _by_chat(self) -> bool:
+        """A message the handler of its kind of chat takes (registry.on_chat): a group's
+        chatter is nobody's dialog input. Commands and presses keep their ordinary ways."""
+        ev = self.event
+        handler = self.engine.registry.chat_handlers.get(ev.chat_type)
+        return bool(handler and ev.kind != "button" and not ev.command and handler(self))
+
+    def _dispatch(self) -> None:
         ev, s = self.event, self.session
         handler = self.engine.registry.event_handlers.get(ev.kind)
         if handler:
@@ -156,7 +168,6 @@ class Step:
             self._start(self.fs.menu_flow)
         else:
             self._input()
-        screen.finish_keyboard(self)
 
     def position_valid(self) -> bool:
         frames = [(f, st) for f, st in self.session.stack] + [(self.session.flow, self.session.state)]

@@ -46,6 +46,7 @@ MODULES = (
     "helpdesk.desk.commands",             # /staff, /technician, /dispatcher, /unstaff
     "helpdesk.desk.admins",               # job desk_admins (the work group's admins)
     "helpdesk.desk.mine",                 # staff's "assigned to me": action, provider staff
+    "helpdesk.desk.talk",                 # group / private chat handlers, ticket_write actions
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities

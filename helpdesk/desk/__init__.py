@@ -20,6 +20,7 @@ Modules (one concern each):
     assign.py        a dispatcher assigns a ticket from its card (as:...)
     mine.py          a staff member's "Assigned to me" in the private chat
     conversation.py  messages both ways between a ticket's client and its thread
+    talk.py          the group's and the private chats' messages for it; flow ticket_write
     sla.py           first-response and resolution targets in working time; timers as rows
     ratings.py       the client's 1-5 rating of a done ticket
 """

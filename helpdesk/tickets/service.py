@@ -95,8 +95,8 @@ class TicketService(CrmCreated):
         return ticket
 
     def events(self, ticket: Ticket, limit: int = 5) -> list[TicketEvent]:
-        """The latest events, newest last."""
-        rows = list(ticket.events.order_by(TicketEvent.at.desc(), TicketEvent.id.desc()).limit(limit))
+        """The latest events, newest last (not the desk's internal notes: the staff's own)."""
+        rows = list(ticket.events.where(TicketEvent.what != "note").order_by(TicketEvent.at.desc(), TicketEvent.id.desc()).limit(limit))
         return rows[::-1]
 
     def visible(self, user_id: int, *, page: int = 0, page_size: int | None = None,

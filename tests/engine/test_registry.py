@@ -31,6 +31,7 @@ KINDS = {
     "provider": lambda r: r.provider("user")(_fn),
     "callback": lambda r: r.callback("wg")(_fn),
     "event handler": lambda r: r.on_event("payment")(_fn),
+    "chat handler": lambda r: r.on_chat("group")(_fn),
     "fallback": lambda r: r.fallback("pre_checkout")(_fn),
     "input type": lambda r: r.input_type("colour")(_fn),
     "template filter": lambda r: r.template_filter("shout")(_fn),
@@ -141,6 +142,28 @@ def test_the_engine_asks_and_renders_with_the_registrys_type_and_filter(flowset_
     assert chat.send("red")[0].text == "RED"
     with pytest.raises(RuntimeError, match="frozen"):     # the engine froze it at start
         reg.register_filter("whisper", str.lower)
+
+
+def test_a_chat_handler_takes_its_chats_messages_and_leaves_commands_and_declined_ones(flowset_dirs, database):
+    """A group's chatter goes to the handler of its kind of chat, not into a dialog; a
+    command keeps its ordinary way; a message the handler declines is the dialogs' again."""
+    seen = []
+
+    def take_all_but_hello(ctx):
+        seen.append(ctx.event.text)
+        return ctx.event.text != "hello"
+
+    reg = builtins.register(Registry())
+    reg.input_type("colour")(_colour)
+    reg.template_filter("shout")(str.upper)
+    reg.on_chat("group")(take_all_but_hello)
+    engine = Engine(load_flowset(*flowset_dirs, reg, **_options()), reg)
+    group = Chat(engine, 31, chat_id=-500)
+    assert group.event(kind="text", text="chatter", chat_type="group") == []       # taken
+    assert group.event(kind="command", text="/start", chat_type="group")[0].text == "Which colour?"
+    assert group.event(kind="text", text="hello", chat_type="group")                # declined
+    assert seen == ["chatter", "hello"]
+    assert Chat(engine, 32).send("red")[0].text == "Which colour?"   # a private chat: as before
 
 
 def test_every_registering_module_is_listed_in_modules():

@@ -134,7 +134,7 @@ def test_an_unpaid_ticket_offers_pay_on_its_card(database):
     c.click("💳 Картой")
     assert invoice_in(c)["prices"][0]["amount"] == 250000
     c.click("🏠 В меню")
-    assert c.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "💳 Оплатить 2 500,00 ₽", "📋 К списку"]
+    assert c.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "💳 Оплатить 2 500,00 ₽", "✉️ Написать по заявке", "📋 К списку"]
 
 
 def test_a_paid_or_unpayable_ticket_offers_no_pay(database):

@@ -41,7 +41,7 @@ def test_done_is_offered_only_once_a_technician_works_on_the_ticket(world):
     t = file_ticket(world, 101)
     c = chat(world, 101)
     open_card(c, "#1")
-    assert c.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "📋 К списку"]   # new: nothing done yet
+    assert c.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "✉️ Написать по заявке", "📋 К списку"]   # new: nothing done yet
     world.svc.take(TECH, "Петров", t.id)
     c.click("📋 К списку")
     c.click("#1 · Касса · В работе")

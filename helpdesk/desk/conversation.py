@@ -1,0 +1,230 @@
+"""Messages both ways between a ticket's client and its thread in the work group (issue 16.2).
+
+Staff -> client: a staff member's message (text, photo, document) in the ticket's thread (its
+forum topic; in a plain group a reply to its card or to a message about it) reaches the
+author as a message from support, signed with the staff member's name or "Поддержка" only
+(settings desk.sign_with_name). One starting with desk.note_marker stays an internal note.
+Client -> staff: a message written on the ticket (the card's "Написать по заявке", or a
+Telegram reply to any message about it) lands in the thread, the author named.
+
+Each message is one transaction: its ticket event (the card's history), the CRM outbox row
+(a comment) and the relayed copy in the outgoing queue, keyed by the source message
+(`t<ticket>:m<chat>:<message>`). Applied again after a SIGKILL it is neither lost nor
+doubled, and the queue sends a ticket's messages in the order they came. Rights are checked
+here, not by what a chat showed: staff by the roster, a client by the ticket's view right.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from engine.events import Event, Reply
+from engine.outgoing import SENT, Outgoing
+from engine.storage import write_tx
+from helpdesk import directory
+from helpdesk.directory.tables import TelegramUser, utcnow
+from helpdesk.notices import GROUP, PERSON, queue_reply
+from helpdesk.sync import outbox
+from helpdesk.tickets import (
+    Actor,
+    NotTechnician,
+    Ticket,
+    TicketConflict,
+    TicketEvent,
+    history,
+    rights,
+    ticket_view,
+)
+
+from . import staff
+from .topics import into_thread, ticket_of_post, ticket_of_thread
+
+__all__ = ["Message", "Conversation", "message_of", "ticket_of_message", "ticket_in_group",
+           "MESSAGE", "NOTE", "RELAYED", "NOTED", "CLOSED", "GONE", "IGNORED"]
+
+MESSAGE, NOTE = "message", "note"                       # the ticket events' names
+RELAYED, NOTED, CLOSED, GONE, IGNORED = "relayed", "noted", "closed", "gone", "ignored"
+TEXT_MAX = 4096             # Telegram's own bound (the console and the API know none)
+_TICKET_KEY = re.compile(r"t([0-9]{1,18}):")
+_SEEN_WINDOW = 50           # a replayed message is found among the ticket's latest events
+
+
+@dataclass(frozen=True)
+class Message:
+    """What someone wrote: a text (or a file's caption) and at most one file (Telegram
+    carries one photo or document a message). `chat_id`/`message_id` name the source."""
+    chat_id: int
+    message_id: int | None = None
+    text: str = ""
+    file: dict | None = None        # {"file_id", "kind": photo | document, "name"}
+
+    @property
+    def key(self) -> str | None:
+        """Unique per source message (None when the transport gave no message id)."""
+        return f"m{self.chat_id}:{self.message_id}" if self.message_id is not None else None
+
+    def as_slot(self) -> dict:
+        return {"chat_id": self.chat_id, "message_id": self.message_id, "text": self.text,
+                "file": self.file}
+
+    @classmethod
+    def from_slot(cls, value) -> Message | None:
+        """The slot a flow kept (plain data; None when it is not one of ours)."""
+        if not isinstance(value, dict) or not isinstance(value.get("chat_id"), int):
+            return None
+        file = value.get("file") if isinstance(value.get("file"), dict) else None
+        return cls(value["chat_id"], value.get("message_id"), str(value.get("text") or ""), file)
+
+
+def message_of(event: Event) -> Message | None:
+    """The message an event carries; None for anything else (a sticker, a service message)."""
+    text = (event.text or "").strip()[:TEXT_MAX]
+    if event.kind == "file" and event.files:
+        f = event.files[0]
+        return Message(event.chat_id, event.message_id, text,
+                       {"file_id": f.file_id, "kind": f.kind, "name": f.name})
+    if event.kind == "text" and text:
+        return Message(event.chat_id, event.message_id, text)
+    return None
+
+
+def ticket_of_message(chat_id: int, message_id: int | None) -> int | None:
+    """The ticket a message the bot sent to `chat_id` was about: a notification
+    (`t<id>:v<version>:<what>:<user>`), a relayed message (`t<id>:m...`), a card (`t<id>:post`)."""
+    if message_id is None:
+        return None
+    row = (Outgoing.select(Outgoing.key)
+           .where((Outgoing.chat_id == int(chat_id)) & (Outgoing.message_id == int(message_id))
+                  & (Outgoing.status == SENT) & Outgoing.key.startswith("t"))
+           .first())
+    m = _TICKET_KEY.match(row.key) if row else None
+    return int(m.group(1)) if m else None
+
+
+def ticket_in_group(chat_id: int, thread_id: int | None, reply_to: int | None) -> int | None:
+    """The ticket a work-group message belongs to: its forum topic, else the card (or a
+    message about the ticket) it replies to; None for the group's other chatter."""
+    return (ticket_of_thread(chat_id, thread_id) or ticket_of_post(chat_id, reply_to)
+            or ticket_of_message(chat_id, reply_to))
+
+
+class Conversation:
+    """The two directions of a ticket's conversation.
+
+    Args:
+        settings: the Settings (desk.*, notify.system.work_group_id, tickets.technicians).
+        tickets: the TicketService (rights; its notifier's listeners see every message).
+        templates: the engine's current Templates (the texts sent and the CRM's comment).
+    """
+
+    def __init__(self, settings, tickets, templates):
+        self.settings, self.tickets, self.templates = settings, tickets, templates
+
+    def is_staff(self, user_id: int) -> bool:
+        """The roster (helpdesk.desk.staff) or, until everyone is on it, tickets.technicians."""
+        return staff.is_staff(user_id) or rights.is_technician(self.settings, user_id)
+
+    # -- staff -> client -------------------------------------------------------------------
+    def from_staff(self, staff_id: int, name: str, ticket_id: int, msg: Message) -> str:
+        """RELAYED, NOTED (an internal note), CLOSED or GONE (nothing relayed: the thread is
+        told), IGNORED (nothing to keep); NotTechnician for anybody not staff."""
+        if not self.is_staff(staff_id):
+            raise NotTechnician(staff_id)
+        ticket = Ticket.get_or_none(Ticket.id == int(ticket_id))
+        if ticket is None:
+            return GONE
+        note, text = self._strip_marker(msg.text)
+        msg = replace(msg, text=text)
+        if not (msg.text or msg.file):
+            return IGNORED
+        if not note and not ticket.active:
+            return CLOSED
+        actor = Actor(f"tech:{staff_id}", "group", int(staff_id), name or str(staff_id))
+        with write_tx():
+            if not self._seen(ticket, msg):
+                self._record(ticket, actor, NOTE if note else MESSAGE, msg)
+                if not note:
+                    self._to_client(ticket, actor.name, msg)
+        return NOTED if note else RELAYED
+
+    def _strip_marker(self, text: str) -> tuple[bool, str]:
+        marker = self.settings.desk.note_marker
+        if text.startswith(marker):
+            return True, text[len(marker):].strip()
+        return False, text
+
+    def _to_client(self, ticket: Ticket, name: str, msg: Message) -> None:
+        lang = self.templates.lang(directory.language_of(ticket.author_id))
+        signature = name if self.settings.desk.sign_with_name else ""
+        text = self.templates.render("desk/from_staff", lang, {
+            "ticket": ticket_view(ticket), "signature": signature, "text": msg.text})
+        queue_reply(_with_file(Reply(ticket.author_id, text), msg), key=_key(ticket, msg),
+                    priority=PERSON)
+
+    # -- client -> staff -------------------------------------------------------------------
+    def from_client(self, user_id: int, ticket_id, msg: Message) -> Ticket:
+        """Record and relay into the thread; TicketNotFound / PermissionDenied for a ticket
+        the person may not see (a forged id), TicketConflict when it is closed (meanwhile)."""
+        ticket = self.tickets.get(user_id, ticket_id)
+        if not ticket.active:
+            raise TicketConflict(ticket)
+        name = directory.display_name(TelegramUser.get_or_none(TelegramUser.id == int(user_id)))
+        actor = Actor(str(user_id), "bot", int(user_id), name)
+        with write_tx():
+            if not self._seen(ticket, msg):
+                self._record(ticket, actor, MESSAGE, msg)
+                self._to_thread(ticket, name, msg)
+        return ticket
+
+    def _to_thread(self, ticket: Ticket, name: str, msg: Message) -> None:
+        group = self.settings.notify.system.work_group_id
+        if not group:
+            return              # no desk: the event and the CRM's comment are the record
+        text = self.templates.render("desk/to_thread", self.templates.lang(None), {
+            "ticket": ticket_view(ticket), "author": name, "text": msg.text})
+        reply = into_thread(ticket.id, _with_file(Reply(group, text), msg))
+        queue_reply(reply, key=_key(ticket, msg), priority=GROUP)
+
+    # -- both ------------------------------------------------------------------------------
+    def _seen(self, ticket: Ticket, msg: Message) -> bool:
+        """This source message is already an event of the ticket (the update replayed)."""
+        if msg.key is None:
+            return False
+        events = (TicketEvent.select(TicketEvent.details)
+                  .where((TicketEvent.ticket == ticket.id) & TicketEvent.what.in_((MESSAGE, NOTE)))
+                  .order_by(TicketEvent.id.desc()).limit(_SEEN_WINDOW))
+        return any((e.details or {}).get("src") == msg.key for e in events)
+
+    def _record(self, ticket: Ticket, actor: Actor, what: str, msg: Message) -> None:
+        """The ticket event, the CRM's comment and the desk's listeners (SLA: a first
+        response), in the caller's transaction."""
+        details = {"text": msg.text, "src": msg.key,
+                   "files": [msg.file] if msg.file else []}
+        history.record(ticket, actor, what, details, utcnow())
+        comment = self.templates.render_label("desk/crm_comment", self.templates.lang(None), {
+            "what": what, "by": actor.name, "source": actor.source, "text": msg.text,
+            "files": len(details["files"])})
+        outbox.push("ticket", ticket.id, payload={"comment": comment})
+        self._listeners(ticket, what, actor, details)
+
+    def _listeners(self, ticket: Ticket, what: str, actor: Actor, details: dict) -> None:
+        notifier = getattr(self.tickets, "notifier", None)
+        if notifier is None:
+            return
+        context = {"ticket": ticket_view(ticket), "what": what, "actor": actor.name,
+                   "details": details}
+        for listener in notifier.listeners:
+            listener(notifier, ticket, what, actor, context)
+
+
+def _key(ticket: Ticket, msg: Message) -> str | None:
+    return f"t{ticket.id}:{msg.key}" if msg.key else None
+
+
+def _with_file(reply: Reply, msg: Message) -> Reply:
+    """The file goes again by its Telegram file_id, the text as its caption."""
+    if msg.file and msg.file.get("kind") == "photo":
+        reply.photo = msg.file["file_id"]
+    elif msg.file:
+        reply.document, reply.filename = msg.file["file_id"], msg.file.get("name") or ""
+    return reply

@@ -1,0 +1,148 @@
+"""Where the conversation (helpdesk.desk.conversation) meets the chats: the handlers of group
+and private messages, the `message` input type and the actions of flows/ticket_write.yaml.
+
+- A group: every message is the desk's, never a dialog's input (so chatter in the work
+  group never starts the menu). A staff member's message in a ticket's thread is relayed;
+  a message of anybody else, or outside a thread, or in another group is ignored silently.
+  A message in the thread of a ticket that is closed or gone gets a clear answer there.
+- A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
+  message) is a message on that ticket; any other message goes to the dialogs as before.
+"""
+from __future__ import annotations
+
+import logging
+
+from engine.contracts import ActionContext, Outcome
+from engine.events import Event, Reply
+from helpdesk.directory.roles import PermissionDenied
+from helpdesk.registry import registry
+from helpdesk.tickets import NotTechnician, Ticket, TicketConflict, TicketError, ticket_view
+
+from . import conversation as conv
+from .conversation import Conversation, Message
+from .staff import full_name
+
+__all__ = ["WRITE_FLOW", "on_group", "on_private"]
+
+log = logging.getLogger(__name__)
+WRITE_FLOW = "ticket_write"
+THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone"}
+REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
+MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
+FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
+
+
+def _conversation(ctx: ActionContext) -> Conversation:
+    s = ctx.services
+    return Conversation(s.settings, s.tickets, ctx.templates)
+
+
+def _name(ev: Event) -> str:
+    """The staff member's full name: the roster's, else Telegram's first and last name."""
+    return (full_name(ev.user_id) or " ".join(p for p in (ev.first_name, ev.last_name) if p)
+            or (f"@{ev.username}" if ev.username else str(ev.user_id)))
+
+
+# -- the work group ----------------------------------------------------------------------
+@registry.on_chat("supergroup", templates=tuple(THREAD_ANSWERS.values()))
+@registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
+def on_group(ctx: ActionContext) -> bool:
+    """Every group message is taken; only a staff message in a ticket's thread does anything."""
+    ev = ctx.event
+    if ev.chat_id != ctx.services.settings.notify.system.work_group_id:
+        return True
+    ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
+    msg = conv.message_of(ev)
+    if ticket_id is None or msg is None:
+        return True
+    try:
+        outcome = _conversation(ctx).from_staff(ev.user_id, _name(ev), ticket_id, msg)
+    except NotTechnician:
+        return True                  # a client or a guest in the group: not ours to relay
+    if outcome in THREAD_ANSWERS:
+        _answer_in_thread(ctx, THREAD_ANSWERS[outcome], ticket_id)
+    return True
+
+
+def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None:
+    ev, ticket = ctx.event, Ticket.get_or_none(Ticket.id == ticket_id)
+    text = ctx.templates.render(template, None, {
+        "ticket": ticket_view(ticket) if ticket else None,
+        "marker": ctx.services.settings.desk.note_marker})
+    ctx.reply(Reply(ev.chat_id, text, thread_id=ev.thread_id, reply_to_message_id=ev.message_id))
+
+
+# -- the client's private chat -------------------------------------------------------------
+@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS), flows=(WRITE_FLOW,),
+                  gives=("ticket_id", "write_message"))
+def on_private(ctx: ActionContext) -> bool:
+    """A reply to a message about a ticket is a message on it; anything else is the dialogs'."""
+    ev = ctx.event
+    ticket_id = conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
+    msg = conv.message_of(ev)
+    if ticket_id is None or msg is None:
+        return False
+    try:
+        ticket = _conversation(ctx).from_client(ev.user_id, ticket_id, msg)
+    except TicketConflict:          # closed meanwhile: the flow keeps it and offers reopening
+        ctx.start_flow(WRITE_FLOW, {"ticket_id": ticket_id, "write_message": msg.as_slot()})
+        return True
+    except (TicketError, PermissionDenied) as e:
+        log.info("reply of user %s on ticket %s refused: %s", ev.user_id, ticket_id, e)
+        ctx.say("ticket/denied")
+        return True
+    ctx.say("desk/message_sent", ticket=ticket_view(ticket))
+    return True
+
+
+# -- flows/ticket_write.yaml ---------------------------------------------------------------
+@registry.input_type("message", hints=MESSAGE_HINTS)
+def message_input(event: Event, spec: dict):
+    """A text, a photo or a document (with its caption): the Message as plain slot data."""
+    msg = conv.message_of(event)
+    if msg is None:
+        return False, "desk/send_message"
+    if event.files and event.files[0].size > int(spec.get("max_size", FILE_MAX)):
+        return False, "common/file_too_big"
+    return True, msg.as_slot()
+
+
+def _state(ctx: ActionContext, ticket) -> dict:
+    svc = ctx.services.tickets
+    reopen = svc.may_reopen(ticket) and svc.allowed(ctx.user_id, ticket, "reopen")
+    return {"ticket": ticket_view(ticket), "can_reopen": reopen}
+
+
+@registry.action("ticket_write_check", reads=("ticket_id",), gives=("ticket", "can_reopen"),
+                 outcomes=("open", "closed", "refused"), templates=REFUSALS)
+def write_check(ctx: ActionContext) -> Outcome:
+    """The ticket of slot ticket_id, checked again (the id may be forged): open or closed."""
+    try:
+        ticket = ctx.services.tickets.get(ctx.user_id, ctx.slots.get("ticket_id"))
+    except (TicketError, PermissionDenied) as e:
+        log.info("write on ticket %r refused for %s: %s", ctx.slots.get("ticket_id"), ctx.user_id, e)
+        ctx.say("ticket/denied")
+        return Outcome("refused")
+    return Outcome("open" if ticket.active else "closed", **_state(ctx, ticket))
+
+
+@registry.action("ticket_write_send", reads=("ticket_id", "write_message"),
+                 gives=("ticket", "can_reopen", "write_message"),
+                 outcomes=("sent", "closed", "refused"),
+                 templates=REFUSALS)
+def write_send(ctx: ActionContext) -> Outcome:
+    """Send the kept message into the ticket's thread; a ticket closed meanwhile keeps it
+    in the slot (offered again after a reopen)."""
+    msg = Message.from_slot(ctx.slots.get("write_message"))
+    if msg is None:
+        ctx.say("ticket/error")
+        return Outcome("refused")
+    try:
+        ticket = _conversation(ctx).from_client(ctx.user_id, ctx.slots.get("ticket_id"), msg)
+    except TicketConflict as e:
+        return Outcome("closed", **_state(ctx, e.ticket))
+    except (TicketError, PermissionDenied) as e:
+        log.info("write on ticket %r refused for %s: %s", ctx.slots.get("ticket_id"), ctx.user_id, e)
+        ctx.say("ticket/denied")
+        return Outcome("refused")
+    return Outcome("sent", write_message=None, **_state(ctx, ticket))   # sent once only

@@ -1,0 +1,49 @@
+"""The conversation through the real transport and the fake Bot API (a plain group: the
+card is the thread, replies to it are the conversation): a technician's reply to the card
+reaches the client as a message from support, the client's reply to that lands in the
+group, and chatter in the group starts no menu there."""
+from __future__ import annotations
+
+import time
+
+from helpdesk.tickets import TicketEvent
+from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import running_bot
+from tests.support.tickets import TECH, file_ticket
+
+
+def _reply_to(msg, chat: dict) -> dict:
+    """Telegram's reply_to_message: the message answered, as the bot sent it."""
+    return {"message_id": msg.message_id, "date": msg.date, "chat": chat, "text": msg.plain_text}
+
+
+def _messages(ticket_id: int) -> list[str]:
+    rows = TicketEvent.select().where((TicketEvent.ticket == ticket_id) & (TicketEvent.what == "message"))
+    return [e.details["text"] for e in rows.order_by(TicketEvent.id)]
+
+
+def test_a_reply_to_the_card_and_the_clients_reply_to_it_go_both_ways(world, monkeypatch):
+    monkeypatch.setattr(world.app.settings.notify.system, "work_group_id", -1234)  # a plain group
+    with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
+        client, group = api.user(101, "Имя101"), api.group(-1234)
+        ticket = file_ticket(world, 101)
+        card = api.wait_for(-1234, contains="#1", timeout=120)
+        guest, tech = group.member(4242, "Гость"), group.member(TECH, "Пётр")
+        guest._message(text="Когда починят?")                     # chatter: no menu
+        tech._message(text="Еду, буду к 10", reply_to_message=_reply_to(card, group.chat))
+        support = api.wait_for(101, contains="Еду, буду к 10", timeout=120)
+        assert "Поддержка · Пётр" in support.plain_text
+        client._message(text="Жду", reply_to_message=_reply_to(support, client.chat))
+        api.wait_for(-1234, contains="Жду", timeout=120)
+        assert _wait(lambda: _messages(ticket.id) == ["Еду, буду к 10", "Жду"])
+        assert not [m for m in api.messages(-1234) if "Главное меню" in (m.plain_text or "")]
+
+
+def _wait(condition, timeout: float = 120) -> bool:
+    """A liveness bound, not a timing assertion: the condition usually holds at once."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
