@@ -216,6 +216,8 @@ class Desk(_Strict):
     topic_icons: dict[str, str] = {"new": "🆕", "in_progress": "🛠", "waiting": "⏳",
                                    "done": "✅", "cancelled": "❌"}
     topic_icon_ids: dict[str, str] = {}
+    sign_with_name: bool = True                  # False: staff messages are signed "Поддержка"
+    note_marker: str = Field("!", min_length=1, max_length=10)   # such a message stays internal
 
     @field_validator("topic_icons", "topic_icon_ids")
     @classmethod
@@ -285,11 +287,6 @@ class Privacy(_Strict):
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-class Desk(_Strict):
-    sign_with_name: bool = True                  # False: staff messages are signed "Поддержка"
-    note_marker: str = Field("!", min_length=1, max_length=10)   # such a message stays internal
-
-
 class Settings(_Strict):
     bot: Bot = Bot()
     database: Database = Database()
@@ -305,7 +302,6 @@ class Settings(_Strict):
     sync: Sync = Sync()
     support: Support = Support()
     privacy: Privacy = Privacy()
-    desk: Desk = Desk()
 
     def secrets(self) -> list[str]:
         """Every non-empty secret value, for the log redaction filter."""

@@ -10,6 +10,11 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
     migrator.add_index('outgoing', 'chat_id', 'message_id', unique=False)
 
+    migrator.add_fields(
+        'desk_staff',
+
+        username=pw.CharField(max_length=64, null=True))
+
     @migrator.create_model
     class DeskThread(pw.Model):
         ticket_id = pw.IntegerField(primary_key=True)
@@ -20,6 +25,18 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "desk_thread"
+
+    @migrator.create_model
+    class GroupAdmin(pw.Model):
+        telegram_user = pw.BigIntegerField(primary_key=True)
+        chat_id = pw.BigIntegerField()
+        first_name = pw.CharField(default='', max_length=200)
+        last_name = pw.CharField(default='', max_length=200)
+        username = pw.CharField(max_length=64, null=True)
+        seen_at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "desk_group_admin"
 
     @migrator.create_model
     class SeenTopic(pw.Model):
@@ -52,10 +69,14 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     """Write your rollback migrations here."""
 
+    migrator.remove_fields('desk_staff', 'username')
+
     migrator.drop_index('outgoing', 'chat_id', 'message_id')
 
     migrator.remove_model('topic_attempt')
 
     migrator.remove_model('seen_topic')
+
+    migrator.remove_model('desk_group_admin')
 
     migrator.remove_model('desk_thread')
