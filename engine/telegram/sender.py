@@ -213,7 +213,8 @@ class Sender:
         """What to do after an error: None = retry now, else the outcome to record."""
         where = f"sending to chat {reply.chat_id} (outgoing row {row_id})"
         if isinstance(e, (Forbidden, TopicGone)):
-            log.info("%s: %s (the user blocked the bot or left)", where, e)
+            log.info("%s: %s (%s)", where, e, "the topic is gone" if isinstance(e, TopicGone)
+                     else "the user blocked the bot, or the bot was removed from the group")
             return SendResult(row_id, error=str(e))
         if isinstance(e, NetworkError) and not isinstance(e, BadRequest):
             if failures <= self.limits.network_retries:

@@ -475,6 +475,7 @@ class FakeTelegramAPI(ForumMixin):
         self._open_callbacks: set[str] = set()
         self._open_checkouts: dict[str, tuple] = {}
         self._faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._lost_answers: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._webhook: dict | None = None
         self._commands: dict = {}
         self.callback_answers: list[dict] = []
@@ -676,6 +677,13 @@ class FakeTelegramAPI(ForumMixin):
         with self._cond:
             self._faults[method.lower()].append(ApiError(status, description, retry_after))
 
+    def lose_next_answer(self, method: str, status: int = 502,
+                         description: str = "Bad Gateway") -> None:
+        """The next call of ``method`` runs (its effects happen) but its answer is lost: the
+        bot gets this error instead, as after a timeout or a proxy failing on the way back."""
+        with self._cond:
+            self._lost_answers[method.lower()].append(ApiError(status, description))
+
     def _user_action(self, chat_id, update: dict) -> dict:
         with self._cond:
             self._marks[chat_id] = len(self._events)
@@ -750,7 +758,11 @@ class FakeTelegramAPI(ForumMixin):
             if self._faults[name]:
                 raise self._faults[name].popleft()
             self._check_chat_access(name, params)
-        return self._methods[name](params)
+        result = self._methods[name](params)
+        with self._cond:
+            if self._lost_answers[name]:
+                raise self._lost_answers[name].popleft()
+        return result
 
     def _serve_file(self, token: str, file_path: str) -> tuple[int, str, bytes]:
         if token != self.token:
