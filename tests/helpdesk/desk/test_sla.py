@@ -24,6 +24,8 @@ from helpdesk.desk.tables import SlaTimer
 from helpdesk.hours import WorkingHours
 from helpdesk.notices import queue_reply
 from helpdesk.ops import jobs
+from helpdesk.tickets import history
+from helpdesk.tickets.service import Actor
 from tests.support.tickets import (
     GROUP,
     TECH,
@@ -201,6 +203,24 @@ def test_a_technician_comment_is_a_response_a_cancel_is_no_resolution(desk):
     found = sla.measure(ticket.id, desk.app.settings)
     assert found[sla.FIRST_RESPONSE].met is True
     assert (found[sla.RESOLUTION].finished, found[sla.RESOLUTION].met) == (False, None)
+
+
+def message(desk, ticket, actor) -> None:
+    """A message event on the ticket, as the conversation records one (history + notifier)."""
+    with storage.write_tx():
+        history.record(ticket, actor, "message", {"text": "…"}, desk.clock())
+        desk.svc.notifier.ticket_event(ticket, "message", actor=actor)
+
+
+def test_a_client_message_is_no_response_a_staff_message_in_the_thread_is(desk):
+    ticket = file_ticket(desk, 101)
+    desk.clock.now = msk(1, 10, 10)
+    message(desk, ticket, Actor("101", "bot", 101, "Имя101"))
+    assert timer(ticket).stopped_at is None
+    desk.clock.now = msk(1, 10, 40)
+    message(desk, ticket, Actor(f"tech:{TECH}", "group", TECH, "Мастер Иван"))
+    assert (timer(ticket).stopped_by, timer(ticket).spent) == ("message", 2400)
+    assert timer(ticket, sla.RESOLUTION).stopped_at is None
 
 
 def test_a_reopened_ticket_runs_its_resolution_timer_on(desk):
