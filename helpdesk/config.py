@@ -275,6 +275,27 @@ class Support(_Strict):
     hours: Hours = Hours()
 
 
+class SlaTarget(_Strict):
+    """One ticket type's targets (working hours); None: the sla section's default, 0: none."""
+    first_response_hours: float | None = Field(None, ge=0, le=10_000)
+    resolution_hours: float | None = Field(None, ge=0, le=10_000)
+
+
+class Sla(_Strict):
+    first_response_hours: float = Field(0, ge=0, le=10_000)   # 0: no target, no timer
+    resolution_hours: float = Field(0, ge=0, le=10_000)
+    warn_at: float = Field(0.8, gt=0, lt=1)          # share of a target that warns the thread
+    check_seconds: float = Field(30, ge=1, le=3600)  # how often due timers fire
+    types: dict[str, SlaTarget] = {}                 # ticket type -> its own targets
+
+    def targets(self, ticket_type: str) -> tuple[float, float]:
+        """(first response, resolution) in working hours for `ticket_type` (0: none)."""
+        own = self.types.get(ticket_type) or SlaTarget()
+        first, done = own.first_response_hours, own.resolution_hours
+        return (self.first_response_hours if first is None else first,
+                self.resolution_hours if done is None else done)
+
+
 class Privacy(_Strict):
     operator: str = Field("", max_length=500)
     policy_url: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
@@ -301,6 +322,7 @@ class Settings(_Strict):
     api: Api = Api()
     sync: Sync = Sync()
     support: Support = Support()
+    sla: Sla = Sla()
     privacy: Privacy = Privacy()
 
     def secrets(self) -> list[str]:

@@ -52,6 +52,7 @@ MODULES = (
     "helpdesk.sync.records",              # sync entities
     "helpdesk.privacy.crm",               # sync entity person (erase)
     "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile, sync_references
+    "helpdesk.desk.sla",                  # job sla_timers, provider sla
 )
 
 

@@ -1,13 +1,14 @@
-"""The desk's tables: the staff roster, what a ticket's thread last showed (SLA timers and
-ratings add theirs here)."""
+"""The desk's tables: the staff roster, the work group's admins, what a ticket's thread last
+showed, the SLA timers (ratings add theirs here)."""
 from __future__ import annotations
 
 import peewee as pw
 
 from engine.storage import Table
 from helpdesk.directory.tables import utcnow
+from helpdesk.tickets.tables import Ticket
 
-__all__ = ["StaffMember", "DeskThread", "GroupAdmin"]
+__all__ = ["StaffMember", "DeskThread", "GroupAdmin", "SlaTimer"]
 
 
 class StaffMember(Table):
@@ -49,3 +50,28 @@ class GroupAdmin(Table):
 
     class Meta:
         table_name = "desk_group_admin"
+
+
+class SlaTimer(Table):
+    """One SLA target of one ticket (helpdesk/desk/sla.py): first response or resolution.
+
+    Working seconds `spent` were counted up to `since` (None: paused or stopped); while it
+    runs, `warn_at` / `due_at` are the UTC moments of the warning and the breach, and
+    `next_at` the earlier of the two not yet fired (what the job looks for)."""
+    ticket = pw.ForeignKeyField(Ticket, backref="sla_timers", on_delete="CASCADE")
+    kind = pw.CharField(max_length=20)                      # first_response | resolution
+    target = pw.IntegerField()                              # working seconds
+    spent = pw.IntegerField(default=0)                      # working seconds before `since`
+    since = pw.DateTimeField(null=True)                     # running since (UTC)
+    warn_at = pw.DateTimeField(null=True)
+    due_at = pw.DateTimeField(null=True)
+    next_at = pw.DateTimeField(null=True, index=True)       # None: nothing left to fire now
+    warned_at = pw.DateTimeField(null=True)                 # fired once, never again
+    breached_at = pw.DateTimeField(null=True)
+    stopped_at = pw.DateTimeField(null=True)                # the response / the resolution
+    stopped_by = pw.CharField(max_length=20, null=True)     # the ticket change that stopped it
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "desk_sla_timer"
+        indexes = ((("ticket", "kind"), True),)
