@@ -18,6 +18,7 @@ from integrations.dadata import DadataClient
 
 from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
+from .desk import ratings
 from .ops import schema
 from .registry import load, registry
 from .services import crm_client, dadata_client
@@ -93,7 +94,7 @@ def build_app(settings: Settings, *, connect: bool = True) -> App:
 
 
 # The support desk's reactions to a ticket change (helpdesk/desk), in this order.
-DESK_LISTENERS: tuple = ()
+DESK_LISTENERS: tuple = (ratings.on_ticket_change,)
 
 
 def build_services(app: App) -> Services:

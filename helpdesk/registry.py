@@ -42,6 +42,7 @@ MODULES = (
     "helpdesk.actions.tickets",           # ticket, list, stats and work-group actions
     "helpdesk.actions.privacy",           # consent and /forget actions, provider privacy
     "helpdesk.tickets.workgroup",         # work-group callback (wg:...)
+    "helpdesk.actions.ratings",           # rating callback (rt:...), comment action, reminder job
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities

@@ -88,7 +88,8 @@ TABLE_NAMES = {"process_health", "outgoing", "conversation", "telegram_inbox", "
                "contact", "counterparty", "membership", "telegram_user", "trade_point", "outbox",
                "pay_secret", "payment", "privacy_consent", "payment_request", "user_balance", "current_company",
                "registration_lookup", "registration_request", "schema_version", "sync_state",
-               "ticket", "ticket_event", "crm_reference", "crm_default", "desk_staff"}
+               "ticket", "ticket_event", "crm_reference", "crm_default", "desk_staff",
+               "desk_rating"}
 
 
 def test_every_table_keeps_its_name_in_the_database():
