@@ -240,3 +240,96 @@ def test_reopen_past_the_period_is_refused_with_the_reason(world):
     assert replies[0].answer_only and "возобновить только в течение" in replies[0].callback_answer
     assert Ticket.get_by_id(t.id).status == DONE
     assert REFUSED not in replies[0].callback_answer
+
+
+# --- exactly once across workers -----------------------------------------------------------
+
+def _at_once(fn, n: int = 4) -> list:
+    """`fn` in `n` threads started together (each its own database connection)."""
+    import threading
+
+    from engine import storage
+    results, lock, gate = [], threading.Lock(), threading.Barrier(n)
+
+    def run():
+        try:
+            gate.wait(10)
+            value = fn()
+        except (ratings.AlreadyRated, ratings.NotRateable) as e:   # a loser's answer
+            value = type(e).__name__
+        finally:
+            storage.close()
+        with lock:
+            results.append(value)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_concurrent_reminder_runs_send_one_reminder(world):
+    due = world.ticket.closed + timedelta(hours=25)
+    sent = _at_once(lambda: ratings.send_reminders(templates(world), world.app.settings, now=due))
+    assert sorted(sent) == [0, 0, 0, 1]
+    assert len(queued(USER, ":rate:remind")) == 1
+
+
+def test_concurrent_presses_record_one_score(world):
+    def one():
+        return ratings.rate(templates(world), world.app.settings, USER, world.ticket.id, 4).score
+
+    results = _at_once(one)
+    assert sorted(map(str, results)) == ["4", "AlreadyRated", "AlreadyRated", "AlreadyRated"]
+    won = 4
+    assert Rating.get_by_id(world.ticket.id).score == won and len(rated_events(world.ticket.id)) == 1
+
+
+def test_the_reminder_job_runs_through_the_scheduler_entry(world):
+    from helpdesk.ops.jobs import run_once
+    Rating.update(remind_at=world.ticket.closed - timedelta(minutes=1)).execute()
+    assert run_once(world.app, "rating_reminders") == 1
+    assert run_once(world.app, "rating_reminders") == 0
+
+
+# --- privacy and switches ------------------------------------------------------------------
+
+def test_forgetting_the_author_keeps_the_score_but_not_who_gave_it(world):
+    from helpdesk.directory.tables import ERASED_USER_ID
+    from helpdesk.privacy.erase import forget
+    press(world, USER, f"rt:{world.ticket.id}:4")
+    forget(USER)
+    row = Rating.get_by_id(world.ticket.id)
+    assert (row.author_id, row.score) == (ERASED_USER_ID, 4)
+
+
+def test_ratings_off_asks_nobody(database, monkeypatch):
+    from tests.support.tickets import make_settings, make_world
+    settings = make_settings()
+    settings.ratings.use = False
+    w = make_world(settings)
+    t = w.svc.create(USER, type="Касса", description="Касса не печатает чеки", counterparty_id=w.a)[0]
+    w.svc.done(TECH, "Иван Петров", t.id)
+    assert requests(t.id) == [] and Rating.select().count() == 0
+
+
+# --- through the real Telegram transport ---------------------------------------------------
+
+def test_over_telegram_one_tap_edits_the_request_and_the_comment_is_asked(world):
+    from tests.support.fakes.telegram_api import FakeTelegramAPI
+    from tests.support.telegram_harness import running_bot
+    t = world.ticket
+    with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
+        author = api.user(USER, "Иван")
+        request = author.wait_for(contains="Оцените, пожалуйста", timeout=60)
+        assert request.callback_data[f"{5} ⭐"] == f"rt:{t.id}:5"
+        update = author.press_data(f"rt:{t.id}:5", message_id=request.message_id)
+        assert api.wait_callback_answer(update["callback_query"]["id"], timeout=60)["text"] == \
+            "Спасибо за оценку!"
+        author.wait_for(contains="Напишите комментарий", timeout=60)
+        assert "5 из 5" in request.plain_text and request.buttons == []    # edited in place
+        author.send("Всё работает, спасибо")
+        author.wait_for(contains="Комментарий сохранён", timeout=60)
+    assert Rating.get_by_id(t.id).comment == "Всё работает, спасибо"
