@@ -108,24 +108,35 @@ def _cell(value) -> str:
 
 
 def chart_labels(templates, lang: str | None, since: date, until: date, summary: dict) -> dict:
-    """The chart's words in `lang`: {title, by_status, by_type, count, statuses: {code: name}}."""
+    """The chart's words in `lang`: {title, by_status, by_type, by_technician, count,
+    not_assigned, statuses: {code: name}}."""
     say = lambda name, **ctx: templates.render_label(name, lang, ctx)
     return {"title": say("report/chart_title", since=since, until=until, total=summary["total"]),
             "by_status": say("report/by_status"), "by_type": say("report/by_type"),
+            "by_technician": say("report/by_technician"), "not_assigned": say("report/not_assigned"),
             "count": say("report/count"),
             "statuses": {code: say("report/status", status=code) for code, _ in summary["by_status"]}}
 
 
+def _technician_pairs(rows: list[dict], labels: dict) -> list[list]:
+    """Closed tickets per technician, the average rating beside the name ("Петров ★4.5")."""
+    return [[(r["name"] or labels["not_assigned"]) + (f" ★{r['rating']}" if r["rating"] else ""),
+             r["closed"]] for r in rows]
+
+
 def chart_figure(summary: dict, labels: dict):
-    """Two bar charts side by side, tickets per status and per type (a matplotlib Figure)."""
+    """Bar charts side by side, tickets per status and per type and, when `summary` has the
+    breakdowns (measures.breakdowns), closed tickets per technician (a matplotlib Figure)."""
     import matplotlib
     matplotlib.use("Agg")                       # no display on a server
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    names = {"by_status": labels["statuses"], "by_type": {}}
-    for ax, key in zip(axes, ("by_status", "by_type"), strict=True):
-        pairs = summary[key] or [["—", 0]]
+    keys = ("by_status", "by_type", *(("by_technician",) if "by_technician" in summary else ()))
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 5))
+    names = {"by_status": labels["statuses"], "by_type": {}, "by_technician": {}}
+    plotted = {**summary, "by_technician": _technician_pairs(summary.get("by_technician", []), labels)}
+    for ax, key in zip(axes, keys, strict=True):
+        pairs = plotted[key] or [["—", 0]]
         ax.bar([_wrap(names[key].get(k, k)) for k, _ in pairs], [v for _, v in pairs],
                color="#4a7ebb")
         ax.set_title(labels[key])
@@ -162,7 +173,7 @@ def run(settings, args) -> int:
     tickets = tickets_between(since, until)
     os.makedirs(args.out, exist_ok=True)
     csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
-    summary = summarize(tickets)
+    summary = {**summarize(tickets), **breakdowns(tickets)}
     print(csv_path)
     for path in write_breakdowns(tickets, args.out):
         print(path)

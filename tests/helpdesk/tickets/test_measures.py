@@ -133,3 +133,22 @@ def test_the_report_writes_the_breakdowns(world, tmp_path):
     assert got[0] == {"name": "Петров", "total": "2", "closed": "2", "first_response_h": "2,0",
                       "resolution_h": "7,0", "sla_met_pct": "", "rating": "3,5", "rated": "2"}
     assert [r["name"] for r in got] == ["Петров", "Сидоров", ""]
+
+
+def test_the_chart_shows_closed_tickets_per_technician_with_the_rating(world, tmp_path):
+    from datetime import date
+
+    import matplotlib.pyplot as plt
+
+    from helpdesk.tickets.stats import summarize
+    tickets = list(Ticket.select())
+    summary = {**summarize(tickets), **breakdowns(tickets)}
+    labels = reports.chart_labels(world.app.engine.flowset.templates, "ru", date(2026, 3, 1),
+                                  date(2026, 3, 31), summary)
+    fig = reports.chart_figure(summary, labels)
+    texts = {t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text")) if t.get_text()}
+    assert len(fig.axes) == 3 and "Закрыто по мастерам" in texts
+    assert {"Петров ★3.5", "Сидоров", "не назначен"} <= texts
+    plt.close(fig)
+    path = reports.write_chart(summary, labels, str(tmp_path / "c.png"))
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
