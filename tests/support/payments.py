@@ -20,8 +20,9 @@ SBP_LINK = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100
 INN = "7707083893"
 
 
-# wg_comment: the work group's callback (registered with the rest) declares it starts it
-FLOWS = ("balance.yaml", "payment.yaml", "wg_comment.yaml")
+# wg_comment, ticket_rate: the work group's and the rating's callbacks (registered with the
+# rest) declare they start them
+FLOWS = ("balance.yaml", "payment.yaml", "wg_comment.yaml", "ticket_rate.yaml")
 
 
 def _menu_with_balance_only(dest: str) -> None:
