@@ -18,7 +18,7 @@ from integrations.dadata import DadataClient
 
 from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
-from .desk import assign, sla, staff, topics
+from .desk import assign, ratings, sla, staff, topics
 from .ops import schema
 from .registry import load, registry
 from .services import crm_client, dadata_client
@@ -99,6 +99,7 @@ DESK_LISTENERS: tuple = (
     topics.follow_ticket,             # the ticket's topic: renamed, closed, reopened
     assign.notify_assignee,           # the technician a dispatcher assigned is told
     sla.on_ticket_change,             # the ticket's SLA timers: started, paused, stopped
+    ratings.on_ticket_change,         # a done ticket asks its author for a rating
 )
 
 

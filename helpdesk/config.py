@@ -308,6 +308,14 @@ class Privacy(_Strict):
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
+class Ratings(_Strict):
+    """The client's 1-5 rating of a done ticket (helpdesk/desk/ratings.py)."""
+    use: bool = True                                   # ask the author when a ticket is done
+    remind_hours: float = Field(24, ge=0, le=24 * 90)  # one reminder this long after (0: none)
+    low_score: int = Field(2, ge=0, le=5)              # a score <= this goes to the dispatchers
+    check_seconds: int = Field(60, ge=5, le=3600)      # how often due reminders are looked for
+
+
 class Settings(_Strict):
     bot: Bot = Bot()
     database: Database = Database()
@@ -319,6 +327,7 @@ class Settings(_Strict):
     notify: Notify = Notify()
     tickets: Tickets = Tickets()
     desk: Desk = Desk()
+    ratings: Ratings = Ratings()
     api: Api = Api()
     sync: Sync = Sync()
     support: Support = Support()

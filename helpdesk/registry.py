@@ -47,6 +47,7 @@ MODULES = (
     "helpdesk.desk.admins",               # job desk_admins (the work group's admins)
     "helpdesk.desk.mine",                 # staff's "assigned to me": action, provider staff
     "helpdesk.desk.talk",                 # group / private chat handlers, ticket_write actions
+    "helpdesk.actions.ratings",           # rating callback (rt:...), comment action, reminder job
     "helpdesk.registration.lookups",      # job registration_lookups
     "helpdesk.flowtools",                 # job watch_flows
     "helpdesk.sync.records",              # sync entities

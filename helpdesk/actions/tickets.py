@@ -324,8 +324,8 @@ def ticket_reopen(ctx: ActionContext) -> Outcome:
 # --- statistics -------------------------------------------------------------------------
 @registry.action("stats_allowed", outcomes=("allowed", "denied"))
 def stats_allowed(ctx: ActionContext) -> Outcome:
-    """Statistics are for ADMINISTRATOR and DIRECTOR of some company."""
-    return Outcome("allowed" if stats.stats_companies(ctx.user_id) else "denied")
+    """Statistics are for the desk's staff and ADMINISTRATOR+ of some company."""
+    return Outcome("allowed" if stats.may_see(ctx.user_id) else "denied")
 
 
 @registry.action("stats_compute", reads=("days",), gives=("stats",), outcomes=("computed", REFUSED),

@@ -1,5 +1,5 @@
 """The desk's tables: the staff roster, the work group's admins, what a ticket's thread last
-showed, the SLA timers (ratings add theirs here)."""
+showed, the SLA timers, the ratings."""
 from __future__ import annotations
 
 import peewee as pw
@@ -8,7 +8,7 @@ from engine.storage import Table
 from helpdesk.directory.tables import utcnow
 from helpdesk.tickets.tables import Ticket
 
-__all__ = ["StaffMember", "DeskThread", "GroupAdmin", "SlaTimer"]
+__all__ = ["StaffMember", "DeskThread", "GroupAdmin", "SlaTimer", "Rating"]
 
 
 class StaffMember(Table):
@@ -75,3 +75,20 @@ class SlaTimer(Table):
     class Meta:
         table_name = "desk_sla_timer"
         indexes = ((("ticket", "kind"), True),)
+
+
+class Rating(Table):
+    """The author's rating of a done ticket: one row per ticket, asked when it is done
+    (helpdesk/desk/ratings.py). `score` is set once (a conditional UPDATE), `reminded_at`
+    once: the one reminder is claimed by setting it."""
+    ticket_id = pw.IntegerField(primary_key=True)         # one rating per ticket
+    author_id = pw.BigIntegerField()                       # who was asked (who may answer)
+    score = pw.SmallIntegerField(null=True)                # 1..5, None until answered
+    comment = pw.TextField(null=True)                      # the author's words, optional
+    asked_at = pw.DateTimeField(default=utcnow)
+    remind_at = pw.DateTimeField(null=True, index=True)    # None: no reminder (due or owed)
+    reminded_at = pw.DateTimeField(null=True)
+    rated_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "desk_rating"

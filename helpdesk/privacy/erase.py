@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from engine import outgoing, session
 from engine.storage import is_postgres, write_tx
 from engine.telegram import inbox
+from helpdesk.desk.tables import Rating
 from helpdesk.directory.errors import DirectoryError
 from helpdesk.directory.tables import (
     CONFIRMED,
@@ -140,6 +141,7 @@ def _anonymise_tickets(uid: int) -> int:
     n = (Ticket.update(author=ERASED_USER_ID, contact_name=None, contact_phone=None)
          .where(Ticket.author == uid).execute())
     TicketEvent.update(who=str(ERASED_USER_ID)).where(TicketEvent.who == str(uid)).execute()
+    Rating.update(author_id=ERASED_USER_ID).where(Rating.author_id == uid).execute()   # the score stays
     return n
 
 

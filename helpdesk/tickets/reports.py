@@ -1,6 +1,8 @@
 """`python run.py report --from 2026-01-01 --to 2026-12-31 [--out DIR]`: every ticket
-created in the period (both days included) as tickets.csv, and a PNG chart of tickets per
-status and per type; prints both paths. An operator's tool: all counterparties, no rights
+created in the period (both days included) as tickets.csv; their figures per technician,
+per company and per type (tickets, closed, median first response and resolution in hours,
+SLA met %, average rating: helpdesk/tickets/measures.py) as technicians.csv, companies.csv
+and types.csv; and a PNG chart of tickets per status and per type; prints every path. An operator's tool: all counterparties, no rights
 check (whoever can run it can read the database anyway).
 
 The CSV is UTF-8 with a BOM and ';' separators, so Excel with a Russian locale opens it
@@ -24,16 +26,22 @@ from helpdesk.app import build_flowset
 from helpdesk.directory.tables import Counterparty, TelegramUser, TradePoint
 from helpdesk.directory.users import display_name
 
+from .measures import breakdowns
 from .stats import summarize, tickets_between
 from .tables import Ticket
 
-__all__ = ["run", "write_csv", "write_chart", "chart_figure", "chart_labels", "parse_period",
+__all__ = ["run", "write_csv", "write_breakdowns", "write_chart", "chart_figure", "chart_labels", "parse_period",
            "ReportError", "COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("number", "crm_number", "created", "closed", "status", "type", "counterparty",
            "inn", "trade_point", "author", "phone", "master", "description")
+# the breakdown files: file name -> the key of breakdowns(); their columns
+BREAKDOWNS = {"technicians.csv": "by_technician", "companies.csv": "by_company",
+              "types.csv": "by_kind"}
+BREAKDOWN_COLUMNS = ("name", "total", "closed", "first_response_h", "resolution_h",
+                     "sla_met_pct", "rating", "rated")
 
 
 INSTALL_CHART = f"{sys.executable} -m pip install 'matplotlib>=3.8,<4'   (or: pip install -e '.[report]')"
@@ -81,25 +89,54 @@ def write_csv(tickets: list[Ticket], path: str) -> str:
     return path
 
 
+def write_breakdowns(tickets: list[Ticket], folder: str) -> list[str]:
+    """technicians.csv, companies.csv, types.csv (an unknown figure is an empty cell)."""
+    figures, paths = breakdowns(tickets), []
+    for name, key in BREAKDOWNS.items():
+        path = os.path.join(folder, name)
+        with open(path, "w", encoding="utf-8-sig", newline="") as f:
+            writer = csv.writer(f, delimiter=";")
+            writer.writerow(BREAKDOWN_COLUMNS)
+            writer.writerows([_cell(row[c]) for c in BREAKDOWN_COLUMNS] for row in figures[key])
+        paths.append(path)
+    return paths
+
+
+def _cell(value) -> str:
+    """A figure for Excel with a Russian locale: a decimal comma, nothing for unknown."""
+    return "" if value is None else str(value).replace(".", ",") if isinstance(value, float) else str(value)
+
+
 def chart_labels(templates, lang: str | None, since: date, until: date, summary: dict) -> dict:
-    """The chart's words in `lang`: {title, by_status, by_type, count, statuses: {code: name}}."""
+    """The chart's words in `lang`: {title, by_status, by_type, by_technician, count,
+    not_assigned, statuses: {code: name}}."""
     say = lambda name, **ctx: templates.render_label(name, lang, ctx)
     return {"title": say("report/chart_title", since=since, until=until, total=summary["total"]),
             "by_status": say("report/by_status"), "by_type": say("report/by_type"),
+            "by_technician": say("report/by_technician"), "not_assigned": say("report/not_assigned"),
             "count": say("report/count"),
             "statuses": {code: say("report/status", status=code) for code, _ in summary["by_status"]}}
 
 
+def _technician_pairs(rows: list[dict], labels: dict) -> list[list]:
+    """Closed tickets per technician, the average rating beside the name ("Петров ★4.5")."""
+    return [[(r["name"] or labels["not_assigned"]) + (f" ★{r['rating']}" if r["rating"] else ""),
+             r["closed"]] for r in rows]
+
+
 def chart_figure(summary: dict, labels: dict):
-    """Two bar charts side by side, tickets per status and per type (a matplotlib Figure)."""
+    """Bar charts side by side, tickets per status and per type and, when `summary` has the
+    breakdowns (measures.breakdowns), closed tickets per technician (a matplotlib Figure)."""
     import matplotlib
     matplotlib.use("Agg")                       # no display on a server
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    names = {"by_status": labels["statuses"], "by_type": {}}
-    for ax, key in zip(axes, ("by_status", "by_type"), strict=True):
-        pairs = summary[key] or [["—", 0]]
+    keys = ("by_status", "by_type", *(("by_technician",) if "by_technician" in summary else ()))
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 5))
+    names = {"by_status": labels["statuses"], "by_type": {}, "by_technician": {}}
+    plotted = {**summary, "by_technician": _technician_pairs(summary.get("by_technician", []), labels)}
+    for ax, key in zip(axes, keys, strict=True):
+        pairs = plotted[key] or [["—", 0]]
         ax.bar([_wrap(names[key].get(k, k)) for k, _ in pairs], [v for _, v in pairs],
                color="#4a7ebb")
         ax.set_title(labels[key])
@@ -136,8 +173,10 @@ def run(settings, args) -> int:
     tickets = tickets_between(since, until)
     os.makedirs(args.out, exist_ok=True)
     csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
-    summary = summarize(tickets)
+    summary = {**summarize(tickets), **breakdowns(tickets)}
     print(csv_path)
+    for path in write_breakdowns(tickets, args.out):
+        print(path)
     try:
         import matplotlib  # noqa: F401 - only whether it is installed
     except ImportError:

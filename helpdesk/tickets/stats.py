@@ -1,8 +1,10 @@
 """Ticket statistics for `/stats` (the bot) and `run.py report` (CSV + chart).
 
-`for_user()` is the bot's entry: only confirmed ADMINISTRATOR/DIRECTOR members
-(Right.VIEW_STATS) get figures, and only about their own counterparties. `summarize()` is
-the plain computation over any set of tickets (the report uses it for every ticket).
+`for_user()` is the bot's entry: the desk's staff (helpdesk.desk.staff) get figures over
+every ticket; confirmed ADMINISTRATOR/DIRECTOR members (Right.VIEW_STATS) only about their
+own counterparties; anybody else nothing. `summarize()` is the plain computation over any
+set of tickets (the report uses it for every ticket); measures.py adds the figures per
+technician, company and type (first response, resolution, SLA met, rating).
 """
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import statistics
 from collections import Counter
 from datetime import datetime, timedelta
 
+from helpdesk.desk import staff
 from helpdesk.directory.roles import PermissionDenied, Right, can
 from helpdesk.directory.tables import CONFIRMED, Counterparty, Membership, TradePoint, utcnow
 
+from .measures import breakdowns
 from .tables import DONE, Ticket
 
-__all__ = ["PERIODS", "summarize", "tickets_between", "stats_companies", "for_user"]
+__all__ = ["PERIODS", "summarize", "tickets_between", "stats_companies", "may_see", "for_user"]
 
 PERIODS = (7, 30, 90)       # days, the buttons of /stats
 
@@ -60,14 +64,21 @@ def stats_companies(user_id: int) -> list[Counterparty]:
     return [m.counterparty for m in rows if can(m.role_enum, Right.VIEW_STATS)]
 
 
+def may_see(user_id: int) -> bool:
+    """Whether `/stats` shows the user anything: staff, or ADMINISTRATOR+ of a company."""
+    return staff.is_staff(user_id) or bool(stats_companies(user_id))
+
+
 def for_user(user_id: int, days: int, now: datetime | None = None) -> dict:
-    """The `/stats` figures of the last `days` days over the user's counterparties;
-    PermissionDenied for anybody without Right.VIEW_STATS somewhere."""
-    companies = stats_companies(user_id)
-    if not companies:
+    """The `/stats` figures of the last `days` days: over every ticket for staff, over the
+    user's counterparties for their ADMINISTRATOR+; PermissionDenied for anybody else."""
+    everything = staff.is_staff(user_id)
+    companies = [] if everything else stats_companies(user_id)
+    if not (everything or companies):
         raise PermissionDenied(Right.VIEW_STATS, who=user_id, reason="no company where ADMINISTRATOR+")
     days = int(days) if int(days) in PERIODS else PERIODS[0]
     until = now or utcnow()
     found = tickets_between(until - timedelta(days=days), until + timedelta(seconds=1),
-                            [c.id for c in companies])
-    return {**summarize(found), "days": days, "companies": [c.name for c in companies]}
+                            None if everything else [c.id for c in companies])
+    return {**summarize(found), **breakdowns(found), "days": days, "everything": everything,
+            "companies": [c.name for c in companies]}

@@ -21,9 +21,9 @@ SBP_LINK = "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100
 INN = "7707083893"
 
 
-# wg_comment, ticket_write: the work group's callback and the private chats' handler
-# (registered with the rest) declare they start them
-FLOWS = ("balance.yaml", "payment.yaml", "wg_comment.yaml", "ticket_write.yaml")
+# wg_comment, ticket_write, ticket_rate: the work group's callback, the private chats' handler
+# and the rating's callback (registered with the rest) declare they start them
+FLOWS = ("balance.yaml", "payment.yaml", "wg_comment.yaml", "ticket_write.yaml", "ticket_rate.yaml")
 
 
 def _menu_with_balance_only(dest: str) -> None:

@@ -89,7 +89,8 @@ TABLE_NAMES = {"process_health", "outgoing", "conversation", "telegram_inbox", "
                "pay_secret", "payment", "privacy_consent", "payment_request", "user_balance", "current_company",
                "registration_lookup", "registration_request", "schema_version", "sync_state",
                "ticket", "ticket_event", "crm_reference", "crm_default", "desk_staff",
-               "topic_attempt", "seen_topic", "desk_thread", "desk_group_admin", "desk_sla_timer"}
+               "topic_attempt", "seen_topic", "desk_thread", "desk_group_admin", "desk_sla_timer",
+               "desk_rating"}
 
 
 def test_every_table_keeps_its_name_in_the_database():

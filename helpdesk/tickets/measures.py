@@ -1,0 +1,127 @@
+"""How well tickets were worked (issue 16, point 6): per ticket the first response, the
+resolution, SLA met or not and the client's rating; grouped per technician, per company
+and per type for `/stats` and `run.py report`.
+
+First response: from the ticket's creation to the first event by staff (the work group or
+the CRM: taken, assigned, waiting, a comment or a message, done); resolution: from the
+creation to `closed` of a done ticket. Hours, one decimal. SLA met comes from the desk's
+SLA timers (`sla_results`); until those are there it is unknown and shown as "—".
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import peewee as pw
+
+from helpdesk.desk.tables import Rating
+from helpdesk.directory.tables import Counterparty
+
+from .tables import DONE, Ticket, TicketEvent
+
+__all__ = ["Measure", "RESPONSES", "measure", "group_rows", "breakdowns", "sla_results"]
+
+# what staff did that counts as an answer to the client (bookkeeping like "synced" does not)
+RESPONSES = ("taken", "assigned", "waiting", "comment", "message", "done")
+_CHUNK = 500               # ids per IN (...): under every database's parameter limit
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One ticket's figures (None: not known, e.g. not answered or not done yet)."""
+    ticket: Ticket
+    first_response_h: float | None
+    resolution_h: float | None
+    sla_met: bool | None
+    rating: int | None
+
+
+def _hours(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else max(0.0, (end - start).total_seconds() / 3600)
+
+
+def _chunks(ids: list[int]):
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def first_responses(ids: list[int]) -> dict[int, datetime]:
+    """Each ticket's first staff event (not the client's own: source "bot")."""
+    found: dict[int, datetime] = {}
+    for part in _chunks(ids):
+        rows = (TicketEvent.select(TicketEvent.ticket, pw.fn.MIN(TicketEvent.at))
+                .where(TicketEvent.ticket.in_(part) & (TicketEvent.source != "bot")
+                       & TicketEvent.what.in_(RESPONSES))
+                .group_by(TicketEvent.ticket).tuples())
+        found.update({tid: _as_datetime(at) for tid, at in rows})
+    return found
+
+
+def _as_datetime(value) -> datetime:
+    """MIN() over a DateTimeField comes back as text on SQLite."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def ratings_of(ids: list[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for part in _chunks(ids):
+        rows = (Rating.select(Rating.ticket_id, Rating.score)
+                .where(Rating.ticket_id.in_(part) & Rating.score.is_null(False)).tuples())
+        found.update(dict(rows))
+    return found
+
+
+def sla_results(ids: list[int]) -> dict[int, bool]:
+    """SLA met (True) or breached (False) per ticket, from the desk's SLA timers
+    (helpdesk/desk/sla.py). Empty while that part is not built: "met" is then unknown."""
+    return {}
+
+
+def measure(tickets: list[Ticket]) -> list[Measure]:
+    """The figures of every ticket of `tickets` (three queries, whatever their number)."""
+    ids = [t.id for t in tickets]
+    answered, scores, sla = first_responses(ids), ratings_of(ids), sla_results(ids)
+    return [Measure(t, _hours(t.created, answered.get(t.id)),
+                    _hours(t.created, t.closed) if t.status == DONE else None,
+                    sla.get(t.id), scores.get(t.id)) for t in tickets]
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _row(name: str, items: list[Measure]) -> dict:
+    """One line of a breakdown: counts, medians, SLA met % and the average rating."""
+    met = [m.sla_met for m in items if m.sla_met is not None]
+    scores = [m.rating for m in items if m.rating is not None]
+    return {"name": name, "total": len(items),
+            "closed": sum(1 for m in items if m.ticket.status == DONE),
+            "first_response_h": _median([m.first_response_h for m in items
+                                         if m.first_response_h is not None]),
+            "resolution_h": _median([m.resolution_h for m in items if m.resolution_h is not None]),
+            "sla_met_pct": round(100 * sum(met) / len(met)) if met else None,
+            "rating": round(sum(scores) / len(scores), 1) if scores else None,
+            "rated": len(scores)}
+
+
+def group_rows(measures: list[Measure], key) -> list[dict]:
+    """Rows per `key(ticket)` ("" when it has none), most tickets closed first."""
+    groups: dict[str, list[Measure]] = defaultdict(list)
+    for m in measures:
+        groups[key(m.ticket) or ""].append(m)
+    rows = [_row(name, items) for name, items in groups.items()]
+    return sorted(rows, key=lambda r: (-r["closed"], -r["total"], r["name"]))
+
+
+def breakdowns(tickets: list[Ticket]) -> dict:
+    """{overall, by_technician, by_company, by_kind}: the figures of `tickets` as a whole
+    and per technician, per company and per ticket type."""
+    measures = measure(tickets)
+    names = dict(Counterparty.select(Counterparty.id, Counterparty.name).where(
+        Counterparty.id.in_({t.counterparty_id for t in tickets if t.counterparty_id})).tuples())
+    return {"overall": _row("", measures),
+            "by_technician": group_rows(measures, lambda t: t.master_name),
+            "by_company": group_rows(measures, lambda t: names.get(t.counterparty_id, "")),
+            "by_kind": group_rows(measures, lambda t: t.type)}
