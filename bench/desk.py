@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """The support desk's figures (issue 16, "Measure"). Prints JSON.
 
+    .venv/bin/python bench/desk.py --part relay --tickets 200 --messages 10 --scale 100
     .venv/bin/python bench/desk.py --part sla --timers 10000
     .venv/bin/python bench/desk.py --part sla --timers 10000 --interval 1 --spread 10   # a burst
     DATABASE_URL=postgresql://... .venv/bin/python bench/desk.py --part sla --timers 10000
+
+`--part relay`: 200 conversations of 10 messages between clients and staff through the fake
+Bot API at Telegram's limits (scaled): relay latency p50/p99, lost, doubled, order kept
+(bench/desk_relay.py says how).
 
 `--part sla`: SLA timers (helpdesk/desk/sla.py). A fresh SQLite file (or the PostgreSQL
 database, emptied); N tickets, each with its two timers started the way a new ticket
@@ -143,13 +148,22 @@ def bench_sla(url: str, timers: int, interval: float, spread: float) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=["sla"], default="sla")
+    p.add_argument("--part", choices=["sla", "relay"], default="sla")
+    p.add_argument("--tickets", type=int, default=200, help="relay: conversations")
+    p.add_argument("--messages", type=int, default=10, help="relay: messages per conversation")
+    p.add_argument("--scale", type=float, default=100.0,
+                   help="relay: Telegram's limits times this (1 = Telegram's own)")
     p.add_argument("--timers", type=int, default=10_000)
     p.add_argument("--interval", type=float, default=1.0, help="seconds between job runs")
     p.add_argument("--spread", type=float, default=60.0, help="due times spread over this many seconds")
     args = p.parse_args(argv)
     url = _database(os.environ.get("DATABASE_URL"))
-    print(json.dumps(bench_sla(url, args.timers, args.interval, args.spread), indent=2))
+    if args.part == "relay":
+        from bench.desk_relay import bench_relay
+        result = bench_relay(url, args.tickets, args.messages, args.scale)
+    else:
+        result = bench_sla(url, args.timers, args.interval, args.spread)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

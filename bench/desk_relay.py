@@ -1,0 +1,165 @@
+"""`bench/desk.py --part relay`: the conversation between clients and staff through the fake
+Bot API, at Telegram's limits (scaled by `--scale`, 1 = Telegram's own).
+
+N tickets are filed in a forum work group (a topic each, opened by its card); then, for every
+ticket at once, a conversation of M messages alternates: a technician writes in the ticket's
+topic, the client answers by replying to what support sent them. Each message waits for the
+previous one of its ticket to arrive (a conversation is a dialogue). Measured per message:
+the relay latency (the user's message into the fake -> the copy out in the other chat);
+then `lost` (never arrived), `doubled` (arrived more than once) and `order_broken` (tickets
+whose messages arrived out of order), all three must be 0.
+
+Telegram lets a group take 20 messages a minute, so 200 conversations of 10 messages put
+~1,400 messages into the work group: 70 minutes at Telegram's pace. `--scale 100` multiplies
+every limit of the fake *and* of our sender by 100 (the pacing logic is the same, only the
+numbers change); `--scale 1` runs at Telegram's own limits.
+"""
+from __future__ import annotations
+
+import collections
+import re
+import threading
+import time
+
+from engine import storage
+from engine.telegram.sender import Limits
+from helpdesk import config, directory
+from helpdesk.app import build_app
+from helpdesk.desk import staff
+from helpdesk.ops import schema
+from tests.support.fakes.telegram_api import FakeTelegramAPI, RateLimits
+from tests.support.telegram_harness import running_bot
+
+GROUP, TECH, FIRST_CLIENT = -100888, 9001, 610000
+TIMEOUT = 600.0          # a message not arrived by then is lost
+
+
+def _settings(url: str):
+    s = config.load(environ={})
+    s.database.url, s.logging.file = url, ""
+    s.notify.system.work_group_id, s.notify.bug.use = GROUP, False
+    s.desk.topics = True
+    s.ratings.use = False
+    return s
+
+
+def _people(n: int):
+    company, _ = directory.upsert_counterparty(inn="7707083893", name="ООО Ромашка")
+    staff.grant(TECH, staff.TECHNICIAN, first_name="Пётр", last_name="Иванов")
+    for i in range(n):
+        uid = FIRST_CLIENT + i
+        directory.get_or_create_user(uid, f"c{i}", f"Клиент{i}", "ru")
+        directory.set_user_phone(uid, f"+7913{i:07d}", verified=True)
+        directory.link_user(uid, company, "USER")
+    return company
+
+
+class _Conversation:
+    """One ticket's dialogue: who says what next, and when each message arrived."""
+
+    def __init__(self, api, group, ticket, client_id: int, messages: int):
+        self.api, self.ticket, self.client_id, self.messages = api, ticket, client_id, messages
+        self.group, self.latencies, self.lost = group, [], 0
+        self.client = api.user(client_id, f"Клиент{client_id}")
+        self.thread_id = None
+
+    def run(self) -> None:
+        self.thread_id = _wait(lambda: next((t.thread_id for t in self.api.topics(GROUP)
+                                             if f"#{self.ticket.id} " in t.name + " "), None))
+        tech = self.group.member(TECH, "Пётр", last_name="Иванов").in_topic(self.thread_id)
+        last_support = None
+        for k in range(self.messages):
+            text = f"t{self.ticket.id}m{k}"
+            started = time.monotonic()
+            if k % 2 == 0:
+                tech.send(text)
+                arrived = _wait(lambda: self._at_client(text), TIMEOUT)
+                last_support = arrived
+            else:
+                self.client.send(text, reply_to=last_support.message_id if last_support else None)
+                arrived = _wait(lambda: self._in_topic(text), TIMEOUT)
+            if arrived is None:
+                self.lost += 1
+                continue
+            self.latencies.append(time.monotonic() - started)
+
+    def _at_client(self, text: str):
+        return next((m for m in self.api.messages(self.client_id) if text in (m.plain_text or "")), None)
+
+    def _in_topic(self, text: str):
+        return next((m for m in self.api.in_topic(GROUP, self.thread_id)
+                     if text in (m.plain_text or "")), None)
+
+    def copies(self) -> list[str]:
+        """Every relayed marker of this ticket, in the order the other side got them."""
+        marker = f"t{self.ticket.id}m"
+        out = [m.plain_text for m in self.api.messages(self.client_id) if marker in (m.plain_text or "")]
+        out += [m.plain_text for m in self.api.in_topic(GROUP, self.thread_id or 0)
+                if marker in (m.plain_text or "")]
+        return out
+
+
+def _wait(condition, timeout: float = TIMEOUT):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    return None
+
+
+def _order_broken(conv: _Conversation) -> bool:
+    numbers = [int(re.search(rf"t{conv.ticket.id}m(\d+)", t).group(1)) for t in conv.copies()]
+    to_client = [n for n in numbers if n % 2 == 0]
+    to_topic = [n for n in numbers if n % 2 == 1]
+    return to_client != sorted(to_client) or to_topic != sorted(to_topic)
+
+
+def _doubled(conv: _Conversation) -> int:
+    seen = collections.Counter(re.search(rf"t{conv.ticket.id}m\d+", t).group(0) for t in conv.copies())
+    return sum(n - 1 for n in seen.values() if n > 1)
+
+
+def bench_relay(url: str, tickets: int, messages: int, scale: float) -> dict:
+    settings = _settings(url)
+    app = build_app(settings, connect=False)
+    storage.connect(url)
+    schema.init()
+    company = _people(tickets)
+    fake_limits = RateLimits(overall_per_second=30 * scale, private_per_second=1 * scale,
+                             private_burst=3, group_per_minute=20 * scale)
+    our_limits = Limits(overall_per_second=30 * scale, private_interval=1.0 / scale,
+                        group_per_minute=int(20 * scale))
+    with FakeTelegramAPI(rate_limits=fake_limits) as api, \
+            running_bot(app.engine, api, limits=our_limits):
+        group = api.group(GROUP, "Заявки", forum=True)
+        started = time.monotonic()
+        made = [app.services.tickets.create(FIRST_CLIENT + i, type="Касса",
+                                            description=f"Касса №{i} не печатает чеки",
+                                            counterparty_id=company.id)[0] for i in range(tickets)]
+        convs = [_Conversation(api, group, t, FIRST_CLIENT + i, messages) for i, t in enumerate(made)]
+        threads = [threading.Thread(target=c.run, daemon=True) for c in convs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT * messages)
+        wall = time.monotonic() - started
+        topics = len(api.topics(GROUP))
+        refused = api.stats()["refused"]
+    latencies = sorted(x for c in convs for x in c.latencies)
+    return {
+        "part": "relay", "tickets": tickets, "messages_per_ticket": messages, "scale": scale,
+        "database": "postgresql" if storage.is_postgres() else "sqlite",
+        "relay_latency_s": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99),
+                            "max": _pct(latencies, 1.0)},
+        "relayed": len(latencies), "lost": sum(c.lost for c in convs),
+        "doubled": sum(_doubled(c) for c in convs),
+        "order_broken": sum(_order_broken(c) for c in convs),
+        "topics": topics, "topics_expected": tickets, "wall_s": round(wall, 1),
+        "fake_refusals": refused,
+    }
+
+
+def _pct(values: list[float], p: float) -> float:
+    return round(values[min(len(values) - 1, int(p * len(values)))], 3) if values else 0.0
