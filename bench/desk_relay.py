@@ -73,11 +73,11 @@ class _Conversation:
             started = time.monotonic()
             if k % 2 == 0:
                 tech.send(text)
-                arrived = _wait(lambda: self._at_client(text), TIMEOUT)
+                arrived = _wait(lambda text=text: self._at_client(text), TIMEOUT)
                 last_support = arrived
             else:
                 self.client.send(text, reply_to=last_support.message_id if last_support else None)
-                arrived = _wait(lambda: self._in_topic(text), TIMEOUT)
+                arrived = _wait(lambda text=text: self._in_topic(text), TIMEOUT)
             if arrived is None:
                 self.lost += 1
                 continue
