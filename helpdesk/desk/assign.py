@@ -62,7 +62,8 @@ def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_
            source: str = "group") -> Ticket:
     """`dispatcher_id` gives ticket `ticket_id` (as seen at `expected_version`) to staff
     member `user_id`. NotTechnician when the presser is no dispatcher, TicketInputError for
-    a person who is not staff, TicketConflict when the ticket moved on (or is closed).
+    a person who is not staff, TicketConflict when the ticket moved on (or is closed); the
+    ticket unchanged when it is theirs already.
     `source` "group": pressed on the group's card (which the press edits itself); "bot":
     in a private chat (the group's card is then edited by the notifier)."""
     if not staff.is_dispatcher(dispatcher_id):
@@ -72,8 +73,8 @@ def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_
         raise TicketInputError(f"user {str(user_id)[:20]!r} is not staff of the desk")
     ticket = service._load(ticket_id)
     master = staff.full_name(assignee) or _member_name(assignee)
-    if ticket.master_telegram_id == assignee:
-        raise TicketConflict(ticket, f"ticket {ticket.id} is assigned to {assignee} already")
+    if ticket.master_telegram_id == assignee and ticket.status in ACTIVE:
+        return ticket                        # theirs already (a second dispatcher chose alike)
     actor = Actor(f"disp:{int(dispatcher_id)}", source, int(dispatcher_id), name or str(dispatcher_id))
     changes = {"master_name": master, "master_telegram_id": assignee}
     if ticket.status == NEW:

@@ -204,3 +204,12 @@ def test_an_assignment_from_a_private_chat_edits_the_groups_card(desk_world):
                   chat_type="private")
     edits = [r for r in queued(GROUP) if r.edit_message_id == 4242]
     assert edits and "Мастер: Пётр Петров" in edits[-1].text
+
+
+def test_choosing_the_current_master_again_changes_nothing_and_says_who_has_it(desk_world):
+    t = file_ticket(desk_world, CLIENT)
+    group_press(desk_world, DISPATCHER, f"as:{t.id}:{TECH}:{t.version}")
+    [again] = group_press(desk_world, DISPATCHER2, f"as:{t.id}:{TECH}:{t.version}")
+    assert again.callback_answer == "Назначено: Пётр Петров"
+    assert Ticket.get_by_id(t.id).version == t.version + 1
+    assert TicketEvent.select().where(TicketEvent.what == "assigned").count() == 1
