@@ -32,6 +32,7 @@ from engine.storage import is_postgres, write_tx
 from helpdesk.directory.tables import utcnow
 from helpdesk.hours import WorkingHours
 from helpdesk.registry import registry
+from helpdesk.tickets.measures import SLA_ABANDONED
 from helpdesk.tickets.states import ACTIVE, WAITING
 from helpdesk.tickets.tables import Ticket, TicketEvent
 
@@ -48,7 +49,7 @@ FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
 KINDS = (FIRST_RESPONSE, RESOLUTION)
 # Ticket changes that answer the client (a staff message counts too: _is_staff_message).
 RESPONSES = ("taken", "comment", "done")
-ABANDONED = ("cancelled",)        # stops a timer without what it measures having happened
+ABANDONED = SLA_ABANDONED         # stops a timer without what it measures having happened
 BATCH = 200                       # timers fired per transaction
 
 

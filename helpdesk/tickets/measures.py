@@ -5,7 +5,7 @@ and per type for `/stats` and `run.py report`.
 First response: from the ticket's creation to the first event by staff (the work group or
 the CRM: taken, assigned, waiting, a comment or a message, done); resolution: from the
 creation to `closed` of a done ticket. Hours, one decimal. SLA met comes from the desk's
-SLA timers (`sla_results`); until those are there it is unknown and shown as "—".
+SLA timers (`sla_results`); a ticket whose targets still run, or that has none, shows "—".
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from datetime import datetime
 
 import peewee as pw
 
-from helpdesk.desk.tables import Rating
+from helpdesk.desk.tables import Rating, SlaTimer
 from helpdesk.directory.tables import Counterparty
 
 from .tables import DONE, Ticket, TicketEvent
@@ -25,6 +25,7 @@ __all__ = ["Measure", "RESPONSES", "measure", "group_rows", "breakdowns", "sla_r
 
 # what staff did that counts as an answer to the client (bookkeeping like "synced" does not)
 RESPONSES = ("taken", "assigned", "waiting", "comment", "message", "done")
+SLA_ABANDONED = ("cancelled",)   # stops a timer without its aim (helpdesk/desk/sla.py ABANDONED)
 _CHUNK = 500               # ids per IN (...): under every database's parameter limit
 
 
@@ -74,9 +75,24 @@ def ratings_of(ids: list[int]) -> dict[int, int]:
 
 
 def sla_results(ids: list[int]) -> dict[int, bool]:
-    """SLA met (True) or breached (False) per ticket, from the desk's SLA timers
-    (helpdesk/desk/sla.py). Empty while that part is not built: "met" is then unknown."""
-    return {}
+    """SLA met (True) or missed (False) per ticket, from the desk's SLA timers
+    (helpdesk/desk/sla.py): missed once any target breached or a stopped one took longer
+    than its target; met when every target was reached in time. A ticket with a target
+    still running, only cancelled ones, or none at all is left out ("—")."""
+    verdicts: dict[int, list[bool | None]] = defaultdict(list)
+    for part in _chunks(ids):
+        rows = (SlaTimer.select(SlaTimer.ticket, SlaTimer.target, SlaTimer.spent,
+                                SlaTimer.breached_at, SlaTimer.stopped_at, SlaTimer.stopped_by)
+                .where(SlaTimer.ticket.in_(part)).tuples())
+        for tid, target, spent, breached, stopped, by in rows:
+            if breached is not None or (stopped is not None and spent > target):
+                verdicts[tid].append(False)
+            elif stopped is not None and by not in SLA_ABANDONED:
+                verdicts[tid].append(True)
+            else:
+                verdicts[tid].append(None)
+    return {tid: all(v) for tid, v in verdicts.items()
+            if False in v or (v and None not in v)}
 
 
 def measure(tickets: list[Ticket]) -> list[Measure]:

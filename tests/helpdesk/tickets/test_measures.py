@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from helpdesk.desk import staff
-from helpdesk.desk.tables import Rating
+from helpdesk.desk.tables import Rating, SlaTimer
 from helpdesk.directory.roles import PermissionDenied
+from helpdesk.directory.tables import utcnow
 from helpdesk.tickets import Ticket, TicketEvent, reports
-from helpdesk.tickets.measures import breakdowns
+from helpdesk.tickets.measures import breakdowns, sla_results
 from helpdesk.tickets.stats import for_user
 from tests.support.tickets import TECH, TECH2, file_ticket, make_world, world_chat
 
@@ -152,3 +153,18 @@ def test_the_chart_shows_closed_tickets_per_technician_with_the_rating(world, tm
     plt.close(fig)
     path = reports.write_chart(summary, labels, str(tmp_path / "c.png"))
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sla_met_comes_from_the_tickets_sla_timers(world):
+    """Met: every target reached in time; missed: one breached or took longer; a ticket whose
+    target still runs, or that has none, is left out (shown as "—")."""
+    met, late, breached, running, none = (file_ticket(world, 101) for _ in range(5))
+    SlaTimer.delete().execute()
+    now = utcnow()
+    for ticket, spent, breached_at, stopped in ((met, 50, None, now), (late, 150, None, now),
+                                                (breached, 10, now, None), (running, 10, None, None)):
+        SlaTimer.create(ticket=ticket, kind="first_response", target=100, spent=spent,
+                        breached_at=breached_at, stopped_at=stopped, stopped_by="taken" if stopped else None)
+    SlaTimer.create(ticket=met, kind="resolution", target=100, spent=99, stopped_at=now, stopped_by="done")
+    assert sla_results([t.id for t in (met, late, breached, running, none)]) == {
+        met.id: True, late.id: False, breached.id: False}
