@@ -18,7 +18,8 @@ from .flows import parse_flow_file
 from .registry import Registry
 from .templates import Templates, strip_braces
 
-__all__ = ["check_flows", "parse_all", "ENGINE_TEMPLATES", "BUILTIN_VARS", "slot_names"]
+__all__ = ["check_flows", "parse_all", "traced_templates", "ENGINE_TEMPLATES", "BUILTIN_VARS",
+           "slot_names"]
 
 # Texts the engine itself says; they must exist like any other template. The hints of the
 # input types are the registry's (Registry.input_hints), checked the same way.
@@ -87,6 +88,20 @@ def check_flows(flows: dict[str, Flow], templates: Templates, registry: Registry
         flows, templates, registry, free, set(commands.values()) | {menu_flow})
     checker.problems += contract_check.contract_problems(flows, templates, registry, known, root)
     return checker.problems
+
+
+def traced_templates(flows: dict[str, Flow], templates: Templates, registry: Registry,
+                     *, menu_flow: str, commands: dict[str, str]) -> set[str]:
+    """Every template name `flows check` holds to something: named by a flow, said by the
+    engine or an input type, or declared in a contract. A text rendered from any other
+    template is one nobody checked (the walk-through test holds the product to this)."""
+    known = BUILTIN_VARS | set(registry.providers) | set(registry.predicates) | slot_names(flows, registry)
+    checker = _Checker(flows, templates, registry, known, "", {})
+    for flow in flows.values():
+        checker.flow(flow)
+    checker.globals(menu_flow, commands)
+    named = {name for contract in registry.contracts.values() for name in contract.templates}
+    return {name for name, _ in checker._seen_templates} | named
 
 
 class _Checker:
