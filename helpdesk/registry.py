@@ -47,6 +47,7 @@ MODULES = (
     "helpdesk.sync.records",              # sync entities
     "helpdesk.privacy.crm",               # sync entity person (erase)
     "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile, sync_references
+    "helpdesk.ops.demo",                  # texts of the demo's banner and personas
 )
 
 
