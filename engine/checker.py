@@ -29,7 +29,8 @@ ENGINE_TEMPLATES = [
     "common/file_received", "common/too_many", "common/unsupported_message",
     # the terminal chat's own (engine/console.py)
     "console/contact_hint", "console/ask_phone", "console/now_as", "console/personas",
-    "console/unknown_persona", "console/unread", "console/link",
+    "console/unknown_persona", "console/unread", "console/link", "console/picture",
+    "console/invoice", "console/edited",
 ]
 BUILTIN_VARS = {"lang", "now", "slots", "event", "page", "ask",
                 "console"}    # the terminal chat's own texts: what it shows (engine/console.py)

@@ -206,13 +206,15 @@ class Console:
             if reply.answer_only:
                 self.write(f"({plain_text(reply.callback_answer or '')})")
                 continue
-            self.write(("(edited) " if reply.edit_message_id else "") + plain_text(reply.text))
+            if reply.text or reply.edit_message_id:      # an invoice alone has no text
+                edited = self._say("console/edited") + " " if reply.edit_message_id else ""
+                self.write(edited + plain_text(reply.text))
             if reply.callback_answer:                    # the press's notice, as Telegram shows it
                 self.write(f"({plain_text(reply.callback_answer)})")
             if reply.photo is not None:
-                self.write("[picture]")
+                self.write(self._say("console/picture"))
             if reply.invoice:
-                self.write(f"[invoice: {reply.invoice.get('title', '')}]")
+                self.write(self._say("console/invoice", title=reply.invoice.get("title", "")))
             self._buttons(reply)
 
     def _buttons(self, reply: Reply) -> None:

@@ -34,11 +34,12 @@ YOU = 700000001                       # the newcomer of the demo (`/as 0`)
 # What the product calls itself or must spell in Latin letters, and why:
 ALLOWED_LATIN = {
     "Telegram",        # the messenger's own name: "подтверждён Telegram", "В Telegram: @..."
+    "QR",              # "QR-код": the Russian word for it, as banks and the SBP write it
 }
 # Tokens that are not words of a language: links, commands (`/as group`: the demo's
 # persona keys are typed), @usernames.
 _NOT_WORDS = re.compile(r"https?://\S+|/as \w+|(?<![\w/])/[a-z_]+|@\w+")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 # The texts that say something went wrong (templates/ru/common/*, ticket/error): a walk
 # that follows the product's own buttons must never see one.
 APOLOGIES = ("common/error", "common/session_lost", "common/button_refused", "ticket/error")

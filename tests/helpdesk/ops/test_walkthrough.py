@@ -16,20 +16,17 @@ def test_a_newcomer_consents_fills_the_questionnaire_and_the_director_lets_him_i
         "/as 1", press("Подтвердить"),             # Иванов, Ромашка's director
         "/as 0"])
     print(walk.text())
-    assert walk.problems() == []
+    assert walk.problems() == [], "\n".join(walk.problems())
 
 
 def test_explore(database, monkeypatch):
     walk = Walk(monkeypatch, first_day()).run([
-        "/as 3", press("Создать заявку"), press("Тверской"), press("Касса"),
-        "Не печатается чек на кассе у входа", press("Готово"), press("Отправить"),
-        press("Мои заявки"), press("#1"),
-        "/as group", press("Беру"),
-        "/as 3", press("К списку"), press("#1"),
-        "/as group", press("Ждём клиента"), press("Комментарий"),
-        "/as tech", "Проверьте, пожалуйста, бумагу в принтере",
-        "/as group", press("Готово"),
-        "/as 3", press("К списку"), press("Закрытые"), press("#1"), press("Возобновить"),
+        "/as 4", press("Мои компании"), press("Выбрать компанию"), press("Лютик"),
+        press("Создать заявку"), press("Другая компания"), press("Ромашка"),
+        "/menu", press("Баланс"), press("Оплатить"), press("СБП"),
+        "/menu", press("Баланс"), press("Пополнить"), press("Ромашка"), press("1 000"), press("Картой"),
+        "/as 2", press("Статистика"), press("7"),
+        "/help", "/as 0", press("обратный звонок"), press("Согласен"), "Олег", "/contact +79001234567",
     ])
     print(walk.text())
-    assert walk.problems() == []
+    assert walk.problems() == [], "\n".join(walk.problems())
