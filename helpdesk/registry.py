@@ -47,6 +47,10 @@ MODULES = (
     "helpdesk.sync.records",              # sync entities
     "helpdesk.privacy.crm",               # sync entity person (erase)
     "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile, sync_references
+    "helpdesk.tickets.notifications",     # texts of the ticket notices
+    "helpdesk.payments.notifications",    # texts of the payment notices
+    "helpdesk.sync.push",                 # text of the dead letters
+    "helpdesk.ops.reporting",             # text of the bug reports
     "helpdesk.ops.demo",                  # texts of the demo's banner and personas
 )
 

@@ -32,6 +32,7 @@ from engine.events import Reply
 from helpdesk import directory
 from helpdesk.directory.roles import Right
 from helpdesk.notices import GROUP, PERSON, queue_notice, queue_reply
+from helpdesk.registry import registry
 
 from .tables import Ticket
 from .view import ticket_view
@@ -40,6 +41,9 @@ from .workgroup import group_post, post_key
 __all__ = ["Notifier", "AUTHOR_SWITCHES"]
 
 log = logging.getLogger(__name__)
+# the notices are rendered here, for whichever action changed the ticket: checked and traced
+registry.register_texts("ticket notices", ("ticket/notify_group", "ticket/notify_author",
+                                           "ticket/notify_company"))
 
 # what happened -> the notify.user switches, any of which sends it to the author
 AUTHOR_SWITCHES = {
