@@ -43,7 +43,7 @@ def decide(ctx: ActionContext, accepted=False) -> None:
 def forget(ctx: ActionContext) -> Outcome:
     """Erase the sender's personal data (helpdesk.privacy.forget); this dialog's own slots
     go too (the conversation is saved after the step)."""
-    done = privacy.forget(ctx.user_id, keep_chat=ctx.chat_id)
+    done = privacy.forget(ctx.user_id, keep_chat=ctx.chat_id, templates=ctx.templates)
     ctx.slots.clear()
     log.info("user %s erased their data: found=%s contacts=%s tickets=%s outbox=%s",
              ctx.user_id, done.found, done.contacts, done.tickets, done.outbox_id)

@@ -12,6 +12,7 @@ CLOSE = "Закрыть (работа выполнена)"
 
 
 def assert_clean(walk: Walk) -> None:
+    print(walk.text())                   # the transcript, shown when a rule fails
     problems = walk.problems()
     assert problems == [], "\n".join(problems)
 
