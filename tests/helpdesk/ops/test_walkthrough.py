@@ -122,3 +122,21 @@ def test_help_the_call_back_request_and_forgetting_a_person(database, monkeypatc
     assert "удалены" in walk.after("> /forget") or "удалён" in walk.after("> /forget")
     assert "Сидоров" not in walk.after("— в чате: Сидоров").split("\n", 1)[1]
     assert_clean(walk)
+
+
+def test_an_administrator_cancels_a_colleagues_ticket_and_counts_the_week(database, monkeypatch):
+    walk = Walk(monkeypatch, first_day()).run([
+        "/as 3", press("Создать заявку"), press("Склад"), press("Маркировка"),
+        "Сканер не читает коды маркировки", "/photo", press("Готово"), press("Отправить"),
+        "/as 2",                                                   # Петрова, Ромашка's administrator
+        press("Мои заявки"), press("#1"), press("Отменить заявку"), "Дубль, уже решили по телефону",
+        press("В меню"), press("Статистика"), press("7 дней"),
+        "/as 3", press("Мои заявки"), press("Закрытые")])
+    card = walk.between("Заявка #1 · Новая", "Отменить заявку")         # the colleague's ticket
+    assert "Автор: Смирнов Олег Петрович" in card and "Вложения: 1 файл" in card
+    stats = walk.after("Заявки за 7 дней (ООО «Ромашка»)")
+    assert "Всего: 1" in stats and "Отменена: 1" in stats
+    client = walk.after("— в чате: Смирнов")
+    assert "Ваша заявка #1 (Маркировка): отменена" in client
+    assert "Активных заявок нет." in client and "#1 · Маркировка · Отменена" in client
+    assert_clean(walk)
