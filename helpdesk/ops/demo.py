@@ -31,8 +31,9 @@ TECHNICIAN_ID = 700000100         # the demo technician (tickets.technicians)
 TECHNICIAN_NAME = "Сергей"        # his Telegram first name (demo data, like the companies)
 PERSON_ID_BASE = 700000010        # demo person n (1, 2, ... in the banner) is this + n
 
-# the banner and who `/as` can make you: rendered here, not by an action
-registry.register_texts("demo", ("registration/demo_banner", "registration/demo_persona"))
+# the banner, who `/as` can make you and what goes nowhere: the terminal chat's own texts
+registry.register_texts("demo", ("registration/demo_banner", "registration/demo_persona",
+                                 "bot/undelivered"))
 
 
 def company_inn(first9: str) -> str:

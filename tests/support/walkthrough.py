@@ -37,8 +37,9 @@ ALLOWED_LATIN = {
     "QR",              # "QR-код": the Russian word for it, as banks and the SBP write it
 }
 # Tokens that are not words of a language: links, commands (`/as group`: the demo's
-# persona keys are typed), @usernames.
-_NOT_WORDS = re.compile(r"https?://\S+|/as \w+|(?<![\w/])/[a-z_]+|@\w+")
+# persona keys are typed), @usernames, and the settings.yaml keys the demo's warning names
+# (`notify.bug.telegram_user_id`: what the admin types, as written in the file).
+_NOT_WORDS = re.compile(r"https?://\S+|/as \w+|(?<![\w/])/[a-z_]+|@\w+|\b[a-z_]+(?:\.[a-z_]+)+\b")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 # The texts that say something went wrong (templates/ru/common/*, ticket/error): a walk
 # that follows the product's own buttons must never see one.

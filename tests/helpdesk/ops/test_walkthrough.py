@@ -5,6 +5,7 @@ are tests/support/walkthrough.py's `Walk.problems`). Each walk reads like the tr
 person would type; presses name the button, as a person reads it."""
 from __future__ import annotations
 
+from helpdesk import config
 from tests.support.walkthrough import SBP_LINK, SUPPORT_PHONE, Walk, first_day, press
 
 DESCRIPTION = "Не печатается чек на кассе у входа"
@@ -139,4 +140,18 @@ def test_an_administrator_cancels_a_colleagues_ticket_and_counts_the_week(databa
     client = walk.after("— в чате: Смирнов")
     assert "Ваша заявка #1 (Маркировка): отменена" in client
     assert "Активных заявок нет." in client and "#1 · Маркировка · Отменена" in client
+    assert_clean(walk)
+
+
+def test_the_demo_on_default_settings_warns_in_russian_and_walks_clean(database, monkeypatch):
+    """`python run.py demo` as shipped: no bug recipient, no card token, no SBP link."""
+    walk = Walk(monkeypatch, config.load(environ={})).run([
+        "/help", "/as 3", press("Баланс"), "/menu",
+        press("Создать заявку"), press("Тверской"), press("Касса"), DESCRIPTION,
+        press("Готово"), press("Отправить"), "/as group", press("Беру"), "/as 3"])
+    warning = walk.out[0]
+    assert warning.startswith("⚠️ С этими настройками некоторые сообщения никуда не уходят:")
+    assert "отчёты об ошибках: получатель не задан (notify.bug.telegram_user_id)" in warning
+    assert "warning" not in walk.text()
+    assert "Ваша заявка #1 (Касса): взята в работу." in walk.after("— в чате: Смирнов")
     assert_clean(walk)
