@@ -38,7 +38,7 @@ def test_a_newcomer_consents_fills_the_questionnaire_and_the_director_lets_him_i
     request = walk.between("— в чате: Иванов", "> 1")
     assert ("Олег Новичков (должность: Кассир) просит доступ к компании ООО «Ромашка»" in request
             and "Телефон +79000000009 подтверждён Telegram" in request)
-    assert "✅ Подтверждено: Олег Новичков получает доступ к компании ООО «Ромашка»." in walk.after("> 1")
+    assert "✅ Запрос подтверждён: Олег Новичков получает доступ к компании ООО «Ромашка»." in walk.after("> 1")
     assert "ООО «Ромашка» подтвердила ваш доступ" in walk.after("— в чате: вы")
     assert_clean(walk)
 
