@@ -18,7 +18,8 @@ from .flows import parse_flow_file
 from .registry import Registry
 from .templates import Templates, strip_braces
 
-__all__ = ["check_flows", "parse_all", "ENGINE_TEMPLATES", "BUILTIN_VARS", "slot_names"]
+__all__ = ["check_flows", "parse_all", "traced_templates", "ENGINE_TEMPLATES", "BUILTIN_VARS",
+           "slot_names"]
 
 # Texts the engine itself says; they must exist like any other template. The hints of the
 # input types are the registry's (Registry.input_hints), checked the same way.
@@ -29,7 +30,8 @@ ENGINE_TEMPLATES = [
     # the terminal chat's own (engine/console.py)
     "console/contact_hint", "console/ask_phone", "console/now_as", "console/personas",
     "console/unknown_persona", "console/unread", "console/link", "console/topic_header",
-    "console/topic_op", "console/topics", "console/in_topic",
+    "console/topic_op", "console/topics", "console/in_topic", "console/picture",
+    "console/invoice", "console/edited",
 ]
 BUILTIN_VARS = {"lang", "now", "slots", "event", "page", "ask",
                 "console"}    # the terminal chat's own texts: what it shows (engine/console.py)
@@ -88,6 +90,20 @@ def check_flows(flows: dict[str, Flow], templates: Templates, registry: Registry
         flows, templates, registry, free, set(commands.values()) | {menu_flow})
     checker.problems += contract_check.contract_problems(flows, templates, registry, known, root)
     return checker.problems
+
+
+def traced_templates(flows: dict[str, Flow], templates: Templates, registry: Registry,
+                     *, menu_flow: str, commands: dict[str, str]) -> set[str]:
+    """Every template name `flows check` holds to something: named by a flow, said by the
+    engine or an input type, or declared in a contract. A text rendered from any other
+    template is one nobody checked (the walk-through test holds the product to this)."""
+    known = BUILTIN_VARS | set(registry.providers) | set(registry.predicates) | slot_names(flows, registry)
+    checker = _Checker(flows, templates, registry, known, "", {})
+    for flow in flows.values():
+        checker.flow(flow)
+    checker.globals(menu_flow, commands)
+    named = {name for contract in registry.contracts.values() for name in contract.templates}
+    return {name for name, _ in checker._seen_templates} | named
 
 
 class _Checker:

@@ -61,7 +61,8 @@ class Console:
         self.me = next((p for p in personas if p.user_id == user_id and p.chat_id is None),
                        Persona("", user_id, "Console"))
         self.deliver_queued = deliver_queued
-        self.buttons: list[tuple[str, str | None, bool]] = []   # (label, data, shares contact)
+        # per chat: back in a chat with `/as`, its last buttons are pressed by number again
+        self._buttons_of: dict[int, list[tuple[str, str | None, bool]]] = {}
         self.mailbox: dict[int, list[Reply]] = {}
         self._file_no = self._message_no = 0
         self._visited = {self.me.chat}
@@ -73,12 +74,21 @@ class Console:
     def user_id(self) -> int:
         return self.me.user_id
 
+    @property
+    def buttons(self) -> list[tuple[str, str | None, bool]]:
+        """The buttons the current chat shows last: (label, data, shares contact)."""
+        return self._buttons_of.get(self.me.chat, [])
+
+    @buttons.setter
+    def buttons(self, labels: list[tuple[str, str | None, bool]]) -> None:
+        self._buttons_of[self.me.chat] = labels
+
     def run(self, first: str = "/start") -> None:
         if self.read is input and sys.stdin.isatty():
             import readline  # noqa: F401 - input() edits lines itself: no 4,096-byte tty cut
-        self.show(self.handle(self.event(kind="command", text=first)))
+        self.show(self._here(self.handle(self.event(kind="command", text=first))))
         while True:
-            self.show([r for r in self._due() if r.chat_id == self.me.chat])
+            self.show(self._here(self._due()))
             self._show_mail()
             try:
                 line = _clean(self.read("> ")).strip()
@@ -95,7 +105,7 @@ class Console:
                 continue
             event = self.parse(line)
             if event is not None:
-                self.show(self.handle(event))
+                self.show(self._here(self.handle(event)))
 
     # ---- who you are ----------------------------------------------------------------
 
@@ -107,14 +117,17 @@ class Console:
             self.write(self._say(name, personas=list(self.personas.values()), key=key))
             return
         first_visit = persona.chat not in self._visited
-        self.me, self.buttons = persona, []
+        self.me = persona
         self.topic_here, self._header = None, None
+        self._visited.add(persona.chat)
         self.write(self._say("console/now_as", persona=persona))
         if persona.chat_id is not None and self.topics.listing(persona.chat):
             self.write(self._say("console/topics", topics=self.topics.listing(persona.chat)))
-        if first_visit and persona.chat_id is None:      # opening a private chat: /start
-            self._visited.add(persona.chat)
-            self.show(self.handle(self.event(kind="command", text="/start")))
+        # opening a private chat is /start, unless the bot already wrote there (a question
+        # the technician's comment waits for): that is what the person answers
+        self._deliver()
+        if first_visit and persona.chat_id is None and not self.mailbox.get(persona.chat):
+            self.show(self._here(self.handle(self.event(kind="command", text="/start"))))
 
     def pick_topic(self, arg: str) -> None:
         """`/topic N`: write into topic N of this group (0: the group itself); `/topic` lists."""
@@ -127,6 +140,14 @@ class Console:
         self.write(self._say("console/in_topic", title=topic.name if topic else ""))
 
     # ---- the queue, as a transport would deliver it ------------------------------------
+
+    def _here(self, replies: list[Reply]) -> list[Reply]:
+        """The replies to this chat; those to another (a question started in the
+        technician's private chat by a press in the group) wait in its mailbox."""
+        for reply in replies:
+            if reply.chat_id != self.me.chat:
+                self.mailbox.setdefault(reply.chat_id, []).append(reply)
+        return [r for r in replies if r.chat_id == self.me.chat]
 
     def _deliver(self) -> None:
         if not self.deliver_queued:
@@ -221,11 +242,15 @@ class Console:
             self._thread_header(reply)
             copied = self.topics.copied(reply) if reply.copy_from else None
             text = reply.text or (copied.text if copied else "")
-            self.write(("(edited) " if reply.edit_message_id else "") + plain_text(text))
+            if text or reply.edit_message_id:            # an invoice alone has no text
+                edited = self._say("console/edited") + " " if reply.edit_message_id else ""
+                self.write(edited + plain_text(text))
+            if reply.callback_answer:                    # the press's notice, as Telegram shows it
+                self.write(f"({plain_text(reply.callback_answer)})")
             if reply.photo is not None or (copied and copied.files):
-                self.write("[picture]")
+                self.write(self._say("console/picture"))
             if reply.invoice:
-                self.write(f"[invoice: {reply.invoice.get('title', '')}]")
+                self.write(self._say("console/invoice", title=reply.invoice.get("title", "")))
             self._buttons(reply)
 
     def _topic_op(self, reply: Reply) -> None:

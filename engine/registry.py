@@ -3,7 +3,7 @@ callback-prefix handlers, commands answered in code (not a dialog: `/staff` in a
 handlers of events that are not dialog input, handlers of the messages of a kind of chat (a
 group's chatter is no dialog input), the fallback answers
 of events a handler left unanswered, input types of `ask` (with the hint templates each may
-answer with) and template filters.
+answer with), template filters, and the texts code outside any action renders by name.
 
 Actions, callbacks and event handlers declare a contract (engine.contracts) as they are
 registered: what they read, give and report, and the templates and flows they name; the
@@ -20,11 +20,12 @@ kinds (helpdesk.registry adds jobs and sync entities) through `_add`.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Callable
 
-from .contracts import Contract, contract_of
+from .contracts import Contract, _names, contract_of
 
 __all__ = ["Registry", "ActionSpec", "InputType"]
 
@@ -115,6 +116,15 @@ class Registry:
 
     def register_filter(self, name: str, fn: Callable[..., Any]) -> None:
         self._add(self.filters, name, fn)
+
+    def register_texts(self, owner: str, templates) -> None:
+        """Templates that code outside any action renders by name (a job, the API, the
+        demo's banner): declared like a contract's, so `flows check` holds them to exist
+        in every language and counts them among the texts it traces. Call it at the
+        module's top level; the checker's messages point to that line."""
+        caller = sys._getframe(1)
+        where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+        self._add(self.contracts, f"texts {owner}", Contract(templates=_names(templates), where=where))
 
     # -- decorators: sugar over register_* --------------------------------------------------
     def action(self, name: str | None = None, **contract):

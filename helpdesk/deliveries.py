@@ -46,6 +46,10 @@ class Deliveries:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def gaps(self) -> list[str]:
+        """The names of the deliveries that go nowhere (template bot/undelivered says them)."""
+        return [name for name, on in self.as_dict().items() if not on]
+
     def nowhere(self) -> list[str]:
         """What goes nowhere, each with the setting that would send it somewhere."""
         gaps = {
@@ -62,7 +66,7 @@ class Deliveries:
             "card_payments": "card payments: pay.card is on without bot.payment (the provider "
                              "token); they are refused when chosen",
         }
-        return [text for name, text in gaps.items() if not getattr(self, name)]
+        return [gaps[name] for name in self.gaps()]
 
 
 def log_undelivered(settings) -> list[str]:

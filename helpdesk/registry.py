@@ -54,6 +54,11 @@ MODULES = (
     "helpdesk.privacy.crm",               # sync entity person (erase)
     "helpdesk.sync.jobs",                 # jobs sync_outbox, sync_reconcile, sync_references
     "helpdesk.desk.sla",                  # job sla_timers, provider sla
+    "helpdesk.tickets.notifications",     # texts of the ticket notices
+    "helpdesk.payments.notifications",    # texts of the payment notices
+    "helpdesk.sync.push",                 # text of the dead letters
+    "helpdesk.ops.reporting",             # text of the bug reports
+    "helpdesk.ops.demo",                  # texts of the demo's banner and personas
 )
 
 

@@ -30,9 +30,14 @@ def _privacy(ctx: ActionContext) -> dict:
 
 @registry.action("privacy_consent")
 def decide(ctx: ActionContext, accepted=False) -> None:
-    """Record the sender's answer to the consent text now shown, with its version."""
+    """Record the sender's answer to the consent text now shown, with its version. A
+    decline keeps no Telegram name or username: the person was just told that without the
+    consent the bot keeps no name (the row holds the id and the language only)."""
     ev = ctx.event
-    directory.get_or_create_user(ctx.user_id, ev.username, ev.first_name, ev.language)
+    if accepted:
+        directory.get_or_create_user(ctx.user_id, ev.username, ev.first_name, ev.language)
+    else:
+        directory.get_or_create_user(ctx.user_id, language=ev.language)
     version = ctx.services.settings.privacy.text_version
     privacy.record_decision(ctx.user_id, version, bool(accepted))
     log.info("consent of user %s to text %s: %s", ctx.user_id, version,
@@ -43,7 +48,7 @@ def decide(ctx: ActionContext, accepted=False) -> None:
 def forget(ctx: ActionContext) -> Outcome:
     """Erase the sender's personal data (helpdesk.privacy.forget); this dialog's own slots
     go too (the conversation is saved after the step)."""
-    done = privacy.forget(ctx.user_id, keep_chat=ctx.chat_id)
+    done = privacy.forget(ctx.user_id, keep_chat=ctx.chat_id, templates=ctx.templates)
     ctx.slots.clear()
     log.info("user %s erased their data: found=%s contacts=%s tickets=%s outbox=%s",
              ctx.user_id, done.found, done.contacts, done.tickets, done.outbox_id)

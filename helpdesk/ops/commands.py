@@ -5,7 +5,7 @@ import sys
 
 from engine.console import Console
 from helpdesk.app import build_app, check
-from helpdesk.deliveries import log_undelivered
+from helpdesk.deliveries import Deliveries, log_undelivered
 from helpdesk.desk import staff
 
 from . import logs
@@ -15,8 +15,8 @@ __all__ = ["console", "demo", "flows_check", "db_init", "db_upgrade"]
 
 def console(settings, args) -> int:
     logs.configure(settings, console=False)
-    _tell_undelivered(settings)
     app = build_app(settings)
+    _tell_undelivered(app, args.lang)
     Console(app.engine, user_id=args.user_id, language=args.lang).run()
     return 0
 
@@ -34,8 +34,8 @@ def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
     settings have none, the demo people registered, every queued message delivered."""
     from helpdesk.ops import demo as demo_data
     demo_data.configure(settings)
-    _tell_undelivered(settings, write)
     app = build_app(settings, connect=connect)
+    _tell_undelivered(app, lang, write)
     seeded = demo_data.seed_demo()
     staff.seed(settings)                 # the demo technician on the roster (connect=False too)
     demo_data.register_people()
@@ -45,10 +45,13 @@ def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
                    personas=people, deliver_queued=True)
 
 
-def _tell_undelivered(settings, write=print) -> None:
-    """The terminal chat logs to a file: say what goes nowhere on the screen too."""
-    for gap in log_undelivered(settings):
-        write(f"warning: {gap}")
+def _tell_undelivered(app, lang: str, write=print) -> None:
+    """The terminal chat logs to a file: say what goes nowhere on the screen too, in the
+    chat's language (the log keeps its English line)."""
+    log_undelivered(app.settings)
+    gaps = Deliveries.from_settings(app.settings).gaps()
+    if gaps:
+        write(app.engine.flowset.templates.render_label("bot/undelivered", lang, {"gaps": gaps}))
 
 
 def flows_check(settings, args) -> int:

@@ -21,6 +21,7 @@ from engine.storage import write_tx
 from helpdesk import directory, registration
 from helpdesk.directory.roles import role_from_post
 from helpdesk.directory.tables import TradePoint
+from helpdesk.registry import registry
 
 __all__ = ["seed_demo", "register_people", "banner", "configure", "personas", "DEMO_COMPANIES", "UNKNOWN_PHONE",
            "company_inn", "person_inn", "GROUP_ID", "TECHNICIAN_ID"]
@@ -29,6 +30,10 @@ GROUP_ID = -1000000000001         # the demo's support work group (a Telegram gr
 TECHNICIAN_ID = 700000100         # the demo technician (tickets.technicians)
 TECHNICIAN_NAME = "Сергей"        # his Telegram first name (demo data, like the companies)
 PERSON_ID_BASE = 700000010        # demo person n (1, 2, ... in the banner) is this + n
+
+# the banner, who `/as` can make you and what goes nowhere: the terminal chat's own texts
+registry.register_texts("demo", ("registration/demo_banner", "registration/demo_persona",
+                                 "bot/undelivered"))
 
 
 def company_inn(first9: str) -> str:

@@ -16,12 +16,14 @@ from engine.events import Event, Reply
 from engine.storage import write_tx
 from engine.supervisor import Supervisor
 from helpdesk.notices import OPS, queue_notice, queue_reply
+from helpdesk.registry import registry
 
 from .logs import redact, redactable_secrets
 
 __all__ = ["BugReporter", "make_supervisor", "tell_admins_about_reloads"]
 
 log = logging.getLogger(__name__)
+registry.register_texts("bug reports", ("bot/bug_report",))      # to the bug recipient
 
 
 class BugReporter:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from helpdesk import directory
 from helpdesk.directory.roles import Right
 from helpdesk.notices import queue_notice
+from helpdesk.registry import registry
 from helpdesk.tickets.tables import Ticket
 
 from .methods import payable
@@ -20,6 +21,8 @@ if TYPE_CHECKING:      # recording imports requests, which imports this module
 
 __all__ = ["PAY_CALLBACK", "payment_vars", "request_vars", "notify_paid", "notify_need_to_pay",
            "notify_author"]
+# written by jobs and the CRM's changes, outside any action: checked and traced
+registry.register_texts("payment notices", ("pay/notify_need_to_pay", "pay/btn_pay"))
 
 
 PAY_CALLBACK = "pay"       # inline button "pay:<request id>" (helpdesk.actions.payments)

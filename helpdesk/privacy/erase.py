@@ -15,7 +15,10 @@ phone once delivered, helpdesk.privacy.crm):
   still carry those contacts are closed unsent, their bodies dropped;
 - their conversations in other chats (this one is left to the running dialog, which
   starts afresh), the raw updates of their private chat and the messages sent to it;
-- their consent (withdrawn: the next phone or name is asked only after a new one).
+- their consent (withdrawn: the next phone or name is asked only after a new one);
+- what the bot keeps of the messages it sent to others about them (helpdesk.privacy.posts):
+  the work group's posts of their tickets are edited to the anonymised ticket, the older
+  messages about those tickets and the access requests to company heads are deleted.
 
 Kept: their tickets, for the company and its history, with the author anonymised (the
 author becomes ERASED_USER_ID, the typed contact name and phone are dropped, their history
@@ -47,6 +50,7 @@ from helpdesk.sync import outbox
 from helpdesk.sync.outbox import OutboxItem
 from helpdesk.tickets.tables import Ticket, TicketEvent
 
+from .posts import request_keys, scrub_messages
 from .tables import Consent
 
 __all__ = ["Erased", "forget", "ENTITY", "OP"]
@@ -66,12 +70,14 @@ class Erased:
     outbox_id: int | None = None
 
 
-def forget(user_id: int, *, keep_chat: int | None = None) -> Erased:
+def forget(user_id: int, *, keep_chat: int | None = None, templates=None) -> Erased:
     """Erase the personal data of Telegram user `user_id` (see the module's docstring).
 
     Args:
         keep_chat: the chat whose conversation the caller is running (its dialog is saved
             after this; the caller clears its slots).
+        templates: the texts the work group's posts are rendered with again (without them
+            the posts are left as they are; everything else is erased the same).
     Exactly once: a repeat finds nothing and queues nothing for the CRM.
     """
     uid = int(user_id)
@@ -81,9 +87,13 @@ def forget(user_id: int, *, keep_chat: int | None = None) -> Erased:
         user = _locked_user(uid)
         contacts = _own_contacts(uid, user)
         crm_ids = sorted(c.crm_id for c in contacts if c.crm_id)
+        tickets = [t.id for t in Ticket.select(Ticket.id).where(Ticket.author == uid)]
+        requests = request_keys([m.id for m in Membership.select(Membership.id)
+                                 .where(Membership.telegram_user == uid)])
         counts = {"memberships": _drop_links(uid), "contacts": _drop_contacts(contacts),
                   "tickets": _anonymise_tickets(uid), "sessions": _drop_sessions(uid, keep_chat)}
         profile, consent = _blank_profile(user), _withdraw_consent(uid)
+        scrub_messages(tickets, requests, templates)
         found = profile or consent or any(counts.values())
         item = outbox.push(ENTITY, uid, OP, payload={
             "telegram_user_id": uid, "phones": [user.phone] if user and user.phone else [],

@@ -67,6 +67,7 @@ def _complete(app, row: PendingLookup, person) -> bool:
 _LOOKUP_TEMPLATES = {"found": "registration/lookup_found",
                      "requested": "registration/requested",
                      "not_found": "registration/lookup_not_found"}
+registry.register_texts("lookup retries", tuple(_LOOKUP_TEMPLATES.values()))
 
 
 @registry.job("registration_lookups", every=60)

@@ -39,6 +39,7 @@ from .outbox import OutboxItem
 __all__ = ["DrainReport", "Skip", "drain", "backoff_seconds", "BATCH"]
 
 log = logging.getLogger(__name__)
+registry.register_texts("dead letters", ("sync/dead_letter",))   # to the bug recipient
 
 
 BATCH = 100                 # items per claim

@@ -34,6 +34,7 @@ from helpdesk.desk import cards
 from helpdesk.desk.topics import into_thread
 from helpdesk.directory.roles import Right
 from helpdesk.notices import GROUP, PERSON, queue_notice, queue_reply
+from helpdesk.registry import registry
 
 from .tables import Ticket
 from .view import ticket_view
@@ -42,6 +43,9 @@ from .workgroup import group_post
 __all__ = ["Notifier", "AUTHOR_SWITCHES"]
 
 log = logging.getLogger(__name__)
+# the notices are rendered here, for whichever action changed the ticket: checked and traced
+registry.register_texts("ticket notices", ("ticket/notify_group", "ticket/notify_author",
+                                           "ticket/notify_company"))
 
 # what happened -> the notify.user switches, any of which sends it to the author
 AUTHOR_SWITCHES = {

@@ -12,6 +12,7 @@ import glob
 import inspect
 import os
 import re
+import sys
 
 import pytest
 
@@ -165,6 +166,31 @@ def test_a_template_or_flow_a_contract_names_must_exist(tmp_path):
 def _lambda_line() -> int:
     src = open(__file__, encoding="utf-8").read().splitlines()
     return next(i for i, line in enumerate(src, 1) if 'register_callback("zz"' in line)
+
+
+def test_texts_rendered_outside_actions_are_checked_and_traced(tmp_path):
+    """A banner a job or a demo renders by name is declared with register_texts: a missing
+    one is reported at the declaring line, and `traced_templates` counts it with what the
+    flows, the engine and the contracts name (nothing else)."""
+    from engine.checker import ENGINE_TEMPLATES, traced_templates
+    reg = registry()
+    reg.register_texts("banner", ("t/btn", "t/nowhere"))
+    declared = sys._getframe().f_lineno - 1
+    path = tmp_path / "f.yaml"
+    path.write_text("flow: f\nstart: a\nstates:\n  a:\n    say: t/hello\n    end: true\n")
+    flow, _ = parse_flow_file(str(path), "flows/f.yaml")
+    templates = Templates(ADMIN_TEMPLATES, ["ru", "en"], "ru", filters=reg.filters)
+    problems = check_flows({"f": flow}, templates, reg, menu_flow="f", commands={}, root=PROJECT_ROOT)
+    here = os.path.relpath(__file__, PROJECT_ROOT)
+    assert [p for p in problems if p.startswith(here)] == [
+        f"{here}:{declared}: texts banner names template 't/nowhere', which is missing in '{lang}' "
+        f"({os.path.relpath(os.path.join(ADMIN_TEMPLATES, lang, 't'), PROJECT_ROOT)}/nowhere.j2)"
+        for lang in ("ru", "en")]
+    traced = traced_templates({"f": flow}, templates, reg, menu_flow="f", commands={})
+    assert {"t/hello", "t/btn", "t/nowhere"} <= traced and "t/only_ru" not in traced
+    assert set(ENGINE_TEMPLATES) - traced == {n for n in ENGINE_TEMPLATES if not templates.exists(n, "ru")}
+    with pytest.raises(TypeError, match="must be a list or tuple"):
+        reg.register_texts("one", "t/hello")
 
 
 def test_the_shipped_contracts_name_only_existing_templates_and_flows():

@@ -217,7 +217,7 @@ def wait_delivered(api, wanted: list[str], timeout: float = 60) -> collections.C
 
 
 def group_posts(api) -> collections.Counter:
-    return collections.Counter(re.search(r"Telegram id (\d+)", m.plain_text).group(1)
+    return collections.Counter(re.search(r"(?:Telegram id|пользователь Telegram) (\d+)", m.plain_text).group(1)
                                for m in api.messages(GROUP))
 
 

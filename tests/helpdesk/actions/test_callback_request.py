@@ -26,7 +26,7 @@ def test_request_goes_to_the_work_group(database):
     assert chat.said("Мы позвоним по номеру +79123456780")
     rows = list(Outgoing.select().where(Outgoing.chat_id == -100777))
     assert len(rows) == 1
-    assert "Пётр, +79123456780, вечером (Telegram id 5150)" in rows[0].body
+    assert "Пётр, +79123456780, вечером (пользователь Telegram 5150)" in rows[0].body
 
 
 def test_without_a_work_group_no_call_back_is_offered_and_nothing_is_queued(database):

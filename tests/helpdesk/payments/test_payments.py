@@ -317,7 +317,7 @@ def test_company_balance_is_refreshed_from_the_crm_and_falls_back_when_down(data
         stub.down()
         c.click("⬅️ Назад")
         c.click("💰 Баланс")
-        assert "7 777,00" in c.last_text and "CRM сейчас недоступна" in c.last_text
+        assert "7 777,00" in c.last_text and "Учётная система сейчас недоступна" in c.last_text
 
 
 # --- SBP ----------------------------------------------------------------------------------

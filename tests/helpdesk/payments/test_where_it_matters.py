@@ -189,7 +189,7 @@ def test_the_sbp_link_is_a_button_in_the_terminal_chat(database):
         return shown.strip()[1:shown.strip().index("]")]          # the button's number
     Console(w.app.engine, user_id=4242, read=read, write=out.append).run()
     text = "\n".join(out)
-    assert "Оплата через СБП на 1 500,00 ₽" in text and "[picture]" in text
+    assert "Оплата через СБП на 1 500,00 ₽" in text and "[картинка]" in text
     assert f"🔗 🏦 Оплатить через СБП: {SBP_LINK}" in text      # the button, with its address
 
 

@@ -112,6 +112,8 @@ def test_a_decline_says_what_is_left_and_how_to_change_ones_mind(database, db_ur
     assert c.said("Передумаете") and c.said("Главное меню")
     assert not c.said("Отправить мой номер")
     assert consents(7002) == [("1", False, False)]
+    declined = TelegramUser.get_by_id(7002)            # no name kept without the consent
+    assert (declined.first_name, declined.username) == (None, None)
     c.click(REGISTER)                                  # changed their mind
     assert c.buttons == [ACCEPT, DECLINE]
     c.click(ACCEPT)

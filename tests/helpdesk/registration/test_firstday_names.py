@@ -197,7 +197,7 @@ def test_the_head_sees_and_presses_the_request_in_the_demo(database, settings):
     director = text[text.index("— в чате: Иванов"):text.rindex("— в чате: вы")]
     assert ("Олег Новичков просит доступ к компании ООО «Ромашка» с ролью «пользователь»."
             in director)
-    assert "✅ Доступ Олег Новичков в ООО «Ромашка» подтверждён." in director
+    assert "✅ Запрос подтверждён: Олег Новичков получает доступ к компании ООО «Ромашка»." in director
     assert "Компания ООО «Ромашка» подтвердила ваш доступ." in text[text.rindex("— в чате: вы"):]
     assert "Извините" not in text
 

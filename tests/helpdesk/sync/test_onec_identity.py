@@ -168,7 +168,7 @@ def test_a_changed_1c_code_is_in_the_ticket_history(bot, one_c):
     card = app.engine.flowset.templates.render(
         "ticket/card", "ru", {"ticket": _view(t), "ticket_events": _events(app, t),
                                 "can_reopen": False})
-    assert "номер в CRM (CRM): 000000002 → 000000203" in card          # what, who, old → new
+    assert "номер в учётной системе (учётная система): 000000002 → 000000203" in card          # what, who, old → new
 
 
 def test_a_second_task_claiming_the_ticket_by_code_is_refused_and_the_ticket_stays(bot, one_c):

@@ -106,7 +106,7 @@ def test_the_history_says_what_changed_and_who_did_it(world):
     assert "создана (Имя101)" in card
     assert "изменена (Имя101); тип: Касса → ЕГАИС" in card
     assert "взята в работу (Петров); статус: Новая → В работе" in card
-    assert "назначен мастер (CRM); мастер: Петров → Сидоров" in card
+    assert "назначен мастер (учётная система); мастер: Петров → Сидоров" in card
 
 
 def test_the_author_reopens_a_done_ticket_back_to_its_technician(world):
