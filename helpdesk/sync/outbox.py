@@ -22,8 +22,9 @@ same idempotency key (the CRM applies a key once):
   on a slow CRM keeps them.
 
 The rows also serve as the bot-side change log that the REST API's changes feed reads
-(`GET /api/v1/changes`): done items are kept for `sync.retention_days`, then `prune()`
-deletes them in batches (the sync_outbox job); pending, sending and dead rows stay.
+(`GET /api/v1/changes`): done items are kept for `sync.retention_days`, then
+helpdesk.sync.retention deletes them in batches (job sync_prune); pending, sending and
+dead rows stay.
 
 A drain works in batches (helpdesk.sync.push): one statement claims up to BATCH items,
 `freeze_many` stores their bodies in one, `mark_done_many` / `release_many` settle them in
@@ -49,7 +50,7 @@ from engine.storage import Table, db, lease_rows, write_tx
 
 __all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done", "waiting_count",
            "mark_failed", "payload_of", "holder", "holding", "renew", "release_orphans", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES",
-           "release_many", "mark_done_many", "freeze_many", "prune", "PRUNE_BATCH"]
+           "release_many", "mark_done_many", "freeze_many"]
 
 PENDING, SENDING, DONE, DEAD = "pending", "sending", "done", "dead"
 STATUSES = (PENDING, SENDING, DONE, DEAD)
@@ -305,24 +306,3 @@ def freeze_many(payloads: dict[int, str]) -> None:
         return
     case = peewee.Case(OutboxItem.id, list(payloads.items()))
     OutboxItem.update(payload=case).where(OutboxItem.id.in_(list(payloads))).execute()
-
-
-PRUNE_BATCH = 5000          # done rows deleted per statement (short locks, bounded WAL)
-
-
-def prune(retention_days: float, *, batch: int = PRUNE_BATCH) -> int:
-    """Delete done items delivered more than `retention_days` ago, `batch` rows a
-    transaction (a long backlog never holds one long lock); returns how many. Pending,
-    sending and dead rows are never deleted: they are work, or the operator's to read."""
-    cutoff = utcnow() - timedelta(days=retention_days)
-    total = 0
-    while True:
-        with write_tx():
-            ids = [i for (i,) in OutboxItem.select(OutboxItem.id)
-                   .where((OutboxItem.status == DONE) & (OutboxItem.done_at < cutoff))
-                   .order_by(OutboxItem.id).limit(batch).tuples()]
-            if ids:
-                OutboxItem.delete().where(OutboxItem.id.in_(ids)).execute()
-        total += len(ids)
-        if len(ids) < batch:
-            return total
