@@ -23,19 +23,19 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from engine.errors import BotError, IntegrationError
+from engine.errors import IntegrationError
 from engine.storage import is_database_error, write_tx
 from helpdesk.notices import GROUP, queue_notice
 from helpdesk.registry import EntitySpec, registry
-from integrations.crm import Company, CrmClient
+from integrations.crm import Company
 from integrations.crm import TradePoint as CrmTradePoint
 
 from . import outbox
 from .outbox import OutboxItem
+from .sending import Batch, Skip, send_batch
 
 __all__ = ["DrainReport", "Skip", "drain", "backoff_seconds", "BATCH"]
 
@@ -45,17 +45,10 @@ log = logging.getLogger(__name__)
 BATCH = 100                 # items per claim
 
 
-SETTLE_SECONDS = 0.2        # answers are written back at least this often within a batch
-
-
 PARENT_WAIT_SECONDS = 1.0   # an item whose parent is still queued is looked at again then
 
 
 _BODY = "_body"             # payload key of the frozen body
-
-
-class Skip(BotError):
-    """Nothing to send for this item (its row is gone, or the CRM has no such call)."""
 
 
 _DATE_FIELDS = ("created_at", "closed_at", "paid_at")
@@ -115,19 +108,7 @@ def _waiting_parents(item: OutboxItem, spec: EntitySpec) -> set[int]:
     return ids
 
 
-@dataclass
-class _Batch:
-    """A claimed batch on its way: the items ready to send (item, spec, record), the CRM's
-    answers of those delivered, and what is to be recorded after the sends."""
-    ready: list = field(default_factory=list)
-    delivered: list = field(default_factory=list)     # (item, spec, answer)
-    failed: list = field(default_factory=list)        # (item, error)
-    skipped: list = field(default_factory=list)       # (item, error)
-    untried: list = field(default_factory=list)       # item ids to give back
-    stop: bool = False
-
-
-def _prepare(batch: _Batch, items: list[OutboxItem], report: DrainReport) -> None:
+def _prepare(batch: Batch, items: list[OutboxItem], report: DrainReport) -> None:
     """In the caller's transaction: each item's record, frozen now on its first claim (the
     new bodies built a kind at a time, stored in one UPDATE); an item whose parent still
     waits goes back (at once when the parent is in this very batch: it is sent now, the
@@ -190,7 +171,7 @@ def _build_all(fresh: list):
             yield item, spec, payload, e
 
 
-def _not_ready(batch: _Batch, item: OutboxItem, error: BaseException,
+def _not_ready(batch: Batch, item: OutboxItem, error: BaseException,
                report: DrainReport) -> None:
     """An item whose body could not be had: Skip is done (nothing to send), a database
     error is raised (the batch goes back), any other failure is recorded after the batch."""
@@ -203,31 +184,7 @@ def _not_ready(batch: _Batch, item: OutboxItem, error: BaseException,
         batch.failed.append((item, error))
 
 
-def _send(app, crm: CrmClient, batch: _Batch, report: DrainReport) -> bool:
-    """One HTTP call an item (the CRM's contract is per item), oldest first; the answers
-    are settled when SETTLE_SECONDS have passed since the last settle (a slow CRM: after
-    each), so a drainer that dies leaves no more than that to be sent again. A retryable
-    failure stops the batch, the rest is given back untried. True when the run should stop."""
-    settled_at = time.monotonic()
-    for n, (item, spec, record) in enumerate(batch.ready):
-        try:
-            batch.delivered.append((item, spec, spec.send(crm, record, item.key)))
-        except Skip as e:
-            batch.skipped.append((item, e))
-        except Exception as e:  # noqa: BLE001 - one item's failure is recorded on it
-            batch.failed.append((item, e))
-            if is_database_error(e) or (isinstance(e, IntegrationError) and e.retryable):
-                batch.untried += [i.id for i, _, _ in batch.ready[n + 1:]]
-                break
-        if time.monotonic() - settled_at >= SETTLE_SECONDS:
-            if _settle(app, batch, report):
-                batch.untried += [i.id for i, _, _ in batch.ready[n + 1:]]
-                return True
-            settled_at = time.monotonic()
-    return _settle(app, batch, report)
-
-
-def _settle(app, batch: _Batch, report: DrainReport) -> bool:
+def _settle(app, batch: Batch, report: DrainReport) -> bool:
     """Write back every answer and mark the items done in one transaction; an answer one
     item cannot take (a conflicting id) rolls that back, and the items are then settled
     one by one, so the failure is that item's alone. True when the run should stop."""
@@ -340,7 +297,7 @@ def _deliver_batch(app, crm, items: list[OutboxItem], report: DrainReport) -> bo
     """One claimed batch: bodies frozen in one transaction, one HTTP call an item, the
     answers written back and marked in one transaction, then the failures recorded and
     what was not tried given back. True when the run should stop."""
-    batch = _Batch()
+    batch = Batch()
     try:
         with write_tx():
             _prepare(batch, items, report)
@@ -349,7 +306,8 @@ def _deliver_batch(app, crm, items: list[OutboxItem], report: DrainReport) -> bo
             raise
         return _database_failed(app, items, e, report)
     if not any(isinstance(e, IntegrationError) and e.retryable for _, e in batch.failed):
-        stop = _send(app, crm, batch, report)
+        stop = send_batch(crm, batch, lambda: _settle(app, batch, report),
+                          app.settings.sync.senders)
     else:
         batch.untried += [item.id for item, _, _ in batch.ready]
         stop = False

@@ -69,22 +69,44 @@ def test_a_company_and_its_contact_queued_together_go_in_one_drain_company_first
     assert ContactPerson.get().crm_id == contact["id"]
 
 
-def test_a_failure_mid_batch_keeps_what_went_before_and_gives_the_rest_back_untried(app, rest_stub):
-    _queue_companies(10)
-    handle = rest_stub.handle
+def _down_after_the_third(stub) -> None:
+    handle = stub.handle
 
     def third_then_down(req):
         answer = handle(req)
-        if len(rest_stub.items) == 3:
-            rest_stub.fail_next(1, 503)                           # the 4th POST
+        if len(stub.items) == 3:
+            stub.fail_next(1, 503)                                # the next POST
         return answer
-    rest_stub.handle = third_then_down
+    stub.handle = third_then_down
+
+
+def test_a_failure_mid_batch_keeps_what_went_before_and_gives_the_rest_back_untried(app, rest_stub):
+    app.settings.sync.senders = 1
+    _queue_companies(10)
+    _down_after_the_third(rest_stub)
     report = sync.drain(app)
     assert report.sent == 3 and report.retried == 1 and report.stopped
     items = list(OutboxItem.select().order_by(OutboxItem.id))
     assert [i.status for i in items] == ["done"] * 3 + ["pending"] * 7
     assert [i.attempts for i in items] == [1, 1, 1, 1] + [0] * 6  # only the 4th was tried
     assert len(rest_stub.received("POST")) == 4
+
+
+def test_with_several_senders_a_failure_stops_the_batch_and_nothing_is_lost(app, rest_stub):
+    app.settings.sync.senders = 4
+    _queue_companies(40)
+    _down_after_the_third(rest_stub)
+    report = sync.drain(app)
+    assert report.retried == 1 and report.dead == [] and report.stopped
+    items = list(OutboxItem.select())
+    done = [i for i in items if i.status == "done"]
+    assert len(done) == report.sent == len(rest_stub.items) >= 3    # the ones in flight finish
+    (failed,) = [i for i in items if i.attempts == 1 and i.status == "pending"]
+    untried = [i for i in items if i.status == "pending" and i.attempts == 0]
+    assert len(done) + 1 + len(untried) == 40 and untried                # it stopped early
+    posted = {r.headers["idempotency-key"] for r in rest_stub.received("POST")}
+    assert posted == {i.key for i in done} | {failed.key}          # the untried never went
+    assert [i.status for i in items if i.status not in ("done", "pending")] == []
 
 
 def test_an_id_conflict_in_a_batch_is_that_items_alone(app, rest_stub):
