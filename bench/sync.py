@@ -120,20 +120,24 @@ def crm_stub(in_process: bool):
         proc.join(10)
 
 
-def measure(n: int, pg_url: str | None, folder: str, in_process: bool = False) -> dict:
+def measure(n: int, pg_url: str | None, folder: str, in_process: bool = False,
+            senders: int | None = None) -> dict:
     with crm_stub(in_process) as (crm_url, applied):
         url = _fresh_db(pg_url, folder, n)
         schema.load_models()
         storage.create_schema()
         _fill(n)
-        app = build_app(_settings(url, crm_url), connect=False)
+        settings = _settings(url, crm_url)
+        if senders:
+            settings.sync.senders = senders
+        app = build_app(settings, connect=False)
         started, cpu = time.perf_counter(), time.process_time()
         report = sync.drain(app)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         delivered = applied()
         storage.close()
     assert report.sent == n == delivered, (report.as_dict(), delivered)
-    return {"items": n, "seconds": round(seconds, 2), "items_per_second": round(n / seconds),
+    return {"items": n, "senders": app.settings.sync.senders, "seconds": round(seconds, 2), "items_per_second": round(n / seconds),
             "seconds_per_1000": round(seconds / n * 1000, 3),
             "drainer_cpu_us_per_item": round(cpu / n * 1e6)}
 
@@ -151,6 +155,8 @@ def main() -> int:
     p.add_argument("--pull-every", type=float, default=3.0, help="--onec: seconds between nonSync pulls")
     p.add_argument("--db", default=os.environ.get("DATABASE_URL") or "sqlite",
                    help="sqlite (a fresh file per size) or a postgresql:// URL (emptied)")
+    p.add_argument("--senders", type=int, default=None,
+                   help="sync.senders (default: the product's, settings.yaml)")
     p.add_argument("--stub-in-process", action="store_true",
                    help="run the CRM stub in the drainer's process (its CPU counted)")
     args = p.parse_args()
@@ -167,7 +173,7 @@ def main() -> int:
                           "machine": _machine(), "runs": runs}, ensure_ascii=False, indent=2))
         return 0 if all(r["ok"] for r in runs) else 1
     with tempfile.TemporaryDirectory() as folder:
-        runs = [measure(n, pg_url, folder, args.stub_in_process) for n in sizes]
+        runs = [measure(n, pg_url, folder, args.stub_in_process, args.senders) for n in sizes]
     per_k = [r["seconds_per_1000"] for r in runs]
     result = {
         "benchmark": "outbox drain to a loopback REST CRM stub",

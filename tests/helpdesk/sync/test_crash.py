@@ -42,8 +42,8 @@ def _env(db_url, stub, **extra):
             "CRM__TOKEN": CRM_TOKEN, "CRM__RETRIES": "0", "CRM__TIMEOUT": "30",
             "LOGGING__FILE": "", "NOTIFY__BUG__USE": "false",
             "SYNC__LEASE_SECONDS": str(LEASE),
-            # one sender: exactly one request is in flight at a kill or a stop (with N
-            # senders, N are: test_batches' drainers run with the default)
+            # one sender (the default): exactly one request is in flight at a kill or a
+            # stop (with sync.senders N, up to N are)
             "SYNC__SENDERS": "1", **extra}
 
 
