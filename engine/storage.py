@@ -177,17 +177,19 @@ def _cause_of_failed_rollback(error: peewee.OperationalError, failure: list) -> 
     return cause or error
 
 
-def lease_rows(query: peewee.ModelSelect, *, status: str, until) -> list:
+def lease_rows(query: peewee.ModelSelect, *, status: str, until, **values) -> list:
     """Claim the rows `query` selects for one worker: lock them (SKIP LOCKED on PostgreSQL,
     so concurrent workers never take the same row), set `status` and `next_at=until` (the
-    lease: a row not finished by then is due again). The model needs both fields."""
+    lease: a row not finished by then is due again), and any other `values` (who holds
+    them) in the same one UPDATE. The model needs both fields."""
     model = query.model
     with write_tx():
         if is_postgres():
             query = query.for_update(skip_locked=True)
         rows = list(query)
         if rows:
-            model.update(status=status, next_at=until).where(model.id.in_([r.id for r in rows])).execute()
+            (model.update(status=status, next_at=until, **values)
+             .where(model.id.in_([r.id for r in rows])).execute())
     return rows
 
 

@@ -245,6 +245,8 @@ class Sync(_Strict):
     backoff_base_seconds: float = Field(2, gt=0)
     backoff_max_seconds: float = Field(600, gt=0)
     lease_seconds: float = Field(15, ge=1, le=600)   # a claim its drainer stops renewing: freed after this
+    senders: int = Field(1, ge=1, le=10)             # items sent at once (10: the HTTP pool's size)
+    retention_days: float = Field(30, ge=0)          # done outbox rows pruned after this; 0: kept forever
     references_seconds: float = Field(3600, gt=0)          # 1C defaultData read again after this
     references_retry_seconds: float = Field(60, gt=0)      # a failed read tried again after this
 

@@ -81,6 +81,10 @@ class EntitySpec:
     send(crm, record, key) -> what the CRM answered; write_back(item, answer) stores ids;
     refresh(item, record) -> the frozen record of a retry with what it lacks filled in
     (a ticket frozen before its guid was part of the body gets the ticket's fixed guid).
+    Optional batch forms, for a drain's batch (a few statements, not a few an item):
+    build_many(items) -> {item id: record}; an item left out is built alone by `build`
+    (its Skip, its error); write_back_many([(item, answer)]) stores all or raises, and
+    then the batch is written back item by item through `write_back`.
     """
     name: str
     record: type
@@ -89,6 +93,8 @@ class EntitySpec:
     parents: Callable[[Any], list[tuple[str, int]]] = lambda item: []
     write_back: Callable[[Any, Any], None] = lambda item, answer: None
     refresh: Callable[[Any, Any], Any] = lambda item, record: record
+    build_many: Callable[[list], dict] | None = None
+    write_back_many: Callable[[list], None] | None = None
 
 
 @dataclass
@@ -112,10 +118,12 @@ class HelpdeskRegistry(Registry):
         return deco
 
     def sync_entity(self, name: str, record: type, *, send: Callable, parents: Callable | None = None,
-                    write_back: Callable | None = None, refresh: Callable | None = None):
+                    write_back: Callable | None = None, refresh: Callable | None = None,
+                    build_many: Callable | None = None, write_back_many: Callable | None = None):
         """Decorator over the entity's build(item): teaches the drain an outbox entity."""
         extra = {k: v for k, v in (("parents", parents), ("write_back", write_back),
-                                   ("refresh", refresh)) if v}
+                                   ("refresh", refresh), ("build_many", build_many),
+                                   ("write_back_many", write_back_many)) if v}
 
         def deco(build):
             self.register_sync_entity(EntitySpec(name, record, build, send, **extra))

@@ -135,6 +135,21 @@ def make_session(retries: int = 3, backoff: float = 0.5, *, retry_post: bool = F
     return session
 
 
+def _read_environment_once(session: requests.Session, url: str) -> None:
+    """What requests takes from the environment (proxies and NO_PROXY, a CA bundle,
+    .netrc) read once for the one base URL, as requests would on each call: it re-reads
+    os.environ twice a call, a third of a call's CPU (measured in bench/sync.py)."""
+    if not session.trust_env:
+        return
+    env = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies = {**session.proxies, **(env["proxies"] or {})}   # the environment's win, as per call
+    if env["verify"] not in (None, True):
+        session.verify = env["verify"]
+    if session.auth is None:
+        session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+
+
 @dataclass
 class JsonHttp:
     """JSON calls to one base URL for one external `system`, errors as IntegrationError.
@@ -161,6 +176,7 @@ class JsonHttp:
         self.base_url = self.base_url.rstrip("/") + "/"
         if self.deadline is None:
             self.deadline = self.timeout
+        _read_environment_once(self.session, self.base_url)
 
     def request(self, method: str, path: str, *, params=None, json=None, headers=None,
                 allow: Iterable[int] = ()) -> tuple[int, Any]:

@@ -163,7 +163,7 @@ def send_message(app, body: schemas.MessageIn, key: str | None) -> schemas.Messa
 # ---- the changes feed -------------------------------------------------------------------
 
 def changes(after: int, limit: int) -> schemas.ChangesOut:
-    """Outbox rows after id `after`: the bot-side change log (kept after delivery).
+    """Outbox rows after id `after`: the bot-side change log (kept after delivery for sync.retention_days).
 
     On PostgreSQL ids are taken at insert and rows commit in any order, so rows younger
     than FEED_SETTLE_SECONDS are held back; on SQLite writers are serialised and ids

@@ -13,13 +13,15 @@ from . import outbox
 from .outbox import OutboxItem
 from .pull import cursor, reconcile
 from .push import drain
+from .retention import retention_status
 
 __all__ = ["queue_status", "print_status", "status", "run_once", "NO_CRM"]
 
 
-def queue_status(crm_kind: str | None = None) -> dict[str, Any]:
+def queue_status(crm_kind: str | None = None, retention_days: float | None = None) -> dict[str, Any]:
     """Counts by status and entity, the oldest pending item, dead items with their error;
-    `crm` is the configured kind (None: not asked), `waiting` the items not yet delivered."""
+    `crm` is the configured kind (None: not asked), `waiting` the items not yet delivered,
+    `retention` the done rows kept and pruned (helpdesk.sync.retention; None: not asked)."""
     by = (OutboxItem.select(OutboxItem.status, OutboxItem.entity, pw.fn.COUNT(OutboxItem.id))
           .group_by(OutboxItem.status, OutboxItem.entity).tuples())
     counts: dict[str, dict[str, int]] = {}
@@ -31,7 +33,8 @@ def queue_status(crm_kind: str | None = None) -> dict[str, Any]:
             .order_by(OutboxItem.id.desc()).limit(20))
     return {"crm": crm_kind, "waiting": outbox.waiting_count(), "counts": counts,
             "oldest_pending": _item_json(oldest) if oldest else None,
-            "dead": [_item_json(d) for d in dead], "cursor": cursor()}
+            "dead": [_item_json(d) for d in dead], "cursor": cursor(),
+            "retention": None if retention_days is None else retention_status(retention_days)}
 
 
 def _item_json(item: OutboxItem) -> dict:
@@ -66,6 +69,19 @@ def print_status(data: dict) -> None:
         print(f"dead: #{d['id']} {d['entity']} {d['entity_id']} after {d['attempts']} "
               f"attempt(s): {d['last_error']}")
     print(f"CRM change cursor: {data['cursor'] or '(none yet)'}")
+    if data.get("retention"):
+        print(_retention_line(data["retention"]))
+
+
+def _retention_line(r: dict) -> str:
+    kept = (f"done rows are kept {r['retention_days']:g} day(s)" if r["retention_days"]
+            else "done rows are kept forever (sync.retention_days: 0)")
+    line = f"retention: {kept}; {r['done_kept']} kept"
+    if r["done_past_retention"]:
+        line += f" ({r['done_past_retention']} past it, pruned by the next sync_prune run)"
+    pruned = f"; {r['pruned']} pruned in all, last at {r['last_pruned_at']}" if r["pruned"] \
+        else "; none pruned yet"
+    return line + pruned
 
 
 def _connect(settings) -> None:
@@ -77,7 +93,7 @@ def _connect(settings) -> None:
 def status(settings, args) -> int:
     """`python run.py sync status`."""
     _connect(settings)
-    print_status(queue_status(settings.crm.kind))
+    print_status(queue_status(settings.crm.kind, settings.sync.retention_days))
     return 0
 
 

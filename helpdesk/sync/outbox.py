@@ -22,7 +22,13 @@ same idempotency key (the CRM applies a key once):
   on a slow CRM keeps them.
 
 The rows also serve as the bot-side change log that the REST API's changes feed reads
-(`GET /api/v1/changes`): done items are kept, not deleted.
+(`GET /api/v1/changes`): done items are kept for `sync.retention_days`, then
+helpdesk.sync.retention deletes them in batches (job sync_prune); pending, sending and
+dead rows stay.
+
+A drain works in batches (helpdesk.sync.push): one statement claims up to BATCH items,
+`freeze_many` stores their bodies in one, `mark_done_many` / `release_many` settle them in
+one each, so a batch costs three transactions, not three an item.
 """
 from __future__ import annotations
 
@@ -43,7 +49,8 @@ from engine.session import utcnow
 from engine.storage import Table, db, lease_rows, write_tx
 
 __all__ = ["OutboxItem", "push", "claim", "release_expired", "release", "mark_done", "waiting_count",
-           "mark_failed", "payload_of", "holder", "holding", "renew", "release_orphans", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES"]
+           "mark_failed", "payload_of", "holder", "holding", "renew", "release_orphans", "PENDING", "SENDING", "DONE", "DEAD", "STATUSES",
+           "release_many", "mark_done_many", "freeze_many"]
 
 PENDING, SENDING, DONE, DEAD = "pending", "sending", "done", "dead"
 STATUSES = (PENDING, SENDING, DONE, DEAD)
@@ -110,12 +117,8 @@ def claim(limit: int = 100, *, lease_seconds: float = 15) -> list[OutboxItem]:
              .where((OutboxItem.status == PENDING) & (OutboxItem.next_at <= now)
                     & ~_older_waiting())
              .order_by(OutboxItem.id).limit(limit))
-    with write_tx():
-        rows = lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds))
-        if rows:
-            (OutboxItem.update(claimed_by=holder())
-             .where(OutboxItem.id.in_([r.id for r in rows])).execute())
-    return rows
+    return lease_rows(query, status=SENDING, until=now + timedelta(seconds=lease_seconds),
+                      claimed_by=holder())
 
 
 def release_expired() -> int:
@@ -273,3 +276,33 @@ def mark_failed(item_id: int, error: str, *, retry_in: float | None,
         log.info("outbox item %s: failure not recorded, another drainer holds it now", item_id)
         return row.status
     return status
+
+
+# ---- batches ----------------------------------------------------------------------------------
+
+def release_many(item_ids: list[int], *, delay: float = 0.0) -> int:
+    """`release` for many items at once (untried, no attempt counted); returns how many
+    were still held by this process."""
+    if not item_ids:
+        return 0
+    return (OutboxItem.update(status=PENDING, next_at=utcnow() + timedelta(seconds=delay))
+            .where(OutboxItem.id.in_(item_ids) & (OutboxItem.status == SENDING)
+                   & (OutboxItem.claimed_by == holder())).execute())
+
+
+def mark_done_many(item_ids: list[int]) -> int:
+    """`mark_done` (no note) for many delivered items in one statement; call inside the
+    write-back transaction."""
+    if not item_ids:
+        return 0
+    return (OutboxItem.update(status=DONE, done_at=utcnow(), last_error=None,
+                              attempts=OutboxItem.attempts + 1)
+            .where(OutboxItem.id.in_(item_ids)).execute())
+
+
+def freeze_many(payloads: dict[int, str]) -> None:
+    """Store the frozen payloads (item id -> JSON text) of a batch in one UPDATE."""
+    if not payloads:
+        return
+    case = peewee.Case(OutboxItem.id, list(payloads.items()))
+    OutboxItem.update(payload=case).where(OutboxItem.id.in_(list(payloads))).execute()

@@ -26,15 +26,16 @@ import random
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from engine.errors import BotError, IntegrationError
+from engine.errors import IntegrationError
 from engine.storage import is_database_error, write_tx
 from helpdesk.notices import GROUP, queue_notice
 from helpdesk.registry import EntitySpec, registry
-from integrations.crm import Company, CrmClient
+from integrations.crm import Company
 from integrations.crm import TradePoint as CrmTradePoint
 
 from . import outbox
 from .outbox import OutboxItem
+from .sending import Batch, Skip, send_batch
 
 __all__ = ["DrainReport", "Skip", "drain", "backoff_seconds", "BATCH"]
 
@@ -49,10 +50,6 @@ PARENT_WAIT_SECONDS = 1.0   # an item whose parent is still queued is looked at 
 
 
 _BODY = "_body"             # payload key of the frozen body
-
-
-class Skip(BotError):
-    """Nothing to send for this item (its row is gone, or the CRM has no such call)."""
 
 
 _DATE_FIELDS = ("created_at", "closed_at", "paid_at")
@@ -101,36 +98,137 @@ def backoff_seconds(attempts: int, base: float, ceiling: float,
     return max(delay, float(retry_after or 0))
 
 
-def _parent_waiting(item: OutboxItem, spec: EntitySpec) -> bool:
+def _waiting_parents(item: OutboxItem, spec: EntitySpec) -> set[int]:
+    """Ids of the older pending/sending items of the item's parents (empty: it may go)."""
+    ids: set[int] = set()
     for entity, entity_id in spec.parents(item):
-        if OutboxItem.select().where(
-                (OutboxItem.entity == entity) & (OutboxItem.entity_id == entity_id)
-                & (OutboxItem.id < item.id)
-                & OutboxItem.status.in_((outbox.PENDING, outbox.SENDING))).exists():
-            return True
+        ids.update(i for (i,) in OutboxItem.select(OutboxItem.id).where(
+            (OutboxItem.entity == entity) & (OutboxItem.entity_id == entity_id)
+            & (OutboxItem.id < item.id)
+            & OutboxItem.status.in_((outbox.PENDING, outbox.SENDING))).tuples())
+    return ids
+
+
+def _prepare(batch: Batch, items: list[OutboxItem], report: DrainReport) -> None:
+    """In the caller's transaction: each item's record, frozen now on its first claim (the
+    new bodies built a kind at a time, stored in one UPDATE); an item whose parent still
+    waits goes back (at once when the parent is in this very batch: it is sent now, the
+    child follows in the next claim, its body built after the parent's write-back); a
+    database error is raised (the batch goes back untried), any other is the item's own."""
+    in_batch = {i.id for i in items}
+    fresh: list = []                     # (item, spec, payload) whose body is built now
+    later, now = [], []
+    for item in items:
+        spec = registry.sync_entities.get(item.entity)
+        try:
+            if spec is None:
+                raise IntegrationError("crm", f"no sync for outbox entity {item.entity!r}",
+                                       retryable=False)
+            payload = outbox.payload_of(item)
+            if _BODY in payload:
+                batch.ready.append((item, spec,
+                                    spec.refresh(item, _from_json(spec.record, payload[_BODY]))))
+            elif parents := _waiting_parents(item, spec):
+                (now if parents <= in_batch else later).append(item.id)
+            else:
+                fresh.append((item, spec, payload))
+        except Exception as e:  # noqa: BLE001 - one item's failure is recorded on it
+            _not_ready(batch, item, e, report)
+    frozen: dict[int, str] = {}
+    for item, spec, payload, record in _build_all(fresh):
+        if isinstance(record, BaseException):
+            _not_ready(batch, item, record, report)
+            continue
+        frozen[item.id] = json.dumps(payload | {_BODY: _to_json(record)},
+                                     ensure_ascii=False, default=str)
+        batch.ready.append((item, spec, record))
+    batch.ready.sort(key=lambda r: r[0].id)                       # oldest first
+    outbox.freeze_many(frozen)
+    outbox.release_many(later, delay=PARENT_WAIT_SECONDS)
+    outbox.release_many(now)
+    report.waiting += len(later)
+
+
+def _build_all(fresh: list):
+    """(item, spec, payload, record or the item's error): an entity with `build_many` in
+    one call for the batch, the items it leaves out (and the other entities) one by one."""
+    built: dict[int, object] = {}
+    for spec in {spec.name: spec for _, spec, _ in fresh}.values():
+        if spec.build_many is not None:
+            try:
+                built.update(spec.build_many([i for i, s, _ in fresh if s is spec]))
+            except Exception as e:
+                if is_database_error(e):
+                    raise
+    for item, spec, payload in fresh:
+        if item.id in built:
+            yield item, spec, payload, built[item.id]
+            continue
+        try:
+            yield item, spec, payload, spec.build(item)
+        except Exception as e:  # one item's failure is recorded on it
+            if is_database_error(e):
+                raise
+            yield item, spec, payload, e
+
+
+def _not_ready(batch: Batch, item: OutboxItem, error: BaseException,
+               report: DrainReport) -> None:
+    """An item whose body could not be had: Skip is done (nothing to send), a database
+    error is raised (the batch goes back), any other failure is recorded after the batch."""
+    if isinstance(error, Skip):
+        outbox.mark_done(item.id, note=f"skipped: {error}")
+        report.skipped += 1
+    elif is_database_error(error):
+        raise error
+    else:
+        batch.failed.append((item, error))
+
+
+def _settle(app, batch: Batch, report: DrainReport) -> bool:
+    """Write back every answer and mark the items done in one transaction; an answer one
+    item cannot take (a conflicting id) rolls that back, and the items are then settled
+    one by one, so the failure is that item's alone. True when the run should stop."""
+    delivered, batch.delivered = batch.delivered, []
+    if not delivered:
+        return False
+    try:
+        with write_tx():
+            _write_back_all(delivered)
+            outbox.mark_done_many([item.id for item, _, _ in delivered])
+    except Exception as e:  # noqa: BLE001 - sorted below
+        if is_database_error(e):
+            return _database_failed(app, [i for i, _, _ in delivered], e, report)
+        return _settle_one_by_one(app, delivered, report)
+    report.sent += len(delivered)
     return False
 
 
-def _prepare(item: OutboxItem, spec: EntitySpec, report: DrainReport):
-    """The item's frozen record, frozen now on the first claim; None when it must wait or
-    has nothing to send (already handled here)."""
-    payload = outbox.payload_of(item)
-    if _BODY in payload:
-        return spec.refresh(item, _from_json(spec.record, payload[_BODY]))
-    if _parent_waiting(item, spec):
-        outbox.release(item.id, delay=PARENT_WAIT_SECONDS)
-        report.waiting += 1
-        return None
-    record = spec.build(item)
-    frozen = json.dumps(payload | {_BODY: _to_json(record)}, ensure_ascii=False, default=str)
-    OutboxItem.update(payload=frozen).where(OutboxItem.id == item.id).execute()
-    return record
+def _write_back_all(delivered: list) -> None:
+    """Every answer stored: an entity with `write_back_many` in one call for the batch."""
+    specs = {spec.name: spec for _, spec, _ in delivered}.values()
+    for spec in specs:
+        mine = [(item, answer) for item, s, answer in delivered if s is spec]
+        if spec.write_back_many is not None:
+            spec.write_back_many(mine)
+        else:
+            for item, answer in mine:
+                spec.write_back(item, answer)
 
 
-def _succeed(item: OutboxItem, spec: EntitySpec, answer) -> None:
-    with write_tx():
-        spec.write_back(item, answer)
-        outbox.mark_done(item.id)
+def _settle_one_by_one(app, delivered: list, report: DrainReport) -> bool:
+    stop = False
+    for n, (item, spec, answer) in enumerate(delivered):
+        try:
+            with write_tx():
+                spec.write_back(item, answer)
+                outbox.mark_done(item.id)
+            report.sent += 1
+        except Exception as e:  # noqa: BLE001 - one item's failure is recorded on it
+            if is_database_error(e):
+                return _database_failed(app, [i for i, _, _ in delivered[n:]], e, report)
+            stop = _fail(app, item, e, report) or stop
+    return stop
 
 
 def _fail(app, item: OutboxItem, error: BaseException, report: DrainReport) -> bool:
@@ -151,44 +249,23 @@ def _fail(app, item: OutboxItem, error: BaseException, report: DrainReport) -> b
     return retryable
 
 
-def _deliver(app, crm: CrmClient, item: OutboxItem, report: DrainReport) -> bool:
-    """Send one claimed item; True when the run should stop."""
-    spec = registry.sync_entities.get(item.entity)
-    try:
-        if spec is None:
-            raise IntegrationError("crm", f"no sync for outbox entity {item.entity!r}",
-                                   retryable=False)
-        with write_tx():
-            record = _prepare(item, spec, report)
-        if record is None:
-            return False
-        _succeed(item, spec, spec.send(crm, record, item.key))
-        report.sent += 1
-    except Skip as e:
-        with write_tx():
-            outbox.mark_done(item.id, note=f"skipped: {e}")
-        report.skipped += 1
-    except Exception as e:  # noqa: BLE001 - any failure of one item is recorded on it
-        if is_database_error(e):
-            return _database_failed(app, item, e, report)
-        return _fail(app, item, e, report)
-    return False
-
-
-def _database_failed(app, item: OutboxItem, error: BaseException, report: DrainReport) -> bool:
+def _database_failed(app, items: list[OutboxItem], error: BaseException,
+                     report: DrainReport) -> bool:
     """Our own database failed around the send (locked, gone): not the CRM's refusal, so
-    the item is never dead for it. It goes back untried, due after the backoff's first
-    step (the CRM answers the same key and body once more); if even that write fails, its
-    lease runs out and the next drain takes it. The run stops: the database is in trouble."""
+    the items are never dead for it. They go back untried, due after the backoff's first
+    step (the CRM answers the same key and body once more); if even that write fails, their
+    leases run out and the next drain takes them. The run stops: the database is in trouble."""
     text = f"{type(error).__name__}: {error}"[:500]
-    report.errors.append(f"item {item.id} ({item.entity} {item.entity_id}): database: {text}")
-    log.warning("outbox item %s (%s %s): the database failed around its send, it is sent "
-                "again later: %s", item.id, item.entity, item.entity_id, text)
+    for item in items:
+        report.errors.append(f"item {item.id} ({item.entity} {item.entity_id}): database: {text}")
+    log.warning("outbox: the database failed around the send of %d item(s) (first #%s), "
+                "they are sent again later: %s", len(items), items[0].id if items else "-", text)
     try:
-        outbox.release(item.id, delay=app.settings.sync.backoff_base_seconds)
-        report.retried += 1
-    except Exception:  # noqa: BLE001 - still failing: the lease returns the item
-        log.warning("outbox item %s stays claimed until its lease runs out", item.id)
+        with write_tx():
+            outbox.release_many([i.id for i in items], delay=app.settings.sync.backoff_base_seconds)
+        report.retried += len(items)
+    except Exception:  # noqa: BLE001 - still failing: the lease returns the items
+        log.warning("outbox: %d item(s) stay claimed until their lease runs out", len(items))
     return True
 
 
@@ -211,19 +288,42 @@ def drain(app, *, max_items: int | None = None) -> DrainReport:
                 break
             done += len(items)
             if _deliver_batch(app, crm, items, report):
+                report.stopped = "the CRM failed; the rest waits for the next run"
                 break
     _report_dead(app, report.dead)
     return report
 
 
 def _deliver_batch(app, crm, items: list[OutboxItem], report: DrainReport) -> bool:
-    for n, item in enumerate(items):
-        if _deliver(app, crm, item, report):
-            for rest in items[n + 1:]:   # untried: back to the queue, no attempt counted
-                outbox.release(rest.id)
-            report.stopped = "the CRM failed; the rest waits for the next run"
-            return True
-    return False
+    """One claimed batch: bodies frozen in one transaction, one HTTP call an item, the
+    answers written back and marked in one transaction, then the failures recorded and
+    what was not tried given back. True when the run should stop."""
+    batch = Batch()
+    try:
+        with write_tx():
+            _prepare(batch, items, report)
+    except Exception as e:  # only the database's own failure is ours to handle here
+        if not is_database_error(e):
+            raise
+        return _database_failed(app, items, e, report)
+    if not any(isinstance(e, IntegrationError) and e.retryable for _, e in batch.failed):
+        stop = send_batch(crm, batch, lambda: _settle(app, batch, report),
+                          app.settings.sync.senders)
+    else:
+        batch.untried += [item.id for item, _, _ in batch.ready]
+        stop = False
+    for item, e in batch.skipped:
+        with write_tx():
+            outbox.mark_done(item.id, note=f"skipped: {e}")
+        report.skipped += 1
+    for item, e in batch.failed:
+        if is_database_error(e):
+            stop = _database_failed(app, [item], e, report)
+        else:
+            stop = _fail(app, item, e, report) or stop
+    with write_tx():
+        outbox.release_many(batch.untried)
+    return stop
 
 
 def _report_dead(app, dead: list[int]) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import peewee
+
 from engine.errors import IntegrationError
 from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, TradePoint
 from helpdesk.registry import registry
@@ -27,9 +29,12 @@ def _row(model, item: OutboxItem):
     return row
 
 
-def company_record(cp: Counterparty) -> Company:
+def company_record(cp: Counterparty, trade_points: list | None = None) -> Company:
+    """The company as the CRM record; `trade_points` already read (a batch), else read now."""
+    if trade_points is None:
+        trade_points = list(cp.trade_points.order_by(TradePoint.id))
     points = [CrmTradePoint(t.crm_id, t.name, t.address or "", contract_crm_id=t.contract_crm_id)
-              for t in cp.trade_points.order_by(TradePoint.id)]
+              for t in trade_points]
     return Company(name=cp.name, inn=cp.inn, kpp=cp.kpp or "", ogrn=cp.ogrn or "",
                    address=cp.legal_address or "", crm_id=cp.crm_id, trade_points=points,
                    contract_crm_id=cp.contract_crm_id)
@@ -56,10 +61,39 @@ def _contact_parents(item: OutboxItem) -> list[tuple[str, int]]:
     return [("counterparty", c.counterparty_id)] if c else []
 
 
+def _companies(items: list[OutboxItem]) -> dict[int, Company]:
+    """A batch's companies in two queries (rows, trade points); a gone row is left out
+    (built alone, it is the item's Skip)."""
+    rows = {c.id: c for c in Counterparty.select()
+            .where(Counterparty.id.in_({i.entity_id for i in items}))}
+    points: dict[int, list] = {cid: [] for cid in rows}
+    for t in (TradePoint.select().where(TradePoint.counterparty.in_(list(rows)))
+              .order_by(TradePoint.id)):
+        points[t.counterparty_id].append(t)
+    return {i.id: company_record(rows[i.entity_id], points[i.entity_id])
+            for i in items if i.entity_id in rows}
+
+
+def _set_crm_ids(model, pairs: list[tuple[OutboxItem, str | None]]) -> None:
+    """`_set_crm_id` for a batch in two statements; any id already taken raises (the
+    batch is then written back item by item, so the conflict is that item's alone)."""
+    wanted = {item.entity_id: crm_id for item, crm_id in pairs if crm_id}
+    if len(set(wanted.values())) < len(wanted):
+        raise IntegrationError("crm", "one crm id answered for two rows", retryable=False)
+    if not wanted:
+        return
+    owners = model.select(model.id, model.crm_id).where(model.crm_id.in_(list(wanted.values())))
+    if any(wanted.get(row_id) != crm_id for row_id, crm_id in owners.tuples()):
+        raise IntegrationError("crm", "a crm id already belongs to another row", retryable=False)
+    (model.update(crm_id=peewee.Case(model.id, list(wanted.items())))
+     .where(model.id.in_(list(wanted))).execute())
+
+
 @registry.sync_entity(
     "counterparty", Company,
     send=lambda crm, rec, key: crm.upsert_counterparty(rec, idempotency_key=key),
-    write_back=lambda item, crm_id: _set_crm_id(Counterparty, item.entity_id, crm_id))
+    write_back=lambda item, crm_id: _set_crm_id(Counterparty, item.entity_id, crm_id),
+    build_many=_companies, write_back_many=lambda pairs: _set_crm_ids(Counterparty, pairs))
 def _counterparty(item: OutboxItem) -> Company:
     return company_record(_row(Counterparty, item))
 

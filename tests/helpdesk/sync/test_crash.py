@@ -41,7 +41,10 @@ def _env(db_url, stub, **extra):
     return {**os.environ, "DATABASE_URL": db_url, "CRM__KIND": "rest", "CRM__URL": stub.url,
             "CRM__TOKEN": CRM_TOKEN, "CRM__RETRIES": "0", "CRM__TIMEOUT": "30",
             "LOGGING__FILE": "", "NOTIFY__BUG__USE": "false",
-            "SYNC__LEASE_SECONDS": str(LEASE), **extra}
+            "SYNC__LEASE_SECONDS": str(LEASE),
+            # one sender (the default): exactly one request is in flight at a kill or a
+            # stop (with sync.senders N, up to N are)
+            "SYNC__SENDERS": "1", **extra}
 
 
 def _queue(settings, items: int = ITEMS) -> set[str]:
