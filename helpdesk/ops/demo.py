@@ -102,9 +102,11 @@ def register_people() -> None:
 
 def configure(settings) -> None:
     """A work group and a technician for the demo when the settings name none, so group
-    posts, Take/Done and the technician's comment can be tried in the terminal."""
+    posts, Take/Done and the technician's comment can be tried in the terminal; the demo's
+    own group is a forum, so each ticket shows as a topic of it (`/as group`, `/topic N`)."""
     if not settings.notify.system.work_group_id:
         settings.notify.system.work_group_id = GROUP_ID
+        settings.desk.topics = True      # the demo's own group is a forum: a topic per ticket
     if not settings.tickets.technicians:
         settings.tickets.technicians = [TECHNICIAN_ID]
 

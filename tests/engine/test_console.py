@@ -110,8 +110,9 @@ def test_a_ticket_travels_from_the_client_to_the_work_group_and_back(database, s
     text = "\n".join(out)
     banner = next(line for line in out if line.startswith("=== Демо"))
     assert "/as group" in banner and "/as 3" in banner           # the banner lists who to be
-    assert "(новые сообщения в других чатах: /as group — 1)" in text
+    assert "(новые сообщения в других чатах: /as group — 2)" in text   # the topic, the card
     group = after(out, "— в чате: рабочая группа")
+    assert "[новая тема: 🆕 #1 · Касса · ООО «Ромашка»]" in group       # a topic per ticket
     assert "Заявка #1 · Новая" in group and description in group and "[1] 🙋 Беру" in group
     assert "Заявка #1 · В работе" in group and "Мастер: Сергей" in group
     client = after(out, "— в чате: Смирнов")
@@ -284,4 +285,17 @@ def test_the_groups_topics_are_threads_of_it_and_you_can_write_into_one(database
     thread = outgoing.Outgoing.get(outgoing.Outgoing.key == "t12:topic").message_id
     assert typed.thread_id == thread and typed.message_id
     assert "Проверьте кабель" in after(out, "— в чате: Иван")          # the copy, in the client's chat
-    assert "Темы группы" in shown and "/topic N" in shown              # /topic 9: the list again
+    assert "Темы группы" in shown and "/topic и номер" in shown              # /topic 9: the list again
+
+
+def test_the_technician_writes_in_the_tickets_topic_and_the_client_reads_it(database, settings):
+    out = run_demo(settings, [
+        "/as 3", "3", "2", "1", "Не печатается чек на кассе", "1", "1",   # a new ticket
+        "/as group", "/topic 1",               # the work group: into the ticket's topic
+        "Еду, буду к 10", "!клиент нервничает",  # a message, and an internal note
+        "/as 3"])
+    group = after(out, "— в чате: рабочая группа")
+    assert "1. 🆕 #1 · Касса · ООО «Ромашка»" in group                 # the group's topics
+    client = after(out, "— в чате: Смирнов")
+    assert "Поддержка · Сергей, заявка #1" in client and "Еду, буду к 10" in client
+    assert "нервничает" not in client                                  # the note stays inside

@@ -56,7 +56,8 @@ def test_a_ticket_from_filing_to_done_and_reopened_with_the_work_group(database,
         "/as group", press("Ждём клиента"), press("Комментарий"),
         "/as tech", "Проверьте, пожалуйста, бумагу в принтере",         # the comment, privately
         "/as group", press("Готово"),                                  # Done
-        "/as 3", press("К списку"), press("Закрытые"), press("#1"), press("Возобновить")])
+        "/as 3", press("5 ⭐"), press("Без комментария"),               # the client rates it
+        press("Мои заявки"), press("Закрытые"), press("#1"), press("Возобновить")])
     assert "Слишком длинно: не больше 3000 символов" in walk.after("> " + "Я" * 5000)
     created = walk.after("✅ Заявка #1 создана")
     assert "Сейчас нерабочее время: заявку посмотрят" in created.splitlines()[1]   # its own line
@@ -73,11 +74,11 @@ def test_a_ticket_from_filing_to_done_and_reopened_with_the_work_group(database,
     history = [line.split(" — ", 1)[1] for line in card[card.index("История:"):].splitlines()[1:]
                if " — " in line]                                 # the latest five, oldest first
     assert history == [
-        f"изменена (Смирнов Олег Петрович); описание: {DESCRIPTION} → {DESCRIPTION} и у выхода",
         "взята в работу (Сергей); статус: Новая → В работе",
         "ждёт ответа клиента (Сергей); статус: В работе → Ждёт ответа клиента",
         "комментарий (Сергей): Проверьте, пожалуйста, бумагу в принтере",
-        "выполнена (Сергей); статус: Ждёт ответа клиента → Выполнена"], card
+        "выполнена (Сергей); статус: Ждёт ответа клиента → Выполнена",
+        "оценка клиента (Смирнов Олег Петрович): 5/5"], card
     assert "Можно возобновить до" in card
     reopened = walk.after("Заявка #1 возобновлена")
     assert "Заявка #1 · В работе" in reopened and CLOSE in reopened
