@@ -53,6 +53,7 @@ class Event:
     thread_id: int | None = None     # the forum topic a group message was written in
     reply_to_message_id: int | None = None   # the message this one answers (Telegram's reply)
     last_name: str | None = None
+    media_group_id: str | None = None     # the album a photo or document belongs to
     topic: dict[str, Any] | None = None   # a forum topic service message: {"op": "created" |
                                           # "edited" | "closed" | "reopened", "name": ...}
     reply_to_user: dict[str, Any] | None = None   # who wrote the message this one answers:

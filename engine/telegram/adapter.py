@@ -118,7 +118,8 @@ def _message_event(update: Update, m: Message) -> Event:
                                                      c.last_name or ""), **base)
     files = _files(m)
     if files:
-        return Event(kind="file", files=files, text=m.caption or "", **base)
+        return Event(kind="file", files=files, text=m.caption or "",
+                     media_group_id=m.media_group_id, **base)
     if m.text is not None:
         kind = "command" if m.text.startswith("/") else "text"
         return Event(kind=kind, text=m.text, **base)

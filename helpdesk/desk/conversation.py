@@ -22,6 +22,7 @@ from engine.events import Event, Reply
 from engine.outgoing import SENT, Outgoing
 from engine.storage import write_tx
 from helpdesk import directory
+from helpdesk.directory.roles import PermissionDenied, Right
 from helpdesk.directory.tables import TelegramUser, utcnow
 from helpdesk.notices import GROUP, PERSON, queue_reply
 from helpdesk.sync import outbox
@@ -57,6 +58,7 @@ class Message:
     message_id: int | None = None
     text: str = ""
     file: dict | None = None        # {"file_id", "kind": photo | document, "name"}
+    album: str | None = None        # Telegram's media_group_id: the caption is on one item only
 
     @property
     def key(self) -> str | None:
@@ -82,10 +84,34 @@ def message_of(event: Event) -> Message | None:
     if event.kind == "file" and event.files:
         f = event.files[0]
         return Message(event.chat_id, event.message_id, text,
-                       {"file_id": f.file_id, "kind": f.kind, "name": f.name})
+                       {"file_id": f.file_id, "kind": f.kind, "name": f.name},
+                       album=(event.media_group_id or None) and str(event.media_group_id)[:64])
     if event.kind == "text" and text:
         return Message(event.chat_id, event.message_id, text)
     return None
+
+
+CAPTION_MAX = 1024          # Telegram's bound of a photo's or document's caption
+
+
+def _fitted(render, msg: Message) -> str:
+    """The relayed message rendered so that it is ONE Telegram message: its HTML within
+    4,096 characters (a caption within 1,024), the writer's text shortened with "…" when
+    the header, the signature and the escaping make it longer. A message in several parts
+    would have a reply to its first part lost and be resent whole after a 429 on a later
+    part; the whole text stays in the ticket's event and the CRM's comment."""
+    limit = CAPTION_MAX if msg.file else TEXT_MAX
+    text = render(msg.text)
+    if len(text) <= limit:
+        return text
+    low, high = 0, len(msg.text)           # the longest prefix that fits, by bisection
+    while low < high:
+        mid = (low + high + 1) // 2
+        if len(render(msg.text[:mid].rstrip() + "…")) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return render(msg.text[:low].rstrip() + "…")
 
 
 def ticket_of_message(chat_id: int, message_id: int | None) -> int | None:
@@ -134,6 +160,8 @@ class Conversation:
         if ticket is None:
             return GONE
         note, text = self._strip_marker(msg.text)
+        # an album's caption (the marker) is on one item; its other items follow it
+        note = note or (not text and self._album_noted(ticket, msg))
         msg = replace(msg, text=text)
         if not (msg.text or msg.file):
             return IGNORED
@@ -156,8 +184,8 @@ class Conversation:
     def _to_client(self, ticket: Ticket, name: str, msg: Message) -> None:
         lang = self.templates.lang(directory.language_of(ticket.author_id))
         signature = name if self.settings.desk.sign_with_name else ""
-        text = self.templates.render("desk/from_staff", lang, {
-            "ticket": ticket_view(ticket), "signature": signature, "text": msg.text})
+        text = _fitted(lambda t: self.templates.render("desk/from_staff", lang, {
+            "ticket": ticket_view(ticket), "signature": signature, "text": t}), msg)
         queue_reply(_with_file(Reply(ticket.author_id, text), msg), key=_key(ticket, msg),
                     priority=PERSON)
 
@@ -166,6 +194,10 @@ class Conversation:
         """Record and relay into the thread; TicketNotFound / PermissionDenied for a ticket
         the person may not see (a forged id), TicketConflict when it is closed (meanwhile)."""
         ticket = self.tickets.get(user_id, ticket_id)
+        if ticket.author_id != int(user_id):
+            # staff answer the author: a colleague who may see the card is not the one talking
+            raise PermissionDenied(Right.EDIT_OWN_TICKET, who=user_id, counterparty=ticket.counterparty_id,
+                                   reason="only the author writes on a ticket")
         if not ticket.active:
             raise TicketConflict(ticket)
         name = directory.display_name(TelegramUser.get_or_none(TelegramUser.id == int(user_id)))
@@ -180,12 +212,21 @@ class Conversation:
         group = self.settings.notify.system.work_group_id
         if not group:
             return              # no desk: the event and the CRM's comment are the record
-        text = self.templates.render("desk/to_thread", self.templates.lang(None), {
-            "ticket": ticket_view(ticket), "author": name, "text": msg.text})
+        text = _fitted(lambda t: self.templates.render("desk/to_thread", self.templates.lang(None), {
+            "ticket": ticket_view(ticket), "author": name, "text": t}), msg)
         reply = into_thread(ticket.id, _with_file(Reply(group, text), msg))
         queue_reply(reply, key=_key(ticket, msg), priority=GROUP)
 
     # -- both ------------------------------------------------------------------------------
+    def _album_noted(self, ticket: Ticket, msg: Message) -> bool:
+        """An item of an album another item of which made an internal note of this ticket."""
+        if not msg.album:
+            return False
+        events = (TicketEvent.select(TicketEvent.details)
+                  .where((TicketEvent.ticket == ticket.id) & (TicketEvent.what == NOTE))
+                  .order_by(TicketEvent.id.desc()).limit(_SEEN_WINDOW))
+        return any((e.details or {}).get("album") == msg.album for e in events)
+
     def _seen(self, ticket: Ticket, msg: Message) -> bool:
         """This source message is already an event of the ticket (the update replayed)."""
         if msg.key is None:
@@ -200,6 +241,8 @@ class Conversation:
         response), in the caller's transaction."""
         details = {"text": msg.text, "src": msg.key,
                    "files": [msg.file] if msg.file else []}
+        if msg.album:
+            details["album"] = msg.album
         history.record(ticket, actor, what, details, utcnow())
         comment = self.templates.render_label("desk/crm_comment", self.templates.lang(None), {
             "what": what, "by": actor.name, "source": actor.source, "text": msg.text,

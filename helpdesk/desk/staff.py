@@ -23,6 +23,7 @@ __all__ = ["StaffMember", "GroupAdmin", "TECHNICIAN", "DISPATCHER", "ROLES", "ro
 
 TECHNICIAN, DISPATCHER = "technician", "dispatcher"
 ROLES = (TECHNICIAN, DISPATCHER)
+REVOKED = "revoked"        # a role taken away: the row stays, so the settings' seed skips it
 
 
 def _row(user_id: int) -> StaffMember | None:
@@ -39,7 +40,7 @@ def role_of(user_id: int) -> str | None:
     if is_admin(user_id):
         return DISPATCHER
     row = _row(user_id)
-    return row.role if row else None
+    return row.role if row and row.role in ROLES else None
 
 
 def is_staff(user_id: int) -> bool:
@@ -94,12 +95,17 @@ def grant(user_id: int, role: str, *, by: int | None = None, first_name: str = "
 
 
 def revoke(user_id: int) -> bool:
+    """Take the role away; the row is kept as REVOKED, so `seed` (every start) never gives a
+    settings technician back what `/unstaff` took. False when there was no role."""
     with write_tx():
-        return bool(StaffMember.delete().where(StaffMember.telegram_user == int(user_id)).execute())
+        return bool(StaffMember.update(role=REVOKED, granted_at=utcnow())
+                    .where((StaffMember.telegram_user == int(user_id))
+                           & StaffMember.role.in_(ROLES)).execute())
 
 
 def seed(settings) -> int:
-    """Settings tickets.technicians as technicians, where they have no role yet; how many.
+    """Settings tickets.technicians as technicians, where they have no row yet (never a
+    role taken away: REVOKED); how many.
     Safe when several workers start at once (a row another made is left alone)."""
     added = 0
     with write_tx():
@@ -137,7 +143,7 @@ def set_admins(chat_id: int, admins: list[dict]) -> tuple[list[int], list[int]]:
 def members() -> list[dict]:
     """Everyone with a role: {id, name, role, admin}, technicians first, then by name."""
     admins = {a.telegram_user: a for a in GroupAdmin.select()}
-    rows = {r.telegram_user: r for r in StaffMember.select()}
+    rows = {r.telegram_user: r for r in StaffMember.select().where(StaffMember.role.in_(ROLES))}
     out = []
     for uid in sorted(set(admins) | set(rows)):
         admin = uid in admins
@@ -156,7 +162,7 @@ def find(ref: str) -> int | None:
     """The person `ref` names: a Telegram id, or an @username the bot has seen (the roster,
     the group's administrators, anyone who wrote to the bot); None otherwise."""
     ref = (ref or "").strip()
-    if ref.lstrip("-").isdigit() and 0 < len(ref) <= 15:
+    if ref.isdigit() and 0 < len(ref) <= 15:          # a person: never a (negative) chat id
         return int(ref)
     name = ref.removeprefix("@").casefold()
     if not name or len(name) > 64:

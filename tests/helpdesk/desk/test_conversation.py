@@ -232,3 +232,36 @@ def test_a_reply_to_an_ordinary_message_is_left_to_the_dialogs(world, desk):
     c.event(kind="text", text="привет", message_id=37, reply_to_message_id=12345)
     assert queued(GROUP, ":m101:") == [] and not c.said("отправлено в поддержку")
 
+
+
+# -- found by an outside attack --------------------------------------------------------------
+def test_an_albums_uncaptioned_photos_stay_in_a_note_the_caption_made(world, desk):
+    """Telegram puts an album's caption on its first item: the second photo of a note's
+    album was relayed to the client."""
+    c = group_member(world)
+    for message_id, caption in ((7101, "!внутреннее: пароль кассы"), (7102, "")):
+        c.event(kind="file", files=(_photo(f"ph-{message_id}"),), text=caption, message_id=message_id,
+                chat_type="supergroup", thread_id=THREAD, media_group_id="album-1")
+    assert queued(101, ":m") == []
+    assert [len(e.details["files"]) for e in events(desk.id, "note")] == [1, 1]
+    c.event(kind="file", files=(_photo("ph-other"),), text="", message_id=7103,
+            chat_type="supergroup", thread_id=THREAD, media_group_id="album-2")
+    assert [r.photo for r in queued(101, ":m")] == ["ph-other"]          # another album: relayed
+
+
+def test_a_long_staff_message_reaches_the_client_as_one_message(world, desk):
+    """4,096 '<' escape to 16,384 characters: relayed whole it went out in parts, each
+    resent after a 429 on a later one. Now it is one message, the full text in the event."""
+    write(group_member(world), "<" * 4096, 7201, thread_id=THREAD)
+    [to_client] = queued(101, ":m")
+    assert len(to_client.text) <= 4096 and to_client.text.rstrip().endswith("…") or "…" in to_client.text
+    assert events(desk.id, "message")[0].details["text"] == "<" * 4096
+
+
+def test_a_colleague_who_sees_the_card_cannot_write_on_it(world, desk):
+    """Staff answer the author: a director writing on his employee's ticket got no answer,
+    and the author an answer to what they never wrote."""
+    conv = Conversation(world.app.settings, world.svc, world.app.engine.flowset.templates)
+    with pytest.raises(PermissionDenied):
+        conv.from_client(103, desk.id, Message(103, 8001, "Что там с кассой?"))
+    assert events(desk.id, "message") == []

@@ -154,3 +154,19 @@ def test_an_admin_granted_technician_stays_a_dispatcher(world):
     staff.set_admins(GROUP, [{"id": 920, "first_name": "Анна"}])
     [answer] = _command(_group_chat(world, 920), "/technician 920")
     assert "остаётся диспетчером" in answer.text and staff.is_dispatcher(920)
+
+
+def test_a_role_taken_away_stays_away_when_the_settings_seed_runs_again(database, settings):
+    """Outside attack: `/unstaff` of a technician listed in settings was undone by the seed
+    every start runs; the revoked row now stays, and the seed skips it."""
+    settings.tickets.technicians = [31]
+    staff.seed(settings)
+    assert staff.revoke(31) is True
+    assert staff.seed(settings) == 0 and not staff.is_staff(31)        # a restart
+    assert 31 not in [m["id"] for m in staff.members()]
+    staff.grant(31, staff.TECHNICIAN)                                    # granted again: back
+    assert staff.is_staff(31)
+
+
+def test_a_chat_id_is_never_found_as_a_person(database):
+    assert staff.find("-1001234") is None and staff.find("42") == 42
