@@ -32,7 +32,7 @@ from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
            "mark_failed", "defer", "waiting_before", "last_content",
-           "unsent_before", "message_id_for", "key_state", "replace_pending", "to_reply",
+           "unsent_before", "message_id_for", "key_state", "replace_pending", "rewrite", "drop_keyed", "to_reply",
            "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
 
@@ -76,6 +76,24 @@ def replace_pending(key: str, reply: Reply) -> bool:
     body = json.dumps(_encode(reply), ensure_ascii=False)
     return bool(Outgoing.update(body=body)
                 .where((Outgoing.key == key) & (Outgoing.status == PENDING)).execute())
+
+
+def rewrite(key: str, text: str, buttons: list) -> Outgoing | None:
+    """The stored text and buttons of the row of `key`, whatever its status, are now these
+    (what later edits start from, and what it sends if not out yet); the row, None if none."""
+    row = Outgoing.get_or_none(Outgoing.key == key)
+    if row is None:
+        return None
+    body = json.loads(row.body)
+    body.update(text=text, buttons=[[asdict(b) for b in r] for r in buttons])
+    Outgoing.update(body=json.dumps(body, ensure_ascii=False)).where(Outgoing.id == row.id).execute()
+    return row
+
+
+def drop_keyed(prefix: str) -> int:
+    """Delete every row whose key starts with `prefix`, sent or not (what must not go out
+    any more, nor be kept: messages naming a person who erased their data); how many."""
+    return Outgoing.delete().where(Outgoing.key.startswith(prefix)).execute()
 
 
 def hold(row_ids: list[int], lease: timedelta) -> None:

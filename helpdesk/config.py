@@ -12,9 +12,12 @@ from datetime import date, time
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from engine.config import load_settings
+
+from .desk.settings import Desk, Ratings, Sla
+from .settings_base import Strict as _Strict
 
 __all__ = ["Settings", "load", "DEFAULT_FILE", "PROJECT_ROOT", "project_path", "template_view",
            "TEMPLATE_SETTINGS"]
@@ -33,10 +36,6 @@ TEMPLATE_SETTINGS = ("pay.use", "pay.balance_visible", "pay.add_balance", "pay.c
                      "pay.sbp_static", "pay.currency", "pay.amounts", "pay.min_amount",
                      "pay.max_amount", "tickets.types", "tickets.page_size", "tickets.closed_days",
                      "tickets.reopen_days")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Webhook(_Strict):
@@ -208,27 +207,6 @@ class Tickets(_Strict):
     reopen_days: int = Field(14, ge=0, le=3660)       # 0: a closed ticket is never reopened
 
 
-_TICKET_STATUSES = ("new", "in_progress", "waiting", "done", "cancelled")   # helpdesk.tickets.states
-
-
-class Desk(_Strict):
-    topics: bool = False
-    topic_icons: dict[str, str] = {"new": "🆕", "in_progress": "🛠", "waiting": "⏳",
-                                   "done": "✅", "cancelled": "❌"}
-    topic_icon_ids: dict[str, str] = {}
-    sign_with_name: bool = True                  # False: staff messages are signed "Поддержка"
-    note_marker: str = Field("!", min_length=1, max_length=10)   # such a message stays internal
-
-    @field_validator("topic_icons", "topic_icon_ids")
-    @classmethod
-    def _statuses(cls, value: dict[str, str], info) -> dict[str, str]:
-        unknown = sorted(set(value) - set(_TICKET_STATUSES))
-        if unknown:
-            raise ValueError(f"desk.{info.field_name}: unknown status {', '.join(unknown)}; "
-                             f"the statuses are {', '.join(_TICKET_STATUSES)}")
-        return value
-
-
 class Api(_Strict):
     listen: str = "127.0.0.1"
     port: int = Field(8181, ge=1, le=65535)
@@ -277,27 +255,6 @@ class Support(_Strict):
     hours: Hours = Hours()
 
 
-class SlaTarget(_Strict):
-    """One ticket type's targets (working hours); None: the sla section's default, 0: none."""
-    first_response_hours: float | None = Field(None, ge=0, le=10_000)
-    resolution_hours: float | None = Field(None, ge=0, le=10_000)
-
-
-class Sla(_Strict):
-    first_response_hours: float = Field(0, ge=0, le=10_000)   # 0: no target, no timer
-    resolution_hours: float = Field(0, ge=0, le=10_000)
-    warn_at: float = Field(0.8, gt=0, lt=1)          # share of a target that warns the thread
-    check_seconds: float = Field(30, ge=1, le=3600)  # how often due timers fire
-    types: dict[str, SlaTarget] = {}                 # ticket type -> its own targets
-
-    def targets(self, ticket_type: str) -> tuple[float, float]:
-        """(first response, resolution) in working hours for `ticket_type` (0: none)."""
-        own = self.types.get(ticket_type) or SlaTarget()
-        first, done = own.first_response_hours, own.resolution_hours
-        return (self.first_response_hours if first is None else first,
-                self.resolution_hours if done is None else done)
-
-
 class Privacy(_Strict):
     operator: str = Field("", max_length=500)
     policy_url: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
@@ -308,14 +265,6 @@ class Privacy(_Strict):
     def _version_text(cls, value):
         """`text_version: 2` (YAML reads a number) is the version "2"."""
         return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
-class Ratings(_Strict):
-    """The client's 1-5 rating of a done ticket (helpdesk/desk/ratings.py)."""
-    use: bool = True                                   # ask the author when a ticket is done
-    remind_hours: float = Field(24, ge=0, le=24 * 90)  # one reminder this long after (0: none)
-    low_score: int = Field(2, ge=0, le=5)              # a score <= this goes to the dispatchers
-    check_seconds: int = Field(60, ge=5, le=3600)      # how often due reminders are looked for
 
 
 class Settings(_Strict):

@@ -13,11 +13,9 @@ Runs in the erasure's transaction (the caller's), after the tickets were anonymi
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-
+from engine import outgoing
 from engine.events import Reply
-from engine.outgoing import SENT, Outgoing
+from engine.outgoing import SENT
 from helpdesk.desk.topics import post_key
 from helpdesk.notices import GROUP, queue_reply
 from helpdesk.tickets.tables import Ticket
@@ -35,22 +33,19 @@ def scrub_messages(ticket_ids: list[int], request_prefixes: list[str], templates
     """Edit the group posts of `ticket_ids` (with `templates`), drop the other stored
     messages about them and the access requests; how many group posts were edited."""
     for prefix in request_prefixes:
-        Outgoing.delete().where(Outgoing.key.startswith(prefix)).execute()
+        outgoing.drop_keyed(prefix)
     edited = 0
     for ticket in Ticket.select().where(Ticket.id.in_(list(ticket_ids))):
-        Outgoing.delete().where(Outgoing.key.startswith(f"t{ticket.id}:v")).execute()
+        outgoing.drop_keyed(f"t{ticket.id}:v")
         edited += _edit_post(ticket, templates) if templates is not None else 0
     return edited
 
 
 def _edit_post(ticket: Ticket, templates) -> int:
-    post = Outgoing.get_or_none(Outgoing.key == post_key(ticket.id))
+    text, buttons = group_post(ticket, templates)
+    post = outgoing.rewrite(post_key(ticket.id), text, buttons)
     if post is None:
         return 0
-    text, buttons = group_post(ticket, templates)
-    body = json.loads(post.body)
-    body.update(text=text, buttons=[[asdict(b) for b in row] for row in buttons])
-    Outgoing.update(body=json.dumps(body, ensure_ascii=False)).where(Outgoing.id == post.id).execute()
     if post.status != SENT or not post.message_id:
         return 0                       # not out yet: it goes out as it now reads
     queue_reply(Reply(post.chat_id, text, buttons=buttons, edit_message_id=post.message_id),

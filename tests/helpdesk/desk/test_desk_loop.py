@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from helpdesk.tickets import TicketEvent
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
@@ -28,6 +30,7 @@ def _events(ticket_id: int, what: str) -> list[str]:
     return [e.details.get("text", "") for e in rows.order_by(TicketEvent.id)]
 
 
+@pytest.mark.timeout(600)            # a dozen steps, each waiting on the real transport
 def test_a_ticket_lives_in_its_topic_from_card_to_rating(world, monkeypatch):
     monkeypatch.setattr(world.app.settings.desk, "topics", True)
     with FakeTelegramAPI() as api, running_bot(world.app.engine, api):

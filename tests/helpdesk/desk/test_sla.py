@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from engine import outgoing, storage
 from engine.events import Reply
 from helpdesk.app import build_app
-from helpdesk.config import SlaTarget
 from helpdesk.desk import sla, staff, topics
+from helpdesk.desk.settings import SlaTarget
 from helpdesk.desk.tables import SlaTimer
 from helpdesk.hours import WorkingHours
 from helpdesk.notices import queue_reply
