@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from engine.session import load_session
+from helpdesk.desk.tables import Rating
+from helpdesk.tickets import Ticket
 from tests.support.refusals import USER, refusal_world
 from tests.support.tickets import TECH
 from tests.support.tickets import world_chat as chat
@@ -32,8 +34,14 @@ def test_a_star_tapped_while_filing_a_new_ticket_keeps_the_draft(world):
     c.click("Касса")
     c.send(DRAFT)
     assert load_session(USER, USER).slots.get("description") == DRAFT
-    c.event(kind="button", data=f"rt:{world.ticket.id}:5", message_id=1)
-    c.click("Без комментария")
+    flow = load_session(USER, USER).flow
+    replies = c.event(kind="button", data=f"rt:{world.ticket.id}:5", message_id=1)
     session = load_session(USER, USER)
     assert session.slots.get("description") == DRAFT, \
         f"the draft of the new ticket is gone (now in {session.flow!r}, slots {sorted(session.slots)})"
+    assert session.flow == flow                               # the dialog goes on where it was
+    assert Rating.get(Rating.ticket_id == world.ticket.id).score == 5     # the tap counted
+    assert [r.callback_answer for r in replies] == ["Спасибо за оценку!"]
+    c.click("✅ Готово")                                      # and the new ticket is filed
+    c.click("📨 Отправить")
+    assert Ticket.select().where(Ticket.description == DRAFT).count() == 1
