@@ -57,7 +57,8 @@ def on_ticket_change(notifier, ticket: Ticket, what: str, actor, context: dict) 
     message itself (0): the job does, when a timer is due."""
     settings = notifier.settings
     if what == "created":
-        if any(settings.sla.targets(ticket.type)):
+        # the CRM may file a job already done (fixed on the phone): nothing is owed on it
+        if ticket.status in ACTIVE and any(settings.sla.targets(ticket.type)):
             start(ticket, settings, _changed_at(ticket))
         return 0
     timers = _locked_timers(ticket.id)

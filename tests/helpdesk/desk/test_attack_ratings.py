@@ -45,3 +45,22 @@ def test_a_star_tapped_while_filing_a_new_ticket_keeps_the_draft(world):
     c.click("✅ Готово")                                      # and the new ticket is filed
     c.click("📨 Отправить")
     assert Ticket.select().where(Ticket.description == DRAFT).count() == 1
+
+
+def test_a_comment_written_as_a_reply_to_the_rating_request_is_the_comment(world):
+    """After the tap the bot asks for a comment; the client answers with Telegram's
+    "reply" on the rating request itself (the message the score was given on). A reply to
+    a message about a ticket is a message on that ticket (helpdesk/desk/talk.on_private),
+    the ticket is done, so the comment is taken for a message on a closed ticket: the
+    client is offered to reopen it, and the comment is never saved."""
+    from engine import outgoing
+    from engine.testing import Chat
+    t = world.ticket
+    [request] = [r for r in outgoing.Outgoing.select() if r.key == f"t{t.id}:v{t.version}:rate"]
+    outgoing.mark_sent(request.id, 501)
+    c = Chat(world.app.engine, USER)
+    c.event(kind="button", data=f"rt:{t.id}:2", message_id=501)
+    assert load_session(USER, USER).flow == "ticket_rate"             # the comment is asked
+    c.event(kind="text", text="Мастер опоздал на два часа", message_id=77, reply_to_message_id=501)
+    assert Rating.get_by_id(t.id).comment == "Мастер опоздал на два часа", \
+        f"not saved; the client was shown: {' | '.join(r.text[:60] for r in c.turn)}"
