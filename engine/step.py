@@ -114,6 +114,12 @@ class Step:
     def has_flow(self, name: str) -> bool:
         return name in self.fs.flows
 
+    @property
+    def in_dialog(self) -> bool:
+        """The user is inside a dialog other than the menu (a draft may be in its slots):
+        a button from an older message should not `start_flow` over it."""
+        return bool(self.session.flow) and self.session.flow != self.fs.menu_flow
+
     def asks_ahead(self, start: str) -> list[str]:
         """The questions this flow asks from state `start` on, as far as known now
         (engine/ahead.py): what a text announcing "N questions" counts."""

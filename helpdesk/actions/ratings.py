@@ -56,8 +56,12 @@ def on_rating_button(ctx: ActionContext, payload: str) -> None:
 
 
 def _rated(ctx: ActionContext, rated: ratings.Rated) -> None:
-    """The request becomes "your score: N" (no buttons); the comment is asked next."""
+    """The request becomes "your score: N" (no buttons); the comment is asked next, unless
+    the author is in the middle of another dialog (filing a new ticket, say): one tap on an
+    old request must not throw that dialog's draft away, so the score is all we keep."""
     _edit(ctx, "ticket/rate_recorded", "ticket/rate_thanks", rated.ticket, score=rated.score)
+    if ctx.in_dialog:
+        return
     ctx.start_flow(RATE_FLOW, {"rate_ticket_id": rated.ticket.id,
                                "rate_ticket_label": rated.ticket.label, "rate_score": rated.score})
 

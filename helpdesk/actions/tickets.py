@@ -241,12 +241,14 @@ def tickets_buttons(ctx: ActionContext) -> list[dict]:
 
 @registry.action("ticket_open", reads=("ticket_id",),
                  gives=("ticket", "ticket_events", "can_edit", "can_cancel", "can_close", "can_reopen",
-                        "reopen_until", "pay_request", "pay_amount"),
+                        "can_write", "reopen_until", "pay_request", "pay_amount"),
                  outcomes=("opened", REFUSED), templates=REFUSALS)
 def ticket_open(ctx: ActionContext) -> Outcome:
     """The card of slot ticket_id (checked again: the id may be forged): what it offers
     follows the rights and the state (helpdesk.tickets.states); an open payment request
-    the person may pay is offered (pay_request, pay_amount) when a method can take money."""
+    the person may pay is offered (pay_request, pay_amount) when a method can take money.
+    Writing on the ticket (can_write) is the author's alone, as conversation.from_client
+    checks: a colleague who may see the card is not offered what would be refused."""
     svc = _svc(ctx)
     try:
         ticket = svc.get(ctx.user_id, ctx.slots.get("ticket_id"))
@@ -257,7 +259,8 @@ def ticket_open(ctx: ActionContext) -> Outcome:
     request = _payable_request(ctx, ticket)
     return Outcome("opened", ticket=ticket_view(ticket), ticket_events=[event_view(e) for e in svc.events(ticket)],
                    can_edit=rights["edit"], can_cancel=rights["cancel"], can_close=rights["close"],
-                   can_reopen=rights["reopen"], reopen_until=until.isoformat(timespec="minutes") if until else "",
+                   can_reopen=rights["reopen"], can_write=ticket.active and ticket.author_id == ctx.user_id,
+                   reopen_until=until.isoformat(timespec="minutes") if until else "",
                    pay_request=request.id if request else None, pay_amount=request.amount if request else None)
 
 

@@ -4,7 +4,8 @@ The card (the group post, or a staff member's private copy of it) carries "👤 
 
     as:<ticket>                      open the picker: the card's buttons become the staff
     as:<ticket>:<user>:<version>     assign the ticket, as seen at `version`, to `user`
-    as:<ticket>:back                 the card's own buttons again
+    as:<ticket>:back                 the card's own buttons again (any staff member: a
+                                     picker left open must not lock the technicians out)
 
 The picker edits the pressed card in place (the card is the one message everybody in the
 thread sees); the version in each choice is the ticket's when the picker was drawn, so two
@@ -12,7 +13,7 @@ dispatchers choosing at once end with one winner: the other's conditional UPDATE
 newer version, changes nothing and is told who has the ticket now (TicketConflict). Rights
 and ids are checked here at the press, in the service's one write path (`_change`:
 history, CRM outbox and notifications in the same transaction); anybody but a dispatcher,
-a forged ticket or person, gets the generic answer on the button and nothing else.
+(for "back": anybody but staff), a forged ticket or person, gets the generic answer on the button and nothing else.
 
 The assignee is the ticket's master (`master_name`, `master_telegram_id`); a new ticket
 goes in progress; the history says who assigned whom ("assigned", by, master old -> new);
@@ -40,6 +41,7 @@ from helpdesk.tickets import (
     TicketConflict,
     TicketError,
     TicketInputError,
+    rights,
     ticket_view,
 )
 from helpdesk.tickets.errors import NotTechnician
@@ -115,7 +117,7 @@ def on_assign_button(ctx: ActionContext, payload: str) -> None:
     ticket is even read."""
     parts = payload.split(":")
     ticket_id = parse_id(parts[0])
-    if ticket_id is None or len(parts) not in (1, 2, 3) or not staff.is_dispatcher(ctx.user_id):
+    if ticket_id is None or len(parts) not in (1, 2, 3) or not _may_press(ctx, parts):
         ctx.answer()
         return
     service = ctx.services.tickets
@@ -132,6 +134,15 @@ def on_assign_button(ctx: ActionContext, payload: str) -> None:
     except (PermissionDenied, TicketError) as e:
         log.info("assign button %r of user %s refused: %s", payload[:40], ctx.user_id, e)
         ctx.answer()
+
+
+def _may_press(ctx: ActionContext, parts: list[str]) -> bool:
+    """Assigning is a dispatcher's; "back" any staff member's: the picker replaces the group
+    card's buttons, and a dispatcher who walks away from it must not leave the technicians
+    without Take / Wait / Done (it only shows the card everyone in the group sees)."""
+    if parts[1:] == ["back"]:
+        return staff.is_staff(ctx.user_id) or rights.is_technician(ctx.services.settings, ctx.user_id)
+    return staff.is_dispatcher(ctx.user_id)
 
 
 def _on_group_card(ctx: ActionContext) -> bool:

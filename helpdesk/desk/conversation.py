@@ -23,7 +23,7 @@ from engine.outgoing import SENT, Outgoing
 from engine.storage import write_tx
 from helpdesk import directory
 from helpdesk.directory.roles import PermissionDenied, Right
-from helpdesk.directory.tables import TelegramUser, utcnow
+from helpdesk.directory.tables import ERASED_USER_ID, TelegramUser, utcnow
 from helpdesk.notices import GROUP, PERSON, queue_reply
 from helpdesk.sync import outbox
 from helpdesk.tickets import (
@@ -36,15 +36,18 @@ from helpdesk.tickets import (
     rights,
     ticket_view,
 )
+from helpdesk.tickets.states import WAITING
 
 from . import staff
 from .topics import into_thread, ticket_of_post, ticket_of_thread
 
-__all__ = ["Message", "Conversation", "message_of", "ticket_of_message", "ticket_in_group",
-           "MESSAGE", "NOTE", "RELAYED", "NOTED", "CLOSED", "GONE", "IGNORED"]
+__all__ = ["Message", "Conversation", "message_of", "ticket_of_message", "ticket_of_album",
+           "ticket_in_group",
+           "MESSAGE", "NOTE", "RELAYED", "NOTED", "CLOSED", "GONE", "ERASED", "IGNORED"]
 
 MESSAGE, NOTE = "message", "note"                       # the ticket events' names
 RELAYED, NOTED, CLOSED, GONE, IGNORED = "relayed", "noted", "closed", "gone", "ignored"
+ERASED = "erased"           # the author used /forget: nobody is there to hear it
 TEXT_MAX = 4096             # Telegram's own bound (the console and the API know none)
 _TICKET_KEY = re.compile(r"t([0-9]{1,18}):")
 _SEEN_WINDOW = 50           # a replayed message is found among the ticket's latest events
@@ -67,7 +70,7 @@ class Message:
 
     def as_slot(self) -> dict:
         return {"chat_id": self.chat_id, "message_id": self.message_id, "text": self.text,
-                "file": self.file}
+                "file": self.file, "album": self.album}
 
     @classmethod
     def from_slot(cls, value) -> Message | None:
@@ -75,7 +78,9 @@ class Message:
         if not isinstance(value, dict) or not isinstance(value.get("chat_id"), int):
             return None
         file = value.get("file") if isinstance(value.get("file"), dict) else None
-        return cls(value["chat_id"], value.get("message_id"), str(value.get("text") or ""), file)
+        album = value.get("album") if isinstance(value.get("album"), str) else None
+        return cls(value["chat_id"], value.get("message_id"), str(value.get("text") or ""), file,
+                   album=album[:64] if album else None)
 
 
 def message_of(event: Event) -> Message | None:
@@ -127,6 +132,20 @@ def ticket_of_message(chat_id: int, message_id: int | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def ticket_of_album(user_id: int, album: str | None) -> int | None:
+    """The ticket an earlier item of this album (Telegram's media_group_id) went to: the
+    photos picked at once arrive as several messages, and only the first is the answer to
+    the write dialog or carries the reply; the rest follow it to the same ticket."""
+    if not album:
+        return None
+    own = Ticket.select(Ticket.id).where(Ticket.author == int(user_id))   # indexed, unlike `who`
+    events = (TicketEvent.select(TicketEvent.ticket, TicketEvent.details)
+              .where(TicketEvent.ticket.in_(own) & (TicketEvent.who == str(int(user_id)))
+                     & (TicketEvent.what == MESSAGE))
+              .order_by(TicketEvent.id.desc()).limit(_SEEN_WINDOW))
+    return next((e.ticket_id for e in events if (e.details or {}).get("album") == album), None)
+
+
 def ticket_in_group(chat_id: int, thread_id: int | None, reply_to: int | None) -> int | None:
     """The ticket a work-group message belongs to: its forum topic, else the card (or a
     message about the ticket) it replies to; None for the group's other chatter."""
@@ -152,8 +171,8 @@ class Conversation:
 
     # -- staff -> client -------------------------------------------------------------------
     def from_staff(self, staff_id: int, name: str, ticket_id: int, msg: Message) -> str:
-        """RELAYED, NOTED (an internal note), CLOSED or GONE (nothing relayed: the thread is
-        told), IGNORED (nothing to keep); NotTechnician for anybody not staff."""
+        """RELAYED, NOTED (an internal note), CLOSED, GONE or ERASED (nothing relayed: the
+        thread is told), IGNORED (nothing to keep); NotTechnician for anybody not staff."""
         if not self.is_staff(staff_id):
             raise NotTechnician(staff_id)
         ticket = Ticket.get_or_none(Ticket.id == int(ticket_id))
@@ -167,6 +186,8 @@ class Conversation:
             return IGNORED
         if not note and not ticket.active:
             return CLOSED
+        if not note and ticket.author_id == ERASED_USER_ID:
+            return ERASED       # the ticket stays for the desk; its author is nobody now
         actor = Actor(f"tech:{staff_id}", "group", int(staff_id), name or str(staff_id))
         with write_tx():
             if not self._seen(ticket, msg):
@@ -206,7 +227,15 @@ class Conversation:
             if not self._seen(ticket, msg):
                 self._record(ticket, actor, MESSAGE, msg)
                 self._to_thread(ticket, name, msg)
+                if ticket.status == WAITING:          # the answer support waited for
+                    ticket = self._answered(ticket, actor)
         return ticket
+
+    def _answered(self, ticket: Ticket, actor: Actor) -> Ticket:
+        try:
+            return self.tickets.client_answered(ticket, actor)
+        except TicketConflict as e:       # moved out of waiting meanwhile: nothing to undo
+            return e.ticket
 
     def _to_thread(self, ticket: Ticket, name: str, msg: Message) -> None:
         group = self.settings.notify.system.work_group_id

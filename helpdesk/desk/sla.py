@@ -32,23 +32,20 @@ from engine.storage import is_postgres, write_tx
 from helpdesk.directory.tables import utcnow
 from helpdesk.hours import WorkingHours
 from helpdesk.registry import registry
-from helpdesk.tickets.measures import SLA_ABANDONED
+from helpdesk.tickets.measures import SLA_ABANDONED, is_first_response
 from helpdesk.tickets.states import ACTIVE, WAITING
 from helpdesk.tickets.tables import Ticket, TicketEvent
 
-from . import staff
 from .sla_alerts import Alerts
 from .tables import SlaTimer
 
-__all__ = ["SlaTimer", "FIRST_RESPONSE", "RESOLUTION", "KINDS", "RESPONSES", "Measure",
+__all__ = ["SlaTimer", "FIRST_RESPONSE", "RESOLUTION", "KINDS", "Measure",
            "on_ticket_change", "start", "fire_due", "answer_by", "measure", "measures"]
 
 log = logging.getLogger(__name__)
 
 FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
 KINDS = (FIRST_RESPONSE, RESOLUTION)
-# Ticket changes that answer the client (a staff message counts too: _is_staff_message).
-RESPONSES = ("taken", "comment", "done")
 ABANDONED = SLA_ABANDONED         # stops a timer without what it measures having happened
 BATCH = 200                       # timers fired per transaction
 
@@ -60,7 +57,8 @@ def on_ticket_change(notifier, ticket: Ticket, what: str, actor, context: dict) 
     message itself (0): the job does, when a timer is due."""
     settings = notifier.settings
     if what == "created":
-        if any(settings.sla.targets(ticket.type)):
+        # the CRM may file a job already done (fixed on the phone): nothing is owed on it
+        if ticket.status in ACTIVE and any(settings.sla.targets(ticket.type)):
             start(ticket, settings, _changed_at(ticket))
         return 0
     timers = _locked_timers(ticket.id)
@@ -117,16 +115,8 @@ def _follow(timer: SlaTimer, ticket: Ticket, what: str, actor, now: datetime,
 def _stops(kind: str, ticket: Ticket, what: str, actor) -> bool:
     if ticket.status not in ACTIVE:
         return True                           # done, closed or cancelled: both stop
-    return kind == FIRST_RESPONSE and (what in RESPONSES or _is_staff_message(ticket, what, actor))
-
-
-def _is_staff_message(ticket: Ticket, what: str, actor) -> bool:
-    """A message staff wrote in the ticket's thread (helpdesk/desk/conversation.py)."""
-    if what != "message":
-        return False
-    user_id = getattr(actor, "user_id", None)
-    return getattr(actor, "source", "") == "group" or (
-        user_id is not None and user_id != ticket.author_id and staff.is_staff(user_id))
+    # one definition of an answer for the timer and the report (helpdesk.tickets.measures)
+    return kind == FIRST_RESPONSE and is_first_response(what, getattr(actor, "source", ""))
 
 
 def _running(timer: SlaTimer, now: datetime, hours: WorkingHours, ratio: float) -> dict:

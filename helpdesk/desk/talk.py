@@ -26,7 +26,8 @@ __all__ = ["WRITE_FLOW", "on_group", "on_private"]
 
 log = logging.getLogger(__name__)
 WRITE_FLOW = "ticket_write"
-THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone"}
+THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone",
+                  conv.ERASED: "desk/thread_erased"}
 REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
 FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
@@ -76,15 +77,19 @@ def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None
 @registry.on_chat("private", templates=("desk/message_sent", *REFUSALS), flows=(WRITE_FLOW,),
                   gives=("ticket_id", "write_message"))
 def on_private(ctx: ActionContext) -> bool:
-    """A reply to a message about a ticket is a message on it; anything else is the dialogs'."""
+    """A reply to a message about a ticket is a message on it, and so is the rest of an album
+    whose first item went to a ticket; anything else is the dialogs'."""
     ev = ctx.event
-    ticket_id = conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
     msg = conv.message_of(ev)
+    ticket_id = conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id) or (
+        msg is not None and conv.ticket_of_album(ev.user_id, msg.album)) or None
     if ticket_id is None or msg is None:
         return False
     try:
         ticket = _conversation(ctx).from_client(ev.user_id, ticket_id, msg)
     except TicketConflict:          # closed meanwhile: the flow keeps it and offers reopening
+        if ctx.in_dialog:
+            return False            # unless a dialog asked for it (the rating's comment, say)
         ctx.start_flow(WRITE_FLOW, {"ticket_id": ticket_id, "write_message": msg.as_slot()})
         return True
     except (TicketError, PermissionDenied) as e:

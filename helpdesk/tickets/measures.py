@@ -2,8 +2,11 @@
 resolution, SLA met or not and the client's rating; grouped per technician, per company
 and per type for `/stats` and `run.py report`.
 
-First response: from the ticket's creation to the first event by staff (the work group or
-the CRM: taken, assigned, waiting, a comment or a message, done); resolution: from the
+First response: from the ticket's creation to the first answer to the client, the same
+moment that stops the SLA's first-response timer (helpdesk/desk/sla.py, docs/sla.md): taken,
+a comment (a technician's or the CRM's), done, or a staff message in the ticket's thread,
+wherever the button was pressed (the group or a private chat). An assignment or "waiting"
+tells the client nothing, so it is no answer in either. Resolution: from the
 creation to `closed` of a done ticket. Hours, one decimal. SLA met comes from the desk's
 SLA timers (`sla_results`); a ticket whose targets still run, or that has none, shows "—".
 """
@@ -21,10 +24,12 @@ from helpdesk.directory.tables import Counterparty
 
 from .tables import DONE, Ticket, TicketEvent
 
-__all__ = ["Measure", "RESPONSES", "measure", "group_rows", "breakdowns", "sla_results"]
+__all__ = ["Measure", "FIRST_RESPONSES", "is_first_response", "measure", "group_rows", "breakdowns", "sla_results"]
 
-# what staff did that counts as an answer to the client (bookkeeping like "synced" does not)
-RESPONSES = ("taken", "assigned", "waiting", "comment", "message", "done")
+# what answers the client, whoever did it and from where (bookkeeping like "synced" does not;
+# a message counts when staff wrote it in the thread: source "group")
+FIRST_RESPONSES = ("taken", "comment", "done")
+STAFF_MESSAGE = ("message", "group")
 SLA_ABANDONED = ("cancelled",)   # stops a timer without its aim (helpdesk/desk/sla.py ABANDONED)
 _CHUNK = 500               # ids per IN (...): under every database's parameter limit
 
@@ -49,15 +54,21 @@ def _chunks(ids: list[int]):
 
 
 def first_responses(ids: list[int]) -> dict[int, datetime]:
-    """Each ticket's first staff event (not the client's own: source "bot")."""
+    """Each ticket's first answer to the client (`is_first_response`, as one query)."""
     found: dict[int, datetime] = {}
+    answered = (TicketEvent.what.in_(FIRST_RESPONSES)
+                | ((TicketEvent.what == STAFF_MESSAGE[0]) & (TicketEvent.source == STAFF_MESSAGE[1])))
     for part in _chunks(ids):
         rows = (TicketEvent.select(TicketEvent.ticket, pw.fn.MIN(TicketEvent.at))
-                .where(TicketEvent.ticket.in_(part) & (TicketEvent.source != "bot")
-                       & TicketEvent.what.in_(RESPONSES))
+                .where(TicketEvent.ticket.in_(part) & answered)
                 .group_by(TicketEvent.ticket).tuples())
         found.update({tid: _as_datetime(at) for tid, at in rows})
     return found
+
+
+def is_first_response(what: str, source: str) -> bool:
+    """The event answers the client (the SLA's first response stops at it)."""
+    return what in FIRST_RESPONSES or (what, source) == STAFF_MESSAGE
 
 
 def _as_datetime(value) -> datetime:

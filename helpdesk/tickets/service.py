@@ -77,12 +77,8 @@ def _user_actor(user_id: int) -> Actor:
 
 class TicketService(CrmCreated):
     """Every ticket operation, with its rights check, history event, CRM outbox row and
-    notifications in one transaction.
-
-    Args:
-        settings: the Settings (tickets.*, notify.*).
-        notifier: `helpdesk.notifications.Notifier` or None (then nothing is notified).
-    """
+    notifications in one transaction. `settings`: tickets.*, notify.*; `notifier`: a
+    `helpdesk.notifications.Notifier` or None (then nothing is notified)."""
 
     def __init__(self, settings, notifier=None, clock: Callable = utcnow):
         self.settings, self.notifier, self.clock = settings, notifier, clock
@@ -103,8 +99,8 @@ class TicketService(CrmCreated):
                 closed: bool = False) -> tuple[list[Ticket], int]:
         """The tickets "My tickets" shows: (one page, total count), newest first. Active ones
         only: the user's own and, for a confirmed ADMINISTRATOR or DIRECTOR, the company's.
-        `closed`: "Closed tickets" instead, those closed or cancelled in the last
-        tickets.closed_days days (own; all of the company's for a DIRECTOR), latest closed first."""
+        `closed`: "Closed tickets", closed or cancelled in the last tickets.closed_days days
+        (own; the company's for a DIRECTOR), latest closed first."""
         size = page_size or self.settings.tickets.page_size
         if closed:
             since = self.clock() - timedelta(days=self.settings.tickets.closed_days)
@@ -317,6 +313,11 @@ class TicketService(CrmCreated):
         return self._change(ticket, actor, "waiting", {"status": WAITING}, {},
                             statuses=(NEW, IN_PROGRESS), **kw)
 
+    def client_answered(self, ticket: Ticket, actor: Actor) -> Ticket:
+        """The author answered a ticket waiting for them: worked on again (or TicketConflict)."""
+        back = IN_PROGRESS if ticket.master_name else NEW
+        return self._change(ticket, actor, "answered", {"status": back}, {}, statuses=(WAITING,))
+
     def done(self, tech_id: int, name: str, ticket_id, **kw) -> Ticket:
         ticket, actor = self.technician(tech_id, name, ticket_id)
         changes = {"status": DONE, "closed": self.clock()}
@@ -361,8 +362,8 @@ class TicketService(CrmCreated):
             raise TicketNotFound(f"ticket {str(ticket_id)[:20]!r} does not exist")
         return found
 
-    def _change(self, ticket: Ticket, actor: Actor, what: str, changes: dict, details: dict, *,
-                statuses, expected: int | None = None, push: bool = True, notify: bool = True) -> Ticket:
+    def _change(self, ticket: Ticket, actor: Actor, what: str, changes: dict, details: dict, *, statuses,
+                expected: int | None = None, push: bool = True, notify: bool = True) -> Ticket:
         """A conditional UPDATE (status in `statuses`, version as seen) + event + outbox +
         notifications; TicketConflict with the current ticket when the condition fails."""
         seen = ticket.version if expected is None else int(expected)

@@ -48,7 +48,8 @@ BUTTONS = {
     "comment": (lambda t: f"wg:comment:{t.id}", {"technician", "dispatcher", "admin"}),
     "assign": (lambda t: f"as:{t.id}", {"dispatcher", "admin"}),
     "assign to": (lambda t: f"as:{t.id}:{TECH}:{t.version}", {"dispatcher", "admin"}),
-    "back": (lambda t: f"as:{t.id}:back", {"dispatcher", "admin"}),
+    # any staff member: a picker a dispatcher left open must not lock the technicians out
+    "back": (lambda t: f"as:{t.id}:back", {"technician", "dispatcher", "admin"}),
 }
 
 

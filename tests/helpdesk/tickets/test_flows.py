@@ -176,7 +176,7 @@ def test_card_buttons_follow_rights_and_admin_edits_a_colleagues_ticket(world):
     admin.click(MINE)
     admin.click(admin.buttons[0])
     assert "#1" in admin.last_text
-    assert admin.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "✉️ Написать по заявке", "📋 К списку"]   # new: nothing done to confirm
+    assert admin.buttons == ["✏️ Изменить", "🚫 Отменить заявку", "📋 К списку"]   # new: nothing done to confirm; writing is the author's
     admin.click("✏️ Изменить")
     admin.click("Тип")
     admin.click("ЕГАИС")
