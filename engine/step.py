@@ -118,7 +118,9 @@ class Step:
     def in_dialog(self) -> bool:
         """The user is inside a dialog other than the menu (a draft may be in its slots):
         a button from an older message should not `start_flow` over it."""
-        return bool(self.session.flow) and self.session.flow != self.fs.menu_flow
+        s = self.session
+        return (bool(s.flow) and s.flow != self.fs.menu_flow and self.position_valid()
+                and bool(self.state.ask))          # a question is open: its answer is a draft
 
     def asks_ahead(self, start: str) -> list[str]:
         """The questions this flow asks from state `start` on, as far as known now
