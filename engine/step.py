@@ -116,8 +116,8 @@ class Step:
 
     @property
     def in_dialog(self) -> bool:
-        """The user is inside a dialog other than the menu (a draft may be in its slots):
-        a button from an older message should not `start_flow` over it."""
+        """A dialog other than the menu waits for the answer to its question (a draft is being
+        written): a button from an older message should not `start_flow` over it."""
         s = self.session
         return (bool(s.flow) and s.flow != self.fs.menu_flow and self.position_valid()
                 and bool(self.state.ask))          # a question is open: its answer is a draft

@@ -9,7 +9,7 @@ from engine.session import Conversation
 from engine.testing import Chat
 from helpdesk import payments as pay
 from helpdesk.directory.tables import Membership
-from tests.support.tickets import file_ticket, make_world
+from tests.support.tickets import TECH, file_ticket, make_world
 
 REFUSED = "Эта кнопка устарела или недоступна"
 STRANGER, USER, ADMIN, DIRECTOR, PENDING, OTHER_ADMIN = 555, 101, 102, 103, 104, 105
@@ -57,4 +57,12 @@ def refusal_world(monkeypatch):
     w.ticket = file_ticket(w, USER)
     w.request = pay.require_payment(w.app, w.ticket.id, 150000, by="crm")
     w.pending = Membership.get((Membership.telegram_user == PENDING)).id
+    return w
+
+
+def done_world(monkeypatch):
+    """refusal_world with USER's ticket taken and done by TECH: its rating request is queued."""
+    w = refusal_world(monkeypatch)
+    w.svc.take(TECH, "Иван Петров", w.ticket.id)
+    w.ticket = w.svc.done(TECH, "Иван Петров", w.ticket.id)
     return w

@@ -12,8 +12,7 @@ import pytest
 from engine.session import load_session
 from helpdesk.desk.tables import Rating
 from helpdesk.tickets import Ticket
-from tests.support.refusals import USER, refusal_world
-from tests.support.tickets import TECH
+from tests.support.refusals import USER, done_world
 from tests.support.tickets import world_chat as chat
 
 DRAFT = "Сканер штрихкодов на второй кассе перестал читать марки"
@@ -21,10 +20,7 @@ DRAFT = "Сканер штрихкодов на второй кассе пере
 
 @pytest.fixture
 def world(database, monkeypatch):
-    w = refusal_world(monkeypatch)
-    w.svc.take(TECH, "Иван Петров", w.ticket.id)
-    w.ticket = w.svc.done(TECH, "Иван Петров", w.ticket.id)
-    return w
+    return done_world(monkeypatch)
 
 
 def test_a_star_tapped_while_filing_a_new_ticket_keeps_the_draft(world):

@@ -20,6 +20,7 @@ from tests.support.refusals import (
     STRANGER,
     USER,
     assert_refused,
+    done_world,
     press,
     refusal_world,
 )
@@ -32,10 +33,7 @@ COLLEAGUE = 106
 @pytest.fixture
 def world(database, monkeypatch):
     """USER's ticket (company A), taken and done by TECH: the request is queued."""
-    w = refusal_world(monkeypatch)
-    w.svc.take(TECH, "Иван Петров", w.ticket.id)
-    w.ticket = w.svc.done(TECH, "Иван Петров", w.ticket.id)
-    return w
+    return done_world(monkeypatch)
 
 
 def templates(w):
