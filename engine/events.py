@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Event", "Reply", "Button", "KeyButton", "Contact", "FileRef", "EventKind"]
+__all__ = ["Event", "Reply", "Button", "KeyButton", "Contact", "FileRef", "EventKind",
+           "FILE_KINDS", "MEDIA_KINDS", "CAPTIONLESS"]
 
 EventKind = Literal["text", "command", "button", "contact", "file", "payment",
                     "pre_checkout", "other"]
@@ -23,10 +24,18 @@ class Contact:
     last_name: str = ""
 
 
+FILE_KINDS = ("photo", "document")      # what a form's file question takes by default
+# the rest of what a person may send: relayed as a copy of the message (copyMessage), never
+# stored as a ticket's attachment
+MEDIA_KINDS = ("voice", "audio", "video", "video_note", "animation", "sticker")
+CAPTIONLESS = ("video_note", "sticker")    # Telegram shows no caption on these
+
+
 @dataclass(frozen=True)
 class FileRef:
     file_id: str
-    kind: Literal["photo", "document"] = "photo"
+    kind: Literal["photo", "document", "voice", "audio", "video", "video_note", "animation",
+                  "sticker"] = "photo"
     name: str = ""
     mime: str = ""
     size: int = 0
@@ -58,6 +67,8 @@ class Event:
                                           # "edited" | "closed" | "reopened", "name": ...}
     reply_to_user: dict[str, Any] | None = None   # who wrote the message this one answers:
                                           # {"id", "first_name", "last_name", "username", "is_bot"}
+    content: str | None = None            # kind "other": what a person sent that is no text nor
+                                          # file ("location", "poll", ...); None for a service message
 
     @property
     def command(self) -> str | None:

@@ -16,7 +16,7 @@ import re
 
 import phonenumbers
 
-from .events import Event
+from .events import FILE_KINDS, Event
 
 __all__ = ["text", "number", "phone", "contact", "choice", "file", "photo", "document",
            "normalize_phone", "HINTS"]
@@ -94,8 +94,9 @@ def choice(event: Event, spec: dict):
 def file(event: Event, spec: dict):
     if event.kind != "file" or not event.files:
         return False, "common/send_file"
-    allowed = spec.get("accept")  # photo | document | None for both
-    files = [f for f in event.files if not allowed or f.kind == allowed]
+    # photo | document; None for both -- a voice or a sticker is no attachment a technician opens
+    allowed = (spec.get("accept"),) if spec.get("accept") else FILE_KINDS
+    files = [f for f in event.files if f.kind in allowed]
     if not files:
         return False, "common/unsupported_file"
     limit = int(spec.get("max_size", 20 * 1024 * 1024))

@@ -28,7 +28,7 @@ from telegram import (
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest
 
-from ..events import Contact, Event, FileRef, Reply
+from ..events import MEDIA_KINDS, Contact, Event, FileRef, Reply
 
 __all__ = ["to_event", "send_reply", "split_text", "inline_markup", "MAX_TEXT", "MAX_CAPTION",
            "MAX_CALLBACK_DATA", "PAYMENT_FIELDS"]
@@ -123,13 +123,23 @@ def _message_event(update: Update, m: Message) -> Event:
     if m.text is not None:
         kind = "command" if m.text.startswith("/") else "text"
         return Event(kind=kind, text=m.text, **base)
-    return Event(kind="other", **base)
+    return Event(kind="other", content=next((c for c in _PERSON_CONTENT if getattr(m, c, None)), None),
+                 **base)
+
+
+# what a person sends that the bot cannot take as text or a file (a service message has none)
+_PERSON_CONTENT = ("location", "venue", "poll", "dice", "game", "story")
 
 
 def _files(m: Message) -> tuple[FileRef, ...]:
     if m.photo:
         best = m.photo[-1]                          # Telegram lists sizes smallest first
         return (FileRef(best.file_id, "photo", "", "image/jpeg", best.file_size or 0),)
+    for kind in MEDIA_KINDS:        # before document: a GIF comes as animation AND document
+        media = getattr(m, kind, None)
+        if media is not None:
+            return (FileRef(media.file_id, kind, getattr(media, "file_name", None) or "",
+                            getattr(media, "mime_type", None) or "", media.file_size or 0),)
     if m.document:
         d = m.document
         return (FileRef(d.file_id, "document", d.file_name or "", d.mime_type or "", d.file_size or 0),)

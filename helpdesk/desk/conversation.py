@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from engine.events import Event, Reply
+from engine.events import CAPTIONLESS, MEDIA_KINDS, Event, Reply
 from engine.outgoing import SENT, Outgoing
 from engine.storage import write_tx
 from helpdesk import directory
@@ -60,7 +60,7 @@ class Message:
     chat_id: int
     message_id: int | None = None
     text: str = ""
-    file: dict | None = None        # {"file_id", "kind": photo | document, "name"}
+    file: dict | None = None        # {"file_id", "kind": photo | document | voice | sticker ..., "name"}
     album: str | None = None        # Telegram's media_group_id: the caption is on one item only
 
     @property
@@ -84,10 +84,13 @@ class Message:
 
 
 def message_of(event: Event) -> Message | None:
-    """The message an event carries; None for anything else (a sticker, a service message)."""
+    """The message an event carries (a text, a file or a voice, a sticker...: engine.events
+    MEDIA_KINDS); None for anything else (a location, a poll, a service message)."""
     text = (event.text or "").strip()[:TEXT_MAX]
     if event.kind == "file" and event.files:
         f = event.files[0]
+        if f.kind in MEDIA_KINDS and event.message_id is None:
+            return None             # relayed as a copy of its message: nothing to copy
         return Message(event.chat_id, event.message_id, text,
                        {"file_id": f.file_id, "kind": f.kind, "name": f.name},
                        album=(event.media_group_id or None) and str(event.media_group_id)[:64])
@@ -207,8 +210,7 @@ class Conversation:
         signature = name if self.settings.desk.sign_with_name else ""
         text = _fitted(lambda t: self.templates.render("desk/from_staff", lang, {
             "ticket": ticket_view(ticket), "signature": signature, "text": t}), msg)
-        queue_reply(_with_file(Reply(ticket.author_id, text), msg), key=_key(ticket, msg),
-                    priority=PERSON)
+        _queue(Reply(ticket.author_id, text), msg, _key(ticket, msg), PERSON)
 
     # -- client -> staff -------------------------------------------------------------------
     def from_client(self, user_id: int, ticket_id, msg: Message) -> Ticket:
@@ -243,8 +245,8 @@ class Conversation:
             return              # no desk: the event and the CRM's comment are the record
         text = _fitted(lambda t: self.templates.render("desk/to_thread", self.templates.lang(None), {
             "ticket": ticket_view(ticket), "author": name, "text": t}), msg)
-        reply = into_thread(ticket.id, _with_file(Reply(group, text), msg))
-        queue_reply(reply, key=_key(ticket, msg), priority=GROUP)
+        _queue(Reply(group, text), msg, _key(ticket, msg), GROUP,
+               where=lambda r: into_thread(ticket.id, r))
 
     # -- both ------------------------------------------------------------------------------
     def _album_noted(self, ticket: Ticket, msg: Message) -> bool:
@@ -293,10 +295,21 @@ def _key(ticket: Ticket, msg: Message) -> str | None:
     return f"t{ticket.id}:{msg.key}" if msg.key else None
 
 
-def _with_file(reply: Reply, msg: Message) -> Reply:
-    """The file goes again by its Telegram file_id, the text as its caption."""
-    if msg.file and msg.file.get("kind") == "photo":
+def _queue(reply: Reply, msg: Message, key: str | None, priority: int,
+           where=lambda r: r) -> None:
+    """The relayed message into the outgoing queue, in the caller's transaction. A photo or a
+    document goes again by its file_id, the text as its caption; a voice, a video, a GIF, a
+    sticker... as a copy of the source message (copyMessage keeps what it is). A sticker or
+    a round video shows no caption: the header goes first as a text of its own (key `…:h`),
+    so who wrote it and on which ticket is never lost."""
+    kind = (msg.file or {}).get("kind")
+    if kind == "photo":
         reply.photo = msg.file["file_id"]
-    elif msg.file:
+    elif kind == "document":
         reply.document, reply.filename = msg.file["file_id"], msg.file.get("name") or ""
-    return reply
+    elif kind:
+        if kind in CAPTIONLESS:
+            queue_reply(where(replace(reply)), key=key and f"{key}:h", priority=priority)
+            reply.text = ""
+        reply.copy_from = {"chat_id": msg.chat_id, "message_id": msg.message_id}
+    queue_reply(where(reply), key=key, priority=priority)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 WRITE_FLOW = "ticket_write"
 THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone",
                   conv.ERASED: "desk/thread_erased"}
+CANNOT_RELAY = "desk/cannot_relay"
 REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
 FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
@@ -45,8 +46,8 @@ def _name(ev: Event) -> str:
 
 
 # -- the work group ----------------------------------------------------------------------
-@registry.on_chat("supergroup", templates=tuple(THREAD_ANSWERS.values()))
-@registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
+@registry.on_chat("supergroup", templates=(*THREAD_ANSWERS.values(), CANNOT_RELAY))
+@registry.on_chat("group", templates=(*THREAD_ANSWERS.values(), CANNOT_RELAY))
 def on_group(ctx: ActionContext) -> bool:
     """Every group message is taken; only a staff message in a ticket's thread does anything."""
     ev = ctx.event
@@ -54,6 +55,8 @@ def on_group(ctx: ActionContext) -> bool:
         return True
     ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
     msg = conv.message_of(ev)
+    if ticket_id is not None and msg is None and _cannot_relay(ctx, ev):
+        _answer_in_thread(ctx, CANNOT_RELAY, ticket_id)
     if ticket_id is None or msg is None:
         return True
     try:
@@ -63,6 +66,14 @@ def on_group(ctx: ActionContext) -> bool:
     if outcome in THREAD_ANSWERS:
         _answer_in_thread(ctx, THREAD_ANSWERS[outcome], ticket_id)
     return True
+
+
+def _cannot_relay(ctx: ActionContext, ev: Event) -> bool:
+    """A staff member sent the client something no message from support can carry (a
+    location, a poll, a contact): say so in the thread rather than drop it unseen. Service
+    messages (a topic renamed, someone joined) carry no content and are passed over."""
+    return ((ev.content is not None or ev.kind == "contact")
+            and _conversation(ctx).is_staff(ev.user_id))
 
 
 def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None:
@@ -103,7 +114,7 @@ def on_private(ctx: ActionContext) -> bool:
 # -- flows/ticket_write.yaml ---------------------------------------------------------------
 @registry.input_type("message", hints=MESSAGE_HINTS)
 def message_input(event: Event, spec: dict):
-    """A text, a photo or a document (with its caption): the Message as plain slot data."""
+    """A text, a file, a voice, a sticker... (with its caption): the Message as plain slot data."""
     msg = conv.message_of(event)
     if msg is None:
         return False, "desk/send_message"

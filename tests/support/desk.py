@@ -3,12 +3,15 @@ role the staff buttons know (a client, a group member, a technician, a dispatche
 admin of the work group), and a press on the ticket's card in the work group."""
 from __future__ import annotations
 
+import time
+
+from engine.outgoing import SENT, Outgoing
 from engine.testing import Chat
 from helpdesk.desk import staff
 from tests.support.tickets import GROUP, TECH, TECH2
 
 __all__ = ["ROLES", "CLIENT", "MEMBER", "DISPATCHER", "DISPATCHER2", "ADMIN", "TECH", "TECH2",
-           "GROUP", "CARD", "staff_roles", "group_press"]
+           "GROUP", "CARD", "staff_roles", "group_press", "known_sent"]
 
 CLIENT, MEMBER, DISPATCHER, DISPATCHER2, ADMIN = 101, 930, 910, 911, 920
 CARD = 555            # the card's message id in the work group
@@ -33,3 +36,18 @@ def group_press(world, uid: int, data: str, *, in_group: bool = True, name: str 
     chat = Chat(world.app.engine, uid, chat_id=GROUP if in_group else uid, first_name=name)
     return chat.event(kind="button", data=data, message_id=CARD,
                       chat_type="supergroup" if in_group else "private")
+
+
+def known_sent(msg, timeout: float = 120):
+    """`msg` (a message the fake recorded) once the bot has marked its outgoing row sent with
+    that message id. A person's Telegram reply to it sooner is the race the relay puts off
+    (helpdesk.desk.talk), not the subject of a test that merely needs the reply to land.
+    A liveness bound, not a timing assertion."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if (Outgoing.select().where((Outgoing.chat_id == int(msg.chat_id))
+                                    & (Outgoing.message_id == msg.message_id)
+                                    & (Outgoing.status == SENT)).exists()):
+            return msg
+        time.sleep(0.02)
+    raise AssertionError(f"message {msg.message_id} in chat {msg.chat_id} was never marked sent")

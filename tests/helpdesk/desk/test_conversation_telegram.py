@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from helpdesk.tickets import TicketEvent
+from tests.support.desk import known_sent
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
 from tests.support.tickets import TECH, file_ticket
@@ -27,11 +28,11 @@ def test_a_reply_to_the_card_and_the_clients_reply_to_it_go_both_ways(world, mon
     with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
         client, group = api.user(101, "Имя101"), api.group(-1234)
         ticket = file_ticket(world, 101)
-        card = api.wait_for(-1234, contains="#1", timeout=120)
+        card = known_sent(api.wait_for(-1234, contains="#1", timeout=120))
         guest, tech = group.member(4242, "Гость"), group.member(TECH, "Пётр")
         guest._message(text="Когда починят?")                     # chatter: no menu
         tech._message(text="Еду, буду к 10", reply_to_message=_reply_to(card, group.chat))
-        support = api.wait_for(101, contains="Еду, буду к 10", timeout=120)
+        support = known_sent(api.wait_for(101, contains="Еду, буду к 10", timeout=120))
         assert "Поддержка · Пётр" in support.plain_text
         client._message(text="Жду", reply_to_message=_reply_to(support, client.chat))
         api.wait_for(-1234, contains="Жду", timeout=120)

@@ -171,6 +171,15 @@ def _is_group(chat_id) -> bool:
 
 # ---------------------------------------------------------------- recorded messages
 
+# the fields Telegram always sends with each kind (python-telegram-bot requires them)
+_MEDIA_FIELDS = {"voice": {"duration": 3}, "audio": {"duration": 120},
+                 "video": {"width": 640, "height": 480, "duration": 5},
+                 "video_note": {"length": 240, "duration": 5},
+                 "animation": {"width": 320, "height": 240, "duration": 2},
+                 "sticker": {"width": 512, "height": 512, "is_animated": False, "is_video": False,
+                             "type": "regular"}}
+
+
 @dataclasses.dataclass
 class SentMessage:
     """A message the bot created, as recorded; edits update it and keep ``history``."""
@@ -186,6 +195,7 @@ class SentMessage:
     photo: str | None = None          # file_id
     document: str | None = None       # file_id
     file_name: str | None = None
+    media: dict | None = None         # a copied voice, sticker...: Telegram's JSON, {"voice": {...}}
     invoice: dict | None = None       # every sendInvoice parameter plus total_amount
     params: dict = dataclasses.field(default_factory=dict, repr=False)
     history: list[dict] = dataclasses.field(default_factory=list)  # versions before each edit
@@ -1036,6 +1046,8 @@ class FakeTelegramAPI(ForumMixin):
         return data
 
     def _media_json(self, msg: SentMessage) -> dict:
+        if msg.media:
+            return dict(msg.media)
         if msg.photo:
             stored = self._files[msg.photo]
             return {"photo": [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
@@ -1379,6 +1391,15 @@ class FakeUser:
         sizes = [{"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
                   "width": 640, "height": 480, "file_size": len(data)}]
         return self._message(reply_to, photo=sizes, **({"caption": caption} if caption else {}))
+
+    def send_media(self, kind: str, caption: str | None = None, *,
+                   reply_to: int | None = None) -> dict:
+        """A voice, audio, video, video_note, animation or sticker message (MEDIA_KINDS)."""
+        stored = self.api._store_file(b"fake-" + kind.encode(), kind + "s", "")
+        media = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                 "file_size": len(stored.data), **_MEDIA_FIELDS[kind]}
+        extra = {"caption": caption} if caption and kind not in ("sticker", "video_note") else {}
+        return self._message(reply_to, **{kind: media}, **extra)
 
     def send_document(self, name: str = "document.pdf", data: bytes = b"%PDF-1.4 fake",
                       mime_type: str = "application/pdf", caption: str | None = None, *,

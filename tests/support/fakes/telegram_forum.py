@@ -34,6 +34,7 @@ NOT_FORUM = "the chat is not a forum"
 THREAD_NOT_FOUND = "message thread not found"
 TOPIC_INVALID = "TOPIC_ID_INVALID"
 TOPIC_NOT_MODIFIED = "TOPIC_NOT_MODIFIED"
+_MEDIA = ("voice", "audio", "video", "video_note", "animation", "sticker")  # copied as they are
 ICON_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
 # methods that name no chat of a group, or that a kicked bot may still call
 _NO_CHAT = {"getme", "getupdates", "setwebhook", "deletewebhook", "getwebhookinfo", "getfile",
@@ -257,14 +258,17 @@ class ForumMixin:
         msg = self._by_id.get(source)
         if msg is not None and not msg.deleted:
             return {k: getattr(msg, k) for k in ("text", "caption", "photo", "document",
-                                                  "file_name") if getattr(msg, k) is not None}
+                                                  "file_name", "media") if getattr(msg, k) is not None}
         stored = self._user_content.get(source)
         if stored is None:
             raise bad("message to copy not found")
         content = {k: stored[k] for k in ("text", "caption") if k in stored}
         if stored.get("photo"):
             content["photo"] = stored["photo"][-1]["file_id"]
-        if stored.get("document"):
+        media = next((k for k in _MEDIA if stored.get(k)), None)
+        if media:                        # before document: a GIF is animation and document
+            content["media"] = {media: stored[media]}
+        elif stored.get("document"):
             content.update(document=stored["document"]["file_id"],
                            file_name=stored["document"].get("file_name"))
         return content
