@@ -43,6 +43,8 @@ from urllib3.util.retry import Retry
 
 from engine.errors import IntegrationError
 
+from .pooled import Answer, Lane, lane_error
+
 __all__ = ["IDEMPOTENCY_HEADER", "JsonHttp", "make_session", "redact", "safe_url",
            "MAX_ANSWER_BYTES", "ERROR_BODY_BYTES"]
 
@@ -114,9 +116,16 @@ class _IdempotencyAwareAdapter(BaseAdapter):
         self._once = HTTPAdapter(max_retries=_retry(retries, backoff, False))
 
     def send(self, request, **kwargs):
-        idempotent = (self._retry_post or request.method in _IDEMPOTENT
-                      or IDEMPOTENCY_HEADER in request.headers)
-        return (self._retrying if idempotent else self._once).send(request, **kwargs)
+        return self.choose(request.method, request.headers).send(request, **kwargs)
+
+    def choose(self, method: str, headers) -> HTTPAdapter:
+        idempotent = (self._retry_post or method in _IDEMPOTENT
+                      or IDEMPOTENCY_HEADER in (headers or {}))
+        return self._retrying if idempotent else self._once
+
+    def adapters(self) -> tuple[HTTPAdapter, HTTPAdapter]:
+        """Both, for integrations.pooled (their pools, their retries)."""
+        return self._retrying, self._once
 
     def close(self) -> None:
         self._retrying.close()
@@ -177,6 +186,7 @@ class JsonHttp:
         if self.deadline is None:
             self.deadline = self.timeout
         _read_environment_once(self.session, self.base_url)
+        self._lane = Lane.of(self.session, self.base_url)
 
     def request(self, method: str, path: str, *, params=None, json=None, headers=None,
                 allow: Iterable[int] = ()) -> tuple[int, Any]:
@@ -185,7 +195,12 @@ class JsonHttp:
         Statuses 2xx and those in `allow` are returned; any other raises IntegrationError.
         """
         url = self.base_url + path.lstrip("/")
-        response = self._send(method, url, params=params, json=json, headers=headers)
+        if self._lane is not None and not self._lane.fits(self.session):
+            self._lane = Lane.of(self.session, self.base_url)
+        if self._lane is not None:
+            response = self._by_lane(method, path.lstrip("/"), params, json, headers)
+        else:
+            response = self._send(method, url, params=params, json=json, headers=headers)
         shown = self._shown(response.url or url)
         ok = 200 <= response.status_code < 300 or response.status_code in allow
         try:
@@ -209,6 +224,21 @@ class JsonHttp:
                                             allow_redirects=False, stream=True, **kwargs)
         except requests.RequestException as e:
             raise self._transport_error(method, self._shown(url), e) from _scrub(e, self.secrets)
+        log.debug("%s %s -> %s in %.0f ms", method, self._shown(response.url), response.status_code,
+                  (time.monotonic() - started) * 1000)
+        return response
+
+    def _by_lane(self, method, path, params, body, headers) -> Answer:
+        """integrations.pooled: what `_send` does, without requests' per-call work."""
+        started = time.monotonic()
+        adapter = self.session.get_adapter(self.base_url).choose(method, headers)
+        try:
+            response = self._lane.send(adapter, method, path, params=params, json_body=body,
+                                       headers=headers, timeout=self.timeout)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            what, retryable = lane_error(e, self.timeout)
+            shown = self._shown(self.base_url + path)
+            raise self._error(f"{method} {shown}: {what}", retryable) from _scrub(e, self.secrets)
         log.debug("%s %s -> %s in %.0f ms", method, self._shown(response.url), response.status_code,
                   (time.monotonic() - started) * 1000)
         return response

@@ -111,7 +111,9 @@ class OneCSeedCrm:
         if not url:
             raise ValueError("crm.url is required when crm.kind is 1c-seed")
         session = make_session(retries, backoff)
-        session.auth = (login, password)
+        # UTF-8, as 1C reads Basic credentials ("Администратор"); requests would encode a
+        # str as Latin-1 and fail on the first Cyrillic letter
+        session.auth = (login.encode("utf-8"), password.encode("utf-8"))
         session.headers["token"] = token
         self._token = token
         self._tz = tz

@@ -92,6 +92,14 @@ def test_1c_auth_headers_and_api_key(c1, onec):
     assert req.query["apiKey"] == TOKEN
 
 
+def test_1c_a_cyrillic_login_and_password_go_as_utf8_basic_credentials():
+    with OneCStub("Администратор", "пароль-1С", TOKEN) as stub:        # 1C's usual user name
+        crm = OneCSeedCrm(stub.url, "Администратор", "пароль-1С", TOKEN, timeout=5, retries=0)
+        crm.default_data()
+    basic = base64.b64encode("Администратор:пароль-1С".encode()).decode()
+    assert stub.requests[-1].headers["authorization"] == f"Basic {basic}"
+
+
 def test_1c_wrong_password_is_not_retryable_and_hides_secrets(c1):
     crm = OneCSeedCrm(c1.url, LOGIN, "wrong-SECRET", TOKEN, timeout=0.5, retries=2, backoff=0.01)
     with pytest.raises(IntegrationError) as info:
