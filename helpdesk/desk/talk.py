@@ -20,7 +20,7 @@ from helpdesk.tickets import NotTechnician, Ticket, TicketConflict, TicketError,
 
 from . import conversation as conv
 from .conversation import Conversation, Message
-from .staff import full_name
+from .names import staff_name
 
 __all__ = ["WRITE_FLOW", "on_group", "on_private"]
 
@@ -38,12 +38,6 @@ def _conversation(ctx: ActionContext) -> Conversation:
     return Conversation(s.settings, s.tickets, ctx.templates)
 
 
-def _name(ev: Event) -> str:
-    """The staff member's full name: the roster's, else Telegram's first and last name."""
-    return (full_name(ev.user_id) or " ".join(p for p in (ev.first_name, ev.last_name) if p)
-            or (f"@{ev.username}" if ev.username else str(ev.user_id)))
-
-
 # -- the work group ----------------------------------------------------------------------
 @registry.on_chat("supergroup", templates=tuple(THREAD_ANSWERS.values()))
 @registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
@@ -57,7 +51,7 @@ def on_group(ctx: ActionContext) -> bool:
     if ticket_id is None or msg is None:
         return True
     try:
-        outcome = _conversation(ctx).from_staff(ev.user_id, _name(ev), ticket_id, msg)
+        outcome = _conversation(ctx).from_staff(ev.user_id, staff_name(ev), ticket_id, msg)
     except NotTechnician:
         return True                  # a client or a guest in the group: not ours to relay
     if outcome in THREAD_ANSWERS:
