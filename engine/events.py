@@ -12,7 +12,7 @@ from typing import Any, Literal
 __all__ = ["Event", "Reply", "Button", "KeyButton", "Contact", "FileRef", "EventKind"]
 
 EventKind = Literal["text", "command", "button", "contact", "file", "payment",
-                    "pre_checkout", "other"]
+                    "pre_checkout", "member", "other"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,12 @@ class Event:
                                           # "edited" | "closed" | "reopened", "name": ...}
     reply_to_user: dict[str, Any] | None = None   # who wrote the message this one answers:
                                           # {"id", "first_name", "last_name", "username", "is_bot"}
+    chat_is_forum: bool | None = None     # a group's message: is the group a forum now (None:
+                                          # a private chat, or not told)
+    migrate_to_chat_id: int | None = None   # the group became this supergroup (a service message)
+    member: dict[str, Any] | None = None  # kind "member": someone's status in the group changed
+                                          # {"id", "first_name", "last_name", "username",
+                                          # "is_bot", "old", "new", "me": the bot itself}
 
     @property
     def command(self) -> str | None:

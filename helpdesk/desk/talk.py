@@ -2,7 +2,8 @@
 and private messages, the `message` input type and the actions of flows/ticket_write.yaml.
 
 - A group: every message is the desk's, never a dialog's input (so chatter in the work
-  group never starts the menu). A staff member's message in a ticket's thread is relayed;
+  group never starts the menu). Each tells whether the group is a forum now, or that it was
+  upgraded (helpdesk/desk/group.py); a membership change goes to helpdesk/desk/members.py. A staff member's message in a ticket's thread is relayed;
   a message of anybody else, or outside a thread, or in another group is ignored silently.
   A message in the thread of a ticket that is closed or gone gets a clear answer there.
 - A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
@@ -19,6 +20,7 @@ from helpdesk.registry import registry
 from helpdesk.tickets import NotTechnician, Ticket, TicketConflict, TicketError, ticket_view
 
 from . import conversation as conv
+from . import group, members
 from .conversation import Conversation, Message
 from .names import staff_name
 
@@ -43,9 +45,12 @@ def _conversation(ctx: ActionContext) -> Conversation:
 @registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
 def on_group(ctx: ActionContext) -> bool:
     """Every group message is taken; only a staff message in a ticket's thread does anything."""
-    ev = ctx.event
-    if ev.chat_id != ctx.services.settings.notify.system.work_group_id:
+    ev, settings = ctx.event, ctx.services.settings
+    if ev.chat_id != settings.notify.system.work_group_id:
         return True
+    group.learn_from(settings, ev)           # a forum or not now, upgraded
+    if ev.kind == "member":
+        return members.on_member(ctx)
     ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
     msg = conv.message_of(ev)
     if ticket_id is None or msg is None:
