@@ -45,7 +45,7 @@ import time
 from typing import Callable
 
 from telegram import Bot
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from .. import outgoing
 from ..events import Reply
@@ -170,6 +170,14 @@ class Sender:
                     counted = False
                     return outcome
                 message_id = await self.threads.send(ready, row_id, self.provider_token)
+            except ChatMigrated as e:         # a group upgraded to a supergroup: follow it
+                log.warning("chat %s is now the supergroup %s: outgoing row %s sent there",
+                            reply.chat_id, e.new_chat_id, row_id)
+                if int(e.new_chat_id) == reply.chat_id or failures > self.limits.network_retries:
+                    return SendResult(row_id, error=str(e))
+                failures += 1
+                reply = dataclasses.replace(reply, chat_id=int(e.new_chat_id))
+                continue
             except RetryAfter as e:
                 counted = False               # refused: not in Telegram's window
                 wait = retry_seconds(e)

@@ -117,3 +117,15 @@ def test_a_private_chats_membership_is_no_event(api):
                                  "new_chat_member": {"status": "kicked", "user": api.bot_user,
                                                      "until_date": 0}}}
     assert event_of(update) is None
+
+
+def test_a_row_to_a_group_upgraded_meanwhile_goes_to_its_supergroup(api, forum_engine):
+    old = api.group(-5004, "Старая")
+    old.migrate(-1005004, old.member(5, "Анна"))
+    with running_bot(forum_engine, api) as bot:
+        with write_tx():
+            row = outgoing.enqueue(Reply(-5004, "карточка"))
+        bot.loop.call_soon_threadsafe(bot.sender.kick)
+        [sent] = sent_rows([row])
+    assert sent.status == "sent" and "карточка" in [m.text for m in api.messages(-1005004)]
+    assert api.messages(-5004) == []
