@@ -14,6 +14,7 @@ from engine.testing import Chat
 from helpdesk.desk import group
 from helpdesk.ops import jobs
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.telegram_harness import running_bot
 from tests.support.tickets import GROUP, TECH, file_ticket, make_settings, make_world
 
 NEW_GROUP = -1009876
@@ -107,3 +108,17 @@ def test_an_upgraded_group_is_followed_with_its_queued_messages(database):
     restarted = make_settings()                            # another worker, the next start
     assert group.follow_moves(restarted) == NEW_GROUP
     assert restarted.notify.system.work_group_id == NEW_GROUP
+
+
+def test_over_telegram_a_group_turned_plain_meanwhile_loses_no_ticket(tg_world, api):
+    fake = api.group(GROUP, "Поддержка", forum=True)
+    jobs.run_once(tg_world.app, "desk_admins")            # a forum, as getChat says
+    fake.set_forum(False)                                 # turned plain, no refresh since
+    t1 = file_ticket(tg_world, 101)
+    reports = []
+    with running_bot(tg_world.app.engine, api, on_error=lambda where, e: reports.append(where)):
+        card = api.wait_for(GROUP, contains=f"Заявка {t1.label}", timeout=120)
+    assert card.thread_id is None and card.buttons and fake.topics() == []
+    assert reports == []                                  # expected, no bug report
+    t2 = file_ticket(tg_world, 102, description="Не работает ЕГАИС УТМ")
+    assert not has_topic_row(t2.id) and group.forum_state(GROUP) is False
