@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WRITE_FLOW = "ticket_write"
 THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone",
                   conv.ERASED: "desk/thread_erased"}
+GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), "desk/group_lost")   # members.py tells with it
 REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
 FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
@@ -41,8 +42,8 @@ def _conversation(ctx: ActionContext) -> Conversation:
 
 
 # -- the work group ----------------------------------------------------------------------
-@registry.on_chat("supergroup", templates=tuple(THREAD_ANSWERS.values()))
-@registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
+@registry.on_chat("supergroup", templates=GROUP_TEMPLATES)
+@registry.on_chat("group", templates=GROUP_TEMPLATES)
 def on_group(ctx: ActionContext) -> bool:
     """Every group message is taken; only a staff message in a ticket's thread does anything."""
     ev, settings = ctx.event, ctx.services.settings
