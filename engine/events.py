@@ -13,7 +13,7 @@ __all__ = ["Event", "Reply", "Button", "KeyButton", "Contact", "FileRef", "Event
            "FILE_KINDS", "MEDIA_KINDS", "CAPTIONLESS"]
 
 EventKind = Literal["text", "command", "button", "contact", "file", "payment",
-                    "pre_checkout", "other"]
+                    "pre_checkout", "member", "other"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,12 @@ class Event:
                                           # {"id", "first_name", "last_name", "username", "is_bot"}
     content: str | None = None            # kind "other": what a person sent that is no text nor
                                           # file ("location", "poll", ...); None for a service message
+    chat_is_forum: bool | None = None     # a group's message: is the group a forum now (None:
+                                          # a private chat, or not told)
+    migrate_to_chat_id: int | None = None   # the group became this supergroup (a service message)
+    member: dict[str, Any] | None = None  # kind "member": someone's status in the group changed
+                                          # {"id", "first_name", "last_name", "username",
+                                          # "is_bot", "old", "new", "me": the bot itself}
 
     @property
     def command(self) -> str | None:

@@ -31,7 +31,7 @@ from .session import utcnow
 from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
-           "mark_failed", "defer", "waiting_before", "last_content",
+           "mark_failed", "give_up_chat", "revive", "defer", "waiting_before", "last_content",
            "unsent_before", "message_id_for", "key_state", "replace_pending", "rewrite", "drop_keyed", "to_reply",
            "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
@@ -165,6 +165,22 @@ def mark_failed(row_id: int, error: str, *, retry_in: float | None, max_attempts
     Outgoing.update(status=DEAD if dead else PENDING, attempts=attempts, error=error[:2000],
                     next_at=utcnow() + timedelta(seconds=retry_in or 0)) \
         .where(Outgoing.id == row_id).execute()
+
+
+def give_up_chat(chat_id: int, error: str) -> int:
+    """Every queued row of a chat dead at once (the bot was removed from a group: each row
+    would cost a call that can only fail); rows being sent are left to their sender."""
+    return (Outgoing.update(status=DEAD, error=error[:2000])
+            .where((Outgoing.chat_id == int(chat_id)) & (Outgoing.status == PENDING)).execute())
+
+
+def revive(key: str, reply: Reply) -> bool:
+    """Queue a given-up keyed row again, as `reply` (the bot is back where it was refused);
+    False when the row is not dead (sent, still queued, never queued)."""
+    body = json.dumps(_encode(reply), ensure_ascii=False)
+    return bool(Outgoing.update(status=PENDING, body=body, chat_id=reply.chat_id, attempts=0,
+                                error=None, message_id=None, next_at=utcnow())
+                .where((Outgoing.key == key) & (Outgoing.status == DEAD)).execute())
 
 
 def defer(row_id: int, seconds: float, reason: str) -> None:

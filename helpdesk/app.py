@@ -18,7 +18,7 @@ from integrations.dadata import DadataClient
 
 from . import payments
 from .config import PROJECT_ROOT, Settings, project_path
-from .desk import assign, ratings, sla, staff, topics
+from .desk import assign, group, ratings, sla, staff, topics
 from .ops import schema
 from .registry import load, registry
 from .services import crm_client, dadata_client
@@ -87,6 +87,7 @@ def build_app(settings: Settings, *, connect: bool = True) -> App:
         storage.connect(settings.database.url)
         schema.init()
         staff.seed(settings)          # settings tickets.technicians only seed the roster
+        group.follow_moves(settings)  # a work group upgraded to a supergroup: its new id
     app = App(settings)
     app.services = build_services(app)
     app.engine = Engine(build_flowset(settings), registry, services=app.services,

@@ -49,6 +49,8 @@ def to_event(update: Update) -> Event | None:
         return _callback(update)
     if update.pre_checkout_query:
         return _pre_checkout(update)
+    if update.chat_member or update.my_chat_member:
+        return _member(update, update.chat_member or update.my_chat_member)
     message = update.message
     if message is None or message.from_user is None:
         return None
@@ -56,9 +58,23 @@ def to_event(update: Update) -> Event | None:
 
 
 def _base(update: Update, chat_id: int, user, chat=None) -> dict:
+    grouped = chat is not None and chat.type in ("group", "supergroup")
     return dict(chat_id=chat_id, user_id=user.id, language=user.language_code,
                 username=user.username, first_name=user.first_name, last_name=user.last_name,
-                update_id=update.update_id, chat_type=chat.type if chat else "private")
+                update_id=update.update_id, chat_type=chat.type if chat else "private",
+                chat_is_forum=bool(chat.is_forum) if grouped else None)   # Telegram omits false
+
+
+def _member(update: Update, changed) -> Event | None:
+    """A chat_member / my_chat_member update of a group (a private chat's is the user
+    blocking or unblocking the bot: nothing a dialog answers)."""
+    if changed.chat.type not in ("group", "supergroup") or changed.from_user is None:
+        return None
+    user = changed.new_chat_member.user
+    member = {**_who(user), "old": changed.old_chat_member.status,
+              "new": changed.new_chat_member.status, "me": update.my_chat_member is not None}
+    return Event(kind="member", member=member, **_base(update, changed.chat.id,
+                                                        changed.from_user, changed.chat))
 
 
 _TOPIC_SERVICE = (("forum_topic_created", "created"), ("forum_topic_edited", "edited"),
@@ -108,7 +124,7 @@ def _pre_checkout(update: Update) -> Event:
 
 def _message_event(update: Update, m: Message) -> Event:
     base = {**_base(update, m.chat.id, m.from_user, m.chat), **_thread(m),
-            "message_id": m.message_id}
+            "message_id": m.message_id, "migrate_to_chat_id": m.migrate_to_chat_id}
     if m.successful_payment:
         sp = m.successful_payment
         return Event(kind="payment", payment={f: getattr(sp, f, None) for f in PAYMENT_FIELDS}, **base)

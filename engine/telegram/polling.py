@@ -24,7 +24,9 @@ __all__ = ["Poller", "ALLOWED_UPDATES"]
 
 log = logging.getLogger(__name__)
 # Not edited_message: an edit of an old answer must not count as a new answer.
-ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
+# chat_member: staff leaving the work group; my_chat_member: the bot removed from it or back
+ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query", "chat_member",
+                   "my_chat_member"]
 # We call getUpdates through do_api_request on purpose: it returns the raw JSON we store.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot.getUpdates'", category=PTBUserWarning)
 

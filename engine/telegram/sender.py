@@ -42,41 +42,21 @@ import collections
 import dataclasses
 import logging
 import time
-import warnings
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Callable
 
 from telegram import Bot
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from .. import outgoing
 from ..events import Reply
 from .marks import MarkWriter, SendResult
+from .pacing import Lane, Limits, prune, retry_seconds, window_wait
 from .threads import Threads, TopicGone
 
 __all__ = ["Sender", "Limits", "SendResult"]
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 10.0       # seconds a stopping sender lets started sends finish
-
-
-@dataclass(frozen=True)
-class Limits:
-    overall_per_second: float = 30        # all chats together (bulk waits for it)
-    private_interval: float = 1.0         # seconds between bulk messages to one private chat
-    group_per_minute: int = 20            # any message to a group (negative chat id)
-    network_retries: int = 4              # in-process retries on network errors
-    max_retry_after: float = 3600         # a longer 429 goes back to the queue instead
-
-
-@dataclass
-class _Lane:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    blocked_until: float = 0.0            # monotonic; set by a 429 for this chat
-    last_sent: float = 0.0
-    recent: collections.deque = field(default_factory=collections.deque)   # group window
-    used: float = 0.0
 
 
 class Sender:
@@ -91,16 +71,17 @@ class Sender:
         lease_seconds: how long a claimed row stays ours (see the module docstring).
     """
 
-    def __init__(self, bot: Bot, *, limits: Limits = Limits(), provider_token: str = "",
+    def __init__(self, bot: Bot, *, limits: Limits | None = None, provider_token: str = "",
                  on_error: Callable[[str, BaseException], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, lease_seconds: float = 60,
                  topic_grace: float = 15.0):
+        limits = limits or Limits()
         if limits.max_retry_after > lease_seconds / 2:
             limits = dataclasses.replace(limits, max_retry_after=lease_seconds / 2)
         self.bot, self.limits, self.provider_token = bot, limits, provider_token
         self.on_error, self.clock, self.lease_seconds = on_error, clock, lease_seconds
         self._leases: dict[int, tuple[object, float]] = {}   # row id -> (next_at, claimed at)
-        self._lanes: dict[int, _Lane] = {}
+        self._lanes: dict[int, Lane] = {}
         self._overall: collections.deque = collections.deque()   # when recent sends were answered
         self._in_flight = 0                   # requests sent, not yet answered (count as now)
         self._gate = asyncio.Lock()           # bulk sends queue here (FIFO) for the overall window
@@ -108,6 +89,7 @@ class Sender:
         self._inflight: set[int] = set()
         self._kick = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._chats: dict[int, collections.deque] = {}   # chat -> rows its one task has yet to send
         self._recording: set[int] = set()     # rows sent here whose outcome is being written
         self._marks = MarkWriter()
         self.threads = Threads(bot, grace=topic_grace)   # forum topics, no-op edits (threads.py)
@@ -174,7 +156,7 @@ class Sender:
             return None
         return dataclasses.replace(reply, edit_key=None)
 
-    async def _attempts(self, lane: _Lane, reply: Reply, row_id: int | None, bulk: bool) -> SendResult:
+    async def _attempts(self, lane: Lane, reply: Reply, row_id: int | None, bulk: bool) -> SendResult:
         failures = 0
         while True:
             await self._wait_turn(lane, reply.chat_id, bulk)
@@ -188,9 +170,17 @@ class Sender:
                     counted = False
                     return outcome
                 message_id = await self.threads.send(ready, row_id, self.provider_token)
+            except ChatMigrated as e:         # a group upgraded to a supergroup: follow it
+                log.warning("chat %s is now the supergroup %s: outgoing row %s sent there",
+                            reply.chat_id, e.new_chat_id, row_id)
+                if int(e.new_chat_id) == reply.chat_id or failures > self.limits.network_retries:
+                    return SendResult(row_id, error=str(e))
+                failures += 1
+                reply = dataclasses.replace(reply, chat_id=int(e.new_chat_id))
+                continue
             except RetryAfter as e:
                 counted = False               # refused: not in Telegram's window
-                wait = _seconds(e)
+                wait = retry_seconds(e)
                 lane.blocked_until = self.clock() + wait
                 self.stats["retry_after"] += 1
                 log.warning("429 for chat %s: waiting %.0f s for this chat only", reply.chat_id, wait)
@@ -245,14 +235,14 @@ class Sender:
         return True
 
     # -- pacing --------------------------------------------------------------------------
-    def _lane(self, chat_id: int) -> _Lane:
+    def _lane(self, chat_id: int) -> Lane:
         lane = self._lanes.get(chat_id)
         if lane is None:
-            lane = self._lanes[chat_id] = _Lane()
+            lane = self._lanes[chat_id] = Lane()
         lane.used = self.clock()
         return lane
 
-    async def _wait_turn(self, lane: _Lane, chat_id: int, bulk: bool) -> None:
+    async def _wait_turn(self, lane: Lane, chat_id: int, bulk: bool) -> None:
         """Wait for this chat's limits, then (bulk) for a place in the overall window, and
         take it: the request counts as in flight until `_end_turn`."""
         while (wait := self._lane_wait(lane, chat_id, bulk)) > 0:
@@ -270,7 +260,7 @@ class Sender:
         else:
             self._in_flight += 1              # interactive: never waits, but counts
 
-    def _end_turn(self, lane: _Lane, chat_id: int, counted: bool) -> None:
+    def _end_turn(self, lane: Lane, chat_id: int, counted: bool) -> None:
         """The request was answered. Times are taken now, not when it was sent: Telegram
         stamped it somewhere in between, so a window counted from the answer can only be
         later than Telegram's, never earlier (sending at the window's edge drew 429s)."""
@@ -278,7 +268,7 @@ class Sender:
         if counted:
             now = self.clock()
             lane.last_sent = now
-            _prune(self._overall, 1.0, now)
+            prune(self._overall, 1.0, now)
             self._overall.append(now)
             if chat_id < 0:
                 lane.recent.append(now)
@@ -290,7 +280,7 @@ class Sender:
         limit = max(1, int(self.limits.overall_per_second))
         while True:
             now = self.clock()
-            _prune(self._overall, 1.0, now)
+            prune(self._overall, 1.0, now)
             excess = len(self._overall) + self._in_flight - limit + 1
             if excess <= 0:
                 return
@@ -300,11 +290,11 @@ class Sender:
                 self._answered.clear()
                 await self._answered.wait()
 
-    def _lane_wait(self, lane: _Lane, chat_id: int, bulk: bool) -> float:
+    def _lane_wait(self, lane: Lane, chat_id: int, bulk: bool) -> float:
         now = self.clock()
         wait = lane.blocked_until - now
         if chat_id < 0:
-            wait = max(wait, _window_wait(lane.recent, self.limits.group_per_minute, 60.0, now))
+            wait = max(wait, window_wait(lane.recent, self.limits.group_per_minute, 60.0, now))
         elif bulk:
             wait = max(wait, lane.last_sent + self.limits.private_interval - now)
         return wait
@@ -329,7 +319,8 @@ class Sender:
                 self._prune_lanes()
 
     async def drain_once(self) -> int:
-        """Claim due rows and start sending them (one task per chat); how many started."""
+        """Claim due rows and start sending them (one task per chat, see `_send_chat`); how
+        many started."""
         claimed, until = await asyncio.to_thread(outgoing.claim, 200, lease_seconds=self.lease_seconds)
         now = self.clock()
         for row in claimed:
@@ -339,16 +330,29 @@ class Sender:
         by_chat: dict[int, list] = collections.defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append((row.id, outgoing.to_reply(row), row.priority > 0))
-        for chat_rows in by_chat.values():
-            self._spawn(self._send_chat(chat_rows))
+        for chat_id, chat_rows in by_chat.items():
+            waiting = self._chats.get(chat_id)
+            if waiting is not None:           # the chat's task is still at it: these go after
+                waiting.extend(chat_rows)
+            else:
+                self._chats[chat_id] = collections.deque(chat_rows)
+                self._spawn(self._send_chat(chat_id))
         return len(rows)
 
-    async def _send_chat(self, rows: list) -> None:
+    async def _send_chat(self, chat_id: int) -> None:
+        """The one task sending a chat's claimed rows, oldest claim first. One per chat: a
+        second task would wait on the chat's lane lock and take it before this one's next
+        row (asyncio.Lock is FIFO), so rows claimed later overtook rows still waiting here
+        (behind a 429, say)."""
+        rows = self._chats[chat_id]
         try:
-            for row_id, reply, bulk in rows:
+            while rows:
+                row_id, reply, bulk = rows[0]
                 await self.send_rows([(row_id, reply)], bulk=bulk)
+                rows.popleft()
                 self._leases.pop(row_id, None)
         finally:
+            del self._chats[chat_id]
             self._inflight.difference_update(r for r, _, _ in rows)
 
     def _spawn(self, coro) -> None:
@@ -388,23 +392,3 @@ class Sender:
         for chat_id, lane in list(self._lanes.items()):
             if lane.used < old and not lane.lock.locked() and lane.blocked_until < self.clock():
                 del self._lanes[chat_id]
-
-
-def _prune(events: collections.deque, seconds: float, now: float) -> None:
-    while events and events[0] <= now - seconds:
-        events.popleft()
-
-
-def _window_wait(events: collections.deque, limit: float, seconds: float, now: float) -> float:
-    """Seconds until one more event fits in a sliding window of `limit` per `seconds`."""
-    _prune(events, seconds, now)
-    if len(events) < max(1, int(limit)):
-        return 0.0
-    return events[0] + seconds - now
-
-
-def _seconds(e: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")       # PTB 22 warns that the type will change
-        value = e.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

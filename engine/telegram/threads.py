@@ -16,8 +16,9 @@ The sender asks `Threads.prepare` before every send, then sends with `Threads.se
 * createForumTopic follows the exactly-once protocol of engine/telegram/forum.py: an
   attempt is written before the call; a row with an earlier attempt adopts the topic that
   attempt made (seen in its service update) or waits `grace` seconds for it before creating
-  anew; a 429 or a 400 forgets the attempt (not created); right after a creation, duplicates
-  seen meanwhile are queued for deletion.
+  anew; a 429 or a 400 forgets the attempt (not created; "the chat is not a forum" gives the
+  row up as expected, no bug: the domain reads it off the dead row, helpdesk/desk/group.py);
+  right after a creation, duplicates seen meanwhile are queued for deletion.
 """
 from __future__ import annotations
 
@@ -144,6 +145,8 @@ class Threads:
         except (RetryAfter, BadRequest, Forbidden) as e:
             if creating:                      # Telegram refused it: no topic was made
                 await asyncio.to_thread(forum.forget_attempt, row_id)
+            if creating and thread_gone(e):   # a plain group: the domain learns it from the row
+                raise TopicGone(f"chat {reply.chat_id} makes no topic: {e}") from e
             if reply.topic is not None and thread_gone(e) and not creating:
                 raise TopicGone(f"topic {reply.thread_id} in chat {reply.chat_id}: {e}") from e
             if reply.topic is None and reply.thread_id is not None and thread_gone(e):

@@ -13,6 +13,8 @@ Modules (one concern each):
                      the topic's life (opened, renamed, closed, reopened with the ticket)
     cards.py         the ticket's card in the group: queued once, edited only when it
                      changes, also before it went out (Reply.edit_key)
+    group.py         the work group: a forum or not now (desk.topics auto), upgraded
+    members.py       Telegram's membership updates: staff who leave, the bot removed/back
     names.py         what a staff member is called: the CRM's name, else the full name
     staff.py         who is staff (technician, dispatcher), stored in the database
     admins.py        the work group's Telegram admins (dispatchers), asked of Telegram

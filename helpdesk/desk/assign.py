@@ -41,13 +41,13 @@ from helpdesk.tickets import (
     TicketConflict,
     TicketError,
     TicketInputError,
-    rights,
     ticket_view,
 )
 from helpdesk.tickets.errors import NotTechnician
 from helpdesk.tickets.workgroup import group_post
 
 from . import staff
+from .names import members, name_of, staff_name
 
 __all__ = ["PREFIX", "assign", "assign_button", "picker", "on_assign_button", "notify_assignee",
            "MAX_CHOICES"]
@@ -74,7 +74,7 @@ def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_
     if assignee is None or not staff.is_staff(assignee):
         raise TicketInputError(f"user {str(user_id)[:20]!r} is not staff of the desk")
     ticket = service._load(ticket_id)
-    master = staff.full_name(assignee) or _member_name(assignee)
+    master = name_of(assignee)
     if ticket.master_telegram_id == assignee and ticket.status in ACTIVE:
         return ticket                        # theirs already (a second dispatcher chose alike)
     actor = Actor(f"disp:{int(dispatcher_id)}", source, int(dispatcher_id), name or str(dispatcher_id))
@@ -87,11 +87,6 @@ def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_
                            expected=parse_id(expected_version) or -1)
 
 
-def _member_name(user_id: int) -> str:
-    found = next((m for m in staff.members() if m["id"] == user_id), None)
-    return found["name"] if found else str(user_id)
-
-
 def assign_button(ticket: Ticket, templates, lang: str | None = None) -> list[Button]:
     """The card's "Assign" row (active tickets only; the press checks the right)."""
     if ticket.status not in ACTIVE:
@@ -102,7 +97,7 @@ def assign_button(ticket: Ticket, templates, lang: str | None = None) -> list[Bu
 def picker(ticket: Ticket, templates, lang: str | None = None) -> list[list[Button]]:
     """One row per staff member (the current master marked), then "back"."""
     rows = []
-    for m in staff.members()[:MAX_CHOICES]:
+    for m in members()[:MAX_CHOICES]:
         label = templates.render_label("desk/assign_choice", lang, {
             "member": m, "current": m["id"] == ticket.master_telegram_id})
         rows.append([Button(label, f"{PREFIX}:{ticket.id}:{m['id']}:{ticket.version}")])
@@ -141,7 +136,7 @@ def _may_press(ctx: ActionContext, parts: list[str]) -> bool:
     card's buttons, and a dispatcher who walks away from it must not leave the technicians
     without Take / Wait / Done (it only shows the card everyone in the group sees)."""
     if parts[1:] == ["back"]:
-        return staff.is_staff(ctx.user_id) or rights.is_technician(ctx.services.settings, ctx.user_id)
+        return staff.is_staff(ctx.user_id)
     return staff.is_dispatcher(ctx.user_id)
 
 
@@ -157,9 +152,7 @@ def _back(ctx: ActionContext, service, ticket_id: int, what: str) -> None:
 
 
 def _name(ctx: ActionContext) -> str:
-    ev = ctx.event
-    name = staff.full_name(ctx.user_id) or " ".join(p for p in (ev.first_name, ev.last_name) if p)
-    return name or (f"@{ev.username}" if ev.username else str(ev.user_id))
+    return staff_name(ctx.event)
 
 
 def _edit(ctx: ActionContext, ticket: Ticket, answer: str, *, pick: bool = False) -> None:

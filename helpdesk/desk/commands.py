@@ -25,6 +25,7 @@ from helpdesk.directory.tables import TelegramUser
 from helpdesk.registry import registry
 
 from . import staff
+from .names import members, name_of
 
 __all__ = ["staff_list", "make_technician", "make_dispatcher", "unstaff"]
 
@@ -49,7 +50,7 @@ def staff_list(ctx: ActionContext, args: str) -> None:
     """`/staff`: the roster, technicians first."""
     if not _in_work_group(ctx):
         return _say(ctx, "desk/staff_only_group")
-    _say(ctx, "desk/staff_list", members=staff.members())
+    _say(ctx, "desk/staff_list", members=members())
 
 
 @registry.command("technician", templates=TEMPLATES)
@@ -113,6 +114,5 @@ def _named(ctx: ActionContext, args: str) -> dict | None:
 
 
 def _name(person: dict) -> str:
-    full = " ".join(p for p in (person.get("first_name"), person.get("last_name")) if p)
-    known = staff.full_name(person["id"])
-    return full or known or (f"@{person['username']}" if person.get("username") else str(person["id"]))
+    return name_of(person["id"], person.get("first_name"), person.get("last_name"),
+                   person.get("username"))

@@ -33,7 +33,6 @@ from helpdesk.tickets import (
     TicketConflict,
     TicketEvent,
     history,
-    rights,
     ticket_view,
 )
 from helpdesk.tickets.states import WAITING
@@ -169,8 +168,8 @@ class Conversation:
         self.settings, self.tickets, self.templates = settings, tickets, templates
 
     def is_staff(self, user_id: int) -> bool:
-        """The roster (helpdesk.desk.staff) or, until everyone is on it, tickets.technicians."""
-        return staff.is_staff(user_id) or rights.is_technician(self.settings, user_id)
+        """Desk staff, as `staff.is_staff` (the one owner of the rule) says."""
+        return staff.is_staff(user_id)
 
     # -- staff -> client -------------------------------------------------------------------
     def from_staff(self, staff_id: int, name: str, ticket_id: int, msg: Message) -> str:

@@ -1,8 +1,11 @@
 """What the desk calls a staff member: a full name, never a first name two people share.
 
-The CRM's name of the person when the directory knows it (a confirmed link to a contact
-person), else Telegram's first and last name (as this update shows them; the roster's,
-`staff.full_name`, when Telegram sends no last name now), else @username, else the id.
+One rule, used wherever staff are named (the card's master, the assignee, a relayed
+message's signature, /staff, the assign picker, the role notices, so the reports' master
+too): the CRM's name of the person when the directory knows it (a confirmed link to a
+contact person), else Telegram's first and last name (as this update shows them; the
+roster's, `staff.full_name`, when Telegram sends no last name now), else the name the bot
+last saw, else @username, else the id.
 """
 from __future__ import annotations
 
@@ -12,18 +15,40 @@ from helpdesk.directory.tables import TelegramUser
 
 from . import staff
 
-__all__ = ["staff_name"]
+__all__ = ["staff_name", "name_of", "members"]
 
 
 def staff_name(event: Event) -> str:
     """The name a staff member's action is recorded and shown under (see the docstring)."""
-    user = TelegramUser.get_or_none(TelegramUser.id == int(event.user_id))
-    return ((known_name(user) if user is not None else None) or _telegram_name(event)
-            or (f"@{event.username}" if event.username else str(event.user_id)))
+    return _name(event.user_id, event.first_name, event.last_name, event.username)
 
 
-def _telegram_name(event: Event) -> str:
-    name = " ".join(p.strip() for p in (event.first_name, event.last_name) if p and p.strip())
-    if event.last_name and event.last_name.strip():
+def name_of(user_id: int, first_name: str | None = None, last_name: str | None = None,
+            username: str | None = None) -> str:
+    """The same name for someone known by id (and, when a message shows them, its names)."""
+    return _name(user_id, first_name, last_name, username)
+
+
+def members() -> list[dict]:
+    """`staff.members()`, each named by the rule above, technicians first, then by name."""
+    out = [{**m, "name": name_of(m["id"])} for m in staff.members()]
+    return sorted(out, key=lambda m: (m["role"] != staff.TECHNICIAN, m["name"].casefold(), m["id"]))
+
+
+def _name(user_id: int, first: str | None, last: str | None, username: str | None) -> str:
+    user = TelegramUser.get_or_none(TelegramUser.id == int(user_id))
+    return ((known_name(user) if user is not None else None) or _telegram_name(user_id, first, last)
+            or _seen(user) or (f"@{username}" if username else "") or str(user_id))
+
+
+def _telegram_name(user_id: int, first: str | None, last: str | None) -> str:
+    name = " ".join(p.strip() for p in (first, last) if p and p.strip())
+    if last and last.strip():
         return name
-    return staff.full_name(event.user_id) or name    # the roster may know the last name
+    return staff.full_name(user_id) or name    # the roster may know the last name
+
+
+def _seen(user: TelegramUser | None) -> str:
+    if user is None:
+        return ""
+    return user.first_name or (f"@{user.username}" if user.username else "")

@@ -2,6 +2,8 @@
 the rest in helpdesk/config.py."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from helpdesk.settings_base import Strict
@@ -12,7 +14,7 @@ _TICKET_STATUSES = ("new", "in_progress", "waiting", "done", "cancelled")   # he
 
 
 class Desk(Strict):
-    topics: bool = False
+    topics: bool | Literal["auto"] = "auto"     # auto: as Telegram says the group is (desk/group.py)
     topic_icons: dict[str, str] = {"new": "🆕", "in_progress": "🛠", "waiting": "⏳",
                                    "done": "✅", "cancelled": "❌"}
     topic_icon_ids: dict[str, str] = {}

@@ -19,7 +19,8 @@ from .tables import GroupAdmin, StaffMember
 
 __all__ = ["StaffMember", "GroupAdmin", "TECHNICIAN", "DISPATCHER", "ROLES", "role_of",
            "is_staff", "is_dispatcher", "is_admin", "dispatcher_ids", "technician_ids",
-           "staff_ids", "grant", "revoke", "seed", "full_name", "set_admins", "members", "find"]
+           "staff_ids", "grant", "revoke", "seed", "full_name", "set_admins", "add_admin", "members",
+           "find"]
 
 TECHNICIAN, DISPATCHER = "technician", "dispatcher"
 ROLES = (TECHNICIAN, DISPATCHER)
@@ -138,6 +139,18 @@ def set_admins(chat_id: int, admins: list[dict]) -> tuple[list[int], list[int]]:
                           update={getattr(GroupAdmin, k): v for k, v in values.items()})
              .execute())
     return sorted(set(now) - before), sorted(before - set(now))
+
+
+def add_admin(chat_id: int, person: dict) -> None:
+    """One administrator more (promoted in the group: a chat_member update), names kept."""
+    values = dict(chat_id=int(chat_id), first_name=(person.get("first_name") or "")[:200],
+                  last_name=(person.get("last_name") or "")[:200],
+                  username=(person.get("username") or None), seen_at=utcnow())
+    with write_tx():
+        (GroupAdmin.insert(telegram_user=int(person["id"]), **values)
+         .on_conflict(conflict_target=[GroupAdmin.telegram_user],
+                      update={getattr(GroupAdmin, k): v for k, v in values.items()})
+         .execute())
 
 
 def members() -> list[dict]:

@@ -2,7 +2,8 @@
 and private messages, the `message` input type and the actions of flows/ticket_write.yaml.
 
 - A group: every message is the desk's, never a dialog's input (so chatter in the work
-  group never starts the menu). A staff member's message in a ticket's thread is relayed;
+  group never starts the menu). Each tells whether the group is a forum now, or that it was
+  upgraded (helpdesk/desk/group.py); a membership change goes to helpdesk/desk/members.py. A staff member's message in a ticket's thread is relayed;
   a message of anybody else, or outside a thread, or in another group is ignored silently.
   A message in the thread of a ticket that is closed or gone gets a clear answer there.
 - A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
@@ -19,8 +20,9 @@ from helpdesk.registry import registry
 from helpdesk.tickets import NotTechnician, Ticket, TicketConflict, TicketError, ticket_view
 
 from . import conversation as conv
+from . import group, members
 from .conversation import Conversation, Message
-from .staff import full_name
+from .names import staff_name
 
 __all__ = ["WRITE_FLOW", "on_group", "on_private"]
 
@@ -29,6 +31,7 @@ WRITE_FLOW = "ticket_write"
 THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone",
                   conv.ERASED: "desk/thread_erased"}
 CANNOT_RELAY = "desk/cannot_relay"
+GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), CANNOT_RELAY, "desk/group_lost")   # members.py tells with group_lost
 REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
 FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
@@ -39,20 +42,17 @@ def _conversation(ctx: ActionContext) -> Conversation:
     return Conversation(s.settings, s.tickets, ctx.templates)
 
 
-def _name(ev: Event) -> str:
-    """The staff member's full name: the roster's, else Telegram's first and last name."""
-    return (full_name(ev.user_id) or " ".join(p for p in (ev.first_name, ev.last_name) if p)
-            or (f"@{ev.username}" if ev.username else str(ev.user_id)))
-
-
 # -- the work group ----------------------------------------------------------------------
-@registry.on_chat("supergroup", templates=(*THREAD_ANSWERS.values(), CANNOT_RELAY))
-@registry.on_chat("group", templates=(*THREAD_ANSWERS.values(), CANNOT_RELAY))
+@registry.on_chat("supergroup", templates=GROUP_TEMPLATES)
+@registry.on_chat("group", templates=GROUP_TEMPLATES)
 def on_group(ctx: ActionContext) -> bool:
     """Every group message is taken; only a staff message in a ticket's thread does anything."""
-    ev = ctx.event
-    if ev.chat_id != ctx.services.settings.notify.system.work_group_id:
+    ev, settings = ctx.event, ctx.services.settings
+    if ev.chat_id != settings.notify.system.work_group_id:
         return True
+    group.learn_from(settings, ev)           # a forum or not now, upgraded
+    if ev.kind == "member":
+        return members.on_member(ctx)
     ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
     msg = conv.message_of(ev)
     if ticket_id is not None and msg is None and _cannot_relay(ctx, ev):
@@ -60,7 +60,7 @@ def on_group(ctx: ActionContext) -> bool:
     if ticket_id is None or msg is None:
         return True
     try:
-        outcome = _conversation(ctx).from_staff(ev.user_id, _name(ev), ticket_id, msg)
+        outcome = _conversation(ctx).from_staff(ev.user_id, staff_name(ev), ticket_id, msg)
     except NotTechnician:
         return True                  # a client or a guest in the group: not ours to relay
     if outcome in THREAD_ANSWERS:

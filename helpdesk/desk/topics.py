@@ -7,7 +7,7 @@ The topic of ticket N is created by the outgoing row keyed `t<N>:topic` (a `Repl
 key, and a message aimed at a topic that is not created yet names the topic by its key
 (`Reply.thread_key`): the sender resolves it when the topic exists.
 
-The topic's life (settings desk.topics; a forum work group): `open_topic` queues it with the
+The topic's life (settings desk.topics, `auto`: while the work group is a forum, desk/group.py): `open_topic` queues it with the
 ticket, just before the card that goes into it (helpdesk.desk.cards); `follow_ticket`, a
 Notifier listener, renames it when its name or icon would change (settings
 desk.topic_icons / topic_icon_ids, template desk/topic_name), closes it when the ticket is
@@ -27,10 +27,11 @@ from engine.outgoing import DEAD, SENT, Outgoing
 from helpdesk.directory.tables import utcnow
 from helpdesk.notices import GROUP, queue_reply
 
+from .group import topics_on
 from .tables import DeskThread
 
 __all__ = ["topic_key", "post_key", "ticket_of_thread", "ticket_of_post", "thread_id_of",
-           "into_thread", "has_topic", "topic_name", "open_topic", "follow_ticket",
+           "into_thread", "has_topic", "topic_name", "open_topic", "open_again", "follow_ticket",
            "remember"]
 
 _KEY = re.compile(r"t(\d+):(topic|post)")
@@ -111,12 +112,23 @@ def open_topic(settings, templates, view: dict) -> int:
     opens it); 1 when queued, 0 when topics are off. The row's key is the ticket's, so the
     topic is never queued twice; the transport makes one topic of it (or none, and sends
     the card to the group itself, when the group is not a forum)."""
-    if not settings.desk.topics:
+    if not topics_on(settings):
         return 0
     name, icon_id = topic_name(settings, templates, view)
     _queue(settings, view["id"], {"op": "create", **_looks(name, icon_id)}, topic_key(view["id"]))
     remember(view["id"], topic=_state(name, icon_id), topic_closed=False)
     return 1
+
+
+def open_again(settings, templates, view: dict) -> bool:
+    """The ticket's topic creation, given up (the bot was out of the group), queued again
+    under its own key, named as the ticket is now; False when it was not given up."""
+    name, icon_id = topic_name(settings, templates, view)
+    reply = Reply(settings.notify.system.work_group_id, topic={"op": "create", **_looks(name, icon_id)})
+    if not outgoing.revive(topic_key(view["id"]), reply):
+        return False
+    remember(view["id"], topic=_state(name, icon_id), topic_closed=False)
+    return True
 
 
 def follow_ticket(notifier, ticket, what: str, actor, context: dict) -> int:

@@ -83,5 +83,6 @@ def require(settings, user_id: int, ticket: Ticket, action: str) -> None:
 
 def is_technician(settings, user_id: int) -> bool:
     """Work-group rights: staff on the desk's roster (technician or dispatcher), read from
-    the database at every call (helpdesk/desk/staff.py; settings only seed it)."""
+    the database at every call. `staff.is_staff` owns the rule (settings only seed the
+    roster); this is its name for the ticket service, which passes settings everywhere."""
     return staff.is_staff(user_id)

@@ -64,11 +64,13 @@ def test_a_topic_is_created_and_its_messages_land_in_it_in_order(api, forum_engi
 
 def test_a_dead_topic_row_sends_its_messages_to_the_group_itself(api, forum_engine):
     group = api.group(GROUP, "Заявки")                      # not a forum
-    with running_bot(forum_engine, api) as bot:
+    reports = []
+    with running_bot(forum_engine, api, on_error=lambda where, e: reports.append(where)) as bot:
         ids = queue(bot, create(), into("карточка"),
                     (Reply(GROUP, thread_key=TOPIC, topic={"op": "close"}), None, 5))
         rows = settled(ids)
     assert rows[0].status == "dead" and "not a forum" in rows[0].error
+    assert reports == []                       # a group that is not a forum: no bug report
     assert rows[1].status == "sent" and [m.text for m in api.messages(GROUP)] == ["карточка"]
     assert api.messages(GROUP)[0].thread_id is None
     assert rows[2].status == "dead" and "never created" in rows[2].error

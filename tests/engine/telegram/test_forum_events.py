@@ -86,3 +86,46 @@ def test_copies_and_replies_go_where_they_are_aimed(api, forum_engine):
     assert in_topic[2].reply_to == card_id
     [gone] = [m for m in api.messages(GROUP) if m.content == "на удалённое"]
     assert gone.reply_to is None                         # the replied message is gone: sent anyway
+
+
+def test_membership_changes_and_an_upgrade_become_events(api):
+    group = api.group(GROUP, "Заявки", forum=True)
+    admin = group.member(5, "Анна", status="creator")
+    tech = group.member(7, "Пётр", last_name="Петров")
+    group.member_changed(tech, "left")
+    left = event_of(api.pending_updates()[-1])
+    assert left.kind == "member" and left.chat_id == GROUP and left.user_id == 7
+    assert left.member["id"] == 7 and (left.member["old"], left.member["new"]) == ("member", "left")
+    assert not left.member["me"] and left.chat_is_forum is True
+    group.bot_removed(admin)
+    removed = event_of(api.pending_updates()[-1])
+    assert removed.kind == "member" and removed.user_id == 5 and removed.member["me"]
+    assert removed.member["new"] == "kicked" and removed.member["id"] == api.bot_id
+    group.bot_added(admin)
+    assert event_of(api.pending_updates()[-1]).member["new"] == "administrator"
+    plain = api.group(-5003, "Старая")
+    said = event_of(plain.member(5, "Анна").send("привет"))
+    assert said.chat_is_forum is False and said.migrate_to_chat_id is None
+    plain.migrate(-1005003, admin)
+    assert event_of(api.pending_updates()[-1]).migrate_to_chat_id == -1005003
+
+
+def test_a_private_chats_membership_is_no_event(api):
+    user = api.user(41, "Ира")
+    update = {"update_id": 1, "my_chat_member": {"chat": user.chat, "from": user.user, "date": 1,
+                                 "old_chat_member": {"status": "member", "user": api.bot_user},
+                                 "new_chat_member": {"status": "kicked", "user": api.bot_user,
+                                                     "until_date": 0}}}
+    assert event_of(update) is None
+
+
+def test_a_row_to_a_group_upgraded_meanwhile_goes_to_its_supergroup(api, forum_engine):
+    old = api.group(-5004, "Старая")
+    old.migrate(-1005004, old.member(5, "Анна"))
+    with running_bot(forum_engine, api) as bot:
+        with write_tx():
+            row = outgoing.enqueue(Reply(-5004, "карточка"))
+        bot.loop.call_soon_threadsafe(bot.sender.kick)
+        [sent] = sent_rows([row])
+    assert sent.status == "sent" and "карточка" in [m.text for m in api.messages(-1005004)]
+    assert api.messages(-5004) == []

@@ -138,7 +138,7 @@ def test_a_press_in_a_private_chat_also_edits_the_card(forum):
 
 
 def test_a_plain_group_has_no_topic_and_the_card_is_the_thread(database):
-    w = make_world(make_settings())                    # desk.topics off (settings.yaml)
+    w = make_world(make_settings())     # desk.topics auto (settings.yaml): never told it is a forum
     t = file_ticket(w, 101)
     (key, card), = group_rows()
     assert key == f"t{t.id}:post" and card.thread_key is None and card.topic is None

@@ -1498,6 +1498,23 @@ class FakeGroup:
         """The bot is removed: every call aimed at the group answers 403."""
         self.api.kick_bot(self.chat_id)
 
+    def member_changed(self, user: FakeUser | dict, status: str, by: FakeUser | None = None) -> int:
+        """`user` left / was kicked / was promoted...: the chat_member update the bot gets."""
+        person = user.user if isinstance(user, FakeUser) else user
+        return self.api.member_changed(self.chat_id, person, status, by.user if by else None)
+
+    def bot_removed(self, by: FakeUser, status: str = "kicked") -> int:
+        """`by` removes the bot (my_chat_member), and every later call answers 403."""
+        return self.api.bot_removed(self.chat_id, by.user, status)
+
+    def bot_added(self, by: FakeUser, status: str = "administrator") -> int:
+        return self.api.bot_added(self.chat_id, by.user, status)
+
+    def migrate(self, new_id: int, by: FakeUser) -> "FakeGroup":
+        """The group is upgraded to the supergroup `new_id` (its migrate_to_chat_id message)."""
+        self.api.migrate(self.chat_id, new_id, by.user)
+        return FakeGroup(self.api, self.api._chat_json(new_id))
+
     def topics(self) -> list:
         return self.api.topics(self.chat_id)
 

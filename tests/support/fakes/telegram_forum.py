@@ -17,7 +17,12 @@ readable on its own. What it copies from Telegram, and a test may lean on:
 * after ``FakeGroup.kick_bot()`` every call aimed at the group answers 403 "Forbidden: bot was
   kicked from the supergroup chat";
 * ``getChat`` (``is_forum``), ``getChatMember`` and ``getChatAdministrators`` answer from the
-  members a test set (``FakeGroup.member(..., status=...)``); anyone else has "left".
+  members a test set (``FakeGroup.member(..., status=...)``); anyone else has "left";
+* membership changes reach the bot as Telegram words them: ``member_changed`` (a person left,
+  was kicked, promoted: a ``chat_member`` update), ``bot_removed`` / ``bot_added`` (the bot
+  itself: ``my_chat_member``; removed, every call aimed at the group answers 403 until it is
+  added back), ``migrate`` (a group upgraded to a supergroup: a ``migrate_to_chat_id`` service
+  message in the old chat, sends there answer 400 "group chat was upgraded to a supergroup chat").
 """
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ import time
 from .telegram_errors import ApiError, bad
 
 __all__ = ["FakeTopic", "ForumMixin", "KICKED", "NOT_FORUM", "THREAD_NOT_FOUND",
-           "TOPIC_INVALID", "TOPIC_NOT_MODIFIED"]
+           "TOPIC_INVALID", "TOPIC_NOT_MODIFIED", "UPGRADED"]
 
 KICKED = "Forbidden: bot was kicked from the supergroup chat"
+UPGRADED = "Bad Request: group chat was upgraded to a supergroup chat"
 NOT_FORUM = "the chat is not a forum"
 THREAD_NOT_FOUND = "message thread not found"
 TOPIC_INVALID = "TOPIC_ID_INVALID"
@@ -70,6 +76,7 @@ class ForumMixin:
     def _reset_forum(self) -> None:
         self._topics: dict[tuple, FakeTopic] = {}
         self._kicked: set = set()
+        self._migrated: dict = {}         # old group id -> its supergroup's id
         self._members: dict = {}          # chat id -> {user id: ChatMember JSON}
         self._user_content: dict = {}     # (chat id, message id) -> a user's message JSON
 
@@ -99,6 +106,44 @@ class ForumMixin:
         with self._cond:
             self._members.setdefault(chat_id, {})[user["id"]] = {"status": status, "user": user}
 
+    def member_changed(self, chat_id: int, user: dict, status: str, by: dict | None = None) -> int:
+        """A person's status changes (left, kicked, administrator...): a chat_member update."""
+        with self._cond:
+            old = self._members.get(chat_id, {}).get(user["id"]) or {"status": "left", "user": user}
+            self.set_member(chat_id, user, status)
+            return self._membership("chat_member", chat_id, by or user, old,
+                                    {"status": status, "user": user})
+
+    def bot_removed(self, chat_id: int, by: dict, status: str = "kicked") -> int:
+        """The bot is removed from the group by `by`: a my_chat_member update, then 403s."""
+        with self._cond:
+            self._kicked.add(chat_id)
+            return self._membership("my_chat_member", chat_id, by, {"status": "administrator"},
+                                    {"status": status})
+
+    def bot_added(self, chat_id: int, by: dict, status: str = "administrator") -> int:
+        with self._cond:
+            self._kicked.discard(chat_id)
+            return self._membership("my_chat_member", chat_id, by, {"status": "left"},
+                                    {"status": status})
+
+    def migrate(self, chat_id: int, new_id: int, by: dict) -> int:
+        """The group `chat_id` becomes the supergroup `new_id` (Telegram's upgrade)."""
+        with self._cond:
+            chat = {**self._chat_json(chat_id)}
+            self._chats[new_id] = {"id": new_id, "type": "supergroup", "title": chat.get("title", "")}
+            self._migrated[chat_id] = new_id
+            message = {"message_id": self._take_message_id(chat_id), "from": by, "chat": chat,
+                       "date": int(time.time()), "migrate_to_chat_id": new_id}
+            return self.push_update({"message": message})
+
+    def _membership(self, kind: str, chat_id: int, by: dict, old: dict, new: dict) -> int:
+        who = self.bot_user if kind == "my_chat_member" else new.get("user")
+        change = {"chat": self._chat_json(chat_id), "from": by, "date": int(time.time()),
+                  "old_chat_member": _member_json({"user": who, **old}),
+                  "new_chat_member": _member_json({"user": who, **new})}
+        return self.push_update({kind: change})
+
     # -- checks the sending methods share -------------------------------------------------
     def _check_chat_access(self, method: str, params: dict) -> None:
         if method in _NO_CHAT or params.get("chat_id") in (None, ""):
@@ -107,6 +152,8 @@ class ForumMixin:
         chat_id = int(chat_id) if str(chat_id).lstrip("-").isdigit() else chat_id
         if chat_id in self._kicked:
             raise ApiError(403, KICKED)
+        if chat_id in self._migrated:
+            raise ApiError(400, UPGRADED, migrate_to_chat_id=self._migrated[chat_id])
 
     def _is_forum(self, chat_id) -> bool:
         return bool(self._chats.get(chat_id, {}).get("is_forum"))
@@ -317,4 +364,6 @@ def _member_json(member: dict) -> dict:
                 "can_promote_members": False, "can_change_info": False,
                 "can_invite_users": True, "can_post_stories": False, "can_edit_stories": False,
                 "can_delete_stories": False, "can_manage_topics": True}
+    if member["status"] == "kicked":            # Telegram adds until_date (0: for ever)
+        return {"status": member["status"], "user": member["user"], "until_date": 0}
     return {"status": member["status"], "user": member["user"]}

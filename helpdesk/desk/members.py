@@ -1,0 +1,143 @@
+"""Who is in the work group, as Telegram's membership updates tell (issue 16, point 3 and
+"bad input": the bot removed from the group).
+
+* `chat_member` (a person): a staff member who left or was kicked loses their role (the
+  row stays REVOKED, as after /unstaff, so the settings' seed never gives it back); a
+  Telegram administrator who leaves, or is demoted, is no dispatcher any more; one promoted
+  is one at once (the refresh, helpdesk/desk/admins.py, would find both at its next run).
+* `my_chat_member` (the bot itself) removed or kicked: a warning in the log an operator can
+  act on, the dispatchers and the notify.bug user told privately (once per outage, keyed
+  as helpdesk/desk/admins.py keys it), and the group's queued messages given up once
+  (dead, not each one tried against a 403). The outage is kept in `sync_state`
+  (`desk:out:<group>`).
+* the bot added back (or a refresh reaching the group again after an outage: a missed
+  update): the cards, and their topics, of the active tickets that never reached the group
+  are queued again, current, so a ticket filed while the bot was out is not lost.
+"""
+from __future__ import annotations
+
+import logging
+
+from engine import outgoing
+from engine.contracts import ActionContext
+from engine.events import Reply
+from engine.storage import write_tx
+from helpdesk.directory.tables import utcnow
+from helpdesk.notices import OPS, queue_notice
+from helpdesk.sync.pull import SyncState
+from helpdesk.tickets import ACTIVE, Ticket, ticket_view
+from helpdesk.tickets.workgroup import group_post
+
+from . import cards, staff, topics
+from .group import topics_on
+from .tables import GroupAdmin
+
+__all__ = ["on_member", "bot_removed", "bot_back", "is_out", "LEFT", "ADMIN"]
+
+log = logging.getLogger(__name__)
+LEFT = ("left", "kicked")
+ADMIN = ("administrator", "creator")
+REPOST_MAX = 500                  # cards queued again at once (the rest at the next refresh)
+
+
+def on_member(ctx: ActionContext) -> bool:
+    """A membership change in the work group (talk.on_group hands it here)."""
+    ev, settings = ctx.event, ctx.services.settings
+    member, group = ev.member or {}, ev.chat_id
+    if member.get("me"):
+        if member.get("new") in LEFT:
+            bot_removed(settings, ctx.templates, group, member["new"], by=ev.user_id)
+        elif member.get("old") in LEFT:
+            bot_back(settings, ctx.templates, group)
+        return True
+    _person(group, member)
+    return True
+
+
+def _person(group: int, member: dict) -> None:
+    uid, new = int(member.get("id") or 0), member.get("new")
+    if not uid or member.get("is_bot"):
+        return
+    if new in LEFT:
+        revoked, was_admin = staff.revoke(uid), _drop_admin(uid)
+        if revoked or was_admin:
+            log.info("work group %s: staff member %s %s the group: role revoked", group, uid, new)
+    elif new in ADMIN:
+        staff.add_admin(group, member)
+    elif _drop_admin(uid):
+        log.info("work group %s: %s is no administrator now: no dispatcher by that status", group, uid)
+
+
+def _drop_admin(uid: int) -> bool:
+    with write_tx():
+        return bool(GroupAdmin.delete().where(GroupAdmin.telegram_user == uid).execute())
+
+
+# -- the bot itself --------------------------------------------------------------------------
+def _out_key(group: int) -> str:
+    return f"desk:out:{int(group)}"
+
+
+def is_out(group: int) -> bool:
+    """The bot was removed from the group and is not back (as far as we heard)."""
+    row = SyncState.get_or_none(SyncState.name == _out_key(group))
+    return bool(row and row.value)
+
+
+def _set_out(group: int, value: str) -> None:
+    (SyncState.insert(name=_out_key(group), value=value, updated=utcnow())
+     .on_conflict(conflict_target=[SyncState.name],
+                  update={SyncState.value: value, SyncState.updated: utcnow()}).execute())
+
+
+def bot_removed(settings, templates, group: int, reason: str, *, by: int | None = None) -> int:
+    """See the module docstring; how many people were told."""
+    since = GroupAdmin.select(GroupAdmin.seen_at).order_by(GroupAdmin.seen_at.desc()).scalar()
+    since = since.isoformat() if since else "never"
+    context = {"reason": str(reason)[:200]}
+    with write_tx():
+        dropped = outgoing.give_up_chat(group, f"the bot was removed from the work group ({reason})")
+        _set_out(group, utcnow().isoformat())
+        told = sum(bool(queue_notice(templates, uid, "desk/group_lost", context, priority=OPS,
+                                     key=f"desk:group-lost:{group}:{since}:{uid}"))
+                   for uid in staff.dispatcher_ids())
+        bug = settings.notify.bug
+        if bug.use and bug.telegram_user_id:
+            told += bool(queue_notice(templates, bug.telegram_user_id, "desk/group_lost", context,
+                                      key=f"desk:bot-out:{group}:{since}", priority=OPS))
+    log.warning("the bot was removed from the work group %s (%s, by %s): %d queued message(s) "
+                "to it given up; tickets are still stored. Add the bot back to the group (as an "
+                "administrator, to manage topics): their cards are posted again then",
+                group, reason, by or "?", dropped)
+    return told
+
+
+def bot_back(settings, templates, group: int) -> int:
+    """The bot is in the group again: the cards that never reached it queued again (see
+    the module docstring); how many tickets."""
+    with write_tx():
+        _set_out(group, "")
+        count = sum(_repost(settings, templates, ticket) for ticket in _unposted(group))
+    log.info("the bot is back in the work group %s: %d ticket card(s) queued again", group, count)
+    return count
+
+
+def _unposted(group: int) -> list[Ticket]:
+    O = outgoing.Outgoing
+    keys = (O.select(O.key).where((O.chat_id == int(group)) & (O.status == outgoing.DEAD)
+                                  & O.key.startswith("t") & O.key.endswith(":post"))
+            .order_by(O.id).limit(REPOST_MAX).tuples())
+    ids = [int(k[1:-len(":post")]) for (k,) in keys if k[1:-len(":post")].isdigit()]
+    return list(Ticket.select().where(Ticket.id.in_(ids or [0]) & Ticket.status.in_(ACTIVE))
+                .order_by(Ticket.id))
+
+
+def _repost(settings, templates, ticket: Ticket) -> int:
+    """Queue the ticket's topic (when topics are on and it never was made) and its card."""
+    if topics_on(settings):
+        topics.open_again(settings, templates, ticket_view(ticket))
+    text, buttons = group_post(ticket, templates)
+    cards.card_changed(ticket.id, text, buttons)
+    card = topics.into_thread(ticket.id, Reply(settings.notify.system.work_group_id, text,
+                                               buttons=buttons))
+    return int(outgoing.revive(topics.post_key(ticket.id), card))
