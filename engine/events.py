@@ -58,6 +58,9 @@ class Event:
                                           # "edited" | "closed" | "reopened", "name": ...}
     reply_to_user: dict[str, Any] | None = None   # who wrote the message this one answers:
                                           # {"id", "first_name", "last_name", "username", "is_bot"}
+    may_wait: bool = False                # the transport tries this update again if a handler
+                                          # raises engine.errors.NotYet (False: the last try,
+                                          # or a transport that never retries: decide now)
 
     @property
     def command(self) -> str | None:

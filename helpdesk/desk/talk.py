@@ -49,15 +49,18 @@ def _name(ev: Event) -> str:
 @registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
 def on_group(ctx: ActionContext) -> bool:
     """Every group message is taken; only a staff message in a ticket's thread does anything."""
-    ev = ctx.event
+    ev, conversation = ctx.event, _conversation(ctx)
     if ev.chat_id != ctx.services.settings.notify.system.work_group_id:
         return True
-    ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
     msg = conv.message_of(ev)
-    if ticket_id is None or msg is None:
+    if msg is None or not conversation.is_staff(ev.user_id):
+        return True                  # nothing to relay: no need to wait for the lookup
+    ticket_id = conv.looked_up(ev, conv.ticket_in_group(ev.chat_id, ev.thread_id,
+                                                        ev.reply_to_message_id))
+    if ticket_id is None:
         return True
     try:
-        outcome = _conversation(ctx).from_staff(ev.user_id, _name(ev), ticket_id, msg)
+        outcome = conversation.from_staff(ev.user_id, _name(ev), ticket_id, msg)
     except NotTechnician:
         return True                  # a client or a guest in the group: not ours to relay
     if outcome in THREAD_ANSWERS:
@@ -81,9 +84,11 @@ def on_private(ctx: ActionContext) -> bool:
     whose first item went to a ticket; anything else is the dialogs'."""
     ev = ctx.event
     msg = conv.message_of(ev)
-    ticket_id = conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id) or (
-        msg is not None and conv.ticket_of_album(ev.user_id, msg.album)) or None
-    if ticket_id is None or msg is None:
+    if msg is None:
+        return False
+    ticket_id = conv.looked_up(ev, conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
+                               or conv.ticket_of_album(ev.user_id, msg.album))
+    if ticket_id is None:
         return False
     try:
         ticket = _conversation(ctx).from_client(ev.user_id, ticket_id, msg)

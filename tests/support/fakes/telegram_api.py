@@ -437,12 +437,17 @@ class FakeTelegramAPI(ForumMixin):
         bot_username, bot_first_name: what getMe answers.
         webhook_retry_delay: first pause before re-delivering a refused webhook update; it
             doubles up to 2 s (Telegram backs off likewise, only slower).
+        slow_answers: seconds the answer to a send (sendMessage, copyMessage ...) takes
+            after the message was delivered: the recipient sees it (and may answer it)
+            before the bot learns its id, as with Telegram far away.
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, host: str = "127.0.0.1", port: int = 0,
                  rate_limits: RateLimits | None = None, bot_username: str = "test_helpdesk_bot",
-                 bot_first_name: str = "Test Helpdesk Bot", webhook_retry_delay: float = 0.05):
+                 bot_first_name: str = "Test Helpdesk Bot", webhook_retry_delay: float = 0.05,
+                 slow_answers: float = 0.0):
         self.token, self.host, self._port = token, host, port
+        self.slow_answers = slow_answers
         self.bot_id = int(token.split(":")[0]) if token.split(":")[0].isdigit() else 1
         self.bot_user = {"id": self.bot_id, "is_bot": True, "first_name": bot_first_name,
                          "username": bot_username}
@@ -762,6 +767,8 @@ class FakeTelegramAPI(ForumMixin):
         with self._cond:
             if self._lost_answers[name]:
                 raise self._lost_answers[name].popleft()
+        if self.slow_answers and name in SEND_METHODS:
+            time.sleep(self.slow_answers)     # this request's own server thread only
         return result
 
     def _serve_file(self, token: str, file_path: str) -> tuple[int, str, bytes]:
