@@ -81,6 +81,7 @@ MAX_TEXT, MAX_CAPTION, MAX_CALLBACK_DATA = 4096, 1024, 64
 # Telegram leaves these out unless allowed_updates names them explicitly.
 NOT_DEFAULT_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
 SEND_METHODS = {"sendmessage", "sendphoto", "senddocument", "sendinvoice", "copymessage"}
+SLOW_METHODS = SEND_METHODS | {"createforumtopic"}     # what `slow_answers` delays
 CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
                 "upload_voice", "upload_document", "choose_sticker", "find_location",
                 "record_video_note", "upload_video_note"}
@@ -437,8 +438,8 @@ class FakeTelegramAPI(ForumMixin):
         bot_username, bot_first_name: what getMe answers.
         webhook_retry_delay: first pause before re-delivering a refused webhook update; it
             doubles up to 2 s (Telegram backs off likewise, only slower).
-        slow_answers: seconds the answer to a send (sendMessage, copyMessage ...) takes
-            after the message was delivered: the recipient sees it (and may answer it)
+        slow_answers: seconds the answer to a send (sendMessage, copyMessage, a topic's
+            creation ...) takes after the message was delivered: the recipient sees it (and may answer it)
             before the bot learns its id, as with Telegram far away.
     """
 
@@ -767,7 +768,7 @@ class FakeTelegramAPI(ForumMixin):
         with self._cond:
             if self._lost_answers[name]:
                 raise self._lost_answers[name].popleft()
-        if self.slow_answers and name in SEND_METHODS:
+        if self.slow_answers and name in SLOW_METHODS:
             time.sleep(self.slow_answers)     # this request's own server thread only
         return result
 
