@@ -559,6 +559,14 @@ class FakeTelegramAPI(ForumMixin):
         with self._cond:
             return len(self._events)
 
+    def log_since(self, position: int, timeout: float = 1.0) -> tuple[list[SentMessage], int]:
+        """The sends and edits logged after `position` (each as it was then; an edit repeats
+        its message_id), waiting up to `timeout` for one, and the position after them: one
+        reader can follow the whole log instead of many scanning every message."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._events) > position, timeout)
+            return [snap for snap, _ in self._events[position:]], len(self._events)
+
     def wait_for(self, chat_id, predicate: Callable[[SentMessage], bool] | None = None, *,
                  contains: str | None = None, timeout: float = 5.0,
                  since: int | None = None) -> SentMessage:
