@@ -143,7 +143,7 @@ class _Conversation:
                 continue
             if k % 2 == 0:
                 last_support = arrived
-            self.latencies.append(arrived.received - started)    # the fake's own clock
+            self.latencies.append((k % 2, arrived.received - started))   # the fake's clock
 
     def copies(self) -> list[str]:
         """Every relayed marker of this ticket, in the order the other side got them."""
@@ -190,12 +190,16 @@ def bench_relay(url: str, tickets: int, messages: int, scale: float) -> dict:
             wall = time.monotonic() - started
         topics = len(api.topics(GROUP))
         refused = api.stats()["refused"]
-    latencies = sorted(x for c in convs for x in c.latencies)
+    latencies = sorted(x for c in convs for _, x in c.latencies)
+    to_client = sorted(x for c in convs for way, x in c.latencies if way == 0)
+    to_topic = sorted(x for c in convs for way, x in c.latencies if way == 1)
     return {
         "part": "relay", "tickets": tickets, "messages_per_ticket": messages, "scale": scale,
         "database": "postgresql" if storage.is_postgres() else "sqlite",
         "relay_latency_s": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99),
                             "max": _pct(latencies, 1.0)},
+        "staff_to_client_s": {"p50": _pct(to_client, 0.5), "p99": _pct(to_client, 0.99)},
+        "client_to_topic_s": {"p50": _pct(to_topic, 0.5), "p99": _pct(to_topic, 0.99)},
         "relayed": len(latencies), "lost": sum(c.lost for c in convs),
         "doubled": sum(_doubled(c) for c in convs),
         "order_broken": sum(_order_broken(c) for c in convs),
