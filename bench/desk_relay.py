@@ -13,7 +13,9 @@ Telegram lets a group take 20 messages a minute, so 200 conversations of 10 mess
 ~1,400 messages into the work group: 70 minutes at Telegram's pace. `--scale 100` multiplies
 every limit of the fake *and* of our sender by 100 (the pacing logic is the same, only the
 numbers change); `--scale 1` runs at Telegram's own limits. RELAY_TIMEOUT (seconds, default
-600) is how long a message is waited for before it counts as lost.
+600) is how long a message is waited for before it counts as lost; RELAY_PATIENCE (default
+3, BotConfig.patience) how long the bot puts off a reply to a message it has not marked yet
+(`put_off` counts the tries put off).
 """
 from __future__ import annotations
 
@@ -173,7 +175,8 @@ def bench_relay(url: str, tickets: int, messages: int, scale: float) -> dict:
     our_limits = Limits(overall_per_second=30 * scale, private_interval=1.0 / scale,
                         group_per_minute=int(20 * scale))
     with FakeTelegramAPI(rate_limits=fake_limits) as api, \
-            running_bot(app.engine, api, limits=our_limits):
+            running_bot(app.engine, api, limits=our_limits,
+                        patience=float(os.environ.get("RELAY_PATIENCE", 3))) as bot:
         group = api.group(GROUP, "Заявки", forum=True)
         started = time.monotonic()
         made = [app.services.tickets.create(FIRST_CLIENT + i, type="Касса",
@@ -190,6 +193,7 @@ def bench_relay(url: str, tickets: int, messages: int, scale: float) -> dict:
             wall = time.monotonic() - started
         topics = len(api.topics(GROUP))
         refused = api.stats()["refused"]
+        put_off = bot.dispatcher.stats["put_off"]
     latencies = sorted(x for c in convs for _, x in c.latencies)
     to_client = sorted(x for c in convs for way, x in c.latencies if way == 0)
     to_topic = sorted(x for c in convs for way, x in c.latencies if way == 1)
@@ -204,7 +208,7 @@ def bench_relay(url: str, tickets: int, messages: int, scale: float) -> dict:
         "doubled": sum(_doubled(c) for c in convs),
         "order_broken": sum(_order_broken(c) for c in convs),
         "topics": topics, "topics_expected": tickets, "wall_s": round(wall, 1),
-        "fake_refusals": refused,
+        "fake_refusals": refused, "put_off": put_off,
     }
 
 

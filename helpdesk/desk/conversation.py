@@ -21,6 +21,7 @@ unmarked; the transport tries it again shortly, and on the last try it is decide
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
 
@@ -54,6 +55,7 @@ __all__ = ["Message", "Conversation", "message_of", "ticket_of_message", "ticket
            "ticket_in_group", "marks_pending", "looked_up",
            "MESSAGE", "NOTE", "RELAYED", "NOTED", "CLOSED", "GONE", "ERASED", "IGNORED"]
 
+log = logging.getLogger(__name__)
 MESSAGE, NOTE = "message", "note"                       # the ticket events' names
 RELAYED, NOTED, CLOSED, GONE, IGNORED = "relayed", "noted", "closed", "gone", "ignored"
 ERASED = "erased"           # the author used /forget: nobody is there to hear it
@@ -185,16 +187,25 @@ def looked_up(event: Event, found: int | None) -> int | None:
     replies to) gave; NotYet instead while that message may be the bot's own not marked yet
     and the transport may still wait (`event.may_wait`). A reply to a person's message
     (Telegram says who wrote it) is never the bot's: decided at once."""
-    if found is not None or not event.may_wait:
+    if found is not None:
         return found
+    unknown = [i for i in _answered_ids(event) if not _marked(event.chat_id, i)]
+    if not unknown or not marks_pending(event.chat_id):
+        return found
+    if event.may_wait:
+        raise NotYet(f"chat {event.chat_id}: message {unknown[0]} it answers is not marked yet")
+    if event.update_id is not None:   # the transport's last try: it may have been about a ticket
+        log.warning("chat %s: update %s answers message %s, still not marked after the "
+                    "patience: taken as about no ticket", event.chat_id, event.update_id, unknown[0])
+    return found
+
+
+def _answered_ids(event: Event) -> list[int]:
     ids = [event.thread_id] if event.thread_id is not None else []
     person = event.reply_to_user is not None and not event.reply_to_user.get("is_bot")
     if event.reply_to_message_id is not None and not person:
         ids.append(event.reply_to_message_id)
-    unknown = [i for i in ids if not _marked(event.chat_id, i)]
-    if unknown and marks_pending(event.chat_id):
-        raise NotYet(f"chat {event.chat_id}: message {unknown[0]} it answers is not marked yet")
-    return found
+    return ids
 
 
 class Conversation:
