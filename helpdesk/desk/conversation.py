@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import peewee
 
@@ -182,22 +183,32 @@ def _marked(chat_id: int, message_id: int) -> bool:
                    & (Outgoing.status == SENT)).exists())
 
 
-def looked_up(event: Event, found: int | None) -> int | None:
-    """`found`, the ticket a lookup of the message `event` answers (its topic, the message it
-    replies to) gave; NotYet instead while that message may be the bot's own not marked yet
-    and the transport may still wait (`event.may_wait`). A reply to a person's message
-    (Telegram says who wrote it) is never the bot's: decided at once."""
-    if found is not None:
+def looked_up(event: Event, lookup: Callable[[], int | None]) -> int | None:
+    """The ticket `lookup()` finds for the message `event` answers (its topic, the message it
+    replies to); NotYet instead while that message may be the bot's own not marked yet and
+    the transport may still wait (`event.may_wait`). A reply to a person's message (Telegram
+    says who wrote it) is never the bot's: decided at once.
+
+    The reads are ordered for PostgreSQL, where each statement sees the marks committed
+    before it: "is anything on its way" is read before "is the message marked", so a mark
+    landing between them is seen by the second; and a message marked since the first
+    lookup is looked up again."""
+    found = lookup()
+    ids = _answered_ids(event)
+    if found is not None or not ids:
         return found
-    unknown = [i for i in _answered_ids(event) if not _marked(event.chat_id, i)]
-    if not unknown or not marks_pending(event.chat_id):
-        return found
+    on_its_way = marks_pending(event.chat_id)
+    unknown = [i for i in ids if not _marked(event.chat_id, i)]
+    if not unknown:
+        return lookup()
+    if not on_its_way:
+        return None                   # nothing of the bot's was in flight: not its message
     if event.may_wait:
         raise NotYet(f"chat {event.chat_id}: message {unknown[0]} it answers is not marked yet")
     if event.update_id is not None:   # the transport's last try: it may have been about a ticket
         log.warning("chat %s: update %s answers message %s, still not marked after the "
                     "patience: taken as about no ticket", event.chat_id, event.update_id, unknown[0])
-    return found
+    return None
 
 
 def _answered_ids(event: Event) -> list[int]:

@@ -55,8 +55,8 @@ def on_group(ctx: ActionContext) -> bool:
     msg = conv.message_of(ev)
     if msg is None or not conversation.is_staff(ev.user_id):
         return True                  # nothing to relay: no need to wait for the lookup
-    ticket_id = conv.looked_up(ev, conv.ticket_in_group(ev.chat_id, ev.thread_id,
-                                                        ev.reply_to_message_id))
+    ticket_id = conv.looked_up(ev, lambda: conv.ticket_in_group(ev.chat_id, ev.thread_id,
+                                                                ev.reply_to_message_id))
     if ticket_id is None:
         return True
     try:
@@ -86,7 +86,7 @@ def on_private(ctx: ActionContext) -> bool:
     msg = conv.message_of(ev)
     if msg is None:
         return False
-    ticket_id = conv.looked_up(ev, conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
+    ticket_id = conv.looked_up(ev, lambda: conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
                                or conv.ticket_of_album(ev.user_id, msg.album))
     if ticket_id is None:
         return False
