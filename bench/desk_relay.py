@@ -13,7 +13,9 @@ Telegram lets a group take 20 messages a minute, so 200 conversations of 10 mess
 ~1,400 messages into the work group: 70 minutes at Telegram's pace. `--scale 100` multiplies
 every limit of the fake *and* of our sender by 100 (the pacing logic is the same, only the
 numbers change); `--scale 1` runs at Telegram's own limits. RELAY_TIMEOUT (seconds, default
-600) is how long a message is waited for before it counts as lost.
+600) is how long a message is waited for before it counts as lost; RELAY_PATIENCE (default
+3, BotConfig.patience) how long the bot puts off a reply to a message it has not marked yet
+(`put_off` counts the tries put off).
 """
 from __future__ import annotations
 
@@ -56,70 +58,109 @@ def _people(n: int):
     return company
 
 
+class _Watch:
+    """The one reader of the fake's log: it follows the log once and wakes whoever waits for
+    a marker (`t<ticket>m<k>`) or a ticket's topic. 200 conversations each scanning every
+    message the fake holds, every 20 ms, took the CPU the bot needed (the relay looked slow
+    and late messages were counted lost)."""
+
+    def __init__(self, api, tickets: int):
+        self.api, self.tickets, self._cond = api, tickets, threading.Condition()
+        self.arrived: dict[str, object] = {}                   # marker -> its first copy
+        self.copies: dict[int, list[str]] = collections.defaultdict(list)   # ticket -> markers
+        self.threads: dict[int, int] = {}                      # ticket -> its topic
+        self._seen: set[tuple] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relay-watch", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        position = 0
+        while not self._stop.is_set():
+            news, position = self.api.log_since(position, timeout=0.05)
+            topics = {} if len(self.threads) >= self.tickets else _topic_ids(self.api)
+            with self._cond:
+                for msg in news:
+                    self._note(msg)
+                self.threads.update(topics)
+                if news or topics:
+                    self._cond.notify_all()
+
+    def _note(self, msg) -> None:
+        if (msg.chat_id, msg.message_id) in self._seen:
+            return                                   # an edit of a message already seen
+        self._seen.add((msg.chat_id, msg.message_id))
+        for marker, ticket in _MARKER.findall(msg.plain_text or ""):
+            self.copies[int(ticket)].append(marker)
+            self.arrived.setdefault(marker, msg)
+
+    def wait(self, value, timeout: float = TIMEOUT):
+        """value() under the watch's lock, once it is true (None after `timeout`)."""
+        with self._cond:
+            return self._cond.wait_for(value, timeout) or None
+
+
+_MARKER = re.compile(r"\b(t([0-9]+)m[0-9]+)\b")
+
+
+def _topic_ids(api) -> dict[int, int]:
+    found = {}
+    for t in api.topics(GROUP):
+        m = re.search(r"#([0-9]+)\b", t.name)
+        if m:
+            found[int(m.group(1))] = t.thread_id
+    return found
+
+
 class _Conversation:
     """One ticket's dialogue: who says what next, and when each message arrived."""
 
-    def __init__(self, api, group, ticket, client_id: int, messages: int):
-        self.api, self.ticket, self.client_id, self.messages = api, ticket, client_id, messages
-        self.group, self.latencies, self.lost = group, [], 0
+    def __init__(self, api, watch: _Watch, group, ticket, client_id: int, messages: int):
+        self.api, self.watch, self.ticket, self.client_id = api, watch, ticket, client_id
+        self.group, self.messages, self.latencies, self.lost = group, messages, [], 0
         self.client = api.user(client_id, f"Клиент{client_id}")
         self.thread_id = None
 
     def run(self) -> None:
-        self.thread_id = _wait(lambda: next((t.thread_id for t in self.api.topics(GROUP)
-                                             if f"#{self.ticket.id} " in t.name + " "), None))
+        self.thread_id = self.watch.wait(lambda: self.watch.threads.get(self.ticket.id))
         tech = self.group.member(TECH, "Пётр", last_name="Иванов").in_topic(self.thread_id)
         last_support = None
         for k in range(self.messages):
-            text = f"t{self.ticket.id}m{k}"
+            marker = f"t{self.ticket.id}m{k}"
             started = time.monotonic()
             if k % 2 == 0:
-                tech.send(text)
-                arrived = _wait(lambda text=text: self._at_client(text), TIMEOUT)
-                last_support = arrived
+                tech.send(marker)
             else:
-                self.client.send(text, reply_to=last_support.message_id if last_support else None)
-                arrived = _wait(lambda text=text: self._in_topic(text), TIMEOUT)
+                self.client.send(marker, reply_to=last_support.message_id if last_support else None)
+            arrived = self.watch.wait(lambda m=marker: self.watch.arrived.get(m))
             if arrived is None:
                 self.lost += 1
                 continue
-            self.latencies.append(time.monotonic() - started)
-
-    def _at_client(self, text: str):
-        return next((m for m in self.api.messages(self.client_id) if text in (m.plain_text or "")), None)
-
-    def _in_topic(self, text: str):
-        return next((m for m in self.api.in_topic(GROUP, self.thread_id)
-                     if text in (m.plain_text or "")), None)
+            if k % 2 == 0:
+                last_support = arrived
+            self.latencies.append((k % 2, arrived.received - started))   # the fake's clock
 
     def copies(self) -> list[str]:
         """Every relayed marker of this ticket, in the order the other side got them."""
-        marker = f"t{self.ticket.id}m"
-        out = [m.plain_text for m in self.api.messages(self.client_id) if marker in (m.plain_text or "")]
-        out += [m.plain_text for m in self.api.in_topic(GROUP, self.thread_id or 0)
-                if marker in (m.plain_text or "")]
-        return out
-
-
-def _wait(condition, timeout: float = TIMEOUT):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    return None
+        return list(self.watch.copies.get(self.ticket.id, []))
 
 
 def _order_broken(conv: _Conversation) -> bool:
-    numbers = [int(re.search(rf"t{conv.ticket.id}m(\d+)", t).group(1)) for t in conv.copies()]
+    numbers = [int(m.rpartition("m")[2]) for m in conv.copies()]
     to_client = [n for n in numbers if n % 2 == 0]
     to_topic = [n for n in numbers if n % 2 == 1]
     return to_client != sorted(to_client) or to_topic != sorted(to_topic)
 
 
 def _doubled(conv: _Conversation) -> int:
-    seen = collections.Counter(re.search(rf"t{conv.ticket.id}m\d+", t).group(0) for t in conv.copies())
+    seen = collections.Counter(conv.copies())
     return sum(n - 1 for n in seen.values() if n > 1)
 
 
@@ -134,32 +175,40 @@ def bench_relay(url: str, tickets: int, messages: int, scale: float) -> dict:
     our_limits = Limits(overall_per_second=30 * scale, private_interval=1.0 / scale,
                         group_per_minute=int(20 * scale))
     with FakeTelegramAPI(rate_limits=fake_limits) as api, \
-            running_bot(app.engine, api, limits=our_limits):
+            running_bot(app.engine, api, limits=our_limits,
+                        patience=float(os.environ.get("RELAY_PATIENCE", 3))) as bot:
         group = api.group(GROUP, "Заявки", forum=True)
         started = time.monotonic()
         made = [app.services.tickets.create(FIRST_CLIENT + i, type="Касса",
                                             description=f"Касса №{i} не печатает чеки",
                                             counterparty_id=company.id)[0] for i in range(tickets)]
-        convs = [_Conversation(api, group, t, FIRST_CLIENT + i, messages) for i, t in enumerate(made)]
-        threads = [threading.Thread(target=c.run, daemon=True) for c in convs]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(TIMEOUT * messages)
-        wall = time.monotonic() - started
+        with _Watch(api, tickets) as watch:
+            convs = [_Conversation(api, watch, group, t, FIRST_CLIENT + i, messages)
+                     for i, t in enumerate(made)]
+            threads = [threading.Thread(target=c.run, daemon=True) for c in convs]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(TIMEOUT * messages)
+            wall = time.monotonic() - started
         topics = len(api.topics(GROUP))
         refused = api.stats()["refused"]
-    latencies = sorted(x for c in convs for x in c.latencies)
+        put_off = bot.dispatcher.stats["put_off"]
+    latencies = sorted(x for c in convs for _, x in c.latencies)
+    to_client = sorted(x for c in convs for way, x in c.latencies if way == 0)
+    to_topic = sorted(x for c in convs for way, x in c.latencies if way == 1)
     return {
         "part": "relay", "tickets": tickets, "messages_per_ticket": messages, "scale": scale,
         "database": "postgresql" if storage.is_postgres() else "sqlite",
         "relay_latency_s": {"p50": _pct(latencies, 0.5), "p99": _pct(latencies, 0.99),
                             "max": _pct(latencies, 1.0)},
+        "staff_to_client_s": {"p50": _pct(to_client, 0.5), "p99": _pct(to_client, 0.99)},
+        "client_to_topic_s": {"p50": _pct(to_topic, 0.5), "p99": _pct(to_topic, 0.99)},
         "relayed": len(latencies), "lost": sum(c.lost for c in convs),
         "doubled": sum(_doubled(c) for c in convs),
         "order_broken": sum(_order_broken(c) for c in convs),
         "topics": topics, "topics_expected": tickets, "wall_s": round(wall, 1),
-        "fake_refusals": refused,
+        "fake_refusals": refused, "put_off": put_off,
     }
 
 

@@ -1,7 +1,8 @@
 """One exception tree for the engine (errors carry where they come from)."""
 from __future__ import annotations
 
-__all__ = ["BotError", "SettingsError", "FlowConfigError", "ActionError", "IntegrationError"]
+__all__ = ["BotError", "SettingsError", "FlowConfigError", "ActionError", "IntegrationError",
+           "NotYet"]
 
 
 class BotError(Exception):
@@ -40,3 +41,11 @@ class IntegrationError(BotError):
         self.system = system
         self.retryable = retryable
         super().__init__(f"{system}: {message}")
+
+
+class NotYet(BotError):
+    """Raised by a handler to put an update off: what it needs is not there yet (the bot's
+    own message it answers is sent but its id not written down), so the step is rolled back
+    and the transport tries the update again a little later, the chat's later updates
+    queued behind it. Raise it only while `Event.may_wait`: on the last try the handler
+    decides with what it has. The message says what was missing (chat, message)."""

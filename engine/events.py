@@ -75,6 +75,9 @@ class Event:
     member: dict[str, Any] | None = None  # kind "member": someone's status in the group changed
                                           # {"id", "first_name", "last_name", "username",
                                           # "is_bot", "old", "new", "me": the bot itself}
+    may_wait: bool = False                # the transport tries this update again if a handler
+                                          # raises engine.errors.NotYet (False: the last try,
+                                          # or a transport that never retries: decide now)
 
     @property
     def command(self) -> str | None:

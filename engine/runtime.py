@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from .errors import NotYet
 from .events import Event, Reply
 from .flowset import FlowSet
 from .registry import Registry
@@ -57,6 +58,8 @@ class Engine:
         except Exception as e:  # every failure becomes an apology, never a crash
             if is_database_error(e):
                 raise       # not the flow's fault: the transport keeps the update and retries
+            if isinstance(e, NotYet) and event.may_wait:
+                raise       # rolled back; the transport tries the update again later
             return self._failed(flowset, event, e, in_tx)
 
     def _failed(self, flowset: FlowSet, event: Event, error: BaseException, in_tx) -> list[Reply]:

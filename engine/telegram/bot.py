@@ -81,6 +81,9 @@ class BotConfig:
     topic_grace: float = 15                     # an unconfirmed topic creation waits this long for
                                                 # its service update before trying again (forum.py)
     health_role: str = "bot"                    # what the heartbeat row says this process is
+    patience: float = 3                         # an update a handler puts off (NotYet: the bot's
+                                                # message it answers not marked yet) is tried
+                                                # again for this long, then decided (patience.py)
 
 
 def _queue_reminders(replies) -> None:
@@ -156,7 +159,8 @@ class TelegramBot:
         # the one choice of strategy: several workers on one database, or a process alone
         strategy = SharedDispatcher if self.shared else LocalDispatcher
         self.dispatcher = strategy(self.engine, self.bot, self.sender, concurrency=c.concurrency,
-                                   on_error=self.on_error, lease=timedelta(seconds=c.lease_seconds))
+                                   on_error=self.on_error, lease=timedelta(seconds=c.lease_seconds),
+                                   patience=c.patience)
         await self._set_commands()
         await asyncio.to_thread(self._recover)
         sup = self.supervisor

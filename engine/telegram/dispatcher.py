@@ -23,6 +23,10 @@ pending, in order) and `run`, the dispatcher's supervised task, fails with the e
 supervisor logs and reports it and restarts `run` after its backoff; the restart hands
 every pending row to the chats again, so what arrived while the database was away is
 answered as soon as it is back.
+
+A handler may put an update off (`engine.errors.NotYet`: what it needs is on its way, see
+patience.py): the step is rolled back, the row stays pending and is tried again after a
+short wait, the chat's later rows behind it; the last try's Event says `may_wait=False`.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from ..events import Event, Reply
 from ..runtime import Engine
 from . import forum, inbox
 from .adapter import to_event
+from .patience import PATIENCE, Patience
 from .sender import Sender
 
 __all__ = ["Dispatcher", "UpdateTx", "LEASE"]
@@ -92,13 +97,15 @@ class Dispatcher(abc.ABC):
         concurrency: engine steps running at once (threads).
         on_error: called with (what, exception) when the transport itself fails.
         lease: how long the replies being sent now are kept from other senders.
+        patience: seconds an update a handler puts off (NotYet) is tried again at most.
     """
 
     def __init__(self, engine: Engine, bot: Bot, sender: Sender, *, concurrency: int = 8,
                  on_error: Callable[[str, BaseException], None] | None = None,
-                 lease: timedelta = LEASE):
+                 lease: timedelta = LEASE, patience: float = PATIENCE):
         self.engine, self.bot, self.sender, self.on_error = engine, bot, sender, on_error
         self.lease = lease
+        self.patience = Patience(patience)
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()
@@ -161,7 +168,19 @@ class Dispatcher(abc.ABC):
         """The update's event; None when no user is behind it, or the bot itself is (the
         service message of a topic it created: news for the transport, not for the flows)."""
         event = to_event(Update.de_json(json.loads(item.raw), self.bot))
-        return None if event is None or event.user_id == self._bot_id() else event
+        if event is None or event.user_id == self._bot_id():
+            return None
+        event.may_wait = self.patience.may_wait(item.update_id)
+        return event
+
+    async def _put_off(self, item: inbox.InboxItem, error: BaseException) -> None:
+        """A handler put the row off (NotYet, rolled back): wait before its next try. Only
+        the chat's own task waits: no slot, no transaction is held meanwhile."""
+        wait = self.patience.put_off(item.update_id)
+        self.stats["put_off"] += 1
+        log.debug("update %s (chat %s) put off for %.2f s: %s", item.update_id, item.chat_id,
+                  wait, error)
+        await asyncio.sleep(wait)
 
     def _bot_id(self) -> int:
         head = str(self.bot.token).split(":", 1)[0]

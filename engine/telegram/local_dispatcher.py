@@ -8,13 +8,16 @@ thread, at most `concurrency` at once.
 
 A row that fails in the transport (not in the flows) stays pending and is replayed at the
 next start; a database error holds the chat back (its later rows too, even ones stored
-meanwhile) until the supervised `run` hands every pending row out again.
+meanwhile) until the supervised `run` hands every pending row out again. A row a handler
+puts off (NotYet) goes back to the head of its chat's queue and the chat's task waits
+(patience.py); the other chats' tasks go on.
 """
 from __future__ import annotations
 
 import asyncio
 import bisect
 
+from ..errors import NotYet
 from ..events import Event, Reply
 from ..storage import is_database_error, is_sqlite, write_tx
 from . import inbox
@@ -66,8 +69,13 @@ class LocalDispatcher(Dispatcher):
         try:
             while queue:
                 item = queue.pop(0)
+                again = False
                 try:
                     await self._apply(item)
+                except NotYet as e:               # still pending: first in line again
+                    bisect.insort(queue, item, key=lambda i: i.update_id)
+                    again = True
+                    await self._put_off(item, e)
                 except Exception as e:  # noqa: BLE001 - one bad update must not stop the chat
                     if is_database_error(e):
                         self._known.difference_update(i.update_id for i in queue)
@@ -76,7 +84,9 @@ class LocalDispatcher(Dispatcher):
                     else:
                         await self._transport_failed(item, e)
                 finally:
-                    self._known.discard(item.update_id)
+                    if not again:
+                        self._known.discard(item.update_id)
+                        self.patience.forget(item.update_id)
         finally:
             del self._queues[chat_id]
 

@@ -13,7 +13,9 @@ Two quick messages of one user may reach two workers: before sending its replies
 waits a bounded time for the other worker's replies to the chat's earlier update, so the
 user sees the answers in order. A row that keeps failing in the transport (not in the
 flows) is given up after `MAX_FAILURES` (status failed, reported, the user gets an
-apology) so it does not hold its chat back forever.
+apology) so it does not hold its chat back forever. A row a handler puts off (NotYet) is
+rolled back with the chat's lock; the chat's task waits (patience.py) and takes the lock
+again: the oldest pending row is still that one, so the chat's order holds.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import collections
 import logging
 
 from .. import outgoing
+from ..errors import NotYet
 from ..events import Event
 from ..storage import is_database_error, write_tx
 from . import inbox
@@ -71,6 +74,9 @@ class SharedDispatcher(Dispatcher):
         try:
             async with self._slots:
                 applied, more = await asyncio.to_thread(self._apply_locked, chat_id)
+        except _PutOff as e:
+            await self._put_off(e.item, e.error)
+            return True
         except _RowFailed as e:
             return await self._row_failed(e.item, e.error)
         except Exception as e:  # noqa: BLE001 - the database: leave the rows pending
@@ -97,11 +103,15 @@ class SharedDispatcher(Dispatcher):
             if item is None:
                 return None, False
             try:
-                return self._apply_row(item), more
+                applied = self._apply_row(item), more
+            except NotYet as e:               # rolled back with the lock: tried again later
+                raise _PutOff(item, e) from e
             except Exception as e:
                 if is_database_error(e):
                     raise                     # not the row's fault: it stays pending
                 raise _RowFailed(item, e) from e
+            self.patience.forget(item.update_id)
+            return applied
 
     def _apply_row(self, item: inbox.InboxItem):
         event = self._event(item)
@@ -160,3 +170,7 @@ class _RowFailed(Exception):
     def __init__(self, item: inbox.InboxItem, error: BaseException):
         super().__init__(str(error))
         self.item, self.error = item, error
+
+
+class _PutOff(_RowFailed):
+    """A handler put the row off (NotYet): not a failure, it is tried again."""

@@ -12,14 +12,25 @@ Each message is one transaction: its ticket event (the card's history), the CRM 
 (`t<ticket>:m<chat>:<message>`). Applied again after a SIGKILL it is neither lost nor
 doubled, and the queue sends a ticket's messages in the order they came. Rights are checked
 here, not by what a chat showed: staff by the roster, a client by the ticket's view right.
+
+A reply may be quicker than the bot's own bookkeeping: the client answers a message the
+instant it arrives, before the sender wrote down the id Telegram gave it (engine/telegram/
+marks.py), and the lookup of "which ticket is this about" finds nothing. `looked_up` puts
+such an update off (engine.errors.NotYet) while a message of the bot to that chat is still
+unmarked; the transport tries it again shortly, and on the last try it is decided as is.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
+from typing import Callable
 
+import peewee
+
+from engine.errors import NotYet
 from engine.events import CAPTIONLESS, MEDIA_KINDS, Event, Reply
-from engine.outgoing import SENT, Outgoing
+from engine.outgoing import PENDING, SENDING, SENT, Outgoing
 from engine.storage import write_tx
 from helpdesk import directory
 from helpdesk.directory.roles import PermissionDenied, Right
@@ -41,9 +52,10 @@ from . import staff
 from .topics import into_thread, ticket_of_post, ticket_of_thread
 
 __all__ = ["Message", "Conversation", "message_of", "ticket_of_message", "ticket_of_album",
-           "ticket_in_group",
+           "ticket_in_group", "marks_pending", "looked_up",
            "MESSAGE", "NOTE", "RELAYED", "NOTED", "CLOSED", "GONE", "ERASED", "IGNORED"]
 
+log = logging.getLogger(__name__)
 MESSAGE, NOTE = "message", "note"                       # the ticket events' names
 RELAYED, NOTED, CLOSED, GONE, IGNORED = "relayed", "noted", "closed", "gone", "ignored"
 ERASED = "erased"           # the author used /forget: nobody is there to hear it
@@ -153,6 +165,60 @@ def ticket_in_group(chat_id: int, thread_id: int | None, reply_to: int | None) -
     message about the ticket) it replies to; None for the group's other chatter."""
     return (ticket_of_thread(chat_id, thread_id) or ticket_of_post(chat_id, reply_to)
             or ticket_of_message(chat_id, reply_to))
+
+
+def marks_pending(chat_id: int) -> bool:
+    """The bot is sending to the chat a message whose id is not written down yet: a row of
+    the chat not marked sent (queued, or sent and waiting for its mark) newer than every
+    row marked. Rows go out in order per chat, so an older unmarked one is a retry or a
+    row given up, never the message somebody just answered."""
+    chat = Outgoing.chat_id == int(chat_id)
+    last = Outgoing.select(peewee.fn.MAX(Outgoing.id)).where(chat & (Outgoing.status == SENT)).scalar()
+    return (Outgoing.select(Outgoing.id)
+            .where(chat & Outgoing.status.in_((PENDING, SENDING)) & (Outgoing.id > (last or 0)))
+            .exists())
+
+
+def _marked(chat_id: int, message_id: int) -> bool:
+    return (Outgoing.select(Outgoing.id)
+            .where((Outgoing.chat_id == int(chat_id)) & (Outgoing.message_id == int(message_id))
+                   & (Outgoing.status == SENT)).exists())
+
+
+def looked_up(event: Event, lookup: Callable[[], int | None]) -> int | None:
+    """The ticket `lookup()` finds for the message `event` answers (its topic, the message it
+    replies to); NotYet instead while that message may be the bot's own not marked yet and
+    the transport may still wait (`event.may_wait`). A reply to a person's message (Telegram
+    says who wrote it) is never the bot's: decided at once.
+
+    The reads are ordered for PostgreSQL, where each statement sees the marks committed
+    before it: "is anything on its way" is read before "is the message marked", so a mark
+    landing between them is seen by the second; and a message marked since the first
+    lookup is looked up again."""
+    found = lookup()
+    ids = _answered_ids(event)
+    if found is not None or not ids:
+        return found
+    on_its_way = marks_pending(event.chat_id)
+    unknown = [i for i in ids if not _marked(event.chat_id, i)]
+    if not unknown:
+        return lookup()
+    if not on_its_way:
+        return None                   # nothing of the bot's was in flight: not its message
+    if event.may_wait:
+        raise NotYet(f"chat {event.chat_id}: message {unknown[0]} it answers is not marked yet")
+    if event.update_id is not None:   # the transport's last try: it may have been about a ticket
+        log.warning("chat %s: update %s answers message %s, still not marked after the "
+                    "patience: taken as about no ticket", event.chat_id, event.update_id, unknown[0])
+    return None
+
+
+def _answered_ids(event: Event) -> list[int]:
+    ids = [event.thread_id] if event.thread_id is not None else []
+    person = event.reply_to_user is not None and not event.reply_to_user.get("is_bot")
+    if event.reply_to_message_id is not None and not person:
+        ids.append(event.reply_to_message_id)
+    return ids
 
 
 class Conversation:

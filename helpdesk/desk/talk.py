@@ -53,14 +53,18 @@ def on_group(ctx: ActionContext) -> bool:
     group.learn_from(settings, ev)           # a forum or not now, upgraded
     if ev.kind == "member":
         return members.on_member(ctx)
-    ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
-    msg = conv.message_of(ev)
-    if ticket_id is not None and msg is None and _cannot_relay(ctx, ev):
+    conversation, msg = _conversation(ctx), conv.message_of(ev)
+    if (msg is None and not _unrelayable(ev)) or not conversation.is_staff(ev.user_id):
+        return True                  # nothing to relay: no need to wait for the lookup
+    ticket_id = conv.looked_up(ev, lambda: conv.ticket_in_group(ev.chat_id, ev.thread_id,
+                                                                ev.reply_to_message_id))
+    if ticket_id is None:
+        return True
+    if msg is None:                  # say so in the thread rather than drop it unseen
         _answer_in_thread(ctx, CANNOT_RELAY, ticket_id)
-    if ticket_id is None or msg is None:
         return True
     try:
-        outcome = _conversation(ctx).from_staff(ev.user_id, staff_name(ev), ticket_id, msg)
+        outcome = conversation.from_staff(ev.user_id, staff_name(ev), ticket_id, msg)
     except NotTechnician:
         return True                  # a client or a guest in the group: not ours to relay
     if outcome in THREAD_ANSWERS:
@@ -68,12 +72,10 @@ def on_group(ctx: ActionContext) -> bool:
     return True
 
 
-def _cannot_relay(ctx: ActionContext, ev: Event) -> bool:
-    """A staff member sent the client something no message from support can carry (a
-    location, a poll, a contact): say so in the thread rather than drop it unseen. Service
+def _unrelayable(ev: Event) -> bool:
+    """Something no message from support can carry (a location, a poll, a contact). Service
     messages (a topic renamed, someone joined) carry no content and are passed over."""
-    return ((ev.content is not None or ev.kind == "contact")
-            and _conversation(ctx).is_staff(ev.user_id))
+    return ev.content is not None or ev.kind == "contact"
 
 
 def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None:
@@ -92,9 +94,11 @@ def on_private(ctx: ActionContext) -> bool:
     whose first item went to a ticket; anything else is the dialogs'."""
     ev = ctx.event
     msg = conv.message_of(ev)
-    ticket_id = conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id) or (
-        msg is not None and conv.ticket_of_album(ev.user_id, msg.album)) or None
-    if ticket_id is None or msg is None:
+    if msg is None:
+        return False
+    ticket_id = conv.looked_up(ev, lambda: conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
+                               or conv.ticket_of_album(ev.user_id, msg.album))
+    if ticket_id is None:
         return False
     try:
         ticket = _conversation(ctx).from_client(ev.user_id, ticket_id, msg)

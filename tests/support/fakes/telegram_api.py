@@ -81,6 +81,7 @@ MAX_TEXT, MAX_CAPTION, MAX_CALLBACK_DATA = 4096, 1024, 64
 # Telegram leaves these out unless allowed_updates names them explicitly.
 NOT_DEFAULT_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
 SEND_METHODS = {"sendmessage", "sendphoto", "senddocument", "sendinvoice", "copymessage"}
+SLOW_METHODS = SEND_METHODS | {"createforumtopic"}     # what `slow_answers` delays
 CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
                 "upload_voice", "upload_document", "choose_sticker", "find_location",
                 "record_video_note", "upload_video_note"}
@@ -447,12 +448,17 @@ class FakeTelegramAPI(ForumMixin):
         bot_username, bot_first_name: what getMe answers.
         webhook_retry_delay: first pause before re-delivering a refused webhook update; it
             doubles up to 2 s (Telegram backs off likewise, only slower).
+        slow_answers: seconds the answer to a send (sendMessage, copyMessage, a topic's
+            creation ...) takes after the message was delivered: the recipient sees it (and may answer it)
+            before the bot learns its id, as with Telegram far away.
     """
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, host: str = "127.0.0.1", port: int = 0,
                  rate_limits: RateLimits | None = None, bot_username: str = "test_helpdesk_bot",
-                 bot_first_name: str = "Test Helpdesk Bot", webhook_retry_delay: float = 0.05):
+                 bot_first_name: str = "Test Helpdesk Bot", webhook_retry_delay: float = 0.05,
+                 slow_answers: float = 0.0):
         self.token, self.host, self._port = token, host, port
+        self.slow_answers = slow_answers
         self.bot_id = int(token.split(":")[0]) if token.split(":")[0].isdigit() else 1
         self.bot_user = {"id": self.bot_id, "is_bot": True, "first_name": bot_first_name,
                          "username": bot_username}
@@ -562,6 +568,14 @@ class FakeTelegramAPI(ForumMixin):
         """A position in the send/edit log, for ``wait_for(since=...)``."""
         with self._cond:
             return len(self._events)
+
+    def log_since(self, position: int, timeout: float = 1.0) -> tuple[list[SentMessage], int]:
+        """The sends and edits logged after `position` (each as it was then; an edit repeats
+        its message_id), waiting up to `timeout` for one, and the position after them: one
+        reader can follow the whole log instead of many scanning every message."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._events) > position, timeout)
+            return [snap for snap, _ in self._events[position:]], len(self._events)
 
     def wait_for(self, chat_id, predicate: Callable[[SentMessage], bool] | None = None, *,
                  contains: str | None = None, timeout: float = 5.0,
@@ -772,6 +786,8 @@ class FakeTelegramAPI(ForumMixin):
         with self._cond:
             if self._lost_answers[name]:
                 raise self._lost_answers[name].popleft()
+        if self.slow_answers and name in SLOW_METHODS:
+            time.sleep(self.slow_answers)     # this request's own server thread only
         return result
 
     def _serve_file(self, token: str, file_path: str) -> tuple[int, str, bytes]:
