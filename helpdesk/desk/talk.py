@@ -2,7 +2,9 @@
 and private messages, the `message` input type and the actions of flows/ticket_write.yaml.
 
 - A group: every message is the desk's, never a dialog's input (so chatter in the work
-  group never starts the menu). A staff member's message in a ticket's thread is relayed;
+  group never starts the menu). A dialog command (/start, /stats, /forget ...) in the work
+  group opens no dialog in front of everyone: one short hint, in reply, says to write to
+  the bot in private (silence would look like a dead bot); other commands are not ours. A staff member's message in a ticket's thread is relayed;
   a message of anybody else, or outside a thread, or in another group is ignored silently.
   A message in the thread of a ticket that is closed or gone gets a clear answer there.
 - A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
@@ -45,12 +47,21 @@ def _name(ev: Event) -> str:
 
 
 # -- the work group ----------------------------------------------------------------------
-@registry.on_chat("supergroup", templates=tuple(THREAD_ANSWERS.values()))
-@registry.on_chat("group", templates=tuple(THREAD_ANSWERS.values()))
+GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), "desk/dialog_in_private")
+
+
+@registry.on_chat("supergroup", commands=True, templates=GROUP_TEMPLATES)
+@registry.on_chat("group", commands=True, templates=GROUP_TEMPLATES)
 def on_group(ctx: ActionContext) -> bool:
-    """Every group message is taken; only a staff message in a ticket's thread does anything."""
+    """Every group message is taken; only a staff message in a ticket's thread, or a dialog
+    command in the work group (a hint), does anything."""
     ev = ctx.event
     if ev.chat_id != ctx.services.settings.notify.system.work_group_id:
+        return True
+    if ev.command:
+        if ctx.is_dialog_command():
+            ctx.reply(Reply(ev.chat_id, ctx.render("desk/dialog_in_private"), thread_id=ev.thread_id,
+                            reply_to_message_id=ev.message_id))
         return True
     ticket_id = conv.ticket_in_group(ev.chat_id, ev.thread_id, ev.reply_to_message_id)
     msg = conv.message_of(ev)
