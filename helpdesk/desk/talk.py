@@ -31,6 +31,8 @@ WRITE_FLOW = "ticket_write"
 THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone",
                   conv.ERASED: "desk/thread_erased"}
 REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
+# what the relay renders (helpdesk.desk.conversation): to the client, into the thread, to the CRM
+RELAYED = ("desk/from_staff", "desk/to_thread", "desk/crm_comment")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
 FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
 
@@ -47,7 +49,7 @@ def _name(ev: Event) -> str:
 
 
 # -- the work group ----------------------------------------------------------------------
-GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), "desk/dialog_in_private")
+GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), "desk/dialog_in_private", *RELAYED)
 
 
 @registry.on_chat("supergroup", commands=True, templates=GROUP_TEMPLATES)
@@ -85,7 +87,7 @@ def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None
 
 
 # -- the client's private chat -------------------------------------------------------------
-@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS), flows=(WRITE_FLOW,),
+@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS, *RELAYED), flows=(WRITE_FLOW,),
                   gives=("ticket_id", "write_message"))
 def on_private(ctx: ActionContext) -> bool:
     """A reply to a message about a ticket is a message on it, and so is the rest of an album
