@@ -140,7 +140,7 @@ class Console:
 
     def reply_to_last(self, text: str) -> None:
         """`/reply TEXT`: TEXT as a Telegram reply to the bot's last message in this chat
-        (a support message, a notification about a ticket); without TEXT it says how."""
+        (what a person answers by replying to it); without TEXT it says how."""
         last = self._last_shown.get(self.me.chat)
         if not text or last is None:
             self.write(self._say("console/reply_how"))
