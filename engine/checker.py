@@ -31,7 +31,7 @@ ENGINE_TEMPLATES = [
     "console/contact_hint", "console/ask_phone", "console/now_as", "console/personas",
     "console/unknown_persona", "console/unread", "console/link", "console/topic_header",
     "console/topic_op", "console/topics", "console/in_topic", "console/picture",
-    "console/invoice", "console/edited",
+    "console/invoice", "console/edited", "console/reply_how",
 ]
 BUILTIN_VARS = {"lang", "now", "slots", "event", "page", "ask",
                 "console"}    # the terminal chat's own texts: what it shows (engine/console.py)

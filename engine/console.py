@@ -1,9 +1,11 @@
 """The terminal chat: the same engine, a keyboard instead of Telegram.
 
 Buttons are shown numbered; typing the number presses one (a contact button shares the
-person's phone, asking for it when the person has none). `/contact +79001234567` shares a
-phone number as your own contact, `/photo` and `/file NAME` send a fake attachment, `/quit`
-(or Ctrl-D) leaves. HTML tags of Telegram's parse mode are stripped for display; link
+person's phone, asking for it when the person has none), on the message that showed them
+(the press carries its message id, as Telegram's does, so an edit lands on that message).
+`/contact +79001234567` shares a phone number as your own contact, `/photo` and `/file NAME`
+send a fake attachment, `/reply TEXT` answers the bot's last message here as Telegram's
+"Reply" does, `/quit` (or Ctrl-D) leaves. HTML tags of Telegram's parse mode are stripped for display; link
 buttons are shown with their address.
 
 With `personas` (the demo), `/as KEY` switches to another person or chat, and queued
@@ -63,7 +65,11 @@ class Console:
         self.deliver_queued = deliver_queued
         # per chat: back in a chat with `/as`, its last buttons are pressed by number again
         self._buttons_of: dict[int, list[tuple[str, str | None, bool]]] = {}
-        self.mailbox: dict[int, list[Reply]] = {}
+        self._buttons_on: dict[int, int] = {}       # per chat: the message showing them
+        self._last_shown: dict[int, int] = {}       # per chat: the bot's last message (/reply)
+        self._thread_of_message: dict[tuple[int, int], int | None] = {}   # a group's messages
+        # per chat: what waits there, with the message id it was sent as (None: not yet)
+        self.mailbox: dict[int, list[tuple[Reply, int | None]]] = {}
         self._file_no = self._message_no = 0
         self._visited = {self.me.chat}
         self.topics = Topics()
@@ -97,6 +103,9 @@ class Console:
                 return
             if line in ("/quit", "/exit"):
                 return
+            if line == "/reply" or line.startswith("/reply "):
+                self.reply_to_last(line[len("/reply"):].strip())
+                continue
             if line == "/as" or line.startswith("/as "):
                 self.switch(line[3:].strip())
                 continue
@@ -129,6 +138,15 @@ class Console:
         if first_visit and persona.chat_id is None and not self.mailbox.get(persona.chat):
             self.show(self._here(self.handle(self.event(kind="command", text="/start"))))
 
+    def reply_to_last(self, text: str) -> None:
+        """`/reply TEXT`: TEXT as a Telegram reply to the bot's last message in this chat
+        (what a person answers by replying to it); without TEXT it says how."""
+        last = self._last_shown.get(self.me.chat)
+        if not text or last is None:
+            self.write(self._say("console/reply_how"))
+            return
+        self.show(self._here(self.handle(self.event(kind="text", text=text, reply_to_message_id=last))))
+
     def pick_topic(self, arg: str) -> None:
         """`/topic N`: write into topic N of this group (0: the group itself); `/topic` lists."""
         topic = self.topics.pick(self.me.chat, int(arg)) if arg.isdigit() else None
@@ -146,7 +164,7 @@ class Console:
         technician's private chat by a press in the group) wait in its mailbox."""
         for reply in replies:
             if reply.chat_id != self.me.chat:
-                self.mailbox.setdefault(reply.chat_id, []).append(reply)
+                self.mailbox.setdefault(reply.chat_id, []).append((reply, None))
         return [r for r in replies if r.chat_id == self.me.chat]
 
     def _deliver(self) -> None:
@@ -156,19 +174,32 @@ class Console:
             rows, _ = outgoing.claim(100, lease_seconds=60)
             for row in rows:
                 reply = outgoing.to_reply(row)
-                self._message_no += 1
-                sent_as = self.topics.apply(reply, self._message_no) if reply.topic else self._message_no
+                sent_as = self._sent_as(reply)
                 outgoing.mark_sent(row.id, sent_as)
-                self.mailbox.setdefault(reply.chat_id, []).append(reply)
+                self.mailbox.setdefault(reply.chat_id, []).append((reply, sent_as))
         except Exception as e:  # only database errors are kept here
             if not is_database_error(e):
                 raise
             log.warning("queued messages not delivered, database unavailable: %s", e)
 
+    def _sent_as(self, reply: Reply) -> int:
+        """The message id Telegram would answer with: a topic's thread, an edited message's
+        own id (an edit of the card keeps the card's id, so its buttons still edit it), or
+        a new message's."""
+        edited = reply.edit_message_id or (outgoing.key_state(reply.edit_key)[1] if reply.edit_key else None)
+        if edited and not reply.topic:
+            return edited
+        self._message_no += 1
+        return self.topics.apply(reply, self._message_no) if reply.topic else self._message_no
+
     def _show_mail(self) -> None:
         self._deliver()
-        self.show(self.mailbox.pop(self.me.chat, []))
-        waiting = [(p, len(self.mailbox[p.chat])) for p in self.personas.values()
+        mail = self.mailbox.pop(self.me.chat, [])
+        self.show([reply for reply, _ in mail], [sent_as for _, sent_as in mail])
+        first_of_chat = {}                  # a chat two personas share is named once
+        for p in self.personas.values():
+            first_of_chat.setdefault(p.chat, p)
+        waiting = [(p, len(self.mailbox[p.chat])) for p in first_of_chat.values()
                    if self.mailbox.get(p.chat) and p.chat != self.me.chat]
         if waiting:
             self.write(self._say("console/unread", waiting=waiting))
@@ -215,7 +246,9 @@ class Console:
             label, data, shares_contact = self.buttons[int(line) - 1]
             if shares_contact:
                 return self._share_contact(self.me.phone or self.read(self._say("console/ask_phone") + " "))
-            return self.event(kind="button", data=data) if data else self.event(kind="text", text=label)
+            if data:
+                return self.event(kind="button", data=data, message_id=self._buttons_on.get(self.me.chat))
+            return self.event(kind="text", text=label)
         if line.startswith("/contact"):
             return self._share_contact(line[len("/contact"):])
         if line in ("/photo",) or line.startswith("/file"):
@@ -231,19 +264,24 @@ class Console:
 
     # ---- what the bot said ----------------------------------------------------------------
 
-    def show(self, replies: list[Reply]) -> None:
-        for reply in replies:
+    def show(self, replies: list[Reply], sent_as: Sequence[int | None] = ()) -> None:
+        """Write `replies` (of this chat); `sent_as`: the message ids the queued ones were
+        delivered as (a reply answered directly gets its id here)."""
+        ids = list(sent_as) + [None] * (len(replies) - len(sent_as))
+        for reply, message_id in zip(replies, ids, strict=True):
             if reply.answer_only:
                 self.write(f"({plain_text(reply.callback_answer or '')})")
                 continue
             if reply.topic is not None:
                 self._topic_op(reply)
                 continue
-            self._thread_header(reply)
+            message_id = message_id or self._sent_as(reply)
+            self._thread_header(reply, message_id)
+            self._last_shown[reply.chat_id] = message_id
             copied = self.topics.copied(reply) if reply.copy_from else None
             text = reply.text or (copied.text if copied else "")
             if text or reply.edit_message_id:            # an invoice alone has no text
-                edited = self._say("console/edited") + " " if reply.edit_message_id else ""
+                edited = self._say("console/edited") + " " if reply.edit_message_id or reply.edit_key else ""
                 self.write(edited + plain_text(text))
             if reply.callback_answer:                    # the press's notice, as Telegram shows it
                 self.write(f"({plain_text(reply.callback_answer)})")
@@ -251,23 +289,29 @@ class Console:
                 self.write(self._say("console/picture"))
             if reply.invoice:
                 self.write(self._say("console/invoice", title=reply.invoice.get("title", "")))
-            self._buttons(reply)
+            self._buttons(reply, message_id)
 
     def _topic_op(self, reply: Reply) -> None:
         thread = self.topics.thread_of(reply)
         name = reply.topic.get("name") or self.topics.name(reply.chat_id, thread)
         self.write(self._say("console/topic_op", op=reply.topic.get("op"), title=name))
 
-    def _thread_header(self, reply: Reply) -> None:
-        """A group's message under the name of its topic, when it changes."""
+    def _thread_header(self, reply: Reply, message_id: int) -> None:
+        """A group's message under the name of its topic, when it changes; an edit stays in
+        the topic of the message it edits (as in Telegram, whatever the edit names)."""
         if reply.chat_id >= 0:
             return
-        where = (reply.chat_id, self.topics.thread_of(reply))
+        key = (reply.chat_id, message_id)
+        if reply.edit_message_id or reply.edit_key:
+            thread = self._thread_of_message.get(key, self.topics.thread_of(reply))
+        else:
+            thread = self._thread_of_message.setdefault(key, self.topics.thread_of(reply))
+        where = (reply.chat_id, thread)
         if where != self._header and (where[1] is not None or self._header is not None):
             self.write(self._say("console/topic_header", title=self.topics.name(*where)))
         self._header = where
 
-    def _buttons(self, reply: Reply) -> None:
+    def _buttons(self, reply: Reply, message_id: int) -> None:
         for row in reply.buttons:
             for b in row:
                 if b.url:
@@ -277,6 +321,8 @@ class Console:
         if not labels:
             return
         self.buttons = labels
+        if reply.buttons:                                # inline buttons sit on this message
+            self._buttons_on[self.me.chat] = message_id
         for i, (label, _, _) in enumerate(labels, 1):
             self.write(f"  [{i}] {label}")
         if any(shares for _, _, shares in labels):

@@ -62,6 +62,7 @@ class Registry:
     commands: dict[str, Callable[..., Any]] = _table()     # name -> fn(ctx, args: str)
     event_handlers: dict[str, Callable[..., Any]] = _table()
     chat_handlers: dict[str, Callable[..., bool]] = _table()    # chat type -> fn(ctx) -> taken
+    chat_commands: dict[str, bool] = _table()   # chat type -> its handler sees dialog commands
     fallbacks: dict[str, Callable[..., list]] = _table()
     input_types: dict[str, InputType] = _table()
     input_hints: dict[str, tuple[str, ...]] = _table()   # type -> templates it may answer with
@@ -99,11 +100,16 @@ class Registry:
         self._add(self.event_handlers, kind, fn)
         self._add(self.contracts, f"event {kind}", contract_of(fn, **contract))
 
-    def register_chat_handler(self, chat_type: str, fn: Callable[..., bool], **contract) -> None:
+    def register_chat_handler(self, chat_type: str, fn: Callable[..., bool], *,
+                              commands: bool = False, **contract) -> None:
         """`fn(ctx)` sees every message of a chat of `chat_type` (Event.chat_type) before the
         dialogs do, except commands and button presses (they keep their ordinary ways); it
-        returns True when it took the message, False to leave it to the dialogs."""
+        returns True when it took the message, False to leave it to the dialogs. With
+        `commands`, it sees the commands that start a dialog too (`ctx.is_dialog_command()`:
+        a group answers them without opening a dialog in front of everyone); commands
+        answered in code keep their way still."""
         self._add(self.chat_handlers, chat_type, fn)
+        self._add(self.chat_commands, chat_type, commands)
         self._add(self.contracts, f"chat {chat_type}", contract_of(fn, **contract))
 
     def register_fallback(self, kind: str, fn: Callable[..., list]) -> None:
@@ -153,10 +159,11 @@ class Registry:
         """Decorator for events that are not dialog input, by `Event.kind`."""
         return _decorator(lambda fn: self.register_event_handler(kind, fn, **contract))
 
-    def on_chat(self, chat_type: str, **contract):
+    def on_chat(self, chat_type: str, *, commands: bool = False, **contract):
         """Decorator for the messages of chats of a type: `@registry.on_chat("group")`, so
         a group's chatter never starts a dialog (see register_chat_handler)."""
-        return _decorator(lambda fn: self.register_chat_handler(chat_type, fn, **contract))
+        return _decorator(lambda fn: self.register_chat_handler(chat_type, fn, commands=commands,
+                                                                **contract))
 
     def fallback(self, kind: str):
         """Decorator for the answer to an event of `kind` that must be answered when its

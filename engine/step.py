@@ -114,6 +114,10 @@ class Step:
     def has_flow(self, name: str) -> bool:
         return name in self.fs.flows
 
+    def is_dialog_command(self) -> bool:
+        """The event is a command that starts a dialog (settings' engine.commands)."""
+        return self.event.command is not None and self.event.command in self.fs.commands
+
     @property
     def in_dialog(self) -> bool:
         """A dialog other than the menu waits for the answer to its question (a draft is being
@@ -153,10 +157,14 @@ class Step:
 
     def _by_chat(self) -> bool:
         """A message the handler of its kind of chat takes (registry.on_chat): a group's
-        chatter is nobody's dialog input. Commands and presses keep their ordinary ways."""
-        ev = self.event
-        handler = self.engine.registry.chat_handlers.get(ev.chat_type)
-        return bool(handler and ev.kind != "button" and not ev.command and handler(self))
+        chatter is nobody's dialog input. Presses and commands keep their ordinary ways,
+        but a handler registered with `commands` takes the dialog commands too (a group must
+        not get a dialog in front of everyone); commands answered in code keep theirs."""
+        ev, reg = self.event, self.engine.registry
+        handler = reg.chat_handlers.get(ev.chat_type)
+        command_kept = ev.command is not None and (ev.command in reg.commands
+                                                   or not reg.chat_commands.get(ev.chat_type))
+        return bool(handler and ev.kind != "button" and not command_kept and handler(self))
 
     def _dispatch(self) -> None:
         ev, s = self.event, self.session

@@ -44,7 +44,8 @@ PAYMENT_FIELDS = ("currency", "total_amount", "invoice_payload", "telegram_payme
 
 # -- Update -> Event ---------------------------------------------------------------------
 def to_event(update: Update) -> Event | None:
-    """The engine event for an update; None for updates no user is behind."""
+    """The engine event for an update; None for updates no user is behind, and for a
+    command addressed to another bot."""
     if update.callback_query:
         return _callback(update)
     if update.pre_checkout_query:
@@ -138,6 +139,8 @@ def _message_event(update: Update, m: Message) -> Event:
                      media_group_id=m.media_group_id, **base)
     if m.text is not None:
         kind = "command" if m.text.startswith("/") else "text"
+        if kind == "command" and _for_another_bot(m):
+            return None
         return Event(kind=kind, text=m.text, **base)
     return Event(kind="other", content=next((c for c in _PERSON_CONTENT if getattr(m, c, None)), None),
                  **base)
@@ -145,6 +148,19 @@ def _message_event(update: Update, m: Message) -> Event:
 
 # what a person sends that the bot cannot take as text or a file (a service message has none)
 _PERSON_CONTENT = ("location", "venue", "poll", "dice", "game", "story")
+
+
+def _for_another_bot(m: Message) -> bool:
+    """`/cmd@OtherBot`: a command addressed to another bot of the chat is not ours to answer
+    (`/cmd@OurBot` and a bare `/cmd` are); Telegram's usernames ignore letter case."""
+    _, at, name = m.text.split(maxsplit=1)[0].partition("@")
+    if not at:
+        return False
+    try:
+        me = m.get_bot().username
+    except RuntimeError:            # a Bot never initialized (no getMe): cannot tell, keep it
+        return False
+    return name.casefold() != (me or "").casefold()
 
 
 def _files(m: Message) -> tuple[FileRef, ...]:

@@ -63,7 +63,7 @@ def queue_card(settings, templates, view: dict, text: str, buttons: list[list[Bu
     card_changed(view["id"], text, buttons)
     queue_reply(_card(settings, view["id"], text, buttons), key=post_key(view["id"]),
                 priority=GROUP)
-    return count + 1
+    return count + 1 + topics.close_born_closed(settings, view)
 
 
 def update_card(settings, ticket_id: int, text: str, buttons: list[list[Button]], *,

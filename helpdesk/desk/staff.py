@@ -19,8 +19,8 @@ from .tables import GroupAdmin, StaffMember
 
 __all__ = ["StaffMember", "GroupAdmin", "TECHNICIAN", "DISPATCHER", "ROLES", "role_of",
            "is_staff", "is_dispatcher", "is_admin", "dispatcher_ids", "technician_ids",
-           "staff_ids", "grant", "revoke", "seed", "full_name", "set_admins", "add_admin", "members",
-           "find"]
+           "staff_ids", "grant", "revoke", "seed", "name_unnamed", "full_name", "set_admins",
+           "add_admin", "members", "find"]
 
 TECHNICIAN, DISPATCHER = "technician", "dispatcher"
 ROLES = (TECHNICIAN, DISPATCHER)
@@ -115,6 +115,16 @@ def seed(settings) -> int:
                 StaffMember.insert(telegram_user=int(user_id), role=TECHNICIAN).on_conflict_ignore().execute()
                 added += 1
     return added
+
+
+def name_unnamed(user_id: int, first_name: str, last_name: str = "") -> bool:
+    """Name a roster row that has no name yet (one the settings' seed made: ids only); its
+    role is left alone. False when there is no such row or it has a name."""
+    with write_tx():
+        return bool(StaffMember.update(first_name=first_name[:200], last_name=last_name[:200])
+                    .where((StaffMember.telegram_user == int(user_id))
+                           & ((StaffMember.first_name == "") | StaffMember.first_name.is_null()))
+                    .execute())
 
 
 def full_name(user_id: int) -> str:

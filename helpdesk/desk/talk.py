@@ -3,7 +3,11 @@ and private messages, the `message` input type and the actions of flows/ticket_w
 
 - A group: every message is the desk's, never a dialog's input (so chatter in the work
   group never starts the menu). Each tells whether the group is a forum now, or that it was
-  upgraded (helpdesk/desk/group.py); a membership change goes to helpdesk/desk/members.py. A staff member's message in a ticket's thread is relayed;
+  upgraded (helpdesk/desk/group.py); a membership change goes to helpdesk/desk/members.py.
+  A dialog command (/start, /stats, /forget ...) in the work group opens no dialog in front
+  of everyone: one short hint, in reply, says to write to the bot in private (silence would
+  look like a dead bot); other commands are not ours. A staff member's message in a ticket's
+  thread is relayed;
   a message of anybody else, or outside a thread, or in another group is ignored silently.
   A message in the thread of a ticket that is closed or gone gets a clear answer there.
 - A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
@@ -31,9 +35,13 @@ WRITE_FLOW = "ticket_write"
 THREAD_ANSWERS = {conv.CLOSED: "desk/thread_closed", conv.GONE: "desk/thread_gone",
                   conv.ERASED: "desk/thread_erased"}
 CANNOT_RELAY = "desk/cannot_relay"
-GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), CANNOT_RELAY, "desk/group_lost")   # members.py tells with group_lost
 REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
+# what the relay renders (helpdesk.desk.conversation): to the client, into the thread, to the CRM
+RELAYED = ("desk/from_staff", "desk/to_thread", "desk/crm_comment")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
+# group_lost: members.py tells with it
+GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), CANNOT_RELAY, "desk/group_lost", "desk/dialog_in_private",
+                   *RELAYED)
 FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
 
 
@@ -43,16 +51,22 @@ def _conversation(ctx: ActionContext) -> Conversation:
 
 
 # -- the work group ----------------------------------------------------------------------
-@registry.on_chat("supergroup", templates=GROUP_TEMPLATES)
-@registry.on_chat("group", templates=GROUP_TEMPLATES)
+@registry.on_chat("supergroup", commands=True, templates=GROUP_TEMPLATES)
+@registry.on_chat("group", commands=True, templates=GROUP_TEMPLATES)
 def on_group(ctx: ActionContext) -> bool:
-    """Every group message is taken; only a staff message in a ticket's thread does anything."""
+    """Every group message is taken; only a staff message in a ticket's thread, or a dialog
+    command in the work group (a hint), does anything."""
     ev, settings = ctx.event, ctx.services.settings
     if ev.chat_id != settings.notify.system.work_group_id:
         return True
     group.learn_from(settings, ev)           # a forum or not now, upgraded
     if ev.kind == "member":
         return members.on_member(ctx)
+    if ev.command:
+        if ctx.is_dialog_command():
+            ctx.reply(Reply(ev.chat_id, ctx.render("desk/dialog_in_private"), thread_id=ev.thread_id,
+                            reply_to_message_id=ev.message_id))
+        return True
     conversation, msg = _conversation(ctx), conv.message_of(ev)
     if (msg is None and not _unrelayable(ev)) or not conversation.is_staff(ev.user_id):
         return True                  # nothing to relay: no need to wait for the lookup
@@ -87,7 +101,7 @@ def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None
 
 
 # -- the client's private chat -------------------------------------------------------------
-@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS), flows=(WRITE_FLOW,),
+@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS, *RELAYED), flows=(WRITE_FLOW,),
                   gives=("ticket_id", "write_message"))
 def on_private(ctx: ActionContext) -> bool:
     """A reply to a message about a ticket is a message on it, and so is the rest of an album

@@ -38,6 +38,7 @@ def demo_console(settings, *, user_id: int, lang: str, read=input, write=print,
     _tell_undelivered(app, lang, write)
     seeded = demo_data.seed_demo()
     staff.seed(settings)                 # the demo technician on the roster (connect=False too)
+    demo_data.seed_staff()               # ... named, with a dispatcher ("Назначить")
     demo_data.register_people()
     people = demo_data.personas(seeded, app.engine.flowset.templates, lang, user_id)
     write(demo_data.banner(seeded, lang, people))

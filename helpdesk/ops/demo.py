@@ -10,7 +10,8 @@ and a technician when the settings have none, `register_people()` registers ever
 person under a Telegram id of their own (their phone proven, as a shared contact would; the
 tests' directory, `seed_demo()` alone, has nobody registered), and `personas()`
 lists who the terminal can be (`/as KEY`): you (a newcomer), each person, the work group
-(as its technician) and the technician's private chat.
+(as its technician, or as its dispatcher: "Назначить" is a dispatcher's) and the
+technician's private chat. `seed_staff()` puts both on the roster under their names.
 """
 from __future__ import annotations
 
@@ -19,16 +20,20 @@ from stdnum.ru import inn as _inn
 from engine.console import Persona
 from engine.storage import write_tx
 from helpdesk import directory, registration
+from helpdesk.desk import staff
 from helpdesk.directory.roles import role_from_post
 from helpdesk.directory.tables import TradePoint
 from helpdesk.registry import registry
 
 __all__ = ["seed_demo", "register_people", "banner", "configure", "personas", "DEMO_COMPANIES", "UNKNOWN_PHONE",
-           "company_inn", "person_inn", "GROUP_ID", "TECHNICIAN_ID"]
+           "company_inn", "person_inn", "GROUP_ID", "TECHNICIAN_ID", "DISPATCHER_ID", "seed_staff"]
 
 GROUP_ID = -1000000000001         # the demo's support work group (a Telegram group id is < 0)
 TECHNICIAN_ID = 700000100         # the demo technician (tickets.technicians)
 TECHNICIAN_NAME = "Сергей"        # his Telegram first name (demo data, like the companies)
+DISPATCHER_ID = 700000101         # the demo dispatcher (assigns tickets to the technician)
+DISPATCHER_NAME = "Ольга"
+DISPATCHER_LAST = "Диспетчерова"
 PERSON_ID_BASE = 700000010        # demo person n (1, 2, ... in the banner) is this + n
 
 # the banner, who `/as` can make you and what goes nowhere: the terminal chat's own texts
@@ -111,8 +116,19 @@ def configure(settings) -> None:
         settings.tickets.technicians = [TECHNICIAN_ID]
 
 
+def seed_staff() -> None:
+    """The demo technician and dispatcher on the roster, named (the settings' seed knows
+    ids only: `/staff` would list a bare number). A role someone took away in the demo
+    stays away, as the seed's does; a dispatcher is granted only when she has no row."""
+    staff.name_unnamed(TECHNICIAN_ID, TECHNICIAN_NAME)
+    if staff.StaffMember.get_or_none(staff.StaffMember.telegram_user == DISPATCHER_ID) is None:
+        staff.grant(DISPATCHER_ID, staff.DISPATCHER, first_name=DISPATCHER_NAME,
+                    last_name=DISPATCHER_LAST)
+
+
 def personas(seed_result: dict, templates, lang: str, you: int) -> list[Persona]:
-    """Who the terminal can be: `/as 0` you, `/as 1`... the demo people, `/as group`, `/as tech`."""
+    """Who the terminal can be: `/as 0` you, `/as 1`... the demo people, `/as group` (the
+    technician there), `/as dispatcher` (the dispatcher there), `/as tech`."""
     def title(kind: str, person: dict | None = None) -> str:
         return templates.render_label("registration/demo_persona", lang,
                                       {"kind": kind, "person": person or {}})
@@ -121,6 +137,8 @@ def personas(seed_result: dict, templates, lang: str, you: int) -> list[Persona]
               for n, p in enumerate(seed_result["people"], 1)]
     return [Persona("0", you, "Console", title=title("you")), *people,
             Persona("group", TECHNICIAN_ID, TECHNICIAN_NAME, chat_id=GROUP_ID, title=title("group")),
+            Persona("dispatcher", DISPATCHER_ID, DISPATCHER_NAME, chat_id=GROUP_ID,
+                    title=title("dispatcher")),
             Persona("tech", TECHNICIAN_ID, TECHNICIAN_NAME, title=title("tech"))]
 
 

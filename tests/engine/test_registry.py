@@ -166,6 +166,30 @@ def test_a_chat_handler_takes_its_chats_messages_and_leaves_commands_and_decline
     assert Chat(engine, 32).send("red")[0].text == "Which colour?"   # a private chat: as before
 
 
+def test_a_chat_handler_with_commands_takes_dialog_commands_but_not_code_ones(flowset_dirs, database):
+    """Outside attack (issue 16): /start in a group opened the menu in front of everyone. A
+    handler registered with `commands` sees the dialog commands (and tells them apart); a
+    command answered in code still reaches its code; a private chat keeps its dialogs."""
+    seen = []
+
+    def take(ctx):
+        seen.append((ctx.event.text, ctx.is_dialog_command()))
+        return True
+
+    reg = builtins.register(Registry())
+    reg.input_type("colour")(_colour)
+    reg.template_filter("shout")(str.upper)
+    reg.on_chat("group", commands=True)(take)
+    reg.command("ping")(lambda ctx, args: ctx.say("common/cancelled"))
+    engine = Engine(load_flowset(*flowset_dirs, reg, **_options()), reg)
+    group = Chat(engine, 31, chat_id=-500)
+    assert group.event(kind="command", text="/start", chat_type="group") == []       # taken
+    assert group.event(kind="command", text="/nosuch", chat_type="group") == []
+    assert group.event(kind="command", text="/ping", chat_type="group")              # its code
+    assert seen == [("/start", True), ("/nosuch", False)]
+    assert Chat(engine, 32).send("/start")[0].text == "Which colour?"
+
+
 def test_every_registering_module_is_listed_in_modules():
     """Importing every helpdesk module after load() adds no name: MODULES is the whole list
     of registration sources (a fresh interpreter, the registry is a module's)."""
