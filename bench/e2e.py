@@ -3,9 +3,9 @@
     .venv/bin/python bench/e2e.py [--users 200] [--db URL] [--aiogram-python PYTHON]
     .venv/bin/python bench/e2e.py --db postgresql://... --workers 1,2,4 [--users 200]
 
-N simulated users each walk the shipped menu -> sample dialog (6 updates: /start, a button,
-a name, a shared contact, two buttons) against `python run.py bot` (a subprocess, SQLite in a
-temporary folder unless --db). Then the same number of users send 6 texts each to a bare
+N simulated users each walk the shipped menu -> sample dialog (7 updates: /start, a button,
+the personal-data consent, a name, a shared contact, two buttons) against `python run.py bot`
+(a subprocess, SQLite in a temporary file unless --db a URL; `--db sqlite` is that too). Then the same number of users send 6 texts each to a bare
 python-telegram-bot echo bot (`Application` + `MessageHandler`, run_polling) on the same kind
 of fake server: once with PTB's defaults (updates one at a time) and once with
 `concurrent_updates(True)`; then the baseline users would pick instead, a bare aiogram 3 echo
@@ -51,6 +51,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.privacy import AGREE
 
 MENU_SAMPLE = "📞 Заказать обратный звонок"
 
@@ -64,7 +65,8 @@ def sample_walk(user):
     """(action, is the step complete?) pairs: the sample dialog, as in the tests."""
     return [
         (lambda: user.send("/start"), _has("Главное меню")),
-        (lambda: user.press(MENU_SAMPLE), _has("Как к вам обращаться")),
+        (lambda: user.press(MENU_SAMPLE), _has("Согласие на обработку персональных данных")),
+        (lambda: user.press(AGREE["ru"]), _has("Как к вам обращаться")),   # 152-ФЗ consent
         (lambda: user.send("Иван"), _has("номер телефона")),
         (lambda: user.share_contact(), lambda m: "🌅 Утром" in m.button_texts),
         (lambda: user.press("🌅 Утром"), _has("Всё верно")),
@@ -259,7 +261,9 @@ def stop(proc) -> str:
 
 def run_ours(users: int, db: str | None, tmp: str, think: float) -> dict:
     log_file = os.path.join(tmp, "bot.log")
-    env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db or f"sqlite:///{tmp}/bench.db",
+    if not db or db.strip() in ("sqlite", "sqlite://", "sqlite:///"):
+        db = f"sqlite:///{tmp}/bench.db"         # "--db sqlite" would be a file ./sqlite
+    env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db,
            "LOGGING__FILE": log_file, "BOT__POLL_TIMEOUT": "1", "NOTIFY__BUG__USE": "false",
            "BOT__MODE": "polling",
            "NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777"}    # the call-back is offered only then
