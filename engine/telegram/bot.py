@@ -81,6 +81,8 @@ class BotConfig:
     topic_grace: float = 15                     # an unconfirmed topic creation waits this long for
                                                 # its service update before trying again (forum.py)
     health_role: str = "bot"                    # what the heartbeat row says this process is
+    queue_poll_seconds: float = 0.5             # the sender looks for due outgoing rows this often
+                                                # (and at once when something is queued for it)
 
 
 def _queue_reminders(replies) -> None:
@@ -161,7 +163,7 @@ class TelegramBot:
         await asyncio.to_thread(self._recover)
         sup = self.supervisor
         sup.spawn("lag monitor", self.lag.run)
-        sup.spawn("sender", self.sender.drain_forever)
+        sup.spawn("sender", lambda: self.sender.drain_forever(c.queue_poll_seconds))
         if c.heartbeat_seconds:
             sup.spawn("heartbeat", lambda: health.beat_forever(
                 sup, role=c.health_role, interval=c.heartbeat_seconds))
