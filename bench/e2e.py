@@ -31,6 +31,7 @@ machine's CPUs were. Each count gets its own range of user ids in the one databa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import http.client
 import itertools
@@ -259,10 +260,39 @@ def stop(proc) -> str:
     return out.decode(errors="replace")
 
 
+@contextlib.contextmanager
+def scratch(db: str):
+    """A PostgreSQL URL: a fresh database next to it for one bot run, dropped after. Every
+    fake server numbers its updates from 1, so a database a run has used already holds
+    those update_ids: the inbox would drop the next run's updates as re-deliveries."""
+    if not db.startswith(("postgres://", "postgresql://")):
+        yield db
+        return
+    import psycopg
+    base, _, name = db.partition("?")[0].rpartition("/")
+    own = f"{name}_bench_{os.getpid()}_{next(_SCRATCH)}"
+    with psycopg.connect(db, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{own}"')
+    try:
+        yield f"{base}/{own}"
+    finally:
+        with psycopg.connect(db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (own,))
+            admin.execute(f'DROP DATABASE IF EXISTS "{own}"')
+
+
+_SCRATCH = itertools.count(1)
+
+
 def run_ours(users: int, db: str | None, tmp: str, think: float) -> dict:
-    log_file = os.path.join(tmp, "bot.log")
     if not db or db.strip() in ("sqlite", "sqlite://", "sqlite:///"):
         db = f"sqlite:///{tmp}/bench.db"         # "--db sqlite" would be a file ./sqlite
+    with scratch(db) as url:
+        return _run_ours(users, url, tmp, think)
+
+
+def _run_ours(users: int, db: str, tmp: str, think: float) -> dict:
+    log_file = os.path.join(tmp, "bot.log")
     env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db,
            "LOGGING__FILE": log_file, "BOT__POLL_TIMEOUT": "1", "NOTIFY__BUG__USE": "false",
            "BOT__MODE": "polling",
@@ -481,8 +511,10 @@ def main_workers(args) -> None:
     if not (args.db or "").startswith("postgres"):
         sys.exit("--workers needs --db postgresql://... (several processes share one database)")
     counts = [int(n) for n in args.workers.split(",")]
-    results = {str(n): run_workers(args.users, args.db, n, args.think, 30_000_000 * (k + 1))
-               for k, n in enumerate(counts)}
+    results = {}
+    for k, n in enumerate(counts):
+        with scratch(args.db) as url:
+            results[str(n)] = run_workers(args.users, url, n, args.think, 30_000_000 * (k + 1))
     base = results[str(counts[0])]["updates_per_s"]
     print(json.dumps({
         "users": args.users, "db": args.db.split("@")[-1], "cpus": os.cpu_count(),
