@@ -3,9 +3,9 @@
     .venv/bin/python bench/e2e.py [--users 200] [--db URL] [--aiogram-python PYTHON]
     .venv/bin/python bench/e2e.py --db postgresql://... --workers 1,2,4 [--users 200]
 
-N simulated users each walk the shipped menu -> sample dialog (6 updates: /start, a button,
-a name, a shared contact, two buttons) against `python run.py bot` (a subprocess, SQLite in a
-temporary folder unless --db). Then the same number of users send 6 texts each to a bare
+N simulated users each walk the shipped menu -> sample dialog (7 updates: /start, a button,
+the personal-data consent, a name, a shared contact, two buttons) against `python run.py bot`
+(a subprocess, SQLite in a temporary file unless --db a URL; `--db sqlite` is that too). Then the same number of users send 6 texts each to a bare
 python-telegram-bot echo bot (`Application` + `MessageHandler`, run_polling) on the same kind
 of fake server: once with PTB's defaults (updates one at a time) and once with
 `concurrent_updates(True)`; then the baseline users would pick instead, a bare aiogram 3 echo
@@ -31,6 +31,7 @@ machine's CPUs were. Each count gets its own range of user ids in the one databa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import http.client
 import itertools
@@ -51,6 +52,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from tests.support.fakes.telegram_api import FakeTelegramAPI
+from tests.support.privacy import AGREE
 
 MENU_SAMPLE = "📞 Заказать обратный звонок"
 
@@ -64,7 +66,8 @@ def sample_walk(user):
     """(action, is the step complete?) pairs: the sample dialog, as in the tests."""
     return [
         (lambda: user.send("/start"), _has("Главное меню")),
-        (lambda: user.press(MENU_SAMPLE), _has("Как к вам обращаться")),
+        (lambda: user.press(MENU_SAMPLE), _has("Согласие на обработку персональных данных")),
+        (lambda: user.press(AGREE["ru"]), _has("Как к вам обращаться")),   # 152-ФЗ consent
         (lambda: user.send("Иван"), _has("номер телефона")),
         (lambda: user.share_contact(), lambda m: "🌅 Утром" in m.button_texts),
         (lambda: user.press("🌅 Утром"), _has("Всё верно")),
@@ -257,9 +260,40 @@ def stop(proc) -> str:
     return out.decode(errors="replace")
 
 
+@contextlib.contextmanager
+def scratch(db: str):
+    """A PostgreSQL URL: a fresh database next to it for one bot run, dropped after. Every
+    fake server numbers its updates from 1, so a database a run has used already holds
+    those update_ids: the inbox would drop the next run's updates as re-deliveries."""
+    if not db.startswith(("postgres://", "postgresql://")):
+        yield db
+        return
+    import psycopg
+    base, _, name = db.partition("?")[0].rpartition("/")
+    own = f"{name}_bench_{os.getpid()}_{next(_SCRATCH)}"
+    with psycopg.connect(db, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{own}"')
+    try:
+        yield f"{base}/{own}"
+    finally:
+        with psycopg.connect(db, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (own,))
+            admin.execute(f'DROP DATABASE IF EXISTS "{own}"')
+
+
+_SCRATCH = itertools.count(1)
+
+
 def run_ours(users: int, db: str | None, tmp: str, think: float) -> dict:
+    if not db or db.strip() in ("sqlite", "sqlite://", "sqlite:///"):
+        db = f"sqlite:///{tmp}/bench.db"         # "--db sqlite" would be a file ./sqlite
+    with scratch(db) as url:
+        return _run_ours(users, url, tmp, think)
+
+
+def _run_ours(users: int, db: str, tmp: str, think: float) -> dict:
     log_file = os.path.join(tmp, "bot.log")
-    env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db or f"sqlite:///{tmp}/bench.db",
+    env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db,
            "LOGGING__FILE": log_file, "BOT__POLL_TIMEOUT": "1", "NOTIFY__BUG__USE": "false",
            "BOT__MODE": "polling",
            "NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777"}    # the call-back is offered only then
@@ -477,8 +511,10 @@ def main_workers(args) -> None:
     if not (args.db or "").startswith("postgres"):
         sys.exit("--workers needs --db postgresql://... (several processes share one database)")
     counts = [int(n) for n in args.workers.split(",")]
-    results = {str(n): run_workers(args.users, args.db, n, args.think, 30_000_000 * (k + 1))
-               for k, n in enumerate(counts)}
+    results = {}
+    for k, n in enumerate(counts):
+        with scratch(args.db) as url:
+            results[str(n)] = run_workers(args.users, url, n, args.think, 30_000_000 * (k + 1))
     base = results[str(counts[0])]["updates_per_s"]
     print(json.dumps({
         "users": args.users, "db": args.db.split("@")[-1], "cpus": os.cpu_count(),

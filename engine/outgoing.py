@@ -30,8 +30,9 @@ from .events import Button, KeyButton, Reply
 from .session import utcnow
 from .storage import Table, lease_rows, write_tx
 
-__all__ = ["Outgoing", "enqueue", "drop_sent", "hold", "claim", "renew", "release_leases", "mark_sent",
-           "mark_failed", "give_up_chat", "revive", "defer", "waiting_before", "last_content",
+__all__ = ["Outgoing", "enqueue", "enqueue_many", "drop_sent", "hold", "claim", "renew", "release_leases",
+           "mark_sent", "mark_all_sent", "mark_failed", "give_up_chat", "revive", "defer",
+           "waiting_before", "last_content",
            "unsent_before", "message_id_for", "key_state", "replace_pending", "rewrite", "drop_keyed", "to_reply",
            "pending_count",
            "PENDING", "SENDING", "SENT", "DEAD"]
@@ -67,6 +68,25 @@ def enqueue(reply: Reply, *, key: str | None = None, priority: int = 5) -> int |
     if key is not None:
         query = query.on_conflict_ignore()
     return query.execute()
+
+
+def enqueue_many(replies: list[Reply], *, priority: int = 5, held_chat: int | None = None,
+                 lease: timedelta | None = None) -> list[int]:
+    """Queue a step's replies in one statement (in the current transaction), in their order;
+    the row ids, in the same order. Replies to `held_chat` are leased to the caller for
+    `lease` at once (as `hold` does, in the same statement): it sends them itself now."""
+    if not replies:
+        return []
+    now = utcnow()
+    rows = [dict(chat_id=r.chat_id, body=json.dumps(_encode(r), ensure_ascii=False), key=None,
+                 priority=priority, attempts=0, created_at=now,
+                 **(dict(status=SENDING, next_at=now + lease)
+                    if lease is not None and r.chat_id == held_chat
+                    else dict(status=PENDING, next_at=now)))
+            for r in replies]
+    # one statement numbers its rows in VALUES order; RETURNING's order is not promised
+    return sorted(row_id for (row_id,) in
+                  Outgoing.insert_many(rows).returning(Outgoing.id).tuples().execute())
 
 
 def replace_pending(key: str, reply: Reply) -> bool:
@@ -155,6 +175,15 @@ def release_leases() -> int:
 def mark_sent(row_id: int, message_id: int | None) -> None:
     Outgoing.update(status=SENT, message_id=message_id, sent_at=utcnow(), error=None) \
         .where(Outgoing.id == row_id).execute()
+
+
+def mark_all_sent(sent: dict[int, int | None]) -> int:
+    """Mark rows sent (row id -> Telegram's message id) in one statement; how many."""
+    if not sent:
+        return 0
+    message_id = peewee.Case(Outgoing.id, [(row_id, m) for row_id, m in sent.items()])
+    return (Outgoing.update(status=SENT, message_id=message_id, sent_at=utcnow(), error=None)
+            .where(Outgoing.id.in_(list(sent))).execute())
 
 
 def mark_failed(row_id: int, error: str, *, retry_in: float | None, max_attempts: int = 10) -> None:

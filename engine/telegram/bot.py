@@ -84,6 +84,8 @@ class BotConfig:
     patience: float = 3                         # an update a handler puts off (NotYet: the bot's
                                                 # message it answers not marked yet) is tried
                                                 # again for this long, then decided (patience.py)
+    queue_poll_seconds: float = 0.5             # the sender looks for due outgoing rows this often
+                                                # (and at once when something is queued for it)
 
 
 def _queue_reminders(replies) -> None:
@@ -165,7 +167,7 @@ class TelegramBot:
         await asyncio.to_thread(self._recover)
         sup = self.supervisor
         sup.spawn("lag monitor", self.lag.run)
-        sup.spawn("sender", self.sender.drain_forever)
+        sup.spawn("sender", lambda: self.sender.drain_forever(c.queue_poll_seconds))
         if c.heartbeat_seconds:
             sup.spawn("heartbeat", lambda: health.beat_forever(
                 sup, role=c.health_role, interval=c.heartbeat_seconds))

@@ -68,17 +68,15 @@ class UpdateTx:
         if not inbox.mark_done(self.update_id):
             log.warning("update %s was already applied", self.update_id)
         replies.extend(self.unanswered(self.event) if not _answered(self.event, replies) else [])
-        self.own, self.others = [], 0         # a second call (after a rollback) starts afresh
-        for reply in replies:
-            if reply.answer_only:             # rides on answerCallbackQuery, not a message
-                continue
-            row_id = outgoing.enqueue(reply, priority=0)
-            if reply.chat_id == self.event.chat_id:
-                self.own.append((row_id, reply))
-            else:
-                self.others += 1
-        if self.own:                          # ours to send now; the queue leaves them alone
-            outgoing.hold([r for r, _ in self.own], self.lease)
+        # answer_only rides on answerCallbackQuery, not a message; the replies to the
+        # update's own chat are ours to send now: leased at once, the queue leaves them alone
+        queued = [r for r in replies if not r.answer_only]
+        ids = outgoing.enqueue_many(queued, priority=0, held_chat=self.event.chat_id,
+                                    lease=self.lease)
+        # a second call (after a rollback) starts afresh
+        self.own = [(i, r) for i, r in zip(ids, queued, strict=True)
+                    if r.chat_id == self.event.chat_id]
+        self.others = len(queued) - len(self.own)
 
 
 def _answered(event: Event, replies: list[Reply]) -> bool:

@@ -1,5 +1,6 @@
 """Group commit (SQLite): engine steps of different chats that wait at the same time run in
-one thread hop and one transaction, each in its own savepoint.
+one thread hop and one transaction, each in its own savepoint (the engine's: `Engine.handle`
+nests its transaction as one).
 
 SQLite runs one writer at a time on one thread anyway; sharing a commit saves a commit and
 two thread switches per update. A chat has at most one step in a batch (its task waits for
@@ -15,7 +16,7 @@ from typing import Callable
 
 from ..events import Event, Reply
 from ..runtime import Engine
-from ..storage import db, write_tx
+from ..storage import write_tx
 
 __all__ = ["GroupCommit", "BATCH"]
 
@@ -70,8 +71,9 @@ class GroupCommit:
         with write_tx():
             for event, hook, _ in batch:
                 try:
-                    with db.atomic():            # a savepoint: a failure undoes this step only
-                        results.append(self.engine.handle(event, in_tx=hook))
+                    # no savepoint of our own: everything `handle` writes is inside its own
+                    # (write_tx nests as one), so a failure already undoes this step only
+                    results.append(self.engine.handle(event, in_tx=hook))
                 except Exception as e:  # noqa: BLE001 - handed to that chat's task
                     results.append(e)
         return results

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import peewee
 
+from ..outgoing import SENDING, Outgoing
 from ..session import utcnow
 from ..storage import Table, db, is_postgres, write_tx
 
@@ -27,6 +28,7 @@ __all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_f
            "chat_of", "lock_chat", "pending_head", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
+IN_FLIGHT = 20                      # a chat's replies in flight read with its head, at most
 
 
 class InboxItem(Table):
@@ -56,20 +58,18 @@ def chat_of(update: dict) -> int:
 
 
 def store(updates: list[dict]) -> list[InboxItem]:
-    """Insert the updates in one transaction; return the rows that are new (duplicates of an
-    already stored update_id are ignored)."""
+    """Insert the updates; return the rows that are new (duplicates of an already stored
+    update_id are ignored). One statement, atomic by itself, so no transaction around it:
+    the database itself tells which rows it took (ON CONFLICT DO NOTHING / OR IGNORE with
+    RETURNING), where a read of the known ids first cost two more round trips."""
     if not updates:
         return []
-    ids = [int(u["update_id"]) for u in updates]
-    with write_tx():
-        known = {r.update_id for r in InboxItem.select(InboxItem.update_id)
-                 .where(InboxItem.update_id.in_(ids))}
-        fresh = _unique(u for u in updates if int(u["update_id"]) not in known)
-        rows = [dict(update_id=int(u["update_id"]), chat_id=chat_of(u),
-                     raw=json.dumps(u, ensure_ascii=False)) for u in fresh]
-        if rows:
-            InboxItem.insert_many(rows).on_conflict_ignore().execute()
-    return [InboxItem(**r) for r in rows]
+    rows = {int(u["update_id"]): dict(update_id=int(u["update_id"]), chat_id=chat_of(u),
+                                      raw=json.dumps(u, ensure_ascii=False))
+            for u in _unique(updates)}
+    taken = {update_id for (update_id,) in InboxItem.insert_many(list(rows.values()))
+             .on_conflict_ignore().returning(InboxItem.update_id).tuples().execute()}
+    return [InboxItem(**row) for update_id, row in rows.items() if update_id in taken]
 
 
 def _unique(updates) -> list[dict]:
@@ -109,13 +109,22 @@ def lock_chat(chat_id: int) -> None:
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (chat_id,))
 
 
-def pending_head(chat_id: int) -> tuple[InboxItem | None, bool]:
-    """The chat's oldest row not yet applied and whether another one waits behind it (call
-    under `lock_chat`): one statement tells a drainer it may stop after this row."""
-    rows = list(InboxItem.select()
-                .where((InboxItem.chat_id == chat_id) & (InboxItem.status == PENDING))
-                .order_by(InboxItem.update_id).limit(2))
-    return (rows[0] if rows else None), len(rows) > 1
+def pending_head(chat_id: int) -> tuple[InboxItem | None, bool, list[int]]:
+    """The chat's oldest row not yet applied, whether another one waits behind it, and the
+    chat's replies still being sent (outgoing row ids: interactive, leased; other workers'
+    answers to the chat's earlier updates). Call under `lock_chat`. One statement tells a
+    drainer what to apply, whether it may stop after it and whose replies go out first."""
+    p = db.param
+    sql = (f'SELECT 1, id, update_id, raw FROM (SELECT id, update_id, raw FROM "{InboxItem._meta.table_name}" '
+           f"WHERE chat_id = {p} AND status = {p} ORDER BY update_id LIMIT 2) AS head "
+           f"UNION ALL SELECT 2, id, NULL, NULL FROM (SELECT id FROM \"{Outgoing._meta.table_name}\" "
+           f"WHERE chat_id = {p} AND status = {p} AND priority = 0 ORDER BY id LIMIT {IN_FLIGHT}) AS flight")
+    rows = db.execute_sql(sql, (chat_id, PENDING, chat_id, SENDING)).fetchall()
+    head = sorted((r for r in rows if r[0] == 1), key=lambda r: r[2])
+    in_flight = sorted(r[1] for r in rows if r[0] == 2)
+    item = (InboxItem(id=head[0][1], update_id=head[0][2], chat_id=chat_id, raw=head[0][3],
+                      status=PENDING) if head else None)
+    return item, len(head) > 1, in_flight
 
 
 def stale_chats(older_than: timedelta, limit: int = 1000) -> list[int]:

@@ -99,11 +99,11 @@ class SharedDispatcher(Dispatcher):
         and another worker's row is looked after by that worker, which waits for the lock."""
         with write_tx():
             inbox.lock_chat(chat_id)
-            item, more = inbox.pending_head(chat_id)
+            item, more, in_flight = inbox.pending_head(chat_id)
             if item is None:
                 return None, False
             try:
-                applied = self._apply_row(item), more
+                applied = self._apply_row(item, in_flight), more
             except NotYet as e:               # rolled back with the lock: tried again later
                 raise _PutOff(item, e) from e
             except Exception as e:
@@ -113,16 +113,16 @@ class SharedDispatcher(Dispatcher):
             self.patience.forget(item.update_id)
             return applied
 
-    def _apply_row(self, item: inbox.InboxItem):
+    def _apply_row(self, item: inbox.InboxItem, in_flight: list[int]):
+        """`in_flight`: the chat's replies being sent when the lock was taken (read with the
+        head): the earlier replies this one's must not overtake."""
         event = self._event(item)
         if event is None:
             self._without_effect(item)
             return None, None, None
         hook = self._hook(item, event)
         replies = self.engine.handle(event, in_tx=hook)      # nests as a savepoint
-        # still under the chat's lock: which earlier replies of this chat are not out yet
-        hook.earlier = (outgoing.unsent_before(event.chat_id, hook.own[0][0])
-                        if hook.own else [])
+        hook.earlier = in_flight if hook.own else []
         return event, hook, replies
 
     async def _wait_for_earlier(self, event: Event, hook: UpdateTx) -> None:
