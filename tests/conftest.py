@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
+from tests.support import flowcheck
 from tests.support.database import PG_URL, fresh_schema
 from tests.support.network_guard import NetworkGuard
 
@@ -23,10 +24,12 @@ hypothesis_settings.load_profile("ci")
 
 @pytest.fixture(scope="session", autouse=True)
 def network_guard():
-    """For the whole session (module-scoped servers too): loopback only."""
+    """For the whole session (module-scoped servers too): loopback only; and the flow set's
+    check done once per distinct input, not per app build (tests/support/flowcheck.py)."""
     guard = NetworkGuard()
     with pytest.MonkeyPatch.context() as mp:
         guard.install(mp)
+        flowcheck.install(mp)
         yield guard
 
 
