@@ -9,12 +9,14 @@ Both install the exact versions of .ci/constraints.txt (pip's constraints file),
 runs here is what CI ran; pyproject.toml's floors are those versions (tests/test_lint.py).
 
 `test` runs the linter first (ruff, configured in pyproject.toml: pyflakes, bugbear, import
-order) and stops on any finding, then the suite on SQLite, then again on PostgreSQL when
-TEST_DATABASE_URL is set or a local server answers at 127.0.0.1:5432 (database `test`, trust
-auth), with only the tests that can meet PostgreSQL (tests/conftest.py says which). Each run uses PARALLEL pytest-xdist workers, a test file per worker (its module
-fixtures stay together), each worker with a PostgreSQL database of its own; `-n 0` runs
-serially. It exits non-zero on any failure, and also when no test ran at all. Extra
-arguments go to pytest.
+order) and stops on any finding, then the suite on SQLite and, side by side with it, on
+PostgreSQL when TEST_DATABASE_URL is set or a local server answers at 127.0.0.1:5432
+(database `test`, trust auth), with only the tests that can meet PostgreSQL (tests/conftest.py
+says which). Each pass uses pytest-xdist workers (PARALLEL, PG_PARALLEL), a test file per
+worker (its module fixtures stay together), each worker with a PostgreSQL database of its own
+(tests/support/database.py); `-n 0` runs serially. Each pass's output goes to a file and is
+printed whole when it ends, SQLite's first, so the two never interleave. It exits non-zero
+when either pass fails, and also when no test ran at all. Extra arguments go to both passes.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Most tests wait on sockets and subprocesses, not the CPU: three workers on two cores took the
 # suite from ~13 to ~5.5 minutes per backend, measured on this project's 2-core machine.
 PARALLEL = ["-n", "3", "--dist", "loadfile"]
+# The PostgreSQL pass runs beside the SQLite one (both mostly wait): two more workers, so the
+# two passes end about together instead of one after the other.
+PG_PARALLEL = ["-n", "2", "--dist", "loadfile"]
 
 
 def setup(extra: str) -> None:
@@ -48,8 +53,10 @@ def setup(extra: str) -> None:
     if os.path.exists(marker) and open(marker).read() == stamp:
         return
     print(f"installing {spec} ...", flush=True)
-    run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", CONSTRAINTS,
-         "-e", spec])
+    # --no-compile: byte-compiling every installed module took most of a fresh install, and
+    # Python compiles what it imports anyway
+    run([PY, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
+         "-c", CONSTRAINTS, "-e", spec])
     with open(marker, "w") as f:
         f.write(stamp)
 
@@ -102,16 +109,49 @@ def test(args: list[str]) -> None:
     setup("test")
     lint()
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-    print("== test suite on SQLite ==", flush=True)
-    run([PY, "-m", "pytest", "-q", *PARALLEL, *args], env)
+    passes = [("SQLite", [PY, "-m", "pytest", "-q", *PARALLEL, *args], env)]
     url = postgres_url()
-    if not url:
+    if url:
+        # only the tests that can meet PostgreSQL (tests/conftest.py): the rest run on SQLite
+        passes.append(("PostgreSQL", [PY, "-m", "pytest", "-q", *PG_PARALLEL, *args],
+                       {**env, "TEST_DATABASE_URL": url, "TEST_BACKEND_PASS": "postgresql"}))
+    else:
         print("== PostgreSQL: skipped (no TEST_DATABASE_URL and nothing answers at 127.0.0.1:5432) ==")
-        return
-    print("== test suite on PostgreSQL ==", flush=True)
-    # only the tests that can meet PostgreSQL (tests/conftest.py): the rest just ran on SQLite
-    run([PY, "-m", "pytest", "-q", *PARALLEL, *args],
-        {**env, "TEST_DATABASE_URL": url, "TEST_BACKEND_PASS": "postgresql"})
+    print(f"== running the suite on {' and '.join(name for name, _, _ in passes)}"
+          f" (each pass's output when it ends) ==", flush=True)
+    codes = run_side_by_side(passes)
+    failed = [name for (name, _, _), code in zip(passes, codes, strict=True) if code]
+    if failed:
+        sys.exit(f"the test suite failed on {' and '.join(failed)} (exit codes {codes})")
+
+
+def run_side_by_side(passes: list[tuple[str, list[str], dict]]) -> list[int]:
+    """Start every pass at once, each writing to a file of its own; print each file whole,
+    in the given order, as soon as it and those before it have ended. Their exit codes
+    (pytest's 5 when no test ran, so that fails too)."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="dev-test-") as tmp:
+        running = []
+        try:
+            for i, (name, cmd, env) in enumerate(passes):
+                out = open(os.path.join(tmp, f"{i}.out"), "w+b")
+                running.append((name, out, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out,
+                                                            stderr=subprocess.STDOUT)))
+            codes = []
+            for name, out, proc in running:
+                code = proc.wait()
+                out.seek(0)
+                print(f"== test suite on {name} ==", flush=True)
+                sys.stdout.buffer.write(out.read())
+                sys.stdout.flush()
+                codes.append(code)
+            return codes
+        finally:
+            for _, out, proc in running:
+                if proc.poll() is None:        # Ctrl-C, or an error above: stop the rest
+                    proc.terminate()
+                    proc.wait()
+                out.close()
 
 
 def demo(args: list[str]) -> None:

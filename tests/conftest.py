@@ -10,7 +10,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
-from tests.support.database import PG_URL
+from tests.support import flowcheck
+from tests.support.database import PG_URL, fresh_schema
 from tests.support.network_guard import NetworkGuard
 
 # Property tests cannot flake on a busy CI box: the same examples every run (derandomize),
@@ -23,10 +24,12 @@ hypothesis_settings.load_profile("ci")
 
 @pytest.fixture(scope="session", autouse=True)
 def network_guard():
-    """For the whole session (module-scoped servers too): loopback only."""
+    """For the whole session (module-scoped servers too): loopback only; and the flow set's
+    check done once per distinct input, not per app build (tests/support/flowcheck.py)."""
     guard = NetworkGuard()
     with pytest.MonkeyPatch.context() as mp:
         guard.install(mp)
+        flowcheck.install(mp)
         yield guard
 
 
@@ -51,15 +54,18 @@ def db_url(tmp_path):
     return PG_URL or f"sqlite:///{tmp_path}/test.db"
 
 
+@pytest.fixture(scope="session")
+def schema_template_dir(tmp_path_factory):
+    """Where this worker keeps its SQLite schema template (tests/support/database.py)."""
+    return tmp_path_factory.mktemp("schema-template")
+
+
 @pytest.fixture
-def database(db_url):
-    """A connected, empty database with every table created."""
+def database(db_url, schema_template_dir):
+    """A connected, empty database with every table created (built once per worker, then
+    copied or emptied per test: tests/support/database.py)."""
     _import_models()
-    database = storage.connect(db_url)
-    if storage.is_postgres():
-        database.drop_tables(storage.ALL_MODELS, safe=True, cascade=True)
-        database.execute_sql('DROP TABLE IF EXISTS "schema_migration"')   # peewee-migrate's history
-    storage.create_schema()
+    database = fresh_schema(db_url, schema_template_dir)
     yield database
     storage.close()
 

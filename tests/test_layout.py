@@ -51,9 +51,10 @@ def test_every_helpdesk_table_lives_in_its_context():
 
 TESTS = os.path.join(PROJECT_ROOT, "tests")
 # The only test files directly in tests/: they hold the project as a whole (its layout, its
-# `noqa`s, its architecture map), no one package. Every other test lives in the folder of
+# `noqa`s, its architecture map, its dev command), no one package. Every other test lives in the folder of
 # the package it tests.
-WHOLE_PROJECT = {"test_layout.py", "test_lint.py", "test_docs_architecture.py"}
+WHOLE_PROJECT = {"test_layout.py", "test_lint.py", "test_docs_architecture.py",
+                 "test_dev.py"}          # dev.py, the project's own command
 SUPPORT = "support"          # shared builders, fakes, harness, network guard (and their tests)
 FIXTURES = "fixtures"        # data files beside the tests that read them
 

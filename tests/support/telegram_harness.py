@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 
 from engine.telegram.bot import BotConfig, TelegramBot
 from engine.telegram.sender import Limits
+from tests.support.ports import free_port
 from tests.support.privacy import AGREE
 
 __all__ = ["running_bot", "free_port", "MENU_SAMPLE", "walk_sample"]
 
 MENU_SAMPLE = "📞 Заказать обратный звонок"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
