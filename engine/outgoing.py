@@ -31,7 +31,7 @@ from .session import utcnow
 from .storage import Table, lease_rows, write_tx
 
 __all__ = ["Outgoing", "enqueue", "enqueue_many", "drop_sent", "hold", "claim", "renew", "release_leases",
-           "mark_sent", "mark_all_sent", "mark_failed", "give_up_chat", "revive", "defer",
+           "mark_sent", "mark_all_sent", "mark_failed", "give_up_chat", "move_chat", "revive", "defer",
            "waiting_before", "last_content",
            "unsent_before", "message_id_for", "key_state", "replace_pending", "rewrite", "drop_keyed", "to_reply",
            "pending_count",
@@ -201,6 +201,12 @@ def give_up_chat(chat_id: int, error: str) -> int:
     would cost a call that can only fail); rows being sent are left to their sender."""
     return (Outgoing.update(status=DEAD, error=error[:2000])
             .where((Outgoing.chat_id == int(chat_id)) & (Outgoing.status == PENDING)).execute())
+
+
+def move_chat(old: int, new: int) -> int:
+    """A chat's queued rows go to another chat id (a group upgraded to a supergroup)."""
+    return (Outgoing.update(chat_id=int(new))
+            .where((Outgoing.chat_id == int(old)) & (Outgoing.status == PENDING)).execute())
 
 
 def revive(key: str, reply: Reply) -> bool:

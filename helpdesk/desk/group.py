@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 
+from engine import outgoing
 from engine.events import Event
-from engine.outgoing import DEAD, PENDING, Outgoing
+from engine.outgoing import DEAD, Outgoing
 from engine.storage import write_tx
 from helpdesk.directory.tables import utcnow
 from helpdesk.sync.pull import SyncState
@@ -112,8 +113,7 @@ def moved(settings, old: int, new: int) -> int:
     old group's queued rows go to the new one; how many rows moved."""
     with write_tx():
         _put(_moved_key(old), str(int(new)))
-        count = (Outgoing.update(chat_id=int(new))
-                 .where((Outgoing.chat_id == int(old)) & (Outgoing.status == PENDING)).execute())
+        count = outgoing.move_chat(old, new)
     log.warning("work group %s was upgraded to the supergroup %s: the desk follows it (%d queued "
                 "message(s) moved); set notify.system.work_group_id: %s in settings.yaml",
                 old, new, count, new)
