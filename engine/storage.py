@@ -38,6 +38,7 @@ __all__ = ["db", "Table", "ALL_MODELS", "connect", "write_tx", "is_sqlite",
 log = logging.getLogger(__name__)
 
 db = peewee.DatabaseProxy()
+_savepoints = itertools.count(1)          # savepoint names, unique in the process
 ALL_MODELS: list[type[peewee.Model]] = []
 
 SQLITE_PRAGMAS = {
@@ -62,8 +63,6 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 # OperationalError: locked/busy, disk full or I/O, connection lost, server shutting down;
 # InterfaceError: a connection already closed. Not IntegrityError or ProgrammingError:
 # those are answers about the data or the query, and retrying cannot change them.
-_savepoints = itertools.count(1)          # savepoint names, unique in the process
-
 DATABASE_ERRORS = (peewee.OperationalError, peewee.InterfaceError, *_driver_errors())
 
 

@@ -61,7 +61,10 @@ def store(updates: list[dict]) -> list[InboxItem]:
     """Insert the updates; return the rows that are new (duplicates of an already stored
     update_id are ignored). One statement, atomic by itself, so no transaction around it:
     the database itself tells which rows it took (ON CONFLICT DO NOTHING / OR IGNORE with
-    RETURNING), where a read of the known ids first cost two more round trips."""
+    RETURNING), where a read of the known ids first cost two more round trips. Should the
+    connection drop after the server committed, the reconnecting retry finds the rows
+    stored and returns them as known: they are not lost, they wait pending for the sweep
+    (shared) or the next start's replay."""
     if not updates:
         return []
     rows = {int(u["update_id"]): dict(update_id=int(u["update_id"]), chat_id=chat_of(u),
