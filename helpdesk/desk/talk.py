@@ -12,6 +12,8 @@ and private messages, the `message` input type and the actions of flows/ticket_w
   A message in the thread of a ticket that is closed or gone gets a clear answer there.
 - A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
   message) is a message on that ticket; any other message goes to the dialogs as before.
+  A staff member's reply there (the notice of a ticket assigned to him) is his message to
+  the client, as if written in the ticket's thread; a ticket not his tells him where to write.
 """
 from __future__ import annotations
 
@@ -101,7 +103,11 @@ def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None
 
 
 # -- the client's private chat -------------------------------------------------------------
-@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS, *RELAYED), flows=(WRITE_FLOW,),
+STAFF_REPLY = ("desk/staff_reply_sent", "desk/staff_reply_not_yours")
+
+
+@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS, *RELAYED, *STAFF_REPLY,
+                                        *THREAD_ANSWERS.values()), flows=(WRITE_FLOW,),
                   gives=("ticket_id", "write_message"))
 def on_private(ctx: ActionContext) -> bool:
     """A reply to a message about a ticket is a message on it, and so is the rest of an album
@@ -114,6 +120,9 @@ def on_private(ctx: ActionContext) -> bool:
                                or conv.ticket_of_album(ev.user_id, msg.album))
     if ticket_id is None:
         return False
+    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    if ticket is not None and ticket.author_id != ev.user_id and _conversation(ctx).is_staff(ev.user_id):
+        return _staff_reply(ctx, ticket, msg)
     try:
         ticket = _conversation(ctx).from_client(ev.user_id, ticket_id, msg)
     except TicketConflict:          # closed meanwhile: the flow keeps it and offers reopening
@@ -126,6 +135,25 @@ def on_private(ctx: ActionContext) -> bool:
         ctx.say("ticket/denied")
         return True
     ctx.say("desk/message_sent", ticket=ticket_view(ticket))
+    return True
+
+
+def _staff_reply(ctx: ActionContext, ticket: Ticket, msg: Message) -> bool:
+    """A staff member answers a message about a ticket in his private chat: the ticket he
+    works is relayed as a staff message in its thread would be (a note too); another's is
+    refused with where to write (its thread), never with "недоступна"."""
+    ev = ctx.event
+    view = ticket_view(ticket)
+    if ticket.master_telegram_id != ev.user_id:
+        log.info("staff %s replied privately on ticket %s, assigned to %s: refused",
+                 ev.user_id, ticket.id, ticket.master_telegram_id)
+        ctx.say("desk/staff_reply_not_yours", ticket=view)
+        return True
+    outcome = _conversation(ctx).from_staff(ev.user_id, _name(ev), ticket.id, msg)
+    if outcome in THREAD_ANSWERS:
+        ctx.say(THREAD_ANSWERS[outcome], ticket=view, marker=ctx.services.settings.desk.note_marker)
+    elif outcome in (conv.RELAYED, conv.NOTED):
+        ctx.say("desk/staff_reply_sent", ticket=view, note=outcome == conv.NOTED)
     return True
 
 

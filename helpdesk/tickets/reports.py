@@ -7,7 +7,9 @@ check (whoever can run it can read the database anyway).
 
 The CSV is UTF-8 with a BOM and ';' separators, so Excel with a Russian locale opens it
 with the columns split and Cyrillic intact; its header and status column are the data's own
-identifiers (for import). The chart is for people: its title, axes and status names come
+identifiers (for import). Times and the days of --from/--to are in the display time zone
+(settings engine.timezone), as everywhere the product shows a time; the time columns' header
+names the zone ("created (Europe/Moscow)"), the database keeps UTC. The chart is for people: its title, axes and status names come
 from templates `report/*` in `--lang` (default: the templates' default language), counts
 are whole numbers, long labels are wrapped and nothing is cut at the edges.
 """
@@ -18,7 +20,8 @@ import logging
 import os
 import sys
 import textwrap
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from engine import storage
 from engine.errors import BotError
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("number", "crm_number", "created", "closed", "status", "type", "counterparty",
            "inn", "trade_point", "author", "phone", "master", "description")
+TIME_COLUMNS = ("created", "closed")       # in the display zone, which their header names
 # the breakdown files: file name -> the key of breakdowns(); their columns
 BREAKDOWNS = {"technicians.csv": "by_technician", "companies.csv": "by_company",
               "types.csv": "by_kind"}
@@ -51,15 +55,31 @@ class ReportError(BotError):
     """Bad report arguments (the message names the argument)."""
 
 
-def parse_period(date_from: str, date_to: str) -> tuple[datetime, datetime]:
-    """[from 00:00, the day after `to` 00:00); ReportError for bad or reversed dates."""
+def parse_period(date_from: str, date_to: str, zone: str | None = None) -> tuple[datetime, datetime]:
+    """[from 00:00, the day after `to` 00:00) as naive UTC times (as stored), the days
+    being `zone`'s (None: UTC's); ReportError for bad or reversed dates."""
     try:
         start, end = date.fromisoformat(str(date_from)), date.fromisoformat(str(date_to))
     except ValueError as e:
         raise ReportError(f"--from/--to must be YYYY-MM-DD dates ({e})") from None
     if end < start:
         raise ReportError(f"--to {end} is before --from {start}")
-    return datetime.combine(start, datetime.min.time()), datetime.combine(end + timedelta(days=1), datetime.min.time())
+    return _utc(start, zone), _utc(end + timedelta(days=1), zone)
+
+
+def _utc(day: date, zone: str | None) -> datetime:
+    """Midnight starting `day` in `zone`, as a naive UTC time."""
+    midnight = datetime.combine(day, datetime.min.time())
+    if zone is None:
+        return midnight
+    return midnight.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    local = value.replace(tzinfo=timezone.utc).astimezone(zone)
+    return local.replace(tzinfo=None).isoformat(sep=" ", timespec="minutes")
 
 
 def _names(model, ids) -> dict:
@@ -67,25 +87,26 @@ def _names(model, ids) -> dict:
     return {row.id: row for row in model.select().where(model.id.in_(ids))} if ids else {}
 
 
-def _rows(tickets: list[Ticket]):
+def _rows(tickets: list[Ticket], zone: ZoneInfo):
     cps = _names(Counterparty, [t.counterparty_id for t in tickets])
     tps = _names(TradePoint, [t.trade_point_id for t in tickets])
     users = _names(TelegramUser, [t.author_id for t in tickets])
     for t in tickets:
         cp, tp, user = cps.get(t.counterparty_id), tps.get(t.trade_point_id), users.get(t.author_id)
         author = t.contact_name or display_name(user, or_handle=False)
-        yield (t.number, t.crm_number or "", t.created.isoformat(sep=" ", timespec="minutes"),
-               t.closed.isoformat(sep=" ", timespec="minutes") if t.closed else "", t.status,
+        yield (t.number, t.crm_number or "", _local(t.created, zone), _local(t.closed, zone), t.status,
                t.type, cp.name if cp else "", cp.inn if cp else "", tp.name if tp else "", author,
                t.contact_phone or (user.phone if user else "") or "", t.master_name or "",
                t.description)
 
 
-def write_csv(tickets: list[Ticket], path: str) -> str:
+def write_csv(tickets: list[Ticket], path: str, zone: str = "UTC") -> str:
+    """tickets.csv, its times in `zone` (the header says which)."""
+    header = [f"{c} ({zone})" if c in TIME_COLUMNS else c for c in COLUMNS]
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f, delimiter=";")
-        writer.writerow(COLUMNS)
-        writer.writerows(_rows(tickets))
+        writer.writerow(header)
+        writer.writerows(_rows(tickets, ZoneInfo(zone)))
     return path
 
 
@@ -164,15 +185,16 @@ def _wrap(label) -> str:
 
 def run(settings, args) -> int:
     """The `report` command: write the files, print their paths; 2 on bad arguments."""
+    zone = settings.engine.timezone
     try:
-        since, until = parse_period(args.date_from, args.date_to)
+        since, until = parse_period(args.date_from, args.date_to, zone)
     except ReportError as e:
         print(f"error: {e}")
         return 2
     storage.connect(settings.database.url)
     tickets = tickets_between(since, until)
     os.makedirs(args.out, exist_ok=True)
-    csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"))
+    csv_path = write_csv(tickets, os.path.join(args.out, "tickets.csv"), zone)
     summary = {**summarize(tickets), **breakdowns(tickets)}
     print(csv_path)
     for path in write_breakdowns(tickets, args.out):
@@ -184,7 +206,7 @@ def run(settings, args) -> int:
               "(the CSV above is written)", file=sys.stderr)
         return 1
     templates = build_flowset(settings).templates            # the bot's own, with its filters
-    labels = chart_labels(templates, args.lang, since.date(), (until - timedelta(days=1)).date(),
-                          summary)
+    first, last = date.fromisoformat(str(args.date_from)), date.fromisoformat(str(args.date_to))
+    labels = chart_labels(templates, args.lang, first, last, summary)
     print(write_chart(summary, labels, os.path.join(args.out, "tickets.png")))
     return 0
