@@ -149,7 +149,7 @@ def _staff_reply(ctx: ActionContext, ticket: Ticket, msg: Message) -> bool:
                  ev.user_id, ticket.id, ticket.master_telegram_id)
         ctx.say("desk/staff_reply_not_yours", ticket=view)
         return True
-    outcome = _conversation(ctx).from_staff(ev.user_id, _name(ev), ticket.id, msg)
+    outcome = _conversation(ctx).from_staff(ev.user_id, staff_name(ev), ticket.id, msg)
     if outcome in THREAD_ANSWERS:
         ctx.say(THREAD_ANSWERS[outcome], ticket=view, marker=ctx.services.settings.desk.note_marker)
     elif outcome in (conv.RELAYED, conv.NOTED):
