@@ -105,7 +105,7 @@ def message_of(event: Event) -> Message | None:
         return Message(event.chat_id, event.message_id, text,
                        {"file_id": f.file_id, "kind": f.kind, "name": f.name},
                        album=(event.media_group_id or None) and str(event.media_group_id)[:64])
-    if event.kind == "text" and text:
+    if event.kind in ("text", "command") and text:   # the handler decides what is a command
         return Message(event.chat_id, event.message_id, text)
     return None
 

@@ -6,12 +6,14 @@ and private messages, the `message` input type and the actions of flows/ticket_w
   upgraded (helpdesk/desk/group.py); a membership change goes to helpdesk/desk/members.py.
   A dialog command (/start, /stats, /forget ...) in the work group opens no dialog in front
   of everyone: one short hint, in reply, says to write to the bot in private (silence would
-  look like a dead bot); other commands are not ours. A staff member's message in a ticket's
+  look like a dead bot); any other "/..." is a text like the rest ("/opt/kassa/restart.sh"
+  answered in a thread reaches the client). A staff member's message in a ticket's
   thread is relayed;
   a message of anybody else, or outside a thread, or in another group is ignored silently.
   A message in the thread of a ticket that is closed or gone gets a clear answer there.
 - A private chat: a Telegram reply to a message about a ticket (a notification, a relayed
-  message) is a message on that ticket; any other message goes to the dialogs as before.
+  message) is a message on that ticket, even one starting with "/" unless it is a bare
+  command the bot knows; any other message goes to the dialogs as before.
   A staff member's reply there (the notice of a ticket assigned to him) is his message to
   the client, as if written in the ticket's thread; a ticket not his tells him where to write.
 """
@@ -64,11 +66,11 @@ def on_group(ctx: ActionContext) -> bool:
     group.learn_from(settings, ev)           # a forum or not now, upgraded
     if ev.kind == "member":
         return members.on_member(ctx)
-    if ev.command:
-        if ctx.is_dialog_command():
-            ctx.reply(Reply(ev.chat_id, ctx.render("desk/dialog_in_private"), thread_id=ev.thread_id,
-                            reply_to_message_id=ev.message_id))
+    if ctx.is_dialog_command():      # a staff command (registry.command) never comes here
+        ctx.reply(Reply(ev.chat_id, ctx.render("desk/dialog_in_private"), thread_id=ev.thread_id,
+                        reply_to_message_id=ev.message_id))
         return True
+    # any other "/..." is a text ("/opt/kassa/restart.sh" in a thread is an answer to relay)
     conversation, msg = _conversation(ctx), conv.message_of(ev)
     if (msg is None and not _unrelayable(ev)) or not conversation.is_staff(ev.user_id):
         return True                  # nothing to relay: no need to wait for the lookup
@@ -108,13 +110,13 @@ STAFF_REPLY = ("desk/staff_reply_sent", "desk/staff_reply_not_yours")
 
 @registry.on_chat("private", templates=("desk/message_sent", *REFUSALS, *RELAYED, *STAFF_REPLY,
                                         *THREAD_ANSWERS.values()), flows=(WRITE_FLOW,),
-                  gives=("ticket_id", "write_message"))
+                  gives=("ticket_id", "write_message"), commands=True)
 def on_private(ctx: ActionContext) -> bool:
     """A reply to a message about a ticket is a message on it, and so is the rest of an album
     whose first item went to a ticket; anything else is the dialogs'."""
     ev = ctx.event
     msg = conv.message_of(ev)
-    if msg is None:
+    if msg is None or (ev.command and not _text_in_reply(ctx)):
         return False
     ticket_id = conv.looked_up(ev, lambda: conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
                                or conv.ticket_of_album(ev.user_id, msg.album))
@@ -136,6 +138,14 @@ def on_private(ctx: ActionContext) -> bool:
         return True
     ctx.say("desk/message_sent", ticket=ticket_view(ticket))
     return True
+
+
+def _text_in_reply(ctx: ActionContext) -> bool:
+    """A "/..." text in reply to a message is the client's words ("/start не помогает"),
+    unless it is a bare command the bot knows ("/cancel" alone means the command)."""
+    ev = ctx.event
+    bare = len(ev.text.split(maxsplit=1)) == 1
+    return ev.reply_to_message_id is not None and not (bare and ctx.is_dialog_command())
 
 
 def _staff_reply(ctx: ActionContext, ticket: Ticket, msg: Message) -> bool:
