@@ -46,7 +46,6 @@ MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
 # group_lost: members.py tells with it
 GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), CANNOT_RELAY, "desk/group_lost", "desk/dialog_in_private",
                    *RELAYED)
-FILE_MAX = 20 * 1024 * 1024       # what a bot may download from Telegram
 
 
 def _conversation(ctx: ActionContext) -> Conversation:
@@ -174,7 +173,10 @@ def message_input(event: Event, spec: dict):
     msg = conv.message_of(event)
     if msg is None:
         return False, "desk/send_message"
-    if event.files and event.files[0].size > int(spec.get("max_size", FILE_MAX)):
+    # no size limit of its own: the relay sends the file again by file_id and never downloads
+    # it (Bot API's 20 MB is a download limit); a flow may still set max_size
+    limit = spec.get("max_size")
+    if event.files and limit is not None and event.files[0].size > int(limit):
         return False, "common/file_too_big"
     return True, msg.as_slot()
 
