@@ -105,17 +105,21 @@ def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None
 
 # -- the client's private chat -------------------------------------------------------------
 STAFF_REPLY = ("desk/staff_reply_sent", "desk/staff_reply_not_yours")
+CLIENT_CANNOT_RELAY = "desk/client_cannot_relay"
 
 
-@registry.on_chat("private", templates=("desk/message_sent", *REFUSALS, *RELAYED, *STAFF_REPLY,
-                                        *THREAD_ANSWERS.values()), flows=(WRITE_FLOW,),
+@registry.on_chat("private", templates=("desk/message_sent", CLIENT_CANNOT_RELAY, *REFUSALS,
+                                        *RELAYED, *STAFF_REPLY, *THREAD_ANSWERS.values()),
+                  flows=(WRITE_FLOW,),
                   gives=("ticket_id", "write_message"), commands=True)
 def on_private(ctx: ActionContext) -> bool:
     """A reply to a message about a ticket is a message on it, and so is the rest of an album
     whose first item went to a ticket; anything else is the dialogs'."""
     ev = ctx.event
     msg = conv.message_of(ev)
-    if msg is None or (ev.command and not _text_in_reply(ctx)):
+    if msg is None:
+        return _unrelayable_reply(ctx)
+    if ev.command and not _text_in_reply(ctx):
         return False
     ticket_id = conv.looked_up(ev, lambda: conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id)
                                or conv.ticket_of_album(ev.user_id, msg.album))
@@ -136,6 +140,20 @@ def on_private(ctx: ActionContext) -> bool:
         ctx.say("ticket/denied")
         return True
     ctx.say("desk/message_sent", ticket=ticket_view(ticket))
+    return True
+
+
+def _unrelayable_reply(ctx: ActionContext) -> bool:
+    """A location or a contact in reply to a message about a ticket: the client is told it
+    did not reach support (the menu instead would look like it did)."""
+    ev = ctx.event
+    if not _unrelayable(ev) or ev.reply_to_message_id is None:
+        return False
+    ticket_id = conv.looked_up(ev, lambda: conv.ticket_of_message(ev.chat_id, ev.reply_to_message_id))
+    ticket = ticket_id is not None and Ticket.get_or_none(Ticket.id == ticket_id)
+    if not ticket:
+        return False
+    ctx.say(CLIENT_CANNOT_RELAY, ticket=ticket_view(ticket))
     return True
 
 
