@@ -129,6 +129,8 @@ class Reply:
                                           # (edit/close/reopen/delete act on thread_key's topic)
     copy_from: dict[str, Any] | None = None   # copyMessage: {"chat_id": int, "message_id": int};
                                               # `text`, when set, is the copy's caption
+    key: str | None = None                # a step's reply queued under this outgoing key (a
+                                          # message about something: a reply to it finds it)
 
     @property
     def answer_only(self) -> bool:

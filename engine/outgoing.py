@@ -73,12 +73,12 @@ def enqueue(reply: Reply, *, key: str | None = None, priority: int = 5) -> int |
 def enqueue_many(replies: list[Reply], *, priority: int = 5, held_chat: int | None = None,
                  lease: timedelta | None = None) -> list[int]:
     """Queue a step's replies in one statement (in the current transaction), in their order;
-    the row ids, in the same order. Replies to `held_chat` are leased to the caller for
+    the row ids, in the same order. A reply's `key` must be new (`key_state`): no dedupe here. Replies to `held_chat` are leased to the caller for
     `lease` at once (as `hold` does, in the same statement): it sends them itself now."""
     if not replies:
         return []
     now = utcnow()
-    rows = [dict(chat_id=r.chat_id, body=json.dumps(_encode(r), ensure_ascii=False), key=None,
+    rows = [dict(chat_id=r.chat_id, body=json.dumps(_encode(r), ensure_ascii=False), key=r.key,
                  priority=priority, attempts=0, created_at=now,
                  **(dict(status=SENDING, next_at=now + lease)
                     if lease is not None and r.chat_id == held_chat

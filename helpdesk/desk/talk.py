@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 
+from engine import outgoing
 from engine.contracts import ActionContext, Outcome
 from engine.events import Event, Reply
 from helpdesk.directory.roles import PermissionDenied
@@ -106,9 +107,10 @@ def _answer_in_thread(ctx: ActionContext, template: str, ticket_id: int) -> None
 # -- the client's private chat -------------------------------------------------------------
 STAFF_REPLY = ("desk/staff_reply_sent", "desk/staff_reply_not_yours")
 CLIENT_CANNOT_RELAY = "desk/client_cannot_relay"
+MESSAGE_SENT = "desk/message_sent"
 
 
-@registry.on_chat("private", templates=("desk/message_sent", CLIENT_CANNOT_RELAY, *REFUSALS,
+@registry.on_chat("private", templates=(MESSAGE_SENT, CLIENT_CANNOT_RELAY, *REFUSALS,
                                         *RELAYED, *STAFF_REPLY, *THREAD_ANSWERS.values()),
                   flows=(WRITE_FLOW,),
                   gives=("ticket_id", "write_message"), commands=True)
@@ -139,8 +141,17 @@ def on_private(ctx: ActionContext) -> bool:
         log.info("reply of user %s on ticket %s refused: %s", ev.user_id, ticket_id, e)
         ctx.say("ticket/denied")
         return True
-    ctx.say("desk/message_sent", ticket=ticket_view(ticket))
+    _say_sent(ctx, ticket, msg)
     return True
+
+
+def _say_sent(ctx: ActionContext, ticket: Ticket, msg: Message) -> None:
+    """"✉️ Сообщение по заявке #N отправлено" names the ticket: keyed like a notification
+    (`t<id>:…`), so a Telegram reply to it is a message on the ticket as well."""
+    reply = ctx.say(MESSAGE_SENT, ticket=ticket_view(ticket))
+    key = msg.key and f"t{ticket.id}:{msg.key}:sent"
+    if key and outgoing.key_state(key)[0] is None:     # said once: a replay keeps the first
+        reply.key = key
 
 
 def _unrelayable_reply(ctx: ActionContext) -> bool:
@@ -221,7 +232,7 @@ def write_check(ctx: ActionContext) -> Outcome:
 @registry.action("ticket_write_send", reads=("ticket_id", "write_message"),
                  gives=("ticket", "can_reopen", "write_message"),
                  outcomes=("sent", "closed", "refused"),
-                 templates=REFUSALS)
+                 templates=(MESSAGE_SENT, *REFUSALS))
 def write_send(ctx: ActionContext) -> Outcome:
     """Send the kept message into the ticket's thread; a ticket closed meanwhile keeps it
     in the slot (offered again after a reopen)."""
@@ -237,4 +248,5 @@ def write_send(ctx: ActionContext) -> Outcome:
         log.info("write on ticket %r refused for %s: %s", ctx.slots.get("ticket_id"), ctx.user_id, e)
         ctx.say("ticket/denied")
         return Outcome("refused")
+    _say_sent(ctx, ticket, msg)
     return Outcome("sent", write_message=None, **_state(ctx, ticket))   # sent once only

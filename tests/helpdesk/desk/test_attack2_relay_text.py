@@ -67,3 +67,19 @@ def test_a_clients_reply_starting_with_a_slash_reaches_the_thread(world, monkeyp
                         reply_to_message=_reply_to(support, client.chat))
         assert _wait(lambda: [m for m in api.messages(GROUP) if "не помогает" in m.plain_text]), \
             [m.plain_text[:60] for m in api.messages(101)][-3:]
+def test_a_reply_to_the_message_sent_confirmation_is_a_message_on_the_ticket(world, monkeypatch):
+    """"✉️ Сообщение по заявке #1 отправлено в поддержку." names the ticket; a client who
+    adds something by replying to it (as to any message about the ticket) gets the main menu
+    and the thread never sees it: the confirmation is a dialog's answer, not a keyed row."""
+    with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
+        client, group, card = _desk(world, monkeypatch, api)
+        group.member(TECH, "Пётр")._message(text="Какая модель кассы?",
+                                            reply_to_message=_reply_to(card, group.chat))
+        support = known_sent(api.wait_for(101, contains="Какая модель", timeout=120))
+        client._message(text="Атол 30Ф", reply_to_message=_reply_to(support, client.chat))
+        sent = known_sent(api.wait_for(101, contains="отправлено в поддержку", timeout=120))
+        api.wait_for(GROUP, contains="Атол 30Ф", timeout=120)
+        client._message(text="И принтер этикеток тоже не печатает",
+                        reply_to_message=_reply_to(sent, client.chat))
+        assert _wait(lambda: [m for m in api.messages(GROUP) if "принтер этикеток" in m.plain_text]), \
+            [m.plain_text[:60] for m in api.messages(101)][-2:]
