@@ -135,19 +135,41 @@ def _message_event(update: Update, m: Message) -> Event:
                                                      c.last_name or ""), **base)
     files = _files(m)
     if files:
-        return Event(kind="file", files=files, text=m.caption or "",
+        return Event(kind="file", files=files, text=_with_links(m.caption or "", m.caption_entities),
                      media_group_id=m.media_group_id, **base)
     if m.text is not None:
         kind = "command" if m.text.startswith("/") else "text"
         if kind == "command" and _for_another_bot(m):
             return None
-        return Event(kind=kind, text=m.text, **base)
+        return Event(kind=kind, text=_with_links(m.text, m.entities), **base)
     return Event(kind="other", content=next((c for c in _PERSON_CONTENT if getattr(m, c, None)), None),
                  **base)
 
 
 # what a person sends that the bot cannot take as text or a file (a service message has none)
 _PERSON_CONTENT = ("location", "venue", "poll", "dice", "game", "story")
+
+
+def _with_links(text: str, entities) -> str:
+    """The text with the URL of each text link after its words ("обновление (https://…)"):
+    the engine keeps plain text, and a link made with Ctrl+K would otherwise lose what it
+    points to. Offsets count UTF-16 code units, as Telegram does."""
+    links = sorted((e for e in entities or () if e.type == "text_link" and e.url),
+                   key=lambda e: e.offset)
+    if not links:
+        return text
+    units, parts, at = text.encode("utf-16-le"), [], 0
+    for e in links:
+        start, end = e.offset * 2, (e.offset + e.length) * 2
+        if start < at or end > len(units):
+            continue                  # overlapping or out of the text: keep the words only
+        words = units[start:end].decode("utf-16-le")
+        parts.append(units[at:end].decode("utf-16-le"))
+        if words.strip() != e.url:
+            parts.append(f" ({e.url})")
+        at = end
+    parts.append(units[at:].decode("utf-16-le"))
+    return "".join(parts)
 
 
 def _for_another_bot(m: Message) -> bool:

@@ -67,6 +67,17 @@ def test_a_clients_reply_starting_with_a_slash_reaches_the_thread(world, monkeyp
                         reply_to_message=_reply_to(support, client.chat))
         assert _wait(lambda: [m for m in api.messages(GROUP) if "не помогает" in m.plain_text]), \
             [m.plain_text[:60] for m in api.messages(101)][-3:]
+def test_a_text_link_from_staff_reaches_the_client_with_its_url(world, monkeypatch):
+    with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
+        _, group, card = _desk(world, monkeypatch, api)
+        text = "Скачайте обновление и установите"
+        group.member(TECH, "Пётр")._message(
+            text=text, entities=[{"type": "text_link", "offset": 0, "length": 19, "url": URL}],
+            reply_to_message=_reply_to(card, group.chat))
+        relayed = api.wait_for(101, contains="Скачайте обновление", timeout=120)
+        assert URL in str(relayed.params), relayed.params
+
+
 def test_a_reply_to_the_message_sent_confirmation_is_a_message_on_the_ticket(world, monkeypatch):
     """"✉️ Сообщение по заявке #1 отправлено в поддержку." names the ticket; a client who
     adds something by replying to it (as to any message about the ticket) gets the main menu
