@@ -12,6 +12,7 @@ that message (sent anyway when the message is gone); `thread_key` is resolved be
 from __future__ import annotations
 
 import logging
+import warnings
 
 from telegram import (
     Bot,
@@ -26,6 +27,7 @@ from telegram import (
 )
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest
+from telegram.warnings import PTBUserWarning
 
 from ..events import Reply
 
@@ -33,6 +35,9 @@ __all__ = ["send_reply", "split_text", "inline_markup", "MAX_TEXT", "MAX_CAPTION
            "MAX_CALLBACK_DATA"]
 
 log = logging.getLogger(__name__)
+# The hot sends go through do_api_request on purpose (`_call`: no Message parsed back).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText|"
+                        r"editMessageReplyMarkup)'", category=PTBUserWarning)
 
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH          # 4096
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH        # 1024
@@ -64,25 +69,29 @@ async def send_reply(bot: Bot, reply: Reply, *, provider_token: str = "") -> int
 
 async def _text(bot: Bot, reply: Reply) -> int:
     parts = split_text(reply.text)
-    keyboard, inline = _keyboard_markup(reply), inline_markup(reply)
-    message = None
+    keyboard, inline = _keyboard_json(reply), _inline_json(reply)
+    message_id = 0
     for i, part in enumerate(parts):
         first, last = i == 0, i == len(parts) - 1
         markup = keyboard if first and keyboard else (inline if last else None)
-        message = await bot.send_message(reply.chat_id, part, parse_mode=ParseMode.HTML,
-                                         reply_markup=markup, **_where(reply, first))
+        sent = await _call(bot, "sendMessage", chat_id=reply.chat_id, text=part,
+                           parse_mode=ParseMode.HTML, reply_markup=markup,
+                           **_where_json(reply, first))
+        message_id = _message_id(sent, reply, "sendMessage")
     if keyboard and inline and len(parts) == 1:
         # one reply_markup per message: the reply keyboard (or its removal) went with the
         # text, the inline buttons are attached to the same message right after
-        await bot.edit_message_reply_markup(reply.chat_id, message.message_id, reply_markup=inline)
-    return message.message_id
+        await _call(bot, "editMessageReplyMarkup", chat_id=reply.chat_id, message_id=message_id,
+                    reply_markup=inline)
+    return message_id
 
 
 async def _edit(bot: Bot, reply: Reply) -> int | None:
     """Edit in place; None when the message is gone (then the caller sends a new one)."""
     try:
-        await bot.edit_message_text(reply.text[:MAX_TEXT], reply.chat_id, reply.edit_message_id,
-                                    parse_mode=ParseMode.HTML, reply_markup=inline_markup(reply))
+        await _call(bot, "editMessageText", chat_id=reply.chat_id, message_id=reply.edit_message_id,
+                    text=reply.text[:MAX_TEXT], parse_mode=ParseMode.HTML,
+                    reply_markup=_inline_json(reply))
     except BadRequest as e:
         text = str(e).lower()
         if "not modified" in text:
@@ -93,6 +102,23 @@ async def _edit(bot: Bot, reply: Reply) -> int | None:
             return None
         raise
     return reply.edit_message_id
+
+
+async def _call(bot: Bot, method: str, **params):
+    """One Bot API call with a JSON body, its raw JSON result: PTB's `Message` built from
+    every answer cost more CPU than the rest of a send, where only message_id is read. The
+    errors are PTB's own (BadRequest, RetryAfter, Forbidden, ChatMigrated...): the sender's
+    mapping of them holds. None values are left out, as PTB's methods leave them."""
+    return await bot.do_api_request(method, api_kwargs={k: v for k, v in params.items()
+                                                        if v is not None})
+
+
+def _message_id(sent, reply: Reply, method: str) -> int:
+    """The id of a sent message, checked: Telegram's answer is from outside."""
+    message_id = sent.get("message_id") if isinstance(sent, dict) else None
+    if type(message_id) is not int or not 0 < message_id < 2 ** 63:
+        raise TypeError(f"{method} to chat {reply.chat_id} answered no message_id: {sent!r:.200}")
+    return message_id
 
 
 async def _media(bot: Bot, reply: Reply) -> int:
@@ -114,6 +140,15 @@ async def _media(bot: Bot, reply: Reply) -> int:
                                       keyboard=reply.keyboard, remove_keyboard=reply.remove_keyboard,
                                       thread_id=reply.thread_id))
     return message.message_id
+
+
+def _where_json(reply: Reply, first: bool = True) -> dict:
+    """`_where` as plain JSON (for `_call`)."""
+    where = {"message_thread_id": reply.thread_id}
+    if reply.reply_to_message_id and first:
+        where["reply_parameters"] = {"message_id": reply.reply_to_message_id,
+                                     "allow_sending_without_reply": True}
+    return where
 
 
 def _where(reply: Reply, first: bool = True) -> dict:
@@ -202,10 +237,34 @@ def inline_markup(reply: Reply) -> InlineKeyboardMarkup | None:
 def _inline_button(button, reply: Reply) -> InlineKeyboardButton:
     if button.url:
         return InlineKeyboardButton(button.text, url=button.url)
+    _check_data(button, reply)
+    return InlineKeyboardButton(button.text, callback_data=button.data)
+
+
+def _check_data(button, reply: Reply) -> None:
     if not button.data or len(button.data.encode()) > MAX_CALLBACK_DATA:
         raise ValueError(f"button {button.text!r} in chat {reply.chat_id}: callback data "
                          f"{button.data!r} must be 1..{MAX_CALLBACK_DATA} bytes")
-    return InlineKeyboardButton(button.text, callback_data=button.data)
+
+
+def _inline_json(reply: Reply) -> dict | None:
+    """`inline_markup` as plain JSON (for `_call`), the same checks."""
+    if not reply.buttons:
+        return None
+    return {"inline_keyboard": [[_button_json(b, reply) for b in row] for row in reply.buttons]}
+
+
+def _button_json(button, reply: Reply) -> dict:
+    if button.url:
+        return {"text": button.text, "url": button.url}
+    _check_data(button, reply)
+    return {"text": button.text, "callback_data": button.data}
+
+
+def _keyboard_json(reply: Reply) -> dict | None:
+    """`_keyboard_markup` as plain JSON (for `_call`)."""
+    markup = _keyboard_markup(reply)
+    return markup.to_dict() if markup is not None else None
 
 
 def _keyboard_markup(reply: Reply):
