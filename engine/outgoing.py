@@ -197,7 +197,10 @@ def mark_all_sent(sent: dict[int, int | None]) -> int:
     """Mark rows sent (row id -> Telegram's message id) in one statement; how many."""
     if not sent:
         return 0
-    message_id = peewee.Case(Outgoing.id, [(row_id, m) for row_id, m in sent.items()])
+    # typed: a batch of answers that are no message (a pre-checkout's, an invoice's None)
+    # leaves PostgreSQL a CASE of NULLs it reads as text
+    message_id = peewee.Cast(peewee.Case(Outgoing.id, [(row_id, m) for row_id, m in sent.items()]),
+                             "BIGINT")
     return (Outgoing.update(status=SENT, message_id=message_id, sent_at=utcnow(), error=None)
             .where(Outgoing.id.in_(list(sent))).execute())
 
