@@ -25,8 +25,8 @@ class Contact:
 
 
 FILE_KINDS = ("photo", "document")      # what a form's file question takes by default
-# the rest of what a person may send: relayed as a copy of the message (copyMessage), never
-# stored as a ticket's attachment
+# the rest of what a person may send: passed on as a copy of the message (copyMessage), never
+# kept as a form's file
 MEDIA_KINDS = ("voice", "audio", "video", "video_note", "animation", "sticker")
 CAPTIONLESS = ("video_note", "sticker")    # Telegram shows no caption on these
 

@@ -20,6 +20,6 @@ Import the parts from their modules: `bot` (TelegramBot, BotConfig, make_bot), `
 (Dispatcher, the interface, and UpdateTx) with its two strategies `local_dispatcher`
 (LocalDispatcher; `group_commit` on SQLite) and `shared_dispatcher` (SharedDispatcher),
 `sender` (Sender, Limits), `marks` (SendResult, MarkWriter), `polling` (Poller), `webhook`
-(WebhookServer), `inbox` (InboxItem), `lag` (LagMonitor), `adapter` (to_event, send_reply,
-split_text). The messages themselves are rows of `engine.outgoing`.
+(WebhookServer), `inbox` (InboxItem), `lag` (LagMonitor), `incoming` (to_event: raw update JSON -> Event),
+`adapter` (send_reply, split_text). The messages themselves are rows of `engine.outgoing`.
 """

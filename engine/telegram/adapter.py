@@ -1,6 +1,6 @@
-"""Telegram objects <-> engine `Event`/`Reply`: the only module that knows both.
+"""Engine `Reply` -> the Bot API (an update's way in is engine/telegram/incoming.py).
 
-`to_event` turns a python-telegram-bot `Update` into an `Event`; `send_reply` performs one
+`send_reply` performs one
 `Reply` with the Bot API (send, edit in place, keyboards, photo, document, invoice,
 pre-checkout answer, a copy, a forum topic operation) and returns the id of the message the
 user sees (for a topic operation: the topic's message_thread_id). Texts longer than
@@ -12,6 +12,7 @@ that message (sent anyway when the message is gone); `thread_key` is resolved be
 from __future__ import annotations
 
 import logging
+import warnings
 
 from telegram import (
     Bot,
@@ -23,181 +24,24 @@ from telegram import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     ReplyParameters,
-    Update,
 )
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest
+from telegram.warnings import PTBUserWarning
 
-from ..events import MEDIA_KINDS, Contact, Event, FileRef, Reply
+from ..events import Reply
 
-__all__ = ["to_event", "send_reply", "split_text", "inline_markup", "MAX_TEXT", "MAX_CAPTION",
-           "MAX_CALLBACK_DATA", "PAYMENT_FIELDS"]
+__all__ = ["send_reply", "split_text", "inline_markup", "MAX_TEXT", "MAX_CAPTION",
+           "MAX_CALLBACK_DATA"]
 
 log = logging.getLogger(__name__)
+# The hot sends go through do_api_request on purpose (`_call`: no Message parsed back).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|editMessageText|"
+                        r"editMessageReplyMarkup)'", category=PTBUserWarning)
 
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH          # 4096
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH        # 1024
 MAX_CALLBACK_DATA = 64                           # bytes; PTB does not check it
-PAYMENT_FIELDS = ("currency", "total_amount", "invoice_payload", "telegram_payment_charge_id",
-                  "provider_payment_charge_id", "shipping_option_id")
-
-
-# -- Update -> Event ---------------------------------------------------------------------
-def to_event(update: Update) -> Event | None:
-    """The engine event for an update; None for updates no user is behind, and for a
-    command addressed to another bot."""
-    if update.callback_query:
-        return _callback(update)
-    if update.pre_checkout_query:
-        return _pre_checkout(update)
-    if update.chat_member or update.my_chat_member:
-        return _member(update, update.chat_member or update.my_chat_member)
-    message = update.message
-    if message is None or message.from_user is None:
-        return None
-    return _message_event(update, message)
-
-
-def _base(update: Update, chat_id: int, user, chat=None) -> dict:
-    grouped = chat is not None and chat.type in ("group", "supergroup")
-    return dict(chat_id=chat_id, user_id=user.id, language=user.language_code,
-                username=user.username, first_name=user.first_name, last_name=user.last_name,
-                update_id=update.update_id, chat_type=chat.type if chat else "private",
-                chat_is_forum=bool(chat.is_forum) if grouped else None)   # Telegram omits false
-
-
-def _member(update: Update, changed) -> Event | None:
-    """A chat_member / my_chat_member update of a group (a private chat's is the user
-    blocking or unblocking the bot: nothing a dialog answers)."""
-    if changed.chat.type not in ("group", "supergroup") or changed.from_user is None:
-        return None
-    user = changed.new_chat_member.user
-    member = {**_who(user), "old": changed.old_chat_member.status,
-              "new": changed.new_chat_member.status, "me": update.my_chat_member is not None}
-    return Event(kind="member", member=member, **_base(update, changed.chat.id,
-                                                        changed.from_user, changed.chat))
-
-
-_TOPIC_SERVICE = (("forum_topic_created", "created"), ("forum_topic_edited", "edited"),
-                  ("forum_topic_closed", "closed"), ("forum_topic_reopened", "reopened"))
-
-
-def _thread(m: Message) -> dict:
-    """Where in a group the message sits: its forum topic (Telegram sets message_thread_id on
-    replies too, so only a topic message's counts) and the message it replies to."""
-    reply = m.reply_to_message
-    topic = None
-    for attr, op in _TOPIC_SERVICE:
-        service = getattr(m, attr, None)
-        if service is not None:
-            topic = {"op": op, "name": getattr(service, "name", None) or ""}
-    thread_id = m.message_thread_id if m.is_topic_message else None
-    # in a topic Telegram makes every message a reply to the topic's creation: not a reply
-    replied = reply.message_id if reply and reply.message_id != thread_id else None
-    return dict(thread_id=thread_id, reply_to_message_id=replied, topic=topic,
-                reply_to_user=_who(reply.from_user) if replied and reply.from_user else None)
-
-
-def _who(user) -> dict:
-    """A person as plain data (whom a staff command answering their message names)."""
-    return {"id": user.id, "first_name": user.first_name or "", "last_name": user.last_name or "",
-            "username": user.username or "", "is_bot": bool(user.is_bot)}
-
-
-def _callback(update: Update) -> Event:
-    q = update.callback_query
-    message = q.message
-    chat_id = message.chat.id if message else q.from_user.id
-    thread = _thread(message) if isinstance(message, Message) else {}
-    thread.pop("topic", None)
-    thread.pop("reply_to_user", None)
-    return Event(kind="button", data=q.data or "", callback_id=q.id,
-                 message_id=message.message_id if message else None,
-                 **thread, **_base(update, chat_id, q.from_user, message.chat if message else None))
-
-
-def _pre_checkout(update: Update) -> Event:
-    q = update.pre_checkout_query
-    payment = {"id": q.id, "currency": q.currency, "total_amount": q.total_amount,
-               "invoice_payload": q.invoice_payload}
-    return Event(kind="pre_checkout", payment=payment, **_base(update, q.from_user.id, q.from_user))
-
-
-def _message_event(update: Update, m: Message) -> Event:
-    base = {**_base(update, m.chat.id, m.from_user, m.chat), **_thread(m),
-            "message_id": m.message_id, "migrate_to_chat_id": m.migrate_to_chat_id}
-    if m.successful_payment:
-        sp = m.successful_payment
-        return Event(kind="payment", payment={f: getattr(sp, f, None) for f in PAYMENT_FIELDS}, **base)
-    if m.contact:
-        c = m.contact
-        return Event(kind="contact", contact=Contact(c.phone_number, c.user_id, c.first_name or "",
-                                                     c.last_name or ""), **base)
-    files = _files(m)
-    if files:
-        return Event(kind="file", files=files, text=_with_links(m.caption or "", m.caption_entities),
-                     media_group_id=m.media_group_id, **base)
-    if m.text is not None:
-        kind = "command" if m.text.startswith("/") else "text"
-        if kind == "command" and _for_another_bot(m):
-            return None
-        return Event(kind=kind, text=_with_links(m.text, m.entities), **base)
-    return Event(kind="other", content=next((c for c in _PERSON_CONTENT if getattr(m, c, None)), None),
-                 **base)
-
-
-# what a person sends that the bot cannot take as text or a file (a service message has none)
-_PERSON_CONTENT = ("location", "venue", "poll", "dice", "game", "story")
-
-
-def _with_links(text: str, entities) -> str:
-    """The text with the URL of each text link after its words ("обновление (https://…)"):
-    the engine keeps plain text, and a link made with Ctrl+K would otherwise lose what it
-    points to. Offsets count UTF-16 code units, as Telegram does."""
-    links = sorted((e for e in entities or () if e.type == "text_link" and e.url),
-                   key=lambda e: e.offset)
-    if not links:
-        return text
-    units, parts, at = text.encode("utf-16-le"), [], 0
-    for e in links:
-        start, end = e.offset * 2, (e.offset + e.length) * 2
-        if start < at or end > len(units):
-            continue                  # overlapping or out of the text: keep the words only
-        words = units[start:end].decode("utf-16-le")
-        parts.append(units[at:end].decode("utf-16-le"))
-        if words.strip() != e.url:
-            parts.append(f" ({e.url})")
-        at = end
-    parts.append(units[at:].decode("utf-16-le"))
-    return "".join(parts)
-
-
-def _for_another_bot(m: Message) -> bool:
-    """`/cmd@OtherBot`: a command addressed to another bot of the chat is not ours to answer
-    (`/cmd@OurBot` and a bare `/cmd` are); Telegram's usernames ignore letter case."""
-    _, at, name = m.text.split(maxsplit=1)[0].partition("@")
-    if not at:
-        return False
-    try:
-        me = m.get_bot().username
-    except RuntimeError:            # a Bot never initialized (no getMe): cannot tell, keep it
-        return False
-    return name.casefold() != (me or "").casefold()
-
-
-def _files(m: Message) -> tuple[FileRef, ...]:
-    if m.photo:
-        best = m.photo[-1]                          # Telegram lists sizes smallest first
-        return (FileRef(best.file_id, "photo", "", "image/jpeg", best.file_size or 0),)
-    for kind in MEDIA_KINDS:        # before document: a GIF comes as animation AND document
-        media = getattr(m, kind, None)
-        if media is not None:
-            return (FileRef(media.file_id, kind, getattr(media, "file_name", None) or "",
-                            getattr(media, "mime_type", None) or "", media.file_size or 0),)
-    if m.document:
-        d = m.document
-        return (FileRef(d.file_id, "document", d.file_name or "", d.mime_type or "", d.file_size or 0),)
-    return ()
 
 
 # -- Reply -> Bot API --------------------------------------------------------------------
@@ -225,25 +69,29 @@ async def send_reply(bot: Bot, reply: Reply, *, provider_token: str = "") -> int
 
 async def _text(bot: Bot, reply: Reply) -> int:
     parts = split_text(reply.text)
-    keyboard, inline = _keyboard_markup(reply), inline_markup(reply)
-    message = None
+    keyboard, inline = _keyboard_json(reply), _inline_json(reply)
+    message_id = 0
     for i, part in enumerate(parts):
         first, last = i == 0, i == len(parts) - 1
         markup = keyboard if first and keyboard else (inline if last else None)
-        message = await bot.send_message(reply.chat_id, part, parse_mode=ParseMode.HTML,
-                                         reply_markup=markup, **_where(reply, first))
+        sent = await _call(bot, "sendMessage", chat_id=reply.chat_id, text=part,
+                           parse_mode=ParseMode.HTML, reply_markup=markup,
+                           **_where_json(reply, first))
+        message_id = _message_id(sent, reply, "sendMessage")
     if keyboard and inline and len(parts) == 1:
         # one reply_markup per message: the reply keyboard (or its removal) went with the
         # text, the inline buttons are attached to the same message right after
-        await bot.edit_message_reply_markup(reply.chat_id, message.message_id, reply_markup=inline)
-    return message.message_id
+        await _call(bot, "editMessageReplyMarkup", chat_id=reply.chat_id, message_id=message_id,
+                    reply_markup=inline)
+    return message_id
 
 
 async def _edit(bot: Bot, reply: Reply) -> int | None:
     """Edit in place; None when the message is gone (then the caller sends a new one)."""
     try:
-        await bot.edit_message_text(reply.text[:MAX_TEXT], reply.chat_id, reply.edit_message_id,
-                                    parse_mode=ParseMode.HTML, reply_markup=inline_markup(reply))
+        await _call(bot, "editMessageText", chat_id=reply.chat_id, message_id=reply.edit_message_id,
+                    text=reply.text[:MAX_TEXT], parse_mode=ParseMode.HTML,
+                    reply_markup=_inline_json(reply))
     except BadRequest as e:
         text = str(e).lower()
         if "not modified" in text:
@@ -254,6 +102,23 @@ async def _edit(bot: Bot, reply: Reply) -> int | None:
             return None
         raise
     return reply.edit_message_id
+
+
+async def _call(bot: Bot, method: str, **params):
+    """One Bot API call with a JSON body, its raw JSON result: PTB's `Message` built from
+    every answer cost more CPU than the rest of a send, where only message_id is read. The
+    errors are PTB's own (BadRequest, RetryAfter, Forbidden, ChatMigrated...): the sender's
+    mapping of them holds. None values are left out, as PTB's methods leave them."""
+    return await bot.do_api_request(method, api_kwargs={k: v for k, v in params.items()
+                                                        if v is not None})
+
+
+def _message_id(sent, reply: Reply, method: str) -> int:
+    """The id of a sent message, checked: Telegram's answer is from outside."""
+    message_id = sent.get("message_id") if isinstance(sent, dict) else None
+    if type(message_id) is not int or not 0 < message_id < 2 ** 63:
+        raise TypeError(f"{method} to chat {reply.chat_id} answered no message_id: {sent!r:.200}")
+    return message_id
 
 
 async def _media(bot: Bot, reply: Reply) -> int:
@@ -275,6 +140,15 @@ async def _media(bot: Bot, reply: Reply) -> int:
                                       keyboard=reply.keyboard, remove_keyboard=reply.remove_keyboard,
                                       thread_id=reply.thread_id))
     return message.message_id
+
+
+def _where_json(reply: Reply, first: bool = True) -> dict:
+    """`_where` as plain JSON (for `_call`)."""
+    where = {"message_thread_id": reply.thread_id}
+    if reply.reply_to_message_id and first:
+        where["reply_parameters"] = {"message_id": reply.reply_to_message_id,
+                                     "allow_sending_without_reply": True}
+    return where
 
 
 def _where(reply: Reply, first: bool = True) -> dict:
@@ -363,10 +237,34 @@ def inline_markup(reply: Reply) -> InlineKeyboardMarkup | None:
 def _inline_button(button, reply: Reply) -> InlineKeyboardButton:
     if button.url:
         return InlineKeyboardButton(button.text, url=button.url)
+    _check_data(button, reply)
+    return InlineKeyboardButton(button.text, callback_data=button.data)
+
+
+def _check_data(button, reply: Reply) -> None:
     if not button.data or len(button.data.encode()) > MAX_CALLBACK_DATA:
         raise ValueError(f"button {button.text!r} in chat {reply.chat_id}: callback data "
                          f"{button.data!r} must be 1..{MAX_CALLBACK_DATA} bytes")
-    return InlineKeyboardButton(button.text, callback_data=button.data)
+
+
+def _inline_json(reply: Reply) -> dict | None:
+    """`inline_markup` as plain JSON (for `_call`), the same checks."""
+    if not reply.buttons:
+        return None
+    return {"inline_keyboard": [[_button_json(b, reply) for b in row] for row in reply.buttons]}
+
+
+def _button_json(button, reply: Reply) -> dict:
+    if button.url:
+        return {"text": button.text, "url": button.url}
+    _check_data(button, reply)
+    return {"text": button.text, "callback_data": button.data}
+
+
+def _keyboard_json(reply: Reply) -> dict | None:
+    """`_keyboard_markup` as plain JSON (for `_call`)."""
+    markup = _keyboard_markup(reply)
+    return markup.to_dict() if markup is not None else None
 
 
 def _keyboard_markup(reply: Reply):

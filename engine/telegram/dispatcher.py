@@ -38,13 +38,13 @@ import logging
 from datetime import timedelta
 from typing import Callable
 
-from telegram import Bot, Update
+from telegram import Bot
 
 from .. import outgoing
 from ..events import Event, Reply
 from ..runtime import Engine
 from . import forum, inbox
-from .adapter import to_event
+from .incoming import to_event
 from .patience import PATIENCE, Patience
 from .sender import Sender
 
@@ -165,7 +165,7 @@ class Dispatcher(abc.ABC):
     def _event(self, item: inbox.InboxItem) -> Event | None:
         """The update's event; None when no user is behind it, or the bot itself is (the
         service message of a topic it created: news for the transport, not for the flows)."""
-        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        event = to_event(json.loads(item.raw), self._username())
         if event is None or event.user_id == self._bot_id():
             return None
         event.may_wait = self.patience.may_wait(item.update_id)
@@ -180,6 +180,13 @@ class Dispatcher(abc.ABC):
                   wait, error)
         await asyncio.sleep(wait)
 
+    def _username(self) -> str | None:
+        """Our bot's username (whom `/cmd@name` addresses); None before getMe answered."""
+        try:
+            return self.bot.username
+        except RuntimeError:         # a Bot never initialized: every command is taken as ours
+            return None
+
     def _bot_id(self) -> int:
         head = str(self.bot.token).split(":", 1)[0]
         return int(head) if head.isdigit() else 0
@@ -188,7 +195,7 @@ class Dispatcher(abc.ABC):
         """Done, in the caller's transaction, with no step run; the bot's own topic
         creation is recorded for the exactly-once protocol (engine/telegram/forum.py)."""
         inbox.mark_done(item.update_id)
-        event = to_event(Update.de_json(json.loads(item.raw), self.bot))
+        event = to_event(json.loads(item.raw), self._username())
         topic = event.topic if event is not None else None
         if topic and topic.get("op") == "created" and event.thread_id:
             if forum.seen(event.chat_id, event.thread_id, topic.get("name") or "",

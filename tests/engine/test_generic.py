@@ -47,8 +47,8 @@ TELEGRAM_NAMES = {
     # pre_checkout_query's fields) in transport-neutral form
     "engine/events.py": {"payment"},
     # the translation of Telegram's update into that Event
-    "engine/telegram/adapter.py": {"payment", "successful_payment", "payment_fields",
-                                   "telegram_payment_charge_id", "provider_payment_charge_id"},
+    "engine/telegram/incoming.py": {"payment", "successful_payment", "payment_fields",
+                                    "telegram_payment_charge_id", "provider_payment_charge_id"},
     # "payment provider token": Telegram's own description of sendInvoice's provider_token
     "engine/telegram/sender.py": {"payment"},
 }

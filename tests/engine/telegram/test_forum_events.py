@@ -1,15 +1,13 @@
 """Group and topic messages as the fake Bot API words them (like Telegram), turned into
-`Event`s by the adapter; and relays out: copies and replies into topics, sent by the real
+`Event`s by engine/telegram/incoming.py; and relays out: copies and replies into topics, sent by the real
 transport."""
 from __future__ import annotations
 
 import time
 
-from telegram import Update
-
 from engine import Reply, outgoing
 from engine.storage import write_tx
-from engine.telegram.adapter import to_event
+from engine.telegram.incoming import to_event
 from tests.support.telegram_harness import running_bot
 
 GROUP = -1005002
@@ -17,7 +15,7 @@ CLIENT = 3201
 
 
 def event_of(update: dict):
-    return to_event(Update.de_json(update, None))
+    return to_event(update)
 
 
 def sent_rows(ids: list[int], timeout: float = 30) -> list[outgoing.Outgoing]:
