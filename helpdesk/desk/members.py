@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from engine import outgoing
 from engine.contracts import ActionContext
@@ -37,7 +38,9 @@ __all__ = ["on_member", "bot_removed", "bot_back", "is_out", "LEFT", "ADMIN"]
 log = logging.getLogger(__name__)
 LEFT = ("left", "kicked")
 ADMIN = ("administrator", "creator")
-REPOST_MAX = 500                  # cards queued again at once (the rest at the next refresh)
+REPOST_MAX = 500                  # tickets queued again at once
+_TICKET_KEY = re.compile(r"t(\d+):")
+_CARD_EDIT = re.compile(r"t\d+:v\d+:post$")
 
 
 def on_member(ctx: ActionContext) -> bool:
@@ -113,31 +116,45 @@ def bot_removed(settings, templates, group: int, reason: str, *, by: int | None 
 
 
 def bot_back(settings, templates, group: int) -> int:
-    """The bot is in the group again: the cards that never reached it queued again (see
-    the module docstring); how many tickets."""
+    """The bot is in the group again: every message to it given up for an active ticket
+    queued again (see the module docstring); how many tickets."""
     with write_tx():
         _set_out(group, "")
-        count = sum(_repost(settings, templates, ticket) for ticket in _unposted(group))
-    log.info("the bot is back in the work group %s: %d ticket card(s) queued again", group, count)
+        dead = _given_up(group)
+        tickets = list(Ticket.select().where(Ticket.id.in_(list(dead) or [0])
+                                             & Ticket.status.in_(ACTIVE)).order_by(Ticket.id))
+        count = sum(_repost(settings, templates, ticket, dead[ticket.id]) for ticket in tickets)
+    log.info("the bot is back in the work group %s: %d ticket(s) queued again", group, count)
     return count
 
 
-def _unposted(group: int) -> list[Ticket]:
-    O = outgoing.Outgoing
-    keys = (O.select(O.key).where((O.chat_id == int(group)) & (O.status == outgoing.DEAD)
-                                  & O.key.startswith("t") & O.key.endswith(":post"))
-            .order_by(O.id).limit(REPOST_MAX).tuples())
-    ids = [int(k[1:-len(":post")]) for (k,) in keys if k[1:-len(":post")].isdigit()]
-    return list(Ticket.select().where(Ticket.id.in_(ids or [0]) & Ticket.status.in_(ACTIVE))
-                .order_by(Ticket.id))
+def _given_up(group: int) -> dict[int, list[tuple[int, str]]]:
+    """The group's given-up rows of each ticket (keyed t<N>:...), oldest first."""
+    O, found = outgoing.Outgoing, {}
+    rows = (O.select(O.id, O.key).where((O.chat_id == int(group)) & (O.status == outgoing.DEAD)
+                                         & O.key.startswith("t"))
+            .order_by(O.id).limit(REPOST_MAX * 20).tuples())
+    for row_id, key in rows:
+        head = _TICKET_KEY.match(key)
+        if head:
+            found.setdefault(int(head.group(1)), []).append((row_id, key))
+    return dict(list(found.items())[:REPOST_MAX])
 
 
-def _repost(settings, templates, ticket: Ticket) -> int:
-    """Queue the ticket's topic (when topics are on and it never was made) and its card."""
+def _repost(settings, templates, ticket: Ticket, dead: list[tuple[int, str]]) -> int:
+    """The ticket's thread made whole, in the order it was written: its topic and card
+    (when they never went out) queued again current, a card edit refused meanwhile redone
+    as the ticket is now (the older ones are history), every other message as it was."""
+    post, edits = topics.post_key(ticket.id), [k for _, k in dead if _CARD_EDIT.match(k)]
     if topics_on(settings):
         topics.open_again(settings, templates, ticket_view(ticket))
     text, buttons = group_post(ticket, templates)
+    group = settings.notify.system.work_group_id
     cards.card_changed(ticket.id, text, buttons)
-    card = topics.into_thread(ticket.id, Reply(settings.notify.system.work_group_id, text,
-                                               buttons=buttons))
-    return int(outgoing.revive(topics.post_key(ticket.id), card))
+    revived = outgoing.revive(post, topics.into_thread(ticket.id, Reply(group, text, buttons=buttons)))
+    status, message_id = outgoing.key_state(post)
+    if edits and not revived and status == outgoing.SENT and message_id:
+        outgoing.revive(edits[-1], Reply(group, text, buttons=buttons, edit_message_id=message_id))
+    skip = {post, topics.topic_key(ticket.id), *edits}
+    outgoing.revive_rows([row_id for row_id, key in dead if key not in skip])
+    return 1
