@@ -5,17 +5,22 @@
   row stays REVOKED, as after /unstaff, so the settings' seed never gives it back); a
   Telegram administrator who leaves, or is demoted, is no dispatcher any more; one promoted
   is one at once (the refresh, helpdesk/desk/admins.py, would find both at its next run).
+  A technician who leaves keeps his active tickets (their history names him) and the
+  dispatchers are told, with the tickets, to assign them again (desk/staff_left).
 * `my_chat_member` (the bot itself) removed or kicked: a warning in the log an operator can
   act on, the dispatchers and the notify.bug user told privately (once per outage, keyed
   as helpdesk/desk/admins.py keys it), and the group's queued messages given up once
   (dead, not each one tried against a 403). The outage is kept in `sync_state`
   (`desk:out:<group>`).
 * the bot added back (or a refresh reaching the group again after an outage: a missed
-  update): the cards, and their topics, of the active tickets that never reached the group
-  are queued again, current, so a ticket filed while the bot was out is not lost.
+  update): every given-up row of an active ticket is queued again, in the order written:
+  the cards and topics that never reached the group current (a ticket filed while the bot
+  was out is not lost), a card edit refused meanwhile redone as the ticket is now, and the
+  rest (a client's message written around the outage, an SLA warning) as they were.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -29,7 +34,7 @@ from helpdesk.sync.pull import SyncState
 from helpdesk.tickets import ACTIVE, Ticket, ticket_view
 from helpdesk.tickets.workgroup import group_post
 
-from . import cards, staff, topics
+from . import cards, names, staff, topics
 from .group import topics_on
 from .tables import GroupAdmin
 
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 LEFT = ("left", "kicked")
 ADMIN = ("administrator", "creator")
 REPOST_MAX = 500                  # tickets queued again at once
+LEFT_LISTED = 50                  # a leaver's tickets named in the dispatchers' notice
 _TICKET_KEY = re.compile(r"t(\d+):")
 _CARD_EDIT = re.compile(r"t\d+:v\d+:post$")
 
@@ -53,11 +59,11 @@ def on_member(ctx: ActionContext) -> bool:
         elif member.get("old") in LEFT:
             bot_back(settings, ctx.templates, group)
         return True
-    _person(group, member)
+    _person(ctx.templates, group, member)
     return True
 
 
-def _person(group: int, member: dict) -> None:
+def _person(templates, group: int, member: dict) -> None:
     uid, new = int(member.get("id") or 0), member.get("new")
     if not uid or member.get("is_bot"):
         return
@@ -65,10 +71,31 @@ def _person(group: int, member: dict) -> None:
         revoked, was_admin = staff.revoke(uid), _drop_admin(uid)
         if revoked or was_admin:
             log.info("work group %s: staff member %s %s the group: role revoked", group, uid, new)
+            _orphaned(templates, uid, member)
     elif new in ADMIN:
         staff.add_admin(group, member)
     elif _drop_admin(uid):
         log.info("work group %s: %s is no administrator now: no dispatcher by that status", group, uid)
+
+
+def _orphaned(templates, uid: int, member: dict) -> int:
+    """The active tickets of a technician who left stay his (the history and the reports
+    name who worked on them) but nobody can act as him now: the dispatchers are told, with
+    the tickets, to assign them again; how many were told."""
+    tickets = list(Ticket.select().where((Ticket.master_telegram_id == uid) & Ticket.status.in_(ACTIVE))
+                   .order_by(Ticket.id).limit(LEFT_LISTED))
+    if not tickets:
+        return 0
+    name = names.name_of(uid, member.get("first_name"), member.get("last_name"), member.get("username"))
+    context = {"name": name, "tickets": [ticket_view(t) for t in tickets]}
+    what = hashlib.sha256(",".join(f"{t.id}:{t.version}" for t in tickets).encode()).hexdigest()[:16]
+    with write_tx():
+        told = sum(bool(queue_notice(templates, to, "desk/staff_left", context, priority=OPS,
+                                     key=f"desk:left:{uid}:{what}:{to}"))
+                   for to in staff.dispatcher_ids())
+    log.warning("technician %s left the work group with %d active ticket(s) (%s): %d dispatcher(s) "
+                "told to assign them again", uid, len(tickets), ", ".join(t.label for t in tickets), told)
+    return told
 
 
 def _drop_admin(uid: int) -> bool:

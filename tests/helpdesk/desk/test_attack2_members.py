@@ -10,6 +10,7 @@ import pytest
 from engine import outgoing
 from engine.outgoing import PENDING, Outgoing
 from engine.testing import Chat
+from helpdesk.desk import staff
 from helpdesk.desk.conversation import Conversation, Message
 from helpdesk.desk.topics import post_key
 from tests.support.desk import ADMIN, TECH, group_press, staff_roles
@@ -73,3 +74,23 @@ def test_a_card_changed_while_the_bot_was_out_shows_the_ticket_as_it_is_when_it_
     assert any(e.edit_message_id == 555 and "В работе" in (e.text or "") for e in edits), \
         [(e.edit_message_id, (e.text or "")[:40]) for e in edits]
 
+
+def test_the_active_tickets_of_a_technician_who_leaves_are_not_left_with_nobody(world):
+    """A technician who leaves the group loses the role, but the tickets they were working
+    on stay "В работе, мастер: Пётр Петров" with nobody able to act as that master: no
+    dispatcher is told, the tickets do not go back to the queue, the client waits."""
+    from helpdesk.tickets import NEW, Ticket
+    staff_roles()
+    t = file_ticket(world, 101)
+    group_press(world, TECH, f"wg:take:{t.id}")
+    before = {r.id for r in Outgoing.select()}
+    Chat(world.app.engine, ADMIN, chat_id=GROUP, first_name="Анна").event(
+        kind="member", chat_type="supergroup",
+        member={"id": TECH, "first_name": "Пётр", "last_name": "Петров", "username": "",
+                "is_bot": False, "old": "member", "new": "left", "me": False})
+    told = [r for r in Outgoing.select() if r.id not in before and r.chat_id in staff.dispatcher_ids()
+            and f"#{t.id}" in (outgoing.to_reply(r).text or "")]
+    assert Ticket.get_by_id(t.id).status == NEW or told, "nobody knows the ticket lost its master"
+    if told:        # what the dispatcher reads names the leaver and the ticket
+        text = outgoing.to_reply(told[0]).text
+        assert "Пётр Петров" in text and "{" not in text, text
