@@ -38,7 +38,7 @@ from . import cards, names, staff, topics
 from .group import topics_on
 from .tables import GroupAdmin
 
-__all__ = ["on_member", "bot_removed", "bot_back", "is_out", "LEFT", "ADMIN"]
+__all__ = ["on_member", "person", "bot_removed", "bot_back", "is_out", "LEFT", "ADMIN"]
 
 log = logging.getLogger(__name__)
 LEFT = ("left", "kicked")
@@ -61,6 +61,12 @@ def on_member(ctx: ActionContext) -> bool:
         return True
     _person(ctx.templates, group, member)
     return True
+
+
+def person(templates, group: int, member: dict) -> None:
+    """A person's status in the group as Telegram says it now (an update, or the refresh
+    asking: helpdesk/desk/admins.py), handled as a membership change."""
+    _person(templates, group, member)
 
 
 def _person(templates, group: int, member: dict) -> None:
