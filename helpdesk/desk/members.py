@@ -16,7 +16,8 @@
   update): every given-up row of an active ticket is queued again, in the order written:
   the cards and topics that never reached the group current (a ticket filed while the bot
   was out is not lost), a card edit refused meanwhile redone as the ticket is now, and the
-  rest (a client's message written around the outage, an SLA warning) as they were.
+  rest (a client's message written around the outage, an SLA warning) as they were; a row
+  refused for a reason of its own (a 400) is not tried again.
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ REPOST_MAX = 500                  # tickets queued again at once
 LEFT_LISTED = 50                  # a leaver's tickets named in the dispatchers' notice
 _TICKET_KEY = re.compile(r"t(\d+):")
 _CARD_EDIT = re.compile(r"t\d+:v\d+:post$")
+# the errors of a row given up because the bot was out (bot_removed's, the sender's 403/400)
+_OUTAGE = ("removed from the work group", "forbidden", "kicked", "chat not found", "not a member")
 
 
 def on_member(ctx: ActionContext) -> bool:
@@ -161,24 +164,26 @@ def bot_back(settings, templates, group: int) -> int:
     return count
 
 
-def _given_up(group: int) -> dict[int, list[tuple[int, str]]]:
-    """The group's given-up rows of each ticket (keyed t<N>:...), oldest first."""
+def _given_up(group: int) -> dict[int, list[tuple[int, str, bool]]]:
+    """The group's given-up rows of each ticket (keyed t<N>:...), oldest first, each with
+    whether the outage gave it up (not a refusal of its own, which would only fail again)."""
     O, found = outgoing.Outgoing, {}
-    rows = (O.select(O.id, O.key).where((O.chat_id == int(group)) & (O.status == outgoing.DEAD)
+    rows = (O.select(O.id, O.key, O.error).where((O.chat_id == int(group)) & (O.status == outgoing.DEAD)
                                          & O.key.startswith("t"))
             .order_by(O.id).limit(REPOST_MAX * 20).tuples())
-    for row_id, key in rows:
+    for row_id, key, error in rows:
         head = _TICKET_KEY.match(key)
         if head:
-            found.setdefault(int(head.group(1)), []).append((row_id, key))
+            outage = any(w in (error or "").lower() for w in _OUTAGE)
+            found.setdefault(int(head.group(1)), []).append((row_id, key, outage))
     return dict(list(found.items())[:REPOST_MAX])
 
 
-def _repost(settings, templates, ticket: Ticket, dead: list[tuple[int, str]]) -> int:
+def _repost(settings, templates, ticket: Ticket, dead: list[tuple[int, str, bool]]) -> int:
     """The ticket's thread made whole, in the order it was written: its topic and card
     (when they never went out) queued again current, a card edit refused meanwhile redone
     as the ticket is now (the older ones are history), every other message as it was."""
-    post, edits = topics.post_key(ticket.id), [k for _, k in dead if _CARD_EDIT.match(k)]
+    post, edits = topics.post_key(ticket.id), [k for _, k, _ in dead if _CARD_EDIT.match(k)]
     if topics_on(settings):
         topics.open_again(settings, templates, ticket_view(ticket))
     text, buttons = group_post(ticket, templates)
@@ -189,5 +194,5 @@ def _repost(settings, templates, ticket: Ticket, dead: list[tuple[int, str]]) ->
     if edits and not revived and status == outgoing.SENT and message_id:
         outgoing.revive(edits[-1], Reply(group, text, buttons=buttons, edit_message_id=message_id))
     skip = {post, topics.topic_key(ticket.id), *edits}
-    outgoing.revive_rows([row_id for row_id, key in dead if key not in skip])
+    outgoing.revive_rows([row_id for row_id, key, outage in dead if outage and key not in skip])
     return 1

@@ -94,3 +94,18 @@ def test_the_active_tickets_of_a_technician_who_leaves_are_not_left_with_nobody(
     if told:        # what the dispatcher reads names the leaver and the ticket
         text = outgoing.to_reply(told[0]).text
         assert "Пётр Петров" in text and "{" not in text, text
+
+
+def test_a_message_refused_for_its_own_reason_is_not_tried_again_when_the_bot_is_back(world):
+    """Only what the outage gave up is queued again: a row Telegram refused for itself
+    (a 400 of its own) would only fail again and spend the group's 20 messages a minute."""
+    staff_roles()
+    t = file_ticket(world, 101)
+    outgoing.mark_sent(Outgoing.get(Outgoing.key == post_key(t.id)).id, 555)
+    talk = Conversation(world.app.settings, world.svc, world.app.engine.flowset.templates)
+    talk.from_client(101, t.id, Message(101, 9001, TEXT))
+    for row in _for_group(TEXT):
+        outgoing.mark_failed(row.id, "Bad Request: message is too long", retry_in=None)
+    membership(world, "administrator", "kicked")
+    membership(world, "kicked", "administrator")
+    assert _for_group(TEXT) == []
