@@ -238,6 +238,15 @@ def revive(key: str, reply: Reply) -> bool:
                 .where((Outgoing.key == key) & (Outgoing.status == DEAD)).execute())
 
 
+def revive_rows(row_ids: list[int]) -> int:
+    """Given-up rows queued again as they were: their ids, so their order in the chat, kept
+    (a client's message written while the bot was out of the group reaches it once back)."""
+    if not row_ids:
+        return 0
+    return (Outgoing.update(status=PENDING, attempts=0, error=None, next_at=utcnow())
+            .where(Outgoing.id.in_(list(row_ids)) & (Outgoing.status == DEAD)).execute())
+
+
 def defer(row_id: int, seconds: float, reason: str) -> None:
     """Not sent yet, and not a failure (no attempt counted): due again in `seconds`. The
     reason stays in `error` ("waits for t5:topic"): later rows of the chat waiting for the

@@ -157,8 +157,16 @@ def _member(r: _Reader, update_id: int, changed: dict, key: str, me: bool) -> Ev
         r.user(status, "user", f"{path}.{field}", required=True)
     if chat["type"] not in _GROUPS:
         return None
-    member = {**_who(new["user"]), "old": old["status"], "new": new["status"], "me": me}
+    member = {**_who(new["user"]), "old": _status(old), "new": _status(new), "me": me}
     return Event(kind="member", member=member, **_base(update_id, chat["id"], by, chat))
+
+
+def _status(member: dict) -> str:
+    """A restricted (muted) member who leaves stays "restricted" with is_member false:
+    reported as "left", so the desk sees the departure and revokes the role."""
+    if member["status"] == "restricted" and member.get("is_member", True) is False:
+        return "left"
+    return member["status"]
 
 
 def _thread(r: _Reader, m: dict, path: str) -> dict:

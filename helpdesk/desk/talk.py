@@ -44,8 +44,8 @@ REFUSALS = ("ticket/denied", "ticket/error", "ticket/conflict")
 # what the relay renders (helpdesk.desk.conversation): to the client, into the thread, to the CRM
 RELAYED = ("desk/from_staff", "desk/to_thread", "desk/crm_comment")
 MESSAGE_HINTS = ("desk/send_message", "common/file_too_big")
-# group_lost: members.py tells with it
-GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), CANNOT_RELAY, "desk/group_lost", "desk/dialog_in_private",
+# group_lost, staff_left: members.py tells with them
+GROUP_TEMPLATES = (*THREAD_ANSWERS.values(), CANNOT_RELAY, "desk/group_lost", "desk/staff_left", "desk/dialog_in_private",
                    *RELAYED)
 
 

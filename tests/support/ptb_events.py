@@ -47,10 +47,17 @@ def _member(update: Update, changed) -> Event | None:
     if changed.chat.type not in ("group", "supergroup") or changed.from_user is None:
         return None
     user = changed.new_chat_member.user
-    member = {**_who(user), "old": changed.old_chat_member.status,
-              "new": changed.new_chat_member.status, "me": update.my_chat_member is not None}
+    member = {**_who(user), "old": _status(changed.old_chat_member),
+              "new": _status(changed.new_chat_member), "me": update.my_chat_member is not None}
     return Event(kind="member", member=member, **_base(update, changed.chat.id,
                                                         changed.from_user, changed.chat))
+
+
+def _status(member) -> str:
+    """A restricted member who left (is_member false) is "left", as incoming.py says."""
+    if member.status == "restricted" and not getattr(member, "is_member", True):
+        return "left"
+    return member.status
 
 
 _TOPIC_SERVICE = (("forum_topic_created", "created"), ("forum_topic_edited", "edited"),

@@ -58,6 +58,7 @@ def test_the_bot_removed_from_the_group_keeps_the_roster_and_tells_dispatchers_o
     _admins(api, (920, "Анна"))
     jobs.run_once(tg_world.app, "desk_admins")
     staff.grant(910, staff.DISPATCHER)
+    api.set_member(GROUP, api.user(910, "Вера").user, "member")   # in the group: the refresh asks
     for _ in range(2):                                            # two refreshes in the outage
         api.fail_next("getChatAdministrators", 403, KICKED)
         assert jobs.run_once(tg_world.app, "desk_admins") is None

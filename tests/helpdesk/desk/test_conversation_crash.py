@@ -69,14 +69,15 @@ def _messages(db_path) -> list:
 def test_sigkill_while_staff_messages_are_relayed_loses_and_doubles_nothing(tmp_path):
     db_path, log_path = tmp_path / "bot.db", tmp_path / "bot.log"
     with FakeTelegramAPI() as api:
+        group = api.group(GROUP)
+        tech = group.member(TECH, "Пётр")   # in the group already: the start's refresh asks Telegram
         proc = _start(api, db_path, log_path)
         try:
-            client, group = api.user(CLIENT, "Анна"), api.group(GROUP)
+            client = api.user(CLIENT, "Анна")
             _file_ticket(client)
             card = api.wait_for(GROUP, contains="#1", since=0, timeout=120)
             _until(lambda: _rows(db_path, "select status from outgoing where key = 't1:post'") == [("sent",)],
                    "the card was not marked sent")
-            tech = group.member(TECH, "Пётр")
             reply_to = {"message_id": card.message_id, "date": card.date, "chat": group.chat}
             for text in TEXTS:
                 tech._message(text=text, reply_to_message=reply_to)
