@@ -192,6 +192,14 @@ def _seen_name(user_id: int) -> str:
     return (user.first_name or (f"@{user.username}" if user.username else "")) if user else ""
 
 
+def seen(user_id: int) -> bool:
+    """Has the bot seen this person: on the roster, among the group's administrators, or
+    as someone who wrote to it?"""
+    return any(model.select().where(key == int(user_id)).exists()
+               for model, key in ((StaffMember, StaffMember.telegram_user),
+                                  (GroupAdmin, GroupAdmin.telegram_user), (TelegramUser, TelegramUser.id)))
+
+
 def find(ref: str) -> int | None:
     """The person `ref` names: a Telegram id, or an @username the bot has seen (the roster,
     the group's administrators, anyone who wrote to the bot); None otherwise."""
