@@ -285,6 +285,18 @@ class Settings(_Strict):
     sla: Sla = Sla()
     privacy: Privacy = Privacy()
 
+    @field_validator("sla")
+    @classmethod
+    def _sla_types_are_ticket_types(cls, sla: Sla, info) -> Sla:
+        # a misspelt or renamed type's target would be kept and never applied to any ticket;
+        # a field validator (tickets is validated before sla) so the error points at sla:
+        tickets = info.data.get("tickets")
+        unknown = [t for t in sla.types if tickets is not None and t not in tickets.types]
+        if unknown:
+            raise ValueError(f"sla.types.{unknown[0]}: no such ticket type (tickets.types: "
+                             f"{', '.join(tickets.types)}); the type must be spelt exactly so")
+        return sla
+
     def secrets(self) -> list[str]:
         """Every non-empty secret value, for the log redaction filter."""
         found: list[str] = []

@@ -6,6 +6,8 @@ The card (the group post, or a staff member's private copy of it) carries "👤 
     as:<ticket>:<user>:<version>     assign the ticket, as seen at `version`, to `user`
     as:<ticket>:back                 the card's own buttons again (any staff member: a
                                      picker left open must not lock the technicians out)
+    as:<ticket>:p<page>              another page of the picker (MAX_CHOICES staff a page,
+                                     "‹" / "›"): a desk of any size can assign anybody
 
 The picker edits the pressed card in place (the card is the one message everybody in the
 thread sees); the version in each choice is the ticket's when the picker was drawn, so two
@@ -47,17 +49,17 @@ from helpdesk.tickets.errors import NotTechnician
 from helpdesk.tickets.workgroup import group_post
 
 from . import staff
-from .names import members, name_of, staff_name
+from .names import distinct_name, members, staff_name
 
 __all__ = ["PREFIX", "assign", "assign_button", "picker", "on_assign_button", "notify_assignee",
            "MAX_CHOICES"]
 
 log = logging.getLogger(__name__)
 PREFIX = "as"
-MAX_CHOICES = 30             # rows of the picker; Telegram allows 100 buttons, a phone shows ~10
+MAX_CHOICES = 30             # staff a picker page; Telegram allows 100 buttons, a phone shows ~10
 TEMPLATES = ("desk/btn_assign", "desk/btn_assign_back", "desk/assign_choice", "desk/answer_pick",
              "desk/answer_assigned", "desk/answer_assign_conflict", "desk/answer_pick_back",
-             "desk/assigned_to_you")
+             "desk/assigned_to_you", "desk/btn_assign_prev", "desk/btn_assign_next")
 
 
 def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_version, *,
@@ -74,7 +76,7 @@ def assign(service, dispatcher_id: int, name: str, ticket_id, user_id, expected_
     if assignee is None or not staff.is_staff(assignee):
         raise TicketInputError(f"user {str(user_id)[:20]!r} is not staff of the desk")
     ticket = service._load(ticket_id)
-    master = name_of(assignee)
+    master = distinct_name(assignee)     # two namesakes: the card says which has it
     if ticket.master_telegram_id == assignee and ticket.status in ACTIVE:
         return ticket                        # theirs already (a second dispatcher chose alike)
     actor = Actor(f"disp:{int(dispatcher_id)}", source, int(dispatcher_id), name or str(dispatcher_id))
@@ -94,13 +96,22 @@ def assign_button(ticket: Ticket, templates, lang: str | None = None) -> list[Bu
     return [Button(templates.render_label("desk/btn_assign", lang, {}), f"{PREFIX}:{ticket.id}")]
 
 
-def picker(ticket: Ticket, templates, lang: str | None = None) -> list[list[Button]]:
-    """One row per staff member (the current master marked), then "back"."""
+def picker(ticket: Ticket, templates, lang: str | None = None, page: int = 0) -> list[list[Button]]:
+    """One row per staff member of page `page` (the current master marked), "‹" / "›" to
+    the other pages when there are more than MAX_CHOICES, then "back"."""
+    everyone = members()
+    last = max(0, (len(everyone) - 1) // MAX_CHOICES)
+    page = min(max(0, page), last)          # the staff may have shrunk since the page was drawn
     rows = []
-    for m in members()[:MAX_CHOICES]:
+    for m in everyone[page * MAX_CHOICES:(page + 1) * MAX_CHOICES]:
         label = templates.render_label("desk/assign_choice", lang, {
             "member": m, "current": m["id"] == ticket.master_telegram_id})
         rows.append([Button(label, f"{PREFIX}:{ticket.id}:{m['id']}:{ticket.version}")])
+    turn = [Button(templates.render_label(name, lang, {}), f"{PREFIX}:{ticket.id}:p{to}")
+            for name, to, shown in (("desk/btn_assign_prev", page - 1, page > 0),
+                                    ("desk/btn_assign_next", page + 1, page < last)) if shown]
+    if turn:
+        rows.append(turn)
     rows.append([Button(templates.render_label("desk/btn_assign_back", lang, {}),
                         f"{PREFIX}:{ticket.id}:back")])
     return rows
@@ -119,6 +130,9 @@ def on_assign_button(ctx: ActionContext, payload: str) -> None:
     try:
         if len(parts) == 1:
             return _edit(ctx, service._load(ticket_id), "desk/answer_pick", pick=True)
+        if len(parts) == 2 and _page(parts[1]) is not None:
+            return _edit(ctx, service._load(ticket_id), "desk/answer_pick", pick=True,
+                         page=_page(parts[1]))
         if len(parts) == 2:
             return _back(ctx, service, ticket_id, parts[1])
         ticket = assign(service, ctx.user_id, _name(ctx), ticket_id, parts[1], parts[2],
@@ -140,6 +154,11 @@ def _may_press(ctx: ActionContext, parts: list[str]) -> bool:
     return staff.is_dispatcher(ctx.user_id)
 
 
+def _page(part: str) -> int | None:
+    """The page `p<N>` names (None: no page; a forged huge number is clamped by picker)."""
+    return int(part[1:]) if part[:1] == "p" and part[1:].isdigit() and len(part) <= 6 else None
+
+
 def _on_group_card(ctx: ActionContext) -> bool:
     return ctx.chat_id == ctx.services.settings.notify.system.work_group_id
 
@@ -155,12 +174,12 @@ def _name(ctx: ActionContext) -> str:
     return staff_name(ctx.event)
 
 
-def _edit(ctx: ActionContext, ticket: Ticket, answer: str, *, pick: bool = False) -> None:
+def _edit(ctx: ActionContext, ticket: Ticket, answer: str, *, pick: bool = False, page: int = 0) -> None:
     """The pressed card, in place: the picker, or the card's buttons for the ticket now."""
     templates = ctx.templates
     text, buttons = group_post(ticket, templates)
     if pick and ticket.status in ACTIVE:
-        buttons = picker(ticket, templates)
+        buttons = picker(ticket, templates, page=page)
     elif pick:
         answer = "desk/answer_assign_conflict"        # closed meanwhile: nothing to assign
     view = ticket_view(ticket)

@@ -106,8 +106,8 @@ def _named(ctx: ActionContext, args: str) -> dict | None:
     if replied and not args.strip():
         return {"first_name": "", "last_name": "", "username": "", "is_bot": False, **replied}
     found = staff.find(args.split()[0]) if args.strip() else None
-    if found is None:
-        return None
+    if found is None or not staff.seen(found):
+        return None          # an id the bot never saw (an admin's typo) makes nobody staff
     seen = TelegramUser.get_or_none(TelegramUser.id == found)
     return {"id": found, "first_name": (seen.first_name if seen else "") or "", "last_name": "",
             "username": (seen.username if seen else "") or "", "is_bot": False}

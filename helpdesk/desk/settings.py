@@ -21,6 +21,18 @@ class Desk(Strict):
     sign_with_name: bool = True                  # False: staff messages are signed "Поддержка"
     note_marker: str = Field("!", min_length=1, max_length=10)   # such a message stays internal
 
+    @field_validator("note_marker")
+    @classmethod
+    def _not_a_command(cls, value: str) -> str:
+        # a message starting with "/" reaches the bot as a command (engine/telegram/adapter.py)
+        # and the group drops a command no dialog knows: such a note would be lost unseen;
+        # Telegram trims a message's leading blanks, so a marker starting with one never matches
+        if value.startswith("/") or value[:1].isspace():
+            raise ValueError(f"desk.note_marker: {value!r} would never mark a note: a message "
+                             f"starting with '/' is a command, leading blanks are trimmed; "
+                             f"use a sign such as '!' or '#'")
+        return value
+
     @field_validator("topic_icons", "topic_icon_ids")
     @classmethod
     def _statuses(cls, value: dict[str, str], info) -> dict[str, str]:

@@ -6,8 +6,9 @@ written in the ticket's own transaction by `on_ticket_change` (a Notifier listen
 helpdesk/app.py DESK_LISTENERS), so a timer exists exactly when its ticket does:
 
 - created with the ticket, due at the UTC moment its working time is over;
-- paused while the ticket waits for the client (status waiting), resumed when it leaves
-  it: the time spent waiting does not count, so the deadline moves by it;
+- the resolution timer is paused while the ticket waits for the client (status waiting),
+  resumed when it leaves it: the time spent waiting does not count, so the deadline moves
+  by it; the first-response timer is not (waiting is no answer to the client);
 - the first-response timer stops at the first staff response (taken, a technician's or
   the CRM's comment, done, a staff message in the thread), the resolution timer at done,
   closed or cancelled (and runs on when a closed ticket is reopened).
@@ -106,6 +107,10 @@ def _follow(timer: SlaTimer, ticket: Ticket, what: str, actor, now: datetime,
             running = ticket.status != WAITING
             _save(timer, stopped_at=None, stopped_by=None,
                   **(_running(timer, now, hours, ratio) if running else {}))
+    elif timer.kind != RESOLUTION:
+        # waiting is no answer (a technician may press it on a ticket nobody answered):
+        # the first-response timer runs on until a first response stops it
+        return
     elif timer.since is not None and ticket.status == WAITING:
         _save(timer, **_halted(timer, now, hours))
     elif timer.since is None and ticket.status in ACTIVE and ticket.status != WAITING:

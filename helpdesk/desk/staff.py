@@ -176,9 +176,28 @@ def members() -> list[dict]:
     return sorted(out, key=lambda m: (m["role"] != TECHNICIAN, m["name"].casefold(), m["id"]))
 
 
+def username(user_id: int) -> str:
+    """The person's @username as last seen (the roster, the group's administrators, the
+    bot's users), without the @; "" when none is known."""
+    for model, key in ((StaffMember, StaffMember.telegram_user), (GroupAdmin, GroupAdmin.telegram_user),
+                       (TelegramUser, TelegramUser.id)):
+        found = model.select(model.username).where(key == int(user_id)).scalar()
+        if found:
+            return found
+    return ""
+
+
 def _seen_name(user_id: int) -> str:
     user = TelegramUser.get_or_none(TelegramUser.id == int(user_id))
     return (user.first_name or (f"@{user.username}" if user.username else "")) if user else ""
+
+
+def seen(user_id: int) -> bool:
+    """Has the bot seen this person: on the roster, among the group's administrators, or
+    as someone who wrote to it?"""
+    return any(model.select().where(key == int(user_id)).exists()
+               for model, key in ((StaffMember, StaffMember.telegram_user),
+                                  (GroupAdmin, GroupAdmin.telegram_user), (TelegramUser, TelegramUser.id)))
 
 
 def find(ref: str) -> int | None:

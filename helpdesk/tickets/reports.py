@@ -100,13 +100,26 @@ def _rows(tickets: list[Ticket], zone: ZoneInfo):
                t.description)
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection:
+# =HYPERLINK to a phishing page, DDE); tab and CR too, which some importers strip first.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value):
+    """`value` as Excel must show it: text a person wrote that would start a formula gets the
+    apostrophe OWASP advises (Excel hides it and shows the text as typed)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(tickets: list[Ticket], path: str, zone: str = "UTC") -> str:
     """tickets.csv, its times in `zone` (the header says which)."""
     header = [f"{c} ({zone})" if c in TIME_COLUMNS else c for c in COLUMNS]
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f, delimiter=";")
         writer.writerow(header)
-        writer.writerows(_rows(tickets, ZoneInfo(zone)))
+        writer.writerows([_text_cell(v) for v in row] for row in _rows(tickets, ZoneInfo(zone)))
     return path
 
 
@@ -125,6 +138,8 @@ def write_breakdowns(tickets: list[Ticket], folder: str) -> list[str]:
 
 def _cell(value) -> str:
     """A figure for Excel with a Russian locale: a decimal comma, nothing for unknown."""
+    if isinstance(value, str):
+        return _text_cell(value)                 # a technician's or a company's name
     return "" if value is None else str(value).replace(".", ",") if isinstance(value, float) else str(value)
 
 

@@ -279,6 +279,8 @@ def test_a_long_outage_fires_the_breach_alone_and_never_the_stale_warning(desk):
 def test_a_paused_or_answered_timer_never_fires(desk):
     ticket = file_ticket(desk, 101)
     desk.clock.now = msk(1, 10, 5)
+    # answered first: waiting pauses the resolution timer only (test_attack2_sla.py)
+    desk.svc.take(TECH, "Мастер Иван", ticket.id)
     desk.svc.set_waiting(TECH, "Мастер Иван", ticket.id)
     assert fire(desk, msk(30, 12)) == 0 and queued(key_part=":sla:") == []
 

@@ -1,0 +1,55 @@
+"""Attack (issue 16, point 4: SLA timers across a wait). "⏳ Ждём клиента" is accepted on a
+ticket nobody answered yet (set_waiting allows new -> waiting), and waiting pauses BOTH
+timers, the first response too. So a technician who presses Wait on a fresh ticket stops
+the first-response clock without the client ever hearing from support (a `waiting` event
+is no first response, docs/tickets.md): the client's "Ответим до 12:00" passes, nobody is
+warned, the dispatchers are never pinged, and the report counts the ticket as on time."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from helpdesk.app import build_app
+from helpdesk.desk import sla, staff
+from tests.support.tickets import TECH, file_ticket, make_settings, make_world, queued
+
+MSK = ZoneInfo("Europe/Moscow")
+DISPATCHER = 700
+
+
+def msk(day: int, hour: int, minute: int = 0) -> datetime:
+    """A Moscow wall-clock time of December 2025 (Monday the 1st) as stored: naive UTC."""
+    return datetime(2025, 12, day, hour, minute, tzinfo=MSK).astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def desk(database):
+    settings = make_settings()
+    settings.sla.first_response_hours, settings.sla.resolution_hours = 2, 8
+    app = build_app(settings, connect=False)
+    world = make_world()
+    world.app = app
+    world.clock = Clock(msk(1, 10))
+    app.services.tickets.clock = world.clock
+    staff.grant(DISPATCHER, staff.DISPATCHER, first_name="Дарья", last_name="Диспетчерова")
+    return world
+
+
+def test_wait_pressed_on_an_unanswered_ticket_does_not_stop_the_first_response_clock(desk):
+    ticket = file_ticket(desk, 101)                       # Monday 10:00: answer due by 12:00
+    assert sla.answer_by(ticket.id) == msk(1, 12)
+    desk.clock.now = msk(1, 10, 5)
+    desk.svc.set_waiting(TECH, "Пётр Петров", ticket.id)  # nothing said to the client
+    sla.fire_due(desk.app.settings, desk.app.engine.flowset.templates, msk(1, 17))
+    # seven working hours and no answer: the promise to the client is broken
+    assert queued(DISPATCHER, ":first_response:breach"), "no dispatcher was pinged"
