@@ -11,7 +11,7 @@ from helpdesk.desk import staff
 from tests.support.tickets import GROUP, TECH, TECH2
 
 __all__ = ["ROLES", "CLIENT", "MEMBER", "DISPATCHER", "DISPATCHER2", "ADMIN", "TECH", "TECH2",
-           "GROUP", "CARD", "staff_roles", "group_press", "known_sent"]
+           "GROUP", "CARD", "staff_roles", "group_press", "known_sent", "reply_json", "eventually"]
 
 CLIENT, MEMBER, DISPATCHER, DISPATCHER2, ADMIN = 101, 930, 910, 911, 920
 CARD = 555            # the card's message id in the work group
@@ -51,3 +51,21 @@ def known_sent(msg, timeout: float = 120):
             return msg
         time.sleep(0.02)
     raise AssertionError(f"message {msg.message_id} in chat {msg.chat_id} was never marked sent")
+
+
+def reply_json(msg, chat: dict) -> dict:
+    """Telegram's reply_to_message for a member's reply: the message answered (one the fake
+    recorded), as the bot sent it."""
+    return {"message_id": msg.message_id, "date": msg.date, "chat": chat, "text": msg.plain_text}
+
+
+def eventually(condition, timeout: float = 120):
+    """What `condition()` gives once it is truthy (else its last falsy value): a liveness
+    bound, not a timing assertion -- it usually holds at once."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    return condition()

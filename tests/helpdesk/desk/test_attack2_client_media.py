@@ -5,31 +5,14 @@ the client's goes to the dialogs as if it were about nothing: the thread never s
 and the client is answered with whatever the menu says, not that it was not sent."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.support.desk import known_sent
+from tests.support.desk import eventually, known_sent, reply_json
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
 from tests.support.tickets import TECH, file_ticket
 
 GROUP = -1234
-
-
-def _reply_to(msg, chat: dict) -> dict:
-    return {"message_id": msg.message_id, "date": msg.date, "chat": chat, "text": msg.plain_text}
-
-
-def _wait(condition, timeout: float = 60):
-    """A liveness bound, not a timing assertion."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.mark.parametrize("what", [
@@ -43,11 +26,11 @@ def test_a_clients_location_or_contact_in_reply_to_support_is_relayed_or_refused
         file_ticket(world, 101)
         card = known_sent(api.wait_for(GROUP, contains="#1", timeout=120))
         group.member(TECH, "Пётр")._message(text="Пришлите, где вы находитесь",
-                                            reply_to_message=_reply_to(card, group.chat))
+                                            reply_to_message=reply_json(card, group.chat))
         support = known_sent(api.wait_for(101, contains="Пришлите, где", timeout=120))
         in_group, to_client = len(api.messages(GROUP)), len(api.messages(101))
-        client._message(reply_to_message=_reply_to(support, client.chat), **what)
-        answers = _wait(lambda: api.messages(101)[to_client:])
+        client._message(reply_to_message=reply_json(support, client.chat), **what)
+        answers = eventually(lambda: api.messages(101)[to_client:])
         texts = [m.plain_text for m in answers]
         relayed = api.messages(GROUP)[in_group:]
         # either the thread got it, or the client was told it was NOT sent to support

@@ -12,30 +12,13 @@ API (a plain group: the card is the thread).
 """
 from __future__ import annotations
 
-import time
-
-from tests.support.desk import known_sent
+from tests.support.desk import eventually, known_sent, reply_json
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
 from tests.support.tickets import TECH, file_ticket
 
 GROUP = -1234
 URL = "https://updates.example.ru/kassa-5.2.exe"
-
-
-def _reply_to(msg, chat: dict) -> dict:
-    return {"message_id": msg.message_id, "date": msg.date, "chat": chat, "text": msg.plain_text}
-
-
-def _wait(condition, timeout: float = 60):
-    """A liveness bound, not a timing assertion."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    return condition()
 
 
 def _desk(world, monkeypatch, api):
@@ -51,8 +34,8 @@ def test_a_staff_answer_starting_with_a_slash_reaches_the_client(world, monkeypa
         _, group, card = _desk(world, monkeypatch, api)
         tech = group.member(TECH, "Пётр")
         tech._message(text="/opt/kassa/restart.sh — запустите и перезагрузите кассу",
-                      reply_to_message=_reply_to(card, group.chat))
-        tech._message(text="Потом напишите, помогло ли", reply_to_message=_reply_to(card, group.chat))
+                      reply_to_message=reply_json(card, group.chat))
+        tech._message(text="Потом напишите, помогло ли", reply_to_message=reply_json(card, group.chat))
         api.wait_for(101, contains="Потом напишите", timeout=120)    # the relay works
         assert any("restart.sh" in m.plain_text for m in api.messages(101))
 
@@ -61,11 +44,11 @@ def test_a_clients_reply_starting_with_a_slash_reaches_the_thread(world, monkeyp
     with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
         client, group, card = _desk(world, monkeypatch, api)
         group.member(TECH, "Пётр")._message(text="Перезапустите кассу через /start в меню",
-                                            reply_to_message=_reply_to(card, group.chat))
+                                            reply_to_message=reply_json(card, group.chat))
         support = known_sent(api.wait_for(101, contains="Перезапустите", timeout=120))
         client._message(text="/start не помогает, касса так и висит",
-                        reply_to_message=_reply_to(support, client.chat))
-        assert _wait(lambda: [m for m in api.messages(GROUP) if "не помогает" in m.plain_text]), \
+                        reply_to_message=reply_json(support, client.chat))
+        assert eventually(lambda: [m for m in api.messages(GROUP) if "не помогает" in m.plain_text]), \
             [m.plain_text[:60] for m in api.messages(101)][-3:]
 def test_a_text_link_from_staff_reaches_the_client_with_its_url(world, monkeypatch):
     with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
@@ -73,7 +56,7 @@ def test_a_text_link_from_staff_reaches_the_client_with_its_url(world, monkeypat
         text = "Скачайте обновление и установите"
         group.member(TECH, "Пётр")._message(
             text=text, entities=[{"type": "text_link", "offset": 0, "length": 19, "url": URL}],
-            reply_to_message=_reply_to(card, group.chat))
+            reply_to_message=reply_json(card, group.chat))
         relayed = api.wait_for(101, contains="Скачайте обновление", timeout=120)
         assert URL in str(relayed.params), relayed.params
 
@@ -85,12 +68,12 @@ def test_a_reply_to_the_message_sent_confirmation_is_a_message_on_the_ticket(wor
     with FakeTelegramAPI() as api, running_bot(world.app.engine, api):
         client, group, card = _desk(world, monkeypatch, api)
         group.member(TECH, "Пётр")._message(text="Какая модель кассы?",
-                                            reply_to_message=_reply_to(card, group.chat))
+                                            reply_to_message=reply_json(card, group.chat))
         support = known_sent(api.wait_for(101, contains="Какая модель", timeout=120))
-        client._message(text="Атол 30Ф", reply_to_message=_reply_to(support, client.chat))
+        client._message(text="Атол 30Ф", reply_to_message=reply_json(support, client.chat))
         sent = known_sent(api.wait_for(101, contains="отправлено в поддержку", timeout=120))
         api.wait_for(GROUP, contains="Атол 30Ф", timeout=120)
         client._message(text="И принтер этикеток тоже не печатает",
-                        reply_to_message=_reply_to(sent, client.chat))
-        assert _wait(lambda: [m for m in api.messages(GROUP) if "принтер этикеток" in m.plain_text]), \
+                        reply_to_message=reply_json(sent, client.chat))
+        assert eventually(lambda: [m for m in api.messages(GROUP) if "принтер этикеток" in m.plain_text]), \
             [m.plain_text[:60] for m in api.messages(101)][-2:]

@@ -7,15 +7,10 @@ from __future__ import annotations
 import time
 
 from helpdesk.tickets import TicketEvent
-from tests.support.desk import known_sent
+from tests.support.desk import eventually, known_sent, reply_json
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
 from tests.support.tickets import GROUP, TECH, file_ticket
-
-
-def _reply_to(msg, chat: dict) -> dict:
-    """Telegram's reply_to_message: the message answered, as the bot sent it."""
-    return {"message_id": msg.message_id, "date": msg.date, "chat": chat, "text": msg.plain_text}
 
 
 def _messages(ticket_id: int) -> list[str]:
@@ -31,12 +26,12 @@ def test_a_reply_to_the_card_and_the_clients_reply_to_it_go_both_ways(world, mon
         card = known_sent(api.wait_for(-1234, contains="#1", timeout=120))
         guest, tech = group.member(4242, "Гость"), group.member(TECH, "Пётр")
         guest._message(text="Когда починят?")                     # chatter: no menu
-        tech._message(text="Еду, буду к 10", reply_to_message=_reply_to(card, group.chat))
+        tech._message(text="Еду, буду к 10", reply_to_message=reply_json(card, group.chat))
         support = known_sent(api.wait_for(101, contains="Еду, буду к 10", timeout=120))
         assert "Поддержка · Пётр" in support.plain_text
-        client._message(text="Жду", reply_to_message=_reply_to(support, client.chat))
+        client._message(text="Жду", reply_to_message=reply_json(support, client.chat))
         api.wait_for(-1234, contains="Жду", timeout=120)
-        assert _wait(lambda: _messages(ticket.id) == ["Еду, буду к 10", "Жду"])
+        assert eventually(lambda: _messages(ticket.id) == ["Еду, буду к 10", "Жду"])
         assert not [m for m in api.messages(-1234) if "Главное меню" in (m.plain_text or "")]
 
 
@@ -48,16 +43,6 @@ def _until(condition, timeout: float = 120):
             return value
         time.sleep(0.05)
     raise AssertionError(f"not within {timeout} s")
-
-
-def _wait(condition, timeout: float = 120) -> bool:
-    """A liveness bound, not a timing assertion: the condition usually holds at once."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_answers_quicker_than_the_bots_marks_are_neither_lost_nor_doubled(forum):
