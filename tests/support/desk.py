@@ -4,14 +4,19 @@ admin of the work group), and a press on the ticket's card in the work group."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr
 
 from engine.outgoing import SENT, Outgoing
 from engine.testing import Chat
 from helpdesk.desk import staff
-from tests.support.tickets import GROUP, TECH, TECH2
+from tests.support.tickets import GROUP, TECH, TECH2, make_settings, make_world
 
 __all__ = ["ROLES", "CLIENT", "MEMBER", "DISPATCHER", "DISPATCHER2", "ADMIN", "TECH", "TECH2",
-           "GROUP", "CARD", "staff_roles", "group_press", "known_sent", "reply_json", "eventually"]
+           "GROUP", "CARD", "staff_roles", "group_press", "known_sent", "reply_json", "eventually",
+           "MSK", "msk", "Clock", "telegram_world"]
 
 CLIENT, MEMBER, DISPATCHER, DISPATCHER2, ADMIN = 101, 930, 910, 911, 920
 CARD = 555            # the card's message id in the work group
@@ -69,3 +74,30 @@ def eventually(condition, timeout: float = 120):
             return found
         time.sleep(0.05)
     return condition()
+
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+def msk(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
+    """A Moscow wall-clock time of 2025 (Monday 1 December) as the database stores it:
+    naive UTC."""
+    local = datetime(2025, month, day, hour, minute, tzinfo=MSK)
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+class Clock:
+    """A clock a test moves by hand (`clock.now = ...`): the SLA timers' and tickets' time."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def telegram_world(api, settings=None):
+    """The ticket world whose bot talks to the fake Bot API `api` (its token and URL)."""
+    settings = settings or make_settings()
+    settings.bot.token, settings.bot.api_url = SecretStr(api.token), api.url
+    return make_world(settings)

@@ -6,12 +6,12 @@ told to the dispatchers once."""
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
 from engine import outgoing
 from helpdesk.desk import staff
 from helpdesk.ops import jobs
 from helpdesk.tickets import IN_PROGRESS, Ticket
+from tests.support.desk import telegram_world
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
 from tests.support.tickets import GROUP, file_ticket, make_settings, make_world
@@ -29,9 +29,7 @@ def api():
 
 @pytest.fixture
 def tg_world(database, api):
-    settings = make_settings()
-    settings.bot.token, settings.bot.api_url = SecretStr(api.token), api.url
-    return make_world(settings)
+    return telegram_world(api)
 
 
 def _admins(api, *users):

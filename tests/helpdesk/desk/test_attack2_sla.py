@@ -6,30 +6,14 @@ is no first response, docs/tickets.md): the client's "Ответим до 12:00"
 warned, the dispatchers are never pinged, and the report counts the ticket as on time."""
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
 
 from helpdesk.app import build_app
 from helpdesk.desk import sla, staff
+from tests.support.desk import Clock, msk
 from tests.support.tickets import TECH, file_ticket, make_settings, make_world, queued
 
-MSK = ZoneInfo("Europe/Moscow")
 DISPATCHER = 700
-
-
-def msk(day: int, hour: int, minute: int = 0) -> datetime:
-    """A Moscow wall-clock time of December 2025 (Monday the 1st) as stored: naive UTC."""
-    return datetime(2025, 12, day, hour, minute, tzinfo=MSK).astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ dialogs."""
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
 from engine.session import load_session
+from tests.support.desk import telegram_world
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
-from tests.support.tickets import GROUP, make_settings, make_world
+from tests.support.tickets import GROUP
 
 HINT = "Эта команда — для личного чата с ботом"
 DIALOG = ("Главное меню", "Статистика", "удалить", "период")
@@ -27,9 +27,7 @@ def api():
 
 @pytest.fixture
 def tg_world(database, api):
-    settings = make_settings()
-    settings.bot.token, settings.bot.api_url = SecretStr(api.token), api.url
-    return make_world(settings)
+    return telegram_world(api)
 
 
 def _texts(api, chat_id) -> list[str]:

@@ -7,9 +7,6 @@ paused for good: a ticket parked in "waiting" can never breach, however long the
 then sits on the client's answer."""
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
 
 from helpdesk.app import build_app
@@ -17,22 +14,8 @@ from helpdesk.desk import sla
 from helpdesk.desk.conversation import Conversation, Message
 from helpdesk.desk.tables import SlaTimer
 from helpdesk.tickets import Ticket
+from tests.support.desk import Clock, msk
 from tests.support.tickets import TECH, file_ticket, make_settings, make_world
-
-MSK = ZoneInfo("Europe/Moscow")
-
-
-def msk(day: int, hour: int, minute: int = 0) -> datetime:
-    local = datetime(2025, 12, day, hour, minute, tzinfo=MSK)
-    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

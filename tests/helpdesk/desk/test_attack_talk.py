@@ -9,13 +9,21 @@ from __future__ import annotations
 import time
 
 import pytest
-from pydantic import SecretStr
 
 from helpdesk.tickets import Ticket, TicketEvent
-from tests.support.desk import CLIENT, DISPATCHER, GROUP, TECH, TECH2, group_press, staff_roles
+from tests.support.desk import (
+    CLIENT,
+    DISPATCHER,
+    GROUP,
+    TECH,
+    TECH2,
+    group_press,
+    staff_roles,
+    telegram_world,
+)
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
-from tests.support.tickets import file_ticket, make_settings, make_world
+from tests.support.tickets import file_ticket
 
 
 @pytest.fixture
@@ -27,9 +35,7 @@ def api():
 
 @pytest.fixture
 def tg_world(database, api):
-    settings = make_settings()
-    settings.bot.token, settings.bot.api_url = SecretStr(api.token), api.url
-    world = make_world(settings)
+    world = telegram_world(api)
     staff_roles()
     return world
 

@@ -4,7 +4,6 @@ creation refused "not a forum"); a group upgraded to a supergroup is followed.""
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
 from engine import outgoing
 from engine.events import Reply
@@ -13,6 +12,7 @@ from engine.storage import write_tx
 from engine.testing import Chat
 from helpdesk.desk import group
 from helpdesk.ops import jobs
+from tests.support.desk import telegram_world
 from tests.support.fakes.telegram_api import FakeTelegramAPI
 from tests.support.telegram_harness import running_bot
 from tests.support.tickets import GROUP, TECH, file_ticket, make_settings, make_world
@@ -28,9 +28,7 @@ def api():
 
 @pytest.fixture
 def tg_world(database, api):
-    settings = make_settings()
-    settings.bot.token, settings.bot.api_url = SecretStr(api.token), api.url
-    return make_world(settings)
+    return telegram_world(api)
 
 
 def has_topic_row(ticket_id: int) -> bool:

@@ -26,6 +26,7 @@ from helpdesk.notices import queue_reply
 from helpdesk.ops import jobs
 from helpdesk.tickets import history
 from helpdesk.tickets.service import Actor
+from tests.support.desk import MSK, Clock, msk
 from tests.support.tickets import (
     GROUP,
     TECH,
@@ -37,16 +38,9 @@ from tests.support.tickets import (
     world_chat,
 )
 
-MSK = ZoneInfo("Europe/Moscow")
 HOLIDAY = date(2025, 12, 9)                  # a Tuesday
 HOURS = WorkingHours(frozenset({1, 2, 3, 4, 5}), time(9), time(18), MSK, frozenset({HOLIDAY}))
 DISPATCHERS = (700, 701)
-
-
-def msk(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
-    """A Moscow wall-clock time of December 2025 as the database stores it (naive UTC)."""
-    local = datetime(2025, month, day, hour, minute, tzinfo=MSK)
-    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
 # -- working time ------------------------------------------------------------------------
@@ -93,13 +87,6 @@ def test_the_working_time_until_a_deadline_is_the_span_asked_for(start, minutes)
 
 
 # -- timers follow the ticket --------------------------------------------------------------
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def sla_settings(first: float = 2, resolution: float = 8):
