@@ -26,7 +26,7 @@ from ..session import utcnow
 from ..storage import Table, db, is_postgres, write_tx
 
 __all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_failed", "prune",
-           "chat_of", "lock_chat", "pending_head", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
+           "chat_of", "lock_chat", "try_lock_chats", "pending_head", "pending_heads", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 IN_FLIGHT = 20                      # a chat's replies in flight read with its head, at most
@@ -122,6 +122,18 @@ def lock_chat(chat_id: int) -> None:
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (chat_id,))
 
 
+def try_lock_chats(chat_ids: list[int]) -> set[int]:
+    """Take, without waiting, the locks of those of `chat_ids` nobody holds, until the
+    current transaction ends; the chats taken. One statement for a batch of chats; never
+    waiting is what makes holding several at once safe (no two workers can each hold one
+    and wait for the other's). A no-op that takes every chat where `lock_chat` is one."""
+    if not is_postgres():
+        return set(chat_ids)
+    rows = db.execute_sql("SELECT c FROM unnest(%s::bigint[]) AS c WHERE pg_try_advisory_xact_lock(c)",
+                          (list(chat_ids),)).fetchall()
+    return {chat for (chat,) in rows}
+
+
 def pending_head(chat_id: int) -> tuple[InboxItem | None, bool, list[int]]:
     """The chat's oldest row not yet applied, whether another one waits behind it, and the
     chat's replies still being sent (outgoing row ids: interactive, leased; other workers'
@@ -138,6 +150,40 @@ def pending_head(chat_id: int) -> tuple[InboxItem | None, bool, list[int]]:
     item = (InboxItem(id=head[0][1], update_id=head[0][2], chat_id=chat_id, raw=head[0][3],
                       status=PENDING) if head else None)
     return item, len(head) > 1, in_flight
+
+
+def pending_heads(chat_ids: list[int]) -> dict[int, tuple[InboxItem | None, bool, list[int]]]:
+    """`pending_head` of each chat (call under their locks), in one statement on PostgreSQL
+    (a round trip for the whole batch; elsewhere one per chat)."""
+    if not is_postgres():
+        return {chat: pending_head(chat) for chat in chat_ids}
+    rows = db.execute_sql(_heads_sql(), (list(chat_ids), PENDING, list(chat_ids), SENDING)).fetchall()
+    heads: dict[int, list] = {chat: [] for chat in chat_ids}
+    flights: dict[int, list[int]] = {chat: [] for chat in chat_ids}
+    for kind, chat, row_id, update_id, raw in rows:
+        if kind == 1:
+            heads[chat].append((update_id, row_id, raw))
+        else:
+            flights[chat].append(row_id)
+    return {chat: _head(chat, sorted(heads[chat]), sorted(flights[chat])) for chat in chat_ids}
+
+
+def _head(chat_id: int, head: list, in_flight: list[int]) -> tuple[InboxItem | None, bool, list[int]]:
+    item = (InboxItem(id=head[0][1], update_id=head[0][0], chat_id=chat_id, raw=head[0][2],
+                      status=PENDING) if head else None)
+    return item, len(head) > 1, in_flight
+
+
+@lru_cache(maxsize=1)
+def _heads_sql() -> str:
+    """`pending_head`'s statement for many chats: a LATERAL per chat keeps each lookup on
+    the chat's index, with its own LIMIT."""
+    return (f'SELECT 1, c.chat, h.id, h.update_id, h.raw FROM unnest(%s::bigint[]) AS c(chat) '
+            f'CROSS JOIN LATERAL (SELECT id, update_id, raw FROM "{InboxItem._meta.table_name}" '
+            f"WHERE chat_id = c.chat AND status = %s ORDER BY update_id LIMIT 2) AS h "
+            f"UNION ALL SELECT 2, c.chat, f.id, NULL, NULL FROM unnest(%s::bigint[]) AS c(chat) "
+            f'CROSS JOIN LATERAL (SELECT id FROM "{Outgoing._meta.table_name}" '
+            f"WHERE chat_id = c.chat AND status = %s AND priority = 0 ORDER BY id LIMIT {IN_FLIGHT}) AS f")
 
 
 def stale_chats(older_than: timedelta, limit: int = 1000) -> list[int]:

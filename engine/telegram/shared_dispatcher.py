@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 
 from .. import outgoing
@@ -29,6 +30,7 @@ from ..events import Event
 from ..storage import is_database_error, write_tx
 from . import inbox
 from .dispatcher import Dispatcher, UpdateTx
+from .group_commit import BATCH
 from .sender import Sender
 
 __all__ = ["SharedDispatcher", "MAX_FAILURES", "EARLIER_PATIENCE"]
@@ -36,6 +38,8 @@ __all__ = ["SharedDispatcher", "MAX_FAILURES", "EARLIER_PATIENCE"]
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3                    # transport failures before a row is given up
 EARLIER_PATIENCE = 3.0              # seconds to let another worker's earlier replies go first
+RUNNERS = 2                         # batches applied at once (each in a thread of its own)
+_CONTENDED = object()               # a batch's outcome for a chat another worker had locked
 
 
 class SharedDispatcher(Dispatcher):
@@ -46,6 +50,8 @@ class SharedDispatcher(Dispatcher):
         self._draining: set[int] = set()              # chats whose task is running
         self._dirty: set[int] = set()                 # chats with news since their last look
         self._failures: collections.Counter = collections.Counter()   # update_id -> failures
+        self._waiting: dict[int, asyncio.Future] = {}  # chats for the next batch -> outcome
+        self._runners = 0                              # batches being applied
 
     def submit(self, items: list[inbox.InboxItem]) -> None:
         """Wake the rows' chats (the rows themselves are read back under the chat's lock)."""
@@ -72,8 +78,11 @@ class SharedDispatcher(Dispatcher):
         """Apply the chat's oldest pending row under the chat's lock; False when none is
         left (or the database failed: the sweep or the next update looks again)."""
         try:
-            async with self._slots:
-                applied, more = await asyncio.to_thread(self._apply_locked, chat_id)
+            outcome = await self._in_batch(chat_id)
+            if outcome is _CONTENDED:         # another worker holds it: wait for its lock
+                async with self._slots:
+                    outcome = await asyncio.to_thread(self._apply_locked, chat_id)
+            applied, more = outcome
         except _PutOff as e:
             await self._put_off(e.item, e.error)
             return True
@@ -90,35 +99,93 @@ class SharedDispatcher(Dispatcher):
             self.stats["applied"] += 1
         return more
 
+    # -- batches: the steps of chats that wait at the same time share a thread hop and a commit
+    def _in_batch(self, chat_id: int) -> asyncio.Future:
+        """The chat's next step in the next batch: its future gets `_apply_locked`'s
+        result, the row's exception, or `_CONTENDED`."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[chat_id] = future
+        if self._runners < RUNNERS:
+            self._runners += 1
+            self._spawn(self._run_batches())
+        return future
+
+    async def _run_batches(self) -> None:
+        try:
+            while self._waiting:
+                chats = list(itertools.islice(self._waiting, BATCH))
+                futures = [self._waiting.pop(chat) for chat in chats]
+                async with self._slots:
+                    try:
+                        outcomes = await asyncio.to_thread(self._apply_batch, chats)
+                    except Exception as e:  # noqa: BLE001 - the commit failed: every step did
+                        outcomes = [e] * len(chats)
+                self.stats["batches"] += 1
+                for future, outcome in zip(futures, outcomes, strict=True):
+                    if future.done():                    # cancelled at shutdown
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._runners -= 1
+
+    def _apply_batch(self, chats: list[int]) -> list:
+        """In a worker thread, one transaction: the oldest pending row of each chat whose
+        lock nobody holds, each step in its own savepoint (the engine's), so a failing row
+        undoes only itself. A chat another worker holds is `_CONTENDED`: its task waits
+        for the lock alone (`_apply_locked`): waiting while holding other chats' locks
+        could deadlock two workers. A database error fails the whole batch (all pending)."""
+        if len(chats) == 1:                   # nothing else held: wait for the lock at once
+            try:
+                return [self._apply_locked(chats[0])]
+            except Exception as e:  # noqa: BLE001 - handed to the chat's task
+                return [e]
+        with write_tx():
+            locked = inbox.try_lock_chats(chats)
+            heads = inbox.pending_heads([chat for chat in chats if chat in locked])
+            return [self._apply_head(*heads[chat]) if chat in locked else _CONTENDED
+                    for chat in chats]
+
     def _apply_locked(self, chat_id: int):
         """In a worker thread, one transaction: lock the chat, apply its oldest pending row.
         Returns (applied, more): applied is (event, hook, replies), (None, None, None) for an
         update without an event, None when nothing is pending; `more` says whether another
         row was waiting behind it. Stopping when none was saves a transaction per update
         and strands nothing: a row this worker stores later wakes the chat again (`_dirty`),
-        and another worker's row is looked after by that worker, which waits for the lock."""
+        and another worker's row is looked after by that worker, which waits for the lock.
+        A row that fails (or is put off) rolls the whole transaction back, the lock too."""
         with write_tx():
             inbox.lock_chat(chat_id)
-            item, more, in_flight = inbox.pending_head(chat_id)
-            if item is None:
-                return None, False
-            try:
-                applied = self._apply_row(item, in_flight), more
-            except NotYet as e:               # rolled back with the lock: tried again later
-                raise _PutOff(item, e) from e
-            except Exception as e:
-                if is_database_error(e):
-                    raise                     # not the row's fault: it stays pending
-                raise _RowFailed(item, e) from e
-            self.patience.forget(item.update_id)
-            return applied
+            outcome = self._apply_head(*inbox.pending_head(chat_id))
+            if isinstance(outcome, _RowFailed):
+                raise outcome
+            return outcome
+
+    def _apply_head(self, item: inbox.InboxItem | None, more: bool, in_flight: list[int]):
+        """(applied, more) as `_apply_locked` returns it, or the row's failure (returned, so
+        a batch goes on with its other chats); a database error is raised."""
+        if item is None:
+            return None, False
+        try:
+            applied = self._apply_row(item, in_flight), more
+        except NotYet as e:                   # rolled back (its savepoint): tried again later
+            return _PutOff(item, e)
+        except Exception as e:
+            if is_database_error(e):
+                raise                         # not the row's fault: it stays pending
+            return _RowFailed(item, e)
+        self.patience.forget(item.update_id)
+        return applied
 
     def _apply_row(self, item: inbox.InboxItem, in_flight: list[int]):
         """`in_flight`: the chat's replies being sent when the lock was taken (read with the
         head): the earlier replies this one's must not overtake."""
         event = self._event(item)
         if event is None:
-            self._without_effect(item)
+            with write_tx():                  # a savepoint: a failure undoes this row only
+                self._without_effect(item)
             return None, None, None
         hook = self._hook(item, event)
         replies = self.engine.handle(event, in_tx=hook)      # nests as a savepoint
