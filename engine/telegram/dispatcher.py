@@ -58,14 +58,16 @@ class UpdateTx:
     """The engine's `in_tx` hook for one update (runs in the engine's transaction)."""
 
     def __init__(self, update_id: int, event: Event, unanswered: Callable[[Event], list[Reply]],
-                 lease: timedelta = LEASE):
+                 lease: timedelta = LEASE, done_later: set[int] | None = None):
         self.update_id, self.event, self.unanswered, self.lease = update_id, event, unanswered, lease
+        # a batch marks its rows done in one statement before its commit (shared_dispatcher)
+        self.done_later = done_later
         self.own: list[tuple[int, Reply]] = []    # (row id, reply) to the update's own chat
         self.others = 0                            # replies queued for other chats
         self.earlier: list[int] = []               # shared: earlier replies of the chat not out yet
 
     def __call__(self, replies: list[Reply]) -> None:
-        if not inbox.mark_done(self.update_id):
+        if self.done_later is None and not inbox.mark_done(self.update_id):
             log.warning("update %s was already applied", self.update_id)
         replies.extend(self.unanswered(self.event) if not _answered(self.event, replies) else [])
         # answer_only rides on answerCallbackQuery, not a message; the replies to the
@@ -77,6 +79,8 @@ class UpdateTx:
         self.own = [(i, r) for i, r in zip(ids, queued, strict=True)
                     if r.chat_id == self.event.chat_id]
         self.others = len(queued) - len(self.own)
+        if self.done_later is not None:            # last: a failure above leaves it out
+            self.done_later.add(self.update_id)
 
 
 def _answered(event: Event, replies: list[Reply]) -> bool:
@@ -203,8 +207,8 @@ class Dispatcher(abc.ABC):
                 log.warning("chat %s: topic %s duplicates one already created: deleting it",
                             event.chat_id, event.thread_id)
 
-    def _hook(self, item: inbox.InboxItem, event: Event) -> UpdateTx:
-        return UpdateTx(item.update_id, event, self._unanswered, self.lease)
+    def _hook(self, item: inbox.InboxItem, event: Event, done_later: set[int] | None = None) -> UpdateTx:
+        return UpdateTx(item.update_id, event, self._unanswered, self.lease, done_later)
 
     def _unanswered(self, event: Event) -> list[Reply]:
         """The answer the project registered for an event its handler left unanswered (it

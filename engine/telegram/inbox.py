@@ -25,7 +25,7 @@ from ..outgoing import SENDING, Outgoing
 from ..session import utcnow
 from ..storage import Table, db, is_postgres, write_tx
 
-__all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_failed", "prune",
+__all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_all_done", "mark_failed", "prune",
            "chat_of", "lock_chat", "try_lock_chats", "pending_head", "pending_heads", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
@@ -96,6 +96,20 @@ def mark_done(update_id: int) -> bool:
     done_at = InboxItem._meta.fields["done_at"].db_value(utcnow())
     return bool(database.execute_sql(_done_sql(database.param),
                                      (DONE, done_at, update_id, PENDING)).rowcount)
+
+
+def mark_all_done(update_ids: set[int]) -> int:
+    """`mark_done` for a batch's rows, one statement; how many were still pending."""
+    if not update_ids:
+        return 0
+    if not is_postgres():
+        return (InboxItem.update(status=DONE, done_at=utcnow())
+                .where(InboxItem.update_id.in_(list(update_ids)) & (InboxItem.status == PENDING))
+                .execute())
+    done_at = InboxItem._meta.fields["done_at"].db_value(utcnow())
+    return db.execute_sql('UPDATE "telegram_inbox" SET "status" = %s, "done_at" = %s '
+                          'WHERE "update_id" = ANY(%s) AND "status" = %s',
+                          (DONE, done_at, sorted(update_ids), PENDING)).rowcount
 
 
 # Hand-written, as engine/session.py's: every update runs it, and peewee's query builder

@@ -142,11 +142,15 @@ class SharedDispatcher(Dispatcher):
                 return [self._apply_locked(chats[0])]
             except Exception as e:  # noqa: BLE001 - handed to the chat's task
                 return [e]
+        done: set[int] = set()                # rows whose step went through: marked at the end
         with write_tx():
             locked = inbox.try_lock_chats(chats)
             heads = inbox.pending_heads([chat for chat in chats if chat in locked])
-            return [self._apply_head(*heads[chat]) if chat in locked else _CONTENDED
-                    for chat in chats]
+            outcomes = [self._apply_head(*heads[chat], done) if chat in locked else _CONTENDED
+                        for chat in chats]
+            if inbox.mark_all_done(done) < len(done):
+                log.warning("updates %s: some were already applied", sorted(done))
+        return outcomes
 
     def _apply_locked(self, chat_id: int):
         """In a worker thread, one transaction: lock the chat, apply its oldest pending row.
@@ -163,23 +167,27 @@ class SharedDispatcher(Dispatcher):
                 raise outcome
             return outcome
 
-    def _apply_head(self, item: inbox.InboxItem | None, more: bool, in_flight: list[int]):
+    def _apply_head(self, item: inbox.InboxItem | None, more: bool, in_flight: list[int],
+                    done: set[int] | None = None):
         """(applied, more) as `_apply_locked` returns it, or the row's failure (returned, so
-        a batch goes on with its other chats); a database error is raised."""
+        a batch goes on with its other chats); a database error is raised. `done`: a
+        batch's rows to mark done at its end (else each is marked in its step)."""
         if item is None:
             return None, False
         try:
-            applied = self._apply_row(item, in_flight), more
-        except NotYet as e:                   # rolled back (its savepoint): tried again later
-            return _PutOff(item, e)
+            applied = self._apply_row(item, in_flight, done), more
         except Exception as e:
+            if done is not None:
+                done.discard(item.update_id)  # its savepoint undid the step: not done
+            if isinstance(e, NotYet):         # rolled back: tried again later
+                return _PutOff(item, e)
             if is_database_error(e):
                 raise                         # not the row's fault: it stays pending
             return _RowFailed(item, e)
         self.patience.forget(item.update_id)
         return applied
 
-    def _apply_row(self, item: inbox.InboxItem, in_flight: list[int]):
+    def _apply_row(self, item: inbox.InboxItem, in_flight: list[int], done: set[int] | None = None):
         """`in_flight`: the chat's replies being sent when the lock was taken (read with the
         head): the earlier replies this one's must not overtake."""
         event = self._event(item)
@@ -187,7 +195,7 @@ class SharedDispatcher(Dispatcher):
             with write_tx():                  # a savepoint: a failure undoes this row only
                 self._without_effect(item)
             return None, None, None
-        hook = self._hook(item, event)
+        hook = self._hook(item, event, done)
         replies = self.engine.handle(event, in_tx=hook)      # nests as a savepoint
         hook.earlier = in_flight if hook.own else []
         return event, hook, replies
