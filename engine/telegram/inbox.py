@@ -11,7 +11,10 @@ rows still pending at start are replayed.
 Several worker processes (PostgreSQL) share the inbox: `lock_chat` takes a per-chat advisory
 lock for the rest of the transaction, and whoever holds it applies that chat's
 `pending_head` row, so one chat's updates are applied one at a time, in update_id order,
-whichever worker stored them (see `SharedDispatcher`).
+whichever worker stored them (see `SharedDispatcher`). A batch of chats takes the locks it
+can get at once (`try_lock_chats`), then reads their heads (`pending_heads`) in a statement
+of its own: one started after the locks were taken sees every row their last holder
+committed (READ COMMITTED takes a snapshot per statement).
 """
 from __future__ import annotations
 

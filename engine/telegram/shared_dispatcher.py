@@ -1,9 +1,21 @@
 """The dispatcher of several worker processes on one PostgreSQL database.
 
-`submit` only wakes the chat's task, which then, one transaction per row, takes the chat's
-advisory lock (`inbox.lock_chat`), reads the chat's oldest pending row (stored by this
-worker or any other) and applies it, until no row waited behind the last one. Whoever
-holds the lock drains the chat in update_id order; a worker whose row was taken by another finds nothing and stops.
+`submit` only wakes the chat's task, which then takes the chat's advisory lock, reads the
+chat's oldest pending row (stored by this worker or any other) and applies it, until no row
+waited behind the last one. Whoever holds the lock drains the chat in update_id order; a
+worker whose row was taken by another finds nothing and stops.
+
+Chats that wait at the same time share a batch: one thread hop, one transaction, their
+locks taken without waiting in one statement (`inbox.try_lock_chats`), their heads read in
+one (`inbox.pending_heads`), each step in its own savepoint, their rows marked done in one
+statement before the commit: a round trip of every update becomes one of every batch
+(measured: bench/e2e.py, tests/engine/telegram/test_statements.py). A chat whose lock
+another worker holds is left out of the batch and its task waits for the lock alone, in a
+transaction of its own (`_apply_locked`): a batch never waits for a chat's lock while
+holding others, so two workers cannot deadlock on chat locks. (Row locks the steps take
+are held until the batch commits: a deadlock PostgreSQL breaks there fails that batch, its
+rows stay pending and are applied again.) A batch of one chat takes the waiting path.
+
 A row stored while another worker drains the chat is not stranded: its own worker wakes
 the chat after the row is committed and waits for the lock, so it looks after the other
 one's last look. Rows of a worker that died are found by `TelegramBot`'s periodic sweep
@@ -14,8 +26,10 @@ waits a bounded time for the other worker's replies to the chat's earlier update
 user sees the answers in order. A row that keeps failing in the transport (not in the
 flows) is given up after `MAX_FAILURES` (status failed, reported, the user gets an
 apology) so it does not hold its chat back forever. A row a handler puts off (NotYet) is
-rolled back with the chat's lock; the chat's task waits (patience.py) and takes the lock
-again: the oldest pending row is still that one, so the chat's order holds.
+rolled back (alone: with the chat's lock; in a batch: its savepoint, the lock going with the
+batch's commit); the chat's task waits (patience.py) and takes the lock again: the oldest
+pending row is still that one, so the chat's order holds. A database error fails the whole
+batch: every row of it stays pending.
 """
 from __future__ import annotations
 

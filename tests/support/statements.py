@@ -66,9 +66,12 @@ def _short(sql: str) -> str:
     """The statement's verb and first table: enough to read a failure ("SELECT inbox")."""
     words = sql.split()
     verb = words[0].upper() if words else ""
-    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', sql, re.IGNORECASE)
+    # a batch's statements read their chats FROM unnest(...): the table is the one after it
+    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(?!unnest\b)(\w+)"?', sql, re.IGNORECASE)
     if verb == "SELECT" and "pg_advisory" in sql:
         return "SELECT pg_advisory_xact_lock"
+    if verb == "SELECT" and "pg_try_advisory_xact_lock" in sql:
+        return "SELECT pg_try_advisory_xact_lock"
     if verb in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
         return verb
     return f"{verb} {table.group(1)}" if table else verb

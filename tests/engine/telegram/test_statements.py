@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from engine import outgoing, storage
+from engine.telegram import inbox
 from tests.support.echo_bot import echoes
 from tests.support.statements import recording
 from tests.support.telegram_harness import running_bot
@@ -24,6 +25,10 @@ def _one_text(api, user, text: str, seen) -> list[str]:
     user.send(text)
     user.wait_for(contains=f"echo:{text}")
     user.wait_for(lambda m: m.text == "Меню" and m.message_id > 0)
+    return _settle(seen)
+
+
+def _settle(seen) -> list[str]:
     deadline = time.monotonic() + 30
     while not _settled() and time.monotonic() < deadline:   # the marks are written after the send
         time.sleep(0.01)
@@ -54,3 +59,41 @@ def test_a_text_update_costs_a_fixed_number_of_statements(database, api, forum_e
     assert echoes(api, 7101) == ["warm", "hello"]
     assert statements == (POSTGRES if storage.is_postgres() else SQLITE)
     assert len(statements) == (12 if storage.is_postgres() else 10)    # were 23 and 22
+
+
+def _text_update(update_id: int, chat: int, text: str) -> dict:
+    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "ru"}
+    return {"update_id": update_id, "message": {
+        "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
+        "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}
+
+
+# the shared strategy (several workers), one batch of chats woken together: one transaction,
+# their locks taken in one statement, their heads read in one, their rows marked done in one
+BATCH_OPEN = {"postgres": ["BEGIN", "SELECT pg_try_advisory_xact_lock", "SELECT telegram_inbox"]}
+BATCH_STEP = ["SAVEPOINT", "SELECT conversation", "UPDATE conversation", "INSERT outgoing"]
+BATCH_CLOSE = ["UPDATE telegram_inbox", "COMMIT"]
+
+
+def test_a_batch_of_chats_shares_one_transaction_and_its_round_trips(database, api, forum_engine):
+    chats = [7201 + i for i in range(4)]
+    with running_bot(forum_engine, api, shared=True, **QUIET) as bot, recording() as seen:
+        users = [api.user(chat) for chat in chats]
+        for user in users:
+            user.send("/start")
+            user.wait_for(contains="Меню")
+            user.send("warm")                                  # the conversation row exists now
+            user.wait_for(contains="echo:warm")
+        _settle(seen)                                          # everything before is done
+        items = inbox.store([_text_update(9_000_001 + i, chat, "hello") for i, chat in enumerate(chats)])
+        bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)    # woken together
+        for user in users:
+            user.wait_for(contains="echo:hello")
+        statements = _settle(seen)
+    assert [echoes(api, chat)[-1] for chat in chats] == ["hello"] * len(chats)
+    opening = BATCH_OPEN.get("postgres" if storage.is_postgres() else "sqlite",
+                             ["BEGIN", *["SELECT telegram_inbox"] * len(chats)])   # no locks, a head each
+    batch = [*opening, *BATCH_STEP * len(chats), *BATCH_CLOSE]
+    assert statements[:len(batch)] == batch, " ".join(statements)  # 5.25 a chat; alone 9
+    assert set(statements[len(batch):]) == {"UPDATE outgoing"}   # then the sender's marks
+    assert inbox.InboxItem.select().where(inbox.InboxItem.status == inbox.PENDING).count() == 0
