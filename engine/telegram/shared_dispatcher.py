@@ -94,6 +94,7 @@ class SharedDispatcher(Dispatcher):
         try:
             outcome = await self._in_batch(chat_id)
             if outcome is _CONTENDED:         # another worker holds it: wait for its lock
+                self.stats["contended"] += 1
                 async with self._slots:
                     outcome = await asyncio.to_thread(self._apply_locked, chat_id)
             applied, more = outcome

@@ -1,0 +1,50 @@
+"""The shared dispatcher's batches (engine/telegram/shared_dispatcher.py) on PostgreSQL: a
+chat whose lock another worker holds is left out of its batch and waits for the lock on its
+own, while the batch's other chats go on; nothing is applied twice or out of order."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine import storage
+from engine.telegram import inbox
+from tests.support.echo_bot import echoes
+from tests.support.telegram_harness import running_bot
+
+QUIET = dict(queue_poll_seconds=3600, sweep_seconds=3600)   # no periodic look in between
+
+
+def _text(update_id: int, chat: int, text: str) -> dict:
+    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "ru"}
+    return {"update_id": update_id, "message": {
+        "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
+        "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}
+
+
+def _status(update_id: int) -> str:
+    return inbox.InboxItem.get(inbox.InboxItem.update_id == update_id).status
+
+
+def test_a_chat_another_worker_holds_waits_alone_and_its_batch_goes_on(database, api, forum_engine):
+    if not storage.is_postgres():
+        pytest.skip("chat locks are PostgreSQL's advisory locks; set TEST_DATABASE_URL")
+    held, free = 7301, 7302
+    with running_bot(forum_engine, api, shared=True, **QUIET) as bot:
+        users = {chat: api.user(chat) for chat in (held, free)}
+        for user in users.values():
+            user.send("/start")
+            user.wait_for(contains="Меню")
+        items = inbox.store([_text(9_100_001, held, "first"), _text(9_100_002, free, "hello"),
+                             _text(9_100_003, held, "second")])
+        with storage.db.atomic():             # this thread's own connection: "another worker"
+            storage.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (held,))
+            bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)
+            users[free].wait_for(contains="echo:hello")
+            assert _status(9_100_001) == _status(9_100_003) == inbox.PENDING
+            assert echoes(api, held) == []
+        users[held].wait_for(contains="echo:second")          # the lock is free again
+        stats = dict(bot.dispatcher.stats)
+    assert echoes(api, held) == ["first", "second"] and echoes(api, free) == ["hello"]
+    assert stats["contended"] >= 1
+    assert [_status(u) for u in (9_100_001, 9_100_002, 9_100_003)] == [inbox.DONE] * 3
