@@ -7,7 +7,7 @@ chosen once when the transport is wired (`TelegramBot.start`):
   commit (group_commit.py).
 * `SharedDispatcher` (shared_dispatcher.py): any number of worker processes on one
   PostgreSQL database. A chat's rows are applied under the chat's advisory lock, whichever
-  worker stored them.
+  worker stored them; the steps of chats that wait at the same time share a transaction.
 
 Both apply a row the same way: `Engine.handle` runs in a worker thread (the engine does
 blocking database and HTTP work, so it never runs on the event loop thread) with an `in_tx`
@@ -108,6 +108,7 @@ class Dispatcher(abc.ABC):
         self.engine, self.bot, self.sender, self.on_error = engine, bot, sender, on_error
         self.lease = lease
         self.patience = Patience(patience)
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()

@@ -52,7 +52,6 @@ __all__ = ["SharedDispatcher", "MAX_FAILURES", "EARLIER_PATIENCE"]
 log = logging.getLogger(__name__)
 MAX_FAILURES = 3                    # transport failures before a row is given up
 EARLIER_PATIENCE = 3.0              # seconds to let another worker's earlier replies go first
-RUNNERS = 2                         # batches applied at once (each in a thread of its own)
 _CONTENDED = object()               # a batch's outcome for a chat another worker had locked
 
 
@@ -120,7 +119,9 @@ class SharedDispatcher(Dispatcher):
         result, the row's exception, or `_CONTENDED`."""
         future = asyncio.get_running_loop().create_future()
         self._waiting[chat_id] = future
-        if self._runners < RUNNERS:
+        # up to `concurrency` batches at once, as many as single steps ran before: a step
+        # that waits on a slow HTTP call holds up its batch, not every chat of the worker
+        if self._runners < self.concurrency:
             self._runners += 1
             self._spawn(self._run_batches())
         return future
