@@ -15,7 +15,7 @@ from . import phones
 from .errors import DirectoryError, NotFound, row_id
 from .tables import CONFIRMED, ERASED_USER_ID, ContactPerson, Membership, TelegramUser, utcnow
 
-__all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name",
+__all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name", "chosen_name",
            "set_user_language", "users_by_phone", "users_of_contact", "display_name",
            "known_name", "introduced_name", "language_of"]
 
@@ -115,6 +115,12 @@ def introduced_name(user: TelegramUser | None) -> str:
     return (user.full_name or "") if user is not None else ""
 
 
+def chosen_name(known: str | None, introduced: str | None, first_name: str | None) -> str:
+    """`display_name`'s rule, for a caller that read the three names itself: the CRM's
+    name, else the typed one, else Telegram's first name, else ""."""
+    return known or introduced or first_name or ""
+
+
 def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
     """What a person is called: the CRM's name once a confirmed link names him
     (`known_name`), else the name he typed (a typed name is kept only until then), else
@@ -123,7 +129,7 @@ def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
     (templates say nothing then). "" for no user and for the author of erased people's tickets."""
     if user is None or user.id == ERASED_USER_ID:    # the author of erased people's tickets
         return ""
-    name = known_name(user) or introduced_name(user) or user.first_name or ""
+    name = chosen_name(known_name(user), introduced_name(user), user.first_name)
     if name or not or_handle:
         return name
     return f"@{user.username}" if user.username else str(user.id)
