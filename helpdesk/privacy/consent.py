@@ -54,6 +54,13 @@ def _state_sql(p: str) -> str:
 
 def record_decision(user_id: int, version: str, accepted: bool) -> Consent:
     """Record an accept or a decline of text `version`, now."""
+    database = Consent._meta.database
+    values = (int(user_id), str(version)[:40], bool(accepted), Consent.at.db_value(utcnow()))
     with write_tx():
-        return Consent.create(telegram_user=int(user_id), version=str(version)[:40],
-                              accepted=bool(accepted), at=utcnow())
+        return Consent.raw(_insert_sql(database.param), *values).get()
+
+
+@lru_cache(maxsize=4)
+def _insert_sql(p: str) -> str:
+    return ("INSERT INTO privacy_consent (telegram_user, version, accepted, at) "
+            f"VALUES ({p}, {p}, {p}, {p}) RETURNING *")
