@@ -1,6 +1,7 @@
 """End-to-end benchmark of the Telegram transport against the fake Bot API on loopback.
 
     .venv/bin/python bench/e2e.py [--users 200] [--db URL] [--aiogram-python PYTHON]
+    .venv/bin/python bench/e2e.py --ours-only --profile /tmp/bot.prof   # then python -m pstats
     .venv/bin/python bench/e2e.py --db postgresql://... --workers 1,2,4 [--users 200]
 
 N simulated users each walk the shipped menu -> sample dialog (7 updates: /start, a button,
@@ -13,7 +14,13 @@ bot (bench/aiogram_echo.py) on the same mix, sequential and in its default concu
 Prints JSON: updates_per_s, p50_ms and p99_ms (user action to the first bot message
 answering it), bot CPU ms per update, the echo bots' figures, `ratios` (ours / each echo
 bot; ratio = ours / PTB's default echo), and our bot's event-loop lag while it ran (a
-blocking call on the loop would show up there).
+blocking call on the loop would show up there). `calls_per_update`: the Bot API methods
+each bot called per update (ours makes a few more: keyboard edits).
+
+`--profile FILE` runs our bot under cProfile in every thread (the event loop's and the engine
+thread's), timed in CPU seconds (threads wait on the GIL: wall time would blame whoever waits),
+with start-up and the warm-up subtracted (this process sends SIGUSR1 after the warm-up); the
+profiler slows the bot ~3x, so read shares, not the figures.
 
 aiogram is a bench-only dependency (`pip install '.[bench]'`); `--aiogram-python` runs its
 bot with another interpreter (a venv of its own: aiogram pins pydantic below our newest).
