@@ -1,6 +1,7 @@
 """End-to-end benchmark of the Telegram transport against the fake Bot API on loopback.
 
     .venv/bin/python bench/e2e.py [--users 200] [--db URL] [--aiogram-python PYTHON]
+    .venv/bin/python bench/e2e.py --ours-only --profile /tmp/bot.prof   # then python -m pstats
     .venv/bin/python bench/e2e.py --db postgresql://... --workers 1,2,4 [--users 200]
 
 N simulated users each walk the shipped menu -> sample dialog (7 updates: /start, a button,
@@ -13,7 +14,13 @@ bot (bench/aiogram_echo.py) on the same mix, sequential and in its default concu
 Prints JSON: updates_per_s, p50_ms and p99_ms (user action to the first bot message
 answering it), bot CPU ms per update, the echo bots' figures, `ratios` (ours / each echo
 bot; ratio = ours / PTB's default echo), and our bot's event-loop lag while it ran (a
-blocking call on the loop would show up there).
+blocking call on the loop would show up there). `calls_per_update`: the Bot API methods
+each bot called per update (ours makes a few more: keyboard edits).
+
+`--profile FILE` runs our bot under cProfile in every thread (the event loop's and the engine
+thread's), timed in CPU seconds (threads wait on the GIL: wall time would blame whoever waits),
+with start-up and the warm-up subtracted (this process sends SIGUSR1 after the warm-up); the
+profiler slows the bot ~3x, so read shares, not the figures.
 
 aiogram is a bench-only dependency (`pip install '.[bench]'`); `--aiogram-python` runs its
 bot with another interpreter (a venv of its own: aiogram pins pydantic below our newest).
@@ -220,6 +227,7 @@ def measure(api, users: int, walk, first_id: int, bot_pid=None, think: float = 0
     people = [api.user(first_id + i, "Иван") for i in range(users)]
     walker = Walker(api, people, walk, think)
     pids = [bot_pid] if isinstance(bot_pid, int) else list(bot_pid or [])
+    calls0 = api.requests.copy()
     cpu0, bot0, m0 = time.process_time(), _cpu(pids), machine_busy()
     db0 = postgres_cpu() if postgres else {}
     seconds = walker.run()
@@ -240,6 +248,8 @@ def measure(api, users: int, walk, first_id: int, bot_pid=None, think: float = 0
             "p50_ms": round(statistics.median(lat) * 1000, 2),
             "p99_ms": round(lat[max(0, int(len(lat) * 0.99) - 1)] * 1000, 2),
             "requests_to_api": sum(api.requests.values()), "users_left_without_reply": len(stuck),
+            "calls_per_update": {m: round(n / max(1, updates), 2)
+                                 for m, n in sorted((api.requests - calls0).items())},
             **cpu}
 
 
@@ -284,14 +294,76 @@ def scratch(db: str):
 _SCRATCH = itertools.count(1)
 
 
-def run_ours(users: int, db: str | None, tmp: str, think: float) -> dict:
+def run_ours(users: int, db: str | None, tmp: str, think: float, profile: str | None = None) -> dict:
     if not db or db.strip() in ("sqlite", "sqlite://", "sqlite:///"):
         db = f"sqlite:///{tmp}/bench.db"         # "--db sqlite" would be a file ./sqlite
     with scratch(db) as url:
-        return _run_ours(users, url, tmp, think)
+        return _run_ours(users, url, tmp, think, profile)
 
 
-def _run_ours(users: int, db: str, tmp: str, think: float) -> dict:
+def profiled_bot(out: str, argv: list[str]) -> None:
+    """`run.py ARGV` under cProfile in every thread (the event loop's and the engine's: a
+    profile of the main thread alone misses the engine steps); at exit one merged pstats
+    file `out` (read it with `python -m pstats OUT`)."""
+    import cProfile
+    import marshal
+    import runpy
+    profiles = [cProfile.Profile(time.thread_time)]   # CPU, not wall: threads wait on the GIL
+    start: dict = {}
+
+    def each_thread(*_):                 # the thread's first event: its own profiler takes over
+        profiles.append(cProfile.Profile(time.thread_time))
+        profiles[-1].enable()
+
+    # SIGUSR1 (sent after the warm-up) marks where the measured part begins: start-up
+    # (flow checks, template compilation) is subtracted from the written profile
+    signal.signal(signal.SIGUSR1, lambda *_: start.update(_merged(profiles)))
+    threading.setprofile(each_thread)
+    sys.argv = ["run.py", *argv]
+    profiles[0].enable()
+    try:
+        runpy.run_path(os.path.join(ROOT, "run.py"), run_name="__main__")
+    except SystemExit:
+        pass
+    finally:
+        profiles[0].disable()
+        with open(out, "wb") as f:
+            marshal.dump(_since(_merged(profiles), start), f)
+
+
+def _merged(profiles) -> dict:
+    """pstats' raw dict summed over the threads' profilers."""
+    merged: dict = {}
+    for prof in profiles:
+        prof.snapshot_stats()            # not create_stats: that would disable this thread's
+        for key, (cc, nc, tt, ct, callers) in prof.stats.items():
+            old = merged.get(key)
+            if old:
+                cc, nc, tt, ct = cc + old[0], nc + old[1], tt + old[2], ct + old[3]
+                callers = _summed(old[4], callers)
+            merged[key] = (cc, nc, tt, ct, callers)
+    return merged
+
+
+def _since(end: dict, start: dict) -> dict:
+    out = {}
+    for key, (cc, nc, tt, ct, callers) in end.items():
+        b = start.get(key, (0, 0, 0.0, 0.0, {}))
+        if nc > b[1]:
+            out[key] = (cc - b[0], nc - b[1], tt - b[2], ct - b[3], _summed(callers, b[4], -1))
+    return out
+
+
+def _summed(a: dict, b: dict, sign: int = 1) -> dict:
+    """Callers' (cc, nc, tt, ct) tuples added (or subtracted) key by key."""
+    out = dict(a)
+    for k, v in b.items():
+        old = out.get(k, (0, 0, 0.0, 0.0))
+        out[k] = tuple(x + sign * y for x, y in zip(old, v, strict=True))
+    return {k: v for k, v in out.items() if v[1] > 0}
+
+
+def _run_ours(users: int, db: str, tmp: str, think: float, profile: str | None = None) -> dict:
     log_file = os.path.join(tmp, "bot.log")
     env = {**os.environ, "BOT_TOKEN": "", "DATABASE_URL": db,
            "LOGGING__FILE": log_file, "BOT__POLL_TIMEOUT": "1", "NOTIFY__BUG__USE": "false",
@@ -299,10 +371,11 @@ def _run_ours(users: int, db: str, tmp: str, think: float) -> dict:
            "NOTIFY__SYSTEM__WORK_GROUP_ID": "-100777"}    # the call-back is offered only then
     with FakeTelegramAPI() as api:
         env.update(BOT_TOKEN=api.token, BOT_API_URL=api.url)
-        proc = subprocess.Popen([sys.executable, "run.py", "bot"], cwd=ROOT, env=env,
+        command = ([__file__, "--profiled-bot", profile] if profile else ["run.py"]) + ["bot"]
+        proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            result = _both_loads(api, proc, users, sample_walk, think)
+            result = _both_loads(api, proc, users, sample_walk, think, profiled=bool(profile))
         finally:
             stop(proc)
     with open(log_file, encoding="utf-8") as f:
@@ -311,11 +384,13 @@ def _run_ours(users: int, db: str, tmp: str, think: float) -> dict:
     return result
 
 
-def _both_loads(api, proc, users: int, walk, think: float) -> dict:
+def _both_loads(api, proc, users: int, walk, think: float, profiled: bool = False) -> dict:
     """Saturation (every user acts as soon as answered) for throughput, then paced users
     (a pause of `think` s, +-50%, between steps) for latency at a realistic load."""
     wait_polling(api, proc, 0)
     measure(api, 5, walk, 9_000_000)                          # warm-up
+    if profiled:
+        proc.send_signal(signal.SIGUSR1)                      # the profile starts here
     saturated = measure(api, users, walk, 10_000_000, proc.pid)
     paced = measure(api, users, walk, 20_000_000, proc.pid, think=think)
     return {"saturated": saturated, "paced": paced}
@@ -536,17 +611,22 @@ def main(argv=None) -> None:
                    help="skip the echo bots (quick iterations on our bot's figures)")
     p.add_argument("--aiogram-python", default=sys.executable,
                    help="the interpreter that runs the aiogram echo bot (default: this one)")
+    p.add_argument("--profile", metavar="FILE",
+                   help="run our bot under cProfile (every thread), pstats written to FILE")
+    p.add_argument("--profiled-bot", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.add_argument("--echo-bot", nargs=2, metavar=("API_URL", "TOKEN"), help=argparse.SUPPRESS)
     p.add_argument("--concurrent", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.echo_bot:
         return echo_bot(*args.echo_bot, args.concurrent)
+    if args.profiled_bot:
+        return profiled_bot(args.profiled_bot[0], args.profiled_bot[1:])
     if args.workers:
         return main_workers(args)
     if not args.ours_only:
         check_aiogram(args.aiogram_python)
     with tempfile.TemporaryDirectory() as tmp:
-        ours = run_ours(args.users, args.db, tmp, args.think)
+        ours = run_ours(args.users, args.db, tmp, args.think, args.profile and os.path.abspath(args.profile))
     if args.ours_only:
         return print(json.dumps({k: ours["saturated"][k] for k in ("updates_per_s", "bot_cpu_s", "updates")}
                                 | {"bot_cpu_ms_per_update": cpu_ms_per_update(ours["saturated"]),

@@ -17,13 +17,15 @@
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 from engine.session import utcnow
 
 from . import directory
 from .config import template_view
 from .deliveries import Deliveries
 from .directory.roles import Role
-from .directory.tables import PENDING, TelegramUser
+from .directory.tables import CONFIRMED, ERASED_USER_ID, PENDING, UNVERIFIED, TelegramUser
 from .hours import WorkingHours
 from .registry import registry
 
@@ -31,25 +33,42 @@ __all__ = ["user_info", "support_info"]
 
 
 def user_info(telegram_id: int) -> dict:
-    """The `user` template variable for a Telegram id (works for unknown ids too)."""
-    user = TelegramUser.get_or_none(TelegramUser.id == telegram_id)
-    members = directory.memberships_of(telegram_id) if user else []
-    confirmed = [m for m in members if m.is_confirmed]
-    role = max((m.role_enum for m in confirmed), default=Role.UNAUTHORIZED)
+    """The `user` template variable for a Telegram id (works for unknown ids too). One
+    statement: the person, the CRM's name for them and their memberships (a row each)."""
+    database = TelegramUser._meta.database
+    rows = database.execute_sql(_user_sql(database.param), (CONFIRMED, int(telegram_id))).fetchall()
+    first = rows[0] if rows else (None,) * 6
+    members = [(row[6], row[7], row[8:]) for row in rows if row[7] is not None]
+    confirmed = [Role[role] for role, status, _ in members if status == CONFIRMED]
+    known, full_name, first_name, phone, unverified_phone, language = first[:6]
     return {
         "id": telegram_id,
-        "name": directory.display_name(user, or_handle=False),
-        "phone": user.phone if user else None,
-        "unverified_phone": user.unverified_phone if user else None,
-        "lang": user.language if user else None,
+        "name": "" if not rows or telegram_id == ERASED_USER_ID
+        else directory.chosen_name(known, full_name, first_name),
+        "phone": phone,
+        "unverified_phone": unverified_phone,
+        "lang": language,
         "registered": bool(confirmed),
-        "pending": any(not m.is_confirmed for m in members),
-        "role": role.name,
-        "companies": [{"id": m.counterparty.id, "name": m.counterparty.name,
-                       "inn": m.counterparty.inn, "role": m.role, "confirmed": m.is_confirmed,
-                       "unverified": m.is_unverified}
-                      for m in members if m.status != PENDING],
+        "pending": any(status != CONFIRMED for _, status, _ in members),
+        "role": max(confirmed, default=Role.UNAUTHORIZED).name,
+        "companies": [{"id": cid, "name": name, "inn": inn, "role": role,
+                       "confirmed": status == CONFIRMED, "unverified": status == UNVERIFIED}
+                      for role, status, (cid, name, inn) in members if status != PENDING],
     }
+
+
+# Hand-written, as engine/session.py's: read on most steps (every menu's conditions), and
+# peewee's builder for its three queries (user, memberships, the CRM's name) cost more than
+# the rest of the step (cProfile of bench/e2e.py's bot). Per placeholder style.
+@lru_cache(maxsize=4)
+def _user_sql(p: str) -> str:
+    known = ("SELECT k.full_name FROM contact k JOIN membership km ON km.contact_id = k.id "
+             f"WHERE km.telegram_user_id = u.id AND km.status = {p} ORDER BY km.id DESC LIMIT 1")
+    return (f"SELECT ({known}), u.full_name, u.first_name, u.phone, u.unverified_phone, u.language, "
+            "m.role, m.status, c.id, c.name, c.inn FROM telegram_user u "
+            "LEFT JOIN membership m ON m.telegram_user_id = u.id "
+            "LEFT JOIN counterparty c ON c.id = m.counterparty_id "
+            f"WHERE u.id = {p} ORDER BY c.name, c.id")
 
 
 @registry.provider("user")

@@ -36,6 +36,7 @@ from .memberships import (
     role_in,
 )
 from .users import (
+    chosen_name,
     display_name,
     get_or_create_user,
     get_user,
@@ -51,7 +52,7 @@ from .users import (
 
 __all__ = ["DirectoryError", "NotFound", "row_id", "clean_inn", "get_or_create_user", "get_user",
            "set_user_phone", "set_user_full_name", "set_user_language", "memberships_of",
-           "users_by_phone", "users_of_contact", "display_name", "known_name", "introduced_name",
+           "users_by_phone", "users_of_contact", "display_name", "chosen_name", "known_name", "introduced_name",
            "language_of", "access_of",
            "companies_where", "access_in", "role_in", "link_user", "listed_unproven",
            "upsert_counterparty", "upsert_trade_point", "upsert_contact",

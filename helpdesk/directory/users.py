@@ -7,7 +7,7 @@ one answer to "what do we call this person" and "which language do they read".
 """
 from __future__ import annotations
 
-import peewee as pw
+from functools import lru_cache
 
 from engine.storage import write_tx
 
@@ -15,7 +15,7 @@ from . import phones
 from .errors import DirectoryError, NotFound, row_id
 from .tables import CONFIRMED, ERASED_USER_ID, ContactPerson, Membership, TelegramUser, utcnow
 
-__all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name",
+__all__ = ["get_or_create_user", "get_user", "set_user_phone", "set_user_full_name", "chosen_name",
            "set_user_language", "users_by_phone", "users_of_contact", "display_name",
            "known_name", "introduced_name", "language_of"]
 
@@ -27,18 +27,24 @@ def get_or_create_user(telegram_id: int, username: str | None = None,
     The language is taken only when none is stored yet: a language the user chose later
     must not be overwritten by Telegram's client language on every update.
     """
-    now = utcnow()
-    update = {TelegramUser.last_seen: now,
-              TelegramUser.language: pw.fn.COALESCE(TelegramUser.language, pw.EXCLUDED.language)}
-    if username is not None:
-        update[TelegramUser.username] = username
-    if first_name is not None:
-        update[TelegramUser.first_name] = first_name
+    stamp = TelegramUser.last_seen.db_value(utcnow())
+    database = TelegramUser._meta.database
+    sql = _upsert_sql(database.param, username is not None, first_name is not None)
     with write_tx():
-        (TelegramUser.insert(id=int(telegram_id), username=username, first_name=first_name,
-                             language=language, created=now, last_seen=now)
-         .on_conflict(conflict_target=[TelegramUser.id], update=update).execute())
-    return TelegramUser.get_by_id(int(telegram_id))
+        return TelegramUser.raw(sql, int(telegram_id), username, first_name, language, stamp, stamp).get()
+
+
+# Hand-written, as engine/session.py's: the upsert and the read after it in one statement
+# (RETURNING), and peewee's builder for them cost more than both (cProfile of bench/e2e.py's
+# bot: the consent and the questionnaire run it). Per placeholder style and refreshed names.
+@lru_cache(maxsize=16)
+def _upsert_sql(p: str, username: bool, first_name: bool) -> str:
+    refreshed = ["last_seen = excluded.last_seen",
+                 "language = COALESCE(telegram_user.language, excluded.language)"]
+    refreshed += ["username = excluded.username"] * username + ["first_name = excluded.first_name"] * first_name
+    return ("INSERT INTO telegram_user (id, username, first_name, language, created, last_seen) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (id) DO UPDATE SET "
+            f"{', '.join(refreshed)} RETURNING *")
 
 
 def get_user(user) -> TelegramUser:
@@ -115,6 +121,12 @@ def introduced_name(user: TelegramUser | None) -> str:
     return (user.full_name or "") if user is not None else ""
 
 
+def chosen_name(known: str | None, introduced: str | None, first_name: str | None) -> str:
+    """`display_name`'s rule, for a caller that read the three names itself: the CRM's
+    name, else the typed one, else Telegram's first name, else ""."""
+    return known or introduced or first_name or ""
+
+
 def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
     """What a person is called: the CRM's name once a confirmed link names him
     (`known_name`), else the name he typed (a typed name is kept only until then), else
@@ -123,7 +135,7 @@ def display_name(user: TelegramUser | None, *, or_handle: bool = True) -> str:
     (templates say nothing then). "" for no user and for the author of erased people's tickets."""
     if user is None or user.id == ERASED_USER_ID:    # the author of erased people's tickets
         return ""
-    name = known_name(user) or introduced_name(user) or user.first_name or ""
+    name = chosen_name(known_name(user), introduced_name(user), user.first_name)
     if name or not or_handle:
         return name
     return f"@{user.username}" if user.username else str(user.id)

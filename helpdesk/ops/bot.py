@@ -108,8 +108,11 @@ def assemble(settings, *, workers: int = 1, serve_webhook: bool = True):
     Telegram's rate; without `serve_webhook` a server outside the bot serves its webhook."""
     # Engine steps run in a worker thread and release the GIL at every database call; with
     # the default 5 ms switch interval each re-acquisition can wait 5 ms behind the event
-    # loop (a convoy, measured in bench/e2e.py). 0.1 ms measured best of 5, 1 and 0.1 ms.
-    sys.setswitchinterval(0.0001)
+    # loop (a convoy, measured in bench/e2e.py). 0.1 ms measured best of 5, 1 and 0.1 ms for
+    # latency once; with the hot queries hand-written, 1 ms costs ~10% less CPU per update
+    # than 0.1 ms (fewer forced GIL hand-offs) at an equal or lower p99 (bench/e2e.py
+    # --ours-only, alternated runs in one session, issue 15 point 4)
+    sys.setswitchinterval(0.001)
     log_undelivered(settings)
     app = build_app(settings)
     templates = app.engine.flowset.templates
