@@ -90,19 +90,21 @@ def _fresh_db(url: str | None, folder: str, n: int) -> str:
 
 
 def _serve_stub(conn) -> None:
-    """The CRM stub's own process: its URL out, then the count of applied items on request."""
+    """The CRM stub's own process: its URL out, then on request the count of applied items
+    and the CPU seconds the process used so far (all its threads): is the stub the cap?"""
     with RestCrmStub(token=TOKEN) as stub:
         conn.send(stub.url)
         while conn.recv() == "count":
-            conn.send(len(stub.items))
+            conn.send((len(stub.items), time.process_time()))
 
 
 @contextmanager
 def crm_stub(in_process: bool):
-    """(url, applied(): how many items the CRM applied)."""
+    """(url, applied(): (how many items the CRM applied, the stub's CPU seconds so far, or
+    None in the drainer's process))."""
     if in_process:
         with RestCrmStub(token=TOKEN) as stub:
-            yield stub.url, lambda: len(stub.items)
+            yield stub.url, lambda: (len(stub.items), None)
         return
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
@@ -131,15 +133,20 @@ def measure(n: int, pg_url: str | None, folder: str, in_process: bool = False,
         if senders:
             settings.sync.senders = senders
         app = build_app(settings, connect=False)
+        _, stub_cpu = applied()
         started, cpu = time.perf_counter(), time.process_time()
         report = sync.drain(app)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        delivered = applied()
+        delivered, stub_after = applied()
         storage.close()
     assert report.sent == n == delivered, (report.as_dict(), delivered)
-    return {"items": n, "senders": app.settings.sync.senders, "seconds": round(seconds, 2), "items_per_second": round(n / seconds),
-            "seconds_per_1000": round(seconds / n * 1000, 3),
-            "drainer_cpu_us_per_item": round(cpu / n * 1e6)}
+    run = {"items": n, "senders": app.settings.sync.senders, "seconds": round(seconds, 2),
+           "items_per_second": round(n / seconds),
+           "seconds_per_1000": round(seconds / n * 1000, 3),
+           "drainer_cpu_us_per_item": round(cpu / n * 1e6)}
+    if stub_after is not None:
+        run["crm_stub_cpu_us_per_item"] = round((stub_after - stub_cpu) / n * 1e6)
+    return run
 
 
 def _machine() -> str:
