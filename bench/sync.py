@@ -14,7 +14,8 @@ id, mark done. `--prune`: then the done rows are aged past `sync.retention_days`
 pruned as the sync_prune job does, timed, with `sync status`'s retention line before/after. The CRM stub (a threaded http.server) runs in its own process, as a CRM
 does: its CPU is not the drainer's (`--stub-in-process`: in the drainer's process, as
 before, where the stub's work takes the drainer's GIL). Printed per run: items/s, seconds
-per 1,000 (linearity: flat from 1k to 100k) and the drainer's CPU per item.
+per 1,000 (linearity: flat from 1k to 100k), the drainer's CPU per item and the CRM stub's
+(its own process: when the stub's CPU per item nears the drainer's, the stub is the cap).
 
     .venv/bin/python bench/sync.py --onec               # 10,000 tickets to a flapping 1C
     .venv/bin/python bench/sync.py --onec --sizes 1000 --down-share 0.3 --pull-every 3

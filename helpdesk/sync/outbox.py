@@ -28,7 +28,9 @@ dead rows stay.
 
 A drain works in batches (helpdesk.sync.push): one statement claims up to BATCH items,
 `freeze_many` stores their bodies in one, `mark_done_many` / `release_many` settle them in
-one each, so a batch costs three transactions, not three an item.
+one each, so a batch costs three transactions, not three an item. Those statements are
+hand-written SQL made once (helpdesk.sync.batch_sql): peewee rebuilt each 100-id statement
+on every call, about a fifth of the drainer's CPU under cProfile.
 """
 from __future__ import annotations
 
