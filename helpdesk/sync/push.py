@@ -340,8 +340,9 @@ def _deliver_batch(app, crm, items: list[OutboxItem], report: DrainReport) -> bo
             stop = _database_failed(app, [item], e, report)
         else:
             stop = _fail(app, item, e, report) or stop
-    with write_tx():
-        outbox.release_many(batch.untried)
+    if batch.untried:                   # no empty transaction (SQLite's write lock) a batch
+        with write_tx():
+            outbox.release_many(batch.untried)
     return stop
 
 
