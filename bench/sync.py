@@ -10,10 +10,12 @@ time grows with the queue length. Prints JSON.
 Each size: a fresh SQLite file (or the PostgreSQL database, emptied), N counterparty outbox
 items queued (each its own entity, as after an outage), then one `sync.drain(app)` timed
 end to end: claim, freeze the body, HTTP POST with an idempotency key, write back the CRM
-id, mark done. The CRM stub (a threaded http.server) runs in its own process, as a CRM
+id, mark done. `--prune`: then the done rows are aged past `sync.retention_days` and
+pruned as the sync_prune job does, timed, with `sync status`'s retention line before/after. The CRM stub (a threaded http.server) runs in its own process, as a CRM
 does: its CPU is not the drainer's (`--stub-in-process`: in the drainer's process, as
 before, where the stub's work takes the drainer's GIL). Printed per run: items/s, seconds
-per 1,000 (linearity: flat from 1k to 100k) and the drainer's CPU per item.
+per 1,000 (linearity: flat from 1k to 100k), the drainer's CPU per item and the CRM stub's
+(its own process: when the stub's CPU per item nears the drainer's, the stub is the cap).
 
     .venv/bin/python bench/sync.py --onec               # 10,000 tickets to a flapping 1C
     .venv/bin/python bench/sync.py --onec --sizes 1000 --down-share 0.3 --pull-every 3
@@ -40,18 +42,21 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import SecretStr
 
 from engine import storage
+from engine.session import utcnow
 from engine.storage import write_tx
 from helpdesk import config, sync
 from helpdesk.app import build_app
 from helpdesk.directory.tables import Counterparty
 from helpdesk.ops import schema
 from helpdesk.sync import outbox
+from helpdesk.sync.outbox import OutboxItem
 from tests.support.fakes.crm_rest_stub import RestCrmStub
 
 TOKEN = "bench-token"
@@ -90,19 +95,21 @@ def _fresh_db(url: str | None, folder: str, n: int) -> str:
 
 
 def _serve_stub(conn) -> None:
-    """The CRM stub's own process: its URL out, then the count of applied items on request."""
+    """The CRM stub's own process: its URL out, then on request the count of applied items
+    and the CPU seconds the process used so far (all its threads): is the stub the cap?"""
     with RestCrmStub(token=TOKEN) as stub:
         conn.send(stub.url)
         while conn.recv() == "count":
-            conn.send(len(stub.items))
+            conn.send((len(stub.items), time.process_time()))
 
 
 @contextmanager
 def crm_stub(in_process: bool):
-    """(url, applied(): how many items the CRM applied)."""
+    """(url, applied(): (how many items the CRM applied, the stub's CPU seconds so far, or
+    None in the drainer's process))."""
     if in_process:
         with RestCrmStub(token=TOKEN) as stub:
-            yield stub.url, lambda: len(stub.items)
+            yield stub.url, lambda: (len(stub.items), None)
         return
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
@@ -121,7 +128,7 @@ def crm_stub(in_process: bool):
 
 
 def measure(n: int, pg_url: str | None, folder: str, in_process: bool = False,
-            senders: int | None = None) -> dict:
+            senders: int | None = None, prune: bool = False) -> dict:
     with crm_stub(in_process) as (crm_url, applied):
         url = _fresh_db(pg_url, folder, n)
         schema.load_models()
@@ -131,15 +138,42 @@ def measure(n: int, pg_url: str | None, folder: str, in_process: bool = False,
         if senders:
             settings.sync.senders = senders
         app = build_app(settings, connect=False)
+        _, stub_cpu = applied()
         started, cpu = time.perf_counter(), time.process_time()
         report = sync.drain(app)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        delivered = applied()
+        delivered, stub_after = applied()
+        pruned = _prune(app.settings.sync.retention_days, n) if prune else None
         storage.close()
     assert report.sent == n == delivered, (report.as_dict(), delivered)
-    return {"items": n, "senders": app.settings.sync.senders, "seconds": round(seconds, 2), "items_per_second": round(n / seconds),
-            "seconds_per_1000": round(seconds / n * 1000, 3),
-            "drainer_cpu_us_per_item": round(cpu / n * 1e6)}
+    run = {"items": n, "senders": app.settings.sync.senders, "seconds": round(seconds, 2),
+           "items_per_second": round(n / seconds),
+           "seconds_per_1000": round(seconds / n * 1000, 3),
+           "drainer_cpu_us_per_item": round(cpu / n * 1e6)}
+    if stub_after is not None:
+        run["crm_stub_cpu_us_per_item"] = round((stub_after - stub_cpu) / n * 1e6)
+    if pruned:
+        run["prune"] = pruned
+    return run
+
+
+def _prune(retention_days: float, n: int) -> dict:
+    """The drained rows aged past the retention, then pruned as the sync_prune job prunes
+    (retention.prune: PRUNE_BATCH rows a transaction); what `sync status` says before and
+    after. Every done row must go, nothing else."""
+    from helpdesk.sync import cli, retention
+    with write_tx():
+        OutboxItem.update(done_at=utcnow() - timedelta(days=retention_days + 1)).execute()
+    before = cli.queue_status("rest", retention_days)["retention"]
+    started = time.perf_counter()
+    deleted = retention.prune(retention_days)
+    seconds = time.perf_counter() - started
+    after = cli.queue_status("rest", retention_days)["retention"]
+    assert deleted == n == before["done_past_retention"] and after["done_kept"] == 0, (before, after)
+    return {"deleted": deleted, "seconds": round(seconds, 2),
+            "batches": -(-n // retention.PRUNE_BATCH),
+            "sync_status_before": cli._retention_line(before),
+            "sync_status_after": cli._retention_line(after)}
 
 
 def _machine() -> str:
@@ -159,6 +193,9 @@ def main() -> int:
                    help="sync.senders (default: the product's, settings.yaml)")
     p.add_argument("--stub-in-process", action="store_true",
                    help="run the CRM stub in the drainer's process (its CPU counted)")
+    p.add_argument("--prune", action="store_true",
+                   help="after each drain, age the done rows past sync.retention_days and time "
+                        "their pruning (printed with the `sync status` retention line)")
     args = p.parse_args()
     sizes = [int(x) for x in (args.sizes or ("10000" if args.onec else "1000,10000,50000")).split(",")]
     pg_url = args.db if args.db.startswith("postgres") else None
@@ -173,7 +210,8 @@ def main() -> int:
                           "machine": _machine(), "runs": runs}, ensure_ascii=False, indent=2))
         return 0 if all(r["ok"] for r in runs) else 1
     with tempfile.TemporaryDirectory() as folder:
-        runs = [measure(n, pg_url, folder, args.stub_in_process, args.senders) for n in sizes]
+        runs = [measure(n, pg_url, folder, args.stub_in_process, args.senders, args.prune)
+                for n in sizes]
     per_k = [r["seconds_per_1000"] for r in runs]
     result = {
         "benchmark": "outbox drain to a loopback REST CRM stub",

@@ -20,10 +20,11 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime
 
 from engine.errors import IntegrationError
@@ -56,8 +57,26 @@ _DATE_FIELDS = ("created_at", "closed_at", "paid_at")
 
 
 def _to_json(record) -> dict:
-    return {k: v.isoformat() if isinstance(v, datetime) else v
-            for k, v in asdict(record).items()}
+    """The record as the frozen body's JSON: what `asdict` gives (nested records as dicts),
+    its own dates in ISO form, without asdict's deep copy of every value (a copy the
+    json.dumps right after never needs; it was ~5% of the drainer's CPU per item)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else _plain(v)
+            for k, v in ((name, getattr(record, name)) for name in _names(type(record)))}
+
+
+def _plain(value):
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _names(type(value))}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def _from_json(cls, data: dict):
@@ -321,8 +340,9 @@ def _deliver_batch(app, crm, items: list[OutboxItem], report: DrainReport) -> bo
             stop = _database_failed(app, [item], e, report)
         else:
             stop = _fail(app, item, e, report) or stop
-    with write_tx():
-        outbox.release_many(batch.untried)
+    if batch.untried:                   # no empty transaction (SQLite's write lock) a batch
+        with write_tx():
+            outbox.release_many(batch.untried)
     return stop
 
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import peewee
-
 from engine.errors import IntegrationError
 from helpdesk.directory.tables import CONFIRMED, ContactPerson, Counterparty, Membership, TradePoint
 from helpdesk.registry import registry
 from integrations.crm import Company, ContactData, PaymentData, TicketData
 from integrations.crm import TradePoint as CrmTradePoint
 
-from . import identity, outbox
+from . import batch_sql, identity, outbox
 from .outbox import OutboxItem
 from .push import Skip
 
@@ -82,11 +80,13 @@ def _set_crm_ids(model, pairs: list[tuple[OutboxItem, str | None]]) -> None:
         raise IntegrationError("crm", "one crm id answered for two rows", retryable=False)
     if not wanted:
         return
-    owners = model.select(model.id, model.crm_id).where(model.crm_id.in_(list(wanted.values())))
-    if any(wanted.get(row_id) != crm_id for row_id, crm_id in owners.tuples()):
+    table = model._meta.table_name
+    owners = batch_sql.execute(
+        f'SELECT "id", "crm_id" FROM "{table}" WHERE "crm_id" IN ({batch_sql.marks(len(wanted))})',
+        list(wanted.values())).fetchall()
+    if any(wanted.get(row_id) != crm_id for row_id, crm_id in owners):
         raise IntegrationError("crm", "a crm id already belongs to another row", retryable=False)
-    (model.update(crm_id=peewee.Case(model.id, list(wanted.items())))
-     .where(model.id.in_(list(wanted))).execute())
+    batch_sql.update_case(table, "crm_id", wanted)
 
 
 @registry.sync_entity(
