@@ -7,8 +7,9 @@ pure function of the files, the registry's entries and the options, so its probl
 per process under a key of exactly those: the files' bytes (any edit, any added file is
 another key), each registry table's entries (by identity, kept alive by the cache so no id
 is reused), and the options. Flows and templates are still parsed and built afresh for
-every call; only the problems list is reused. Tests of the checker itself call
-`check_flowset` / `check_flows` directly and always check."""
+every call; only the problems list is reused (and, when it is empty, also for the same
+files in another folder: below). Tests of the checker itself call `check_flowset` /
+`check_flows` directly and always check."""
 from __future__ import annotations
 
 import hashlib
@@ -43,21 +44,38 @@ def _registry_entries(registry) -> tuple:
 
 def check_flowset(flows_dir, templates_dir, registry, **options):
     entries = _registry_entries(registry)
-    key = (_files_key(flows_dir), _files_key(templates_dir),
-           tuple((f, tuple((n, id(v)) for n, v in t) if isinstance(t, tuple) else repr(t))
-                 for f, t in entries),
-           repr(sorted(options.items())))
+    rest = (tuple((f, tuple((n, id(v)) for n, v in t) if isinstance(t, tuple) else repr(t))
+                  for f, t in entries),
+            repr(sorted(options.items())))
+    flows_key, templates_key = _files_key(flows_dir), _files_key(templates_dir)
+    key = (flows_key, templates_key, *rest)
     kept = _problems.get(key)
+    if kept is None:
+        kept = _clean.get(_unplaced(flows_key, templates_key, rest))
     if kept is None:
         flows, templates, problems = _original(flows_dir, templates_dir, registry, **options)
         _problems[key] = (list(problems), entries)      # entries: their ids stay theirs
+        if not problems:
+            _clean[_unplaced(flows_key, templates_key, rest)] = ([], entries)
         stats["checked"] += 1
         return flows, templates, problems
     stats["reused"] += 1
-    flows = _parsed(key[0], flows_dir, options.get("root", ""))
+    flows = _parsed(flows_key, flows_dir, options.get("root", ""))
     templates = flowset.Templates(templates_dir, options["languages"], options["default_language"],
                                   options.get("timezone", "UTC"), registry.filters)
     return flows, templates, list(kept[0])
+
+
+# A clean check of the same files in another folder is clean too: the checker reads only the
+# files of the two folders (hashed in the key) and uses their place only to show a problem's
+# file (relative to `root`, which is in the options). Tests that copy flows/ into tmp_path
+# per test (payments, registration) missed the cache every time: 46 full checks of ~2.5 s
+# in test_payments.py alone. A check with problems is reused only in its own place.
+_clean: dict[tuple, tuple[list[str], tuple]] = {}
+
+
+def _unplaced(flows_key: str, templates_key: str, rest: tuple) -> tuple:
+    return (flows_key.rpartition(":")[2], templates_key.rpartition(":")[2], *rest)
 
 
 _parses: dict[tuple, bytes] = {}

@@ -91,3 +91,23 @@ def test_a_template_that_does_not_compile_fails_every_time():
             env.from_string("{{ x | unknown }}")
     env.filters["unknown"] = str.upper             # now the filter exists: the same source compiles
     assert env.from_string("{{ x | unknown }}").render(x="a") == "A"
+
+
+def test_a_clean_check_is_reused_in_another_folder_and_a_problem_names_its_own(tmp_path):
+    texts = {"ask_colour": "Which colour?", "shown": "{{ colour | shout }}"}
+    (tmp_path / "here").mkdir()
+    (tmp_path / "there").mkdir()
+    here = engine_project(tmp_path / "here", FLOW, texts)
+    there = engine_project(tmp_path / "there", FLOW, texts)
+    reg = _registry()
+    _load(here[0], here[1], reg)
+    before = dict(flowcheck.stats)
+    moved = _load(there[0], there[1], reg)
+    assert flowcheck.stats["checked"] == before["checked"] and moved.flows["main"].start == "colour"
+    assert str(tmp_path / "there") in moved.flows["main"].file           # parsed in its place
+    for ru in (here[2], there[2]):
+        (ru / "shown.j2").write_text("{{ colour | whisper }}", encoding="utf-8")
+    for project in (here, there):
+        with pytest.raises(FlowConfigError, match="whisper") as raised:
+            _load(project[0], project[1], reg)
+        assert str(project[2] / "shown.j2") in str(raised.value)
