@@ -3,14 +3,13 @@ TEST_DATABASE_URL is set), settings loaded from the real settings.yaml, and a gu
 any test reaching beyond loopback (tests/support/network_guard.py)."""
 from __future__ import annotations
 
-import functools
 import os
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
-from tests.support import flowcheck
+from tests.support import flowcheck, selection
 from tests.support.database import PG_URL, fresh_schema
 from tests.support.network_guard import NetworkGuard
 
@@ -80,43 +79,12 @@ def pytest_report_header(config):
     return f"database: {'PostgreSQL ' + storage.redact_url(PG_URL) if PG_URL else 'SQLite (set TEST_DATABASE_URL for PostgreSQL)'}"
 
 
-
-
-# -- the PostgreSQL pass runs what can meet PostgreSQL -------------------------------------
-# `dev.py test` runs the suite on SQLite, then again with TEST_DATABASE_URL and
-# TEST_BACKEND_PASS=postgresql. A test that neither takes the per-test database (`database`,
-# `db_url`) nor names the PostgreSQL URL (its module or a conftest above it) cannot reach
-# PostgreSQL: whatever database it uses is its own SQLite, so its second run would repeat
-# the first. Those are deselected in that pass (every assertion still ran in the SQLite one).
-DATABASE_FIXTURES = {"database", "db_url"}
-NAMES_THE_URL = ("TEST_DATABASE_URL", "PG_URL", "is_postgres")
-
-
-@functools.lru_cache(maxsize=None)
-def _names_the_url(path: str) -> bool:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return any(marker in text for marker in NAMES_THE_URL)
-
-
-def _can_meet_postgresql(item) -> bool:
-    if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
-        return True
-    path = str(item.path)
-    folder = os.path.dirname(path)
-    tests_root = os.path.dirname(os.path.abspath(__file__))
-    conftests = []
-    while folder.startswith(tests_root) and folder != tests_root:
-        conftests.append(os.path.join(folder, "conftest.py"))
-        folder = os.path.dirname(folder)
-    return any(_names_the_url(p) for p in [path, *conftests] if os.path.exists(p))
-
-
 def pytest_collection_modifyitems(config, items):
+    """The PostgreSQL pass runs only the tests that can meet PostgreSQL
+    (tests/support/selection.py); the rest ran in the SQLite pass."""
     if not (PG_URL and os.environ.get("TEST_BACKEND_PASS") == "postgresql"):
         return
-    keep = [item for item in items if _can_meet_postgresql(item)]
-    dropped = [item for item in items if not _can_meet_postgresql(item)]
+    kept, dropped = selection.split(items)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+        items[:] = kept
