@@ -9,6 +9,7 @@ import pytest
 
 from engine import storage
 from engine.telegram import inbox
+from tests.support.desk import eventually
 from tests.support.echo_bot import echoes
 from tests.support.telegram_harness import running_bot
 
@@ -35,6 +36,9 @@ def test_a_chat_another_worker_holds_waits_alone_and_its_batch_goes_on(database,
         for user in users.values():
             user.send("/start")
             user.wait_for(contains="Меню")
+        # the /start answers are out, but a chat's task may still be finishing: woken then,
+        # a chat would wait for its lock alone and never share the batch this test is about
+        assert eventually(lambda: not bot.dispatcher._draining, timeout=30)
         items = inbox.store([_text(9_100_001, held, "first"), _text(9_100_002, free, "hello"),
                              _text(9_100_003, held, "second")])
         with storage.db.atomic():             # this thread's own connection: "another worker"
