@@ -109,3 +109,15 @@ def test_a_database_another_live_process_holds_is_not_shared(monkeypatch):
         del test_database._held[held_before:]
         holder.execute(f'DROP DATABASE IF EXISTS "{name}_gwtest_2"')
         holder.close()
+
+
+@needs_postgres
+def test_a_column_changed_in_place_is_as_built_in_the_next_test(database, db_url, schema_template_dir):
+    """No table or index added: only existing catalog rows rewritten (a NOT NULL dropped, a
+    default set), which the cheap check (tests/support/database.py's stamp) must see too."""
+    database.execute_sql("ALTER TABLE conversation ALTER COLUMN user_id DROP NOT NULL")
+    database.execute_sql("ALTER TABLE conversation ALTER COLUMN chat_id SET DEFAULT 7")
+    storage.close()
+    again = fresh_schema(db_url, schema_template_dir)
+    columns = {c.name: c for c in again.get_columns("conversation")}
+    assert columns["user_id"].null is False and columns["chat_id"].default is None
