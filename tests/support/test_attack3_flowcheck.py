@@ -32,3 +32,16 @@ def test_the_same_template_under_another_display_zone_shows_that_zones_time(tmp_
     assert utc.templates.render("shown", "ru", {}) == "10:00"
     moscow = _load(flows, templates, "Europe/Moscow")       # settings.timezone changed, same files
     assert moscow.templates.render("shown", "ru", {}) == "13:00"
+
+
+def test_the_same_filter_name_registered_to_another_function_shows_that_functions_text(tmp_path):
+    """Two registries (two app builds) giving the filter `shout` other functions: the text
+    of a constant through it is each registry's own (the check is keyed on the registry's
+    entries; the compile only on the filter's name)."""
+    flows, templates, _ = engine_project(tmp_path, FLOW, {"shown": '{{ "Hi" | shout }}'})
+    loud, quiet = builtins.register(Registry()), builtins.register(Registry())
+    loud.register_filter("shout", str.upper)
+    quiet.register_filter("shout", str.lower)
+    options = dict(languages=["ru"], default_language="ru", menu_flow="main", commands={"start": "main"})
+    assert flowset.load_flowset(flows, templates, loud, **options).templates.render("shown", "ru", {}) == "HI"
+    assert flowset.load_flowset(flows, templates, quiet, **options).templates.render("shown", "ru", {}) == "hi"
