@@ -100,8 +100,13 @@ class Templates:
         was a tenth of a step's CPU, mostly labels such as "✅ Да" (cProfile, bench/e2e.py)."""
         source, _, uptodate = env.loader.get_source(env, name + EXT)
         template = env.get_template(name + EXT)
-        if _reads_nothing(env.parse(source)) and (uptodate is None or uptodate()):
-            self._static[(lang, name)] = template.render({}).strip()
+        if not (_reads_nothing(env.parse(source)) and (uptodate is None or uptodate())):
+            return
+        try:
+            text = template.render({}).strip()
+        except Exception:  # noqa: BLE001 - fails when shown, as before: the step apologises
+            return
+        self._static[(lang, name)] = text
 
     # -- checks used by the flow checker -------------------------------------------------
     def path(self, name: str, lang: str) -> str:
