@@ -12,6 +12,7 @@ files in another folder: below). Tests of the checker itself call `check_flowset
 `check_flows` directly and always check."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -108,6 +109,16 @@ _original_compile = jinja2.Environment.compile
 _compiled: dict[tuple, object] = {}
 
 
+@functools.lru_cache(maxsize=None)
+def _standard_attributes(kind: type) -> frozenset:
+    return frozenset(vars(kind()))
+
+
+def _extended(env) -> list[str]:
+    """The attributes `Environment.extend` (or a subclass) put on `env`, beyond a bare one's."""
+    return [k for k in vars(env) if k not in _standard_attributes(type(env))]
+
+
 def _compile_options(env) -> tuple:
     return (type(env), env.block_start_string, env.block_end_string, env.variable_start_string,
             env.variable_end_string, env.comment_start_string, env.comment_end_string,
@@ -115,7 +126,13 @@ def _compile_options(env) -> tuple:
             env.newline_sequence, env.keep_trailing_newline, env.optimized, env.is_async,
             env.autoescape if isinstance(env.autoescape, bool) else id(env.autoescape),
             id(env.finalize) if env.finalize else None, env.code_generator_class,
-            tuple(sorted(env.extensions)), tuple(sorted(env.filters)), tuple(sorted(env.tests)),
+            tuple(sorted(env.extensions)),
+            # Jinja folds a filter or test applied to a constant at compile time, calling the
+            # function with this environment: the functions themselves and what environment
+            # filters read (`Environment.extend`: display_zone, language) shape the code
+            tuple(sorted((n, id(f)) for n, f in env.filters.items())),
+            tuple(sorted((n, id(f)) for n, f in env.tests.items())),
+            tuple(sorted((k, repr(getattr(env, k))) for k in _extended(env))),
             tuple(sorted(getattr(env, "intercepted_binops", ()))),
             tuple(sorted(getattr(env, "intercepted_unops", ()))))
 
