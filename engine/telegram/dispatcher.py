@@ -7,7 +7,7 @@ chosen once when the transport is wired (`TelegramBot.start`):
   commit (group_commit.py).
 * `SharedDispatcher` (shared_dispatcher.py): any number of worker processes on one
   PostgreSQL database. A chat's rows are applied under the chat's advisory lock, whichever
-  worker stored them; the steps of chats that wait at the same time share a transaction.
+  worker stored them; chats that wait at the same time share a thread hop and their locks.
 
 Both apply a row the same way: `Engine.handle` runs in a worker thread (the engine does
 blocking database and HTTP work, so it never runs on the event loop thread) with an `in_tx`
@@ -58,16 +58,17 @@ class UpdateTx:
     """The engine's `in_tx` hook for one update (runs in the engine's transaction)."""
 
     def __init__(self, update_id: int, event: Event, unanswered: Callable[[Event], list[Reply]],
-                 lease: timedelta = LEASE, done_later: set[int] | None = None):
+                 lease: timedelta = LEASE, guard: Callable[[], None] | None = None):
         self.update_id, self.event, self.unanswered, self.lease = update_id, event, unanswered, lease
-        # a batch marks its rows done in one statement before its commit (shared_dispatcher)
-        self.done_later = done_later
+        self.guard = guard                         # raises to undo the step (shared_dispatcher)
         self.own: list[tuple[int, Reply]] = []    # (row id, reply) to the update's own chat
         self.others = 0                            # replies queued for other chats
         self.earlier: list[int] = []               # shared: earlier replies of the chat not out yet
 
     def __call__(self, replies: list[Reply]) -> None:
-        if self.done_later is None and not inbox.mark_done(self.update_id):
+        if self.guard is not None:
+            self.guard()
+        if not inbox.mark_done(self.update_id):
             log.warning("update %s was already applied", self.update_id)
         replies.extend(self.unanswered(self.event) if not _answered(self.event, replies) else [])
         # answer_only rides on answerCallbackQuery, not a message; the replies to the
@@ -79,8 +80,6 @@ class UpdateTx:
         self.own = [(i, r) for i, r in zip(ids, queued, strict=True)
                     if r.chat_id == self.event.chat_id]
         self.others = len(queued) - len(self.own)
-        if self.done_later is not None:            # last: a failure above leaves it out
-            self.done_later.add(self.update_id)
 
 
 def _answered(event: Event, replies: list[Reply]) -> bool:
@@ -208,8 +207,8 @@ class Dispatcher(abc.ABC):
                 log.warning("chat %s: topic %s duplicates one already created: deleting it",
                             event.chat_id, event.thread_id)
 
-    def _hook(self, item: inbox.InboxItem, event: Event, done_later: set[int] | None = None) -> UpdateTx:
-        return UpdateTx(item.update_id, event, self._unanswered, self.lease, done_later)
+    def _hook(self, item: inbox.InboxItem, event: Event, guard: Callable[[], None] | None = None) -> UpdateTx:
+        return UpdateTx(item.update_id, event, self._unanswered, self.lease, guard)
 
     def _unanswered(self, event: Event) -> list[Reply]:
         """The answer the project registered for an event its handler left unanswered (it

@@ -28,8 +28,8 @@ from ..outgoing import SENDING, Outgoing
 from ..session import utcnow
 from ..storage import Table, db, is_postgres, write_tx
 
-__all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_all_done", "mark_failed", "prune",
-           "chat_of", "lock_chat", "try_lock_chats", "pending_head", "pending_heads", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
+__all__ = ["InboxItem", "store", "drop_handled", "pending", "mark_done", "mark_failed", "prune",
+           "chat_of", "lock_chat", "try_hold_chats", "release_chats", "pending_head", "pending_heads", "stale_chats", "backlog", "PENDING", "DONE", "FAILED"]
 
 PENDING, DONE, FAILED = "pending", "done", "failed"   # failed: could not be applied, kept for a look
 IN_FLIGHT = 20                      # a chat's replies in flight read with its head, at most
@@ -101,20 +101,6 @@ def mark_done(update_id: int) -> bool:
                                      (DONE, done_at, update_id, PENDING)).rowcount)
 
 
-def mark_all_done(update_ids: set[int]) -> int:
-    """`mark_done` for a batch's rows, one statement; how many were still pending."""
-    if not update_ids:
-        return 0
-    if not is_postgres():
-        return (InboxItem.update(status=DONE, done_at=utcnow())
-                .where(InboxItem.update_id.in_(list(update_ids)) & (InboxItem.status == PENDING))
-                .execute())
-    done_at = InboxItem._meta.fields["done_at"].db_value(utcnow())
-    return db.execute_sql('UPDATE "telegram_inbox" SET "status" = %s, "done_at" = %s '
-                          'WHERE "update_id" = ANY(%s) AND "status" = %s',
-                          (DONE, done_at, sorted(update_ids), PENDING)).rowcount
-
-
 # Hand-written, as engine/session.py's: every update runs it, and peewee's query builder
 # cost more than the statement (cProfile of bench/e2e.py's bot). Per placeholder style.
 @lru_cache(maxsize=8)
@@ -139,16 +125,28 @@ def lock_chat(chat_id: int) -> None:
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (chat_id,))
 
 
-def try_lock_chats(chat_ids: list[int]) -> set[int]:
-    """Take, without waiting, the locks of those of `chat_ids` nobody holds, until the
-    current transaction ends; the chats taken. One statement for a batch of chats; never
-    waiting is what makes holding several at once safe (no two workers can each hold one
-    and wait for the other's). A no-op that takes every chat where `lock_chat` is one."""
+def try_hold_chats(chat_ids: list[int]) -> set[int]:
+    """Take, without waiting, the locks of those of `chat_ids` nobody holds, until
+    `release_chats` (session-level: they outlive the transactions of the chats' steps, so
+    each step commits on its own and no step's row locks are held while another chat's
+    step waits -- one transaction for several steps turned two waits into a deadlock); the
+    chats taken. One statement for a batch; never waiting is what makes holding several at
+    once safe (no two workers can each hold one and wait for the other's). Call outside a
+    transaction, on the connection that will release them. A no-op that takes every chat
+    where `lock_chat` is one."""
     if not is_postgres():
         return set(chat_ids)
-    rows = db.execute_sql("SELECT c FROM unnest(%s::bigint[]) AS c WHERE pg_try_advisory_xact_lock(c)",
+    rows = db.execute_sql("SELECT c FROM unnest(%s::bigint[]) AS c WHERE pg_try_advisory_lock(c)",
                           (list(chat_ids),)).fetchall()
     return {chat for (chat,) in rows}
+
+
+def release_chats(chat_ids: set[int]) -> None:
+    """Give back the locks `try_hold_chats` took, one statement. A connection that is lost
+    gives them back too (PostgreSQL ends its session)."""
+    if is_postgres() and chat_ids:
+        db.execute_sql("SELECT pg_advisory_unlock(c) FROM unnest(%s::bigint[]) AS c",
+                       (sorted(chat_ids),))
 
 
 def pending_head(chat_id: int) -> tuple[InboxItem | None, bool, list[int]]:

@@ -5,16 +5,17 @@ chat's oldest pending row (stored by this worker or any other) and applies it, u
 waited behind the last one. Whoever holds the lock drains the chat in update_id order; a
 worker whose row was taken by another finds nothing and stops.
 
-Chats that wait at the same time share a batch: one thread hop, one transaction, their
-locks taken without waiting in one statement (`inbox.try_lock_chats`), their heads read in
-one (`inbox.pending_heads`), each step in its own savepoint, their rows marked done in one
-statement before the commit: a round trip of every update becomes one of every batch
-(measured: bench/e2e.py, tests/engine/telegram/test_statements.py). A chat whose lock
-another worker holds is left out of the batch and its task waits for the lock alone, in a
-transaction of its own (`_apply_locked`): a batch never waits for a chat's lock while
-holding others, so two workers cannot deadlock on chat locks. (Row locks the steps take
-are held until the batch commits: a deadlock PostgreSQL breaks there fails that batch, its
-rows stay pending and are applied again.) A batch of one chat takes the waiting path.
+Chats that wait at the same time share a batch: one thread hop, their locks taken without
+waiting in one statement (`inbox.try_hold_chats`, session-level, given back in one at the
+batch's end), their heads read in one (`inbox.pending_heads`), then each step in a
+transaction of its own (measured: bench/e2e.py, tests/engine/telegram/test_statements.py).
+One transaction for the whole batch was cheaper still, but it held each step's row locks
+until the last step: another transaction waiting on one of them while holding a row a later
+step needs was a deadlock (tests/engine/telegram/test_attack3_batch_locks.py). A chat whose
+lock another worker holds is left out of the batch and its task waits for the lock alone, in
+a transaction of its own (`_apply_locked`): a batch never waits for a chat's lock while
+holding others, so two workers cannot deadlock on chat locks. A batch of one chat takes the
+waiting path.
 
 A row stored while another worker drains the chat is not stranded: its own worker wakes
 the chat after the row is committed and waits for the lock, so it looks after the other
@@ -26,10 +27,10 @@ waits a bounded time for the other worker's replies to the chat's earlier update
 user sees the answers in order. A row that keeps failing in the transport (not in the
 flows) is given up after `MAX_FAILURES` (status failed, reported, the user gets an
 apology) so it does not hold its chat back forever. A row a handler puts off (NotYet) is
-rolled back (alone: with the chat's lock; in a batch: its savepoint, the lock going with the
-batch's commit); the chat's task waits (patience.py) and takes the lock again: the oldest
-pending row is still that one, so the chat's order holds. A database error fails the whole
-batch: every row of it stays pending.
+rolled back (alone: with the chat's lock; in a batch: its own transaction, the lock given
+back at the batch's end); the chat's task waits (patience.py) and takes the lock again: the oldest
+pending row is still that one, so the chat's order holds. A database error leaves its row
+pending (in a batch: that chat's row; the others' steps are committed or failed on their own).
 """
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ import collections
 import itertools
 import logging
 
-from .. import outgoing
+import peewee
+
+from .. import outgoing, storage
 from ..errors import NotYet
 from ..events import Event
 from ..storage import is_database_error, write_tx
@@ -53,6 +56,10 @@ log = logging.getLogger(__name__)
 MAX_FAILURES = 3                    # transport failures before a row is given up
 EARLIER_PATIENCE = 3.0              # seconds to let another worker's earlier replies go first
 _CONTENDED = object()               # a batch's outcome for a chat another worker had locked
+
+
+class LocksLost(peewee.OperationalError):
+    """A batch's connection was reopened: the chat locks it held went with the old one."""
 
 
 class SharedDispatcher(Dispatcher):
@@ -148,25 +155,59 @@ class SharedDispatcher(Dispatcher):
             self._runners -= 1
 
     def _apply_batch(self, chats: list[int]) -> list:
-        """In a worker thread, one transaction: the oldest pending row of each chat whose
-        lock nobody holds, each step in its own savepoint (the engine's), so a failing row
-        undoes only itself. A chat another worker holds is `_CONTENDED`: its task waits
-        for the lock alone (`_apply_locked`): waiting while holding other chats' locks
-        could deadlock two workers. A database error fails the whole batch (all pending)."""
+        """In a worker thread: the oldest pending row of each chat whose lock nobody holds,
+        the locks taken together and kept across the steps (session-level), each step in a
+        transaction of its own, so a failing row undoes only itself and no step's row locks
+        wait on another chat's step (held to one commit, they made deadlocks). A chat
+        another worker holds is `_CONTENDED`: its task waits for the lock alone
+        (`_apply_locked`): waiting while holding other chats' locks could deadlock two
+        workers. A database error is that chat's outcome: it stays pending."""
         if len(chats) == 1:                   # nothing else held: wait for the lock at once
             try:
                 return [self._apply_locked(chats[0])]
             except Exception as e:  # noqa: BLE001 - handed to the chat's task
                 return [e]
-        done: set[int] = set()                # rows whose step went through: marked at the end
-        with write_tx():
-            locked = inbox.try_lock_chats(chats)
+        locked = inbox.try_hold_chats(chats)
+        holder = storage.db.connection()      # the locks are this connection's
+        try:
             heads = inbox.pending_heads([chat for chat in chats if chat in locked])
-            outcomes = [self._apply_head(*heads[chat], done) if chat in locked else _CONTENDED
-                        for chat in chats]
-            if inbox.mark_all_done(done) < len(done):
-                log.warning("updates %s: some were already applied", sorted(done))
-        return outcomes
+            outcomes: list = []
+            broken = None            # a database error: the connection may have been replaced,
+            for chat in chats:       # and the locks went with the old one
+                if chat not in locked:
+                    outcomes.append(_CONTENDED)
+                elif broken is not None:
+                    outcomes.append(broken)    # no step runs without its lock: it stays pending
+                else:
+                    outcomes.append(self._apply_held(*heads[chat], holder))
+                    if isinstance(outcomes[-1], BaseException) and is_database_error(outcomes[-1]):
+                        broken = outcomes[-1]
+            return outcomes
+        finally:
+            self._release(locked)
+
+    def _apply_held(self, item: inbox.InboxItem | None, more: bool, in_flight: list[int], holder):
+        """One chat of a batch, its lock held: its step is the engine's transaction (the row
+        marked done in it; a failure rolls it back); the row's failure or a database error is
+        returned, not raised, so the batch's other chats go on. A step whose connection is no
+        longer `holder` (reopened at its BEGIN, outside a transaction) ran without the lock:
+        it is undone (LocksLost) and stays pending."""
+        def guard() -> None:
+            if storage.db.connection() is not holder:
+                raise LocksLost(f"chat {item.chat_id}: the connection holding its lock was reopened")
+        try:
+            return self._apply_head(item, more, in_flight, guard)
+        except Exception as e:  # noqa: BLE001 - handed to the chat's task
+            return e
+
+    @staticmethod
+    def _release(locked: set[int]) -> None:
+        try:
+            inbox.release_chats(locked)
+        except Exception:  # the connection is gone or going: so are its locks
+            log.exception("chats %s: their locks could not be given back; closing the "
+                          "connection so PostgreSQL does", sorted(locked))
+            storage.db.close()
 
     def _apply_locked(self, chat_id: int):
         """In a worker thread, one transaction: lock the chat, apply its oldest pending row.
@@ -184,17 +225,14 @@ class SharedDispatcher(Dispatcher):
             return outcome
 
     def _apply_head(self, item: inbox.InboxItem | None, more: bool, in_flight: list[int],
-                    done: set[int] | None = None):
+                    guard=None):
         """(applied, more) as `_apply_locked` returns it, or the row's failure (returned, so
-        a batch goes on with its other chats); a database error is raised. `done`: a
-        batch's rows to mark done at its end (else each is marked in its step)."""
+        a batch goes on with its other chats); a database error is raised."""
         if item is None:
             return None, False
         try:
-            applied = self._apply_row(item, in_flight, done), more
+            applied = self._apply_row(item, in_flight, guard), more
         except Exception as e:
-            if done is not None:
-                done.discard(item.update_id)  # its savepoint undid the step: not done
             if isinstance(e, NotYet):         # rolled back: tried again later
                 return _PutOff(item, e)
             if is_database_error(e):
@@ -203,7 +241,7 @@ class SharedDispatcher(Dispatcher):
         self.patience.forget(item.update_id)
         return applied
 
-    def _apply_row(self, item: inbox.InboxItem, in_flight: list[int], done: set[int] | None = None):
+    def _apply_row(self, item: inbox.InboxItem, in_flight: list[int], guard=None):
         """`in_flight`: the chat's replies being sent when the lock was taken (read with the
         head): the earlier replies this one's must not overtake."""
         event = self._event(item)
@@ -211,7 +249,7 @@ class SharedDispatcher(Dispatcher):
             with write_tx():                  # a savepoint: a failure undoes this row only
                 self._without_effect(item)
             return None, None, None
-        hook = self._hook(item, event, done)
+        hook = self._hook(item, event, guard)
         replies = self.engine.handle(event, in_tx=hook)      # nests as a savepoint
         hook.earlier = in_flight if hook.own else []
         return event, hook, replies

@@ -68,10 +68,9 @@ def _short(sql: str) -> str:
     verb = words[0].upper() if words else ""
     # a batch's statements read their chats FROM unnest(...): the table is the one after it
     table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(?!unnest\b)(\w+)"?', sql, re.IGNORECASE)
-    if verb == "SELECT" and "pg_advisory" in sql:
-        return "SELECT pg_advisory_xact_lock"
-    if verb == "SELECT" and "pg_try_advisory_xact_lock" in sql:
-        return "SELECT pg_try_advisory_xact_lock"
+    lock = re.search(r"pg_(?:try_)?advisory_(?:xact_)?(?:un)?lock\b", sql)
+    if verb == "SELECT" and lock:
+        return f"SELECT {lock.group(0)}"
     if verb in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
         return verb
     return f"{verb} {table.group(1)}" if table else verb

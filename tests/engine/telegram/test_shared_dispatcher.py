@@ -9,6 +9,7 @@ import pytest
 
 from engine import storage
 from engine.telegram import inbox
+from engine.telegram.shared_dispatcher import LocksLost
 from tests.support.desk import eventually
 from tests.support.echo_bot import echoes
 from tests.support.telegram_harness import running_bot
@@ -52,3 +53,26 @@ def test_a_chat_another_worker_holds_waits_alone_and_its_batch_goes_on(database,
     assert echoes(api, held) == ["first", "second"] and echoes(api, free) == ["hello"]
     assert stats["contended"] >= 1
     assert [_status(u) for u in (9_100_001, 9_100_002, 9_100_003)] == [inbox.DONE] * 3
+
+
+def test_a_batch_step_whose_connection_was_reopened_is_undone_and_applied_later_once(
+        database, api, forum_engine):
+    """The batch's chat locks are its connection's: a step that finds another connection (the
+    old one was reopened at the step's BEGIN) ran without its lock, so it is undone."""
+    if not storage.is_postgres():
+        pytest.skip("chat locks are PostgreSQL's advisory locks; set TEST_DATABASE_URL")
+    chat = 7303
+    with running_bot(forum_engine, api, shared=True, **QUIET) as bot:
+        user = api.user(chat)
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        assert eventually(lambda: not bot.dispatcher._draining, timeout=30)
+        items = inbox.store([_text(9_100_011, chat, "once")])
+        outcome = bot.dispatcher._apply_held(*inbox.pending_head(chat), holder=object())
+        assert isinstance(outcome, LocksLost)
+        assert _status(9_100_011) == inbox.PENDING
+        assert "once" not in echoes(api, chat)
+        bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)
+        user.wait_for(contains="echo:once")
+    assert echoes(api, chat).count("once") == 1
+    assert _status(9_100_011) == inbox.DONE
