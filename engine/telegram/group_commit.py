@@ -18,7 +18,7 @@ from ..events import Event, Reply
 from ..runtime import Engine
 from ..storage import write_tx
 
-__all__ = ["GroupCommit", "BATCH"]
+__all__ = ["GroupCommit", "BATCH", "settle"]
 
 BATCH = 32                          # steps committed together at most
 
@@ -55,13 +55,7 @@ class GroupCommit:
                 except Exception as e:  # noqa: BLE001 - the commit failed: every step did
                     results = [e] * len(batch)
                 self.stats["batches"] += 1
-                for (_, _, future), result in zip(batch, results, strict=True):   # one result a step
-                    if future.done():                # cancelled at shutdown
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
+                settle([future for _, _, future in batch], results)
         finally:
             self._running = False
 
@@ -77,3 +71,14 @@ class GroupCommit:
                 except Exception as e:  # noqa: BLE001 - handed to that chat's task
                     results.append(e)
         return results
+
+
+def settle(futures: list[asyncio.Future], outcomes: list) -> None:
+    """Hand each step of a batch its outcome: an exception is raised in that chat's task."""
+    for future, outcome in zip(futures, outcomes, strict=True):   # one outcome a step
+        if future.done():                    # cancelled at shutdown
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

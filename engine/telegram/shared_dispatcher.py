@@ -47,7 +47,7 @@ from ..events import Event
 from ..storage import is_database_error, write_tx
 from . import inbox
 from .dispatcher import Dispatcher, UpdateTx
-from .group_commit import BATCH
+from .group_commit import BATCH, settle
 from .sender import Sender
 
 __all__ = ["SharedDispatcher", "MAX_FAILURES", "EARLIER_PATIENCE"]
@@ -144,13 +144,7 @@ class SharedDispatcher(Dispatcher):
                     except Exception as e:  # noqa: BLE001 - the commit failed: every step did
                         outcomes = [e] * len(chats)
                 self.stats["batches"] += 1
-                for future, outcome in zip(futures, outcomes, strict=True):
-                    if future.done():                    # cancelled at shutdown
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                settle(futures, outcomes)
         finally:
             self._runners -= 1
 

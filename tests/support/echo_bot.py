@@ -109,3 +109,11 @@ def _file(step):
 
 def echoes(api, chat):
     return [m.text[5:] for m in api.messages(chat) if (m.text or "").startswith("echo:")]
+
+
+def text_update(update_id: int, chat: int, text: str) -> dict:
+    """A private text message as Telegram's update JSON, to store in the inbox directly."""
+    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "ru"}
+    return {"update_id": update_id, "message": {
+        "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
+        "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}

@@ -13,17 +13,10 @@ import pytest
 
 from engine import storage
 from engine.telegram import inbox
-from tests.support.echo_bot import echoes
+from tests.support.echo_bot import echoes, text_update
 from tests.support.telegram_harness import call, running_bot
 
 QUIET = dict(queue_poll_seconds=3600, sweep_seconds=3600)   # no periodic look in between
-
-
-def _text(update_id: int, chat: int, text: str) -> dict:
-    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "ru"}
-    return {"update_id": update_id, "message": {
-        "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
-        "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}
 
 
 def _someone_waits_for_a_lock() -> bool:
@@ -53,7 +46,7 @@ def test_a_batch_does_not_turn_two_waits_into_a_deadlock(database, api, forum_en
             user.send("warm")                                  # the conversation row exists now
             user.wait_for(contains="echo:warm")
         call(bot, bot.dispatcher.wait_idle())                # both chats' tasks are done: woken together
-        items = inbox.store([_text(9_200_001, first, "one"), _text(9_200_002, second, "two")])
+        items = inbox.store([text_update(9_200_001, first, "one"), text_update(9_200_002, second, "two")])
         aborted = None
         # this thread's own connection: another transaction holding the second chat's row
         with storage.db.atomic():

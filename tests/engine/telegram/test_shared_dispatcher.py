@@ -3,25 +3,15 @@ chat whose lock another worker holds is left out of its batch and waits for the 
 own, while the batch's other chats go on; nothing is applied twice or out of order."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine import storage
 from engine.telegram import inbox
 from engine.telegram.shared_dispatcher import LocksLost
-from tests.support.desk import eventually
-from tests.support.echo_bot import echoes
-from tests.support.telegram_harness import running_bot
+from tests.support.echo_bot import echoes, text_update
+from tests.support.telegram_harness import call, running_bot
 
 QUIET = dict(queue_poll_seconds=3600, sweep_seconds=3600)   # no periodic look in between
-
-
-def _text(update_id: int, chat: int, text: str) -> dict:
-    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "ru"}
-    return {"update_id": update_id, "message": {
-        "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
-        "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}
 
 
 def _status(update_id: int) -> str:
@@ -39,9 +29,9 @@ def test_a_chat_another_worker_holds_waits_alone_and_its_batch_goes_on(database,
             user.wait_for(contains="Меню")
         # the /start answers are out, but a chat's task may still be finishing: woken then,
         # a chat would wait for its lock alone and never share the batch this test is about
-        assert eventually(lambda: not bot.dispatcher._draining, timeout=30)
-        items = inbox.store([_text(9_100_001, held, "first"), _text(9_100_002, free, "hello"),
-                             _text(9_100_003, held, "second")])
+        call(bot, bot.dispatcher.wait_idle())
+        items = inbox.store([text_update(9_100_001, held, "first"), text_update(9_100_002, free, "hello"),
+                             text_update(9_100_003, held, "second")])
         with storage.db.atomic():             # this thread's own connection: "another worker"
             storage.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (held,))
             bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)
@@ -66,8 +56,8 @@ def test_a_batch_step_whose_connection_was_reopened_is_undone_and_applied_later_
         user = api.user(chat)
         user.send("/start")
         user.wait_for(contains="Меню")
-        assert eventually(lambda: not bot.dispatcher._draining, timeout=30)
-        items = inbox.store([_text(9_100_011, chat, "once")])
+        call(bot, bot.dispatcher.wait_idle())
+        items = inbox.store([text_update(9_100_011, chat, "once")])
         outcome = bot.dispatcher._apply_held(*inbox.pending_head(chat), holder=object())
         assert isinstance(outcome, LocksLost)
         assert _status(9_100_011) == inbox.PENDING

@@ -8,7 +8,7 @@ import time
 
 from engine import outgoing, storage
 from engine.telegram import inbox
-from tests.support.echo_bot import echoes
+from tests.support.echo_bot import echoes, text_update
 from tests.support.statements import recording
 from tests.support.telegram_harness import running_bot
 
@@ -61,13 +61,6 @@ def test_a_text_update_costs_a_fixed_number_of_statements(database, api, forum_e
     assert len(statements) == (12 if storage.is_postgres() else 10)    # were 23 and 22
 
 
-def _text_update(update_id: int, chat: int, text: str) -> dict:
-    user = {"id": chat, "is_bot": False, "first_name": "Test", "language_code": "ru"}
-    return {"update_id": update_id, "message": {
-        "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
-        "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}
-
-
 # the shared strategy (several workers), one batch of chats woken together: their locks taken
 # in one statement and given back in one, their heads read in one, each step a transaction of
 # its own (one for the batch held its row locks across steps: deadlocks, test_attack3_batch_locks)
@@ -87,7 +80,7 @@ def test_a_batch_of_chats_shares_its_locks_heads_and_round_trips(database, api, 
             user.send("warm")                                  # the conversation row exists now
             user.wait_for(contains="echo:warm")
         _settle(seen)                                          # everything before is done
-        items = inbox.store([_text_update(9_000_001 + i, chat, "hello") for i, chat in enumerate(chats)])
+        items = inbox.store([text_update(9_000_001 + i, chat, "hello") for i, chat in enumerate(chats)])
         bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)    # woken together
         for user in users:
             user.wait_for(contains="echo:hello")
