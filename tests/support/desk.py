@@ -11,12 +11,13 @@ from pydantic import SecretStr
 
 from engine.outgoing import SENT, Outgoing
 from engine.testing import Chat
+from helpdesk.app import build_app
 from helpdesk.desk import staff
 from tests.support.tickets import GROUP, TECH, TECH2, make_settings, make_world
 
 __all__ = ["ROLES", "CLIENT", "MEMBER", "DISPATCHER", "DISPATCHER2", "ADMIN", "TECH", "TECH2",
            "GROUP", "CARD", "staff_roles", "group_press", "known_sent", "reply_json", "eventually",
-           "MSK", "msk", "Clock", "telegram_world"]
+           "MSK", "msk", "Clock", "telegram_world", "sla_world"]
 
 CLIENT, MEMBER, DISPATCHER, DISPATCHER2, ADMIN = 101, 930, 910, 911, 920
 CARD = 555            # the card's message id in the work group
@@ -101,3 +102,14 @@ def telegram_world(api, settings=None):
     settings = settings or make_settings()
     settings.bot.token, settings.bot.api_url = SecretStr(api.token), api.url
     return make_world(settings)
+
+
+def sla_world(first_response_hours: float = 2, resolution_hours: float = 8):
+    """A ticket world with SLA targets whose tickets' clock is a test `Clock` at Tuesday,
+    1 December, 10:00 Moscow time (`world.clock`; move it to make timers due)."""
+    settings = make_settings()
+    settings.sla.first_response_hours, settings.sla.resolution_hours = first_response_hours, resolution_hours
+    world = make_world()
+    world.app = build_app(settings, connect=False)
+    world.clock = world.app.services.tickets.clock = Clock(msk(1, 10))
+    return world

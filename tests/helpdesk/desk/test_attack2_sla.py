@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from helpdesk.app import build_app
 from helpdesk.desk import sla, staff
-from tests.support.desk import Clock, msk
-from tests.support.tickets import TECH, file_ticket, make_settings, make_world, queued
+from tests.support.desk import msk, sla_world
+from tests.support.tickets import TECH, file_ticket, queued
 
 DISPATCHER = 700
 
 
 @pytest.fixture
 def desk(database):
-    settings = make_settings()
-    settings.sla.first_response_hours, settings.sla.resolution_hours = 2, 8
-    app = build_app(settings, connect=False)
-    world = make_world()
-    world.app = app
-    world.clock = Clock(msk(1, 10))
-    app.services.tickets.clock = world.clock
+    world = sla_world()
     staff.grant(DISPATCHER, staff.DISPATCHER, first_name="Дарья", last_name="Диспетчерова")
     return world
 

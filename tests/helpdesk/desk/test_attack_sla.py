@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from helpdesk.app import build_app
 from helpdesk.desk import sla
 from helpdesk.desk.conversation import Conversation, Message
 from helpdesk.desk.tables import SlaTimer
 from helpdesk.tickets import Ticket
-from tests.support.desk import Clock, msk
-from tests.support.tickets import TECH, file_ticket, make_settings, make_world
+from tests.support.desk import msk, sla_world
+from tests.support.tickets import TECH, file_ticket
 
 
 @pytest.fixture
 def desk(database):
-    settings = make_settings()
-    settings.sla.first_response_hours, settings.sla.resolution_hours = 2, 8
-    app = build_app(settings, connect=False)
-    world = make_world()
-    world.app = app
-    world.clock = app.services.tickets.clock = Clock(msk(1, 10))
-    return world
+    return sla_world()
 
 
 def resolution(ticket) -> SlaTimer:
