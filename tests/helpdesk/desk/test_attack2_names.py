@@ -12,10 +12,15 @@ from tests.support.tickets import file_ticket
 SERGEY_A, SERGEY_B = 960, 961
 
 
-def test_two_technicians_with_the_same_first_name_and_no_last_name_are_told_apart(world):
+def _namesakes() -> None:
+    """Two technicians called Сергей with no last name (told apart by username), and a dispatcher."""
     staff.grant(SERGEY_A, staff.TECHNICIAN, first_name="Сергей", username="sergey_kassy")
     staff.grant(SERGEY_B, staff.TECHNICIAN, first_name="Сергей", username="sergey_egais")
     staff.grant(DISPATCHER, staff.DISPATCHER, first_name="Диана", last_name="Диспетчерова")
+
+
+def test_two_technicians_with_the_same_first_name_and_no_last_name_are_told_apart(world):
+    _namesakes()
     t = file_ticket(world, CLIENT)
     [pick] = group_press(world, DISPATCHER, f"as:{t.id}")
     labels = [b.text for row in pick.buttons for b in row if b.data.split(":")[2:3] in
@@ -60,9 +65,7 @@ def test_the_second_page_goes_back_and_assigns_as_the_first(world):
 
 
 def test_the_card_says_which_namesake_has_the_ticket(world):
-    staff.grant(SERGEY_A, staff.TECHNICIAN, first_name="Сергей", username="sergey_kassy")
-    staff.grant(SERGEY_B, staff.TECHNICIAN, first_name="Сергей", username="sergey_egais")
-    staff.grant(DISPATCHER, staff.DISPATCHER, first_name="Диана", last_name="Диспетчерова")
+    _namesakes()
     t = file_ticket(world, CLIENT)
     [pick] = group_press(world, DISPATCHER, f"as:{t.id}")
     [choice] = [b.data for row in pick.buttons for b in row if b.data.split(":")[2:3] == [str(SERGEY_B)]]
