@@ -117,3 +117,16 @@ def text_update(update_id: int, chat: int, text: str) -> dict:
     return {"update_id": update_id, "message": {
         "message_id": 1000 + update_id % 1000, "from": user, "date": int(time.time()),
         "chat": {"id": chat, "type": "private", "first_name": "Test"}, "text": text}}
+
+
+def started(api, chats, warm: bool = False) -> dict:
+    """The chats' users, each having sent /start and seen the menu (`warm`: and one text
+    echoed, so the conversation row exists); chat id -> user."""
+    users = {chat: api.user(chat) for chat in chats}
+    for user in users.values():
+        user.send("/start")
+        user.wait_for(contains="Меню")
+        if warm:
+            user.send("warm")
+            user.wait_for(contains="echo:warm")
+    return users

@@ -7,13 +7,12 @@ waited on each other in turn. Here the other transaction holds chat B's conversa
 then asks for chat A's, while a batch applies A then B (PostgreSQL)."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine import storage
 from engine.telegram import inbox
-from tests.support.echo_bot import echoes, text_update
+from tests.support.desk import eventually
+from tests.support.echo_bot import echoes, started, text_update
 from tests.support.telegram_harness import call, running_bot
 
 QUIET = dict(queue_poll_seconds=3600, sweep_seconds=3600)   # no periodic look in between
@@ -27,24 +26,13 @@ def _someone_waits_for_a_lock() -> bool:
         return cur.fetchone()[0] > 0
 
 
-def _wait_until(condition, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert condition()
-
 
 def test_a_batch_does_not_turn_two_waits_into_a_deadlock(database, api, forum_engine):
     if not storage.is_postgres():
         pytest.skip("row locks across workers: PostgreSQL; set TEST_DATABASE_URL")
     first, second = 7401, 7402
     with running_bot(forum_engine, api, shared=True, **QUIET) as bot:
-        users = {chat: api.user(chat) for chat in (first, second)}
-        for user in users.values():
-            user.send("/start")
-            user.wait_for(contains="Меню")
-            user.send("warm")                                  # the conversation row exists now
-            user.wait_for(contains="echo:warm")
+        users = started(api, (first, second), warm=True)   # the conversation rows exist
         call(bot, bot.dispatcher.wait_idle())                # both chats' tasks are done: woken together
         items = inbox.store([text_update(9_200_001, first, "one"), text_update(9_200_002, second, "two")])
         aborted = None
@@ -52,7 +40,7 @@ def test_a_batch_does_not_turn_two_waits_into_a_deadlock(database, api, forum_en
         with storage.db.atomic():
             storage.db.execute_sql("SELECT 1 FROM conversation WHERE chat_id = %s FOR UPDATE", (second,))
             bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)       # woken together
-            _wait_until(_someone_waits_for_a_lock)             # a step waits for the row above
+            assert eventually(_someone_waits_for_a_lock, timeout=30)             # a step waits for the row above
             try:                                               # ... then it wants the first's
                 storage.db.execute_sql("SELECT 1 FROM conversation WHERE chat_id = %s FOR UPDATE",
                                        (first,))

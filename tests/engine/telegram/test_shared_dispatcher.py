@@ -8,7 +8,7 @@ import pytest
 from engine import storage
 from engine.telegram import inbox
 from engine.telegram.shared_dispatcher import LocksLost
-from tests.support.echo_bot import echoes, text_update
+from tests.support.echo_bot import echoes, started, text_update
 from tests.support.telegram_harness import call, running_bot
 
 QUIET = dict(queue_poll_seconds=3600, sweep_seconds=3600)   # no periodic look in between
@@ -23,10 +23,7 @@ def test_a_chat_another_worker_holds_waits_alone_and_its_batch_goes_on(database,
         pytest.skip("chat locks are PostgreSQL's advisory locks; set TEST_DATABASE_URL")
     held, free = 7301, 7302
     with running_bot(forum_engine, api, shared=True, **QUIET) as bot:
-        users = {chat: api.user(chat) for chat in (held, free)}
-        for user in users.values():
-            user.send("/start")
-            user.wait_for(contains="Меню")
+        users = started(api, (held, free))
         # the /start answers are out, but a chat's task may still be finishing: woken then,
         # a chat would wait for its lock alone and never share the batch this test is about
         call(bot, bot.dispatcher.wait_idle())
@@ -53,9 +50,7 @@ def test_a_batch_step_whose_connection_was_reopened_is_undone_and_applied_later_
         pytest.skip("chat locks are PostgreSQL's advisory locks; set TEST_DATABASE_URL")
     chat = 7303
     with running_bot(forum_engine, api, shared=True, **QUIET) as bot:
-        user = api.user(chat)
-        user.send("/start")
-        user.wait_for(contains="Меню")
+        user = started(api, [chat])[chat]
         call(bot, bot.dispatcher.wait_idle())
         items = inbox.store([text_update(9_100_011, chat, "once")])
         outcome = bot.dispatcher._apply_held(*inbox.pending_head(chat), holder=object())

@@ -8,7 +8,7 @@ import time
 
 from engine import outgoing, storage
 from engine.telegram import inbox
-from tests.support.echo_bot import echoes, text_update
+from tests.support.echo_bot import echoes, started, text_update
 from tests.support.statements import recording
 from tests.support.telegram_harness import running_bot
 
@@ -73,12 +73,7 @@ BATCH_CLOSE = {"postgres": ["SELECT pg_advisory_unlock"]}
 def test_a_batch_of_chats_shares_its_locks_heads_and_round_trips(database, api, forum_engine):
     chats = [7201 + i for i in range(4)]
     with running_bot(forum_engine, api, shared=True, **QUIET) as bot, recording() as seen:
-        users = [api.user(chat) for chat in chats]
-        for user in users:
-            user.send("/start")
-            user.wait_for(contains="Меню")
-            user.send("warm")                                  # the conversation row exists now
-            user.wait_for(contains="echo:warm")
+        users = list(started(api, chats, warm=True).values())  # the conversation rows exist
         _settle(seen)                                          # everything before is done
         items = inbox.store([text_update(9_000_001 + i, chat, "hello") for i, chat in enumerate(chats)])
         bot.loop.call_soon_threadsafe(bot.dispatcher.submit, items)    # woken together
