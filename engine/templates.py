@@ -47,6 +47,12 @@ class Templates:
         self._envs = {lang: self._env([lang, default]) for lang in self.languages}
         self._expr_cache: dict[str, Callable] = {}
         self._static: dict[tuple[str, str], str] = {}     # (lang, name) -> its one text (preload)
+        # source -> its syntax tree, while the checker reads every file: it asked each file
+        # three times (variables, reads, includes), 2,092 parses of 604 files, a third of a
+        # start's CPU (cProfile of `flows check`). The tree depends only on the text (every
+        # language's environment lexes alike); it is read, never changed, and dropped at the
+        # end of `preload`, which runs once the check has passed.
+        self._trees: dict[str, nodes.Template] = {}
 
     def _env(self, langs: list[str]) -> ImmutableSandboxedEnvironment:
         paths = [os.path.join(self.root, lang) for lang in dict.fromkeys(langs)]
@@ -93,14 +99,16 @@ class Templates:
                     self._preload(lang, env, name)
                 except (TemplateNotFound, TemplateSyntaxError):
                     pass    # missing in this language, or broken: the checker reports it
+        self._trees.clear()        # compiled now: no one reads the trees again
 
     def _preload(self, lang: str, env, name: str) -> None:
-        """Compile `name`; when it reads no variable and calls nothing (no filter, call or
-        include: its text cannot depend on who reads it), keep its text too. Rendering
-        was a tenth of a step's CPU, mostly labels such as "✅ Да" (cProfile, bench/e2e.py)."""
+        """Compile `name`; when it is plain text (no Jinja syntax at all: its text cannot
+        depend on who reads it), keep its text too. Rendering was a tenth of a step's CPU,
+        mostly labels such as "✅ Да" (cProfile, bench/e2e.py). Told by its delimiters, not
+        by parsing it: that parse was a quarter of an app build (it found the same 340)."""
         source, _, uptodate = env.loader.get_source(env, name + EXT)
         template = env.get_template(name + EXT)
-        if not (_reads_nothing(env.parse(source)) and (uptodate is None or uptodate())):
+        if not (_plain(env, source) and (uptodate is None or uptodate())):
             return
         try:
             text = template.render({}).strip()
@@ -115,26 +123,32 @@ class Templates:
     def exists(self, name: str, lang: str) -> bool:
         return os.path.isfile(self.path(name, lang))
 
+    def _file_tree(self, name: str, lang: str) -> nodes.Template:
+        """The syntax tree of the language's own file (raises TemplateSyntaxError)."""
+        return self._tree(self.source(name, lang), name, self.path(name, lang))
+
+    def _tree(self, source: str, name: str | None = None, filename: str | None = None) -> nodes.Template:
+        tree = self._trees.get(source)
+        if tree is None:        # a broken text raises here every time, with its own name
+            tree = self._trees[source] = self._envs[self.default].parse(source, name, filename)
+        return tree
+
     def source(self, name: str, lang: str) -> str:
         with open(self.path(name, lang), encoding="utf-8") as f:
             return f.read()
 
     def variables(self, name: str, lang: str) -> set[str]:
         """Top-level names a template reads (raises TemplateSyntaxError when it is broken)."""
-        env = self._envs[lang]
-        return meta.find_undeclared_variables(env.parse(self.source(name, lang), name, self.path(name, lang)))
+        return meta.find_undeclared_variables(self._file_tree(name, lang))
 
     def reads_of(self, name: str, lang: str, root: str) -> list[tuple[str, int]]:
         """(dotted path, line) of every read of variable `root` in a template:
         `{{ settings.pay.use }}` -> ("pay.use", 1); a bare `settings` -> ("", line)."""
-        env = self._envs[lang]
-        return _reads(env.parse(self.source(name, lang), name, self.path(name, lang)), root)
+        return _reads(self._file_tree(name, lang), root)
 
     def includes_of(self, name: str, lang: str) -> list[tuple[str, int]]:
         """(template file name, line) of every include/import/extends with a literal name."""
-        env = self._envs[lang]
-        ast = env.parse(self.source(name, lang), name, self.path(name, lang))
-        found = ast.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+        found = self._file_tree(name, lang).find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
         return [(n.template.value, n.lineno) for n in found
                 if isinstance(n.template, nodes.Const) and isinstance(n.template.value, str)]
 
@@ -171,14 +185,10 @@ def plain_text(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-_CALLS = (nodes.Name, nodes.Filter, nodes.Test, nodes.Call, nodes.Include, nodes.Import,
-          nodes.FromImport, nodes.Extends)
-
-
-def _reads_nothing(ast: nodes.Template) -> bool:
-    """Whatever the context, the template renders the same text: it names no variable
-    (not even one it sets itself: a loop over a constant is rare) and calls nothing."""
-    return next(ast.find_all(_CALLS), None) is None
+def _plain(env, source: str) -> bool:
+    """No block, variable or comment opens in `source`: Jinja sees one piece of text."""
+    return not any(mark in source for mark in (env.block_start_string, env.variable_start_string,
+                                               env.comment_start_string))
 
 
 def strip_braces(source: str) -> str:
