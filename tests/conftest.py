@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
-from tests.support import flowcheck, selection
+from tests.support import flowcheck, selection, settings_cache
 from tests.support.database import PG_URL, fresh_schema
 from tests.support.network_guard import NetworkGuard
 
@@ -23,12 +23,14 @@ hypothesis_settings.load_profile("ci")
 
 @pytest.fixture(scope="session", autouse=True)
 def network_guard():
-    """For the whole session (module-scoped servers too): loopback only; and the flow set's
-    check done once per distinct input, not per app build (tests/support/flowcheck.py)."""
+    """For the whole session (module-scoped servers too): loopback only; the flow set's
+    check done once per distinct input, not per app build (tests/support/flowcheck.py), and
+    settings.yaml parsed once per distinct text (tests/support/settings_cache.py)."""
     guard = NetworkGuard()
     with pytest.MonkeyPatch.context() as mp:
         guard.install(mp)
         flowcheck.install(mp)
+        settings_cache.install(mp)
         yield guard
 
 

@@ -13,9 +13,12 @@ files in another folder: below). Tests of the checker itself call `check_flowset
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
+import io
 import os
 import pickle
+import weakref
 
 import jinja2
 
@@ -79,22 +82,56 @@ def _unplaced(flows_key: str, templates_key: str, rest: tuple) -> tuple:
     return (flows_key.rpartition(":")[2], templates_key.rpartition(":")[2], *rest)
 
 
-_parses: dict[tuple, bytes] = {}
+_parses: dict[str, bytes] = {}
 
 
 def _parsed(files_key: str, flows_dir: str, root: str) -> dict:
     """The flows as `parse_all` gives them, a fresh copy each call: the YAML of the same files
-    is parsed once (round-trip YAML was ~0.1 s an app build), then unpickled (~2 ms)."""
-    kept = _parses.get((files_key, root))
+    is parsed once (round-trip YAML was ~0.1 s an app build), then unpickled (~2 ms). Kept
+    by the files' bytes alone, wherever the folder is: tests that copy flows/ into tmp_path
+    per test (payments, registration) parsed the same YAML at every build, a third of its
+    CPU. Only the names the files are shown by (relative to `root`) depend on the place:
+    they are pickled as references and filled in with this folder's names when loaded."""
+    names = _shown_names(flows_dir, root)
+    kept = _parses.get(files_key.rpartition(":")[2])
     if kept:
-        return pickle.loads(kept)
+        return _Loader(io.BytesIO(kept), names).load()
     flows, _ = flowset.parse_all(flows_dir, root)
     if kept is None:
+        out = io.BytesIO()
         try:
-            _parses[(files_key, root)] = pickle.dumps(flows)
+            _Dumper(out, names, flows).dump(flows)
+            _parses[files_key.rpartition(":")[2]] = out.getvalue()
         except (pickle.PicklingError, TypeError, AttributeError):
-            _parses[(files_key, root)] = b""     # not picklable: parsed every time, as before
+            _parses[files_key.rpartition(":")[2]] = b""   # not picklable: parsed every time
     return flows
+
+
+def _shown_names(flows_dir: str, root: str) -> list[str]:
+    """What `parse_all` calls each flow file, in its order."""
+    paths = sorted(glob.glob(os.path.join(flows_dir, "*.yaml")))
+    return [os.path.relpath(p, root) if root else p for p in paths]
+
+
+class _Dumper(pickle.Pickler):
+    """Every position of a flow names its file by the one string object the parser made for
+    it (`Flow.file`): that object, not an equal text in a flow, is what gets replaced."""
+
+    def __init__(self, file, names: list[str], flows: dict):
+        super().__init__(file)
+        self._index = {id(flow.file): names.index(flow.file) for flow in flows.values()}
+
+    def persistent_id(self, obj):
+        return ("shown", self._index[id(obj)]) if type(obj) is str and id(obj) in self._index else None
+
+
+class _Loader(pickle.Unpickler):
+    def __init__(self, file, names: list[str]):
+        super().__init__(file)
+        self._names = names
+
+    def persistent_load(self, pid):
+        return self._names[pid[1]]
 
 
 # -- Jinja's compile, once per process for the same source and environment options ----------
@@ -137,10 +174,23 @@ def _compile_options(env) -> tuple:
             tuple(sorted(getattr(env, "intercepted_unops", ()))))
 
 
+_options_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _options(env) -> tuple:
+    """`_compile_options(env)`, worked out again only when something it reads changed (a
+    test may add a filter after a compile): a third of a warm `preload` was spent on it."""
+    seen = (tuple(env.filters.items()), tuple(env.tests.items()), tuple(vars(env).items()))
+    kept = _options_of.get(env)
+    if kept is None or kept[0] != seen:
+        kept = _options_of[env] = (seen, _compile_options(env))
+    return kept[1]
+
+
 def compile_template(env, source, name=None, filename=None, raw=False, defer_init=False):
     if raw or not isinstance(source, str):
         return _original_compile(env, source, name, filename, raw, defer_init)
-    key = (source, name, filename, defer_init, _compile_options(env))
+    key = (source, name, filename, defer_init, _options(env))
     code = _compiled.get(key)
     if code is None:
         code = _compiled[key] = _original_compile(env, source, name, filename, raw, defer_init)

@@ -105,6 +105,7 @@ def test_a_clean_check_is_reused_in_another_folder_and_a_problem_names_its_own(t
     moved = _load(there[0], there[1], reg)
     assert flowcheck.stats["checked"] == before["checked"] and moved.flows["main"].start == "colour"
     assert str(tmp_path / "there") in moved.flows["main"].file           # parsed in its place
+    assert all(str(tmp_path / "there") in str(st.pos) for st in moved.flows["main"].states.values())
     for ru in (here[2], there[2]):
         (ru / "shown.j2").write_text("{{ colour | whisper }}", encoding="utf-8")
     for project in (here, there):
