@@ -4,6 +4,7 @@
     python3 dev.py demo    # venv + dependencies, demo data, the terminal chat
     python3 dev.py test    # venv + test dependencies, the whole test suite
     python3 dev.py lock    # re-resolve .ci/constraints.txt (after changing a dependency)
+    python3 dev.py census  # re-count what each test sends to PostgreSQL (tests/support/census.py)
 
 Both install the exact versions of .ci/constraints.txt (pip's constraints file), so what
 runs here is what CI ran; pyproject.toml's floors are those versions (tests/test_lint.py).
@@ -156,13 +157,29 @@ def run_side_by_side(passes: list[tuple[str, list[str], dict]]) -> list[int]:
                 out.close()
 
 
+def census(args: list[str]) -> None:
+    """The PostgreSQL pass with every test and a census of the statements each sends, then
+    tests/support/pg_repeats.txt rewritten from it: the tests whose statements others send
+    too, which the PostgreSQL pass of `test` then leaves out (they run on SQLite)."""
+    import tempfile
+    setup("test")
+    url = postgres_url()
+    if not url:
+        sys.exit("census needs PostgreSQL: set TEST_DATABASE_URL or start one at 127.0.0.1:5432")
+    with tempfile.TemporaryDirectory(prefix="census-") as folder:
+        env = {**os.environ, "TEST_DATABASE_URL": url, "TEST_BACKEND_PASS": "postgresql",
+               "TEST_STATEMENT_CENSUS": folder}
+        run([PY, "-m", "pytest", "-q", *PG_PARALLEL, *args], env=env)
+        run([PY, "-m", "tests.support.census", folder])
+
+
 def demo(args: list[str]) -> None:
     setup("")
     os.execv(PY, [PY, os.path.join(ROOT, "run.py"), "demo", *args])
 
 
 if __name__ == "__main__":
-    commands = {"test": test, "demo": demo, "lock": lambda args: lock()}
+    commands = {"test": test, "demo": demo, "lock": lambda args: lock(), "census": census}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from engine import storage
-from tests.support import flowcheck, selection, settings_cache
+from tests.support import census, flowcheck, selection, settings_cache
 from tests.support.database import PG_URL, fresh_schema
 from tests.support.network_guard import NetworkGuard
 
@@ -75,6 +75,11 @@ def database(db_url, schema_template_dir):
 def settings():
     from helpdesk import config
     return config.load(environ={})
+
+
+def pytest_configure(config):
+    if os.environ.get(census.FOLDER):          # `python3 dev.py census` (tests/support/census.py)
+        config.pluginmanager.register(census.Plugin(os.environ[census.FOLDER]), "statement-census")
 
 
 def pytest_report_header(config):

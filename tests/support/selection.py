@@ -5,15 +5,23 @@ fixtures, tests/conftest.py, which read tests/support/database.py's URL) or by r
 URL itself in its module or a conftest above it. Any other test uses a SQLite database of
 its own whatever the pass, so its second run would repeat the first: the PostgreSQL pass
 deselects it (every assertion still ran in the SQLite pass). tests/support/test_selection.py
-holds the harness to that: no other file under tests/ reads the URL."""
+holds the harness to that: no other file under tests/ reads the URL.
+
+Of the tests that can meet PostgreSQL, those listed in tests/support/pg_repeats.txt are left
+out too: a census of what each test sends to PostgreSQL found every kind of statement they
+send sent by others the pass keeps (tests/support/census.py, `python3 dev.py census`). The
+census run itself keeps them all."""
 from __future__ import annotations
 
 import functools
 import os
 
+from tests.support import census
+
 DATABASE_FIXTURES = {"database", "db_url"}
 NAMES_THE_URL = ("TEST_DATABASE_URL", "PG_URL", "is_postgres")
 TESTS_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPEATS = os.path.join(TESTS_ROOT, "support", "pg_repeats.txt")
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,7 +48,20 @@ def can_meet_postgresql(item) -> bool:
     return any(names_the_url(p) for p in [path, *conftests_above(path)])
 
 
+@functools.lru_cache(maxsize=1)
+def repeats() -> frozenset[str]:
+    """The node ids tests/support/pg_repeats.txt lists (none while a census runs)."""
+    if os.environ.get(census.FOLDER) or not os.path.exists(REPEATS):
+        return frozenset()
+    with open(REPEATS, encoding="utf-8") as f:
+        return frozenset(line.rstrip("\n") for line in f if line.strip() and not line.startswith("#"))
+
+
+def runs_on_postgresql(item) -> bool:
+    return can_meet_postgresql(item) and item.nodeid not in repeats()
+
+
 def split(items) -> tuple[list, list]:
     """(kept, deselected) for the PostgreSQL pass, each in collection order."""
-    kept = [item for item in items if can_meet_postgresql(item)]
-    return kept, [item for item in items if not can_meet_postgresql(item)]
+    kept = [item for item in items if runs_on_postgresql(item)]
+    return kept, [item for item in items if not runs_on_postgresql(item)]
