@@ -21,8 +21,13 @@ from tests.support.fakes.crm_rest_stub import RestCrmStub
 from tests.support.sync import CRM_TOKEN, make_app, new_counterparty
 
 ITEMS = 6
-SLOW = 1.5                 # seconds the CRM takes per request: longer than the lease below
-LEASE = 1
+SLOW = 1.5                 # seconds the CRM takes per request
+# The stopped worker's test: a lease shorter than a request, so only renewing keeps it. With
+# a 1 s lease (renewed every third of it) a busy 2-core machine starved the renewing thread
+# past the lease: the second worker's first drain then took every item and none was left to
+# prove anything with (it failed so on 73e6f54 too, under four busy loops). 3 s leaves room.
+LEASE = 3
+STOPPED_SLOW = 4           # longer than LEASE
 
 _WORKER = textwrap.dedent("""
     import time
@@ -111,9 +116,9 @@ def _held_by(pid: int) -> int:
 @pytest.mark.timeout(120)
 def test_a_stopped_worker_loses_its_items_after_the_short_lease_to_the_other(
         database, db_url, settings):
-    keys = _queue(settings, items=12)        # 18 s of work for the first worker alone
+    keys = _queue(settings, items=12)        # 48 s of work for the first worker alone
     with RestCrmStub(token=CRM_TOKEN) as stub:
-        stub.slow(SLOW)
+        stub.slow(STOPPED_SLOW)
         env = _env(db_url, stub)
         workers = []
         try:
