@@ -179,8 +179,10 @@ _options_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _options(env) -> tuple:
     """`_compile_options(env)`, worked out again only when something it reads changed (a
-    test may add a filter after a compile): a third of a warm `preload` was spent on it."""
-    seen = (tuple(env.filters.items()), tuple(env.tests.items()), tuple(vars(env).items()))
+    test may add a filter or an extension after a compile): a third of a warm `preload`
+    was spent on it."""
+    seen = (tuple(env.filters.items()), tuple(env.tests.items()), tuple(env.extensions.items()),
+            tuple(vars(env).items()))      # the dicts by content: they change in place
     kept = _options_of.get(env)
     if kept is None or kept[0] != seen:
         kept = _options_of[env] = (seen, _compile_options(env))
