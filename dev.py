@@ -13,7 +13,9 @@ runs here is what CI ran; pyproject.toml's floors are those versions (tests/test
 order) and stops on any finding, then the suite on SQLite and, side by side with it, on
 PostgreSQL when TEST_DATABASE_URL is set or a local server answers at 127.0.0.1:5432
 (database `test`, trust auth), with only the tests that can meet PostgreSQL (tests/conftest.py
-says which). Each pass uses pytest-xdist workers (PARALLEL, PG_PARALLEL), a test file per
+says which) less those a statement census found to repeat what others send it
+(tests/support/pg_repeats.txt, rewritten by `census`; docs/architecture.md, "The two test
+passes"). Each pass uses pytest-xdist workers (PARALLEL, PG_PARALLEL), a test file per
 worker (its module fixtures stay together), each worker with a PostgreSQL database of its own
 (tests/support/database.py); `-n 0` runs serially. Each pass's output goes to a file and is
 printed whole when it ends, SQLite's first, so the two never interleave. It exits non-zero

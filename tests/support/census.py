@@ -23,7 +23,9 @@ import sys
 import threading
 
 import peewee
+import psycopg
 import pytest
+from psycopg.adapt import PyFormat
 
 __all__ = ["Plugin", "choose", "COVER", "kind", "FOLDER"]
 
@@ -36,9 +38,20 @@ _SPACE = re.compile(r"\s+")
 
 
 def _type(value) -> str:
+    """The type PostgreSQL is sent the value as: psycopg picks it by value, not by Python
+    type (an int goes as int2, int4, int8 or numeric by its size, a datetime as timestamp or
+    timestamptz by whether it has a zone), so two ints can be two statements to it."""
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(sorted({_type(v) for v in value})) + "]"
-    return type(value).__name__
+    if value is None:
+        return "None"
+    try:
+        dumper = psycopg.adapters.get_dumper(type(value), PyFormat.AUTO)(type(value))
+        oid = dumper.upgrade(value, PyFormat.AUTO).oid
+    except (psycopg.ProgrammingError, TypeError, ValueError):
+        return type(value).__name__
+    info = psycopg.postgres.types.get(oid)
+    return info.name if info else f"{type(value).__name__}:{oid}"
 
 
 def kind(sql: str, params, error: BaseException | None) -> str:
