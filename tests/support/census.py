@@ -215,6 +215,5 @@ def write_repeats(folder: str, path: str = REPEATS) -> tuple[int, int]:
 
 
 if __name__ == "__main__":
-    import sys
     census_tests, listed = write_repeats(sys.argv[1])
     print(f"{listed} of {census_tests} tests repeat what others send to PostgreSQL: {REPEATS}")

@@ -92,8 +92,8 @@ def _parsed(files_key: str, flows_dir: str, root: str) -> dict:
     per test (payments, registration) parsed the same YAML at every build, a third of its
     CPU. Only the names the files are shown by (relative to `root`) depend on the place:
     they are pickled as references and filled in with this folder's names when loaded."""
-    names = _shown_names(flows_dir, root)
-    kept = _parses.get(files_key.rpartition(":")[2])
+    names, digest = _shown_names(flows_dir, root), files_key.rpartition(":")[2]
+    kept = _parses.get(digest)
     if kept:
         return _Loader(io.BytesIO(kept), names).load()
     flows, _ = flowset.parse_all(flows_dir, root)
@@ -101,9 +101,9 @@ def _parsed(files_key: str, flows_dir: str, root: str) -> dict:
         out = io.BytesIO()
         try:
             _Dumper(out, names, flows).dump(flows)
-            _parses[files_key.rpartition(":")[2]] = out.getvalue()
+            _parses[digest] = out.getvalue()
         except (pickle.PicklingError, TypeError, AttributeError):
-            _parses[files_key.rpartition(":")[2]] = b""   # not picklable: parsed every time
+            _parses[digest] = b""   # not picklable: parsed every time
     return flows
 
 

@@ -21,7 +21,6 @@ from tests.support import census
 DATABASE_FIXTURES = {"database", "db_url"}
 NAMES_THE_URL = ("TEST_DATABASE_URL", "PG_URL", "is_postgres")
 TESTS_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPEATS = os.path.join(TESTS_ROOT, "support", "pg_repeats.txt")
 
 
 @functools.lru_cache(maxsize=None)
@@ -51,9 +50,9 @@ def can_meet_postgresql(item) -> bool:
 @functools.lru_cache(maxsize=1)
 def repeats() -> frozenset[str]:
     """The node ids tests/support/pg_repeats.txt lists (none while a census runs)."""
-    if os.environ.get(census.FOLDER) or not os.path.exists(REPEATS):
+    if os.environ.get(census.FOLDER) or not os.path.exists(census.REPEATS):
         return frozenset()
-    with open(REPEATS, encoding="utf-8") as f:
+    with open(census.REPEATS, encoding="utf-8") as f:
         return frozenset(line.rstrip("\n") for line in f if line.strip() and not line.startswith("#"))
 
 

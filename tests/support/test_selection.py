@@ -59,6 +59,7 @@ def test_every_repeat_listed_names_a_test_function_that_still_exists():
     root = os.path.dirname(selection.TESTS_ROOT)
     for nodeid in sorted(selection.repeats()):
         path, *names = nodeid.split("[", 1)[0].split("::")    # a parameter id may hold "::"
+        assert os.path.exists(os.path.join(root, path)), f"{nodeid}: its module is gone; run `python3 dev.py census`"
         with open(os.path.join(root, path), encoding="utf-8") as f:
             text = f.read()
         function = names[-1]
